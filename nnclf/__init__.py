@@ -1,0 +1,13 @@
+"""nnclf: feedforward softmax classifiers trained by SGD on an explicit computational graph.
+
+The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*:
+
+- :mod:`nnclf.functions`  local functions f^i with their Jacobians J^{j->i} and VJPs
+- :mod:`nnclf.graph`      the computational graph, forward pass, backward pass, path sums
+- :mod:`nnclf.gradcheck`  central finite differences against backpropagation
+- :mod:`nnclf.model`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
+- :mod:`nnclf.schedules`  step sizes eta^t
+- :mod:`nnclf.sgd`        the notes' stochastic gradient descent
+"""
+
+__version__ = "0.1.0"
