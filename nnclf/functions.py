@@ -1,0 +1,474 @@
+"""Local functions f^i of a computational graph, each with its Jacobians and VJPs.
+
+Contract
+--------
+A :class:`LocalFunction` keeps together, for one kind of vertex of the notes' graph:
+
+- ``forward(*args, out=None)``: u^i = f^i(A^i), where ``args`` is A^i = <u^j | j in pi(i)>;
+- ``jacobian(k, ans, *args)``: the explicit matrix J^{j->i}(A^i) of shape (d_i, d_j) for the
+  argument at position ``k`` (every array, a matrix such as W included, is treated as the
+  vector of its entries in row-major order, as the notes do);
+- ``vjp(k, g, ans, *args, out=None)``: the vector-Jacobian product g J^{j->i}(A^i), shaped like
+  ``args[k]``, computed without building J;
+- ``check(*args)``: raises ``ValueError`` naming the argument whose shape does not fit.
+
+``ans`` is the already computed output u^i, so that derivatives such as tanh' = 1 - h^2 reuse
+it. ``out``, when given, is a preallocated array of the result's shape that is written and
+returned; the compiled graph passes buffers there, the plain evaluation passes ``None``.
+
+Built-ins: :data:`add`, :data:`mul`, :data:`affine`, :data:`log_softmax`, :data:`neg_pick`, and the
+transfer functions in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
+``softplus``). A new transfer function is one call to :func:`elementwise` plus
+:func:`register_transfer`; an arbitrary local function is one :class:`LocalFunction`.
+
+Batches: ``affine``, the transfer functions, ``log_softmax`` and ``neg_pick`` also take a batch
+axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the mean loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = [
+    "LocalFunction",
+    "elementwise",
+    "register_transfer",
+    "get_transfer",
+    "TRANSFERS",
+    "add",
+    "mul",
+    "affine",
+    "log_softmax",
+    "neg_pick",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "identity",
+    "softplus",
+]
+
+
+def _accepts_out(fn: Callable) -> bool:
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _into(value, out):
+    """Store ``value`` in ``out`` when a buffer is given (for functions without ``out``)."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def _copy(value, out=None):
+    """A fresh copy of ``value``, or ``value`` written into ``out``."""
+    if out is None:
+        return np.array(value, dtype=float)
+    out[...] = value
+    return out
+
+
+class LocalFunction:
+    """A local function f^i with its Jacobian and VJP for every argument position.
+
+    Parameters
+    ----------
+    name : str
+        Shown in errors, summaries and DOT output.
+    forward : callable
+        ``forward(*args) -> u``. May take a keyword ``out`` (a preallocated result).
+    jacobians : sequence of callables, optional
+        ``jacobians[k](ans, *args) -> (d_i, d_j) matrix`` for argument position ``k``.
+        When omitted, the Jacobian is built row by row from the VJP.
+    vjps : sequence of callables, optional
+        ``vjps[k](g, ans, *args) -> array shaped like args[k]``; may take ``out``.
+        When omitted, the VJP is computed as ``g.ravel() @ J`` from the Jacobian.
+    check : callable, optional
+        ``check(*args)`` raises ``ValueError`` when the arguments do not fit.
+    differentiable : sequence of bool, optional
+        False for argument positions the output is piecewise constant in (a class index);
+        backpropagation does not pass through them. Default: all True.
+
+    Examples
+    --------
+    The notes' chain-rule example f(z) = z^2:
+
+    >>> square = LocalFunction("square", lambda z: z * z,
+    ...                        jacobians=[lambda ans, z: np.diag(2 * np.ravel(z))])
+    """
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable,
+        jacobians: Sequence[Callable] | None = None,
+        vjps: Sequence[Callable] | None = None,
+        check: Callable | None = None,
+        differentiable: Sequence[bool] | None = None,
+    ):
+        if jacobians is None and vjps is None:
+            raise ValueError(
+                f"local function '{name}': give its Jacobians, its VJPs, or both "
+                "(one per argument position)"
+            )
+        if jacobians is not None and vjps is not None and len(jacobians) != len(vjps):
+            raise ValueError(
+                f"local function '{name}': {len(jacobians)} Jacobians but {len(vjps)} VJPs; "
+                "give one of each per argument position"
+            )
+        self.name = name
+        self.arity = len(jacobians if jacobians is not None else vjps)
+        self.differentiable = (
+            (True,) * self.arity if differentiable is None else tuple(bool(d) for d in differentiable)
+        )
+        if len(self.differentiable) != self.arity:
+            raise ValueError(
+                f"local function '{name}': differentiable has {len(self.differentiable)} entries "
+                f"for {self.arity} arguments"
+            )
+        self._forward = forward
+        self._forward_out = _accepts_out(forward)
+        self._jacobians = tuple(jacobians) if jacobians is not None else None
+        self._vjps = tuple(vjps) if vjps is not None else None
+        self._vjp_out = tuple(_accepts_out(v) for v in vjps) if vjps is not None else None
+        self._check = check
+
+    def __repr__(self) -> str:
+        return f"<local function {self.name}/{self.arity}>"
+
+    def check(self, *args) -> None:
+        """Raise ``ValueError`` when the arguments do not fit this function."""
+        if len(args) != self.arity:
+            raise ValueError(f"{self.name} takes {self.arity} arguments, got {len(args)}")
+        if self._check is not None:
+            self._check(*args)
+
+    def forward(self, *args, out=None):
+        """u^i = f^i(A^i)."""
+        if self._forward_out:
+            return self._forward(*args, out=out)
+        return _into(np.asarray(self._forward(*args), dtype=float), out)
+
+    def jacobian(self, k: int, ans, *args) -> np.ndarray:
+        """J^{j->i}(A^i) for the argument at position k: a (d_i, d_j) matrix."""
+        d_i, d_j = np.size(ans), np.size(args[k])
+        if not self.differentiable[k]:
+            return np.zeros((d_i, d_j))
+        if self._jacobians is not None:
+            return np.asarray(self._jacobians[k](ans, *args), dtype=float).reshape(d_i, d_j)
+        rows = np.empty((d_i, d_j))
+        for r, e in enumerate(np.eye(d_i)):
+            rows[r] = np.ravel(self.vjp(k, e.reshape(np.shape(ans)), ans, *args))
+        return rows
+
+    def forward_fn(self) -> Callable:
+        """``forward`` as a plain callable ``f(*args, out=buf)``, for compiled graphs."""
+        return self._forward if self._forward_out else self.forward
+
+    def vjp_fn(self, k: int) -> Callable:
+        """The VJP for position ``k`` as a plain callable ``v(g, ans, *args, out=buf)``."""
+        if self.differentiable[k] and self._vjps is not None and self._vjp_out[k]:
+            return self._vjps[k]
+        return lambda g, ans, *args, out=None: self.vjp(k, g, ans, *args, out=out)
+
+    def vjp(self, k: int, g, ans, *args, out=None):
+        """g J^{j->i}(A^i) for the argument at position k, shaped like ``args[k]``."""
+        if not self.differentiable[k]:
+            return _into(np.zeros(np.shape(args[k])), out)
+        if self._vjps is None:
+            row = np.ravel(g) @ self.jacobian(k, ans, *args)
+            return _into(row.reshape(np.shape(args[k])), out)
+        if self._vjp_out[k]:
+            return self._vjps[k](g, ans, *args, out=out)
+        return _into(np.asarray(self._vjps[k](g, ans, *args), dtype=float), out)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+def _same_shape(name: str):
+    def check(a, b):
+        if np.shape(a) != np.shape(b):
+            raise ValueError(
+                f"{name} needs arguments of one shape, got {np.shape(a)} and {np.shape(b)}"
+            )
+    return check
+
+
+add = LocalFunction(
+    "add",
+    lambda a, b, out=None: np.add(a, b, out=out),
+    jacobians=[lambda ans, a, b: np.eye(np.size(a))] * 2,
+    vjps=[lambda g, ans, a, b, out=None: _copy(g, out)] * 2,
+    check=_same_shape("add"),
+)
+"""f(a, b) = a + b, elementwise."""
+
+mul = LocalFunction(
+    "mul",
+    lambda a, b, out=None: np.multiply(a, b, out=out),
+    jacobians=[
+        lambda ans, a, b: np.diag(np.ravel(b).astype(float)),
+        lambda ans, a, b: np.diag(np.ravel(a).astype(float)),
+    ],
+    vjps=[
+        lambda g, ans, a, b, out=None: np.multiply(g, b, out=out),
+        lambda g, ans, a, b, out=None: np.multiply(g, a, out=out),
+    ],
+    check=_same_shape("mul"),
+)
+"""f(a, b) = a * b, elementwise."""
+
+
+def elementwise(name: str, g: Callable, dg: Callable) -> LocalFunction:
+    """A transfer function h = g(z) applied entry by entry.
+
+    Parameters
+    ----------
+    g : callable
+        ``g(z, out=None)``, the function itself.
+    dg : callable
+        ``dg(z, h, out=None)``, its derivative g'(z) entry by entry; ``h = g(z)`` is given so
+        that, for example, tanh' can be computed as 1 - h^2.
+
+    Its Jacobian is diag(g'(z)) and its VJP is ``p * g'(z)``.
+    """
+
+    def vjp(p, h, z, out=None):
+        d = dg(z, h, out=out)
+        return np.multiply(p, d, out=d)
+
+    return LocalFunction(
+        name,
+        g,
+        jacobians=[lambda h, z: np.diag(np.ravel(dg(z, h)))],
+        vjps=[vjp],
+    )
+
+
+TRANSFERS: dict[str, LocalFunction] = {}
+"""Transfer functions g by name: what a config's ``model.transfer`` may say."""
+
+
+def register_transfer(fn: LocalFunction) -> LocalFunction:
+    """Make ``fn`` available by its name as a transfer function."""
+    TRANSFERS[fn.name] = fn
+    return fn
+
+
+def get_transfer(name: str) -> LocalFunction:
+    """The transfer function called ``name``; the error lists the valid names."""
+    try:
+        return TRANSFERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown transfer function {name!r}; choose one of {', '.join(sorted(TRANSFERS))}"
+        ) from None
+
+
+def _dtanh(z, h, out=None):
+    d = np.multiply(h, h, out=out)
+    return np.subtract(1.0, d, out=d)
+
+
+def _dsigmoid(z, h, out=None):
+    d = np.subtract(1.0, h, out=out)
+    return np.multiply(h, d, out=d)
+
+
+def _drelu(z, h, out=None):
+    if out is None:
+        return (z > 0.0).astype(float)
+    return np.greater(z, 0.0, out=out)
+
+
+def _didentity(z, h, out=None):
+    if out is None:
+        return np.ones(np.shape(z))
+    out.fill(1.0)
+    return out
+
+
+tanh = register_transfer(elementwise("tanh", np.tanh, _dtanh))
+sigmoid = register_transfer(elementwise("sigmoid", expit, _dsigmoid))
+relu = register_transfer(
+    elementwise("relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu)
+)
+identity = register_transfer(elementwise("identity", _copy, _didentity))
+softplus = register_transfer(
+    elementwise(
+        "softplus",
+        lambda z, out=None: np.logaddexp(0.0, z, out=out),
+        lambda z, h, out=None: expit(z, out=out),
+    )
+)
+
+
+# --------------------------------------------------------------------------- affine
+
+def _affine_check(W, x, b):
+    W_shape, x_shape, b_shape = np.shape(W), np.shape(x), np.shape(b)
+    if len(W_shape) != 2:
+        raise ValueError(f"argument 1 (the matrix) must be 2-D, got shape {W_shape}")
+    m, d = W_shape
+    if len(x_shape) not in (1, 2) or x_shape[-1] != d:
+        raise ValueError(
+            f"argument 2 has shape {x_shape} but the matrix has shape {W_shape}: "
+            f"expected ({d},) or (batch, {d})"
+        )
+    if b_shape != (m,):
+        raise ValueError(
+            f"argument 3 has shape {b_shape} but the matrix has shape {W_shape}: expected ({m},)"
+        )
+
+
+def _affine(W, x, b, out=None):
+    # x is (d,) for one example or (B, d) for a batch; the result is (m,) or (B, m).
+    u = np.dot(W, x, out=out) if x.ndim == 1 else np.dot(x, W.T, out=out)
+    return np.add(u, b, out=u)
+
+
+def _affine_vjp_W(g, ans, W, x, b, out=None):
+    if x.ndim == 1:
+        # The outer product g x^T as a (m, 1) by (1, d) matrix product: BLAS is faster
+        # here than numpy's broadcasting multiply.
+        return np.dot(g.reshape(-1, 1), x.reshape(1, -1), out=out)
+    return np.dot(g.T, x, out=out)
+
+
+def _affine_vjp_x(g, ans, W, x, b, out=None):
+    return np.dot(g, W, out=out)
+
+
+def _affine_vjp_b(g, ans, W, x, b, out=None):
+    if g.ndim == 1:
+        return _copy(g, out)
+    return np.sum(g, axis=0, out=out)
+
+
+def _affine_jac_W(ans, W, x, b):
+    # Rows are the entries (batch, i) of u, columns the entries (i', j) of W in row-major
+    # order: du_{b,i} / dW_{i',j} = [[i = i']] x_{b,j}.
+    X = np.atleast_2d(x)
+    m, d = W.shape
+    return np.einsum("ik,bj->bikj", np.eye(m), X).reshape(X.shape[0] * m, m * d)
+
+
+def _affine_jac_x(ans, W, x, b):
+    return np.kron(np.eye(np.atleast_2d(x).shape[0]), W)
+
+
+def _affine_jac_b(ans, W, x, b):
+    return np.tile(np.eye(W.shape[0]), (np.atleast_2d(x).shape[0], 1))
+
+
+affine = LocalFunction(
+    "affine",
+    _affine,
+    jacobians=[_affine_jac_W, _affine_jac_x, _affine_jac_b],
+    vjps=[_affine_vjp_W, _affine_vjp_x, _affine_vjp_b],
+    check=_affine_check,
+)
+"""f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""
+
+
+# --------------------------------------------------------------------------- log-softmax
+
+def _log_softmax(l, out=None):
+    # LS_k(l) = l_k - log sum_k' exp(l_k'); logaddexp never forms exp(l_k) itself, so large
+    # logits cannot overflow.
+    lse = np.logaddexp.reduce(l, axis=-1, keepdims=True)
+    return np.subtract(l, lse, out=out)
+
+
+def _log_softmax_jac(q, l):
+    # [dLS(l)/dl]_{k,k'} = [[k = k']] - softmax_k'(l), one block per row of a batch.
+    P = np.exp(np.atleast_2d(q))
+    B, K = P.shape
+    J = np.zeros((B * K, B * K))
+    for r in range(B):
+        J[r * K:(r + 1) * K, r * K:(r + 1) * K] = np.eye(K) - P[r][None, :]
+    return J
+
+
+def _log_softmax_vjp(g, q, l, out=None):
+    # g (I - 1 softmax^T) = g - softmax * sum(g); softmax = exp(q) reuses the output.
+    s = np.add.reduce(g, axis=-1, keepdims=True)
+    r = np.exp(q, out=out)
+    np.multiply(r, s, out=r)
+    return np.subtract(g, r, out=r)
+
+
+def _log_softmax_check(l):
+    if np.ndim(l) not in (1, 2):
+        raise ValueError(f"argument must be (K,) or (batch, K), got shape {np.shape(l)}")
+
+
+log_softmax = LocalFunction(
+    "log_softmax",
+    _log_softmax,
+    jacobians=[_log_softmax_jac],
+    vjps=[_log_softmax_vjp],
+    check=_log_softmax_check,
+)
+"""LS(l) = l - log sum exp(l), numerically stable; row by row for a batch."""
+
+
+# --------------------------------------------------------------------------- o = -q_y
+
+def _neg_pick(q, y, out=None):
+    if q.ndim == 1:
+        return -float(q[y])
+    return -float(np.mean(q[np.arange(len(y)), y]))
+
+
+def _neg_pick_vjp_q(g, ans, q, y, out=None):
+    if out is None:
+        out = np.zeros(q.shape)
+    else:
+        out.fill(0.0)
+    if q.ndim == 1:
+        out[y] = -g
+    else:
+        out[np.arange(len(y)), y] = -g / len(y)
+    return out
+
+
+def _neg_pick_jac_q(ans, q, y):
+    return _neg_pick_vjp_q(1.0, ans, q, y).reshape(1, -1)
+
+
+def _neg_pick_check(q, y):
+    q_shape, y_arr = np.shape(q), np.asarray(y)
+    if len(q_shape) not in (1, 2):
+        raise ValueError(f"argument 1 must be (K,) or (batch, K), got shape {q_shape}")
+    if y_arr.dtype.kind not in "iub":
+        raise ValueError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
+    expected = () if len(q_shape) == 1 else q_shape[:1]
+    if y_arr.shape != expected:
+        raise ValueError(
+            f"argument 2 has shape {y_arr.shape} but argument 1 has shape {q_shape}: "
+            f"expected {expected}"
+        )
+    if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= q_shape[-1]):
+        raise ValueError(f"argument 2 holds class indices outside 0..{q_shape[-1] - 1}")
+
+
+neg_pick = LocalFunction(
+    "neg_pick",
+    _neg_pick,
+    jacobians=[_neg_pick_jac_q, None],
+    vjps=[_neg_pick_vjp_q, None],
+    check=_neg_pick_check,
+    differentiable=(True, False),
+)
+"""f(q, y) = -q_y: the loss o = -log p(y | x); for a batch, the mean over its rows.
+
+The class index y is a leaf too, but o is piecewise constant in it: its gradient is zero and
+backpropagation does not pass through it."""

@@ -1,0 +1,206 @@
+"""Step sizes eta^t for stochastic gradient descent.
+
+Contract: a schedule is a callable ``eta(t) -> float`` of the SGD step
+``t = 1, 2, ...`` (the eta^t of the notes' update theta <- theta - eta^t * grad).
+It is made by a small factory that checks its arguments once, when built, so a
+bad value fails at configuration time with a message naming the value; calling
+a schedule with ``t < 1`` is an error. Each schedule carries its ``name`` and
+``params`` so a config or a resumed run can record it, and
+``make_schedule(schedule.to_dict())`` rebuilds it.
+
+Every factory takes an optional linear warm-up of ``warmup = W`` steps:
+eta^t = base(t) * t / W for t <= W, and eta^t = base(t) after, so the base
+schedule continues unchanged at its own t.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+__all__ = ["Schedule", "SCHEDULES", "make_schedule", "constant", "inverse_time",
+           "invscaling", "step", "exponential", "cosine"]
+
+
+@dataclass(frozen=True, repr=False)
+class Schedule:
+    """A step-size schedule ``t -> eta^t``; build one with a factory or :func:`make_schedule`.
+
+    Attributes
+    ----------
+    name : str
+        The factory's key in :data:`SCHEDULES`.
+    params : Mapping[str, float]
+        The factory's arguments, ``warmup`` included (read-only).
+    formula : callable
+        The base schedule ``t -> eta^t`` before warm-up.
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(hash=False)
+    formula: Callable[[float], float] = field(compare=False)
+
+    def __call__(self, t: float) -> float:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t >= 1:
+            raise ValueError(f"schedule {self.name}: step t must be >= 1 (steps count from 1), got {t!r}")
+        eta = self.formula(t)
+        warmup = self.params["warmup"]
+        if t <= warmup:
+            eta *= t / warmup
+        return float(eta)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"name": ..., **params}``, the spec :func:`make_schedule` accepts."""
+        return {"name": self.name, **self.params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self.name}({args})"
+
+
+def _number(schedule: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = ""
+        if isinstance(value, str):
+            hint = " (a number in quotes? note that YAML reads 1e-3 as text: write 1.0e-3)"
+        raise ValueError(f"schedule {schedule}: {key} must be a number, got {value!r}{hint}")
+    if not math.isfinite(value):
+        raise ValueError(f"schedule {schedule}: {key} must be finite, got {value!r}")
+    return float(value)
+
+
+def _positive(schedule: str, key: str, value: Any) -> float:
+    if _number(schedule, key, value) <= 0:
+        raise ValueError(f"schedule {schedule}: {key} must be > 0, got {value!r}")
+    return float(value)
+
+
+def _count(schedule: str, key: str, value: Any, minimum: int) -> int:
+    if _number(schedule, key, value) < minimum or value != int(value):
+        raise ValueError(f"schedule {schedule}: {key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _schedule(name: str, formula: Callable[[float], float], warmup: Any, **params: Any) -> Schedule:
+    params["warmup"] = _count(name, "warmup", warmup, 0)
+    return Schedule(name, MappingProxyType(params), formula)
+
+
+def constant(eta0: float, *, warmup: int = 0) -> Schedule:
+    """Constant step size: eta^t = eta0."""
+    eta0 = _positive("constant", "eta0", eta0)
+    return _schedule("constant", lambda t: eta0, warmup, eta0=eta0)
+
+
+def inverse_time(eta0: float, tau: float, *, warmup: int = 0) -> Schedule:
+    """Inverse-time decay: eta^t = eta0 / (1 + t / tau); halved at t = tau."""
+    eta0 = _positive("inverse_time", "eta0", eta0)
+    tau = _positive("inverse_time", "tau", tau)
+    return _schedule("inverse_time", lambda t: eta0 / (1 + t / tau), warmup, eta0=eta0, tau=tau)
+
+
+def invscaling(eta0: float, power: float = 0.5, *, warmup: int = 0) -> Schedule:
+    """Inverse scaling, as in scikit-learn: eta^t = eta0 / t**power, with power >= 0."""
+    eta0 = _positive("invscaling", "eta0", eta0)
+    if _number("invscaling", "power", power) < 0:
+        raise ValueError(f"schedule invscaling: power must be >= 0, got {power!r}")
+    power = float(power)
+    return _schedule("invscaling", lambda t: eta0 / t**power, warmup, eta0=eta0, power=power)
+
+
+def step(eta0: float, factor: float, every: int, *, warmup: int = 0) -> Schedule:
+    """Step decay: eta^t = eta0 * factor**floor(t / every), every a positive integer."""
+    eta0 = _positive("step", "eta0", eta0)
+    factor = _positive("step", "factor", factor)
+    every = _count("step", "every", every, 1)
+    return _schedule("step", lambda t: eta0 * factor ** math.floor(t / every), warmup,
+                     eta0=eta0, factor=factor, every=every)
+
+
+def exponential(eta0: float, rate: float, every: float = 1, *, warmup: int = 0) -> Schedule:
+    """Exponential decay: eta^t = eta0 * rate**(t / every); multiplied by rate each `every` steps."""
+    eta0 = _positive("exponential", "eta0", eta0)
+    rate = _positive("exponential", "rate", rate)
+    every = _positive("exponential", "every", every)
+    return _schedule("exponential", lambda t: eta0 * rate ** (t / every), warmup,
+                     eta0=eta0, rate=rate, every=every)
+
+
+def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0) -> Schedule:
+    """Cosine annealing from eta0 at t = 0 to floor at t = T = total_steps, then constant.
+
+    eta^t = floor + (eta0 - floor) * (1 + cos(pi * min(t, T) / T)) / 2, with 0 <= floor <= eta0.
+    """
+    eta0 = _positive("cosine", "eta0", eta0)
+    total = _count("cosine", "total_steps", total_steps, 1)
+    if not 0 <= _number("cosine", "floor", floor) <= eta0:
+        raise ValueError(f"schedule cosine: floor must be in [0, eta0={eta0!r}], got {floor!r}")
+    floor = float(floor)
+
+    def formula(t: float) -> float:
+        return floor + (eta0 - floor) * (1 + math.cos(math.pi * min(t, total) / total)) / 2
+
+    return _schedule("cosine", formula, warmup, eta0=eta0, total_steps=total, floor=floor)
+
+
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine)
+}
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
+    """Build a schedule from a config entry.
+
+    Parameters
+    ----------
+    spec : str or mapping or Schedule
+        A name in :data:`SCHEDULES` (only enough if no parameter is required), or a mapping
+        ``{"name": ..., **params}`` such as ``{"name": "inverse_time", "eta0": 0.05,
+        "tau": 20000}``. A Schedule is returned unchanged.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameter (naming it, the valid choices and the nearest
+        one), a missing required parameter, or an invalid value.
+    """
+    if isinstance(spec, Schedule):
+        return spec
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, Mapping):
+        params = dict(spec)
+        if "name" not in params:
+            raise ValueError(f"schedule spec {spec!r} has no 'name'; choose one of: {', '.join(SCHEDULES)}")
+        name = params.pop("name")
+    else:
+        raise TypeError(f"schedule spec must be a name or a mapping with a 'name', got {type(spec).__name__}")
+    if not isinstance(name, str) or name not in SCHEDULES:
+        hint = _did_you_mean(name, SCHEDULES) if isinstance(name, str) else ""
+        raise ValueError(f"unknown schedule {name!r}{hint}; valid choices: {', '.join(SCHEDULES)}")
+
+    signature = inspect.signature(SCHEDULES[name]).parameters
+    for key in params:
+        if key not in signature:
+            hint = _did_you_mean(str(key), signature)
+            raise ValueError(f"schedule {name}: unknown parameter {key!r}{hint};"
+                             f" valid parameters: {', '.join(signature)}")
+    missing = [key for key, p in signature.items() if p.default is p.empty and key not in params]
+    if missing:
+        raise ValueError(f"schedule {name}: missing required parameter {', '.join(map(repr, missing))};"
+                         f" required: {', '.join(k for k, p in signature.items() if p.default is p.empty)}")
+    return SCHEDULES[name](**params)

@@ -1,0 +1,553 @@
+"""Stochastic gradient descent, as in the notes, with every gradient from backpropagation.
+
+Contract
+--------
+The default is the notes' algorithm exactly::
+
+    for t = 1 .. T:
+        pick i uniformly at random from {1 .. n}
+        L = -log p(y_i | x_i)
+        theta <- theta - eta^t dL/dtheta     for theta in W, b, V, gamma
+
+The gradients are the backward pass of the network's graph. Backpropagation is linear in its
+seed p^n, so the plain update starts the backward pass from p^n = -eta^t and adds the result
+to each parameter in place.
+
+Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation every epoch),
+``batch_size > 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov),
+``l2`` weight decay on W and V, gradient clipping by global norm, a validation set evaluated
+every ``eval_every`` steps, early stopping, callbacks.
+
+Determinism and resuming: every random choice comes from one ``numpy.random.Generator``.
+Indices are drawn one epoch at a time; the generator's state at the start of the current epoch
+is part of :meth:`Trainer.state_dict`, so stopping after k steps, saving, restoring and
+finishing gives bit-identical parameters to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .model import PARAMS, Network
+from .schedules import Schedule, make_schedule
+
+__all__ = [
+    "EarlyStopping",
+    "SGDSettings",
+    "Trainer",
+    "FitResult",
+    "DivergenceError",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+SAMPLING = ("uniform", "shuffle")
+METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
+DECAYED = ("W", "V")
+"""Parameters that l2 weight decay applies to (the biases are not decayed)."""
+
+
+class DivergenceError(ValueError):
+    """The loss became NaN or infinite; the message says at which step and what to do."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when ``metric`` has not improved by more than ``min_delta`` for ``patience``
+    evaluations in a row; with ``restore_best``, end with the best parameters seen."""
+
+    metric: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def __post_init__(self):
+        _check(self.metric in METRICS,
+               f"train.early_stopping.metric: unknown metric {self.metric!r}; "
+               f"choose one of {', '.join(METRICS)}")
+        _check(_is_int(self.patience) and self.patience >= 1,
+               f"train.early_stopping.patience must be an integer >= 1, got {self.patience!r}")
+        _check(_is_number(self.min_delta) and self.min_delta >= 0,
+               f"train.early_stopping.min_delta must be a number >= 0, got {self.min_delta!r}")
+        _check(isinstance(self.restore_best, bool),
+               f"train.early_stopping.restore_best must be true or false, got {self.restore_best!r}")
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    """Everything that defines an SGD run; validated when made.
+
+    ``steps`` is T; without it, T = ``epochs`` * (steps per epoch), where an epoch is
+    ceil(n / batch_size) steps. ``schedule`` is a name-and-parameters mapping (see
+    :func:`nnclf.schedules.make_schedule`) or a :class:`~nnclf.schedules.Schedule`.
+    ``eval_every`` defaults to once per epoch.
+    """
+
+    epochs: int | None = 20
+    steps: int | None = None
+    batch_size: int = 1
+    sampling: str = "uniform"
+    schedule: Mapping | Schedule = field(
+        default_factory=lambda: {"name": "inverse_time", "eta0": 0.05, "tau": 20000})
+    momentum: float = 0.0
+    nesterov: bool = False
+    l2: float = 0.0
+    clip_norm: float | None = None
+    eval_every: int | None = None
+    early_stopping: EarlyStopping | None = None
+
+    def __post_init__(self):
+        _check(self.steps is not None or self.epochs is not None,
+               "train: give epochs or steps (how long to train)")
+        if self.steps is not None:
+            _check(_is_int(self.steps) and self.steps >= 1,
+                   f"train.steps must be an integer >= 1, got {self.steps!r}")
+        if self.epochs is not None:
+            _check(_is_int(self.epochs) and self.epochs >= 1,
+                   f"train.epochs must be an integer >= 1, got {self.epochs!r}")
+        _check(_is_int(self.batch_size) and self.batch_size >= 1,
+               f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        _check(self.sampling in SAMPLING,
+               f"train.sampling: unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLING)}")
+        _check(_is_number(self.momentum) and 0 <= self.momentum < 1,
+               f"train.momentum must be in [0, 1), got {self.momentum!r}")
+        _check(isinstance(self.nesterov, bool),
+               f"train.nesterov must be true or false, got {self.nesterov!r}")
+        _check(not self.nesterov or self.momentum > 0,
+               "train.nesterov needs momentum > 0")
+        _check(_is_number(self.l2) and self.l2 >= 0, f"train.l2 must be >= 0, got {self.l2!r}")
+        if self.clip_norm is not None:
+            _check(_is_number(self.clip_norm) and self.clip_norm > 0,
+                   f"train.clip_norm must be > 0, got {self.clip_norm!r}")
+        if self.eval_every is not None:
+            _check(_is_int(self.eval_every) and self.eval_every >= 1,
+                   f"train.eval_every must be an integer >= 1 (steps), got {self.eval_every!r}")
+        if self.early_stopping is not None:
+            _check(isinstance(self.early_stopping, EarlyStopping),
+                   "train.early_stopping must be an EarlyStopping")
+        make_schedule(self.schedule)
+
+    def make_schedule(self) -> Schedule:
+        return make_schedule(self.schedule)
+
+    def steps_per_epoch(self, n: int) -> int:
+        return -(-n // self.batch_size)
+
+    def total_steps(self, n: int) -> int:
+        """T for a training set of n examples."""
+        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
+
+
+@dataclass
+class FitResult:
+    """How a call to :meth:`Trainer.fit` ended."""
+
+    steps: int
+    stopped: str  # "completed", "early_stopping", "callback", "interrupted"
+    history: list[dict]
+    best_step: int | None = None
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a flag read between steps, so a step is never cut in half."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class Trainer:
+    """The notes' SGD on a :class:`~nnclf.model.Network`, resumable and reproducible.
+
+    Parameters
+    ----------
+    network : Network
+        Trained in place: ``network.params`` are updated step by step.
+    settings : SGDSettings
+    seed : int
+        Seeds the generator that picks the examples.
+    progress : {"auto", "bar", "lines", "none"} or bool
+        ``"auto"``: a tqdm bar when stderr is a terminal, else one line per evaluation.
+    callbacks : sequence of callables
+        ``callback(history)`` at every evaluation; a true return value stops training.
+    """
+
+    def __init__(self, network: Network, settings: SGDSettings | None = None, seed: int = 0,
+                 progress="auto", callbacks: tuple[Callable, ...] = ()):
+        self.network = network
+        self.settings = settings if settings is not None else SGDSettings()
+        self.schedule = self.settings.make_schedule()
+        self.seed = seed
+        self.progress = {True: "auto", False: "none"}.get(progress, progress)
+        _check(self.progress in ("auto", "bar", "lines", "none"),
+               f"progress must be 'auto', 'bar', 'lines' or 'none', got {progress!r}")
+        self.callbacks = tuple(callbacks)
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.history: list[dict] = []
+        self.velocity = ({name: np.zeros_like(p) for name, p in network.params.items()}
+                         if self.settings.momentum > 0 else None)
+        self.best_params: dict | None = None
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self._epoch_rng_state = self.rng.bit_generator.state
+        self._loss_sum = 0.0
+        self._loss_count = 0
+        self._last_finite: tuple | None = None
+        self.interrupted = False
+
+    # ------------------------------------------------------------------ sampling
+
+    def _draw_epoch(self, n: int) -> np.ndarray:
+        """The example indices of one epoch: (steps_per_epoch * batch_size,) for uniform
+        sampling (with replacement), a permutation of 0..n-1 for shuffle."""
+        if self.settings.sampling == "uniform":
+            return self.rng.integers(0, n, size=self.settings.steps_per_epoch(n) * self.settings.batch_size)
+        return self.rng.permutation(n)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate(self, X_val, y_val, epoch_steps: int, bar) -> str:
+        """Record a history row; returns "completed" to go on, or why training stops."""
+        row = {
+            "step": self.t,
+            "epoch": self.t / epoch_steps,
+            "eta": self.schedule(max(self.t, 1)),
+            "train_loss": self._loss_sum / self._loss_count if self._loss_count else float("nan"),
+            "val_loss": float("nan"),
+            "val_accuracy": float("nan"),
+        }
+        if X_val is not None and len(X_val):
+            log_p = self.network.predict_log_proba(X_val)
+            row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
+            row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
+        self._loss_sum, self._loss_count = 0.0, 0
+        self.history.append(row)
+        self._report(row, bar)
+        params = self.network.params
+        if all(np.all(np.isfinite(p)) for p in params.values()):
+            self._last_finite = (self.t, {k: v.copy() for k, v in params.items()})
+        if self._early_stop(row):
+            return "early_stopping"
+        if any(cb(self.history) for cb in self.callbacks):
+            return "callback"
+        return "completed"
+
+    def _early_stop(self, row: dict) -> bool:
+        rule = self.settings.early_stopping
+        if rule is None:
+            return False
+        score = row[rule.metric]
+        better = (self.best_score is None
+                  or (score < self.best_score - rule.min_delta if METRICS[rule.metric] == "min"
+                      else score > self.best_score + rule.min_delta))
+        if better:
+            self.best_score, self.best_step, self.bad_evals = score, self.t, 0
+            if rule.restore_best:
+                self.best_params = {k: v.copy() for k, v in self.network.params.items()}
+            return False
+        self.bad_evals += 1
+        return self.bad_evals >= rule.patience
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None) -> FitResult:
+        """Train until step T (or ``max_steps`` more steps, or a stop rule).
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, d)
+        y : ndarray of int, shape (n,)
+            Class indices 0..K-1.
+        X_val, y_val : optional validation set, shapes (n_val, d) and (n_val,).
+        max_steps : int, optional
+            Stop after this many steps of this call (training can be continued by
+            calling ``fit`` again, or after a save and restore).
+        """
+        X, y = self.network._check_xy(X, y)
+        _check(X.ndim == 2 and len(X) > 0, "X must be a non-empty (n, d) array")
+        if X_val is not None:
+            X_val, y_val = self.network._check_xy(X_val, y_val)
+        rule = self.settings.early_stopping
+        if rule is not None and rule.metric.startswith("val_") and (X_val is None or not len(X_val)):
+            raise ValueError(
+                f"train.early_stopping.metric is {rule.metric}, which needs a validation set; "
+                "set data.validation_fraction > 0 or use metric: train_loss"
+            )
+        X = np.ascontiguousarray(X)
+        n = len(X)
+        T = self.settings.total_steps(n)
+        epoch_steps = self.settings.steps_per_epoch(n)
+        eval_every = self.settings.eval_every or epoch_steps
+        stop_at = T if max_steps is None else min(T, self.t + max_steps)
+        stopped = "completed"
+        bar = self._progress_bar(T)
+        try:
+            with _Interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
+                while self.t < stop_at and stopped == "completed":
+                    # Redraw the epoch from its saved generator state, so that a resumed run
+                    # sees exactly the indices an uninterrupted one would.
+                    epoch_start = (self.t // epoch_steps) * epoch_steps
+                    self.rng.bit_generator.state = self._epoch_rng_state
+                    order = self._draw_epoch(n)
+                    epoch_end = min(stop_at, epoch_start + epoch_steps)
+                    while self.t < epoch_end and stopped == "completed":
+                        boundary = min(epoch_end, (self.t // eval_every + 1) * eval_every)
+                        if not self._run_steps(X, y, order, epoch_start, boundary, interrupt, bar):
+                            stopped = "interrupted"
+                        elif self.t % eval_every == 0 or self.t == T:
+                            stopped = self._evaluate(X_val, y_val, epoch_steps, bar)
+                    if self.t == epoch_start + epoch_steps:
+                        self._epoch_rng_state = self.rng.bit_generator.state
+        finally:
+            if bar is not None:
+                bar.close()
+        self.interrupted = stopped == "interrupted"
+        if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
+            self.restore_best()
+        return FitResult(self.t, stopped, self.history, self.best_step)
+
+    def restore_best(self) -> None:
+        """Put the best parameters seen back into the network (when early stopping kept them)."""
+        if self.best_params is not None:
+            for name, value in self.best_params.items():
+                self.network.params[name][...] = value
+
+    def _run_steps(self, X, y, order, epoch_start, stop, interrupt, bar) -> bool:
+        """Steps self.t + 1 .. stop of the current epoch; False if Ctrl-C interrupted."""
+        s = self.settings
+        B = s.batch_size
+        net = self.network
+        params = net.params
+        ex = net.executor()
+        leaves = net.leaf_values(X[0], y[0])
+        names = [(name, params[name]) for name in PARAMS]
+        schedule = self.schedule
+        plain = s.momentum == 0 and s.l2 == 0 and s.clip_norm is None
+        # Continue the running sum (not a fresh partial sum), so that the additions happen in
+        # the same order however the run is cut into calls: resumed histories match exactly.
+        loss_sum = self._loss_sum
+        t = self.t
+        start = t
+        try:
+            while t < stop:
+                if interrupt.requested:
+                    return False
+                k = t - epoch_start
+                if B == 1:
+                    i = order[k]
+                    leaves["x"] = X[i]
+                    leaves["y"] = y[i]
+                else:
+                    # For shuffle, the epoch's last slice may be shorter than B.
+                    rows = order[k * B:(k + 1) * B]
+                    leaves["x"] = X[rows]
+                    leaves["y"] = y[rows]
+                eta = schedule(t + 1)
+                o = ex.forward(leaves)
+                if not math.isfinite(o):
+                    self._diverged(t + 1, o)
+                if plain:
+                    grads = ex.backward(-eta)
+                    for name, p in names:
+                        p += grads[name]
+                else:
+                    self._update(ex.backward(1.0), eta)
+                loss_sum += o
+                t += 1
+        finally:
+            self._loss_sum = loss_sum
+            self._loss_count += t - self.t
+            self.t = t
+            if bar is not None:
+                bar.update(t - start)
+        return True
+
+    def _update(self, grads: dict, eta: float) -> None:
+        """theta <- theta - eta (g + l2 theta), with momentum and clipping when asked for."""
+        s = self.settings
+        params = self.network.params
+        scale = 1.0
+        if s.clip_norm is not None:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+            if norm > s.clip_norm:
+                scale = s.clip_norm / norm
+        for name in PARAMS:
+            p, g = params[name], grads[name]
+            step = g * scale
+            if s.l2 > 0 and name in DECAYED:
+                step += s.l2 * p
+            if self.velocity is None:
+                p -= eta * step
+                continue
+            v = self.velocity[name]
+            v *= s.momentum
+            v -= eta * step
+            if s.nesterov:
+                p += s.momentum * v - eta * step
+            else:
+                p += v
+
+    def _diverged(self, step: int, loss: float) -> None:
+        params = self.network.params
+        kept = f"the parameters after step {step - 1} are kept"
+        if not all(np.all(np.isfinite(p)) for p in params.values()):
+            if self._last_finite is None:
+                kept = "no finite parameters were recorded to go back to"
+            else:
+                good_step, good = self._last_finite
+                for name, value in good.items():
+                    params[name][...] = value
+                kept = f"the parameters of step {good_step} (the last evaluation) are restored"
+        raise DivergenceError(
+            f"training diverged at step {step}: the loss is {loss}; {kept}. "
+            f"Try a smaller step size (schedule eta0, now {self.schedule.params.get('eta0')})"
+        )
+
+    # ------------------------------------------------------------------ progress
+
+    def _progress_bar(self, T: int):
+        mode = self.progress
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self._lines = mode == "lines"
+        if mode != "bar":
+            return None
+        return tqdm(total=T, initial=self.t, unit="step", dynamic_ncols=True, leave=False,
+                    mininterval=0.2)
+
+    def _report(self, row: dict, bar) -> None:
+        parts = [f"eta={row['eta']:.3g}", f"loss={row['train_loss']:.4f}"]
+        if math.isfinite(row["val_accuracy"]):
+            parts += [f"val_loss={row['val_loss']:.4f}", f"val_acc={row['val_accuracy']:.4f}"]
+        if bar is not None:
+            bar.set_postfix_str(" ".join(parts), refresh=False)
+        elif self._lines:
+            print(f"step {row['step']} epoch {row['epoch']:.2f} " + " ".join(parts),
+                  file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything needed to continue exactly: (arrays by name, JSON-able state)."""
+        arrays = {f"param_{k}": v for k, v in self.network.params.items()}
+        if self.velocity is not None:
+            arrays.update({f"velocity_{k}": v for k, v in self.velocity.items()})
+        if self.best_params is not None:
+            arrays.update({f"best_{k}": v for k, v in self.best_params.items()})
+        state = {
+            "t": self.t,
+            "seed": self.seed,
+            "epoch_rng_state": self._epoch_rng_state,
+            "history": self.history,
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "loss_sum": self._loss_sum,
+            "loss_count": self._loss_count,
+            "schedule": self.schedule.to_dict(),
+            "settings": _settings_to_dict(self.settings),
+        }
+        return arrays, state
+
+    def load_state_dict(self, arrays: Mapping[str, np.ndarray], state: Mapping) -> None:
+        """Restore what :meth:`state_dict` returned (parameters included)."""
+        for k in PARAMS:
+            self.network.params[k][...] = arrays[f"param_{k}"]
+        if self.velocity is not None:
+            for k in PARAMS:
+                self.velocity[k][...] = arrays[f"velocity_{k}"]
+        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
+                            if f"best_W" in arrays else None)
+        self.t = int(state["t"])
+        self._epoch_rng_state = _restore_rng_state(state["epoch_rng_state"])
+        self.history = [dict(r) for r in state["history"]]
+        self.best_score = state["best_score"]
+        self.best_step = state["best_step"]
+        self.bad_evals = int(state["bad_evals"])
+        self._loss_sum = float(state["loss_sum"])
+        self._loss_count = int(state["loss_count"])
+
+
+def _restore_rng_state(state: Mapping) -> dict:
+    # JSON turns the generator's big integers into ints already; nested dicts stay dicts.
+    return json.loads(json.dumps(state))
+
+
+def _settings_to_dict(settings: SGDSettings) -> dict:
+    d = asdict(settings)
+    if isinstance(settings.schedule, Schedule):
+        d["schedule"] = settings.schedule.to_dict()
+    else:
+        d["schedule"] = dict(settings.schedule)
+    return d
+
+
+def settings_from_dict(d: Mapping) -> SGDSettings:
+    """The inverse of the dict stored in a checkpoint."""
+    d = dict(d)
+    if d.get("early_stopping") is not None:
+        d["early_stopping"] = EarlyStopping(**d["early_stopping"])
+    return SGDSettings(**d)
+
+
+def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):
+    """Write the trainer's full state to ``path`` (an .npz; atomic, no pickles)."""
+    from .modelfile import atomic_write
+
+    arrays, state = trainer.state_dict()
+    state = dict(state, extra=dict(extra or {}))
+    payload = dict(arrays, state=np.array(json.dumps(state)))
+    return atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, state) from a file written by :func:`save_checkpoint`."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.array(z[k]) for k in z.files if k != "state"}
+            state = json.loads(str(z["state"]))
+    except FileNotFoundError:
+        raise ValueError(f"checkpoint '{path}': not found") from None
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"checkpoint '{path}': unreadable ({type(e).__name__}); "
+                         "it may be truncated or not an nnclf checkpoint") from None
+    return arrays, state

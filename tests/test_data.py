@@ -1,0 +1,395 @@
+"""Tests for nnclf.data: every source form, splits, standardisation, and the error texts."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from nnclf.data import (
+    Dataset,
+    Standardizer,
+    load_dataset,
+    load_features,
+    train_test_split_stratified,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def write(tmp_path, text, name="d.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@pytest.mark.parametrize(
+    "name, shape, n_classes",
+    [("iris", (150, 4), 3), ("digits", (1797, 64), 10), ("wine", (178, 13), 3),
+     ("breast_cancer", (569, 30), 2)],
+)
+def test_sklearn_sources(name, shape, n_classes):
+    ds = load_dataset(f"sklearn:{name}")
+    assert isinstance(ds, Dataset)
+    assert ds.X.shape == shape and ds.X.dtype == np.float64
+    assert ds.y.shape == (shape[0],)
+    assert len(np.unique(ds.y)) == n_classes
+    assert len(ds.feature_names) == shape[1]
+    assert all(isinstance(n, str) for n in ds.feature_names)
+    assert ds.X_test is None and ds.source == f"sklearn:{name}"
+
+
+def test_iris_csv_matches_sklearn():
+    ds = load_dataset(str(DATA / "iris.csv"))
+    assert ds.X.shape == (150, 4)
+    assert ds.feature_names == ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    classes, counts = np.unique(ds.y, return_counts=True)
+    assert list(classes) == ["setosa", "versicolor", "virginica"]
+    assert list(counts) == [50, 50, 50]
+    iris = load_iris()
+    np.testing.assert_array_equal(ds.X, iris.data)
+    np.testing.assert_array_equal(ds.y, iris.target_names[iris.target])
+
+
+def test_xor_csv():
+    ds = load_dataset(str(DATA / "xor.csv"))
+    assert ds.X.shape == (100, 2) and ds.feature_names == ("x1", "x2")
+    assert ds.y.dtype.kind == "i"
+    np.testing.assert_array_equal(ds.y, np.logical_xor(ds.X[:, 0], ds.X[:, 1]).astype(int))
+    assert len(np.unique(ds.X, axis=0)) == 4
+
+
+def test_csv_default_target_is_last_column_and_int_labels(tmp_path):
+    ds = load_dataset(write(tmp_path, "a,b,c\n1,2.5,0\n3,4,1\n5,6,1\n"))
+    np.testing.assert_array_equal(ds.X, [[1, 2.5], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(ds.y, [0, 1, 1])
+    assert ds.y.dtype.kind == "i" and ds.feature_names == ("a", "b")
+
+
+def test_csv_target_selects_label_column(tmp_path):
+    path = write(tmp_path, "kind,a,b\ncat,1,2\ndog,3,4\n\ncat,5,6\n")
+    ds = load_dataset(path, target="kind")
+    assert ds.feature_names == ("a", "b")
+    np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4], [5, 6]])
+    assert list(ds.y) == ["cat", "dog", "cat"]
+
+
+def test_npz_source_with_test_set_and_names(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, X=rng.normal(size=(10, 3)), y=np.arange(10) % 2,
+             X_test=rng.normal(size=(4, 3)), y_test=np.array([0, 1, 0, 1]),
+             feature_names=np.array(["p", "q", "r"]))
+    ds = load_dataset(str(path))
+    assert ds.X.shape == (10, 3) and ds.y.shape == (10,)
+    assert ds.X_test.shape == (4, 3) and ds.y_test.shape == (4,)
+    assert ds.feature_names == ("p", "q", "r")
+
+
+def test_npz_source_minimal_with_string_labels(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.eye(4, dtype=np.int32), y=np.array(["a", "b", "a", "b"]))
+    ds = load_dataset(str(path))
+    assert ds.X.dtype == np.float64 and ds.feature_names == ("x0", "x1", "x2", "x3")
+    assert ds.X_test is None and ds.y_test is None
+
+
+def test_synthetic_is_deterministic_and_shaped():
+    a = load_dataset("synthetic", n_samples=200, n_features=5, n_classes=4, seed=3)
+    b = load_dataset("synthetic", n_samples=200, n_features=5, n_classes=4, seed=3)
+    assert a.X.shape == (200, 5) and set(a.y) == {0, 1, 2, 3}
+    assert a.feature_names == ("x0", "x1", "x2", "x3", "x4")
+    np.testing.assert_array_equal(a.X, b.X)
+    c = load_dataset("synthetic", n_samples=200, n_features=5, n_classes=4, seed=4)
+    assert not np.array_equal(a.X, c.X)
+
+
+@pytest.mark.parametrize("n_features, n_classes", [(1, 2), (2, 4), (20, 3), (4, 10)])
+def test_synthetic_default_n_informative_is_valid(n_features, n_classes):
+    ds = load_dataset("synthetic", n_samples=50, n_features=n_features, n_classes=n_classes)
+    assert ds.X.shape == (50, n_features) and len(np.unique(ds.y)) == n_classes
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", r"empty.*header"),
+        ("\n\n", r"empty.*header"),
+        ("a,b,c\n", r"header but no data rows"),
+        ("1,2,0\n3,4,1\n", r"no header.*line 1.*add a first line naming the columns"),
+        ("a,b,c\n1,2,0\n3,4\n", r"line 3 has 2 fields but the header has 3"),
+        ("a,b,c\n1,2,0\n3,,1\n", r"column 'b' has an empty cell at line 3"),
+        ("a,b,c\n1,2,0\n3,4,1\n5,x7,1\n", r"column 'b' has non-numeric value 'x7' at line 4"),
+        ("a,b,c\n1,nan,0\n3,4,1\n", r"column 'b' has non-finite value 'nan' at line 2"),
+        ("a,b,c\n1,2,0\ninf,4,1\n", r"column 'a' has non-finite value 'inf' at line 3"),
+        ("a,b,c\n1,2,0\n3,4,\n", r"data.target.*column 'c' has an empty label at line 3"),
+        ("a,b,c\n1,2,0\n3,4,0\n", r"only one class.*at least two"),
+        ("a,a,c\n1,2,0\n3,4,1\n", r"names column 'a' twice"),
+        ("a,,c\n1,2,0\n3,4,1\n", r"empty name for column 2"),
+        ("c\n0\n1\n", r"only the label column 'c'"),
+    ],
+)
+def test_csv_errors(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        load_dataset(write(tmp_path, text))
+
+
+def test_csv_error_names_file_and_fix(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,zz,0\n3,4,1\n")
+    with pytest.raises(ValueError) as e:
+        load_dataset(path)
+    msg = str(e.value)
+    assert msg.startswith("data.source: ") and path in msg and "\n" not in msg
+    assert "data.target" in msg  # the fix: make the column the target
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ValueError, match=r"^data.source: file 'nope.csv' not found$"):
+        load_dataset("nope.csv")
+    with pytest.raises(ValueError, match=r"file '.*gone.npz' not found"):
+        load_dataset(str(tmp_path / "gone.npz"))
+
+
+def test_missing_target_column_lists_columns(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,2,0\n3,4,1\n")
+    expected = r"^data.target: column 'foo' not in .*d.csv; columns are a, b, c$"
+    with pytest.raises(ValueError, match=expected):
+        load_dataset(path, target="foo")
+    with pytest.raises(ValueError, match=r"did you mean 'b'"):
+        load_dataset(path, target="B")
+
+
+def test_target_for_non_csv_source():
+    with pytest.raises(ValueError, match=r"data.target: only CSV sources.*remove data.target"):
+        load_dataset("sklearn:iris", target="species")
+
+
+def test_unknown_sklearn_name_lists_valid_ones():
+    expected = (r"unknown scikit-learn dataset 'irs'.*did you mean 'sklearn:iris'"
+                r".*iris, digits, wine, breast_cancer")
+    with pytest.raises(ValueError, match=expected):
+        load_dataset("sklearn:irs")
+
+
+@pytest.mark.parametrize("source", ["data.txt", "iris", "", "mnist.parquet"])
+def test_unknown_source_form_names_accepted_forms(source):
+    with pytest.raises(ValueError, match=r"sklearn:<name>.*\.csv or \.npz.*'synthetic'"):
+        load_dataset(source)
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"y": np.array([0, 1])}, r"no array 'X' \(arrays: y\).*np.savez"),
+        ({"X": np.ones((2, 2))}, r"no array 'y'"),
+        ({"X": np.ones(4), "y": np.array([0, 1, 0, 1])}, r"X must be 2-D.*shape \(4,\)"),
+        ({"X": np.ones((3, 2)), "y": np.array([0, 1])}, r"3 rows in X but 2 labels in y"),
+        ({"X": np.ones((2, 2)), "y": np.array([[0], [1]])}, r"y must be 1-D.*ravel"),
+        ({"X": np.array([[1.0, np.inf], [0, 0]]), "y": np.array([0, 1])},
+         r"non-finite value \(inf\) at row 0, column 1"),
+        ({"X": np.array([["a", "b"], ["c", "d"]]), "y": np.array([0, 1])}, r"X must be numeric"),
+        ({"X": np.ones((2, 2)), "y": np.array([1, 1])}, r"only one class"),
+        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "X_test": np.ones((1, 2))},
+         r"only one of X_test and y_test"),
+        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "X_test": np.ones((1, 3)),
+          "y_test": np.array([0])}, r"X_test has 3 columns but X has 2"),
+        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "feature_names": np.array(["a"])},
+         r"1 feature_names but X has 2 columns"),
+        ({"X": np.ones((2, 2)), "y": np.array([{}, {}], dtype=object)}, r"object arrays"),
+    ],
+)
+def test_npz_errors(tmp_path, arrays, match):
+    path = tmp_path / "d.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=match):
+        load_dataset(str(path))
+
+
+def test_npz_that_is_not_an_npz(tmp_path):
+    with pytest.raises(ValueError, match=r"not a readable .npz"):
+        load_dataset(write(tmp_path, "hello", name="d.npz"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_classes": 1}, r"data.n_classes: must be an integer >= 2"),
+        ({"n_samples": 2, "n_classes": 3}, r"data.n_samples.*n_samples >= n_classes"),
+        ({"n_features": 3, "n_informative": 4},
+         r"data.n_informative: must be an integer in \[1, n_features=3\]"),
+        ({"n_classes": 5, "n_informative": 2},
+         r"cannot separate 5 classes; use n_informative >= 3"),
+    ],
+)
+def test_synthetic_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_dataset("synthetic", **kwargs)
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def test_stratified_split_keeps_proportions_and_is_deterministic():
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    X = np.arange(100, dtype=float).reshape(-1, 1)
+    X_a, X_b, y_a, y_b = train_test_split_stratified(X, y, 0.2, seed=7)
+    assert X_a.shape == (80, 1) and X_b.shape == (20, 1)
+    np.testing.assert_array_equal(np.bincount(y_b), [12, 6, 2])
+    np.testing.assert_array_equal(np.bincount(y_a), [48, 24, 8])
+    # rows stay with their labels and nothing is lost or duplicated
+    np.testing.assert_array_equal(y[X_b[:, 0].astype(int)], y_b)
+    assert sorted(np.concatenate([X_a, X_b])[:, 0]) == list(range(100))
+    again = train_test_split_stratified(X, y, 0.2, seed=7)
+    for a, b in zip((X_a, X_b, y_a, y_b), again):
+        np.testing.assert_array_equal(a, b)
+    other = train_test_split_stratified(X, y, 0.2, seed=8)
+    assert not np.array_equal(X_b, other[1])
+
+
+def test_split_fraction_zero_gives_empty_second_part():
+    X, y = np.ones((5, 3)), np.array([0, 1, 0, 1, 1])
+    X_a, X_b, y_a, y_b = train_test_split_stratified(X, y, 0, seed=0)
+    assert X_a.shape == (5, 3) and X_b.shape == (0, 3) and y_b.shape == (0,)
+
+
+def test_split_accepts_numpy_fraction():
+    y = np.array([0, 1] * 5)
+    _, X_b, _, y_b = train_test_split_stratified(np.zeros((10, 1)), y, np.float32(0.2), seed=0)
+    assert sorted(y_b) == [0, 1]
+
+
+def test_split_falls_back_to_unstratified_for_singleton_class():
+    y = np.array([0] * 9 + [1])
+    X_a, X_b, y_a, y_b = train_test_split_stratified(np.zeros((10, 2)), y, 0.3, seed=0)
+    assert len(y_a) == 7 and len(y_b) == 3
+
+
+def test_split_keeps_all_four_xor_points():
+    ds = load_dataset(str(DATA / "xor.csv"))
+    _, X_b, _, _ = train_test_split_stratified(ds.X, ds.y, 0.2, seed=0)
+    assert len(np.unique(X_b, axis=0)) == 4
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1, 1.5, "0.2"])
+def test_split_rejects_bad_fraction(fraction):
+    with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\)"):
+        train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), fraction, seed=0)
+
+
+def test_split_rejects_fraction_leaving_no_training_data():
+    with pytest.raises(ValueError, match=r"leaves none for training"):
+        train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), 0.9, seed=0)
+
+
+# ----------------------------------------------------------------------------- Standardizer
+
+
+def test_standardizer_matches_hand_formula_and_handles_constant_column():
+    X = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])
+    s = Standardizer().fit(X)
+    np.testing.assert_allclose(s.mean_, X.mean(axis=0))
+    np.testing.assert_allclose(s.scale_, [X[:, 0].std(), 1.0, X[:, 2].std()])
+    Z = s.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z[:, [0, 2]].std(axis=0), 1)
+    np.testing.assert_array_equal(Z[:, 1], 0)
+    assert np.isfinite(Z).all()
+
+
+def test_standardizer_round_trips_through_json():
+    import json
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(3, 2, size=(20, 4))
+    s = Standardizer().fit(X)
+    d = json.loads(json.dumps(s.to_dict()))
+    assert set(d) == {"mean", "scale"} and all(isinstance(v, float) for v in d["mean"])
+    t = Standardizer.from_dict(d)
+    np.testing.assert_array_equal(t.transform(X), s.transform(X))
+
+
+def test_standardizer_errors():
+    with pytest.raises(ValueError, match=r"not fitted.*call fit"):
+        Standardizer().transform(np.ones((2, 2)))
+    s = Standardizer().fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"expected X of shape \(n, 2\), got \(3, 3\)"):
+        s.transform(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"keys 'mean' and 'scale'"):
+        Standardizer.from_dict({"mean": [0.0]})
+    with pytest.raises(ValueError, match=r"equal length"):
+        Standardizer.from_dict({"mean": [0.0], "scale": [1.0, 2.0]})
+
+
+# ----------------------------------------------------------------------------- load_features
+
+
+def test_load_features_matches_and_reorders_by_name(tmp_path):
+    path = write(tmp_path, "id,b,label,a\nr1,2,yes,1\nr2,4,no,3\n")
+    X, y, names = load_features(path, feature_names=("a", "b"), target="label")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert names == ("a", "b") and list(y) == ["yes", "no"]
+
+
+def test_load_features_without_label_column(tmp_path):
+    path = write(tmp_path, "b,a\n2,1\n4,3\n")
+    X, y, names = load_features(path, feature_names=["a", "b"], target="label")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y is None and names == ("a", "b")
+
+
+def test_load_features_positional_when_names_differ(tmp_path):
+    path = write(tmp_path, "id,u,v,species\nr1,1,2,cat\nr2,3,4,dog\n")
+    X, y, names = load_features(path, feature_names=("a", "b"), target="species")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert names == ("u", "v") and list(y) == ["cat", "dog"]
+
+
+def test_load_features_headerless_csv_is_positional(tmp_path):
+    X, y, names = load_features(write(tmp_path, "1,2\n3,4\n"), feature_names=("a", "b"))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y is None and names == ("x0", "x1")
+
+
+def test_load_features_iris_csv_with_training_names():
+    ds = load_dataset(str(DATA / "iris.csv"))
+    X, y, names = load_features(str(DATA / "iris.csv"), ds.feature_names[::-1], target="species")
+    np.testing.assert_array_equal(X, ds.X[:, ::-1])
+    np.testing.assert_array_equal(y, ds.y)
+
+
+def test_load_features_count_mismatch_names_expected(tmp_path):
+    path = write(tmp_path, "u,v,w\n1,2,3\n")
+    expected = r"3 numeric columns \(u, v, w\) but the model expects 2 features \(a, b\)"
+    with pytest.raises(ValueError, match=expected):
+        load_features(path, feature_names=("a", "b"))
+
+
+def test_load_features_reports_bad_cell(tmp_path):
+    path = write(tmp_path, "a,b\n1,2\n3,?\n")
+    expected = r"^input: .*column 'b' has non-numeric value '\?' at line 3"
+    with pytest.raises(ValueError, match=expected):
+        load_features(path, feature_names=("a", "b"))
+
+
+def test_load_features_npz_and_sklearn(tmp_path):
+    path = tmp_path / "f.npz"
+    np.savez(path, X=np.ones((3, 2)))
+    X, y, names = load_features(str(path), feature_names=("a", "b"))
+    assert X.shape == (3, 2) and y is None and names == ("x0", "x1")
+    with pytest.raises(ValueError, match=r"has 2 features but the model expects 3 \(a, b, c\)"):
+        load_features(str(path), feature_names=("a", "b", "c"))
+    X, y, names = load_features("sklearn:iris")
+    assert X.shape == (150, 4) and y.shape == (150,)
+
+
+def test_load_features_rejects_synthetic_and_missing_file():
+    with pytest.raises(ValueError, match=r"'synthetic' has no fixed features"):
+        load_features("synthetic")
+    with pytest.raises(ValueError, match=r"^input: file 'nope.csv' not found$"):
+        load_features("nope.csv")

@@ -1,0 +1,181 @@
+"""Schedules against hand-computed values of their formulas, and their error messages."""
+
+import math
+
+import pytest
+
+from nnclf.schedules import (SCHEDULES, Schedule, constant, cosine, exponential, inverse_time,
+                             invscaling, make_schedule, step)
+
+
+@pytest.mark.parametrize("schedule, t, expected", [
+    # eta0
+    (constant(0.1), 1, 0.1),
+    (constant(0.1), 1000, 0.1),
+    # eta0 / (1 + t / tau)
+    (inverse_time(0.1, tau=10), 1, 0.1 / 1.1),
+    (inverse_time(0.1, tau=10), 10, 0.05),
+    (inverse_time(0.1, tau=10), 30, 0.025),
+    # eta0 / t**power
+    (invscaling(0.1), 1, 0.1),
+    (invscaling(0.1), 4, 0.05),
+    (invscaling(0.1), 100, 0.01),
+    (invscaling(0.1, power=1), 8, 0.0125),
+    (invscaling(0.1, power=0), 50, 0.1),
+    # eta0 * factor**floor(t / every)
+    (step(0.1, factor=0.5, every=10), 1, 0.1),
+    (step(0.1, factor=0.5, every=10), 9, 0.1),
+    (step(0.1, factor=0.5, every=10), 10, 0.05),
+    (step(0.1, factor=0.5, every=10), 25, 0.025),
+    # eta0 * rate**(t / every)
+    (exponential(0.1, rate=0.9), 2, 0.081),
+    (exponential(0.1, rate=0.5, every=2), 1, 0.07071067811865475),
+    (exponential(0.1, rate=0.5, every=2), 2, 0.05),
+    (exponential(0.1, rate=0.5, every=2), 4, 0.025),
+    # floor + (eta0 - floor) * (1 + cos(pi * min(t, T) / T)) / 2
+    (cosine(0.1, total_steps=100), 50, 0.05),
+    (cosine(0.1, total_steps=100, floor=0.02), 25, 0.08828427124746190),
+    (cosine(0.1, total_steps=100, floor=0.02), 50, 0.06),
+    (cosine(0.1, total_steps=100, floor=0.02), 100, 0.02),
+    (cosine(0.1, total_steps=100, floor=0.02), 500, 0.02),
+])
+def test_schedule_matches_hand_computed_formula(schedule, t, expected):
+    assert schedule(t) == pytest.approx(expected, rel=1e-12)
+
+
+def test_schedules_return_python_floats():
+    for schedule in (constant(1), step(1, 0.5, 3), cosine(1, 10)):
+        assert type(schedule(2)) is float
+
+
+def test_warmup_ramps_linearly_to_the_base_schedule():
+    eta = constant(0.1, warmup=4)
+    assert [eta(t) for t in range(1, 7)] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+
+
+def test_warmup_scales_base_at_its_own_t_then_base_continues_unchanged():
+    eta = inverse_time(0.1, tau=10, warmup=5)
+    assert eta(1) == pytest.approx(0.1 / 1.1 / 5)         # base(1) * 1/5
+    assert eta(5) == pytest.approx(0.1 / 1.5)             # = base(5): continuous
+    assert eta(6) == pytest.approx(0.0625)                # base(6) = 0.1 / 1.6
+    assert eta(6) == inverse_time(0.1, tau=10)(6)
+
+
+def test_warmup_zero_is_the_default_and_changes_nothing():
+    assert step(0.1, 0.5, 2, warmup=0)(1) == 0.1
+    assert step(0.1, 0.5, 2).params["warmup"] == 0
+
+
+def test_name_params_repr_and_round_trip():
+    eta = inverse_time(0.05, tau=20000, warmup=100)
+    assert isinstance(eta, Schedule)
+    assert eta.name == "inverse_time"
+    assert dict(eta.params) == {"eta0": 0.05, "tau": 20000.0, "warmup": 100}
+    assert repr(eta) == "inverse_time(eta0=0.05, tau=20000.0, warmup=100)"
+    assert make_schedule(eta.to_dict()) == eta
+    with pytest.raises(TypeError):
+        eta.params["eta0"] = 1.0
+
+
+def test_registry_lists_every_factory():
+    assert set(SCHEDULES) == {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine"}
+    for name, factory in SCHEDULES.items():
+        assert factory.__name__ == name
+
+
+def test_make_schedule_from_dict():
+    eta = make_schedule({"name": "inverse_time", "eta0": 0.05, "tau": 20000})
+    assert eta == inverse_time(0.05, 20000)
+    assert eta(20000) == pytest.approx(0.025)
+    assert make_schedule({"name": "cosine", "eta0": 0.1, "total_steps": 100, "warmup": 10})(100) == 0.0
+
+
+def test_make_schedule_from_name_needs_every_required_parameter():
+    with pytest.raises(ValueError, match=r"schedule constant: missing required parameter 'eta0'"):
+        make_schedule("constant")
+
+
+def test_make_schedule_returns_a_schedule_unchanged():
+    eta = constant(0.1)
+    assert make_schedule(eta) is eta
+
+
+# --- error messages -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("factory, args", [
+    (constant, ()), (inverse_time, (10,)), (invscaling, ()), (step, (0.5, 10)),
+    (exponential, (0.9,)), (cosine, (100,)),
+])
+@pytest.mark.parametrize("eta0", [0, -0.1])
+def test_non_positive_eta0_is_named(factory, args, eta0):
+    with pytest.raises(ValueError, match=rf"schedule {factory.__name__}: eta0 must be > 0, got {eta0}"):
+        factory(eta0, *args)
+
+
+def test_bad_tau_is_named():
+    with pytest.raises(ValueError, match=r"^schedule inverse_time: tau must be > 0, got -3$"):
+        inverse_time(0.1, tau=-3)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: invscaling(0.1, power=-1), r"schedule invscaling: power must be >= 0, got -1"),
+    (lambda: step(0.1, factor=0, every=10), r"schedule step: factor must be > 0, got 0"),
+    (lambda: step(0.1, factor=0.5, every=2.5), r"schedule step: every must be an integer >= 1, got 2.5"),
+    (lambda: step(0.1, factor=0.5, every=0), r"schedule step: every must be an integer >= 1, got 0"),
+    (lambda: exponential(0.1, rate=-0.5), r"schedule exponential: rate must be > 0, got -0.5"),
+    (lambda: cosine(0.1, total_steps=0), r"schedule cosine: total_steps must be an integer >= 1, got 0"),
+    (lambda: cosine(0.1, 100, floor=0.2), r"schedule cosine: floor must be in \[0, eta0=0.1\], got 0.2"),
+    (lambda: cosine(0.1, 100, floor=-0.01), r"schedule cosine: floor must be in \[0, eta0=0.1\], got -0.01"),
+    (lambda: constant(0.1, warmup=-1), r"schedule constant: warmup must be an integer >= 0, got -1"),
+    (lambda: constant(float("nan")), r"schedule constant: eta0 must be finite, got nan"),
+])
+def test_other_bad_values_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_non_numeric_value_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"schedule inverse_time: tau must be a number, got '2e4'.*YAML"):
+        make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": "2e4"})
+    with pytest.raises(ValueError, match=r"schedule constant: eta0 must be a number, got None"):
+        constant(None)
+    with pytest.raises(ValueError, match=r"schedule constant: eta0 must be a number, got True"):
+        constant(True)
+
+
+def test_unknown_name_suggests_nearest_and_lists_choices():
+    with pytest.raises(ValueError, match=r"unknown schedule 'inverse_tme' \(did you mean 'inverse_time'\?\); "
+                                         r"valid choices: constant, inverse_time, invscaling, step, "
+                                         r"exponential, cosine"):
+        make_schedule({"name": "inverse_tme", "eta0": 0.1, "tau": 10})
+
+
+def test_spec_without_name_lists_choices():
+    with pytest.raises(ValueError, match=r"has no 'name'; choose one of: constant, inverse_time"):
+        make_schedule({"eta0": 0.1})
+
+
+def test_unknown_parameter_is_named_with_valid_ones():
+    message = (r"schedule step: unknown parameter 'evry' \(did you mean 'every'\?\); "
+               r"valid parameters: eta0, factor, every, warmup")
+    with pytest.raises(ValueError, match=message):
+        make_schedule({"name": "step", "eta0": 0.1, "factor": 0.5, "evry": 10})
+
+
+def test_missing_parameter_is_named():
+    with pytest.raises(ValueError, match=r"schedule inverse_time: missing required parameter 'tau'; "
+                                         r"required: eta0, tau"):
+        make_schedule({"name": "inverse_time", "eta0": 0.1})
+
+
+@pytest.mark.parametrize("t", [0, -1, 0.5, float("nan")])
+def test_step_before_one_is_an_error(t):
+    with pytest.raises(ValueError, match=rf"schedule constant: step t must be >= 1 \(steps count from 1\), "
+                                         rf"got {t}"):
+        constant(0.1)(t)
+
+
+def test_cosine_starts_near_eta0():
+    # The formula gives eta0 at t = 0, but schedules are only defined for t >= 1.
+    assert cosine(0.1, total_steps=10**9)(1) == pytest.approx(0.1)
+    assert math.isclose(cosine(0.1, total_steps=2)(1), 0.05)
