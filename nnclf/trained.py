@@ -1,0 +1,116 @@
+"""A trained classifier: the network plus what turns raw inputs and labels into its terms.
+
+Contract
+--------
+:class:`TrainedModel` bundles a :class:`~nnclf.model.Network` with the label set (class k of
+the network is ``classes[k]``), the training feature names and the standardisation fitted on
+the training data. It predicts from raw features, and it is what a model file holds:
+``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.modelfile`, so a
+model written by ``nnclf train`` and one saved by :class:`nnclf.NNClassifier` are the same
+kind of file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import Standardizer
+from .model import Network
+from .modelfile import ModelFileError, load_model, save_model
+
+__all__ = ["TrainedModel"]
+
+
+@dataclass
+class TrainedModel:
+    """A network with its classes, feature names and input standardisation.
+
+    Attributes
+    ----------
+    network : Network
+    classes : ndarray, shape (K,)
+        The label of each of the network's classes, in order.
+    feature_names : tuple of str, optional
+    standardizer : Standardizer, optional
+        Applied to raw features before the network sees them.
+    config : dict, optional
+        The resolved configuration that produced the model (for the record).
+    """
+
+    network: Network
+    classes: np.ndarray
+    feature_names: tuple[str, ...] | None = None
+    standardizer: Standardizer | None = None
+    config: dict | None = field(default=None, repr=False)
+
+    @property
+    def n_features(self) -> int:
+        return self.network.n_features
+
+    def prepare(self, X) -> np.ndarray:
+        """Raw features -> the network's inputs (standardised when a standardiser is kept)."""
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(
+                f"the data has {X.shape[-1] if X.ndim else 0} features but the model was "
+                f"trained on {self.n_features}; give data with the training features"
+            )
+        return self.standardizer.transform(X) if self.standardizer is not None else X
+
+    def predict_proba(self, X) -> np.ndarray:
+        """p(k | x) for every row of raw features X. Shape (n, K)."""
+        return self.network.predict_proba(self.prepare(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label for every row of raw features X. Shape (n,)."""
+        return self.classes[self.network.predict(self.prepare(X))]
+
+    def encode(self, y) -> np.ndarray:
+        """Labels -> class indices 0..K-1; an unseen label is an error naming it."""
+        y = np.asarray(y)
+        lookup = {c: k for k, c in enumerate(self.classes.tolist())}
+        try:
+            return np.array([lookup[v] for v in y.tolist()], dtype=np.intp)
+        except KeyError as e:
+            known = ", ".join(map(str, self.classes.tolist()))
+            raise ValueError(
+                f"label {e.args[0]!r} was never seen in training; the model knows {known}"
+            ) from None
+
+    def metadata(self) -> dict:
+        return {
+            "classes": self.classes.tolist(),
+            "feature_names": list(self.feature_names) if self.feature_names is not None else None,
+            "standardizer": self.standardizer.to_dict() if self.standardizer is not None else None,
+            "transfer": self.network.transfer,
+            "config": self.config,
+        }
+
+    def save(self, path):
+        """Write the model file (atomically; see :func:`nnclf.modelfile.save_model`)."""
+        return save_model(path, self.network.params, self.metadata())
+
+    @classmethod
+    def load(cls, path) -> "TrainedModel":
+        """Read a model file; never runs code from it."""
+        params, meta = load_model(path)
+        try:
+            network = Network.from_params(params, transfer=meta.get("transfer", "tanh"))
+            classes = np.asarray(meta["classes"])
+        except (KeyError, ValueError) as e:
+            raise ModelFileError(f"model file '{path}': incomplete metadata ({e})") from None
+        if len(classes) != network.n_classes:
+            raise ModelFileError(
+                f"model file '{path}': {len(classes)} class labels for {network.n_classes} outputs"
+            )
+        names = meta.get("feature_names")
+        std = meta.get("standardizer")
+        return cls(
+            network=network,
+            classes=classes,
+            feature_names=tuple(names) if names is not None else None,
+            standardizer=Standardizer.from_dict(std) if std is not None else None,
+            config=meta.get("config"),
+        )
