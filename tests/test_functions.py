@@ -1,0 +1,377 @@
+"""Local functions f^i against closed forms written here and central differences computed here.
+
+Every Jacobian J^{j->i}(A^i) is compared with a finite-difference Jacobian built in this file,
+every VJP with g J from those same differences, and both with ``check_function``.
+"""
+
+import numpy as np
+import pytest
+
+from nnclf import functions as F
+from nnclf.gradcheck import check_function
+
+EPS = 1e-6
+# Central differences in float64 with eps = 1e-6 are good to about 1e-9 here.
+FD_TOL = dict(rtol=1e-6, atol=1e-8)
+# Two analytic computations of the same number (Jacobian vs VJP).
+EXACT = dict(rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _is_real(a):
+    return np.asarray(a).dtype.kind == "f"
+
+
+def _as_args(args):
+    return [np.array(a, dtype=float) if _is_real(a) else np.asarray(a) for a in args]
+
+
+def central_jacobian(fn, args, k, eps=EPS):
+    """J[r, c] = d f_r / d (args[k])_c by central differences of ``fn.forward``."""
+    args = _as_args(args)
+    a = args[k]
+    rows = np.size(fn.forward(*args))
+    J = np.empty((rows, a.size))
+    for c, idx in enumerate(np.ndindex(a.shape)):
+        saved = a[idx]
+        a[idx] = saved + eps
+        up = np.array(fn.forward(*args), dtype=float).ravel()
+        a[idx] = saved - eps
+        down = np.array(fn.forward(*args), dtype=float).ravel()
+        a[idx] = saved
+        J[:, c] = (up - down) / (2 * eps)
+    return J
+
+
+def differentiable_positions(fn, args):
+    return [k for k, a in enumerate(args) if fn.differentiable[k] and _is_real(a)]
+
+
+# Closed forms of the transfer functions and their derivatives, written independently of
+# nnclf (no scipy, no reuse of h = g(z)).
+TRANSFER_CLOSED_FORMS = {
+    "tanh": (np.tanh, lambda z: 1.0 / np.cosh(z) ** 2),
+    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z: np.exp(-z) / (1.0 + np.exp(-z)) ** 2),
+    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z: np.where(z > 0, 1.0, 0.0)),
+    "identity": (lambda z: z, lambda z: np.ones_like(z)),
+    "softplus": (lambda z: np.log1p(np.exp(z)), lambda z: 1.0 / (1.0 + np.exp(-z))),
+}
+
+
+def _away_from_zero(rng, shape):
+    """Entries with 0.2 <= |z| <= 2, so that relu's kink is never within eps."""
+    return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def _cases():
+    rng = np.random.default_rng(20240601)
+    cases = [
+        ("add", F.add, (rng.normal(size=3), rng.normal(size=3))),
+        ("add-batch", F.add, (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))),
+        ("mul", F.mul, (rng.normal(size=3), rng.normal(size=3))),
+        ("mul-batch", F.mul, (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))),
+        ("affine", F.affine, (rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=2))),
+        ("affine-batch", F.affine,
+         (rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), rng.normal(size=2))),
+        ("log_softmax", F.log_softmax, (rng.normal(size=4),)),
+        ("log_softmax-batch", F.log_softmax, (rng.normal(size=(3, 4)),)),
+        ("neg_pick", F.neg_pick, (rng.normal(size=4), np.int64(2))),
+        ("neg_pick-batch", F.neg_pick, (rng.normal(size=(3, 4)), np.array([0, 3, 1]))),
+    ]
+    for name in sorted(F.TRANSFERS):
+        cases.append((name, F.TRANSFERS[name], (_away_from_zero(rng, 4),)))
+        cases.append((name + "-batch", F.TRANSFERS[name], (_away_from_zero(rng, (2, 3)),)))
+    return cases
+
+
+CASES = _cases()
+CASE_IDS = [c[0] for c in CASES]
+
+
+# --------------------------------------------------------------------------- every function
+
+@pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
+def test_jacobian_matches_central_differences(label, fn, args):
+    args = _as_args(args)
+    ans = fn.forward(*args)
+    positions = differentiable_positions(fn, args)
+    assert positions, "every local function has at least one differentiable argument"
+    for k in positions:
+        J = fn.jacobian(k, ans, *args)
+        assert J.shape == (np.size(ans), args[k].size)
+        np.testing.assert_allclose(J, central_jacobian(fn, args, k), **FD_TOL)
+
+
+@pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
+def test_vjp_is_g_times_jacobian(label, fn, args):
+    rng = np.random.default_rng(7)
+    args = _as_args(args)
+    ans = fn.forward(*args)
+    g = rng.normal(size=np.shape(ans))
+    for k in differentiable_positions(fn, args):
+        vjp = fn.vjp(k, g, ans, *args)
+        assert np.shape(vjp) == args[k].shape
+        J_fd = central_jacobian(fn, args, k)
+        np.testing.assert_allclose(np.ravel(vjp), np.ravel(g) @ J_fd, **FD_TOL)
+        np.testing.assert_allclose(np.ravel(vjp), np.ravel(g) @ fn.jacobian(k, ans, *args), **EXACT)
+
+
+@pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
+def test_check_function_passes(label, fn, args):
+    report = check_function(fn, *args)
+    assert report.ok, str(report)
+    # Two rows ("jacobian" and "vjp") per differentiable real-valued argument.
+    assert len(report.checks) == 2 * len(differentiable_positions(fn, _as_args(args)))
+
+
+@pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
+def test_out_buffers_give_the_same_numbers(label, fn, args):
+    """The compiled graph passes preallocated buffers as ``out``; results must not change."""
+    rng = np.random.default_rng(11)
+    args = _as_args(args)
+    ans = fn.forward(*args)
+    buf = np.full(np.shape(ans), np.nan)
+    np.testing.assert_allclose(fn.forward(*args, out=buf), ans, **EXACT)
+    g = rng.normal(size=np.shape(ans))
+    for k in differentiable_positions(fn, args):
+        expected = fn.vjp(k, g, ans, *args)
+        out = np.full(args[k].shape, np.nan)
+        result = fn.vjp(k, g, ans, *args, out=out)
+        np.testing.assert_allclose(result, expected, **EXACT)
+        np.testing.assert_allclose(out, expected, **EXACT)
+
+
+@pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
+def test_functions_do_not_modify_their_arguments(label, fn, args):
+    args = _as_args(args)
+    before = [a.copy() for a in args]
+    ans = fn.forward(*args)
+    for k in differentiable_positions(fn, args):
+        fn.jacobian(k, ans, *args)
+        fn.vjp(k, np.ones(np.shape(ans)), ans, *args)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- forward values
+
+def test_add_and_mul_forward():
+    a, b = np.array([1.0, -2.0, 3.5]), np.array([4.0, 0.5, -1.0])
+    np.testing.assert_array_equal(F.add.forward(a, b), [5.0, -1.5, 2.5])
+    np.testing.assert_array_equal(F.mul.forward(a, b), [4.0, -1.0, -3.5])
+
+
+def test_mul_jacobians_are_diagonals_of_the_other_argument():
+    a, b = np.array([1.0, -2.0, 3.5]), np.array([4.0, 0.5, -1.0])
+    ans = F.mul.forward(a, b)
+    np.testing.assert_array_equal(F.mul.jacobian(0, ans, a, b), np.diag(b))
+    np.testing.assert_array_equal(F.mul.jacobian(1, ans, a, b), np.diag(a))
+    np.testing.assert_array_equal(F.add.jacobian(0, a + b, a, b), np.eye(3))
+
+
+def _affine_by_loops(W, x, b):
+    m, d = W.shape
+    X = np.atleast_2d(x)
+    u = np.zeros((X.shape[0], m))
+    for r in range(X.shape[0]):
+        for i in range(m):
+            u[r, i] = b[i] + sum(W[i, j] * X[r, j] for j in range(d))
+    return u.reshape(np.shape(x)[:-1] + (m,))
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (4, 3)], ids=["single", "batch"])
+def test_affine_forward_and_jacobians_by_loops(x_shape):
+    rng = np.random.default_rng(3)
+    W, x, b = rng.normal(size=(2, 3)), rng.normal(size=x_shape), rng.normal(size=2)
+    u = F.affine.forward(W, x, b)
+    np.testing.assert_allclose(u, _affine_by_loops(W, x, b), **EXACT)
+
+    X = np.atleast_2d(x)
+    B, (m, d) = X.shape[0], W.shape
+    # Rows: entries (r, i) of u; columns: entries of W (row-major), of x, of b.
+    JW, Jx, Jb = np.zeros((B * m, m * d)), np.zeros((B * m, B * d)), np.zeros((B * m, m))
+    for r in range(B):
+        for i in range(m):
+            Jb[r * m + i, i] = 1.0
+            for j in range(d):
+                JW[r * m + i, i * d + j] = X[r, j]
+                Jx[r * m + i, r * d + j] = W[i, j]
+    np.testing.assert_array_equal(F.affine.jacobian(0, u, W, x, b), JW)
+    np.testing.assert_array_equal(F.affine.jacobian(1, u, W, x, b), Jx)
+    np.testing.assert_array_equal(F.affine.jacobian(2, u, W, x, b), Jb)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFER_CLOSED_FORMS))
+def test_transfer_matches_closed_form(name):
+    g, dg = TRANSFER_CLOSED_FORMS[name]
+    fn = F.get_transfer(name)
+    z = np.array([-3.0, -0.7, 0.4, 1.3, 5.0])
+    h = fn.forward(z)
+    np.testing.assert_allclose(h, g(z), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fn.jacobian(0, h, z), np.diag(dg(z)), rtol=1e-12, atol=1e-15)
+    p = np.array([0.5, -1.0, 2.0, 0.25, -3.0])
+    np.testing.assert_allclose(fn.vjp(0, p, h, z), p * dg(z), rtol=1e-12, atol=1e-15)
+
+
+def test_the_notes_transfer_functions_are_registered():
+    assert set(TRANSFER_CLOSED_FORMS) <= set(F.TRANSFERS)
+    for name in TRANSFER_CLOSED_FORMS:
+        assert F.get_transfer(name) is F.TRANSFERS[name]
+        assert F.get_transfer(name).name == name
+
+
+def test_neg_pick_forward_single_and_batch_mean():
+    q = np.array([-0.1, -2.0, -3.5, -0.7])
+    assert F.neg_pick.forward(q, np.int64(2)) == pytest.approx(3.5)
+    Q = np.array([[-1.0, -2.0, -3.0], [-4.0, -5.0, -6.0]])
+    assert F.neg_pick.forward(Q, np.array([2, 0])) == pytest.approx((3.0 + 4.0) / 2)
+
+
+def test_neg_pick_gradient_by_hand_and_none_through_the_class_index():
+    Q, y = np.zeros((2, 3)), np.array([2, 0])
+    ans = F.neg_pick.forward(Q, y)
+    # do/dQ_{r,k} = -[[k = y_r]] / B
+    expected = np.array([[0.0, 0.0, -0.5], [-0.5, 0.0, 0.0]])
+    np.testing.assert_array_equal(F.neg_pick.vjp(0, 1.0, ans, Q, y), expected)
+    np.testing.assert_array_equal(F.neg_pick.jacobian(0, ans, Q, y), expected.reshape(1, -1))
+    assert F.neg_pick.differentiable == (True, False)
+    np.testing.assert_array_equal(F.neg_pick.jacobian(1, ans, Q, y), np.zeros((1, 2)))
+    np.testing.assert_array_equal(F.neg_pick.vjp(1, 1.0, ans, Q, y), np.zeros(2))
+
+
+# --------------------------------------------------------------------------- log-softmax
+
+def _log_softmax_jacobian_closed_form(l):
+    """The notes: [dLS(l)/dl]_{k,k'} = [[k = k']] - exp(l_k') / sum_k'' exp(l_k'')."""
+    K = len(l)
+    denominator = sum(np.exp(l[k2]) for k2 in range(K))
+    J = np.zeros((K, K))
+    for k in range(K):
+        for k1 in range(K):
+            J[k, k1] = (1.0 if k == k1 else 0.0) - np.exp(l[k1]) / denominator
+    return J
+
+
+def test_log_softmax_forward_closed_form():
+    l = np.array([0.3, -1.2, 2.0, 0.0])
+    expected = [l[k] - np.log(sum(np.exp(l[k2]) for k2 in range(4))) for k in range(4)]
+    np.testing.assert_allclose(F.log_softmax.forward(l), expected, **EXACT)
+    # exp(LS(l)) is a distribution.
+    assert np.exp(F.log_softmax.forward(l)).sum() == pytest.approx(1.0, rel=1e-14)
+
+
+def test_log_softmax_jacobian_is_the_notes_closed_form():
+    l = np.random.default_rng(5).normal(size=5)
+    q = F.log_softmax.forward(l)
+    np.testing.assert_allclose(F.log_softmax.jacobian(0, q, l),
+                               _log_softmax_jacobian_closed_form(l), **EXACT)
+
+
+def test_log_softmax_batch_jacobian_is_block_diagonal_closed_form():
+    L = np.random.default_rng(6).normal(size=(3, 4))
+    Q = F.log_softmax.forward(L)
+    expected = np.zeros((12, 12))
+    for r in range(3):
+        expected[r * 4:(r + 1) * 4, r * 4:(r + 1) * 4] = _log_softmax_jacobian_closed_form(L[r])
+    np.testing.assert_allclose(F.log_softmax.jacobian(0, Q, L), expected, **EXACT)
+
+
+def test_log_softmax_is_stable_for_large_logits():
+    l = np.array([1000.0, 0.0, -1000.0])
+    q = F.log_softmax.forward(l)
+    assert np.all(np.isfinite(q))
+    # softmax(l) = (1, e^-1000, e^-2000) to double precision, so LS(l) = l - 1000.
+    np.testing.assert_allclose(q, [0.0, -1000.0, -2000.0], rtol=1e-15, atol=1e-15)
+    J = F.log_softmax.jacobian(0, q, l)
+    assert np.all(np.isfinite(J))
+    np.testing.assert_allclose(J, [[0.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]], atol=1e-15)
+    g = np.array([0.5, -1.0, 2.0])
+    vjp = F.log_softmax.vjp(0, g, q, l)
+    assert np.all(np.isfinite(vjp))
+    np.testing.assert_allclose(vjp, g - g.sum() * np.array([1.0, 0.0, 0.0]), atol=1e-15)
+    # Same in a batch, and through the loss.
+    L = np.stack([l, l[::-1]])
+    Q = F.log_softmax.forward(L)
+    assert np.all(np.isfinite(Q))
+    assert F.neg_pick.forward(Q, np.array([0, 0])) == pytest.approx(1000.0)
+
+
+# --------------------------------------------------------------------------- user functions
+
+def _cube(with_jacobians=True, with_vjps=True):
+    return F.LocalFunction(
+        "cube",
+        lambda x: x ** 3,
+        jacobians=[lambda ans, x: np.diag(np.ravel(3 * x ** 2))] if with_jacobians else None,
+        vjps=[lambda g, ans, x: g * 3 * x ** 2] if with_vjps else None,
+    )
+
+
+@pytest.mark.parametrize("with_jacobians, with_vjps", [(True, True), (True, False), (False, True)],
+                         ids=["both", "jacobians-only", "vjps-only"])
+def test_user_function_derives_the_missing_half(with_jacobians, with_vjps):
+    cube = _cube(with_jacobians, with_vjps)
+    x = np.array([2.0, -1.0, 0.5])
+    ans = cube.forward(x)
+    np.testing.assert_array_equal(ans, [8.0, -1.0, 0.125])
+    # dg/dx = 3 x^2: (12, 3, 0.75) on the diagonal.
+    np.testing.assert_allclose(cube.jacobian(0, ans, x), np.diag([12.0, 3.0, 0.75]), **EXACT)
+    g = np.array([1.0, 2.0, -4.0])
+    np.testing.assert_allclose(cube.vjp(0, g, ans, x), [12.0, 6.0, -3.0], **EXACT)
+    assert check_function(cube, x).ok
+
+
+def test_elementwise_and_register_transfer_make_a_new_transfer(monkeypatch):
+    # monkeypatch removes the registry entry again after the test.
+    monkeypatch.setitem(F.TRANSFERS, "leaky_test", None)
+    leaky = F.register_transfer(F.elementwise(
+        "leaky_test",
+        lambda z, out=None: np.where(z > 0, z, 0.1 * z),
+        lambda z, h, out=None: np.where(z > 0, 1.0, 0.1),
+    ))
+    assert F.get_transfer("leaky_test") is leaky
+    z = np.array([-2.0, 0.5, 3.0])
+    np.testing.assert_allclose(leaky.forward(z), [-0.2, 0.5, 3.0])
+    np.testing.assert_allclose(leaky.jacobian(0, leaky.forward(z), z), np.diag([0.1, 1.0, 1.0]))
+    assert check_function(leaky, z).ok
+
+
+# --------------------------------------------------------------------------- errors
+
+def test_local_function_needs_jacobians_or_vjps():
+    with pytest.raises(ValueError, match="local function 'f': give its Jacobians, its VJPs, or both"):
+        F.LocalFunction("f", lambda x: x)
+
+
+def test_local_function_rejects_inconsistent_declarations():
+    with pytest.raises(ValueError, match="2 Jacobians but 1 VJPs"):
+        F.LocalFunction("f", lambda a, b: a, jacobians=[None, None], vjps=[None])
+    with pytest.raises(ValueError, match="differentiable has 1 entries for 2 arguments"):
+        F.LocalFunction("f", lambda a, b: a, vjps=[None, None], differentiable=[True])
+
+
+def test_check_errors_name_the_problem():
+    with pytest.raises(ValueError, match="add takes 2 arguments, got 1"):
+        F.add.check(np.ones(3))
+    with pytest.raises(ValueError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
+        F.add.check(np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
+        F.affine.check(np.ones(3), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
+        F.affine.check(np.ones((2, 3)), np.ones(4), np.ones(2))
+    with pytest.raises(ValueError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
+        F.affine.check(np.ones((2, 3)), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"must be \(K,\) or \(batch, K\)"):
+        F.log_softmax.check(np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="must be an integer class index"):
+        F.neg_pick.check(np.ones(3), np.float64(1.0))
+    with pytest.raises(ValueError, match="class indices outside 0..2"):
+        F.neg_pick.check(np.ones(3), np.int64(3))
+    with pytest.raises(ValueError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
+        F.neg_pick.check(np.ones((2, 3)), np.array([0, 1, 2]))
+
+
+def test_unknown_transfer_lists_the_valid_names():
+    with pytest.raises(ValueError, match=r"unknown transfer function 'tahn'; choose one of .*tanh"):
+        F.get_transfer("tahn")
