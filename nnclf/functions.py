@@ -31,6 +31,7 @@ import inspect
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.linalg.blas import dger as _dger
 from scipy.special import expit
 
 __all__ = [
@@ -95,6 +96,14 @@ class LocalFunction:
     differentiable : sequence of bool, optional
         False for argument positions the output is piecewise constant in (a class index);
         backpropagation does not pass through them. Default: all True.
+    reads : sequence of sequences of int, optional
+        ``reads[k]``: the argument positions whose values the VJP for position k uses
+        (default: all). A compiled graph that adds gradients into the leaves in place (an
+        SGD step) uses this to know which updates are safe to make before others.
+    accumulators : sequence of callables or None, optional
+        ``accumulators[k](target, g, ans, *args)`` adds g J^{k} into ``target`` in place,
+        without an intermediate array (for example a BLAS rank-one update for the outer
+        product of a matrix argument). Optional, per position; the default adds the VJP.
 
     Examples
     --------
@@ -112,6 +121,8 @@ class LocalFunction:
         vjps: Sequence[Callable] | None = None,
         check: Callable | None = None,
         differentiable: Sequence[bool] | None = None,
+        reads: Sequence[Sequence[int]] | None = None,
+        accumulators: Sequence[Callable | None] | None = None,
     ):
         if jacobians is None and vjps is None:
             raise ValueError(
@@ -139,6 +150,11 @@ class LocalFunction:
         self._vjps = tuple(vjps) if vjps is not None else None
         self._vjp_out = tuple(_accepts_out(v) for v in vjps) if vjps is not None else None
         self._check = check
+        everything = tuple(range(self.arity))
+        self.reads = tuple(
+            everything if reads is None else tuple(reads[k]) for k in range(self.arity)
+        )
+        self._accumulators = tuple(accumulators) if accumulators is not None else (None,) * self.arity
 
     def __repr__(self) -> str:
         return f"<local function {self.name}/{self.arity}>"
@@ -177,6 +193,11 @@ class LocalFunction:
         if self.differentiable[k] and self._vjps is not None and self._vjp_out[k]:
             return self._vjps[k]
         return lambda g, ans, *args, out=None: self.vjp(k, g, ans, *args, out=out)
+
+    def accumulate_fn(self, k: int) -> Callable | None:
+        """``a(target, g, ans, *args)`` adding g J^{k} into ``target`` in place, or None when
+        this function has no special way to do it (then add the VJP)."""
+        return self._accumulators[k] if self.differentiable[k] else None
 
     def vjp(self, k: int, g, ans, *args, out=None):
         """g J^{j->i}(A^i) for the argument at position k, shaped like ``args[k]``."""
@@ -352,6 +373,22 @@ def _affine_vjp_b(g, ans, W, x, b, out=None):
     return np.sum(g, axis=0, out=out)
 
 
+def _affine_add_W(target, g, ans, W, x, b):
+    if x.ndim == 1 and target.flags.c_contiguous:
+        # target += g x^T as one BLAS rank-one update (dger) on the Fortran-ordered view
+        # target.T, with no (m, d) temporary.
+        _dger(1.0, x, g, a=target.T, overwrite_a=True)
+    else:
+        target += _affine_vjp_W(g, ans, W, x, b)
+
+
+def _affine_add_b(target, g, ans, W, x, b):
+    if g.ndim == 1:
+        np.add(target, g, out=target)
+    else:
+        target += np.sum(g, axis=0)
+
+
 def _affine_jac_W(ans, W, x, b):
     # Rows are the entries (batch, i) of u, columns the entries (i', j) of W in row-major
     # order: du_{b,i} / dW_{i',j} = [[i = i']] x_{b,j}.
@@ -374,6 +411,8 @@ affine = LocalFunction(
     jacobians=[_affine_jac_W, _affine_jac_x, _affine_jac_b],
     vjps=[_affine_vjp_W, _affine_vjp_x, _affine_vjp_b],
     check=_affine_check,
+    reads=[(1,), (0,), ()],
+    accumulators=[_affine_add_W, None, _affine_add_b],
 )
 """f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""
 

@@ -92,9 +92,9 @@ def numerical_gradient(f, x: np.ndarray, eps: float = EPS) -> np.ndarray:
     for k in range(flat.size):
         saved = flat[k]
         flat[k] = saved + eps
-        up = float(f())
+        up = np.asarray(f()).item()
         flat[k] = saved - eps
-        down = float(f())
+        down = np.asarray(f()).item()
         flat[k] = saved
         gflat[k] = (up - down) / (2 * eps)
     return grad
@@ -102,6 +102,15 @@ def numerical_gradient(f, x: np.ndarray, eps: float = EPS) -> np.ndarray:
 
 def _is_real(value) -> bool:
     return np.asarray(value).dtype.kind == "f"
+
+
+def _differentiable(graph: Graph, leaf) -> bool:
+    """True when some use of the leaf is a differentiable argument (not a class index)."""
+    return any(
+        v.fn.differentiable[k]
+        for v in graph.vertices if not v.is_leaf
+        for k, p in enumerate(v.parents) if p is leaf
+    )
 
 
 def gradcheck(
@@ -119,10 +128,10 @@ def gradcheck(
     ----------
     graph : Graph
     leaf_values : dict
-        A value for every leaf. Real-valued leaves are checked; integer leaves (class
-        indices) are left out, since the output is piecewise constant in them.
+        A value for every leaf. The leaves checked are converted to float64.
     wrt : sequence of str, optional
-        The leaves to check (default: every real-valued leaf).
+        The leaves to check (default: every leaf used as a differentiable argument, so not
+        a class index, in which the output is piecewise constant).
     mode : {"vjp", "jacobian", "path_sum"}
         Which of the three ways of computing p^j to check.
 
@@ -130,11 +139,14 @@ def gradcheck(
     -------
     GradcheckReport
     """
-    values = {k: (np.array(v, dtype=float) if _is_real(v) else np.asarray(v))
-              for k, v in leaf_values.items()}
-    names = [v.name for v in graph.leaves if _is_real(values.get(v.name, 0))]
-    if wrt is not None:
+    if wrt is None:
+        names = [v.name for v in graph.leaves if _differentiable(graph, v)]
+    else:
         names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not names:
+        raise ValueError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
+    values = {k: (np.array(v, dtype=float) if k in names else np.asarray(v))
+              for k, v in leaf_values.items()}
     forward = graph.forward(values)
     if mode == "path_sum":
         analytic = {name: graph.path_sum(forward, name) for name in names}

@@ -24,6 +24,8 @@ output u^n.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Iterable
 
 import numpy as np
@@ -323,7 +325,7 @@ class Graph:
         self._check_values(values, "backward")
         plan = self._backward_plan(wrt)
         if mode == "vjp":
-            p = {self.output.name: np.float64(1.0)}
+            p = {self.output.name: np.ones(np.shape(values[self.output.name]))}
             for v, edges in plan:
                 args = [values[q.name] for q in v.parents]
                 for k, parent in edges:
@@ -451,14 +453,31 @@ class Graph:
         return self._executors[wrt]
 
 
+@dataclass
+class _Step:
+    """One backward step: carry p^i back along edge position k of vertex i to its parent j."""
+
+    fn: LocalFunction
+    k: int
+    i: int
+    j: int
+    args: tuple[int, ...]
+
+    @property
+    def reads(self) -> set[int]:
+        """The slots of the values this step's VJP uses."""
+        return {self.args[r] for r in self.fn.reads[self.k]}
+
+
 class Executor:
     """Forward and backward passes of a :class:`Graph`, planned once and run many times.
 
     The vertex order, the argument slots of every local function and the edges that lead from
     the ``wrt`` leaves to the output are worked out when the executor is made; the arrays
     holding every u^i and p^j are allocated on the first call for a given set of leaf shapes
-    and reused by every later call with the same shapes. The numbers are those of :meth:`Graph.forward` and
-    :meth:`Graph.backward` (the same local functions compute them, writing into buffers).
+    and reused by every later call with the same shapes. The numbers are those of
+    :meth:`Graph.forward` and :meth:`Graph.backward`: the same local functions compute them,
+    writing into buffers.
 
     Leaf arrays are used as given, without copying, so a parameter updated in place is seen by
     the next call. The arrays returned by :meth:`backward` are the executor's own buffers:
@@ -470,45 +489,117 @@ class Executor:
         self.graph = graph
         self.wrt = wrt
         vertices = graph.vertices
-        slot = {v.name: i for i, v in enumerate(vertices)}
+        self._slot = slot = {v.name: i for i, v in enumerate(vertices)}
         self._n = len(vertices)
         self._leaf_names = tuple(v.name for v in graph._leaves)
+        self._get_leaves = lambda values, names=self._leaf_names: [values[k] for k in names]
+        if len(self._leaf_names) > 1:
+            self._get_leaves = itemgetter(*self._leaf_names)
         self._output_slot = slot[graph.output.name]
         self._forward_steps = [
             (v.fn.forward_fn(), tuple(slot[p.name] for p in v.parents), slot[v.name])
             for v in graph._ops
         ]
-        # One backward step per edge position (k, j -> i) that carries p^i to p^j.
-        self._backward_spec = []
-        seen = set(wrt)
-        for v, edges in graph._backward_plan(wrt):
-            for k, parent in edges:
-                j = slot[parent.name]
-                self._backward_spec.append(
-                    (v.fn.vjp_fn(k), slot[v.name], j, tuple(slot[p.name] for p in v.parents), j in seen)
-                )
-                seen.add(j)
+        self._steps = [
+            _Step(v.fn, k, slot[v.name], slot[parent.name], tuple(slot[p.name] for p in v.parents))
+            for v, edges in graph._backward_plan(wrt)
+            for k, parent in edges
+        ]
         self._wrt_slots = tuple(slot[name] for name in wrt)
-        self._p: list = [None] * self._n
-        self._plans: dict[tuple, tuple] = {}
-        self._plan = None
+        self._plans: dict[tuple, dict] = {}
+        self._plan: dict | None = None
         self._values: list = [None] * self._n
+        self._p: list = [None] * self._n
 
-    def _allocate(self, leaf_values: list) -> tuple:
-        """Check the leaves and size every buffer by one plain forward pass."""
+    # ------------------------------------------------------------------ planning
+
+    def _allocate(self, leaf_values: list) -> dict:
+        """Check the leaves, size every buffer by one plain forward pass, and write the
+        passes as straight-line Python: one line per vertex forward, one per edge backward,
+        no loop, no look-up by name. :meth:`source` shows the code."""
         values = self.graph.forward(dict(zip(self._leaf_names, leaf_values)))
         vertices = self.graph.vertices
         shapes = [np.shape(values[v.name]) for v in vertices]
-        forward_plan = [
-            (f, args, i, None if i == self._output_slot else np.empty(shapes[i]))
-            for f, args, i in self._forward_steps
-        ]
-        backward_plan = [
-            (vjp, i, j, args, accumulate, np.empty(shapes[j]))
-            for vjp, i, j, args, accumulate in self._backward_spec
-        ]
-        zero_grads = {vertices[s].name: np.zeros(shapes[s]) for s in self._wrt_slots}
-        return forward_plan, backward_plan, zero_grads
+        out = self._output_slot
+        code = _Code(vertices)
+        lines = ["def forward(u):"]
+        for f, args, i in self._forward_steps:
+            buf = code.bind("o", i, None if i == out else np.empty(shapes[i]))
+            lines.append(f"    u[{i}] = {code.bind('f', i, f)}({code.args(args)}, out={buf})"
+                         f"  # {code.describe(i)}")
+        lines.append(f"    return u[{out}]")
+        lines += ["", "def backward(u, p):"]
+        lines += self._backward_lines(code, self._steps, shapes) or ["    pass"]
+        return {"shapes": shapes, "code": code, "source": lines,
+                **code.run(lines, ("forward", "backward")), "into": {}}
+
+    def _backward_lines(self, code: "_Code", steps: list[_Step], shapes) -> list[str]:
+        """p^j = sum over children i of p^i J^{j->i}: the first child's product is stored,
+        the others are added to it."""
+        lines, seen = [], set()
+        for st in steps:
+            vjp = code.bind("v", (st.i, st.j, st.k), st.fn.vjp_fn(st.k))
+            buf = code.bind("b", (st.i, st.j, st.k), np.empty(shapes[st.j]))
+            product = f"{vjp}(p[{st.i}], u[{st.i}], {code.args(st.args)}, out={buf})"
+            comment = f"  # p^{st.j + 1} {'+' if st.j in seen else ''}= p^{st.i + 1} J^{{{st.j + 1}->{st.i + 1}}}"
+            if st.j in seen:
+                lines.append(f"    add(p[{st.j}], {product}, out=p[{st.j}]){comment}")
+            else:
+                lines.append(f"    p[{st.j}] = {product}{comment}")
+            seen.add(st.j)
+        return lines
+
+    def _into_plan(self, plan: dict, targets: tuple[str, ...]):
+        """The backward pass when p^j of the leaves ``targets`` is added into given arrays.
+
+        Steps into other vertices run first, as usual. The steps into target leaves come
+        last, since the leaves' values change under them: a step adds in place when no step
+        after it reads that leaf; otherwise its product waits in a buffer until the end.
+        """
+        if targets not in plan["into"]:
+            unknown = [name for name in targets if name not in self.wrt]
+            if unknown:
+                raise ValueError(
+                    f"backward: into names '{unknown[0]}', which is not among the leaves "
+                    f"this executor differentiates ({', '.join(self.wrt)})"
+                )
+            code, shapes = plan["code"], plan["shapes"]
+            target_slots = {self._slot[name]: n for n, name in enumerate(targets)}
+            inner = [st for st in self._steps if st.j not in target_slots]
+            last = [st for st in self._steps if st.j in target_slots]
+            lines = ["def backward_into(u, p, t):"] + self._backward_lines(code, inner, shapes)
+            waiting = []
+            for n, st in enumerate(last):
+                key, tn = (st.i, st.j, st.k), target_slots[st.j]
+                args = f"p[{st.i}], u[{st.i}], {code.args(st.args)}"
+                in_place = st.j not in set().union(*(s.reads for s in last[n:]))
+                acc = st.fn.accumulate_fn(st.k) if in_place else None
+                comment = f"  # {targets[tn]} += p^{st.i + 1} J^{{{st.j + 1}->{st.i + 1}}}"
+                if acc is not None:
+                    lines.append(f"    {code.bind('a', key, acc)}(t[{tn}], {args}){comment}")
+                    continue
+                vjp = code.bind("v", key, st.fn.vjp_fn(st.k))
+                product = f"{vjp}({args}, out={code.bind('b', key, np.empty(shapes[st.j]))})"
+                if in_place:
+                    lines.append(f"    add(t[{tn}], {product}, out=t[{tn}]){comment}")
+                else:
+                    lines.append(f"    w{len(waiting)} = {product}{comment} (later)")
+                    waiting.append(tn)
+            lines += [f"    add(t[{tn}], w{w}, out=t[{tn}])" for w, tn in enumerate(waiting)]
+            if len(lines) == 1:
+                lines.append("    pass")
+            plan["into"][targets] = code.run(lines, ("backward_into",))["backward_into"]
+            plan["source"] += [""] + lines
+        return plan["into"][targets]
+
+    def source(self) -> str:
+        """The Python code of the passes planned for the last forward call's leaf shapes:
+        ``u`` holds the values u^i, ``p`` the p^j (0-based slots: u[i-1] is u^i)."""
+        if self._plan is None:
+            raise ValueError("source: run forward first; the code depends on the leaf shapes")
+        return "\n".join(self._plan["source"]) + "\n"
+
+    # ------------------------------------------------------------------ running
 
     def forward(self, leaf_values: Mapping):
         """Run the forward pass on leaf values given by name; returns the output u^n.
@@ -516,10 +607,14 @@ class Executor:
         Every vertex value is kept for :meth:`backward` and for :meth:`value`.
         """
         try:
-            leaves = [leaf_values[name] for name in self._leaf_names]
+            leaves = self._get_leaves(leaf_values)
         except KeyError as e:
             raise ValueError(f"forward: no value for leaf '{e.args[0]}'") from None
-        signature = tuple(getattr(v, "shape", None) for v in leaves)
+        try:
+            signature = tuple([v.shape for v in leaves])
+        except AttributeError:  # lists, Python numbers: make them arrays here
+            leaves = [np.asarray(v) for v in leaves]
+            signature = tuple([v.shape for v in leaves])
         plan = self._plans.get(signature)
         if plan is None:
             if len(self._plans) >= MAX_PLANS:
@@ -528,32 +623,68 @@ class Executor:
         self._plan = plan
         vals = self._values
         vals[: len(leaves)] = leaves
-        for f, args, i, buf in plan[0]:
-            vals[i] = f(*[vals[a] for a in args], out=buf)
-        return vals[self._output_slot]
+        return plan["forward"](vals)
 
     def value(self, name: str):
         """u^i of the last forward pass (a buffer, overwritten by the next call)."""
         return self._values[self.graph[name].index - 1]
 
-    def backward(self, seed: float = 1.0) -> dict[str, np.ndarray]:
+    def backward(self, seed: float = 1.0, into: Mapping[str, np.ndarray] | None = None):
         """The backward pass for the last forward pass: p^j for the ``wrt`` leaves.
 
-        ``seed`` is p^n (1 for the gradient). Backpropagation is linear in p^n, so a seed of
-        -eta gives -eta du^n/du^j directly, the SGD step itself.
+        Parameters
+        ----------
+        seed : float
+            p^n (1 for the gradient). Backpropagation is linear in p^n, so a seed of -eta
+            gives -eta du^n/du^j: the SGD step itself.
+        into : mapping of leaf name -> array, optional
+            Add p^j into these arrays in place instead of returning it (with ``seed=-eta``
+            and the parameters themselves, this applies theta <- theta - eta do/dtheta).
+
+        Returns
+        -------
+        dict
+            Leaf name -> p^j (the executor's buffers), or ``into`` when given.
         """
-        if self._plan is None:
+        plan = self._plan
+        if plan is None:
             raise ValueError("backward: run forward first")
-        _, backward_plan, zero_grads = self._plan
-        vals, p = self._values, self._p
-        p[self._output_slot] = seed
-        for vjp, i, j, args, accumulate, buf in backward_plan:
-            c = vjp(p[i], vals[i], *[vals[a] for a in args], out=buf)
-            if accumulate:
-                np.add(p[j], c, out=p[j])
-            else:
-                p[j] = c
+        p = self._p
+        shape = plan["shapes"][self._output_slot]
+        p[self._output_slot] = seed if shape == () else np.full(shape, seed, dtype=float)
+        if into is not None:
+            self._into_plan(plan, tuple(into))(self._values, p, list(into.values()))
+            return into
+        plan["backward"](self._values, p)
+        shapes = plan["shapes"]
         return {
-            name: (p[s] if p[s] is not None else zero_grads[name])
+            name: p[s] if p[s] is not None else np.zeros(shapes[s])
             for name, s in zip(self.wrt, self._wrt_slots)
         }
+
+
+class _Code:
+    """The namespace and helpers for an executor's generated passes."""
+
+    def __init__(self, vertices: list[Vertex]):
+        self.vertices = vertices
+        self.namespace: dict = {"add": np.add}
+
+    def bind(self, prefix: str, key, obj) -> str:
+        """Put ``obj`` in the namespace under a name made from ``prefix`` and ``key``."""
+        key = key if isinstance(key, tuple) else (key,)
+        name = prefix + "_".join(str(k) for k in key)
+        self.namespace[name] = obj
+        return name
+
+    @staticmethod
+    def args(slots) -> str:
+        return ", ".join(f"u[{a}]" for a in slots)
+
+    def describe(self, i: int) -> str:
+        v = self.vertices[i]
+        return f"u^{i + 1} {v.name} = {v.fn.name}({', '.join(p.name for p in v.parents)})"
+
+    def run(self, lines: list[str], names: tuple[str, ...]) -> dict:
+        exec(compile("\n".join(lines) + "\n", "<nnclf executor>", "exec"), self.namespace)
+        return {name: self.namespace[name] for name in names}

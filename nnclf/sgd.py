@@ -328,6 +328,8 @@ class Trainer:
                     epoch_start = (self.t // epoch_steps) * epoch_steps
                     self.rng.bit_generator.state = self._epoch_rng_state
                     order = self._draw_epoch(n)
+                    if self.settings.batch_size == 1:
+                        order = order.tolist()  # Python ints index rows fastest
                     epoch_end = min(stop_at, epoch_start + epoch_steps)
                     while self.t < epoch_end and stopped == "completed":
                         boundary = min(epoch_end, (self.t // eval_every + 1) * eval_every)
@@ -359,7 +361,6 @@ class Trainer:
         params = net.params
         ex = net.executor()
         leaves = net.leaf_values(X[0], y[0])
-        names = [(name, params[name]) for name in PARAMS]
         schedule = self.schedule
         plain = s.momentum == 0 and s.l2 == 0 and s.clip_norm is None
         # Continue the running sum (not a fresh partial sum), so that the additions happen in
@@ -386,9 +387,8 @@ class Trainer:
                 if not math.isfinite(o):
                     self._diverged(t + 1, o)
                 if plain:
-                    grads = ex.backward(-eta)
-                    for name, p in names:
-                        p += grads[name]
+                    # p^n = -eta^t, summed into the parameters: theta - eta^t dL/dtheta.
+                    ex.backward(-eta, into=params)
                 else:
                     self._update(ex.backward(1.0), eta)
                 loss_sum += o

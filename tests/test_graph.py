@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.gradcheck import gradcheck
 from nnclf.graph import Executor, Graph
 
 EPS = 1e-6
@@ -525,10 +526,6 @@ def test_compiled_errors():
         g.compile(wrt=["W", "z"])
 
 
-# BUG: Graph.forward accepts leaf values as lists (np.asarray), the Executor passes them on
-# unconverted after its first, checking call, and affine fails with
-# AttributeError: 'list' object has no attribute 'ndim'.
-@pytest.mark.xfail(strict=True, reason="BUG: Executor.forward does not convert list leaf values")
 def test_compiled_accepts_the_same_leaf_values_as_graph_forward():
     g = network(F.tanh)
     leaves = network_leaves(np.random.default_rng(1200))
@@ -560,19 +557,19 @@ def test_output_of_shape_1_jacobian_mode_and_path_sum():
         np.testing.assert_allclose(g.path_sum(values, name), expected[name], **SAME)
 
 
-# BUG: the notes allow any output with d_n = 1 and _check_values accepts shape (1,), but the
-# VJP pass seeds p^n with a 0-d 1.0; affine's VJP for h then returns np.dot(1.0, V) of shape
-# (1, 2) instead of (2,), and tanh's VJP fails writing it into a (2,) buffer:
-# ValueError: non-broadcastable output operand with shape (2,) doesn't match the broadcast
-# shape (1,2). (The Executor fails too, and gradcheck's float(f()) rejects a (1,) output.)
-@pytest.mark.xfail(strict=True, reason="BUG: VJP mode fails when the output has shape (1,)")
-def test_output_of_shape_1_vjp_mode():
+def test_output_of_shape_1_vjp_mode_compiled_and_gradcheck():
+    # d_n = 1 with shape (1,): p^n = 1 must take the output's shape in every path.
     g, leaves = _scalar_regression()
     values = g.forward(leaves)
     by_jacobian = g.backward(values, mode="jacobian")
     by_vjp = g.backward(values, mode="vjp")
+    ex = g.compile()
+    ex.forward(leaves)
+    compiled = ex.backward()
     for name in leaves:
         np.testing.assert_allclose(by_vjp[name], by_jacobian[name], **SAME)
+        np.testing.assert_allclose(compiled[name], by_jacobian[name], **SAME)
+    assert gradcheck(g, leaves).ok
 
 
 # --------------------------------------------------------------------------- display
