@@ -420,10 +420,15 @@ affine = LocalFunction(
 # --------------------------------------------------------------------------- log-softmax
 
 def _log_softmax(l, out=None):
-    # LS_k(l) = l_k - log sum_k' exp(l_k'); logaddexp never forms exp(l_k) itself, so large
-    # logits cannot overflow.
-    lse = np.logaddexp.reduce(l, axis=-1, keepdims=True)
-    return np.subtract(l, lse, out=out)
+    # LS_k(l) = l_k - log sum_k' exp(l_k'), computed so that large logits cannot overflow.
+    if l.ndim == 1:
+        # One row: a single logaddexp reduction is the fewest numpy calls.
+        return np.subtract(l, np.logaddexp.reduce(l), out=out)
+    # Many rows: shift by the row maximum, then one exp per entry (logaddexp would take two
+    # transcendental calls per entry).
+    q = np.subtract(l, np.max(l, axis=-1, keepdims=True), out=out)
+    lse = np.log(np.sum(np.exp(q), axis=-1, keepdims=True))
+    return np.subtract(q, lse, out=q)
 
 
 def _log_softmax_jac(q, l):
