@@ -48,6 +48,8 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
     """
     if init not in INITS:
         raise ValueError(f"model.init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+    if not scale > 0:
+        raise ValueError(f"model.init_scale must be > 0, got {scale!r}")
     rng = np.random.default_rng(seed)
 
     def weights(fan_out: int, fan_in: int) -> np.ndarray:
@@ -176,6 +178,8 @@ class Network:
     def loss(self, X, y) -> float:
         """The mean of -log p(y_r | x_r) over the rows of X."""
         X, y = self._check_xy(X, y)
+        if X.ndim != 2 or len(X) == 0:
+            raise ValueError(f"loss needs a non-empty (n, {self.n_features}) array, got shape {X.shape}")
         total = 0.0
         for start in range(0, len(X), PREDICT_CHUNK):
             rows = slice(start, start + PREDICT_CHUNK)

@@ -262,14 +262,21 @@ class Trainer:
         self._loss_sum, self._loss_count = 0.0, 0
         self.history.append(row)
         self._report(row, bar)
-        params = self.network.params
-        if all(np.all(np.isfinite(p)) for p in params.values()):
-            self._last_finite = (self.t, {k: v.copy() for k, v in params.items()})
+        self._remember_if_finite()
+        # Every callback sees every evaluation, the one that stops training included.
+        asked_to_stop = [bool(cb(self.history)) for cb in self.callbacks]
         if self._early_stop(row):
             return "early_stopping"
-        if any(cb(self.history) for cb in self.callbacks):
-            return "callback"
-        return "completed"
+        return "callback" if any(asked_to_stop) else "completed"
+
+    def _params_finite(self) -> bool:
+        return all(np.isfinite(p).all() for p in self.network.params.values())
+
+    def _remember_if_finite(self) -> None:
+        """Keep a copy of finite parameters (at the start and at each evaluation), to go
+        back to if training diverges."""
+        if self._params_finite():
+            self._last_finite = (self.t, {k: v.copy() for k, v in self.network.params.items()})
 
     def _early_stop(self, row: dict) -> bool:
         rule = self.settings.early_stopping
@@ -319,6 +326,7 @@ class Trainer:
         eval_every = self.settings.eval_every or epoch_steps
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
+        self._remember_if_finite()
         bar = self._progress_bar(T)
         try:
             with _Interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
@@ -342,6 +350,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+        if not self._params_finite():  # the very last update overflowed
+            self._diverged(self.t, "its update made the parameters infinite or NaN")
         self.interrupted = stopped == "interrupted"
         if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
             self.restore_best()
@@ -385,7 +395,7 @@ class Trainer:
                 eta = schedule(t + 1)
                 o = ex.forward(leaves)
                 if not math.isfinite(o):
-                    self._diverged(t + 1, o)
+                    self._diverged(t + 1, f"the loss is {o}")
                 if plain:
                     # p^n = -eta^t, summed into the parameters: theta - eta^t dL/dtheta.
                     ex.backward(-eta, into=params)
@@ -426,19 +436,19 @@ class Trainer:
             else:
                 p += v
 
-    def _diverged(self, step: int, loss: float) -> None:
+    def _diverged(self, step: int, what: str) -> None:
         params = self.network.params
         kept = f"the parameters after step {step - 1} are kept"
-        if not all(np.all(np.isfinite(p)) for p in params.values()):
+        if not self._params_finite():
             if self._last_finite is None:
                 kept = "no finite parameters were recorded to go back to"
             else:
                 good_step, good = self._last_finite
                 for name, value in good.items():
                     params[name][...] = value
-                kept = f"the parameters of step {good_step} (the last evaluation) are restored"
+                kept = f"the parameters of step {good_step} are restored"
         raise DivergenceError(
-            f"training diverged at step {step}: the loss is {loss}; {kept}. "
+            f"training diverged at step {step}: {what}; {kept}. "
             f"Try a smaller step size (schedule eta0, now {self.schedule.params.get('eta0')})"
         )
 
@@ -489,7 +499,26 @@ class Trainer:
         return arrays, state
 
     def load_state_dict(self, arrays: Mapping[str, np.ndarray], state: Mapping) -> None:
-        """Restore what :meth:`state_dict` returned (parameters included)."""
+        """Restore what :meth:`state_dict` returned (parameters included).
+
+        The checkpoint must come from a trainer with the same settings and network shape;
+        otherwise continuing it would not be the same run.
+        """
+        saved = _restore_rng_state(state["settings"])
+        mine = _restore_rng_state(_settings_to_dict(self.settings))
+        for key in mine:
+            if saved.get(key) != mine[key]:
+                raise ValueError(
+                    f"checkpoint: it was written with train.{key} = {saved.get(key)!r}, "
+                    f"not {mine[key]!r}; resume with the run's own settings"
+                )
+        for k in PARAMS:
+            shape = np.shape(arrays[f"param_{k}"])
+            if shape != self.network.params[k].shape:
+                raise ValueError(
+                    f"checkpoint: parameter {k} has shape {shape}, but the network's is "
+                    f"{self.network.params[k].shape}; resume with the run's own model settings"
+                )
         for k in PARAMS:
             self.network.params[k][...] = arrays[f"param_{k}"]
         if self.velocity is not None:

@@ -469,9 +469,8 @@ def test_divergence_with_identity_transfer():
 
 
 def test_divergence_before_the_first_evaluation_leaves_finite_params():
-    # BUG: when the parameters overflow before the first evaluation, the trainer has no
-    # finite copy to go back to ("no finite parameters were recorded to go back to") and
-    # leaves inf/nan in network.params. It should keep the initial (or last finite) ones.
+    # The parameters overflow before the first evaluation: the trainer goes back to the
+    # finite copy it keeps from the start of fit.
     X, y = toy_data()
     net = Network(D, M, K, "tanh", seed=0)
     trainer = Trainer(net, SGDSettings(epochs=5, schedule={"name": "constant", "eta0": 1e200}),
@@ -482,16 +481,14 @@ def test_divergence_before_the_first_evaluation_leaves_finite_params():
 
 
 def test_fit_never_returns_non_finite_params_silently():
-    # BUG: divergence is only detected from the loss of the *next* step, so an update that
-    # overflows on the last step ends the run as "completed" with inf/nan parameters.
+    # An update that overflows on the last step has no next loss to reveal it: fit checks
+    # the parameters before it returns.
     X, y = toy_data()
     net = Network(D, M, K, "tanh", seed=0)
     trainer = Trainer(net, SGDSettings(steps=2, schedule={"name": "constant", "eta0": 1e200}),
                       seed=0, progress="none")
-    try:
+    with pytest.raises(DivergenceError, match="training diverged at step 2: .*infinite or NaN"):
         trainer.fit(X, y)
-    except DivergenceError:
-        pass
     assert all(np.all(np.isfinite(p)) for p in net.params.values())
 
 
@@ -604,8 +601,7 @@ def test_a_callback_returning_true_stops_training():
 
 
 def test_callbacks_see_every_evaluation_even_the_one_that_stops_early():
-    # BUG: Trainer documents "callback(history) at every evaluation", but when early stopping
-    # triggers, _evaluate returns before calling the callbacks, so they never see the last row.
+    # "callback(history) at every evaluation", the one that triggers early stopping included.
     X, y, Xv, yv = noisy_validation()
     seen = []
     settings = SGDSettings(epochs=200, eval_every=6, schedule={"name": "constant", "eta0": 0.5},
@@ -704,3 +700,16 @@ def test_xor_with_four_hidden_units():
     Trainer(net, settings, seed=0, progress="none").fit(np.tile(X4, (10, 1)), np.tile(y4, 10))
     np.testing.assert_array_equal(net.predict(X4), y4)
     assert net.loss(X4, y4) < 0.2
+
+
+def test_checkpoint_from_other_settings_or_shapes_is_refused():
+    X, y = toy_data()
+    plain = SGDSettings(epochs=2, schedule={"name": "constant", "eta0": 0.1})
+    trainer = Trainer(Network(D, M, K, seed=0), plain, seed=0, progress="none")
+    trainer.fit(X, y, max_steps=5)
+    arrays, state = trainer.state_dict()
+    with_momentum = SGDSettings(epochs=2, momentum=0.9, schedule={"name": "constant", "eta0": 0.1})
+    with pytest.raises(ValueError, match=r"checkpoint: it was written with train.momentum = 0.0, not 0.9"):
+        Trainer(Network(D, M, K, seed=0), with_momentum, progress="none").load_state_dict(arrays, state)
+    with pytest.raises(ValueError, match=r"checkpoint: parameter W has shape \(%d, %d\)" % (M, D)):
+        Trainer(Network(D, M + 1, K, seed=0), plain, progress="none").load_state_dict(arrays, state)
