@@ -11,3 +11,14 @@ The package follows Michael Collins' notes *Computational Graphs, and Backpropag
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["NNClassifier"]
+
+
+def __getattr__(name):
+    # Lazy, so that ``import nnclf`` stays cheap for code that never needs scikit-learn.
+    if name == "NNClassifier":
+        from .estimator import NNClassifier
+
+        return NNClassifier
+    raise AttributeError(f"module 'nnclf' has no attribute {name!r}")
