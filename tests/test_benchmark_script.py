@@ -1,0 +1,125 @@
+"""Smoke tests of scripts/benchmark.py: it runs with tiny settings, with and without torch,
+and writes JSON of the documented shape. Nothing here asserts a timing."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+# Runs the script as __main__ with `import torch` failing, as on a machine without torch.
+# (A finder rather than sys.modules["torch"] = None, which scipy and scikit-learn take for
+# an imported torch.)
+WITHOUT_TORCH = """
+import importlib.abc, runpy, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+TOOLS_WITHOUT_TORCH = {
+    "sklearn MLPClassifier",
+    "nnclf (shuffle)",
+    "nnclf (uniform, the notes')",
+    "numpy reference (hand-written)",
+}
+
+
+def run_script(*args, torch=False):
+    command = ([sys.executable, str(SCRIPT)] if torch
+               else [sys.executable, "-c", WITHOUT_TORCH, str(SCRIPT)])
+    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=600)
+
+
+def check_row(row):
+    assert row["examples_per_second"] > 0
+    assert row["seconds"] > 0
+    assert row["examples"] > 0
+    assert row["ratio_vs_sklearn"] > 0
+    assert row["test_accuracy"] is None or 0 <= row["test_accuracy"] <= 1
+
+
+def test_digits_quick_without_torch_writes_the_table_as_json(tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_script("--cases", "digits", "--epochs", "1", "--quick", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "examples/s" in done.stdout and "vs sklearn" in done.stdout
+
+    result = json.loads(out.read_text())
+    assert {"date", "command", "machine", "settings", "results", "memory", "targets",
+            "notes", "total_seconds"} <= set(result)
+    assert "--quick" in result["command"]
+    assert result["machine"]["cores"] >= 1
+    assert result["machine"]["torch"] is None
+    assert result["settings"]["epochs"] == 1
+    assert result["memory"] is None
+
+    rows = result["results"]
+    assert {r["tool"] for r in rows} == TOOLS_WITHOUT_TORCH
+    assert {r["case"] for r in rows} == {"digits, batch 1, 1 epoch"}
+    for row in rows:
+        check_row(row)
+        assert row["test_accuracy"] > 0.5
+    sklearn_row = next(r for r in rows if r["tool"] == "sklearn MLPClassifier")
+    assert sklearn_row["ratio_vs_sklearn"] == pytest.approx(1.0)
+    assert any("torch: skipped (not installed" in note for note in result["notes"])
+    assert "digits per-example: nnclf / sklearn" in result["targets"]
+
+
+def test_every_case_runs_quick(tmp_path):
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    done = run_script("--quick", "--no-torch", "--json", str(out), "--markdown", str(md))
+    assert done.returncode == 0, done.stderr
+
+    result = json.loads(out.read_text())
+    cases = {r["case"] for r in result["results"]}
+    assert any(c.startswith("synthetic, batch 1,") for c in cases)
+    assert any(c.startswith("digits, batch 32,") for c in cases)
+    assert any(c.startswith("synthetic, batch 32,") for c in cases)
+    predict = [r for r in result["results"] if r["case"].startswith("predict_proba")]
+    assert {r["tool"] for r in predict} == {"sklearn MLPClassifier", "nnclf"}
+    for row in result["results"]:
+        check_row(row)
+
+    memory = result["memory"]
+    assert memory["steps"] == 20_000
+    for key in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "end_vs_start", "peak_vs_start",
+                "examples_per_second", "seconds"):
+        assert memory[key] > 0
+    assert memory["rss_samples_mb"]
+    assert any("torch: skipped (--no-torch)" in note for note in result["notes"])
+
+    text = md.read_text()
+    assert "| case | tool | examples/s |" in text
+    assert result["command"] in text
+
+
+def test_torch_rows_when_torch_is_installed(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "bench.json"
+    done = run_script("--cases", "digits", "--epochs", "1", "--quick", "--json", str(out),
+                      torch=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    torch_rows = [r for r in result["results"] if r["tool"].startswith("torch")]
+    assert len(torch_rows) == 1
+    check_row(torch_rows[0])
+    assert result["machine"]["torch"]
+
+
+def test_an_unknown_case_is_one_line_and_exit_2():
+    done = run_script("--cases", "digits,digitz")
+    assert done.returncode == 2
+    assert ("unknown case 'digitz'; choose from digits,synthetic,minibatch,predict,memory"
+            in done.stderr)
+    assert "Traceback" not in done.stderr
