@@ -46,7 +46,8 @@ class Schedule:
     formula: Callable[[float], float] = field(compare=False)
 
     def __call__(self, t: float) -> float:
-        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t >= 1:
+        # The type test is the trainer's per-step fast path: a plain int passes at once.
+        if type(t) is not int and (isinstance(t, bool) or not isinstance(t, numbers.Real)) or not t >= 1:
             raise ValueError(f"schedule {self.name}: step t must be >= 1 (steps count from 1), got {t!r}")
         eta = self.formula(t)
         warmup = self.params["warmup"]
