@@ -1,0 +1,478 @@
+"""End-to-end tests of the ``nnclf`` command, run through the real console script on tiny data:
+every command, resuming after an interruption, and every bad input (one line, exit code 2,
+nothing written, earlier runs untouched)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nnclf import __version__
+from nnclf.cli import main
+from nnclf.config import Config, config_to_dict, load_config
+from nnclf.trained import TrainedModel
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+RUN_FILES = {"config.yaml", "model.npz", "history.csv", "metrics.json", "checkpoint.npz"}
+CLASSES = ["setosa", "versicolor", "virginica"]
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+TINY = """\
+seed: 0
+data: {source: iris.csv, target: species}
+model: {hidden_units: 5}
+train: {epochs: 3}
+output: {dir: runs/iris}
+"""
+
+
+def _console_script() -> list[str]:
+    script = Path(sys.executable).with_name("nnclf")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("nnclf")
+    return [found] if found else [sys.executable, "-m", "nnclf"]
+
+
+NNCLF = _console_script()
+
+
+def nnclf(*args, cwd, timeout=180) -> subprocess.CompletedProcess:
+    return subprocess.run([*NNCLF, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def workspace(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DATA / "iris.csv", path / "iris.csv")
+    (path / "tiny.yaml").write_text(TINY)
+    return path
+
+
+def snapshot(path: Path) -> dict:
+    """Every file and directory under path (hidden ones too), with size and mtime."""
+    out = {}
+    for p in sorted(path.rglob("*")):
+        st = p.stat()
+        out[str(p.relative_to(path))] = (p.is_dir(), st.st_size if p.is_file() else 0, st.st_mtime_ns)
+    return out
+
+
+def params(model_file) -> dict:
+    with np.load(model_file, allow_pickle=False) as z:
+        return {k: z[k] for k in ("W", "b", "V", "gamma")}
+
+
+def assert_same_params(a, b):
+    pa, pb = params(a), params(b)
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), k
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace with one finished run of the tiny config: (workspace, run directory, result)."""
+    ws = workspace(tmp_path_factory.mktemp("trained"))
+    result = nnclf("train", "tiny.yaml", "--quiet", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    return ws, ws / "runs" / "iris", result
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def test_train_writes_a_complete_run_directory(trained):
+    ws, run, result = trained
+    assert result.stderr == ""
+    assert {p.name for p in run.iterdir()} == RUN_FILES
+    assert [p.name for p in (ws / "runs").iterdir()] == ["iris"]  # no partial directory left
+    assert "finished 324 steps" in result.stdout
+    assert "test" in result.stdout and "run: runs/iris" in result.stdout
+
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    defaults = config_to_dict(Config())
+    assert {k: set(v) if isinstance(v, dict) else v for k, v in saved.items() if k != "seed"} \
+        == {k: set(v) for k, v in defaults.items() if k != "seed"}  # every default filled in
+    assert saved["data"]["source"] == str(ws / "iris.csv")
+    assert saved["output"]["dir"] == "runs/iris"
+    assert saved["train"]["schedule"] == {"name": "inverse_time", "eta0": 0.05, "tau": 20000.0,
+                                          "warmup": 0}
+    assert load_config(run / "config.yaml").model.hidden_units == 5
+
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.columns) == ["step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"]
+    assert list(history["step"]) == [108, 216, 324]
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [metrics[p]["n_samples"] for p in ("train", "validation", "test")] == [108, 12, 30]
+    assert metrics["classes"] == CLASSES and metrics["steps"] == 324
+    for part in ("train", "validation", "test"):
+        assert 0 <= metrics[part]["accuracy"] <= 1 and metrics[part]["log_loss"] > 0
+
+    model = TrainedModel.load(run / "model.npz")
+    assert list(model.classes) == CLASSES and list(model.feature_names) == FEATURES
+    assert model.standardizer is not None and model.network.n_hidden == 5
+    assert model.config["data"]["source"] == str(ws / "iris.csv")
+
+
+def test_output_directory_taken_goes_to_the_next_free_name_and_force_replaces(tmp_path):
+    ws = workspace(tmp_path)
+    assert nnclf("train", "tiny.yaml", "--quiet", cwd=ws).returncode == 0
+    before = snapshot(ws / "runs" / "iris")
+    second = nnclf("train", "tiny.yaml", "--quiet", cwd=ws)
+    assert second.returncode == 0
+    assert "runs/iris already exists; writing this run to runs/iris-2" in second.stderr
+    assert snapshot(ws / "runs" / "iris") == before
+    assert (ws / "runs" / "iris-2" / "model.npz").is_file()
+    assert yaml.safe_load((ws / "runs/iris-2/config.yaml").read_text())["output"]["dir"] == "runs/iris-2"
+
+    forced = nnclf("train", "tiny.yaml", "--quiet", "--force", "--set", "seed=1", cwd=ws)
+    assert forced.returncode == 0, forced.stderr
+    assert yaml.safe_load((ws / "runs/iris/config.yaml").read_text())["seed"] == 1
+    assert sorted(p.name for p in (ws / "runs").iterdir()) == ["iris", "iris-2"]
+
+
+def test_bundled_digits_config_reaches_its_promised_accuracy(tmp_path):
+    result = nnclf("train", ROOT / "configs" / "digits.yaml", "--quiet", "--out", tmp_path / "d",
+                   cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.96
+    assert metrics["seconds"] < 30
+
+
+@pytest.mark.parametrize("name, accuracy", [("iris", 0.9), ("xor", 1.0)])
+def test_bundled_csv_configs_train_from_the_repository_root(name, accuracy, tmp_path,
+                                                            monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["train", f"configs/{name}.yaml", "--quiet", "--out", str(tmp_path / name)]) == 0
+    metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= accuracy
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def test_resume_after_interruptions_gives_identical_parameters(tmp_path):
+    ws = workspace(tmp_path)
+    first = nnclf("train", "tiny.yaml", "--quiet", "--out", "a", "--set", "train.epochs=4",
+                  "--stop-after-steps", "100", cwd=ws)
+    assert first.returncode == 130
+    assert first.stderr == ("nnclf: interrupted at step 100 of 432; "
+                            "resume with: nnclf train --resume a\n")
+    assert {p.name for p in (ws / "a").iterdir()} == {"config.yaml", "checkpoint.npz"}
+
+    again = nnclf("train", "--resume", "a", "--quiet", "--stop-after-steps", "150", cwd=ws)
+    assert again.returncode == 130 and "interrupted at step 250 of 432" in again.stderr
+    done = nnclf("train", "--resume", "a", "--quiet", cwd=ws)
+    assert done.returncode == 0, done.stderr
+    assert "resumed and finished 432 steps" in done.stdout
+    assert {p.name for p in (ws / "a").iterdir()} == RUN_FILES
+
+    straight = nnclf("train", "tiny.yaml", "--quiet", "--out", "b", "--set", "train.epochs=4",
+                     cwd=ws)
+    assert straight.returncode == 0
+    assert_same_params(ws / "a" / "model.npz", ws / "b" / "model.npz")
+    assert (ws / "a/history.csv").read_text() == (ws / "b/history.csv").read_text()
+    ma, mb = (json.loads((ws / r / "metrics.json").read_text()) for r in "ab")
+    ma.pop("seconds"), mb.pop("seconds")
+    assert ma == mb
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes_it(tmp_path):
+    ws = workspace(tmp_path)
+    long_run = ["--set", "train.epochs=null", "--set", "train.steps=40000",
+                "--set", "train.eval_every=100"]
+    proc = subprocess.Popen([*NNCLF, "train", "tiny.yaml", "--out", "a", *long_run], cwd=ws,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_line = proc.stderr.readline()
+    assert first_line.startswith("step 100 ")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("resume with: nnclf train --resume a")
+    assert {p.name for p in (ws / "a").iterdir()} == {"config.yaml", "checkpoint.npz"}
+    command = err.rstrip().rsplit("resume with: ", 1)[1].split()
+    assert command[:3] == ["nnclf", "train", "--resume"]
+
+    resumed = nnclf(*command[1:], "--quiet", cwd=ws)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = nnclf("train", "tiny.yaml", "--quiet", "--out", "b", *long_run, cwd=ws)
+    assert straight.returncode == 0
+    assert_same_params(ws / "a" / "model.npz", ws / "b" / "model.npz")
+
+
+# ----------------------------------------------------------------------------- evaluate, predict
+
+
+def test_evaluate_prints_the_report(trained):
+    ws, run, _ = trained
+    result = nnclf("evaluate", "runs/iris", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for needle in ("the run's test split: 30 examples of", "accuracy", "log-loss", "macro F1",
+                   "precision  recall", "confusion matrix (rows: true class", *CLASSES):
+        assert needle in text
+
+
+def test_evaluate_json_on_the_runs_test_split(trained):
+    ws, run, _ = trained
+    result = nnclf("evaluate", "runs/iris", "--json", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"accuracy", "log_loss", "macro_f1", "per_class", "confusion_matrix",
+                           "n_samples"}
+    assert report["n_samples"] == 30
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == 30
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 30)
+    assert [c["label"] for c in report["per_class"]] == CLASSES
+    assert [c["support"] for c in report["per_class"]] == list(cm.sum(axis=1))
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    assert report == metrics
+
+
+def test_evaluate_a_model_file_on_given_data(trained):
+    ws, run, _ = trained
+    result = nnclf("evaluate", run / "model.npz", "--data", "iris.csv", "--json", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    frame = pd.read_csv(ws / "iris.csv")
+    model = TrainedModel.load(run / "model.npz")
+    assert report["n_samples"] == 150
+    assert report["accuracy"] == pytest.approx(
+        np.mean(model.predict(frame[FEATURES].to_numpy()) == frame["species"].to_numpy()))
+
+
+def test_predict_writes_labels_and_probabilities_in_input_order(trained):
+    ws, run, _ = trained
+    # Columns in another order, the label first and an extra column: matched by name.
+    frame = pd.read_csv(ws / "iris.csv")
+    shuffled = frame[["species", "petal_width", "sepal_length", "petal_length", "sepal_width"]]
+    shuffled.assign(note="x").to_csv(ws / "shuffled.csv", index=False)
+    result = nnclf("predict", "runs/iris", "--data", "shuffled.csv", "--out", "preds.csv", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "nnclf: wrote 150 predictions to preds.csv\n"
+    preds = pd.read_csv(ws / "preds.csv")
+    assert list(preds.columns) == ["label"] + [f"p_{c}" for c in CLASSES]
+    assert len(preds) == 150
+    proba = preds[[f"p_{c}" for c in CLASSES]].to_numpy()
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    model = TrainedModel.load(run / "model.npz")
+    expected = model.predict_proba(frame[FEATURES].to_numpy())
+    assert np.allclose(proba, expected, rtol=1e-5, atol=1e-7)
+    assert list(preds["label"]) == list(np.array(CLASSES)[expected.argmax(axis=1)])
+
+
+# ----------------------------------------------------------------------------- gradcheck, graph, plot
+
+
+def test_gradcheck_compares_every_mode(trained):
+    ws, _, _ = trained
+    result = nnclf("gradcheck", "tiny.yaml", "--examples", "2", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("gradcheck: 2 training examples of iris.csv, network d=4 m=5 K=3")
+    rows = [line.split() for line in lines[2:-1]]
+    assert {(r[0], r[1]) for r in rows} == {(m, p) for m in ("vjp", "jacobian", "path_sum")
+                                            for p in ("W", "b", "V", "gamma")}
+    assert all(r[-1] == "yes" for r in rows)
+    assert lines[-1] == "all agree"
+
+
+def test_graph_prints_dot_with_dimensions(trained):
+    ws, _, _ = trained
+    before = snapshot(ws)
+    result = nnclf("graph", "tiny.yaml", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    dot = result.stdout
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    assert "1: W\\nd = 20, shape (5, 4)" in dot
+    assert "h = tanh(z)\\nd = 5" in dot and "o = neg_pick(q, y)\\nd = 1" in dot
+    assert dot.count("->") == 10
+    assert snapshot(ws) == before
+
+
+def test_plot_writes_pngs(trained, tmp_path):
+    _, run, _ = trained
+    copy = shutil.copytree(run, tmp_path / "run")
+    result = nnclf("plot", copy, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(trained, tmp_path):
+    _, run, _ = trained
+    code = ("import sys; sys.modules['matplotlib'] = None; from nnclf.cli import main; "
+            f"sys.exit(main(['plot', {str(run)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == ('nnclf: error: plotting needs matplotlib; install it with: '
+                             'pip install "nnclf[plot]"\n')
+    assert not (run / "learning_curves.png").exists()
+
+
+def test_help_and_version(tmp_path):
+    version = nnclf("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == f"nnclf {__version__}\n"
+    top = nnclf("--help", cwd=tmp_path)
+    assert top.returncode == 0
+    for command in ("train", "evaluate", "predict", "gradcheck", "graph", "plot"):
+        assert command in top.stdout
+        sub = nnclf(command, "--help", cwd=tmp_path)
+        assert sub.returncode == 0 and sub.stdout.startswith(f"usage: nnclf {command}")
+    assert "--stop-after-steps" not in nnclf("train", "--help", cwd=tmp_path).stdout
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _truncated_model(ws):
+    data = (ws / "run" / "model.npz").read_bytes()
+    (ws / "broken.npz").write_bytes(data[: len(data) // 2])
+
+
+def _newer_model(ws):
+    with np.load(ws / "run" / "model.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["metadata"]))
+    meta["format_version"] = 99
+    arrays["metadata"] = np.array(json.dumps(meta))
+    np.savez(ws / "newer.npz", **arrays)
+
+
+def _csv(header, *rows):
+    return "\n".join([header, *rows]) + "\n"
+
+
+def _cfg(source, **extra):
+    text = f"data: {{source: {source}}}\nmodel: {{hidden_units: 3}}\ntrain: {{epochs: 1}}\n"
+    return text + "".join(f"{k}: {v}\n" for k, v in extra.items())
+
+
+# name: (files to add, arguments, exit code, text the one line must contain)
+BAD_INPUTS = {
+    "missing config file": ({}, ["train", "nope.yaml"], 2,
+                            "config file 'nope.yaml' not found; check the path"),
+    "yaml syntax error": ({"c.yaml": "data:\n  source: iris.csv\n train: [\n"}, ["train", "c.yaml"],
+                          2, "c.yaml line 3, column 2: YAML syntax error"),
+    "unknown key": ({"c.yaml": "train:\n  epoch: 3\n"}, ["train", "c.yaml"], 2,
+                    "train.epoch: unknown key; did you mean train.epochs?"),
+    "hidden_units 0": ({"c.yaml": "model: {hidden_units: 0}\n"}, ["train", "c.yaml"], 2,
+                       "model.hidden_units must be an integer >= 1, got 0"),
+    "eta0 -1": ({"c.yaml": "train: {schedule: {name: inverse_time, eta0: -1, tau: 10}}\n"},
+                ["train", "c.yaml"], 2, "train.schedule: inverse_time: eta0 must be > 0, got -1"),
+    "unknown transfer": ({"c.yaml": "model: {transfer: foo}\n"}, ["train", "c.yaml"], 2,
+                         "model.transfer: unknown transfer function 'foo'; choose one of tanh, "),
+    "missing data file": ({"c.yaml": _cfg("missing.csv")}, ["train", "c.yaml"], 2,
+                          "data.source: file 'missing.csv' not found"),
+    "csv empty cell": ({"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,,z", "4,5,x")},
+                       ["train", "c.yaml"], 2, "column 'b' has an empty cell at line 3"),
+    "csv nan": ({"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,4,z", "nan,5,x")},
+                ["train", "c.yaml"], 2, "column 'a' has non-finite value 'nan' at line 4"),
+    "csv non-numeric": ({"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,four,z")},
+                        ["train", "c.yaml"], 2, "column 'b' has non-numeric value 'four' at line 3"),
+    "missing target column": ({"c.yaml": "data: {source: iris.csv, target: specie}\n"},
+                              ["train", "c.yaml"], 2,
+                              "data.target: column 'specie' not in"),
+    "one class": ({"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,y", "1,x", "2,x", "3,x")},
+                  ["train", "c.yaml"], 2, "only one class"),
+    "set unknown path": ({}, ["train", "tiny.yaml", "--set", "train.epoch=3"], 2,
+                         "train.epoch: unknown key; did you mean train.epochs? "
+                         "(in --set train.epoch=3)"),
+    "set unparsable value": ({}, ["train", "tiny.yaml", "--set", "model.hidden_units=[1,"], 2,
+                             "--set model.hidden_units=[1,: cannot parse the value '[1,'"),
+    "set without =": ({}, ["train", "tiny.yaml", "--set", "model.hidden_units"], 2,
+                      "--set model.hidden_units: expected key.path=value"),
+    "out is an earlier run": ({}, ["train", "tiny.yaml", "--out", "run"], 2,
+                              "--out run: the directory exists and holds an earlier run"),
+    "force on a foreign directory": ({"stuff/notes.txt": "mine"},
+                                     ["train", "tiny.yaml", "--out", "stuff", "--force"], 2,
+                                     "--force replaces only nnclf run directories"),
+    "resume a finished run": ({}, ["train", "--resume", "run"], 2,
+                              "--resume run: this run already finished at step 324"),
+    "resume with a config": ({}, ["train", "tiny.yaml", "--resume", "run"], 2,
+                             "train --resume continues a run with its own saved config; drop CONFIG"),
+    "evaluate features differ": ({"three.csv": _csv("a,b,c,species", "1,2,3,setosa")},
+                                 ["evaluate", "run", "--data", "three.csv"], 2,
+                                 "--data: three.csv has 3 numeric columns (a, b, c) but the model "
+                                 "expects 4 features"),
+    "evaluate unseen label": ({"rose.csv": _csv(",".join(FEATURES + ["species"]), "1,2,3,4,rose")},
+                              ["evaluate", "run", "--data", "rose.csv"], 2,
+                              "label 'rose' was never seen in training"),
+    "evaluate without labels": ({"nolabel.csv": _csv(",".join(FEATURES), "1,2,3,4")},
+                                ["evaluate", "run", "--data", "nolabel.csv"], 2,
+                                "has no labels to evaluate against"),
+    "predict features differ": ({}, ["predict", "run", "--data", "sklearn:wine", "--out", "p.csv"],
+                                2, "--data: sklearn:wine has 13 features but the model expects 4"),
+    "predict out exists": ({"p.csv": "keep me\n"},
+                           ["predict", "run", "--data", "iris.csv", "--out", "p.csv"], 2,
+                           "--out p.csv: the file exists"),
+    "corrupted model file": (_truncated_model, ["evaluate", "broken.npz", "--data", "iris.csv"], 2,
+                             "model file 'broken.npz': is truncated or not an npz file"),
+    "newer model file": (_newer_model, ["predict", "newer.npz", "--data", "iris.csv", "--out",
+                                        "p.csv"], 2, "was written by a newer nnclf"),
+    "unfinished run": ({"half/config.yaml": "seed: 0\n", "half/checkpoint.npz": ""},
+                       ["evaluate", "half"], 2, "half: the run has not finished (no model.npz)"),
+    "unknown command": ({}, ["trian"], 2, "argument COMMAND: invalid choice: 'trian'"),
+    "diverged": ({}, ["train", "tiny.yaml", "--out", "new/run", "--set", "model.transfer=identity",
+                      "--set", "data.standardize=false",
+                      "--set", "train.schedule={name: constant, eta0: 1.0e+30}"], 1,
+                 "training diverged at step"),
+}
+
+
+def _bad_input_workspace(tmp_path: Path, trained_run: Path, name: str) -> Path:
+    files = BAD_INPUTS[name][0]
+    ws = workspace(tmp_path / "ws")
+    shutil.copytree(trained_run, ws / "run")
+    if callable(files):
+        files(ws)
+    else:
+        for rel, text in files.items():
+            (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+            (ws / rel).write_text(text)
+    return ws
+
+
+def _check_bad_input(name, result, before, after):
+    _, _, code, text = BAD_INPUTS[name]
+    assert result.returncode == code, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("nnclf: error: ") and result.stderr.count("\n") == 1, \
+        result.stderr
+    assert text in result.stderr
+    assert "Traceback" not in result.stderr
+    assert after == before  # nothing written, nothing half-written, the earlier run untouched
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gives_one_line_and_writes_nothing(name, trained, tmp_path, monkeypatch, capsys):
+    # In-process through nnclf.cli.main, the console script's entry point, so that the whole
+    # table runs in seconds; the next test runs a sample of it through the real script.
+    ws = _bad_input_workspace(tmp_path, trained[1], name)
+    before = snapshot(ws)
+    monkeypatch.chdir(ws)
+    args = [str(a) for a in BAD_INPUTS[name][1]]
+    code = main(args)
+    out, err = capsys.readouterr()
+    _check_bad_input(name, subprocess.CompletedProcess(args, code, out, err), before, snapshot(ws))
+
+
+@pytest.mark.parametrize("name", ["yaml syntax error", "csv nan", "corrupted model file",
+                                  "unknown command", "diverged"])
+def test_bad_input_through_the_console_script(name, trained, tmp_path):
+    ws = _bad_input_workspace(tmp_path, trained[1], name)
+    before = snapshot(ws)
+    result = nnclf(*BAD_INPUTS[name][1], cwd=ws)
+    _check_bad_input(name, result, before, snapshot(ws))
