@@ -263,8 +263,9 @@ def _arrays(model: TrainedModel, splits: Splits):
 
 
 def _fit(cfg, model, splits, trainer, run_dir: Path, stop_after, seconds_before: float,
-         publish=None) -> RunOutcome:
-    """Train to the end (or until Ctrl-C / ``stop_after`` steps), then write the run files."""
+         staging: _Staging | None = None) -> RunOutcome:
+    """Train to the end (or until Ctrl-C / ``stop_after`` steps), then write the run files
+    (into ``staging`` for a new run, which then takes ``run_dir``'s place)."""
     X, y, X_val, y_val = _arrays(model, splits)
     T = cfg.train.total_steps(len(X))
     start = time.perf_counter()
@@ -274,15 +275,15 @@ def _fit(cfg, model, splits, trainer, run_dir: Path, stop_after, seconds_before:
     status = "finished" if finished else "interrupted"
     extra = {"status": status, "stopped": result.stopped, "seconds": seconds}
     outcome = RunOutcome(run_dir, status, trainer.t, T, result.stopped, seconds)
-    target = publish.path if publish is not None else run_dir
+    target = staging.path if staging is not None else run_dir
     if finished:
         outcome.metrics = _metrics(model, splits, trainer, result, seconds)
         model.save(target / MODEL)
         atomic_write_text(target / HISTORY, _history_csv(trainer.history))
         atomic_write_text(target / METRICS, json.dumps(outcome.metrics, indent=2) + "\n")
     save_checkpoint(target / CHECKPOINT, trainer, extra=extra)
-    if publish is not None:
-        publish.publish()
+    if staging is not None:
+        staging.publish()
     return outcome
 
 
@@ -301,7 +302,7 @@ def train(cfg: Config, run_dir: Path, *, replace_existing: bool = False, quiet: 
     try:
         atomic_write_text(staging.path / CONFIG,
                           dump_config(cfg, "The resolved config of this run (written by nnclf)."))
-        return _fit(cfg, model, splits, trainer, run_dir, stop_after, 0.0, publish=staging)
+        return _fit(cfg, model, splits, trainer, run_dir, stop_after, 0.0, staging=staging)
     except BaseException:
         staging.discard()
         raise
@@ -422,17 +423,26 @@ def _label_column(model: TrainedModel, source: str, target: str | None) -> str |
     return others[0] if len(others) == 1 and len(header) == len(model.feature_names) + 1 else None
 
 
+def _training_config(model: TrainedModel) -> Config:
+    """The ``nnclf train`` config a model file records, or an error asking for --data."""
+    try:
+        if not isinstance(model.config, dict) or "data" not in model.config:
+            raise ValueError("no data section")
+        return config_from_dict(model.config)
+    except ValueError:
+        raise ValueError("this model file records no nnclf train config (it may come from "
+                         "NNClassifier.save), so it has no test split; give the data to "
+                         "evaluate on with --data SOURCE") from None
+
+
 def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
                     target: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """(X, y, description): ``data`` if given, else the run's own test split."""
     if data is None:
         if run_dir is not None:
             cfg = load_config(run_dir / CONFIG)
-        elif model.config is not None:
-            cfg = config_from_dict(model.config)
         else:
-            raise ValueError("this model file records no training config, so it has no test "
-                             "split; give the data to evaluate on with --data SOURCE")
+            cfg = _training_config(model)
         splits = load_splits(cfg)
         if not len(splits.X_test):
             raise ValueError("the run has no test split (data.test_fraction is 0); give the "
