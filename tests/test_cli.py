@@ -303,6 +303,7 @@ def test_graph_prints_dot_with_dimensions(trained):
 
 
 def test_plot_writes_pngs(trained, tmp_path):
+    pytest.importorskip("matplotlib")  # the optional extra nnclf[plot]
     _, run, _ = trained
     copy = shutil.copytree(run, tmp_path / "run")
     result = nnclf("plot", copy, cwd=tmp_path)
