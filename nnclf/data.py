@@ -529,7 +529,7 @@ def _check_labels(y: np.ndarray, source: str, key: str) -> None:
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError(
-            f"{key}: {source} has only one class ({classes[0]!r}) in its labels; "
+            f"{key}: {source} has only one class ({np.asarray(classes[0]).item()!r}) in its labels; "
             "a classifier needs at least two (choose another label column or add examples)"
         )
 

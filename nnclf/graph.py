@@ -392,15 +392,14 @@ class Graph:
         """
         self._path_start(leaf, "path_sum")
         self._check_values(values, "path_sum")
-        vertices = self.vertices
         D = {}
         for v in self._ops:
             for q, J in self._edge_jacobians(v, values).items():
                 D[(q.index, v.index)] = J
         total = np.zeros((1, np.size(values[leaf])))
         for path in self.paths(leaf):
-            product = np.eye(np.size(values[vertices[path[0] - 1].name]))
-            for a, b in zip(path, path[1:]):
+            product = D[(path[0], path[1])]
+            for a, b in zip(path[1:], path[2:]):
                 product = D[(a, b)] @ product
             total = total + product
         return total.reshape(np.shape(values[leaf]))

@@ -343,10 +343,13 @@ class Trainer:
                         boundary = min(epoch_end, (self.t // eval_every + 1) * eval_every)
                         if not self._run_steps(X, y, order, epoch_start, boundary, interrupt, bar):
                             stopped = "interrupted"
-                        elif self.t % eval_every == 0 or self.t == T:
+                            break
+                        if self.t == epoch_start + epoch_steps:
+                            # The epoch is done: the next one draws from here (before any
+                            # callback can save a checkpoint).
+                            self._epoch_rng_state = self.rng.bit_generator.state
+                        if self.t % eval_every == 0 or self.t == T:
                             stopped = self._evaluate(X_val, y_val, epoch_steps, bar)
-                    if self.t == epoch_start + epoch_steps:
-                        self._epoch_rng_state = self.rng.bit_generator.state
         finally:
             if bar is not None:
                 bar.close()

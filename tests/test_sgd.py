@@ -713,3 +713,26 @@ def test_checkpoint_from_other_settings_or_shapes_is_refused():
         Trainer(Network(D, M, K, seed=0), with_momentum, progress="none").load_state_dict(arrays, state)
     with pytest.raises(ValueError, match=r"checkpoint: parameter W has shape \(%d, %d\)" % (M, D)):
         Trainer(Network(D, M + 1, K, seed=0), plain, progress="none").load_state_dict(arrays, state)
+
+
+def test_state_saved_by_a_callback_at_an_epoch_boundary_resumes_exactly():
+    # A callback runs at the evaluation that ends an epoch; the state it sees must already
+    # point the sampler at the next epoch.
+    X, y = toy_data()
+    settings = SGDSettings(epochs=4, schedule={"name": "constant", "eta0": 0.1})
+    full = Network(D, M, K, seed=0)
+    Trainer(full, settings, seed=5, progress="none").fit(X, y)
+
+    saved = []
+    net = Network(D, M, K, seed=0)
+    trainer = Trainer(net, settings, seed=5, progress="none",
+                      callbacks=(lambda h: saved.append(trainer.state_dict()) or len(h) == 2,))
+    trainer.fit(X, y)
+    arrays, state = saved[1]
+    arrays = {k: v.copy() for k, v in arrays.items()}
+    resumed = Network(D, M, K, seed=9)
+    again = Trainer(resumed, settings, seed=5, progress="none")
+    again.load_state_dict(arrays, state)
+    again.fit(X, y)
+    for name in PARAMS:
+        np.testing.assert_array_equal(resumed.params[name], full.params[name])
