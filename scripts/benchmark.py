@@ -31,9 +31,9 @@ The tools:
   the floor: how close the graph engine gets to plain numpy. Its final parameters are compared
   with nnclf's (they follow the same trajectory, up to rounding).
 
-Per-example cases use eta = 0.01, minibatch cases eta = 0.1. Every library runs on
-``--threads`` threads (default 1: per-example SGD is sequential, and on a small machine
-competing thread pools make timings erratic; 0 keeps each library's default). The torch loop
+Per-example cases use eta = 0.01, minibatch cases eta = 0.1. Every library runs with its own
+default threads, or on ``--threads N`` (1 steadies the timings on a busy machine: per-example
+SGD is sequential, and competing thread pools make timings erratic). The torch loop
 and the numpy reference stop after ``--max-seconds``; their examples/s then comes from the
 steps they ran and their accuracy is left out. ``--json PATH`` writes the
 table, the machine and the command as JSON; ``--markdown PATH`` writes a table for the README.
@@ -740,11 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=positive_int, default=1,
                         help="time every training run this many times and keep the fastest "
                              "(default 1)")
-    parser.add_argument("--threads", type=nonnegative_int, default=1,
+    parser.add_argument("--threads", type=nonnegative_int, default=0,
                         help="threads for BLAS (numpy, scipy) and torch in every case "
-                             "(default 1: per-example SGD is sequential, and one thread each "
-                             "keeps the tools from competing for cores; 0: each library's "
-                             "own default)")
+                             "(default 0: each library's own default; 1 steadies the numbers "
+                             "on a busy machine, since per-example SGD is sequential)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     parser.add_argument("--torch-dtype", choices=("float32", "float64"), default="float32",
                         help="dtype of the PyTorch loop (default float32, PyTorch's own; "
