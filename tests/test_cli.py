@@ -3,7 +3,6 @@ every command, resuming after an interruption, and every bad input (one line, ex
 nothing written, earlier runs untouched)."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess

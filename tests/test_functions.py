@@ -9,6 +9,7 @@ import pytest
 
 from nnclf import functions as F
 from nnclf.gradcheck import check_function
+from notes_reference import TRANSFER_CLOSED_FORMS
 
 EPS = 1e-6
 # Central differences in float64 with eps = 1e-6 are good to about 1e-9 here.
@@ -48,15 +49,6 @@ def differentiable_positions(fn, args):
     return [k for k, a in enumerate(args) if fn.differentiable[k] and _is_real(a)]
 
 
-# Closed forms of the transfer functions and their derivatives, written independently of
-# nnclf (no scipy, no reuse of h = g(z)).
-TRANSFER_CLOSED_FORMS = {
-    "tanh": (np.tanh, lambda z: 1.0 / np.cosh(z) ** 2),
-    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z: np.exp(-z) / (1.0 + np.exp(-z)) ** 2),
-    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z: np.where(z > 0, 1.0, 0.0)),
-    "identity": (lambda z: z, lambda z: np.ones_like(z)),
-    "softplus": (lambda z: np.log1p(np.exp(z)), lambda z: 1.0 / (1.0 + np.exp(-z))),
-}
 
 
 def _away_from_zero(rng, shape):

@@ -6,22 +6,10 @@ import pytest
 from nnclf import functions as F
 from nnclf.gradcheck import GradcheckReport, LeafCheck, check_function, gradcheck, numerical_gradient
 from nnclf.graph import Graph
+from notes_reference import notes_network as network
 
 MODES = ["vjp", "jacobian", "path_sum"]
 REAL_LEAVES = ["W", "x", "b", "V", "gamma"]
-
-
-def network(transfer):
-    """The notes' network: z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y."""
-    g = Graph()
-    for name in ("W", "x", "b", "V", "gamma", "y"):
-        g.leaf(name)
-    g.vertex("z", F.affine, "W", "x", "b")
-    g.vertex("h", transfer, "z")
-    g.vertex("l", F.affine, "V", "h", "gamma")
-    g.vertex("q", F.log_softmax, "l")
-    g.vertex("o", F.neg_pick, "q", "y")
-    return g
 
 
 def leaves(seed=0, batch=None):

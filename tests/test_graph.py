@@ -8,20 +8,14 @@ import pytest
 from nnclf import functions as F
 from nnclf.gradcheck import gradcheck
 from nnclf.graph import Executor, Graph
+from notes_reference import TRANSFER_CLOSED_FORMS
+from notes_reference import notes_network as network
 
 EPS = 1e-6
 FD_TOL = dict(rtol=1e-6, atol=1e-8)      # analytic vs central differences
 SAME = dict(rtol=1e-10, atol=1e-12)      # two analytic ways of computing one number
 COMPILED = dict(rtol=1e-12, atol=1e-12)  # executor vs plain graph
 
-# g and g' written independently of nnclf, for the hand-derived network gradients.
-TRANSFER_CLOSED_FORMS = {
-    "tanh": (np.tanh, lambda z: 1.0 / np.cosh(z) ** 2),
-    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z: np.exp(-z) / (1.0 + np.exp(-z)) ** 2),
-    "relu": (lambda z: np.where(z > 0, z, 0.0), lambda z: np.where(z > 0, 1.0, 0.0)),
-    "identity": (lambda z: z, lambda z: np.ones_like(z)),
-    "softplus": (lambda z: np.log1p(np.exp(z)), lambda z: 1.0 / (1.0 + np.exp(-z))),
-}
 TRANSFER_NAMES = sorted(F.TRANSFERS)
 
 
@@ -54,19 +48,6 @@ def notes_example():
     u1, u2 = g.leaf("u1"), g.leaf("u2")
     u3 = g.vertex("u3", F.add, u1, u2)
     g.vertex("u4", F.mul, u2, u3)
-    return g
-
-
-def network(transfer):
-    """The notes' network: z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y."""
-    g = Graph()
-    for name in ("W", "x", "b", "V", "gamma", "y"):
-        g.leaf(name)
-    g.vertex("z", F.affine, "W", "x", "b")
-    g.vertex("h", transfer, "z")
-    g.vertex("l", F.affine, "V", "h", "gamma")
-    g.vertex("q", F.log_softmax, "l")
-    g.vertex("o", F.neg_pick, "q", "y")
     return g
 
 
@@ -405,7 +386,8 @@ def test_backward_does_not_accumulate_across_calls_on_shared_parents():
 
 def test_unused_leaf_has_zero_gradient_and_no_paths():
     g = Graph()
-    a, unused = g.leaf("a"), g.leaf("unused")
+    a = g.leaf("a")
+    g.leaf("unused")
     g.vertex("s", F.mul, a, a)
     values = g.forward({"a": np.array(1.5), "unused": np.array([1.0, 2.0])})
     assert g.paths("unused") == []

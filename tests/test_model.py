@@ -19,45 +19,15 @@ import nnclf.model
 from nnclf import functions as F
 from nnclf.gradcheck import gradcheck
 from nnclf.model import INITS, PARAMS, Network, init_params
+from notes_reference import TRANSFER_CLOSED_FORMS, hand_gradients
 
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-# g and g' by hand, one pair per transfer function.
-REFERENCE_TRANSFERS = {
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1.0 - _sigmoid(z))),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
-    "identity": (lambda z: z.copy(), lambda z: np.ones_like(z)),
-    "softplus": (lambda z: np.log1p(np.exp(z)), _sigmoid),
-}
 
 D, M, K = 4, 5, 3
 
 
 def reference(params, X, y, transfer):
     """Loss, probabilities and hand-derived gradients for a batch X (B, d), y (B,)."""
-    g, dg = REFERENCE_TRANSFERS[transfer]
-    W, b, V, gamma = (params[k] for k in ("W", "b", "V", "gamma"))
-    X = np.atleast_2d(X)
-    y = np.atleast_1d(y)
-    B = len(X)
-    Z = X @ W.T + b
-    H = g(Z)
-    Lg = H @ V.T + gamma
-    E = np.exp(Lg - Lg.max(axis=1, keepdims=True))
-    P = E / E.sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(P[np.arange(B), y]))
-    delta = P - np.eye(P.shape[1])[y]                 # p - onehot(y), one row per example
-    dZ = (delta @ V) * dg(Z)                          # (V^T (p - onehot)) * g'(z)
-    grads = {
-        "gamma": delta.mean(axis=0),
-        "V": delta.T @ H / B,
-        "b": dZ.mean(axis=0),
-        "W": dZ.T @ X / B,
-    }
+    loss, grads, P = hand_gradients(params, X, y, transfer)
     return loss, P, grads
 
 
@@ -97,8 +67,8 @@ def perturbed_network(transfer, seed=0):
 
 
 def test_every_transfer_has_a_reference_formula_here():
-    missing = set(F.TRANSFERS) - set(REFERENCE_TRANSFERS)
-    assert not missing, f"add g and g' for {sorted(missing)} to REFERENCE_TRANSFERS"
+    missing = set(F.TRANSFERS) - set(TRANSFER_CLOSED_FORMS)
+    assert not missing, f"add g and g' for {sorted(missing)} to TRANSFER_CLOSED_FORMS"
 
 
 # --- the graph ------------------------------------------------------------------------------
@@ -198,7 +168,7 @@ def test_loss_is_minus_log_softmax_of_the_true_label(transfer, batch):
     loss, _ = net.loss_and_gradients(x, y)
     assert isinstance(loss, float)
     # -log softmax(V g(Wx + b) + gamma)_y, written out directly
-    g = REFERENCE_TRANSFERS[transfer][0]
+    g = TRANSFER_CLOSED_FORMS[transfer][0]
     W, b, V, gamma = (net.params[k] for k in PARAMS)
     X, Y = np.atleast_2d(x), np.atleast_1d(y)
     logits = g(X @ W.T + b) @ V.T + gamma
@@ -434,7 +404,7 @@ def test_jacobian_mode_and_path_sum_agree_with_the_formulas(batch):
         np.testing.assert_allclose(net.graph.path_sum(values, name), ref_grads[name],
                                    rtol=1e-10, atol=1e-14)
     # x has a gradient too: dL/dx = W^T dL/dz, per row of a batch (divided by B in the mean)
-    g, dg = REFERENCE_TRANSFERS["tanh"]
+    g, dg = TRANSFER_CLOSED_FORMS["tanh"]
     X, Y = np.atleast_2d(x), np.atleast_1d(y)
     _, P, _ = reference(net.params, X, Y, "tanh")
     dZ = ((P - np.eye(K)[Y]) @ net.params["V"]) * dg(X @ net.params["W"].T + net.params["b"])

@@ -24,33 +24,10 @@ from sklearn.preprocessing import StandardScaler
 from nnclf.model import PARAMS, Network
 from nnclf.sgd import (DivergenceError, EarlyStopping, SGDSettings, Trainer, load_checkpoint,
                        save_checkpoint)
+from notes_reference import hand_gradients
 
 D, M, K = 4, 6, 3
 HISTORY_KEYS = {"step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"}
-
-_G = {
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
-}
-
-
-def reference(params, X, y, transfer="tanh"):
-    """Mean loss -log softmax(V g(Wx + b) + gamma)_y over the rows, and its hand-derived
-    gradients: dgamma = p - onehot(y), dV = (p - onehot) h^T, db = (V^T (p - onehot)) * g'(z),
-    dW = db x^T (means over the rows)."""
-    g, dg = _G[transfer]
-    W, b, V, gamma = (params[k] for k in PARAMS)
-    B = len(X)
-    Z = X @ W.T + b
-    H = g(Z)
-    Lg = H @ V.T + gamma
-    E = np.exp(Lg - Lg.max(axis=1, keepdims=True))
-    P = E / E.sum(axis=1, keepdims=True)
-    delta = P - np.eye(P.shape[1])[y]
-    dZ = (delta @ V) * dg(Z)
-    grads = {"W": dZ.T @ X / B, "b": dZ.mean(axis=0), "V": delta.T @ H / B, "gamma": delta.mean(axis=0)}
-    return float(-np.mean(np.log(P[np.arange(B), y]))), grads, P
-
 
 def replay(params, X, y, T, seed, eta, batch_size=1, sampling="uniform", momentum=0.0,
            nesterov=False, l2=0.0, clip_norm=None, transfer="tanh", on_step=None):
@@ -70,7 +47,7 @@ def replay(params, X, y, T, seed, eta, batch_size=1, sampling="uniform", momentu
                 break
             t += 1
             rows = order[k * B:(k + 1) * B]
-            loss, g, _ = reference(params, X[rows], y[rows], transfer)
+            loss, g, _ = hand_gradients(params, X[rows], y[rows], transfer)
             losses.append(loss)
             if clip_norm is not None:
                 norm = math.sqrt(sum(np.sum(v ** 2) for v in g.values()))
@@ -303,7 +280,7 @@ def test_history_losses_match_an_independent_replay(batch_size):
         t = row["step"]
         # train_loss: the mean loss of the steps since the previous evaluation
         assert row["train_loss"] == pytest.approx(np.mean(losses[previous:t]), rel=1e-9)
-        val_loss, _, P = reference(at_eval[t], Xv, yv)
+        val_loss, _, P = hand_gradients(at_eval[t], Xv, yv)
         assert row["val_loss"] == pytest.approx(val_loss, rel=1e-9)
         assert row["val_accuracy"] == np.mean(np.argmax(P, axis=1) == yv)
         assert row["eta"] == 0.2
