@@ -528,7 +528,7 @@ class Trainer:
             for k in PARAMS:
                 self.velocity[k][...] = arrays[f"velocity_{k}"]
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
-                            if f"best_W" in arrays else None)
+                            if "best_W" in arrays else None)
         self.t = int(state["t"])
         self._epoch_rng_state = _restore_rng_state(state["epoch_rng_state"])
         self.history = [dict(r) for r in state["history"]]
