@@ -52,6 +52,8 @@ __all__ = [
 
 SAMPLING = ("uniform", "shuffle")
 METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
+PROGRESS_EVERY = 2000
+"""Steps between progress-bar updates."""
 DECAYED = ("W", "V")
 """Parameters that l2 weight decay applies to (the biases are not decayed)."""
 
@@ -341,6 +343,8 @@ class Trainer:
                     epoch_end = min(stop_at, epoch_start + epoch_steps)
                     while self.t < epoch_end and stopped == "completed":
                         boundary = min(epoch_end, (self.t // eval_every + 1) * eval_every)
+                        if bar is not None:  # let the bar move within long epochs
+                            boundary = min(boundary, self.t + PROGRESS_EVERY)
                         if not self._run_steps(X, y, order, epoch_start, boundary, interrupt, bar):
                             stopped = "interrupted"
                             break
