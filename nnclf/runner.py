@@ -555,15 +555,15 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
 
     Returns the report text and whether everything agreed.
     """
-    from .gradcheck import gradcheck as check
+    from .gradcheck import gradcheck_modes
 
     model, X, y = _examples(cfg, n_examples)
     net = model.network
     worst: dict[tuple[str, str], list] = {}
     for x_i, y_i in zip(X, y):
         values = net.leaf_values(x_i, y_i)
-        for mode in ("vjp", "jacobian", "path_sum"):
-            for c in check(net.graph, values, wrt=PARAMS, mode=mode).checks:
+        for mode, report in gradcheck_modes(net.graph, values, wrt=PARAMS).items():
+            for c in report.checks:
                 w = worst.setdefault((mode, c.name), [0.0, 0.0, True, c.size])
                 w[0], w[1] = max(w[0], c.max_abs_error), max(w[1], c.max_rel_error)
                 w[2] = w[2] and c.ok
