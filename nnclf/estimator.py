@@ -42,7 +42,7 @@ from .functions import TRANSFERS
 from .model import INITS, PARAMS, Network
 from .schedules import SCHEDULES, make_schedule
 from .sgd import SAMPLING, DivergenceError, EarlyStopping, SGDSettings, Trainer
-from .trained import TrainedModel
+from .trained import TrainedModel, encode_labels
 
 __all__ = ["NNClassifier"]
 
@@ -565,16 +565,9 @@ def _check_two_classes(classes: np.ndarray, where: str) -> None:
 
 def _encode(y, classes: np.ndarray) -> np.ndarray:
     """The class index of each label in y; a label outside ``classes`` is an error naming it."""
-    values, inverse = np.unique(y, return_inverse=True)
-    lookup = {c: k for k, c in enumerate(classes.tolist())}
-    unknown = [v for v in values.tolist() if v not in lookup]
-    if unknown:
-        raise ValueError(
-            f"y has label {unknown[0]!r}, which is not one of the classes "
-            f"{classes.tolist()}; the classes are fixed by the first fit or partial_fit"
-        )
-    codes = np.array([lookup[v] for v in values.tolist()], dtype=np.intp)
-    return codes[inverse.reshape(-1)]
+    return encode_labels(y, classes, lambda label: (
+        f"y has label {label!r}, which is not one of the classes "
+        f"{classes.tolist()}; the classes are fixed by the first fit or partial_fit"))
 
 
 def _resume_state(state: Mapping, trainer: Trainer) -> tuple[dict, dict]:

@@ -13,6 +13,7 @@ kind of file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +21,23 @@ from .data import Standardizer
 from .model import Network
 from .modelfile import ModelFileError, load_model, save_model
 
-__all__ = ["TrainedModel"]
+__all__ = ["TrainedModel", "encode_labels"]
+
+
+def encode_labels(y, classes: np.ndarray, unknown: Callable[[object], str]) -> np.ndarray:
+    """The class index 0..K-1 of each label in y (``classes[k]`` is class k).
+
+    A label outside ``classes`` raises ``ValueError(unknown(label))`` for the first such
+    label of y.
+    """
+    values, inverse = np.unique(np.asarray(y), return_inverse=True)
+    lookup = {c: k for k, c in enumerate(classes.tolist())}
+    missing = {v for v in values.tolist() if v not in lookup}
+    if missing:
+        first = next(v for v in np.asarray(y).ravel().tolist() if v in missing)
+        raise ValueError(unknown(first))
+    codes = np.array([lookup[v] for v in values.tolist()], dtype=np.intp)
+    return codes[inverse.reshape(-1)]
 
 
 @dataclass
@@ -69,15 +86,11 @@ class TrainedModel:
 
     def encode(self, y) -> np.ndarray:
         """Labels -> class indices 0..K-1; an unseen label is an error naming it."""
-        y = np.asarray(y)
-        lookup = {c: k for k, c in enumerate(self.classes.tolist())}
-        try:
-            return np.array([lookup[v] for v in y.tolist()], dtype=np.intp)
-        except KeyError as e:
-            known = ", ".join(map(str, self.classes.tolist()))
-            raise ValueError(
-                f"label {e.args[0]!r} was never seen in training; the model knows {known}"
-            ) from None
+        known = ", ".join(map(str, self.classes.tolist()))
+        return encode_labels(
+            y, self.classes,
+            lambda label: f"label {label!r} was never seen in training; the model knows {known}",
+        )
 
     def metadata(self) -> dict:
         return {

@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from nnclf.data import Standardizer
+from nnclf.model import Network
+from nnclf.trained import TrainedModel, encode_labels
+
+
+def test_encode_labels_maps_each_label_to_its_class_index():
+    classes = np.array(["b", "a", "c"])
+    codes = encode_labels(["c", "a", "a", "b"], classes, str)
+    np.testing.assert_array_equal(codes, [2, 1, 1, 0])
+    assert codes.dtype == np.intp
+
+
+def test_encode_labels_names_the_first_unknown_label_of_y():
+    with pytest.raises(ValueError, match="^unknown: 'z'$"):
+        encode_labels(["a", "z", "b", "y"], np.array(["a", "b"]), lambda v: f"unknown: {v!r}")
+
+
+def test_trained_model_round_trip_predicts_the_same(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3)) * 5 + 2
+    model = TrainedModel(Network(3, 4, 2, seed=1), np.array([10, 20]), ("p", "q", "r"),
+                         Standardizer().fit(X))
+    loaded = TrainedModel.load(model.save(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.encode([20, 10]), [1, 0])
+    assert loaded.feature_names == ("p", "q", "r")
+    with pytest.raises(ValueError, match="label 30 was never seen in training; the model knows 10, 20"):
+        loaded.encode([10, 30])
