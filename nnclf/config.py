@@ -30,7 +30,6 @@ schedule with all its parameters) that a run saves as ``config.yaml``;
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from dataclasses import dataclass, fields
@@ -43,6 +42,7 @@ from .functions import TRANSFERS
 from .model import INITS
 from .schedules import make_schedule
 from .sgd import EarlyStopping, SGDSettings
+from .suggest import closest, did_you_mean
 
 __all__ = [
     "Config",
@@ -126,10 +126,10 @@ class ModelConfig:
                f"model.hidden_units must be an integer >= 1, got {self.hidden_units!r}")
         _check(self.transfer in TRANSFERS,
                f"model.transfer: unknown transfer function {self.transfer!r}"
-               f"{_did_you_mean(self.transfer, TRANSFERS)}; choose one of {', '.join(TRANSFERS)}")
+               f"{did_you_mean(self.transfer, TRANSFERS)}; choose one of {', '.join(TRANSFERS)}")
         _check(self.init in INITS,
                f"model.init: unknown initialisation {self.init!r}"
-               f"{_did_you_mean(self.init, INITS)}; choose one of {', '.join(INITS)}")
+               f"{did_you_mean(self.init, INITS)}; choose one of {', '.join(INITS)}")
         _check(_is_number(self.init_scale) and 0 < self.init_scale < math.inf,
                f"model.init_scale must be a number > 0, got {self.init_scale!r}")
 
@@ -236,16 +236,9 @@ def _read_yaml(path: Path) -> Any:
 # ----------------------------------------------------------------------------- building
 
 
-def _did_you_mean(word, choices) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _unknown_key(prefix: str, key, valid) -> ValueError:
     path = f"{prefix}{key}"
-    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6) or [
+    close = [c for c in [closest(str(key), valid)] if c] or [
         v for v in valid if str(key).startswith(v) or v.startswith(str(key))]
     hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys are {', '.join(valid)}"
     return ValueError(f"{path}: unknown key; {hint}")

@@ -30,7 +30,6 @@ trained model's feature names; :func:`train_test_split_stratified` and
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import numbers
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+
+from .suggest import closest
 
 __all__ = [
     "Dataset",
@@ -231,7 +232,7 @@ def _source_kind(source: str, key: str) -> tuple[str, str]:
 
 def _load_sklearn(name: str, key: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if name not in SKLEARN_DATASETS:
-        close = _closest(name, SKLEARN_DATASETS)
+        close = closest(name, SKLEARN_DATASETS)
         hint = f"did you mean 'sklearn:{close}'? " if close else ""
         raise ValueError(
             f"{key}: unknown scikit-learn dataset '{name}'; {hint}"
@@ -243,13 +244,6 @@ def _load_sklearn(name: str, key: str) -> tuple[np.ndarray, np.ndarray, tuple[st
     if names is None or len(names) != X.shape[1]:
         names = [f"x{j}" for j in range(X.shape[1])]
     return X, np.asarray(bunch.target), tuple(str(n) for n in names)
-
-
-def _closest(name: str, options) -> str | None:
-    """The option nearest to ``name`` ignoring case, or None when nothing is close."""
-    by_lower = {o.lower(): o for o in options}
-    close = difflib.get_close_matches(name.lower(), by_lower, n=1)
-    return by_lower[close[0]] if close else None
 
 
 def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Dataset:
@@ -346,7 +340,7 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target is None:
         return len(header) - 1
     if target not in header:
-        close = _closest(target, header)
+        close = closest(target, header)
         hint = f"; did you mean '{close}'?" if close else ""
         raise ValueError(
             f"data.target: column '{target}' not in {path}; columns are {', '.join(header)}{hint}"

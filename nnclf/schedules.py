@@ -15,13 +15,14 @@ schedule continues unchanged at its own t.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
+
+from .suggest import did_you_mean
 
 __all__ = ["Schedule", "SCHEDULES", "make_schedule", "constant", "inverse_time",
            "invscaling", "step", "exponential", "cosine"]
@@ -154,11 +155,6 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 }
 
 
-def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
     """Build a schedule from a config entry.
 
@@ -191,13 +187,13 @@ def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
     else:
         raise TypeError(f"schedule spec must be a name or a mapping with a 'name', got {type(spec).__name__}")
     if not isinstance(name, str) or name not in SCHEDULES:
-        hint = _did_you_mean(name, SCHEDULES) if isinstance(name, str) else ""
+        hint = did_you_mean(name, SCHEDULES)
         raise ValueError(f"unknown schedule {name!r}{hint}; valid choices: {', '.join(SCHEDULES)}")
 
     signature = inspect.signature(SCHEDULES[name]).parameters
     for key in params:
         if key not in signature:
-            hint = _did_you_mean(str(key), signature)
+            hint = did_you_mean(str(key), signature)
             raise ValueError(f"schedule {name}: unknown parameter {key!r}{hint};"
                              f" valid parameters: {', '.join(signature)}")
     missing = [key for key, p in signature.items() if p.default is p.empty and key not in params]
