@@ -511,8 +511,8 @@ class Trainer:
         The checkpoint must come from a trainer with the same settings and network shape;
         otherwise continuing it would not be the same run.
         """
-        saved = _restore_rng_state(state["settings"])
-        mine = _restore_rng_state(_settings_to_dict(self.settings))
+        saved = _as_json(state["settings"])
+        mine = _as_json(_settings_to_dict(self.settings))
         for key in mine:
             if saved.get(key) != mine[key]:
                 raise ValueError(
@@ -534,7 +534,7 @@ class Trainer:
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
                             if "best_W" in arrays else None)
         self.t = int(state["t"])
-        self._epoch_rng_state = _restore_rng_state(state["epoch_rng_state"])
+        self._epoch_rng_state = _as_json(state["epoch_rng_state"])
         self.history = [dict(r) for r in state["history"]]
         self.best_score = state["best_score"]
         self.best_step = state["best_step"]
@@ -543,9 +543,10 @@ class Trainer:
         self._loss_count = int(state["loss_count"])
 
 
-def _restore_rng_state(state: Mapping) -> dict:
-    # JSON turns the generator's big integers into ints already; nested dicts stay dicts.
-    return json.loads(json.dumps(state))
+def _as_json(value: Mapping) -> dict:
+    """``value`` as it reads back from a checkpoint's JSON (lists for tuples, plain ints),
+    so that a saved and a live state compare equal and a generator state restores."""
+    return json.loads(json.dumps(value))
 
 
 def _settings_to_dict(settings: SGDSettings) -> dict:
@@ -555,14 +556,6 @@ def _settings_to_dict(settings: SGDSettings) -> dict:
     else:
         d["schedule"] = dict(settings.schedule)
     return d
-
-
-def settings_from_dict(d: Mapping) -> SGDSettings:
-    """The inverse of the dict stored in a checkpoint."""
-    d = dict(d)
-    if d.get("early_stopping") is not None:
-        d["early_stopping"] = EarlyStopping(**d["early_stopping"])
-    return SGDSettings(**d)
 
 
 def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):
