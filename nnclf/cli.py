@@ -115,7 +115,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .modelfile import atomic_write_text
+    from .archive import atomic_write_text
 
     out = None if args.out == "-" else Path(args.out)
     if out is not None:

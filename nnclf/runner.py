@@ -38,7 +38,7 @@ import numpy as np
 from .config import Config, OutputConfig, config_from_dict, config_to_dict, dump_config, load_config
 from .data import Standardizer, load_dataset, load_features, train_test_split_stratified
 from .model import PARAMS, Network
-from .modelfile import atomic_write_text
+from .archive import atomic_write_text
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
 
@@ -647,6 +647,6 @@ def plot(run_dir) -> list[Path]:
 
 
 def _save_figure(fig, path: Path) -> Path:
-    from .modelfile import atomic_write
+    from .archive import atomic_write
 
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))

@@ -37,6 +37,8 @@ from typing import Callable, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from .archive import read_archive, write_archive
+from .errors import CheckpointError, DivergenceError
 from .model import PARAMS, Network
 from .schedules import Schedule, make_schedule
 
@@ -56,10 +58,6 @@ PROGRESS_EVERY = 2000
 """Steps between progress-bar updates."""
 DECAYED = ("W", "V")
 """Parameters that l2 weight decay applies to (the biases are not decayed)."""
-
-
-class DivergenceError(ValueError):
-    """The loss became NaN or infinite; the message says at which step and what to do."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -559,24 +557,12 @@ def _settings_to_dict(settings: SGDSettings) -> dict:
 
 
 def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):
-    """Write the trainer's full state to ``path`` (an .npz; atomic, no pickles)."""
-    from .modelfile import atomic_write
-
+    """Write the trainer's full state to ``path`` (an archive; atomic, no pickles)."""
     arrays, state = trainer.state_dict()
-    state = dict(state, extra=dict(extra or {}))
-    payload = dict(arrays, state=np.array(json.dumps(state)))
-    return atomic_write(path, lambda f: np.savez(f, **payload))
+    return write_archive(path, arrays, dict(state, extra=dict(extra or {})), meta_key="state")
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, state) from a file written by :func:`save_checkpoint`."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: np.array(z[k]) for k in z.files if k != "state"}
-            state = json.loads(str(z["state"]))
-    except FileNotFoundError:
-        raise ValueError(f"checkpoint '{path}': not found") from None
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"checkpoint '{path}': unreadable ({type(e).__name__}); "
-                         "it may be truncated or not an nnclf checkpoint") from None
-    return arrays, state
+    return read_archive(path, meta_key="state", kind="an nnclf checkpoint",
+                        error=lambda problem: CheckpointError(f"checkpoint '{path}': {problem}"))

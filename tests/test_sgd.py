@@ -17,6 +17,8 @@ import signal
 
 import numpy as np
 import pytest
+
+from nnclf.errors import CheckpointError
 from sklearn.datasets import load_digits, load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -375,7 +377,7 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "nothing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match=r"unreadable .*not an nnclf checkpoint"):
+    with pytest.raises(CheckpointError, match=r"checkpoint '.*bad.npz': is truncated or not an npz"):
         load_checkpoint(bad)
 
 

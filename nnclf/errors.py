@@ -1,0 +1,66 @@
+"""The errors nnclf raises on purpose: one small hierarchy.
+
+Contract
+--------
+Everything nnclf raises because it was asked for something it cannot do (a bad config value,
+a data file it cannot read, a model file that is not one, training that diverged) is an
+:class:`NnclfError`, with a one-line message naming the offender and the fix. The command
+line catches exactly these (one ``nnclf: error:`` line and :attr:`NnclfError.exit_code`);
+any other exception is a bug in nnclf and keeps its traceback.
+
+``NnclfError`` subclasses ``ValueError``, so code (and scikit-learn's estimator checks) that
+expects a ``ValueError`` for bad input keeps working.
+
+Lower layers name their own arguments (``epochs must be an integer >= 1``); the config layer
+adds where the value came from once (``train.epochs: ...``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NnclfError",
+    "ConfigError",
+    "DataError",
+    "ModelFileError",
+    "CheckpointError",
+    "RunError",
+    "UsageError",
+    "DivergenceError",
+]
+
+
+class NnclfError(ValueError):
+    """A request nnclf cannot carry out; the message says what is wrong and how to fix it."""
+
+    exit_code = 2
+    """What ``nnclf`` exits with when this error ends a command."""
+
+
+class ConfigError(NnclfError):
+    """A config file, a ``--set`` override or a setting's value is wrong."""
+
+
+class DataError(NnclfError):
+    """A data source cannot be read, or its columns, values or labels do not fit."""
+
+
+class ModelFileError(NnclfError):
+    """A model file cannot be written or read; the message names the file."""
+
+
+class CheckpointError(ModelFileError):
+    """A checkpoint cannot be read, or does not fit the run it should continue."""
+
+
+class RunError(NnclfError):
+    """A run directory cannot be used as asked (taken, unfinished, not a run)."""
+
+
+class UsageError(NnclfError):
+    """A command line that cannot be made sense of."""
+
+
+class DivergenceError(NnclfError):
+    """The loss became NaN or infinite; the message says at which step and what to do."""
+
+    exit_code = 1
