@@ -30,19 +30,17 @@ schedule with all its parameters) that a run saves as ``config.yaml``;
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from .functions import TRANSFERS
-from .model import INITS
-from .schedules import make_schedule
-from .sgd import EarlyStopping, SGDSettings
-from .suggest import closest, did_you_mean
+from .errors import ConfigError
+from .settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
+                       ModelConfig, OutputConfig, SGDSettings, _schedule)
+from .suggest import closest
 
 __all__ = [
     "Config",
@@ -55,126 +53,6 @@ __all__ = [
     "dump_config",
     "parse_override",
 ]
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _fraction(key: str, value) -> None:
-    _check(_is_number(value) and 0 <= value < 1,
-           f"{key} must be a number in [0, 1), got {value!r}")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the examples come from and how they are split and scaled.
-
-    ``validation_fraction`` is a share of the training part (what is left after the test
-    split). ``n_samples``, ``n_features``, ``n_classes`` and ``n_informative`` are read only
-    by ``source: synthetic``.
-    """
-
-    source: str = "sklearn:digits"
-    target: str | None = None
-    test_fraction: float = 0.2
-    validation_fraction: float = 0.1
-    standardize: bool = True
-    n_samples: int = 1000
-    n_features: int = 20
-    n_classes: int = 3
-    n_informative: int | None = None
-
-    def __post_init__(self):
-        _check(isinstance(self.source, str) and self.source.strip() != "",
-               "data.source must be 'sklearn:<name>', a .csv or .npz path, or 'synthetic'; "
-               f"got {self.source!r}")
-        _check(self.target is None or (isinstance(self.target, str) and self.target != ""),
-               f"data.target must be a column name (or null for the last column), got {self.target!r}")
-        _fraction("data.test_fraction", self.test_fraction)
-        _fraction("data.validation_fraction", self.validation_fraction)
-        _check(isinstance(self.standardize, bool),
-               f"data.standardize must be true or false, got {self.standardize!r}")
-        for key, low in (("n_samples", 2), ("n_features", 1), ("n_classes", 2)):
-            value = getattr(self, key)
-            _check(_is_int(value) and value >= low,
-                   f"data.{key} must be an integer >= {low}, got {value!r}")
-        _check(self.n_informative is None or (_is_int(self.n_informative) and self.n_informative >= 1),
-               f"data.n_informative must be an integer >= 1 or null, got {self.n_informative!r}")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The network p(y|x) = softmax(V g(Wx + b) + gamma): m hidden units, g, initialisation."""
-
-    hidden_units: int = 100
-    transfer: str = "tanh"
-    init: str = "xavier"
-    init_scale: float = 0.01
-
-    def __post_init__(self):
-        _check(_is_int(self.hidden_units) and self.hidden_units >= 1,
-               f"model.hidden_units must be an integer >= 1, got {self.hidden_units!r}")
-        _check(self.transfer in TRANSFERS,
-               f"model.transfer: unknown transfer function {self.transfer!r}"
-               f"{did_you_mean(self.transfer, TRANSFERS)}; choose one of {', '.join(TRANSFERS)}")
-        _check(self.init in INITS,
-               f"model.init: unknown initialisation {self.init!r}"
-               f"{did_you_mean(self.init, INITS)}; choose one of {', '.join(INITS)}")
-        _check(_is_number(self.init_scale) and 0 < self.init_scale < math.inf,
-               f"model.init_scale must be a number > 0, got {self.init_scale!r}")
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    """Where ``nnclf train`` writes its run directory."""
-
-    dir: str = "runs/run"
-
-    def __post_init__(self):
-        _check(isinstance(self.dir, str) and self.dir.strip() != "",
-               f"output.dir must be a directory path, got {self.dir!r}")
-
-
-@dataclass(frozen=True)
-class Config:
-    """A whole, validated configuration."""
-
-    seed: int = 0
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: SGDSettings = dataclasses.field(default_factory=SGDSettings)
-    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
-
-    def __post_init__(self):
-        # numpy and scikit-learn both accept seeds in [0, 2**32).
-        _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
-               f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name, cls in SECTIONS.items():
-            _check(isinstance(getattr(self, name), cls), f"Config.{name} must be a {cls.__name__}")
-        rule = self.train.early_stopping
-        _check(rule is None or not rule.metric.startswith("val_") or self.data.validation_fraction > 0,
-               f"train.early_stopping.metric is {rule.metric if rule else ''}, which needs a "
-               "validation set; set data.validation_fraction > 0 or use metric: train_loss")
-        # The schedule is kept with every parameter filled in, so that equal configs compare
-        # equal and the saved config.yaml shows everything.
-        schedule = _schedule(self.train.schedule)
-        if schedule != self.train.schedule:
-            object.__setattr__(self, "train", dataclasses.replace(self.train, schedule=schedule))
-
-
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": SGDSettings, "output": OutputConfig}
-TOP_KEYS = ("seed", *SECTIONS)
-DEFAULT_SCHEDULE = SGDSettings().schedule
 
 
 # ----------------------------------------------------------------------------- YAML
@@ -210,23 +88,23 @@ def _yaml_error(where: str, e: yaml.YAMLError) -> ValueError:
     problem = getattr(e, "problem", None) or str(e)
     place = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     if isinstance(e, yaml.constructor.ConstructorError):
-        return ValueError(f"{where}{place}: {problem}")
+        return ConfigError(f"{where}{place}: {problem}")
     context = getattr(e, "context", None)
     detail = f"{problem} ({context})" if context else problem
-    return ValueError(f"{where}{place}: YAML syntax error: {detail}; fix the file")
+    return ConfigError(f"{where}{place}: YAML syntax error: {detail}; fix the file")
 
 
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"config file '{path}' not found; check the path") from None
+        raise ConfigError(f"config file '{path}' not found; check the path") from None
     except IsADirectoryError:
-        raise ValueError(f"config file '{path}' is a directory; give a .yaml file") from None
+        raise ConfigError(f"config file '{path}' is a directory; give a .yaml file") from None
     except UnicodeDecodeError:
-        raise ValueError(f"config file '{path}' is not UTF-8 text; give a YAML file") from None
+        raise ConfigError(f"config file '{path}' is not UTF-8 text; give a YAML file") from None
     except OSError as e:
-        raise ValueError(f"config file '{path}' cannot be read ({e.strerror or e})") from None
+        raise ConfigError(f"config file '{path}' cannot be read ({e.strerror or e})") from None
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
@@ -241,14 +119,15 @@ def _unknown_key(prefix: str, key, valid) -> ValueError:
     close = [c for c in [closest(str(key), valid)] if c] or [
         v for v in valid if str(key).startswith(v) or v.startswith(str(key))]
     hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys are {', '.join(valid)}"
-    return ValueError(f"{path}: unknown key; {hint}")
+    return ConfigError(f"{path}: unknown key; {hint}")
 
 
 def _mapping(key: str, value, example: str) -> dict:
     if value is None:
         return {}
-    _check(isinstance(value, Mapping),
-           f"{key} must be a mapping of keys to values (e.g. {example}), got {value!r}")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a mapping of keys to values (e.g. {example}), "
+                          f"got {value!r}")
     return dict(value)
 
 
@@ -261,19 +140,8 @@ def _build(cls, section: str, raw: dict):
     for f in fields(cls):
         # A list or a mapping where a name belongs would otherwise fail deep inside, unhashable.
         if isinstance(f.default, str) and f.name in raw and not isinstance(raw[f.name], str):
-            raise ValueError(f"{section}.{f.name} must be a string, got {raw[f.name]!r}")
+            raise ConfigError(f"{section}.{f.name} must be a string, got {raw[f.name]!r}")
     return cls(**raw)
-
-
-def _schedule(spec) -> dict:
-    """The schedule with every parameter filled in (warm-up included)."""
-    try:
-        return make_schedule(spec).to_dict()
-    except (ValueError, TypeError) as e:
-        message = str(e)
-        if message.startswith("schedule "):
-            message = message[len("schedule "):]
-        raise ValueError(f"train.schedule: {message}") from None
 
 
 def _early_stopping(value) -> EarlyStopping | None:
@@ -288,7 +156,7 @@ def _early_stopping(value) -> EarlyStopping | None:
 def _train(raw: dict) -> SGDSettings:
     raw = dict(raw)
     if raw.get("steps") is not None and raw.get("epochs") is not None:
-        raise ValueError(
+        raise ConfigError(
             "train: give either epochs or steps, not both; set the other to null "
             "(e.g. --set train.epochs=null)")
     if raw.get("steps") is not None and "epochs" not in raw:
@@ -346,7 +214,7 @@ def _resolve_source(source: str, base_dir) -> str:
         if path.is_file():
             return str(path.resolve())
     where = "" if len(candidates) == 1 else f" (looked in the current directory and in {base_dir})"
-    raise ValueError(f"data.source: file '{source}' not found{where}; check the path")
+    raise ConfigError(f"data.source: file '{source}' not found{where}; check the path")
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -360,14 +228,14 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     """
     key, eq, text = item.partition("=")
     if not eq or not key.strip():
-        raise ValueError(f"--set {item}: expected key.path=value, e.g. --set train.epochs=5")
+        raise ConfigError(f"--set {item}: expected key.path=value, e.g. --set train.epochs=5")
     path = key.strip().split(".")
     _check_override_path(path, item)
     try:
         value = yaml.load(text, Loader=_Loader) if text.strip() else None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ValueError(
+        raise ConfigError(
             f"--set {item}: cannot parse the value {text!r} ({problem}); "
             "write it as in YAML, e.g. 0.1, true, null, sklearn:iris or {name: constant, eta0: 0.1}"
         ) from None
@@ -377,14 +245,14 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def _check_override_path(path: list[str], item: str) -> None:
     def fail(prefix, key, valid):
         e = _unknown_key(prefix, key, valid)
-        return ValueError(f"{e} (in --set {item})")
+        return ConfigError(f"{e} (in --set {item})")
 
     head = path[0]
     if head not in TOP_KEYS:
         raise fail("", head, TOP_KEYS)
     if head == "seed":
         if len(path) > 1:
-            raise ValueError(f"--set {item}: seed has no sub-keys; use --set seed=VALUE")
+            raise ConfigError(f"--set {item}: seed has no sub-keys; use --set seed=VALUE")
         return
     if len(path) == 1:
         return  # a whole section, e.g. --set 'model={hidden_units: 10}'
@@ -401,7 +269,7 @@ def _check_override_path(path: list[str], item: str) -> None:
             if path[2] not in es_valid:
                 raise fail("train.early_stopping.", path[2], es_valid)
     if len(path) > depth_ok:
-        raise ValueError(f"--set {item}: {'.'.join(path[:depth_ok])} has no sub-key {path[depth_ok]!r}")
+        raise ConfigError(f"--set {item}: {'.'.join(path[:depth_ok])} has no sub-key {path[depth_ok]!r}")
 
 
 def apply_overrides(raw: Any, overrides) -> dict:
@@ -423,7 +291,7 @@ def apply_overrides(raw: Any, overrides) -> dict:
                 child = {}
             if not isinstance(child, dict):
                 where = ".".join(path[:depth + 1])
-                raise ValueError(f"--set {item}: {where} is {child!r}, not a mapping")
+                raise ConfigError(f"--set {item}: {where} is {child!r}, not a mapping")
             node[key] = child
             node = child
         node[path[-1]] = value
@@ -459,7 +327,7 @@ def load_config(path, overrides=()) -> Config:
     path = Path(path)
     raw = _read_yaml(path)
     if raw is not None and not isinstance(raw, Mapping):
-        raise ValueError(
+        raise ConfigError(
             f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)}), "
             f"got {type(raw).__name__}"
         )

@@ -40,6 +40,7 @@ from sklearn import datasets as _skdatasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from .errors import DataError
 from .suggest import closest
 
 __all__ = [
@@ -128,7 +129,7 @@ def load_dataset(
     """
     kind, arg = _source_kind(source, "data.source")
     if target is not None and kind != "csv":
-        raise ValueError(
+        raise DataError(
             f"data.target: only CSV sources have named columns, but data.source is "
             f"'{source}'; remove data.target"
         )
@@ -142,7 +143,7 @@ def load_dataset(
         label_col = _target_column(header, target, arg)
         feature_cols = [j for j in range(len(header)) if j != label_col]
         if not feature_cols:
-            raise ValueError(
+            raise DataError(
                 f"data.source: {arg} has only the label column '{header[label_col]}'; "
                 "add at least one feature column"
             )
@@ -195,7 +196,7 @@ def load_features(
     kind, arg = _source_kind(source, "input")
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
     if kind == "synthetic":
-        raise ValueError(
+        raise DataError(
             "input: 'synthetic' has no fixed features to predict on; "
             "give a path ending in .csv or .npz, or 'sklearn:<name>'"
         )
@@ -206,7 +207,7 @@ def load_features(
     else:
         X, y, names, _, _ = _read_npz(arg, "input", require_y=False)
     if expected is not None and X.shape[1] != len(expected):
-        raise ValueError(
+        raise DataError(
             f"input: {source} has {X.shape[1]} features but the model expects "
             f"{len(expected)} ({_names(expected)})"
         )
@@ -216,7 +217,7 @@ def load_features(
 def _source_kind(source: str, key: str) -> tuple[str, str]:
     """Split ``source`` into its form and argument; check that files exist."""
     if not isinstance(source, str) or not source.strip():
-        raise ValueError(f"{key}: expected {_FORMS}, got {source!r}")
+        raise DataError(f"{key}: expected {_FORMS}, got {source!r}")
     source = source.strip()
     if source.startswith("sklearn:"):
         return "sklearn", source[len("sklearn:"):]
@@ -224,9 +225,9 @@ def _source_kind(source: str, key: str) -> tuple[str, str]:
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
     if suffix not in (".csv", ".npz"):
-        raise ValueError(f"{key}: cannot read '{source}'; use {_FORMS}")
+        raise DataError(f"{key}: cannot read '{source}'; use {_FORMS}")
     if not Path(source).expanduser().is_file():
-        raise ValueError(f"{key}: file '{source}' not found")
+        raise DataError(f"{key}: file '{source}' not found")
     return suffix[1:], source
 
 
@@ -234,7 +235,7 @@ def _load_sklearn(name: str, key: str) -> tuple[np.ndarray, np.ndarray, tuple[st
     if name not in SKLEARN_DATASETS:
         close = closest(name, SKLEARN_DATASETS)
         hint = f"did you mean 'sklearn:{close}'? " if close else ""
-        raise ValueError(
+        raise DataError(
             f"{key}: unknown scikit-learn dataset '{name}'; {hint}"
             f"valid names are {', '.join(SKLEARN_DATASETS)}"
         )
@@ -251,9 +252,9 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
         ("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_classes", n_classes, 2)
     ]:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"data.{name}: must be an integer >= {low}, got {value!r}")
+            raise DataError(f"data.{name}: must be an integer >= {low}, got {value!r}")
     if n_samples < n_classes:
-        raise ValueError(
+        raise DataError(
             f"data.n_samples: {n_samples} samples cannot cover {n_classes} classes; "
             f"use n_samples >= n_classes"
         )
@@ -262,13 +263,13 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
         # so it needs 2**n_informative >= n_classes * n_clusters_per_class.
         n_informative = min(n_features, max(2, math.ceil(math.log2(2 * n_classes))))
     if not isinstance(n_informative, (int, np.integer)) or not 1 <= n_informative <= n_features:
-        raise ValueError(
+        raise DataError(
             f"data.n_informative: must be an integer in [1, n_features={n_features}], "
             f"got {n_informative!r}"
         )
     if n_classes > 2**n_informative:
         need = math.ceil(math.log2(n_classes))
-        raise ValueError(
+        raise DataError(
             f"data.n_informative: {n_informative} informative features cannot separate "
             f"{n_classes} classes; use n_informative >= {need} (and n_features >= {need})"
         )
@@ -298,11 +299,11 @@ def _read_csv(path: str, key: str, *, require_header: bool):
         reader = csv.reader(f)
         records = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     if not records:
-        raise ValueError(f"{key}: {path} is empty; it needs a header row and data rows")
+        raise DataError(f"{key}: {path} is empty; it needs a header row and data rows")
     first = [c.strip() for c in records[0][1]]
     if all(_is_number(c) for c in first):
         if require_header:
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} has no header (line {records[0][0]} is all numbers); "
                 "add a first line naming the columns"
             )
@@ -311,17 +312,17 @@ def _read_csv(path: str, key: str, *, require_header: bool):
         header, body = first, records[1:]
         for j, name in enumerate(header):
             if not name:
-                raise ValueError(
+                raise DataError(
                     f"{key}: {path} header has an empty name for column {j + 1}; name it"
                 )
             if name in header[:j]:
-                raise ValueError(f"{key}: {path} header names column '{name}' twice; rename one")
+                raise DataError(f"{key}: {path} header names column '{name}' twice; rename one")
     if not body:
-        raise ValueError(f"{key}: {path} has a header but no data rows")
+        raise DataError(f"{key}: {path} has a header but no data rows")
     width = len(body[0][1]) if header is None else len(header)
     for line, row in body:
         if len(row) != width:
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} line {line} has {len(row)} fields but "
                 f"{'the header' if header else 'line ' + str(body[0][0])} has {width}; fix that row"
             )
@@ -342,7 +343,7 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target not in header:
         close = closest(target, header)
         hint = f"; did you mean '{close}'?" if close else ""
-        raise ValueError(
+        raise DataError(
             f"data.target: column '{target}' not in {path}; columns are {', '.join(header)}{hint}"
         )
     return header.index(target)
@@ -369,7 +370,7 @@ def _parse_numeric(header, rows, lines, cols, path: str, key: str = "data.source
                 problem = f"non-finite value '{cell.strip()}'"
             else:
                 continue
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} column '{name}' has {problem} at line {line}; feature "
                 "columns must hold finite numbers (fix the row, or drop the column"
                 + (", or make it data.target)" if key == "data.source" else ")")
@@ -383,7 +384,7 @@ def _parse_labels(name, cells, lines, path, key: str = "data.target") -> np.ndar
     labels = [c.strip() for c in cells]
     for line, label in zip(lines, labels):
         if not label:
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} column '{name}' has an empty label at line {line}; "
                 "fill it or remove the row"
             )
@@ -413,7 +414,7 @@ def _load_csv_features(path, expected, target):
             found = f"{len(cols)} numeric columns"
             if header is not None:
                 found += f" ({_names(names[j] for j in cols)})"
-            raise ValueError(
+            raise DataError(
                 f"input: {path} has {found} but the model expects {len(expected)} features "
                 f"({_names(expected)}); give the CSV a header with those column names"
             )
@@ -443,17 +444,17 @@ def _read_npz(path: str, key: str, *, require_y: bool):
             arrays = {name: z[name] for name in z.files}
     except ValueError as e:
         if "Object arrays" in str(e):
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} holds object arrays; save X as numbers and y as ints "
                 "or fixed-width strings (e.g. y.astype(str))"
             ) from None
-        raise ValueError(f"{key}: {path} is not a readable .npz file ({e})") from None
+        raise DataError(f"{key}: {path} is not a readable .npz file ({e})") from None
     except (OSError, EOFError) as e:
-        raise ValueError(f"{key}: {path} is not a readable .npz file ({e})") from None
+        raise DataError(f"{key}: {path} is not a readable .npz file ({e})") from None
     present = ", ".join(arrays) or "none"
     if "X" not in arrays or (require_y and "y" not in arrays):
         missing = "X" if "X" not in arrays else "y"
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} has no array '{missing}' (arrays: {present}); "
             "save it with np.savez(path, X=X, y=y)"
         )
@@ -463,7 +464,7 @@ def _read_npz(path: str, key: str, *, require_y: bool):
     if "feature_names" in arrays:
         names = tuple(str(n) for n in np.ravel(arrays["feature_names"]))
         if len(names) != d:
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} has {len(names)} feature_names but X has {d} columns; "
                 "make them match or drop feature_names"
             )
@@ -471,13 +472,13 @@ def _read_npz(path: str, key: str, *, require_y: bool):
         names = tuple(f"x{j}" for j in range(d))
     X_test = y_test = None
     if ("X_test" in arrays) != ("y_test" in arrays):
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} has only one of X_test and y_test; save both or neither"
         )
     if "X_test" in arrays:
         X_test = _check_matrix(arrays["X_test"], "X_test", path, key)
         if X_test.shape[1] != d:
-            raise ValueError(
+            raise DataError(
                 f"{key}: {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match"
             )
         y_test = _check_labels_shape(arrays["y_test"], "y_test", len(X_test), path, key)
@@ -486,19 +487,19 @@ def _read_npz(path: str, key: str, *, require_y: bool):
 
 def _check_matrix(a: np.ndarray, name: str, path: str, key: str) -> np.ndarray:
     if a.ndim != 2:
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
             "reshape it, e.g. X.reshape(len(X), -1)"
         )
     if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{key}: {path} {name} is empty (shape {a.shape})")
+        raise DataError(f"{key}: {path} {name} is empty (shape {a.shape})")
     if a.dtype.kind not in "biuf":
-        raise ValueError(f"{key}: {path} {name} must be numeric, got dtype {a.dtype}")
+        raise DataError(f"{key}: {path} {name} must be numeric, got dtype {a.dtype}")
     a = a.astype(np.float64)
     bad = np.argwhere(~np.isfinite(a))
     if len(bad):
         i, j = bad[0]
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
             "(0-based); remove or impute it"
         )
@@ -507,12 +508,12 @@ def _check_matrix(a: np.ndarray, name: str, path: str, key: str) -> np.ndarray:
 
 def _check_labels_shape(y: np.ndarray, name: str, n: int, path: str, key: str) -> np.ndarray:
     if y.ndim != 1:
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()"
         )
     if len(y) != n:
         x_name = "X" if name == "y" else "X_test"
-        raise ValueError(
+        raise DataError(
             f"{key}: {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
             "they must have the same length"
         )
@@ -522,7 +523,7 @@ def _check_labels_shape(y: np.ndarray, name: str, n: int, path: str, key: str) -
 def _check_labels(y: np.ndarray, source: str, key: str) -> None:
     classes = np.unique(y)
     if len(classes) < 2:
-        raise ValueError(
+        raise DataError(
             f"{key}: {source} has only one class ({np.asarray(classes[0]).item()!r}) in its labels; "
             "a classifier needs at least two (choose another label column or add examples)"
         )
@@ -558,13 +559,13 @@ def train_test_split_stratified(
     """
     is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
     if not is_number or not 0 <= fraction < 1:
-        raise ValueError(f"split fraction must be a number in [0, 1), got {fraction!r}")
+        raise DataError(f"split fraction must be a number in [0, 1), got {fraction!r}")
     if fraction == 0:
         return X, X[:0], y, y[:0]
     n = len(y)
     m = math.ceil(fraction * n)
     if m >= n:
-        raise ValueError(
+        raise DataError(
             f"split fraction {fraction} of {n} examples leaves none for training; "
             "use a smaller fraction or more data"
         )
@@ -592,7 +593,7 @@ class Standardizer:
         """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
+            raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
         scaler = StandardScaler().fit(X)
         self.mean_ = scaler.mean_.copy()
         self.scale_ = scaler.scale_.copy()
@@ -601,12 +602,12 @@ class Standardizer:
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return (X - mean_) / scale_ for X of shape (n, d), as a new float64 array."""
         if not hasattr(self, "mean_"):
-            raise ValueError(
+            raise DataError(
                 "Standardizer.transform: not fitted; call fit(X) or from_dict(d) first"
             )
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.mean_):
-            raise ValueError(
+            raise DataError(
                 f"Standardizer.transform: expected X of shape (n, {len(self.mean_)}), got {X.shape}"
             )
         return (X - self.mean_) / self.scale_
@@ -618,21 +619,21 @@ class Standardizer:
     def to_dict(self) -> dict[str, list[float]]:
         """The fitted state as ``{"mean": [...], "scale": [...]}``, JSON-serialisable."""
         if not hasattr(self, "mean_"):
-            raise ValueError("Standardizer.to_dict: not fitted; call fit(X) first")
+            raise DataError("Standardizer.to_dict: not fitted; call fit(X) first")
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Standardizer":
         """Rebuild a fitted Standardizer from the output of :meth:`to_dict`."""
         if not isinstance(d, dict) or not {"mean", "scale"} <= set(d):
-            raise ValueError(
+            raise DataError(
                 "Standardizer.from_dict: expected a dict with keys 'mean' and 'scale', "
                 f"got {d!r:.80}"
             )
         mean = np.asarray(d["mean"], dtype=np.float64)
         scale = np.asarray(d["scale"], dtype=np.float64)
         if mean.ndim != 1 or mean.shape != scale.shape or not (scale > 0).all():
-            raise ValueError(
+            raise DataError(
                 "Standardizer.from_dict: 'mean' and 'scale' must be lists of equal length "
                 "with every scale > 0"
             )

@@ -24,6 +24,7 @@ __all__ = [
     "ModelFileError",
     "CheckpointError",
     "RunError",
+    "GraphError",
     "UsageError",
     "DivergenceError",
 ]
@@ -54,6 +55,10 @@ class CheckpointError(ModelFileError):
 
 class RunError(NnclfError):
     """A run directory cannot be used as asked (taken, unfinished, not a run)."""
+
+
+class GraphError(NnclfError):
+    """A graph, a local function, or the values given to them do not fit together."""
 
 
 class UsageError(NnclfError):

@@ -41,7 +41,9 @@ from .data import train_test_split_stratified
 from .functions import TRANSFERS
 from .model import INITS, PARAMS, Network
 from .schedules import SCHEDULES, make_schedule
-from .sgd import SAMPLING, DivergenceError, EarlyStopping, SGDSettings, Trainer
+from .errors import DivergenceError
+from .settings import SAMPLING, EarlyStopping, SGDSettings
+from .sgd import Trainer
 from .trained import TrainedModel, encode_labels
 
 __all__ = ["NNClassifier"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functions as F
+from .errors import ConfigError, DataError
 from .graph import Graph
 
 __all__ = ["Network", "PARAMS", "INITS", "init_params"]
@@ -47,9 +48,9 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
     ``seed`` is an int or a ``numpy.random.Generator``.
     """
     if init not in INITS:
-        raise ValueError(f"model.init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+        raise ConfigError(f"model.init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
     if not scale > 0:
-        raise ValueError(f"model.init_scale must be > 0, got {scale!r}")
+        raise ConfigError(f"model.init_scale must be > 0, got {scale!r}")
     rng = np.random.default_rng(seed)
 
     def weights(fan_out: int, fan_in: int) -> np.ndarray:
@@ -67,7 +68,7 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
 
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -118,7 +119,7 @@ class Network:
         self.n_hidden = _positive_int("n_hidden", n_hidden)
         self.n_classes = _positive_int("n_classes", n_classes)
         if self.n_classes < 2:
-            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+            raise ConfigError(f"n_classes must be at least 2, got {n_classes}")
         self.transfer = transfer
         self.graph = build_graph(F.get_transfer(transfer))
         self.params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
@@ -152,16 +153,16 @@ class Network:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y)
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_features:
-            raise ValueError(
+            raise DataError(
                 f"x has shape {x.shape}; expected ({self.n_features},) or (batch, {self.n_features})"
             )
         if y.dtype.kind not in "iu" or y.shape != x.shape[:-1]:
-            raise ValueError(
+            raise DataError(
                 f"y must be an integer class index (one per row of x), got shape {y.shape} "
                 f"dtype {y.dtype}"
             )
         if y.size and (y.min() < 0 or y.max() >= self.n_classes):
-            raise ValueError(f"y holds class indices outside 0..{self.n_classes - 1}")
+            raise DataError(f"y holds class indices outside 0..{self.n_classes - 1}")
         return x, y
 
     def loss_and_gradients(self, x, y) -> tuple[float, dict[str, np.ndarray]]:
@@ -179,7 +180,7 @@ class Network:
         """The mean of -log p(y_r | x_r) over the rows of X."""
         X, y = self._check_xy(X, y)
         if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"loss needs a non-empty (n, {self.n_features}) array, got shape {X.shape}")
+            raise DataError(f"loss needs a non-empty (n, {self.n_features}) array, got shape {X.shape}")
         total = 0.0
         for start in range(0, len(X), PREDICT_CHUNK):
             rows = slice(start, start + PREDICT_CHUNK)
@@ -193,7 +194,7 @@ class Network:
         single = X.ndim == 1
         X2 = np.atleast_2d(X)
         if X2.ndim != 2 or X2.shape[1] != self.n_features:
-            raise ValueError(f"X has shape {X.shape}; expected (n, {self.n_features})")
+            raise DataError(f"X has shape {X.shape}; expected (n, {self.n_features})")
         out = np.empty((len(X2), self.n_classes))
         for start in range(0, len(X2), PREDICT_CHUNK):
             rows = X2[start:start + PREDICT_CHUNK]

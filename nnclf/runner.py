@@ -16,8 +16,8 @@ earlier run is never touched (``--force`` replaces it only after the new one is 
 An interrupted run holds config.yaml and checkpoint.npz but no model.npz; :func:`resume`
 finishes it. The data splits are recomputed from the saved config, since they are seeded.
 
-Every user error is a one-line ``ValueError``; :class:`nnclf.sgd.DivergenceError` (also a
-ValueError) means that training diverged.
+Every user error is a one-line :class:`~nnclf.errors.NnclfError`;
+:class:`~nnclf.errors.DivergenceError` means that training diverged.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CheckpointError, ConfigError, DataError, RunError, UsageError
 from .config import Config, OutputConfig, config_from_dict, config_to_dict, dump_config, load_config
 from .data import Standardizer, load_dataset, load_features, train_test_split_stratified
 from .model import PARAMS, Network
@@ -99,7 +100,7 @@ def _split(X, y, fraction, seed, key):
     try:
         return train_test_split_stratified(X, y, fraction, seed)
     except ValueError as e:
-        raise ValueError(f"{key}: {e}") from None
+        raise DataError(f"{key}: {e}") from None
 
 
 def load_splits(cfg: Config) -> Splits:
@@ -123,7 +124,7 @@ def _classes(splits: Splits) -> np.ndarray:
     """The sorted training labels; every validation and test label must be among them."""
     classes = np.unique(splits.y_train)
     if len(classes) < 2:
-        raise ValueError(
+        raise DataError(
             f"data: the training part of {splits.source} has only one class "
             f"({classes[0]!r}); a classifier needs at least two (check data.target, or lower "
             "data.test_fraction and data.validation_fraction)")
@@ -131,7 +132,7 @@ def _classes(splits: Splits) -> np.ndarray:
     for name, y in (("validation", splits.y_val), ("test", splits.y_test)):
         unseen = [v for v in dict.fromkeys(y.tolist()) if v not in known]
         if unseen:
-            raise ValueError(
+            raise DataError(
                 f"data: label {unseen[0]!r} is in the {name} part of {splits.source} but not in "
                 "its training part; give that class more examples or lower the split fractions")
     return classes
@@ -167,16 +168,16 @@ def choose_run_dir(out: str, *, explicit: bool, force: bool) -> tuple[Path, str 
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return path, None
     if not path.is_dir():
-        raise ValueError(f"output directory '{out}' is a file; choose another --out")
+        raise RunError(f"output directory '{out}' is a file; choose another --out")
     if force:
         if not _is_run_dir(path):
-            raise ValueError(
+            raise RunError(
                 f"--force replaces only nnclf run directories, and '{out}' holds no "
                 f"{', '.join(RUN_FILES)}; choose another --out")
         return path, f"replacing the run in {out} once this one is complete (--force)"
     if explicit:
         what = "an earlier run" if _is_run_dir(path) else "other files"
-        raise ValueError(f"--out {out}: the directory exists and holds {what}; choose "
+        raise RunError(f"--out {out}: the directory exists and holds {what}; choose "
                          "another --out, or add --force to replace an earlier run")
     k = 2
     while path.with_name(f"{path.name}-{k}").exists():
@@ -205,7 +206,7 @@ class _Staging:
             self.discard()
             blocker = parent if parent.exists() and not parent.is_dir() else None
             why = f"'{blocker}' is a file" if blocker else (e.strerror or str(e))
-            raise ValueError(f"cannot create the run directory {final} ({why}); "
+            raise RunError(f"cannot create the run directory {final} ({why}); "
                              "choose another --out or output.dir") from None
 
     def publish(self) -> None:
@@ -217,7 +218,7 @@ class _Staging:
                 trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex[:8]}")
                 os.rename(final, trash)
             else:
-                raise ValueError(f"{final} appeared while training; this run is kept in "
+                raise RunError(f"{final} appeared while training; this run is kept in "
                                  f"{self.path}")
         os.rename(self.path, final)
         if trash is not None:
@@ -315,15 +316,15 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"--resume {run_dir}: no such run directory")
+        raise RunError(f"--resume {run_dir}: no such run directory")
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         missing = CONFIG if not (run_dir / CONFIG).is_file() else CHECKPOINT
-        raise ValueError(f"--resume {run_dir}: not a resumable run (no {missing}); "
+        raise RunError(f"--resume {run_dir}: not a resumable run (no {missing}); "
                          "start a new one with nnclf train CONFIG")
     arrays, state = load_checkpoint(run_dir / CHECKPOINT)
     extra = state.get("extra", {})
     if extra.get("status") == "finished":
-        raise ValueError(f"--resume {run_dir}: this run already finished at step {state['t']} "
+        raise RunError(f"--resume {run_dir}: this run already finished at step {state['t']} "
                          f"({extra.get('stopped')}); start a new one with nnclf train CONFIG")
     cfg = load_config(run_dir / CONFIG)
     splits = load_splits(cfg)
@@ -332,7 +333,7 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
     try:
         trainer.load_state_dict(arrays, state)
     except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"--resume {run_dir}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
+        raise CheckpointError(f"--resume {run_dir}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
                          "the run cannot be continued") from None
     return _fit(cfg, model, splits, trainer, run_dir, stop_after, float(extra.get("seconds", 0.0)))
 
@@ -383,9 +384,9 @@ def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
         run_dir, path = path, path / MODEL
         if not path.exists():
             if (run_dir / CHECKPOINT).exists():
-                raise ValueError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
+                raise RunError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
                                  f"with: nnclf train --resume {shlex.quote(str(run_dir))}")
-            raise ValueError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
+            raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
                              "directory written by nnclf train, or a model file")
     return TrainedModel.load(path), path, run_dir
 
@@ -394,7 +395,7 @@ def _data_key(e: ValueError) -> ValueError:
     message = str(e)
     if message.startswith("input: "):
         message = "--data: " + message[len("input: "):]
-    return ValueError(message)
+    return DataError(message)
 
 
 def _csv_header(source: str) -> list[str] | None:
@@ -427,10 +428,10 @@ def _training_config(model: TrainedModel) -> Config:
     """The ``nnclf train`` config a model file records, or an error asking for --data."""
     try:
         if not isinstance(model.config, dict) or "data" not in model.config:
-            raise ValueError("no data section")
+            raise ConfigError("no data section")
         return config_from_dict(model.config)
     except ValueError:
-        raise ValueError("this model file records no nnclf train config (it may come from "
+        raise DataError("this model file records no nnclf train config (it may come from "
                          "NNClassifier.save), so it has no test split; give the data to "
                          "evaluate on with --data SOURCE") from None
 
@@ -445,7 +446,7 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
             cfg = _training_config(model)
         splits = load_splits(cfg)
         if not len(splits.X_test):
-            raise ValueError("the run has no test split (data.test_fraction is 0); give the "
+            raise DataError("the run has no test split (data.test_fraction is 0); give the "
                              "data to evaluate on with --data SOURCE")
         what = "its own test set" if splits.test_from_source else "the run's test split"
         return splits.X_test, splits.y_test, f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}"
@@ -455,13 +456,13 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
     except ValueError as e:
         raise _data_key(e) from None
     if y is None:
-        raise ValueError(f"--data: {data} has no labels to evaluate against"
+        raise DataError(f"--data: {data} has no labels to evaluate against"
                          + (f" (no column '{label}')" if label else "")
                          + "; give a labelled CSV (or --target COLUMN), or use nnclf predict")
     try:
         model.encode(y)
     except ValueError as e:
-        raise ValueError(f"--data: {data}: {e}") from None
+        raise DataError(f"--data: {data}: {e}") from None
     return X, y, f"{len(X)} examples of {data}"
 
 
@@ -597,13 +598,13 @@ def plot(run_dir) -> list[Path]:
         if not (run_dir / name).is_file():
             hint = (f"resume it with: nnclf train --resume {shlex.quote(str(run_dir))}"
                     if (run_dir / CHECKPOINT).is_file() else "give a run directory of nnclf train")
-            raise ValueError(f"{run_dir}: no {name} to plot; {hint}")
+            raise RunError(f"{run_dir}: no {name} to plot; {hint}")
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ValueError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
+        raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
     history = _read_history(run_dir / HISTORY)
     metrics = json.loads((run_dir / METRICS).read_text())
     written = []

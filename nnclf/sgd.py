@@ -31,16 +31,17 @@ import math
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .archive import read_archive, write_archive
-from .errors import CheckpointError, DivergenceError
+from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .model import PARAMS, Network
-from .schedules import Schedule, make_schedule
+from .schedules import Schedule
+from .settings import METRICS, EarlyStopping, SGDSettings
 
 __all__ = [
     "EarlyStopping",
@@ -52,17 +53,15 @@ __all__ = [
     "load_checkpoint",
 ]
 
-SAMPLING = ("uniform", "shuffle")
-METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
 PROGRESS_EVERY = 2000
 """Steps between progress-bar updates."""
 DECAYED = ("W", "V")
 """Parameters that l2 weight decay applies to (the biases are not decayed)."""
 
 
-def _check(condition: bool, message: str) -> None:
+def _check(condition: bool, message: str, error=ConfigError) -> None:
     if not condition:
-        raise ValueError(message)
+        raise error(message)
 
 
 def _is_int(value) -> bool:
@@ -71,93 +70,6 @@ def _is_int(value) -> bool:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop when ``metric`` has not improved by more than ``min_delta`` for ``patience``
-    evaluations in a row; with ``restore_best``, end with the best parameters seen."""
-
-    metric: str = "val_loss"
-    patience: int = 5
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    def __post_init__(self):
-        _check(self.metric in METRICS,
-               f"train.early_stopping.metric: unknown metric {self.metric!r}; "
-               f"choose one of {', '.join(METRICS)}")
-        _check(_is_int(self.patience) and self.patience >= 1,
-               f"train.early_stopping.patience must be an integer >= 1, got {self.patience!r}")
-        _check(_is_number(self.min_delta) and self.min_delta >= 0,
-               f"train.early_stopping.min_delta must be a number >= 0, got {self.min_delta!r}")
-        _check(isinstance(self.restore_best, bool),
-               f"train.early_stopping.restore_best must be true or false, got {self.restore_best!r}")
-
-
-@dataclass(frozen=True)
-class SGDSettings:
-    """Everything that defines an SGD run; validated when made.
-
-    ``steps`` is T; without it, T = ``epochs`` * (steps per epoch), where an epoch is
-    ceil(n / batch_size) steps. ``schedule`` is a name-and-parameters mapping (see
-    :func:`nnclf.schedules.make_schedule`) or a :class:`~nnclf.schedules.Schedule`.
-    ``eval_every`` defaults to once per epoch.
-    """
-
-    epochs: int | None = 20
-    steps: int | None = None
-    batch_size: int = 1
-    sampling: str = "uniform"
-    schedule: Mapping | Schedule = field(
-        default_factory=lambda: {"name": "inverse_time", "eta0": 0.05, "tau": 20000})
-    momentum: float = 0.0
-    nesterov: bool = False
-    l2: float = 0.0
-    clip_norm: float | None = None
-    eval_every: int | None = None
-    early_stopping: EarlyStopping | None = None
-
-    def __post_init__(self):
-        _check(self.steps is not None or self.epochs is not None,
-               "train: give epochs or steps (how long to train)")
-        if self.steps is not None:
-            _check(_is_int(self.steps) and self.steps >= 1,
-                   f"train.steps must be an integer >= 1, got {self.steps!r}")
-        if self.epochs is not None:
-            _check(_is_int(self.epochs) and self.epochs >= 1,
-                   f"train.epochs must be an integer >= 1, got {self.epochs!r}")
-        _check(_is_int(self.batch_size) and self.batch_size >= 1,
-               f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
-        _check(self.sampling in SAMPLING,
-               f"train.sampling: unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLING)}")
-        _check(_is_number(self.momentum) and 0 <= self.momentum < 1,
-               f"train.momentum must be in [0, 1), got {self.momentum!r}")
-        _check(isinstance(self.nesterov, bool),
-               f"train.nesterov must be true or false, got {self.nesterov!r}")
-        _check(not self.nesterov or self.momentum > 0,
-               "train.nesterov needs momentum > 0")
-        _check(_is_number(self.l2) and self.l2 >= 0, f"train.l2 must be >= 0, got {self.l2!r}")
-        if self.clip_norm is not None:
-            _check(_is_number(self.clip_norm) and self.clip_norm > 0,
-                   f"train.clip_norm must be > 0, got {self.clip_norm!r}")
-        if self.eval_every is not None:
-            _check(_is_int(self.eval_every) and self.eval_every >= 1,
-                   f"train.eval_every must be an integer >= 1 (steps), got {self.eval_every!r}")
-        if self.early_stopping is not None:
-            _check(isinstance(self.early_stopping, EarlyStopping),
-                   "train.early_stopping must be an EarlyStopping")
-        make_schedule(self.schedule)
-
-    def make_schedule(self) -> Schedule:
-        return make_schedule(self.schedule)
-
-    def steps_per_epoch(self, n: int) -> int:
-        return -(-n // self.batch_size)
-
-    def total_steps(self, n: int) -> int:
-        """T for a training set of n examples."""
-        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
 
 
 @dataclass
@@ -310,12 +222,12 @@ class Trainer:
             calling ``fit`` again, or after a save and restore).
         """
         X, y = self.network._check_xy(X, y)
-        _check(X.ndim == 2 and len(X) > 0, "X must be a non-empty (n, d) array")
+        _check(X.ndim == 2 and len(X) > 0, "X must be a non-empty (n, d) array", DataError)
         if X_val is not None:
             X_val, y_val = self.network._check_xy(X_val, y_val)
         rule = self.settings.early_stopping
         if rule is not None and rule.metric.startswith("val_") and (X_val is None or not len(X_val)):
-            raise ValueError(
+            raise ConfigError(
                 f"train.early_stopping.metric is {rule.metric}, which needs a validation set; "
                 "set data.validation_fraction > 0 or use metric: train_loss"
             )
@@ -513,14 +425,14 @@ class Trainer:
         mine = _as_json(_settings_to_dict(self.settings))
         for key in mine:
             if saved.get(key) != mine[key]:
-                raise ValueError(
+                raise CheckpointError(
                     f"checkpoint: it was written with train.{key} = {saved.get(key)!r}, "
                     f"not {mine[key]!r}; resume with the run's own settings"
                 )
         for k in PARAMS:
             shape = np.shape(arrays[f"param_{k}"])
             if shape != self.network.params[k].shape:
-                raise ValueError(
+                raise CheckpointError(
                     f"checkpoint: parameter {k} has shape {shape}, but the network's is "
                     f"{self.network.params[k].shape}; resume with the run's own model settings"
                 )

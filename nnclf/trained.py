@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import DataError
 from .data import Standardizer
 from .model import Network
 from .modelfile import ModelFileError, load_model, save_model
@@ -27,7 +28,7 @@ __all__ = ["TrainedModel", "encode_labels"]
 def encode_labels(y, classes: np.ndarray, unknown: Callable[[object], str]) -> np.ndarray:
     """The class index 0..K-1 of each label in y (``classes[k]`` is class k).
 
-    A label outside ``classes`` raises ``ValueError(unknown(label))`` for the first such
+    A label outside ``classes`` raises ``DataError(unknown(label))`` for the first such
     label of y.
     """
     values, inverse = np.unique(np.asarray(y), return_inverse=True)
@@ -35,7 +36,7 @@ def encode_labels(y, classes: np.ndarray, unknown: Callable[[object], str]) -> n
     missing = {v for v in values.tolist() if v not in lookup}
     if missing:
         first = next(v for v in np.asarray(y).ravel().tolist() if v in missing)
-        raise ValueError(unknown(first))
+        raise DataError(unknown(first))
     codes = np.array([lookup[v] for v in values.tolist()], dtype=np.intp)
     return codes[inverse.reshape(-1)]
 
@@ -70,7 +71,7 @@ class TrainedModel:
         """Raw features -> the network's inputs (standardised when a standardiser is kept)."""
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(
+            raise DataError(
                 f"the data has {X.shape[-1] if X.ndim else 0} features but the model was "
                 f"trained on {self.n_features}; give data with the training features"
             )
