@@ -7,15 +7,16 @@ Contract
 :class:`Config`. Nothing below this module sees a raw dict. Every field has a default, so an
 empty file is a valid config (digits, 100 tanh units, the notes' SGD).
 
-Sections and their dataclasses::
+Sections and their dataclasses (in :mod:`nnclf.settings`, where every setting's type and
+range is declared)::
 
     seed: 0              Config.seed: the split, the initialisation and SGD's sampling
     data:   ...          DataConfig
     model:  ...          ModelConfig
-    train:  ...          nnclf.sgd.SGDSettings (its field names are the keys)
+    train:  ...          SGDSettings (its field names are the keys)
     output: ...          OutputConfig
 
-Every user error is one ``ValueError`` line naming the key and the fix, e.g.
+Every user error is one :class:`~nnclf.errors.ConfigError` line naming the key and the fix, e.g.
 ``train.epoch: unknown key; did you mean train.epochs?``.
 
 A relative ``data.source`` path is looked up in the current directory first, then next to the
@@ -39,7 +40,7 @@ import yaml
 
 from .errors import ConfigError
 from .settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
-                       ModelConfig, OutputConfig, SGDSettings, _schedule)
+                       ModelConfig, OutputConfig, SGDSettings, as_dict)
 from .suggest import closest
 
 __all__ = [
@@ -132,16 +133,15 @@ def _mapping(key: str, value, example: str) -> dict:
 
 
 def _build(cls, section: str, raw: dict):
-    """``cls(**raw)`` after checking the keys and the types of text-valued fields."""
+    """``cls(**raw)`` after checking the keys; a wrong value is named by its key path."""
     valid = [f.name for f in fields(cls)]
     for key in raw:
         if key not in valid:
             raise _unknown_key(f"{section}.", key, valid)
-    for f in fields(cls):
-        # A list or a mapping where a name belongs would otherwise fail deep inside, unhashable.
-        if isinstance(f.default, str) and f.name in raw and not isinstance(raw[f.name], str):
-            raise ConfigError(f"{section}.{f.name} must be a string, got {raw[f.name]!r}")
-    return cls(**raw)
+    try:
+        return cls(**raw)
+    except ConfigError as e:
+        raise e.within(section) from None
 
 
 def _early_stopping(value) -> EarlyStopping | None:
@@ -161,10 +161,6 @@ def _train(raw: dict) -> SGDSettings:
             "(e.g. --set train.epochs=null)")
     if raw.get("steps") is not None and "epochs" not in raw:
         raw["epochs"] = None
-    if "schedule" in raw:
-        raw["schedule"] = _schedule(raw["schedule"])
-    else:
-        raw["schedule"] = _schedule(DEFAULT_SCHEDULE)
     if "early_stopping" in raw:
         raw["early_stopping"] = _early_stopping(raw["early_stopping"])
     return _build(SGDSettings, "train", raw)
@@ -337,15 +333,7 @@ def load_config(path, overrides=()) -> Config:
 
 def config_to_dict(cfg: Config) -> dict:
     """The resolved config as plain data: every default filled in, ready for YAML or JSON."""
-    train = dataclasses.asdict(cfg.train)
-    train["schedule"] = dict(cfg.train.schedule)
-    return {
-        "seed": cfg.seed,
-        "data": dataclasses.asdict(cfg.data),
-        "model": dataclasses.asdict(cfg.model),
-        "train": train,
-        "output": dataclasses.asdict(cfg.output),
-    }
+    return as_dict(cfg)
 
 
 def dump_config(cfg: Config, header: str = "") -> str:

@@ -11,8 +11,10 @@ any other exception is a bug in nnclf and keeps its traceback.
 ``NnclfError`` subclasses ``ValueError``, so code (and scikit-learn's estimator checks) that
 expects a ``ValueError`` for bad input keeps working.
 
-Lower layers name their own arguments (``epochs must be an integer >= 1``); the config layer
-adds where the value came from once (``train.epochs: ...``).
+Lower layers name their own arguments: ``ConfigError(" must be an integer >= 1, got 0",
+name="epochs")`` reads ``epochs must be an integer >= 1, got 0``. The layer that knows where
+the value came from adds that once, with :meth:`NnclfError.within` (``train.epochs must be
+...``) or :meth:`NnclfError.renamed` (``--data: ...``); no message is ever edited as text.
 """
 
 from __future__ import annotations
@@ -35,6 +37,33 @@ class NnclfError(ValueError):
 
     exit_code = 2
     """What ``nnclf`` exits with when this error ends a command."""
+
+    def __init__(self, problem: str, *, name: str | None = None):
+        # With a name, the message is the name followed by the problem, which starts with its
+        # own separator: " must be ..." or ": unknown ...".
+        self.name, self.problem = name, problem
+        super().__init__(problem if name is None else f"{name}{problem}")
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.problem, self.name)
+
+    def within(self, where: str) -> "NnclfError":
+        """The same error told by an outer layer that knows where the value came from:
+        ``epochs must be ...`` within ``train`` is ``train.epochs must be ...``; an error
+        without a name becomes ``where: problem``."""
+        if self.name is None:
+            return type(self)(f": {self.problem}", name=where)
+        return type(self)(self.problem, name=f"{where}.{self.name}")
+
+    def renamed(self, name: str) -> "NnclfError":
+        """The same error about the argument ``name`` (e.g. ``source`` -> ``--data``)."""
+        if self.name is None:
+            return type(self)(f": {self.problem}", name=name)
+        return type(self)(self.problem, name=name)
+
+
+def _rebuild(cls, problem, name):
+    return cls(problem, name=name)
 
 
 class ConfigError(NnclfError):

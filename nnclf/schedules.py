@@ -50,7 +50,7 @@ class Schedule:
     def __call__(self, t: float) -> float:
         # The type test is the trainer's per-step fast path: a plain int passes at once.
         if type(t) is not int and (isinstance(t, bool) or not isinstance(t, numbers.Real)) or not t >= 1:
-            raise ConfigError(f"schedule {self.name}: step t must be >= 1 (steps count from 1), got {t!r}")
+            raise _bad(f": {self.name}: step t must be >= 1 (steps count from 1), got {t!r}")
         eta = self.formula(t)
         warmup = self.params["warmup"]
         if t <= warmup:
@@ -66,26 +66,31 @@ class Schedule:
         return f"{self.name}({args})"
 
 
+def _bad(problem: str) -> ConfigError:
+    """An error in a schedule's spec: ``schedule: <problem>``."""
+    return ConfigError(problem, name="schedule")
+
+
 def _number(schedule: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = ""
         if isinstance(value, str):
             hint = " (a number in quotes? note that YAML reads 1e-3 as text: write 1.0e-3)"
-        raise ConfigError(f"schedule {schedule}: {key} must be a number, got {value!r}{hint}")
+        raise _bad(f": {schedule}: {key} must be a number, got {value!r}{hint}")
     if not math.isfinite(value):
-        raise ConfigError(f"schedule {schedule}: {key} must be finite, got {value!r}")
+        raise _bad(f": {schedule}: {key} must be finite, got {value!r}")
     return float(value)
 
 
 def _positive(schedule: str, key: str, value: Any) -> float:
     if _number(schedule, key, value) <= 0:
-        raise ConfigError(f"schedule {schedule}: {key} must be > 0, got {value!r}")
+        raise _bad(f": {schedule}: {key} must be > 0, got {value!r}")
     return float(value)
 
 
 def _count(schedule: str, key: str, value: Any, minimum: int) -> int:
     if _number(schedule, key, value) < minimum or value != int(value):
-        raise ConfigError(f"schedule {schedule}: {key} must be an integer >= {minimum}, got {value!r}")
+        raise _bad(f": {schedule}: {key} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -111,7 +116,7 @@ def invscaling(eta0: float, power: float = 0.5, *, warmup: int = 0) -> Schedule:
     """Inverse scaling, as in scikit-learn: eta^t = eta0 / t**power, with power >= 0."""
     eta0 = _positive("invscaling", "eta0", eta0)
     if _number("invscaling", "power", power) < 0:
-        raise ConfigError(f"schedule invscaling: power must be >= 0, got {power!r}")
+        raise _bad(f": invscaling: power must be >= 0, got {power!r}")
     power = float(power)
     return _schedule("invscaling", lambda t: eta0 / t**power, warmup, eta0=eta0, power=power)
 
@@ -142,7 +147,7 @@ def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0
     eta0 = _positive("cosine", "eta0", eta0)
     total = _count("cosine", "total_steps", total_steps, 1)
     if not 0 <= _number("cosine", "floor", floor) <= eta0:
-        raise ConfigError(f"schedule cosine: floor must be in [0, eta0={eta0!r}], got {floor!r}")
+        raise _bad(f": cosine: floor must be in [0, eta0={eta0!r}], got {floor!r}")
     floor = float(floor)
 
     def formula(t: float) -> float:
@@ -183,22 +188,22 @@ def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
     elif isinstance(spec, Mapping):
         params = dict(spec)
         if "name" not in params:
-            raise ConfigError(f"schedule spec {spec!r} has no 'name'; choose one of: {', '.join(SCHEDULES)}")
+            raise _bad(f": {spec!r} has no 'name'; choose one of: {', '.join(SCHEDULES)}")
         name = params.pop("name")
     else:
-        raise ConfigError(f"schedule spec must be a name or a mapping with a 'name', got {type(spec).__name__}")
+        raise _bad(f" must be a name or a mapping with a 'name', got {type(spec).__name__}")
     if not isinstance(name, str) or name not in SCHEDULES:
         hint = did_you_mean(name, SCHEDULES)
-        raise ConfigError(f"unknown schedule {name!r}{hint}; valid choices: {', '.join(SCHEDULES)}")
+        raise _bad(f": unknown schedule {name!r}{hint}; valid choices: {', '.join(SCHEDULES)}")
 
     signature = inspect.signature(SCHEDULES[name]).parameters
     for key in params:
         if key not in signature:
             hint = did_you_mean(str(key), signature)
-            raise ConfigError(f"schedule {name}: unknown parameter {key!r}{hint};"
-                             f" valid parameters: {', '.join(signature)}")
+            raise _bad(f": {name}: unknown parameter {key!r}{hint};"
+            f" valid parameters: {', '.join(signature)}")
     missing = [key for key, p in signature.items() if p.default is p.empty and key not in params]
     if missing:
-        raise ConfigError(f"schedule {name}: missing required parameter {', '.join(map(repr, missing))};"
-                         f" required: {', '.join(k for k, p in signature.items() if p.default is p.empty)}")
+        raise _bad(f": {name}: missing required parameter {', '.join(map(repr, missing))};"
+            f" required: {', '.join(k for k, p in signature.items() if p.default is p.empty)}")
     return SCHEDULES[name](**params)

@@ -1,11 +1,18 @@
-"""Every setting of a run: its type, its range and its default, in frozen dataclasses.
+"""Every setting of a run: its type, its range and its default, declared once.
 
 Contract
 --------
-The sections of a config are dataclasses checked when made: :class:`DataConfig`,
-:class:`ModelConfig`, :class:`SGDSettings` (with :class:`EarlyStopping`), :class:`OutputConfig`,
-and :class:`Config`, the whole. :mod:`nnclf.config` builds them from YAML;
-:class:`nnclf.sgd.Trainer` and :class:`nnclf.NNClassifier` take them.
+Each section of a config is a frozen dataclass: :class:`DataConfig`, :class:`ModelConfig`,
+:class:`SGDSettings` (with :class:`EarlyStopping`), :class:`OutputConfig`, and :class:`Config`,
+the whole. Beside its fields, each has one table ``RULES`` that gives every field's type and
+range as a :class:`Rule`; :func:`check` validates an instance against its table when it is
+made. A wrong value is a :class:`~nnclf.errors.ConfigError` named after the field
+(``epochs must be an integer >= 1, got 0``); :mod:`nnclf.config` adds the section once
+(``train.epochs must be ...``), and :class:`nnclf.NNClassifier` derives its parameter
+constraints from the same rules.
+
+Checks across fields (epochs or steps, Nesterov needs momentum, a validation metric needs a
+validation split) are the dataclasses' own, right after the table.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, ClassVar, Collection, Mapping
 
 import numpy as np
 
@@ -23,29 +30,131 @@ from .model import INITS
 from .schedules import Schedule, make_schedule
 from .suggest import did_you_mean
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
+__all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
+           "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
            "SAMPLING", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _fraction(key: str, value) -> None:
-    _check(_is_number(value) and 0 <= value < 1,
-           f"{key} must be a number in [0, 1), got {value!r}")
-
 
 SAMPLING = ("uniform", "shuffle")
 METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
+"""Early-stopping metrics and whether smaller or larger is better."""
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The type and range of one setting.
+
+    ``kind`` is ``"integer"``, ``"number"`` (finite), ``"boolean"``, ``"choice"`` (a string
+    among ``choices``, a live collection, so that a transfer function registered later
+    counts), ``"text"`` (a non-empty string) or ``"instance"`` (of ``cls``). ``low`` and
+    ``high`` bound numbers; ``closed`` says which bounds are allowed ("left", "right", "both",
+    "neither"). ``optional`` allows None (YAML's null). ``says`` replaces the generated
+    description of the valid values in messages.
+    """
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    closed: str = "left"
+    choices: Collection[str] = ()
+    noun: str = "value"
+    optional: bool = False
+    cls: type | None = None
+    says: str = ""
+
+    def describe(self) -> str:
+        """The valid values in words: ``an integer >= 1``, ``a number in [0, 1)``."""
+        if self.says:
+            return self.says
+        cls = getattr(self.cls, "__name__", "")
+        what = {"integer": "an integer", "number": "a number", "boolean": "true or false",
+                "choice": "a string", "text": "a non-empty string",
+                "instance": f"{'an' if cls[:1] in 'AEIOU' else 'a'} {cls}"}[self.kind]
+        if self.low is not None and self.high is not None:
+            left = "[" if self.closed in ("left", "both") else "("
+            right = "]" if self.closed in ("right", "both") else ")"
+            what += f" in {left}{self.low:g}, {self.high:g}{right}"
+        elif self.low is not None:
+            what += f" {'>=' if self.closed in ('left', 'both') else '>'} {self.low:g}"
+        elif self.high is not None:
+            what += f" {'<=' if self.closed in ('right', 'both') else '<'} {self.high:g}"
+        return what + (" or null" if self.optional else "")
+
+    def problem(self, value) -> str | None:
+        """None when ``value`` is valid; else the message after the setting's name."""
+        if value is None and self.optional:
+            return None
+        if self.kind == "choice" and isinstance(value, str) and value not in self.choices:
+            return (f": unknown {self.noun} {value!r}{did_you_mean(value, self.choices)}; "
+                    f"choose one of {', '.join(self.choices)}")
+        if not self._fits(value):
+            return f" must be {self.describe()}, got {value!r}"
+        return None
+
+    def _fits(self, value) -> bool:
+        if self.kind in ("integer", "number"):
+            kinds = (int, np.integer) if self.kind == "integer" else (int, float, np.integer, np.floating)
+            return (isinstance(value, kinds) and not isinstance(value, bool)
+                    and math.isfinite(value) and self._in_range(value))
+        if self.kind == "boolean":
+            return isinstance(value, (bool, np.bool_))
+        if self.kind == "instance":
+            return isinstance(value, self.cls)
+        return isinstance(value, str) and (self.kind == "choice" or value.strip() != "")
+
+    def _in_range(self, value) -> bool:
+        low_ok = self.low is None or (value >= self.low if self.closed in ("left", "both")
+                                      else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("right", "both")
+                                        else value < self.high)
+        return low_ok and high_ok
+
+
+def integer(low=None, high=None, closed="left", **kw) -> Rule:
+    return Rule("integer", low, high, closed, **kw)
+
+
+def number(low=None, high=None, closed="left", **kw) -> Rule:
+    return Rule("number", low, high, closed, **kw)
+
+
+def boolean() -> Rule:
+    return Rule("boolean")
+
+
+def choice(choices: Collection[str], noun: str) -> Rule:
+    return Rule("choice", choices=choices, noun=noun)
+
+
+def text(says: str, optional: bool = False) -> Rule:
+    return Rule("text", says=says, optional=optional)
+
+
+def instance(cls: type, optional: bool = False) -> Rule:
+    return Rule("instance", cls=cls, optional=optional)
+
+
+def check(settings) -> None:
+    """Check every field of a settings dataclass against its ``RULES`` table.
+
+    Raises
+    ------
+    ConfigError
+        Named after the first field at fault.
+    """
+    for name, rule in settings.RULES.items():
+        problem = rule.problem(getattr(settings, name))
+        if problem is not None:
+            raise ConfigError(problem, name=name)
+
+
+def _fail(name: str, problem: str) -> None:
+    raise ConfigError(problem, name=name)
+
+
+# ----------------------------------------------------------------------------- sections
 
 
 @dataclass(frozen=True)
@@ -58,16 +167,19 @@ class EarlyStopping:
     min_delta: float = 0.0
     restore_best: bool = True
 
+    RULES: ClassVar[dict[str, Rule]] = {
+        "metric": choice(METRICS.keys(), "metric"),
+        "patience": integer(1),
+        "min_delta": number(0),
+        "restore_best": boolean(),
+    }
+
     def __post_init__(self):
-        _check(self.metric in METRICS,
-               f"train.early_stopping.metric: unknown metric {self.metric!r}; "
-               f"choose one of {', '.join(METRICS)}")
-        _check(_is_int(self.patience) and self.patience >= 1,
-               f"train.early_stopping.patience must be an integer >= 1, got {self.patience!r}")
-        _check(_is_number(self.min_delta) and self.min_delta >= 0,
-               f"train.early_stopping.min_delta must be a number >= 0, got {self.min_delta!r}")
-        _check(isinstance(self.restore_best, bool),
-               f"train.early_stopping.restore_best must be true or false, got {self.restore_best!r}")
+        check(self)
+
+
+DEFAULT_SCHEDULE = {"name": "inverse_time", "eta0": 0.05, "tau": 20000}
+"""eta^t = eta0 / (1 + t / tau): the default step size."""
 
 
 @dataclass(frozen=True)
@@ -76,16 +188,15 @@ class SGDSettings:
 
     ``steps`` is T; without it, T = ``epochs`` * (steps per epoch), where an epoch is
     ceil(n / batch_size) steps. ``schedule`` is a name-and-parameters mapping (see
-    :func:`nnclf.schedules.make_schedule`) or a :class:`~nnclf.schedules.Schedule`.
-    ``eval_every`` defaults to once per epoch.
+    :func:`nnclf.schedules.make_schedule`), kept with every parameter filled in, or a
+    :class:`~nnclf.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
     """
 
     epochs: int | None = 20
     steps: int | None = None
     batch_size: int = 1
     sampling: str = "uniform"
-    schedule: Mapping | Schedule = field(
-        default_factory=lambda: {"name": "inverse_time", "eta0": 0.05, "tau": 20000})
+    schedule: Mapping | Schedule = field(default_factory=lambda: dict(DEFAULT_SCHEDULE))
     momentum: float = 0.0
     nesterov: bool = False
     l2: float = 0.0
@@ -93,36 +204,29 @@ class SGDSettings:
     eval_every: int | None = None
     early_stopping: EarlyStopping | None = None
 
+    RULES: ClassVar[dict[str, Rule]] = {
+        "epochs": integer(1, optional=True),
+        "steps": integer(1, optional=True),
+        "batch_size": integer(1),
+        "sampling": choice(SAMPLING, "sampling"),
+        "momentum": number(0, 1),
+        "nesterov": boolean(),
+        "l2": number(0),
+        "clip_norm": number(0, closed="neither", optional=True),
+        "eval_every": integer(1, optional=True),
+        "early_stopping": instance(EarlyStopping, optional=True),
+    }
+
     def __post_init__(self):
-        _check(self.steps is not None or self.epochs is not None,
-               "train: give epochs or steps (how long to train)")
-        if self.steps is not None:
-            _check(_is_int(self.steps) and self.steps >= 1,
-                   f"train.steps must be an integer >= 1, got {self.steps!r}")
-        if self.epochs is not None:
-            _check(_is_int(self.epochs) and self.epochs >= 1,
-                   f"train.epochs must be an integer >= 1, got {self.epochs!r}")
-        _check(_is_int(self.batch_size) and self.batch_size >= 1,
-               f"train.batch_size must be an integer >= 1, got {self.batch_size!r}")
-        _check(self.sampling in SAMPLING,
-               f"train.sampling: unknown sampling {self.sampling!r}; choose one of {', '.join(SAMPLING)}")
-        _check(_is_number(self.momentum) and 0 <= self.momentum < 1,
-               f"train.momentum must be in [0, 1), got {self.momentum!r}")
-        _check(isinstance(self.nesterov, bool),
-               f"train.nesterov must be true or false, got {self.nesterov!r}")
-        _check(not self.nesterov or self.momentum > 0,
-               "train.nesterov needs momentum > 0")
-        _check(_is_number(self.l2) and self.l2 >= 0, f"train.l2 must be >= 0, got {self.l2!r}")
-        if self.clip_norm is not None:
-            _check(_is_number(self.clip_norm) and self.clip_norm > 0,
-                   f"train.clip_norm must be > 0, got {self.clip_norm!r}")
-        if self.eval_every is not None:
-            _check(_is_int(self.eval_every) and self.eval_every >= 1,
-                   f"train.eval_every must be an integer >= 1 (steps), got {self.eval_every!r}")
-        if self.early_stopping is not None:
-            _check(isinstance(self.early_stopping, EarlyStopping),
-                   "train.early_stopping must be an EarlyStopping")
-        make_schedule(self.schedule)
+        check(self)
+        if self.steps is None and self.epochs is None:
+            _fail("epochs", " or steps must be given (how long to train)")
+        if self.nesterov and self.momentum == 0:
+            _fail("nesterov", " needs momentum > 0")
+        if not isinstance(self.schedule, Schedule):
+            # Kept with every parameter filled in, so that equal settings compare equal and a
+            # saved config shows everything.
+            object.__setattr__(self, "schedule", make_schedule(self.schedule).to_dict())
 
     def make_schedule(self) -> Schedule:
         return make_schedule(self.schedule)
@@ -133,17 +237,6 @@ class SGDSettings:
     def total_steps(self, n: int) -> int:
         """T for a training set of n examples."""
         return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
-
-
-def _schedule(spec) -> dict:
-    """The schedule with every parameter filled in (warm-up included)."""
-    try:
-        return make_schedule(spec).to_dict()
-    except (ValueError, TypeError) as e:
-        message = str(e)
-        if message.startswith("schedule "):
-            message = message[len("schedule "):]
-        raise ConfigError(f"train.schedule: {message}") from None
 
 
 @dataclass(frozen=True)
@@ -165,22 +258,20 @@ class DataConfig:
     n_classes: int = 3
     n_informative: int | None = None
 
+    RULES: ClassVar[dict[str, Rule]] = {
+        "source": text("'sklearn:<name>', a .csv or .npz path, or 'synthetic'"),
+        "target": text("a column name (or null for the last column)", optional=True),
+        "test_fraction": number(0, 1),
+        "validation_fraction": number(0, 1),
+        "standardize": boolean(),
+        "n_samples": integer(2),
+        "n_features": integer(1),
+        "n_classes": integer(2),
+        "n_informative": integer(1, optional=True),
+    }
+
     def __post_init__(self):
-        _check(isinstance(self.source, str) and self.source.strip() != "",
-               "data.source must be 'sklearn:<name>', a .csv or .npz path, or 'synthetic'; "
-               f"got {self.source!r}")
-        _check(self.target is None or (isinstance(self.target, str) and self.target != ""),
-               f"data.target must be a column name (or null for the last column), got {self.target!r}")
-        _fraction("data.test_fraction", self.test_fraction)
-        _fraction("data.validation_fraction", self.validation_fraction)
-        _check(isinstance(self.standardize, bool),
-               f"data.standardize must be true or false, got {self.standardize!r}")
-        for key, low in (("n_samples", 2), ("n_features", 1), ("n_classes", 2)):
-            value = getattr(self, key)
-            _check(_is_int(value) and value >= low,
-                   f"data.{key} must be an integer >= {low}, got {value!r}")
-        _check(self.n_informative is None or (_is_int(self.n_informative) and self.n_informative >= 1),
-               f"data.n_informative must be an integer >= 1 or null, got {self.n_informative!r}")
+        check(self)
 
 
 @dataclass(frozen=True)
@@ -192,17 +283,15 @@ class ModelConfig:
     init: str = "xavier"
     init_scale: float = 0.01
 
+    RULES: ClassVar[dict[str, Rule]] = {
+        "hidden_units": integer(1),
+        "transfer": choice(TRANSFERS.keys(), "transfer function"),
+        "init": choice(INITS, "initialisation"),
+        "init_scale": number(0, closed="neither"),
+    }
+
     def __post_init__(self):
-        _check(_is_int(self.hidden_units) and self.hidden_units >= 1,
-               f"model.hidden_units must be an integer >= 1, got {self.hidden_units!r}")
-        _check(self.transfer in TRANSFERS,
-               f"model.transfer: unknown transfer function {self.transfer!r}"
-               f"{did_you_mean(self.transfer, TRANSFERS)}; choose one of {', '.join(TRANSFERS)}")
-        _check(self.init in INITS,
-               f"model.init: unknown initialisation {self.init!r}"
-               f"{did_you_mean(self.init, INITS)}; choose one of {', '.join(INITS)}")
-        _check(_is_number(self.init_scale) and 0 < self.init_scale < math.inf,
-               f"model.init_scale must be a number > 0, got {self.init_scale!r}")
+        check(self)
 
 
 @dataclass(frozen=True)
@@ -211,9 +300,14 @@ class OutputConfig:
 
     dir: str = "runs/run"
 
+    RULES: ClassVar[dict[str, Rule]] = {"dir": text("a directory path")}
+
     def __post_init__(self):
-        _check(isinstance(self.dir, str) and self.dir.strip() != "",
-               f"output.dir must be a directory path, got {self.dir!r}")
+        check(self)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": SGDSettings, "output": OutputConfig}
+TOP_KEYS = ("seed", *SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -221,30 +315,36 @@ class Config:
     """A whole, validated configuration."""
 
     seed: int = 0
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: SGDSettings = dataclasses.field(default_factory=SGDSettings)
-    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: SGDSettings = field(default_factory=SGDSettings)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        # numpy and scikit-learn both accept seeds in [0, 2**32).
+        "seed": integer(0, 2**32, says="an integer in [0, 2**32)"),
+        **{name: instance(cls) for name, cls in SECTIONS.items()},
+    }
 
     def __post_init__(self):
-        # numpy and scikit-learn both accept seeds in [0, 2**32).
-        _check(_is_int(self.seed) and 0 <= self.seed < 2**32,
-               f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        for name, cls in SECTIONS.items():
-            _check(isinstance(getattr(self, name), cls), f"Config.{name} must be a {cls.__name__}")
+        check(self)
         rule = self.train.early_stopping
-        _check(rule is None or not rule.metric.startswith("val_") or self.data.validation_fraction > 0,
-               f"train.early_stopping.metric is {rule.metric if rule else ''}, which needs a "
-               "validation set; set data.validation_fraction > 0 or use metric: train_loss")
-        # The schedule is kept with every parameter filled in, so that equal configs compare
-        # equal and the saved config.yaml shows everything.
-        schedule = _schedule(self.train.schedule)
-        if schedule != self.train.schedule:
-            object.__setattr__(self, "train", dataclasses.replace(self.train, schedule=schedule))
+        if rule is not None and rule.metric.startswith("val_") and self.data.validation_fraction == 0:
+            _fail("train.early_stopping.metric",
+                  f" is {rule.metric}, which needs a validation set; set "
+                  "data.validation_fraction > 0 or use metric: train_loss")
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": SGDSettings, "output": OutputConfig}
-TOP_KEYS = ("seed", *SECTIONS)
-DEFAULT_SCHEDULE = SGDSettings().schedule
-
-
+def as_dict(settings) -> dict[str, Any]:
+    """A settings dataclass as plain data, sections nested, a schedule as its mapping."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Schedule):
+            value = value.to_dict()
+        elif dataclasses.is_dataclass(value):
+            value = as_dict(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[f.name] = value
+    return out

@@ -248,12 +248,13 @@ def test_unknown_keys_suggest_the_nearest(tmp_path, text, message):
     ("data: {validation_fraction: -0.1}",
      "data.validation_fraction must be a number in [0, 1), got -0.1"),
     ("data: {standardize: yes please}", "data.standardize must be true or false, got 'yes please'"),
-    ("data: {source: 3}", "data.source must be a string, got 3"),
-    ("train: {epochs: 0}", "train.epochs must be an integer >= 1, got 0"),
+    ("data: {source: 3}", "data.source must be 'sklearn:<name>', a .csv or .npz path, or "
+     "'synthetic', got 3"),
+    ("train: {epochs: 0}", "train.epochs must be an integer >= 1 or null, got 0"),
     ("train: {batch_size: -2}", "train.batch_size must be an integer >= 1, got -2"),
     ("train: {sampling: random}",
      "train.sampling: unknown sampling 'random'; choose one of uniform, shuffle"),
-    ("train: {momentum: 1}", "train.momentum must be in [0, 1), got 1"),
+    ("train: {momentum: 1}", "train.momentum must be a number in [0, 1), got 1"),
     ("train: {epochs: 3, steps: 10}", "train: give either epochs or steps, not both; set the "
      "other to null (e.g. --set train.epochs=null)"),
     ("train: {early_stopping: {metric: acc}}", "train.early_stopping.metric: unknown metric "

@@ -91,7 +91,7 @@ def test_make_schedule_from_dict():
 
 
 def test_make_schedule_from_name_needs_every_required_parameter():
-    with pytest.raises(ValueError, match=r"schedule constant: missing required parameter 'eta0'"):
+    with pytest.raises(ValueError, match=r"schedule: constant: missing required parameter 'eta0'"):
         make_schedule("constant")
 
 
@@ -108,26 +108,26 @@ def test_make_schedule_returns_a_schedule_unchanged():
 ])
 @pytest.mark.parametrize("eta0", [0, -0.1])
 def test_non_positive_eta0_is_named(factory, args, eta0):
-    with pytest.raises(ValueError, match=rf"schedule {factory.__name__}: eta0 must be > 0, got {eta0}"):
+    with pytest.raises(ValueError, match=rf"schedule: {factory.__name__}: eta0 must be > 0, got {eta0}"):
         factory(eta0, *args)
 
 
 def test_bad_tau_is_named():
-    with pytest.raises(ValueError, match=r"^schedule inverse_time: tau must be > 0, got -3$"):
+    with pytest.raises(ValueError, match=r"^schedule: inverse_time: tau must be > 0, got -3$"):
         inverse_time(0.1, tau=-3)
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: invscaling(0.1, power=-1), r"schedule invscaling: power must be >= 0, got -1"),
-    (lambda: step(0.1, factor=0, every=10), r"schedule step: factor must be > 0, got 0"),
-    (lambda: step(0.1, factor=0.5, every=2.5), r"schedule step: every must be an integer >= 1, got 2.5"),
-    (lambda: step(0.1, factor=0.5, every=0), r"schedule step: every must be an integer >= 1, got 0"),
-    (lambda: exponential(0.1, rate=-0.5), r"schedule exponential: rate must be > 0, got -0.5"),
-    (lambda: cosine(0.1, total_steps=0), r"schedule cosine: total_steps must be an integer >= 1, got 0"),
-    (lambda: cosine(0.1, 100, floor=0.2), r"schedule cosine: floor must be in \[0, eta0=0.1\], got 0.2"),
-    (lambda: cosine(0.1, 100, floor=-0.01), r"schedule cosine: floor must be in \[0, eta0=0.1\], got -0.01"),
-    (lambda: constant(0.1, warmup=-1), r"schedule constant: warmup must be an integer >= 0, got -1"),
-    (lambda: constant(float("nan")), r"schedule constant: eta0 must be finite, got nan"),
+    (lambda: invscaling(0.1, power=-1), r"schedule: invscaling: power must be >= 0, got -1"),
+    (lambda: step(0.1, factor=0, every=10), r"schedule: step: factor must be > 0, got 0"),
+    (lambda: step(0.1, factor=0.5, every=2.5), r"schedule: step: every must be an integer >= 1, got 2.5"),
+    (lambda: step(0.1, factor=0.5, every=0), r"schedule: step: every must be an integer >= 1, got 0"),
+    (lambda: exponential(0.1, rate=-0.5), r"schedule: exponential: rate must be > 0, got -0.5"),
+    (lambda: cosine(0.1, total_steps=0), r"schedule: cosine: total_steps must be an integer >= 1, got 0"),
+    (lambda: cosine(0.1, 100, floor=0.2), r"schedule: cosine: floor must be in \[0, eta0=0.1\], got 0.2"),
+    (lambda: cosine(0.1, 100, floor=-0.01), r"schedule: cosine: floor must be in \[0, eta0=0.1\], got -0.01"),
+    (lambda: constant(0.1, warmup=-1), r"schedule: constant: warmup must be an integer >= 0, got -1"),
+    (lambda: constant(float("nan")), r"schedule: constant: eta0 must be finite, got nan"),
 ])
 def test_other_bad_values_are_named(build, message):
     with pytest.raises(ValueError, match=message):
@@ -135,11 +135,11 @@ def test_other_bad_values_are_named(build, message):
 
 
 def test_non_numeric_value_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"schedule inverse_time: tau must be a number, got '2e4'.*YAML"):
+    with pytest.raises(ValueError, match=r"schedule: inverse_time: tau must be a number, got '2e4'.*YAML"):
         make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": "2e4"})
-    with pytest.raises(ValueError, match=r"schedule constant: eta0 must be a number, got None"):
+    with pytest.raises(ValueError, match=r"schedule: constant: eta0 must be a number, got None"):
         constant(None)
-    with pytest.raises(ValueError, match=r"schedule constant: eta0 must be a number, got True"):
+    with pytest.raises(ValueError, match=r"schedule: constant: eta0 must be a number, got True"):
         constant(True)
 
 
@@ -156,21 +156,21 @@ def test_spec_without_name_lists_choices():
 
 
 def test_unknown_parameter_is_named_with_valid_ones():
-    message = (r"schedule step: unknown parameter 'evry' \(did you mean 'every'\?\); "
+    message = (r"schedule: step: unknown parameter 'evry' \(did you mean 'every'\?\); "
                r"valid parameters: eta0, factor, every, warmup")
     with pytest.raises(ValueError, match=message):
         make_schedule({"name": "step", "eta0": 0.1, "factor": 0.5, "evry": 10})
 
 
 def test_missing_parameter_is_named():
-    with pytest.raises(ValueError, match=r"schedule inverse_time: missing required parameter 'tau'; "
+    with pytest.raises(ValueError, match=r"schedule: inverse_time: missing required parameter 'tau'; "
                                          r"required: eta0, tau"):
         make_schedule({"name": "inverse_time", "eta0": 0.1})
 
 
 @pytest.mark.parametrize("t", [0, -1, 0.5, float("nan")])
 def test_step_before_one_is_an_error(t):
-    with pytest.raises(ValueError, match=rf"schedule constant: step t must be >= 1 \(steps count from 1\), "
+    with pytest.raises(ValueError, match=rf"schedule: constant: step t must be >= 1 \(steps count from 1\), "
                                          rf"got {t}"):
         constant(0.1)(t)
 

@@ -592,42 +592,7 @@ def test_callbacks_see_every_evaluation_even_the_one_that_stops_early():
     assert seen == list(range(1, len(result.history) + 1))
 
 
-# --- settings -------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(batch_size=0), r"train.batch_size must be an integer >= 1, got 0"),
-    (dict(momentum=1.5), r"train.momentum must be in \[0, 1\), got 1.5"),
-    (dict(momentum=-0.1), r"train.momentum must be in \[0, 1\), got -0.1"),
-    (dict(sampling="random"), r"train.sampling: unknown sampling 'random'; choose one of uniform, shuffle"),
-    (dict(epochs=0), r"train.epochs must be an integer >= 1, got 0"),
-    (dict(steps=-1), r"train.steps must be an integer >= 1, got -1"),
-    (dict(epochs=None, steps=None), r"train: give epochs or steps"),
-    (dict(nesterov=True), r"train.nesterov needs momentum > 0"),
-    (dict(l2=-1.0), r"train.l2 must be >= 0, got -1.0"),
-    (dict(clip_norm=0), r"train.clip_norm must be > 0, got 0"),
-    (dict(eval_every=0), r"train.eval_every must be an integer >= 1 \(steps\), got 0"),
-    (dict(early_stopping={"metric": "val_loss"}), r"train.early_stopping must be an EarlyStopping"),
-    (dict(schedule={"name": "constnt", "eta0": 0.1}),
-     r"unknown schedule 'constnt' \(did you mean 'constant'\?\)"),
-    (dict(schedule={"name": "constant", "eta0": -1}), r"schedule constant: eta0 must be > 0, got -1"),
-    (dict(schedule={"name": "inverse_time", "eta0": 0.1}),
-     r"schedule inverse_time: missing required parameter 'tau'"),
-])
-def test_bad_settings_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        SGDSettings(**kwargs)
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(metric="accuracy"), r"train.early_stopping.metric: unknown metric 'accuracy'; "
-                              r"choose one of val_loss, val_accuracy, train_loss"),
-    (dict(patience=0), r"train.early_stopping.patience must be an integer >= 1, got 0"),
-    (dict(min_delta=-1), r"train.early_stopping.min_delta must be a number >= 0, got -1"),
-])
-def test_bad_early_stopping_is_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        EarlyStopping(**kwargs)
-
+# --- settings (their types and ranges: tests/test_settings.py) ---------------------------
 
 def test_steps_take_precedence_over_epochs():
     s = SGDSettings(epochs=5, steps=17, batch_size=4)
