@@ -1,4 +1,4 @@
-"""Datasets: load them, split them, standardise their features.
+"""Datasets: where the examples come from, read and checked.
 
 Contract
 --------
@@ -20,27 +20,26 @@ Accepted sources
     ``synthetic``
         :func:`sklearn.datasets.make_classification`.
 
-Every user error is a one-line ``ValueError`` naming the offender and the fix.
-
-:func:`load_features` reads the inputs of a prediction and lines their columns up with a
-trained model's feature names; :func:`train_test_split_stratified` and
-:class:`Standardizer` are the two preprocessing steps the trainer uses.
+Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
+fault (``source: file 'x.csv' not found``); the caller says where the argument came from
+(``data.source``, ``--data``). :func:`load_features` reads the inputs of a prediction and
+lines their columns up with a trained model's feature names. The split and the
+standardisation are in :mod:`nnclf.preprocessing`.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn import datasets as _skdatasets
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from .errors import DataError
+from .preprocessing import Standardizer, train_test_split_stratified  # noqa: F401 (re-exported)
+from .settings import DataConfig
 from .suggest import closest
 
 __all__ = [
@@ -63,6 +62,11 @@ _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
     "a path ending in .csv or .npz, or 'synthetic'"
 )
+
+
+def _bad(problem: str, name: str = "source") -> DataError:
+    """A problem with the argument ``name`` of the loading functions (the source, mostly)."""
+    return DataError(problem, name=name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,34 +131,30 @@ def load_dataset(
     ValueError
         One line naming what is wrong with the source and how to fix it.
     """
-    kind, arg = _source_kind(source, "data.source")
+    kind, arg = _source_kind(source)
     if target is not None and kind != "csv":
-        raise DataError(
-            f"data.target: only CSV sources have named columns, but data.source is "
-            f"'{source}'; remove data.target"
-        )
+        raise DataError(f": only CSV sources have named columns, but the source is '{source}'; "
+                        "remove the target", name="target")
     if kind == "sklearn":
-        X, y, names = _load_sklearn(arg, "data.source")
+        X, y, names = _load_sklearn(arg)
         ds = Dataset(X, y, names, source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
-        header, rows, lines = _read_csv(arg, "data.source", require_header=True)
+        header, rows, lines = _read_csv(arg, require_header=True)
         label_col = _target_column(header, target, arg)
         feature_cols = [j for j in range(len(header)) if j != label_col]
         if not feature_cols:
-            raise DataError(
-                f"data.source: {arg} has only the label column '{header[label_col]}'; "
-                "add at least one feature column"
-            )
+            raise DataError(f": {arg} has only the label column '{header[label_col]}'; "
+                            "add at least one feature column", name="source")
         X = _parse_numeric(header, rows, lines, feature_cols, arg)
         y = _parse_labels(header[label_col], [r[label_col] for r in rows], lines, arg)
         names = tuple(header[j] for j in feature_cols)
         ds = Dataset(X, y, names, source=source)
     else:
-        X, y, names, X_test, y_test = _read_npz(arg, "data.source", require_y=True)
+        X, y, names, X_test, y_test = _read_npz(arg, require_y=True)
         ds = Dataset(X, y, names, X_test, y_test, source=source)
-    _check_labels(ds.y, ds.source, "data.target" if kind == "csv" else "data.source")
+    _check_labels(ds.y, ds.source, "target" if kind == "csv" else "source")
     return ds
 
 
@@ -193,31 +193,27 @@ def load_features(
     ValueError
         When the source cannot be read or its columns do not fit ``feature_names``.
     """
-    kind, arg = _source_kind(source, "input")
+    kind, arg = _source_kind(source)
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
     if kind == "synthetic":
-        raise DataError(
-            "input: 'synthetic' has no fixed features to predict on; "
-            "give a path ending in .csv or .npz, or 'sklearn:<name>'"
-        )
+        raise DataError(": 'synthetic' has no fixed features to predict on; give a path "
+                        "ending in .csv or .npz, or 'sklearn:<name>'", name="source")
     if kind == "csv":
         return _load_csv_features(arg, expected, target)
     if kind == "sklearn":
-        X, y, names = _load_sklearn(arg, "input")
+        X, y, names = _load_sklearn(arg)
     else:
-        X, y, names, _, _ = _read_npz(arg, "input", require_y=False)
+        X, y, names, _, _ = _read_npz(arg, require_y=False)
     if expected is not None and X.shape[1] != len(expected):
-        raise DataError(
-            f"input: {source} has {X.shape[1]} features but the model expects "
-            f"{len(expected)} ({_names(expected)})"
-        )
+        raise DataError(f": {source} has {X.shape[1]} features but the model expects "
+                        f"{len(expected)} ({_names(expected)})", name="source")
     return X, y, names
 
 
-def _source_kind(source: str, key: str) -> tuple[str, str]:
+def _source_kind(source: str) -> tuple[str, str]:
     """Split ``source`` into its form and argument; check that files exist."""
     if not isinstance(source, str) or not source.strip():
-        raise DataError(f"{key}: expected {_FORMS}, got {source!r}")
+        raise DataError(f" must be {_FORMS}, got {source!r}", name="source")
     source = source.strip()
     if source.startswith("sklearn:"):
         return "sklearn", source[len("sklearn:"):]
@@ -225,20 +221,18 @@ def _source_kind(source: str, key: str) -> tuple[str, str]:
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
     if suffix not in (".csv", ".npz"):
-        raise DataError(f"{key}: cannot read '{source}'; use {_FORMS}")
+        raise DataError(f": cannot read '{source}'; use {_FORMS}", name="source")
     if not Path(source).expanduser().is_file():
-        raise DataError(f"{key}: file '{source}' not found")
+        raise DataError(f": file '{source}' not found", name="source")
     return suffix[1:], source
 
 
-def _load_sklearn(name: str, key: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if name not in SKLEARN_DATASETS:
         close = closest(name, SKLEARN_DATASETS)
         hint = f"did you mean 'sklearn:{close}'? " if close else ""
-        raise DataError(
-            f"{key}: unknown scikit-learn dataset '{name}'; {hint}"
-            f"valid names are {', '.join(SKLEARN_DATASETS)}"
-        )
+        raise DataError(f": unknown scikit-learn dataset '{name}'; {hint}"
+                        f"valid names are {', '.join(SKLEARN_DATASETS)}", name="source")
     bunch = SKLEARN_DATASETS[name]()
     X = np.asarray(bunch.data, dtype=np.float64)
     names = getattr(bunch, "feature_names", None)
@@ -248,31 +242,27 @@ def _load_sklearn(name: str, key: str) -> tuple[np.ndarray, np.ndarray, tuple[st
 
 
 def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Dataset:
-    for name, value, low in [
-        ("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_classes", n_classes, 2)
-    ]:
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise DataError(f"data.{name}: must be an integer >= {low}, got {value!r}")
+    sizes = dict(n_samples=n_samples, n_features=n_features, n_classes=n_classes,
+                 n_informative=n_informative)
+    for name, value in sizes.items():  # their types and ranges are declared with the settings
+        problem = DataConfig.RULES[name].problem(value)
+        if problem is not None:
+            raise _bad(problem, name=name)
     if n_samples < n_classes:
-        raise DataError(
-            f"data.n_samples: {n_samples} samples cannot cover {n_classes} classes; "
-            f"use n_samples >= n_classes"
-        )
+        raise DataError(f": {n_samples} samples cannot cover {n_classes} classes; "
+                        "use n_samples >= n_classes", name="n_samples")
     if n_informative is None:
         # make_classification puts each class on a vertex of an n_informative-cube,
         # so it needs 2**n_informative >= n_classes * n_clusters_per_class.
         n_informative = min(n_features, max(2, math.ceil(math.log2(2 * n_classes))))
-    if not isinstance(n_informative, (int, np.integer)) or not 1 <= n_informative <= n_features:
-        raise DataError(
-            f"data.n_informative: must be an integer in [1, n_features={n_features}], "
-            f"got {n_informative!r}"
-        )
+    if not 1 <= n_informative <= n_features:
+        raise DataError(f" must be in [1, n_features={n_features}], got {n_informative!r}",
+                        name="n_informative")
     if n_classes > 2**n_informative:
         need = math.ceil(math.log2(n_classes))
-        raise DataError(
-            f"data.n_informative: {n_informative} informative features cannot separate "
-            f"{n_classes} classes; use n_informative >= {need} (and n_features >= {need})"
-        )
+        raise DataError(f": {n_informative} informative features cannot separate {n_classes} "
+                        f"classes; use n_informative >= {need} (and n_features >= {need})",
+                        name="n_informative")
     clusters = 2 if 2 * n_classes <= 2**n_informative else 1
     X, y = _skdatasets.make_classification(
         n_samples=n_samples,
@@ -290,7 +280,7 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
 # ----------------------------------------------------------------------------- CSV
 
 
-def _read_csv(path: str, key: str, *, require_header: bool):
+def _read_csv(path: str, *, require_header: bool):
     """Read a CSV into (header, rows, line numbers); header is None if the file has none.
 
     Blank lines are skipped; ``lines[i]`` is the 1-based line number of ``rows[i]``.
@@ -299,33 +289,29 @@ def _read_csv(path: str, key: str, *, require_header: bool):
         reader = csv.reader(f)
         records = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     if not records:
-        raise DataError(f"{key}: {path} is empty; it needs a header row and data rows")
+        raise _bad(f": {path} is empty; it needs a header row and data rows")
     first = [c.strip() for c in records[0][1]]
     if all(_is_number(c) for c in first):
         if require_header:
-            raise DataError(
-                f"{key}: {path} has no header (line {records[0][0]} is all numbers); "
-                "add a first line naming the columns"
-            )
+            raise _bad(f": {path} has no header (line {records[0][0]} is all numbers); "
+                       "add a first line naming the columns")
         header, body = None, records
     else:
         header, body = first, records[1:]
         for j, name in enumerate(header):
             if not name:
-                raise DataError(
-                    f"{key}: {path} header has an empty name for column {j + 1}; name it"
-                )
+                raise _bad(f": {path} header has an empty name for column {j + 1}; name it")
             if name in header[:j]:
-                raise DataError(f"{key}: {path} header names column '{name}' twice; rename one")
+                raise DataError(f": {path} header names column '{name}' twice; rename one",
+                                name="source")
     if not body:
-        raise DataError(f"{key}: {path} has a header but no data rows")
+        raise DataError(f": {path} has a header but no data rows", name="source")
     width = len(body[0][1]) if header is None else len(header)
     for line, row in body:
         if len(row) != width:
-            raise DataError(
-                f"{key}: {path} line {line} has {len(row)} fields but "
-                f"{'the header' if header else 'line ' + str(body[0][0])} has {width}; fix that row"
-            )
+            other = "the header" if header else f"line {body[0][0]}"
+            raise _bad(f": {path} line {line} has {len(row)} fields but {other} has {width}; "
+                       "fix that row")
     return header, [row for _, row in body], [line for line, _ in body]
 
 
@@ -343,13 +329,12 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target not in header:
         close = closest(target, header)
         hint = f"; did you mean '{close}'?" if close else ""
-        raise DataError(
-            f"data.target: column '{target}' not in {path}; columns are {', '.join(header)}{hint}"
-        )
+        raise _bad(f": column '{target}' not in {path}; columns are {', '.join(header)}{hint}",
+                   name="target")
     return header.index(target)
 
 
-def _parse_numeric(header, rows, lines, cols, path: str, key: str = "data.source") -> np.ndarray:
+def _parse_numeric(header, rows, lines, cols, path: str, may_be_target: bool = True) -> np.ndarray:
     """Columns ``cols`` of ``rows`` as a float64 array of shape (len(rows), len(cols))."""
     X = np.empty((len(rows), len(cols)), dtype=np.float64)
     for k, j in enumerate(cols):
@@ -370,24 +355,22 @@ def _parse_numeric(header, rows, lines, cols, path: str, key: str = "data.source
                 problem = f"non-finite value '{cell.strip()}'"
             else:
                 continue
-            raise DataError(
-                f"{key}: {path} column '{name}' has {problem} at line {line}; feature "
+            raise _bad(
+                f": {path} column '{name}' has {problem} at line {line}; feature "
                 "columns must hold finite numbers (fix the row, or drop the column"
-                + (", or make it data.target)" if key == "data.source" else ")")
+                + (", or make it the target)" if may_be_target else ")")
             )
         raise AssertionError("column failed to parse but no bad cell was found")
     return X
 
 
-def _parse_labels(name, cells, lines, path, key: str = "data.target") -> np.ndarray:
+def _parse_labels(name, cells, lines, path) -> np.ndarray:
     """Label cells as an int array when they all are integers, else as strings."""
     labels = [c.strip() for c in cells]
     for line, label in zip(lines, labels):
         if not label:
-            raise DataError(
-                f"{key}: {path} column '{name}' has an empty label at line {line}; "
-                "fill it or remove the row"
-            )
+            raise _bad(f": {path} column '{name}' has an empty label at line {line}; "
+                       "fill it or remove the row", name="target")
     try:
         return np.array([int(v) for v in labels], dtype=np.int64)
     except ValueError:
@@ -395,11 +378,11 @@ def _parse_labels(name, cells, lines, path, key: str = "data.target") -> np.ndar
 
 
 def _load_csv_features(path, expected, target):
-    header, rows, lines = _read_csv(path, "input", require_header=False)
+    header, rows, lines = _read_csv(path, require_header=False)
     y = None
     if header is not None and target is not None and target in header:
         label_col = header.index(target)
-        y = _parse_labels(target, [r[label_col] for r in rows], lines, path, key="input")
+        y = _parse_labels(target, [r[label_col] for r in rows], lines, path)
     else:
         label_col = None
     names = header or [f"x{j}" for j in range(len(rows[0]))]
@@ -414,11 +397,9 @@ def _load_csv_features(path, expected, target):
             found = f"{len(cols)} numeric columns"
             if header is not None:
                 found += f" ({_names(names[j] for j in cols)})"
-            raise DataError(
-                f"input: {path} has {found} but the model expects {len(expected)} features "
-                f"({_names(expected)}); give the CSV a header with those column names"
-            )
-    X = _parse_numeric(names, rows, lines, cols, path, key="input")
+            raise _bad(f": {path} has {found} but the model expects {len(expected)} features "
+                       f"({_names(expected)}); give the CSV a header with those column names")
+    X = _parse_numeric(names, rows, lines, cols, path, may_be_target=False)
     return X, y, tuple(names[j] for j in cols)
 
 
@@ -437,206 +418,75 @@ def _names(names, limit: int = 8) -> str:
 # ----------------------------------------------------------------------------- npz
 
 
-def _read_npz(path: str, key: str, *, require_y: bool):
+def _read_npz(path: str, *, require_y: bool):
     """Read and check ``X``, ``y``, ``feature_names``, ``X_test``, ``y_test`` from an .npz."""
     try:
         with np.load(Path(path).expanduser(), allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
     except ValueError as e:
         if "Object arrays" in str(e):
-            raise DataError(
-                f"{key}: {path} holds object arrays; save X as numbers and y as ints "
-                "or fixed-width strings (e.g. y.astype(str))"
-            ) from None
-        raise DataError(f"{key}: {path} is not a readable .npz file ({e})") from None
+            raise _bad(f": {path} holds object arrays; save X as numbers and y as ints "
+                       "or fixed-width strings (e.g. y.astype(str))") from None
+        raise _bad(f": {path} is not a readable .npz file ({e})") from None
     except (OSError, EOFError) as e:
-        raise DataError(f"{key}: {path} is not a readable .npz file ({e})") from None
+        raise _bad(f": {path} is not a readable .npz file ({e})") from None
     present = ", ".join(arrays) or "none"
     if "X" not in arrays or (require_y and "y" not in arrays):
         missing = "X" if "X" not in arrays else "y"
-        raise DataError(
-            f"{key}: {path} has no array '{missing}' (arrays: {present}); "
-            "save it with np.savez(path, X=X, y=y)"
-        )
-    X = _check_matrix(arrays["X"], "X", path, key)
-    y = _check_labels_shape(arrays["y"], "y", len(X), path, key) if "y" in arrays else None
+        raise _bad(f": {path} has no array '{missing}' (arrays: {present}); "
+                   "save it with np.savez(path, X=X, y=y)")
+    X = _check_matrix(arrays["X"], "X", path)
+    y = _check_labels_shape(arrays["y"], "y", len(X), path) if "y" in arrays else None
     d = X.shape[1]
     if "feature_names" in arrays:
         names = tuple(str(n) for n in np.ravel(arrays["feature_names"]))
         if len(names) != d:
-            raise DataError(
-                f"{key}: {path} has {len(names)} feature_names but X has {d} columns; "
-                "make them match or drop feature_names"
-            )
+            raise _bad(f": {path} has {len(names)} feature_names but X has {d} columns; "
+                       "make them match or drop feature_names")
     else:
         names = tuple(f"x{j}" for j in range(d))
     X_test = y_test = None
     if ("X_test" in arrays) != ("y_test" in arrays):
-        raise DataError(
-            f"{key}: {path} has only one of X_test and y_test; save both or neither"
-        )
+        raise _bad(f": {path} has only one of X_test and y_test; save both or neither")
     if "X_test" in arrays:
-        X_test = _check_matrix(arrays["X_test"], "X_test", path, key)
+        X_test = _check_matrix(arrays["X_test"], "X_test", path)
         if X_test.shape[1] != d:
-            raise DataError(
-                f"{key}: {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match"
-            )
-        y_test = _check_labels_shape(arrays["y_test"], "y_test", len(X_test), path, key)
+            raise _bad(f": {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match")
+        y_test = _check_labels_shape(arrays["y_test"], "y_test", len(X_test), path)
     return X, y, names, X_test, y_test
 
 
-def _check_matrix(a: np.ndarray, name: str, path: str, key: str) -> np.ndarray:
+def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
     if a.ndim != 2:
-        raise DataError(
-            f"{key}: {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
-            "reshape it, e.g. X.reshape(len(X), -1)"
-        )
+        raise _bad(f": {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
+                   "reshape it, e.g. X.reshape(len(X), -1)")
     if a.shape[0] == 0 or a.shape[1] == 0:
-        raise DataError(f"{key}: {path} {name} is empty (shape {a.shape})")
+        raise _bad(f": {path} {name} is empty (shape {a.shape})")
     if a.dtype.kind not in "biuf":
-        raise DataError(f"{key}: {path} {name} must be numeric, got dtype {a.dtype}")
+        raise _bad(f": {path} {name} must be numeric, got dtype {a.dtype}")
     a = a.astype(np.float64)
     bad = np.argwhere(~np.isfinite(a))
     if len(bad):
         i, j = bad[0]
-        raise DataError(
-            f"{key}: {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
-            "(0-based); remove or impute it"
-        )
+        raise _bad(f": {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
+                   "(0-based); remove or impute it")
     return a
 
 
-def _check_labels_shape(y: np.ndarray, name: str, n: int, path: str, key: str) -> np.ndarray:
+def _check_labels_shape(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
     if y.ndim != 1:
-        raise DataError(
-            f"{key}: {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()"
-        )
+        raise _bad(f": {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()")
     if len(y) != n:
         x_name = "X" if name == "y" else "X_test"
-        raise DataError(
-            f"{key}: {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
-            "they must have the same length"
-        )
+        raise _bad(f": {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
+                   "they must have the same length")
     return y
 
 
-def _check_labels(y: np.ndarray, source: str, key: str) -> None:
+def _check_labels(y: np.ndarray, source: str, name: str) -> None:
     classes = np.unique(y)
     if len(classes) < 2:
-        raise DataError(
-            f"{key}: {source} has only one class ({np.asarray(classes[0]).item()!r}) in its labels; "
-            "a classifier needs at least two (choose another label column or add examples)"
-        )
-
-
-# ----------------------------------------------------------------------------- preprocessing
-
-
-def train_test_split_stratified(
-    X: np.ndarray, y: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split off a random ``fraction`` of the examples, stratified by class when possible.
-
-    Stratifies when every class has at least two members and both parts can hold one
-    example of each class; otherwise splits uniformly at random.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-    y : ndarray of shape (n,)
-    fraction : float in [0, 1)
-        Share of the examples that goes to the second part; 0 gives an empty second part.
-    seed : int
-        ``random_state`` of :func:`sklearn.model_selection.train_test_split`.
-
-    Returns
-    -------
-    X_a : ndarray of shape (n - m, d)
-    X_b : ndarray of shape (m, d)
-    y_a : ndarray of shape (n - m,)
-    y_b : ndarray of shape (m,)
-        With m = ceil(fraction * n).
-    """
-    is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-    if not is_number or not 0 <= fraction < 1:
-        raise DataError(f"split fraction must be a number in [0, 1), got {fraction!r}")
-    if fraction == 0:
-        return X, X[:0], y, y[:0]
-    n = len(y)
-    m = math.ceil(fraction * n)
-    if m >= n:
-        raise DataError(
-            f"split fraction {fraction} of {n} examples leaves none for training; "
-            "use a smaller fraction or more data"
-        )
-    classes, counts = np.unique(y, return_counts=True)
-    # sklearn's stratified split needs two members per class and room for each class
-    # on both sides; below that, a plain random split is the honest fallback.
-    stratify = y if counts.min() >= 2 and min(m, n - m) >= len(classes) else None
-    return tuple(train_test_split(X, y, test_size=m, random_state=seed, stratify=stratify))
-
-
-class Standardizer:
-    """Per-feature standardisation x -> (x - mean_) / scale_.
-
-    ``scale_`` is the population standard deviation, replaced by 1 for constant columns
-    so they map to 0 instead of dividing by zero. The fitted state is stored as plain
-    lists by :meth:`to_dict`, for the JSON metadata of a model file.
-
-    Attributes
-    ----------
-    mean_ : ndarray of shape (d,)
-    scale_ : ndarray of shape (d,)
-    """
-
-    def fit(self, X: np.ndarray) -> "Standardizer":
-        """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or len(X) == 0:
-            raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
-        scaler = StandardScaler().fit(X)
-        self.mean_ = scaler.mean_.copy()
-        self.scale_ = scaler.scale_.copy()
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Return (X - mean_) / scale_ for X of shape (n, d), as a new float64 array."""
-        if not hasattr(self, "mean_"):
-            raise DataError(
-                "Standardizer.transform: not fitted; call fit(X) or from_dict(d) first"
-            )
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.mean_):
-            raise DataError(
-                f"Standardizer.transform: expected X of shape (n, {len(self.mean_)}), got {X.shape}"
-            )
-        return (X - self.mean_) / self.scale_
-
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        """``fit(X).transform(X)``."""
-        return self.fit(X).transform(X)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """The fitted state as ``{"mean": [...], "scale": [...]}``, JSON-serialisable."""
-        if not hasattr(self, "mean_"):
-            raise DataError("Standardizer.to_dict: not fitted; call fit(X) first")
-        return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Standardizer":
-        """Rebuild a fitted Standardizer from the output of :meth:`to_dict`."""
-        if not isinstance(d, dict) or not {"mean", "scale"} <= set(d):
-            raise DataError(
-                "Standardizer.from_dict: expected a dict with keys 'mean' and 'scale', "
-                f"got {d!r:.80}"
-            )
-        mean = np.asarray(d["mean"], dtype=np.float64)
-        scale = np.asarray(d["scale"], dtype=np.float64)
-        if mean.ndim != 1 or mean.shape != scale.shape or not (scale > 0).all():
-            raise DataError(
-                "Standardizer.from_dict: 'mean' and 'scale' must be lists of equal length "
-                "with every scale > 0"
-            )
-        self = cls()
-        self.mean_, self.scale_ = mean, scale
-        return self
+        raise _bad(
+            f": {source} has only one class ({np.asarray(classes[0]).item()!r}) in its labels; "
+            "a classifier needs at least two (choose another label column or add examples)",
+            name=name)

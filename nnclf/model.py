@@ -48,9 +48,10 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
     ``seed`` is an int or a ``numpy.random.Generator``.
     """
     if init not in INITS:
-        raise ConfigError(f"model.init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+        raise ConfigError(f": unknown initialisation {init!r}; choose one of {', '.join(INITS)}",
+                          name="init")
     if not scale > 0:
-        raise ConfigError(f"model.init_scale must be > 0, got {scale!r}")
+        raise ConfigError(f" must be > 0, got {scale!r}", name="scale")
     rng = np.random.default_rng(seed)
 
     def weights(fan_out: int, fan_in: int) -> np.ndarray:

@@ -99,16 +99,20 @@ def _show(source: str) -> str:
 def _split(X, y, fraction, seed, key):
     try:
         return train_test_split_stratified(X, y, fraction, seed)
-    except ValueError as e:
-        raise DataError(f"{key}: {e}") from None
+    except DataError as e:
+        raise e.renamed(key) from None
 
 
 def load_splits(cfg: Config) -> Splits:
     """Load ``cfg.data`` and split it: test (unless the .npz has its own), then validation
     from the rest; both splits are stratified and seeded with ``cfg.seed``."""
     d = cfg.data
-    ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples, n_features=d.n_features,
-                      n_classes=d.n_classes, n_informative=d.n_informative, seed=cfg.seed)
+    try:
+        ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples,
+                          n_features=d.n_features, n_classes=d.n_classes,
+                          n_informative=d.n_informative, seed=cfg.seed)
+    except DataError as e:
+        raise e.within("data") from None
     if ds.X_test is not None:
         X_rest, y_rest, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
     else:
@@ -391,11 +395,8 @@ def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
     return TrainedModel.load(path), path, run_dir
 
 
-def _data_key(e: ValueError) -> ValueError:
-    message = str(e)
-    if message.startswith("input: "):
-        message = "--data: " + message[len("input: "):]
-    return DataError(message)
+def _data_key(e: DataError) -> DataError:
+    return e.renamed("--data")
 
 
 def _csv_header(source: str) -> list[str] | None:
@@ -453,7 +454,7 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
     label = _label_column(model, data, target)
     try:
         X, y, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except ValueError as e:
+    except DataError as e:
         raise _data_key(e) from None
     if y is None:
         raise DataError(f"--data: {data} has no labels to evaluate against"
@@ -527,7 +528,7 @@ def predict(model: TrainedModel, data: str) -> str:
     label = _label_column(model, data, None)
     try:
         X, _, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except ValueError as e:
+    except DataError as e:
         raise _data_key(e) from None
     proba = model.predict_proba(X)
     labels = model.classes[np.argmax(proba, axis=1)]

@@ -128,7 +128,7 @@ def test_synthetic_default_n_informative_is_valid(n_features, n_classes):
         ("a,b,c\n1,2,0\n3,4,1\n5,x7,1\n", r"column 'b' has non-numeric value 'x7' at line 4"),
         ("a,b,c\n1,nan,0\n3,4,1\n", r"column 'b' has non-finite value 'nan' at line 2"),
         ("a,b,c\n1,2,0\ninf,4,1\n", r"column 'a' has non-finite value 'inf' at line 3"),
-        ("a,b,c\n1,2,0\n3,4,\n", r"data.target.*column 'c' has an empty label at line 3"),
+        ("a,b,c\n1,2,0\n3,4,\n", r"^target: .*column 'c' has an empty label at line 3"),
         ("a,b,c\n1,2,0\n3,4,0\n", r"only one class.*at least two"),
         ("a,a,c\n1,2,0\n3,4,1\n", r"names column 'a' twice"),
         ("a,,c\n1,2,0\n3,4,1\n", r"empty name for column 2"),
@@ -145,12 +145,12 @@ def test_csv_error_names_file_and_fix(tmp_path):
     with pytest.raises(ValueError) as e:
         load_dataset(path)
     msg = str(e.value)
-    assert msg.startswith("data.source: ") and path in msg and "\n" not in msg
-    assert "data.target" in msg  # the fix: make the column the target
+    assert msg.startswith("source: ") and path in msg and "\n" not in msg
+    assert "or make it the target)" in msg  # the fix: make the column the target
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ValueError, match=r"^data.source: file 'nope.csv' not found$"):
+    with pytest.raises(ValueError, match=r"^source: file 'nope.csv' not found$"):
         load_dataset("nope.csv")
     with pytest.raises(ValueError, match=r"file '.*gone.npz' not found"):
         load_dataset(str(tmp_path / "gone.npz"))
@@ -158,7 +158,7 @@ def test_missing_file(tmp_path):
 
 def test_missing_target_column_lists_columns(tmp_path):
     path = write(tmp_path, "a,b,c\n1,2,0\n3,4,1\n")
-    expected = r"^data.target: column 'foo' not in .*d.csv; columns are a, b, c$"
+    expected = r"^target: column 'foo' not in .*d.csv; columns are a, b, c$"
     with pytest.raises(ValueError, match=expected):
         load_dataset(path, target="foo")
     with pytest.raises(ValueError, match=r"did you mean 'b'"):
@@ -166,7 +166,7 @@ def test_missing_target_column_lists_columns(tmp_path):
 
 
 def test_target_for_non_csv_source():
-    with pytest.raises(ValueError, match=r"data.target: only CSV sources.*remove data.target"):
+    with pytest.raises(ValueError, match=r"^target: only CSV sources.*remove the target$"):
         load_dataset("sklearn:iris", target="species")
 
 
@@ -219,10 +219,10 @@ def test_npz_that_is_not_an_npz(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"n_classes": 1}, r"data.n_classes: must be an integer >= 2"),
-        ({"n_samples": 2, "n_classes": 3}, r"data.n_samples.*n_samples >= n_classes"),
+        ({"n_classes": 1}, r"^n_classes must be an integer >= 2, got 1$"),
+        ({"n_samples": 2, "n_classes": 3}, r"^n_samples: 2 samples cannot cover 3 classes; use n_samples >= n_classes$"),
         ({"n_features": 3, "n_informative": 4},
-         r"data.n_informative: must be an integer in \[1, n_features=3\]"),
+         r"^n_informative must be in \[1, n_features=3\], got 4$"),
         ({"n_classes": 5, "n_informative": 2},
          r"cannot separate 5 classes; use n_informative >= 3"),
     ],
@@ -372,7 +372,7 @@ def test_load_features_count_mismatch_names_expected(tmp_path):
 
 def test_load_features_reports_bad_cell(tmp_path):
     path = write(tmp_path, "a,b\n1,2\n3,?\n")
-    expected = r"^input: .*column 'b' has non-numeric value '\?' at line 3"
+    expected = r"^source: .*column 'b' has non-numeric value '\?' at line 3"
     with pytest.raises(ValueError, match=expected):
         load_features(path, feature_names=("a", "b"))
 
@@ -391,5 +391,5 @@ def test_load_features_npz_and_sklearn(tmp_path):
 def test_load_features_rejects_synthetic_and_missing_file():
     with pytest.raises(ValueError, match=r"'synthetic' has no fixed features"):
         load_features("synthetic")
-    with pytest.raises(ValueError, match=r"^input: file 'nope.csv' not found$"):
+    with pytest.raises(ValueError, match=r"^source: file 'nope.csv' not found$"):
         load_features("nope.csv")

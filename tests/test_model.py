@@ -455,5 +455,5 @@ def test_loss_of_nothing_and_negative_init_scale_are_clear_errors():
     net = Network(3, 2, 2)
     with pytest.raises(ValueError, match=r"loss needs a non-empty \(n, 3\) array"):
         net.loss(np.zeros((0, 3)), np.zeros(0, dtype=int))
-    with pytest.raises(ValueError, match="model.init_scale must be > 0, got -1"):
+    with pytest.raises(ValueError, match="^scale must be > 0, got -1$"):
         Network(3, 2, 2, init="normal", init_scale=-1)

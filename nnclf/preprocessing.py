@@ -1,0 +1,130 @@
+"""The two preprocessing steps of a run: a stratified, seeded split and standardisation.
+
+Contract
+--------
+:func:`train_test_split_stratified` splits off a seeded random share of the examples,
+stratified by class when that is possible; :class:`Standardizer` maps each feature to
+(x - mean) / scale with statistics fitted on the training part only, and stores them as
+plain lists for a model file's JSON metadata.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from .errors import DataError
+
+__all__ = ["train_test_split_stratified", "Standardizer"]
+
+
+def train_test_split_stratified(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split off a random ``fraction`` of the examples, stratified by class when possible.
+
+    Stratifies when every class has at least two members and both parts can hold one
+    example of each class; otherwise splits uniformly at random.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    y : ndarray of shape (n,)
+    fraction : float in [0, 1)
+        Share of the examples that goes to the second part; 0 gives an empty second part.
+    seed : int
+        ``random_state`` of :func:`sklearn.model_selection.train_test_split`.
+
+    Returns
+    -------
+    X_a : ndarray of shape (n - m, d)
+    X_b : ndarray of shape (m, d)
+    y_a : ndarray of shape (n - m,)
+    y_b : ndarray of shape (m,)
+        With m = ceil(fraction * n).
+    """
+    is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
+    if not is_number or not 0 <= fraction < 1:
+        raise DataError(f" must be a number in [0, 1), got {fraction!r}", name="fraction")
+    if fraction == 0:
+        return X, X[:0], y, y[:0]
+    n = len(y)
+    m = math.ceil(fraction * n)
+    if m >= n:
+        raise DataError(f": {fraction} of {n} examples leaves none for training; "
+                        "use a smaller fraction or more data", name="fraction")
+    classes, counts = np.unique(y, return_counts=True)
+    # sklearn's stratified split needs two members per class and room for each class
+    # on both sides; below that, a plain random split is the honest fallback.
+    stratify = y if counts.min() >= 2 and min(m, n - m) >= len(classes) else None
+    return tuple(train_test_split(X, y, test_size=m, random_state=seed, stratify=stratify))
+
+
+class Standardizer:
+    """Per-feature standardisation x -> (x - mean_) / scale_.
+
+    ``scale_`` is the population standard deviation, replaced by 1 for constant columns
+    so they map to 0 instead of dividing by zero. The fitted state is stored as plain
+    lists by :meth:`to_dict`, for the JSON metadata of a model file.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+    scale_ : ndarray of shape (d,)
+    """
+
+    def fit(self, X: np.ndarray) -> "Standardizer":
+        """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or len(X) == 0:
+            raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
+        scaler = StandardScaler().fit(X)
+        self.mean_ = scaler.mean_.copy()
+        self.scale_ = scaler.scale_.copy()
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return (X - mean_) / scale_ for X of shape (n, d), as a new float64 array."""
+        if not hasattr(self, "mean_"):
+            raise DataError(
+                "Standardizer.transform: not fitted; call fit(X) or from_dict(d) first"
+            )
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.mean_):
+            raise DataError(
+                f"Standardizer.transform: expected X of shape (n, {len(self.mean_)}), got {X.shape}"
+            )
+        return (X - self.mean_) / self.scale_
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The fitted state as ``{"mean": [...], "scale": [...]}``, JSON-serialisable."""
+        if not hasattr(self, "mean_"):
+            raise DataError("Standardizer.to_dict: not fitted; call fit(X) first")
+        return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Standardizer":
+        """Rebuild a fitted Standardizer from the output of :meth:`to_dict`."""
+        if not isinstance(d, dict) or not {"mean", "scale"} <= set(d):
+            raise DataError(
+                "Standardizer.from_dict: expected a dict with keys 'mean' and 'scale', "
+                f"got {d!r:.80}"
+            )
+        mean = np.asarray(d["mean"], dtype=np.float64)
+        scale = np.asarray(d["scale"], dtype=np.float64)
+        if mean.ndim != 1 or mean.shape != scale.shape or not (scale > 0).all():
+            raise DataError(
+                "Standardizer.from_dict: 'mean' and 'scale' must be lists of equal length "
+                "with every scale > 0"
+            )
+        self = cls()
+        self.mean_, self.scale_ = mean, scale
+        return self
