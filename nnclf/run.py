@@ -1,4 +1,4 @@
-"""What the ``nnclf`` commands do, below the argument parsing.
+"""A run of ``nnclf train``: a config's data splits, its model, and training into a run directory.
 
 Contract
 --------
@@ -8,13 +8,15 @@ A *run directory* is written by :func:`train` and holds
     checkpoint.npz   the trainer's full state (nnclf.sgd.save_checkpoint)
     model.npz        the model file (nnclf.trained.TrainedModel), only once training finished
     history.csv      one row per evaluation
-    metrics.json     train, validation and test metrics (scikit-learn's)
+    metrics.json     train, validation and test metrics (nnclf.metrics.evaluate of each)
 
 A new run is built in a hidden staging directory next to its final place and renamed into
 place when training ends or is interrupted, so a failed run leaves nothing behind and an
 earlier run is never touched (``--force`` replaces it only after the new one is complete).
 An interrupted run holds config.yaml and checkpoint.npz but no model.npz; :func:`resume`
-finishes it. The data splits are recomputed from the saved config, since they are seeded.
+finishes it. The data splits are recomputed from the saved config, since they are seeded:
+:func:`load_splits` and :func:`build_model` give every command the same examples and the same
+untrained model as training had.
 
 Every user error is a one-line :class:`~nnclf.errors.NnclfError`;
 :class:`~nnclf.errors.DivergenceError` means that training diverged.
@@ -35,15 +37,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError, DataError, RunError, UsageError
-from .config import Config, OutputConfig, config_from_dict, config_to_dict, dump_config, load_config
-from .data import Standardizer, load_dataset, load_features, train_test_split_stratified
-from .model import PARAMS, Network
 from .archive import atomic_write_text
+from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
+from .data import Standardizer, load_dataset, train_test_split_stratified
+from .errors import CheckpointError, DataError, RunError
+from .metrics import evaluate
+from .model import Network
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
 
 __all__ = [
+    "CONFIG",
+    "MODEL",
+    "CHECKPOINT",
+    "HISTORY",
+    "METRICS",
     "Splits",
     "RunOutcome",
     "load_splits",
@@ -52,13 +60,7 @@ __all__ = [
     "train",
     "resume",
     "open_model",
-    "evaluation_data",
-    "evaluate",
-    "format_report",
-    "predict",
-    "gradcheck",
-    "graph_dot",
-    "plot",
+    "resume_command",
 ]
 
 CONFIG, MODEL, CHECKPOINT, HISTORY, METRICS = (
@@ -66,7 +68,7 @@ CONFIG, MODEL, CHECKPOINT, HISTORY, METRICS = (
 RUN_FILES = (CONFIG, MODEL, CHECKPOINT)
 
 
-# ----------------------------------------------------------------------------- data
+# ----------------------------------------------------------------------------- data and model
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,18 +90,11 @@ class Splits:
     test_from_source: bool
 
 
-def _show(source: str) -> str:
-    """A data source for display: a file under the current directory relative to it."""
-    try:
-        return str(Path(source).relative_to(Path.cwd()))
-    except ValueError:
-        return source
-
-
 def _split(X, y, fraction, seed, key):
+    """train_test_split_stratified, its error prefixed with the config key at fault."""
     try:
         return train_test_split_stratified(X, y, fraction, seed)
-    except ValueError as e:
+    except DataError as e:
         raise DataError(f"{key}: {e}") from None
 
 
@@ -178,7 +173,7 @@ def choose_run_dir(out: str, *, explicit: bool, force: bool) -> tuple[Path, str 
     if explicit:
         what = "an earlier run" if _is_run_dir(path) else "other files"
         raise RunError(f"--out {out}: the directory exists and holds {what}; choose "
-                         "another --out, or add --force to replace an earlier run")
+                       "another --out, or add --force to replace an earlier run")
     k = 2
     while path.with_name(f"{path.name}-{k}").exists():
         k += 1
@@ -207,7 +202,7 @@ class _Staging:
             blocker = parent if parent.exists() and not parent.is_dir() else None
             why = f"'{blocker}' is a file" if blocker else (e.strerror or str(e))
             raise RunError(f"cannot create the run directory {final} ({why}); "
-                             "choose another --out or output.dir") from None
+                           "choose another --out or output.dir") from None
 
     def publish(self) -> None:
         final, trash = self.final, None
@@ -219,7 +214,7 @@ class _Staging:
                 os.rename(final, trash)
             else:
                 raise RunError(f"{final} appeared while training; this run is kept in "
-                                 f"{self.path}")
+                               f"{self.path}")
         os.rename(self.path, final)
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
@@ -236,12 +231,22 @@ class _Staging:
 # ----------------------------------------------------------------------------- training
 
 
+def resume_command(run_dir) -> str:
+    """The shell command that continues the run in ``run_dir``."""
+    return f"nnclf train --resume {shlex.quote(str(run_dir))}"
+
+
 @dataclass
 class RunOutcome:
-    """How ``nnclf train`` ended."""
+    """How ``nnclf train`` ended.
+
+    ``status`` is "finished" (``metrics`` holds what metrics.json holds) or "interrupted"
+    (Ctrl-C or ``stop_after``; ``metrics`` is None and :attr:`resume_command` continues it);
+    ``stopped`` is the trainer's reason ("completed", "early_stopping", "interrupted").
+    """
 
     run_dir: Path
-    status: str  # "finished" or "interrupted"
+    status: str
     steps: int
     total_steps: int
     stopped: str
@@ -250,7 +255,7 @@ class RunOutcome:
 
     @property
     def resume_command(self) -> str:
-        return f"nnclf train --resume {shlex.quote(str(self.run_dir))}"
+        return resume_command(self.run_dir)
 
 
 def _trainer(cfg: Config, model: TrainedModel, quiet: bool) -> Trainer:
@@ -320,12 +325,12 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         missing = CONFIG if not (run_dir / CONFIG).is_file() else CHECKPOINT
         raise RunError(f"--resume {run_dir}: not a resumable run (no {missing}); "
-                         "start a new one with nnclf train CONFIG")
+                       "start a new one with nnclf train CONFIG")
     arrays, state = load_checkpoint(run_dir / CHECKPOINT)
     extra = state.get("extra", {})
     if extra.get("status") == "finished":
         raise RunError(f"--resume {run_dir}: this run already finished at step {state['t']} "
-                         f"({extra.get('stopped')}); start a new one with nnclf train CONFIG")
+                       f"({extra.get('stopped')}); start a new one with nnclf train CONFIG")
     cfg = load_config(run_dir / CONFIG)
     splits = load_splits(cfg)
     model = build_model(cfg, splits)
@@ -333,8 +338,10 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
     try:
         trainer.load_state_dict(arrays, state)
     except (KeyError, ValueError, TypeError) as e:
+        # The checkpoint is the user's file: whatever in it does not fit this run (a missing
+        # entry, a shape or type the network rejects) means this run cannot be continued.
         raise CheckpointError(f"--resume {run_dir}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
-                         "the run cannot be continued") from None
+                              "the run cannot be continued") from None
     return _fit(cfg, model, splits, trainer, run_dir, stop_after, float(extra.get("seconds", 0.0)))
 
 
@@ -347,14 +354,6 @@ def _history_csv(history: list[dict]) -> str:
     for row in history:
         writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
     return out.getvalue()
-
-
-def _read_history(path: Path) -> dict[str, np.ndarray]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
 def _metrics(model, splits, trainer, result, seconds) -> dict:
@@ -373,9 +372,6 @@ def _metrics(model, splits, trainer, result, seconds) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------- evaluate
-
-
 def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
     """(model, model file, run directory or None) for a run directory or a model file."""
     path = Path(target)
@@ -385,269 +381,7 @@ def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
         if not path.exists():
             if (run_dir / CHECKPOINT).exists():
                 raise RunError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
-                                 f"with: nnclf train --resume {shlex.quote(str(run_dir))}")
+                               f"with: {resume_command(run_dir)}")
             raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
-                             "directory written by nnclf train, or a model file")
+                           "directory written by nnclf train, or a model file")
     return TrainedModel.load(path), path, run_dir
-
-
-def _data_key(e: ValueError) -> ValueError:
-    message = str(e)
-    if message.startswith("input: "):
-        message = "--data: " + message[len("input: "):]
-    return DataError(message)
-
-
-def _csv_header(source: str) -> list[str] | None:
-    try:
-        with open(Path(source).expanduser(), newline="", encoding="utf-8-sig") as f:
-            for row in csv.reader(f):
-                if any(c.strip() for c in row):
-                    return [c.strip() for c in row]
-    except OSError:
-        return None
-    return None
-
-
-def _label_column(model: TrainedModel, source: str, target: str | None) -> str | None:
-    """The label column of a CSV: ``target``, the training config's data.target, or the one
-    column that is not a training feature."""
-    if target is not None or not source.lower().endswith(".csv"):
-        return target
-    configured = (model.config or {}).get("data", {}).get("target")
-    if configured is not None:
-        return configured
-    header = _csv_header(source)
-    if header is None or model.feature_names is None:
-        return None
-    others = [c for c in header if c not in model.feature_names]
-    return others[0] if len(others) == 1 and len(header) == len(model.feature_names) + 1 else None
-
-
-def _training_config(model: TrainedModel) -> Config:
-    """The ``nnclf train`` config a model file records, or an error asking for --data."""
-    try:
-        if not isinstance(model.config, dict) or "data" not in model.config:
-            raise ConfigError("no data section")
-        return config_from_dict(model.config)
-    except ValueError:
-        raise DataError("this model file records no nnclf train config (it may come from "
-                         "NNClassifier.save), so it has no test split; give the data to "
-                         "evaluate on with --data SOURCE") from None
-
-
-def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
-                    target: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(X, y, description): ``data`` if given, else the run's own test split."""
-    if data is None:
-        if run_dir is not None:
-            cfg = load_config(run_dir / CONFIG)
-        else:
-            cfg = _training_config(model)
-        splits = load_splits(cfg)
-        if not len(splits.X_test):
-            raise DataError("the run has no test split (data.test_fraction is 0); give the "
-                             "data to evaluate on with --data SOURCE")
-        what = "its own test set" if splits.test_from_source else "the run's test split"
-        return splits.X_test, splits.y_test, f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}"
-    label = _label_column(model, data, target)
-    try:
-        X, y, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except ValueError as e:
-        raise _data_key(e) from None
-    if y is None:
-        raise DataError(f"--data: {data} has no labels to evaluate against"
-                         + (f" (no column '{label}')" if label else "")
-                         + "; give a labelled CSV (or --target COLUMN), or use nnclf predict")
-    try:
-        model.encode(y)
-    except ValueError as e:
-        raise DataError(f"--data: {data}: {e}") from None
-    return X, y, f"{len(X)} examples of {data}"
-
-
-def evaluate(model: TrainedModel, X, y) -> dict:
-    """Accuracy, mean log-loss, macro F1, per-class precision/recall/F1 and the confusion
-    matrix (rows: true class, columns: predicted) of ``model`` on raw features X and labels y."""
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
-                                 precision_recall_fscore_support)
-
-    labels = list(range(len(model.classes)))
-    y_true = model.encode(y)
-    proba = model.predict_proba(X)
-    y_pred = np.argmax(proba, axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "log_loss": float(log_loss(y_true, proba, labels=labels)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "per_class": [
-            {"label": c, "precision": float(p), "recall": float(r), "f1": float(f),
-             "support": int(s)}
-            for c, p, r, f, s in zip(model.classes.tolist(), precision, recall, f1, support)
-        ],
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "n_samples": int(len(y_true)),
-    }
-
-
-def _table(rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                  for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
-        for row in rows)
-
-
-def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
-    """The text ``nnclf evaluate`` prints for a report from :func:`evaluate`."""
-    lines = [f"{k:<10} {v}" for k, v in heading]
-    lines += [f"{'accuracy':<10} {report['accuracy']:.4f}",
-              f"{'log-loss':<10} {report['log_loss']:.4f}",
-              f"{'macro F1':<10} {report['macro_f1']:.4f}", ""]
-    rows = [["class", "precision", "recall", "f1", "support"]]
-    rows += [[str(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-              str(c["support"])] for c in report["per_class"]]
-    lines += [_table(rows, right={1, 2, 3, 4}), "",
-              "confusion matrix (rows: true class, columns: predicted class)"]
-    names = [str(c["label"]) for c in report["per_class"]]
-    rows = [[""] + names] + [[n] + [str(v) for v in r]
-                             for n, r in zip(names, report["confusion_matrix"])]
-    lines.append(_table(rows, right=set(range(1, len(names) + 1))))
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- predict
-
-
-def predict(model: TrainedModel, data: str) -> str:
-    """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row."""
-    label = _label_column(model, data, None)
-    try:
-        X, _, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except ValueError as e:
-        raise _data_key(e) from None
-    proba = model.predict_proba(X)
-    labels = model.classes[np.argmax(proba, axis=1)]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["label"] + [f"p_{c}" for c in model.classes.tolist()])
-    for lab, p in zip(labels.tolist(), proba):
-        writer.writerow([lab] + [f"{v:.6g}" for v in p])
-    return out.getvalue()
-
-
-# ----------------------------------------------------------------------------- gradcheck, graph
-
-
-def _examples(cfg: Config, n: int):
-    splits = load_splits(cfg)
-    model = build_model(cfg, splits)
-    X = model.prepare(splits.X_train[:n])
-    y = model.encode(splits.y_train[:n])
-    return model, X, y
-
-
-def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
-    """Backprop (VJP mode), the Jacobian mode and the path sum, each against central finite
-    differences, on the first ``n_examples`` training examples at the initial parameters.
-
-    Returns the report text and whether everything agreed.
-    """
-    from .gradcheck import gradcheck_modes
-
-    model, X, y = _examples(cfg, n_examples)
-    net = model.network
-    worst: dict[tuple[str, str], list] = {}
-    for x_i, y_i in zip(X, y):
-        values = net.leaf_values(x_i, y_i)
-        for mode, report in gradcheck_modes(net.graph, values, wrt=PARAMS).items():
-            for c in report.checks:
-                w = worst.setdefault((mode, c.name), [0.0, 0.0, True, c.size])
-                w[0], w[1] = max(w[0], c.max_abs_error), max(w[1], c.max_rel_error)
-                w[2] = w[2] and c.ok
-    ok = all(w[2] for w in worst.values())
-    rows = [["mode", "param", "entries", "max abs err", "max rel err", "ok"]]
-    rows += [[mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
-             for (mode, name), w in worst.items()]
-    head = (f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
-            f"d={net.n_features} m={net.n_hidden} K={net.n_classes} ({net.transfer}), "
-            "each mode against central finite differences")
-    verdict = ("all agree" if ok else
-               "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)")
-    return "\n".join([head, _table(rows, right={2, 3, 4}), verdict]), ok
-
-
-def graph_dot(cfg: Config) -> str:
-    """The network's computational graph as DOT, every vertex with its dimension."""
-    model, X, y = _examples(cfg, 1)
-    net = model.network
-    values = net.graph.forward(net.leaf_values(X[0], y[0]))
-    return net.graph.to_dot(values)
-
-
-# ----------------------------------------------------------------------------- plot
-
-
-def plot(run_dir) -> list[Path]:
-    """learning_curves.png and confusion_matrix.png in ``run_dir``; returns the files."""
-    run_dir = Path(run_dir)
-    for name in (HISTORY, METRICS):
-        if not (run_dir / name).is_file():
-            hint = (f"resume it with: nnclf train --resume {shlex.quote(str(run_dir))}"
-                    if (run_dir / CHECKPOINT).is_file() else "give a run directory of nnclf train")
-            raise RunError(f"{run_dir}: no {name} to plot; {hint}")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
-    history = _read_history(run_dir / HISTORY)
-    metrics = json.loads((run_dir / METRICS).read_text())
-    written = []
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    if history:
-        step = history["step"]
-        axes[0].plot(step, history["train_loss"], label="training loss (mean since last eval)")
-        if np.isfinite(history["val_loss"]).any():
-            axes[0].plot(step, history["val_loss"], label="validation loss")
-            axes[1].plot(step, history["val_accuracy"], color="C2")
-        axes[2].plot(step, history["eta"], color="C3")
-    axes[0].set(xlabel="step t", ylabel="-log p(y|x)", title="loss")
-    axes[0].legend()
-    axes[1].set(xlabel="step t", ylabel="accuracy", title="validation accuracy")
-    axes[2].set(xlabel="step t", ylabel="eta^t", title="step size")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    written.append(_save_figure(fig, run_dir / "learning_curves.png"))
-    plt.close(fig)
-
-    part = next((p for p in ("test", "validation", "train") if metrics.get(p)), None)
-    if part is not None:
-        cm = np.array(metrics[part]["confusion_matrix"])
-        names = [str(c) for c in metrics["classes"]]
-        size = max(4.0, 0.5 * len(names) + 2)
-        fig, ax = plt.subplots(figsize=(size, size))
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if v > cm.max() / 2 else "black", fontsize=8)
-        ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 10 else 0)
-        ax.set_yticks(range(len(names)), names)
-        ax.set(xlabel="predicted class", ylabel="true class",
-               title=f"confusion matrix ({part}, accuracy {metrics[part]['accuracy']:.4f})")
-        fig.tight_layout()
-        written.append(_save_figure(fig, run_dir / "confusion_matrix.png"))
-        plt.close(fig)
-    return written
-
-
-def _save_figure(fig, path: Path) -> Path:
-    from .archive import atomic_write
-
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
