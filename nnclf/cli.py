@@ -176,87 +176,73 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_config(p, **config_options) -> None:
-    """The CONFIG argument (with ``config_options``) and --set."""
-    p.add_argument("config", metavar="CONFIG", **config_options)
-    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 "
-                        "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)")
+def _arg(*names, **options) -> tuple[tuple[str, ...], dict]:
+    """One ``add_argument(*names, **options)`` call, as data."""
+    return names, options
 
 
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a network from a YAML config into a run directory",
-                       description="Train from CONFIG and write a run directory: config.yaml, "
-                                   "model.npz, history.csv, metrics.json, checkpoint.npz. "
-                                   "Ctrl-C saves a checkpoint; --resume continues it exactly.")
-    _add_config(p, nargs="?", help="the YAML config file")
-    p.add_argument("--out", metavar="DIR", help="the run directory (default: output.dir of "
-                   "the config, or its next free name runs/x-2, ... if taken)")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing run directory (once the new run is complete)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue an interrupted run from its checkpoint and saved config")
-    p.add_argument("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_train)
+_SET = _arg("--set", action="append", metavar="KEY.PATH=VALUE",
+            help="override a config value, e.g. --set train.epochs=5 "
+                 "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)")
+_MODEL = _arg("model", metavar="RUN_DIR_OR_MODEL")
 
-
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="accuracy, log-loss, F1 and confusion matrix of a model",
-                       description="Evaluate a run (on its own test split by default) or a "
-                                   "model file (on --data) with scikit-learn's metrics.")
-    p.add_argument("model", metavar="RUN_DIR_OR_MODEL")
-    p.add_argument("--data", metavar="SOURCE",
-                   help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>")
-    p.add_argument("--target", metavar="COLUMN",
-                   help="the label column of a CSV (default: the training config's data.target, "
-                        "else the one column that is not a feature)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object: accuracy, log_loss, macro_f1, per_class, "
-                        "confusion_matrix, n_samples")
-    p.set_defaults(func=cmd_evaluate)
-
-
-def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="write labels and class probabilities for new data",
-                       description="Predict a label and p(k|x) for every class for each row of "
-                                   "--data (features only; a label column is ignored).")
-    p.add_argument("model", metavar="RUN_DIR_OR_MODEL")
-    p.add_argument("--data", metavar="SOURCE", required=True,
-                   help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>")
-    p.add_argument("--out", metavar="FILE", required=True,
-                   help="the CSV to write (label, p_<class>, ...), or - for stdout")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    p.set_defaults(func=cmd_predict)
-
-
-def _add_gradcheck(sub) -> None:
-    p = sub.add_parser("gradcheck", help="check backpropagation against finite differences",
-                       description="On a few examples of the configured data and network, "
-                                   "compare backprop (VJP mode), the Jacobian mode and the "
-                                   "path sum with central finite differences. Exit 1 on "
-                                   "disagreement.")
-    _add_config(p)
-    p.add_argument("--examples", type=_positive_int, default=3,
-                   help="how many training examples to check (default 3)")
-    p.set_defaults(func=cmd_gradcheck)
-
-
-def _add_graph(sub) -> None:
-    p = sub.add_parser("graph", help="print the network's computational graph as DOT",
-                       description="Print the configured network's graph in Graphviz DOT, "
-                                   "each vertex with its dimension; e.g. "
-                                   "nnclf graph configs/iris.yaml | dot -Tpng > graph.png")
-    _add_config(p)
-    p.set_defaults(func=cmd_graph)
-
-
-def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="learning curves and confusion matrix as PNG files",
-                       description="Write learning_curves.png and confusion_matrix.png into "
-                                   'RUN_DIR. Needs matplotlib: pip install "nnclf[plot]".')
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.set_defaults(func=cmd_plot)
+# name: (function, help, description, arguments)
+COMMANDS = {
+    "train": (
+        cmd_train, "train a network from a YAML config into a run directory",
+        "Train from CONFIG and write a run directory: config.yaml, model.npz, history.csv, "
+        "metrics.json, checkpoint.npz. Ctrl-C saves a checkpoint; --resume continues it exactly.",
+        [_arg("config", nargs="?", metavar="CONFIG", help="the YAML config file"), _SET,
+         _arg("--out", metavar="DIR", help="the run directory (default: output.dir of the "
+              "config, or its next free name runs/x-2, ... if taken)"),
+         _arg("--force", action="store_true",
+              help="replace an existing run directory (once the new run is complete)"),
+         _arg("--quiet", action="store_true", help="no progress output"),
+         _arg("--resume", metavar="RUN_DIR",
+              help="continue an interrupted run from its checkpoint and saved config"),
+         _arg("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)]),
+    "evaluate": (
+        cmd_evaluate, "accuracy, log-loss, F1 and confusion matrix of a model",
+        "Evaluate a run (on its own test split by default) or a model file (on --data) with "
+        "scikit-learn's metrics.",
+        [_MODEL,
+         _arg("--data", metavar="SOURCE",
+              help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>"),
+         _arg("--target", metavar="COLUMN",
+              help="the label column of a CSV (default: the training config's data.target, "
+                   "else the one column that is not a feature)"),
+         _arg("--json", action="store_true",
+              help="print one JSON object: accuracy, log_loss, macro_f1, per_class, "
+                   "confusion_matrix, n_samples")]),
+    "predict": (
+        cmd_predict, "write labels and class probabilities for new data",
+        "Predict a label and p(k|x) for every class for each row of --data (features only; "
+        "a label column is ignored).",
+        [_MODEL,
+         _arg("--data", metavar="SOURCE", required=True,
+              help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>"),
+         _arg("--out", metavar="FILE", required=True,
+              help="the CSV to write (label, p_<class>, ...), or - for stdout"),
+         _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+    "gradcheck": (
+        cmd_gradcheck, "check backpropagation against finite differences",
+        "On a few examples of the configured data and network, compare backprop (VJP mode), "
+        "the Jacobian mode and the path sum with central finite differences. Exit 1 on "
+        "disagreement.",
+        [_arg("config", metavar="CONFIG"), _SET,
+         _arg("--examples", type=_positive_int, default=3,
+              help="how many training examples to check (default 3)")]),
+    "graph": (
+        cmd_graph, "print the network's computational graph as DOT",
+        "Print the configured network's graph in Graphviz DOT, each vertex with its "
+        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png",
+        [_arg("config", metavar="CONFIG"), _SET]),
+    "plot": (
+        cmd_plot, "learning curves and confusion matrix as PNG files",
+        'Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: '
+        'pip install "nnclf[plot]".',
+        [_arg("run_dir", metavar="RUN_DIR")]),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,8 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnclf {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_graph, _add_plot):
-        add(sub)
+    for name, (func, summary, description, arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=description)
+        for names, options in arguments:
+            p.add_argument(*names, **options)
+        p.set_defaults(func=func)
     return parser
 
 

@@ -292,14 +292,14 @@ def plot(run_dir) -> list[Path]:
             hint = (f"resume it with: {resume_command(run_dir)}"
                     if (run_dir / CHECKPOINT).is_file() else "give a run directory of nnclf train")
             raise RunError(f"{run_dir}: no {name} to plot; {hint}")
+    history = _read_run_file(run_dir / HISTORY, _read_history)
+    metrics = _read_run_file(run_dir / METRICS, _read_metrics)
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
-    history = _read_run_file(run_dir / HISTORY, _read_history)
-    metrics = _read_run_file(run_dir / METRICS, lambda path: json.loads(path.read_text()))
     written = [_plot_learning_curves(plt, history, run_dir / "learning_curves.png")]
     part = next((p for p in ("test", "validation", "train") if metrics.get(p)), None)
     if part is not None:
@@ -320,6 +320,13 @@ def _read_history(path: Path) -> dict[str, np.ndarray]:
     if missing:
         raise _not_as_written(path, f"no column {missing[0]!r}")
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def _read_metrics(path: Path) -> dict:
+    metrics = json.loads(path.read_text())
+    if not isinstance(metrics, dict) or "classes" not in metrics:
+        raise _not_as_written(path, "no classes")
+    return metrics
 
 
 def _read_run_file(path: Path, read):
@@ -346,8 +353,8 @@ def _plot_learning_curves(plt, history: dict[str, np.ndarray], path: Path) -> Pa
             axes[0].plot(step, history["val_loss"], label="validation loss")
             axes[1].plot(step, history["val_accuracy"], color="C2")
         axes[2].plot(step, history["eta"], color="C3")
+        axes[0].legend()
     axes[0].set(xlabel="step t", ylabel="-log p(y|x)", title="loss")
-    axes[0].legend()
     axes[1].set(xlabel="step t", ylabel="accuracy", title="validation accuracy")
     axes[2].set(xlabel="step t", ylabel="eta^t", title="step size")
     for ax in axes:

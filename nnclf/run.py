@@ -99,8 +99,13 @@ def _split(X, y, fraction, seed, key):
 
 
 def load_splits(cfg: Config) -> Splits:
-    """Load ``cfg.data`` and split it: test (unless the .npz has its own), then validation
-    from the rest; both splits are stratified and seeded with ``cfg.seed``."""
+    """Load ``cfg.data`` and split it as training does.
+
+    The test part is split off first (unless an .npz brings its own X_test, y_test), then the
+    validation part from the rest; both splits are stratified and seeded with ``cfg.seed``,
+    so every command that calls this sees the same examples. A fraction that leaves no
+    training example is a :class:`~nnclf.errors.DataError` naming its config key.
+    """
     d = cfg.data
     ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples, n_features=d.n_features,
                       n_classes=d.n_classes, n_informative=d.n_informative, seed=cfg.seed)
@@ -134,8 +139,14 @@ def _classes(splits: Splits) -> np.ndarray:
 
 
 def build_model(cfg: Config, splits: Splits) -> TrainedModel:
-    """The untrained model of a config: labels, standardisation fitted on the training part
-    only, and a Network initialised with ``cfg.seed``."""
+    """The untrained model of a config.
+
+    Its classes are the sorted training labels (K >= 2; a validation or test label outside
+    them is a :class:`~nnclf.errors.DataError`), its standardisation (when
+    ``cfg.data.standardize``) is fitted on the training part only, and its Network (d
+    features, ``cfg.model.hidden_units`` hidden units, K classes) is initialised with
+    ``cfg.seed``. The resolved config is kept in the model's metadata.
+    """
     classes = _classes(splits)
     standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
     m = cfg.model
@@ -298,7 +309,14 @@ def train(cfg: Config, run_dir: Path, *, replace_existing: bool = False, quiet: 
     """Train a new run of ``cfg`` into ``run_dir`` (see :func:`choose_run_dir`).
 
     The data are loaded and the model built before anything is written, so bad input leaves
-    no trace. ``stop_after`` stops after that many steps as Ctrl-C would (for tests).
+    no trace; the run is built in a staging directory that takes ``run_dir``'s place at the
+    end (replacing an earlier run there only with ``replace_existing``) or disappears if
+    anything fails. ``stop_after`` stops after that many steps as Ctrl-C would (for tests).
+
+    Raises
+    ------
+    DivergenceError
+        The loss became NaN or infinite; nothing is left behind.
     """
     cfg = replace(cfg, output=OutputConfig(str(run_dir)))
     splits = load_splits(cfg)
@@ -317,7 +335,9 @@ def train(cfg: Config, run_dir: Path, *, replace_existing: bool = False, quiet: 
 def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> RunOutcome:
     """Continue an interrupted run from its checkpoint and its own config.yaml.
 
-    The parameters at the end are bit-identical to those of an uninterrupted run.
+    The parameters at the end are bit-identical to those of an uninterrupted run. A missing
+    or finished run is a :class:`~nnclf.errors.RunError`; a checkpoint that does not fit the
+    run's config is a :class:`~nnclf.errors.CheckpointError`.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -346,6 +366,7 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
 
 
 def _history_csv(history: list[dict]) -> str:
+    """history.csv: one row per evaluation; floats as repr, so that they read back exactly."""
     out = io.StringIO()
     columns = list(history[0]) if history else ["step", "epoch", "eta", "train_loss",
                                                   "val_loss", "val_accuracy"]
@@ -357,6 +378,7 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def _metrics(model, splits, trainer, result, seconds) -> dict:
+    """metrics.json: how training ended, and the metrics of each split (None if empty)."""
     parts = {"train": (splits.X_train, splits.y_train),
              "validation": (splits.X_val, splits.y_val),
              "test": (splits.X_test, splits.y_test)}
@@ -373,7 +395,16 @@ def _metrics(model, splits, trainer, result, seconds) -> dict:
 
 
 def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
-    """(model, model file, run directory or None) for a run directory or a model file."""
+    """The model of a run directory (its model.npz) or of a model file.
+
+    Returns
+    -------
+    model : TrainedModel
+    path : Path
+        The model file read.
+    run_dir : Path or None
+        The run directory, when ``target`` is one.
+    """
     path = Path(target)
     run_dir = None
     if path.is_dir():
