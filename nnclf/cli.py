@@ -1,10 +1,11 @@
 """The ``nnclf`` command: train, evaluate, predict, gradcheck, graph, plot.
 
-Exit codes: 0 success; 1 training diverged or a gradient check disagreed; 2 bad input (one
-line on stderr, ``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a
-training run is saved and can be resumed).
+Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
+(its traceback, then one line saying so); 2 bad input (one line on stderr,
+``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a training run is saved
+and can be resumed).
 
-Errors are caught here, at the edge, and nowhere below. What nnclf refuses on purpose is an
+Errors end here, at the edge. What nnclf refuses on purpose is an
 :class:`~nnclf.errors.NnclfError` (a bad command line is a :class:`~nnclf.errors.UsageError`):
 one line and its ``exit_code``. The machine refusing (permission denied, disk full: an
 ``OSError``) is one line naming the file and exit 2. Anything else is a bug in nnclf: the
