@@ -1,11 +1,19 @@
 """The ``nnclf`` command: train, evaluate, predict, gradcheck, graph, plot.
 
-Exit codes: 0 success; 1 training diverged or a gradient check disagreed; 2 bad input (one
-line on stderr, ``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a
-training run is saved and can be resumed).
+Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
+(its traceback, then one line saying so); 2 bad input (one line on stderr,
+``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a training run is saved
+and can be resumed).
 
-The argument parsing lives here; what each command does is in :mod:`nnclf.runner`, which is
-imported only once the config has been read, so that ``--help`` and config errors are quick.
+Errors end here, at the edge. What nnclf refuses on purpose is an
+:class:`~nnclf.errors.NnclfError` (a bad command line is a :class:`~nnclf.errors.UsageError`):
+one line and its ``exit_code``. The machine refusing (permission denied, disk full: an
+``OSError``) is one line naming the file and exit 2. Anything else is a bug in nnclf: the
+traceback, one line saying so, and exit 1.
+
+The argument parsing lives here; what each command does is in :mod:`nnclf.run` (training and
+run directories) and :mod:`nnclf.report` (what the other commands print), imported only once
+the command line has been read, so that ``--help`` and config errors are quick.
 """
 
 from __future__ import annotations
@@ -14,18 +22,16 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
+from .errors import DivergenceError, NnclfError, UsageError
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A command line argparse cannot make sense of."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,32 +55,32 @@ def _load_config(path, overrides):
 
 
 def cmd_train(args) -> int:
-    from .config import OutputConfig
-
     if args.resume is not None:
         given = [flag for flag, value in (("CONFIG", args.config), ("--set", args.set),
                                           ("--out", args.out), ("--force", args.force)) if value]
         if given:
-            raise ValueError(f"train --resume continues a run with its own saved config; "
+            raise UsageError(f"train --resume continues a run with its own saved config; "
                              f"drop {', '.join(given)}")
-        from . import runner
+        from . import run
 
-        outcome = runner.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
+        outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
         return _report_training(outcome, resumed=True)
     if args.config is None:
-        raise ValueError("train needs a CONFIG file (e.g. nnclf train configs/digits.yaml), "
+        raise UsageError("train needs a CONFIG file (e.g. nnclf train configs/digits.yaml), "
                          "or --resume RUN_DIR to continue a run")
     cfg = _load_config(args.config, args.set)
     if args.out is not None:
-        cfg = replace(cfg, output=OutputConfig(args.out))
-    from . import runner
+        from .config import OutputConfig
 
-    run_dir, note = runner.choose_run_dir(cfg.output.dir, explicit=args.out is not None,
-                                          force=args.force)
+        cfg = replace(cfg, output=OutputConfig(args.out))
+    from . import run
+
+    run_dir, note = run.choose_run_dir(cfg.output.dir, explicit=args.out is not None,
+                                       force=args.force)
     if note:
         _say(f"nnclf: {note}")
-    outcome = runner.train(cfg, run_dir, replace_existing=args.force, quiet=args.quiet,
-                           stop_after=args.stop_after_steps)
+    outcome = run.train(cfg, run_dir, replace_existing=args.force, quiet=args.quiet,
+                        stop_after=args.stop_after_steps)
     return _report_training(outcome, resumed=False)
 
 
@@ -83,54 +89,48 @@ def _report_training(outcome, resumed: bool) -> int:
         _say(f"nnclf: interrupted at step {outcome.steps} of {outcome.total_steps}; "
              f"resume with: {outcome.resume_command}")
         return EXIT_INTERRUPTED
-    m = outcome.metrics
-    how = {"completed": "", "early_stopping": f", early stopping (best step {m['best_step']})"}
-    print(f"{'resumed and finished' if resumed else 'finished'} {outcome.steps} steps in "
-          f"{outcome.seconds:.1f} s{how.get(outcome.stopped, ', ' + outcome.stopped)}")
-    rows = [("", "examples", "accuracy", "log-loss", "macro F1")]
-    for part in ("train", "validation", "test"):
-        if m[part] is not None:
-            r = m[part]
-            rows.append((part, str(r["n_samples"]), f"{r['accuracy']:.4f}",
-                         f"{r['log_loss']:.4f}", f"{r['macro_f1']:.4f}"))
-    for row in rows:
-        print(f"{row[0]:<11}" + "".join(f"{c:>10}" for c in row[1:]))
-    print(f"run: {outcome.run_dir} (config.yaml, model.npz, history.csv, metrics.json, "
-          "checkpoint.npz)")
-    print(f"next: nnclf evaluate {outcome.run_dir}")
+    from . import report
+
+    print(report.format_training(outcome, resumed))
     return EXIT_OK
 
 
 def cmd_evaluate(args) -> int:
-    from . import runner
+    from . import metrics, report, run
 
-    model, path, run_dir = runner.open_model(args.model)
-    X, y, what = runner.evaluation_data(model, run_dir, args.data, args.target)
-    report = runner.evaluate(model, X, y)
+    model, path, run_dir = run.open_model(args.model)
+    X, y, what = report.evaluation_data(model, run_dir, args.data, args.target)
+    scores = metrics.evaluate(model, X, y)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(scores))
     else:
-        print(runner.format_report(report, [("model", str(path)), ("data", what)]))
+        print(report.format_report(scores, [("model", str(path)), ("data", what)]))
     return EXIT_OK
 
 
+def _output_file(out: str, force: bool) -> Path | None:
+    """The file ``--out`` names (None for stdout), checked before any work is done."""
+    if out == "-":
+        return None
+    path = Path(out)
+    if path.exists() and not force:
+        raise UsageError(f"--out {out}: the file exists; choose another name, "
+                         "or add --force to overwrite it")
+    if path.is_dir():
+        raise UsageError(f"--out {out}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"--out {out}: directory '{path.parent}' does not exist; "
+                         "create it first")
+    return path
+
+
 def cmd_predict(args) -> int:
+    out = _output_file(args.out, args.force)
+    from . import report, run
     from .archive import atomic_write_text
 
-    out = None if args.out == "-" else Path(args.out)
-    if out is not None:
-        if out.exists() and not args.force:
-            raise ValueError(f"--out {args.out}: the file exists; choose another name, "
-                             "or add --force to overwrite it")
-        if out.is_dir():
-            raise ValueError(f"--out {args.out}: is a directory; give a file name")
-        if not out.parent.is_dir():
-            raise ValueError(f"--out {args.out}: directory '{out.parent}' does not exist; "
-                             "create it first")
-    from . import runner
-
-    model, path, _ = runner.open_model(args.model)
-    text = runner.predict(model, args.data)
+    model, _, _ = run.open_model(args.model)
+    text = report.predict(model, args.data)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -141,25 +141,25 @@ def cmd_predict(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from . import runner
+    from . import report
 
-    text, ok = runner.gradcheck(cfg, args.examples)
+    text, ok = report.gradcheck(cfg, args.examples)
     print(text)
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_graph(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from . import runner
+    from . import report
 
-    sys.stdout.write(runner.graph_dot(cfg))
+    sys.stdout.write(report.graph_dot(cfg))
     return EXIT_OK
 
 
 def cmd_plot(args) -> int:
-    from . import runner
+    from . import report
 
-    for path in runner.plot(args.run_dir):
+    for path in report.plot(args.run_dir):
         print(f"wrote {path}")
     return EXIT_OK
 
@@ -177,13 +177,77 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_set(p) -> None:
-    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 "
-                        "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)")
+def _arg(*names, **options) -> tuple[tuple[str, ...], dict]:
+    """One ``add_argument(*names, **options)`` call, as data."""
+    return names, options
+
+
+_SET = _arg("--set", action="append", metavar="KEY.PATH=VALUE",
+            help="override a config value, e.g. --set train.epochs=5 "
+                 "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)")
+_MODEL = _arg("model", metavar="RUN_DIR_OR_MODEL")
+
+# name: (function, help, description, arguments)
+COMMANDS = {
+    "train": (
+        cmd_train, "train a network from a YAML config into a run directory",
+        "Train from CONFIG and write a run directory: config.yaml, model.npz, history.csv, "
+        "metrics.json, checkpoint.npz. Ctrl-C saves a checkpoint; --resume continues it exactly.",
+        [_arg("config", nargs="?", metavar="CONFIG", help="the YAML config file"), _SET,
+         _arg("--out", metavar="DIR", help="the run directory (default: output.dir of the "
+              "config, or its next free name runs/x-2, ... if taken)"),
+         _arg("--force", action="store_true",
+              help="replace an existing run directory (once the new run is complete)"),
+         _arg("--quiet", action="store_true", help="no progress output"),
+         _arg("--resume", metavar="RUN_DIR",
+              help="continue an interrupted run from its checkpoint and saved config"),
+         _arg("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)]),
+    "evaluate": (
+        cmd_evaluate, "accuracy, log-loss, F1 and confusion matrix of a model",
+        "Evaluate a run (on its own test split by default) or a model file (on --data) with "
+        "scikit-learn's metrics.",
+        [_MODEL,
+         _arg("--data", metavar="SOURCE",
+              help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>"),
+         _arg("--target", metavar="COLUMN",
+              help="the label column of a CSV (default: the training config's data.target, "
+                   "else the one column that is not a feature)"),
+         _arg("--json", action="store_true",
+              help="print one JSON object: accuracy, log_loss, macro_f1, per_class, "
+                   "confusion_matrix, n_samples")]),
+    "predict": (
+        cmd_predict, "write labels and class probabilities for new data",
+        "Predict a label and p(k|x) for every class for each row of --data (features only; "
+        "a label column is ignored).",
+        [_MODEL,
+         _arg("--data", metavar="SOURCE", required=True,
+              help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>"),
+         _arg("--out", metavar="FILE", required=True,
+              help="the CSV to write (label, p_<class>, ...), or - for stdout"),
+         _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+    "gradcheck": (
+        cmd_gradcheck, "check backpropagation against finite differences",
+        "On a few examples of the configured data and network, compare backprop (VJP mode), "
+        "the Jacobian mode and the path sum with central finite differences. Exit 1 on "
+        "disagreement.",
+        [_arg("config", metavar="CONFIG"), _SET,
+         _arg("--examples", type=_positive_int, default=3,
+              help="how many training examples to check (default 3)")]),
+    "graph": (
+        cmd_graph, "print the network's computational graph as DOT",
+        "Print the configured network's graph in Graphviz DOT, each vertex with its "
+        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png",
+        [_arg("config", metavar="CONFIG"), _SET]),
+    "plot": (
+        cmd_plot, "learning curves and confusion matrix as PNG files",
+        'Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: '
+        'pip install "nnclf[plot]".',
+        [_arg("run_dir", metavar="RUN_DIR")]),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``nnclf`` argument parser; a bad command line raises :class:`UsageError`."""
     parser = _Parser(
         prog="nnclf",
         description="Train and use the softmax network p(y|x) = softmax(V g(Wx + b) + gamma) "
@@ -193,73 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnclf {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = sub.add_parser("train", help="train a network from a YAML config into a run directory",
-                       description="Train from CONFIG and write a run directory: config.yaml, "
-                                   "model.npz, history.csv, metrics.json, checkpoint.npz. "
-                                   "Ctrl-C saves a checkpoint; --resume continues it exactly.")
-    p.add_argument("config", nargs="?", metavar="CONFIG", help="the YAML config file")
-    _add_set(p)
-    p.add_argument("--out", metavar="DIR", help="the run directory (default: output.dir of "
-                   "the config, or its next free name runs/x-2, ... if taken)")
-    p.add_argument("--force", action="store_true",
-                   help="replace an existing run directory (once the new run is complete)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue an interrupted run from its checkpoint and saved config")
-    p.add_argument("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("evaluate", help="accuracy, log-loss, F1 and confusion matrix of a model",
-                       description="Evaluate a run (on its own test split by default) or a "
-                                   "model file (on --data) with scikit-learn's metrics.")
-    p.add_argument("model", metavar="RUN_DIR_OR_MODEL")
-    p.add_argument("--data", metavar="SOURCE",
-                   help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>")
-    p.add_argument("--target", metavar="COLUMN",
-                   help="the label column of a CSV (default: the training config's data.target, "
-                        "else the one column that is not a feature)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object: accuracy, log_loss, macro_f1, per_class, "
-                        "confusion_matrix, n_samples")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("predict", help="write labels and class probabilities for new data",
-                       description="Predict a label and p(k|x) for every class for each row of "
-                                   "--data (features only; a label column is ignored).")
-    p.add_argument("model", metavar="RUN_DIR_OR_MODEL")
-    p.add_argument("--data", metavar="SOURCE", required=True,
-                   help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>")
-    p.add_argument("--out", metavar="FILE", required=True,
-                   help="the CSV to write (label, p_<class>, ...), or - for stdout")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("gradcheck", help="check backpropagation against finite differences",
-                       description="On a few examples of the configured data and network, "
-                                   "compare backprop (VJP mode), the Jacobian mode and the "
-                                   "path sum with central finite differences. Exit 1 on "
-                                   "disagreement.")
-    p.add_argument("config", metavar="CONFIG")
-    _add_set(p)
-    p.add_argument("--examples", type=_positive_int, default=3,
-                   help="how many training examples to check (default 3)")
-    p.set_defaults(func=cmd_gradcheck)
-
-    p = sub.add_parser("graph", help="print the network's computational graph as DOT",
-                       description="Print the configured network's graph in Graphviz DOT, "
-                                   "each vertex with its dimension; e.g. "
-                                   "nnclf graph configs/iris.yaml | dot -Tpng > graph.png")
-    p.add_argument("config", metavar="CONFIG")
-    _add_set(p)
-    p.set_defaults(func=cmd_graph)
-
-    p = sub.add_parser("plot", help="learning curves and confusion matrix as PNG files",
-                       description="Write learning_curves.png and confusion_matrix.png into "
-                                   'RUN_DIR. Needs matplotlib: pip install "nnclf[plot]".')
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.set_defaults(func=cmd_plot)
+    for name, (func, summary, description, arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=description)
+        for names, options in arguments:
+            p.add_argument(*names, **options)
+        p.set_defaults(func=func)
     return parser
+
+
+# ----------------------------------------------------------------------------- the edge
 
 
 def main(argv=None) -> int:
@@ -267,27 +273,25 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except UsageError as e:
-        _say(f"nnclf: error: {_one_line(e)}")
-        return EXIT_USAGE
+    except NnclfError as e:
+        done = "; nothing was written" if isinstance(e, DivergenceError) else ""
+        _say(f"nnclf: error: {_one_line(e)}{done}")
+        return e.exit_code
     except KeyboardInterrupt:
         _say("nnclf: interrupted; nothing was written")
         return EXIT_INTERRUPTED
-    except ValueError as e:  # also ModelFileError and DivergenceError
-        from .sgd import DivergenceError
-
-        if isinstance(e, DivergenceError):
-            _say(f"nnclf: error: {_one_line(e)}; nothing was written")
-            return EXIT_FAILED
-        _say(f"nnclf: error: {_one_line(e)}")
-        return EXIT_USAGE
     except BrokenPipeError:  # e.g. nnclf evaluate --json | head: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
-    except OSError as e:
+    except OSError as e:  # the machine refusing (permission denied, disk full), not a bug
         where = f"{e.filename}: " if e.filename else ""
         _say(f"nnclf: error: {where}{_one_line(e.strerror or e)}")
         return EXIT_USAGE
+    except Exception:
+        traceback.print_exc()
+        _say(f"nnclf: internal error: this is a bug in nnclf {__version__}; please report it "
+             "with the traceback above")
+        return EXIT_FAILED
 
 
 def _one_line(e: BaseException) -> str:

@@ -351,6 +351,12 @@ def _newer_model(ws):
     np.savez(ws / "newer.npz", **arrays)
 
 
+def _model_without_config(ws):
+    model = TrainedModel.load(ws / "run" / "model.npz")
+    model.config = None  # as NNClassifier.save writes it
+    model.save(ws / "bare.npz")
+
+
 def _csv(header, *rows):
     return "\n".join([header, *rows]) + "\n"
 
@@ -424,6 +430,41 @@ BAD_INPUTS = {
                                         "p.csv"], 2, "was written by a newer nnclf"),
     "unfinished run": ({"half/config.yaml": "seed: 0\n", "half/checkpoint.npz": ""},
                        ["evaluate", "half"], 2, "half: the run has not finished (no model.npz)"),
+    "train without a config": ({}, ["train"], 2, "train needs a CONFIG file"),
+    "resume a missing directory": ({}, ["train", "--resume", "nope"], 2,
+                                   "--resume nope: no such run directory"),
+    "resume a foreign directory": ({"stuff/notes.txt": "mine"}, ["train", "--resume", "stuff"],
+                                   2, "--resume stuff: not a resumable run (no config.yaml)"),
+    "resume a corrupted checkpoint": ({"half/config.yaml": TINY, "half/checkpoint.npz": "junk"},
+                                      ["train", "--resume", "half"], 2,
+                                      "checkpoint 'half/checkpoint.npz': is truncated or not an "
+                                      "npz file"),
+    "out is a file": ({"taken": "mine"}, ["train", "tiny.yaml", "--out", "taken"], 2,
+                      "output directory 'taken' is a file; choose another --out"),
+    "out below a file": ({"blocker": "mine"}, ["train", "tiny.yaml", "--out", "blocker/run"], 2,
+                         "cannot create the run directory blocker/run ('blocker' is a file)"),
+    "evaluate a foreign directory": ({"stuff/notes.txt": "mine"}, ["evaluate", "stuff"], 2,
+                                     "stuff: not an nnclf run directory (no model.npz)"),
+    "evaluate missing data file": ({}, ["evaluate", "run", "--data", "nope.csv"], 2,
+                                   "--data: file 'nope.csv' not found"),
+    "evaluate a model without its config": (_model_without_config, ["evaluate", "bare.npz"], 2,
+                                            "this model file records no nnclf train config"),
+    "predict out is a directory": ({"pdir/x.txt": "mine"},
+                                   ["predict", "run", "--data", "iris.csv", "--out", "pdir",
+                                    "--force"], 2, "--out pdir: is a directory"),
+    "predict out in a missing directory": ({}, ["predict", "run", "--data", "iris.csv", "--out",
+                                                "nodir/p.csv"], 2,
+                                           "--out nodir/p.csv: directory 'nodir' does not exist"),
+    "gradcheck zero examples": ({}, ["gradcheck", "tiny.yaml", "--examples", "0"], 2,
+                                "gradcheck: argument --examples: expected a positive integer, "
+                                "got '0'"),
+    "plot an unfinished run": ({"half/config.yaml": TINY, "half/checkpoint.npz": ""},
+                               ["plot", "half"], 2,
+                               "half: no history.csv to plot; resume it with: "
+                               "nnclf train --resume half"),
+    "plot a corrupted metrics file": (lambda ws: (ws / "run" / "metrics.json").write_text("{"),
+                                      ["plot", "run"], 2,
+                                      "run/metrics.json: not as nnclf train writes it"),
     "unknown command": ({}, ["trian"], 2, "argument COMMAND: invalid choice: 'trian'"),
     "diverged": ({}, ["train", "tiny.yaml", "--out", "new/run", "--set", "model.transfer=identity",
                       "--set", "data.standardize=false",
@@ -447,6 +488,7 @@ def _bad_input_workspace(tmp_path: Path, trained_run: Path, name: str) -> Path:
 
 def _check_bad_input(name, result, before, after):
     _, _, code, text = BAD_INPUTS[name]
+    assert code == 2 or name == "diverged"  # every user error exits 2; divergence exits 1
     assert result.returncode == code, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("nnclf: error: ") and result.stderr.count("\n") == 1, \
@@ -476,3 +518,82 @@ def test_bad_input_through_the_console_script(name, trained, tmp_path):
     before = snapshot(ws)
     result = nnclf(*BAD_INPUTS[name][1], cwd=ws)
     _check_bad_input(name, result, before, snapshot(ws))
+
+
+# ----------------------------------------------------------------------------- the edge: bugs, the machine
+
+
+BUG_LINE = (f"nnclf: internal error: this is a bug in nnclf {__version__}; please report it "
+            "with the traceback above")
+
+
+def _raise(exc):
+    def fail(*args, **kwargs):
+        raise exc
+    return fail
+
+
+# name: (the function the command calls, the exception it raises, arguments)
+BUGS = {
+    "numpy-like ValueError while evaluating": (
+        "nnclf.metrics.evaluate",
+        ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
+        ["evaluate", "run"]),
+    "RuntimeError in gradcheck": ("nnclf.report.gradcheck", RuntimeError("lost the plot"),
+                                  ["gradcheck", "tiny.yaml"]),
+    "KeyError while building the model": ("nnclf.run.build_model", KeyError("W"),
+                                          ["train", "tiny.yaml", "--out", "fresh"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BUGS))
+def test_an_unexpected_exception_is_a_bug_with_its_traceback(name, trained, tmp_path,
+                                                             monkeypatch, capsys):
+    target, exc, args = BUGS[name]
+    ws = workspace(tmp_path / "ws")
+    shutil.copytree(trained[1], ws / "run")
+    monkeypatch.chdir(ws)
+    monkeypatch.setattr(target, _raise(exc))
+    before = snapshot(ws)
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-2] == f"{type(exc).__name__}: {exc}"
+    assert lines[-1] == BUG_LINE
+    assert "nnclf: error:" not in err  # a bug is not reported as the user's mistake
+    assert snapshot(ws) == before
+
+
+@pytest.mark.parametrize("error, message", [
+    (OSError(28, "No space left on device", "p.csv"), "p.csv: No space left on device"),
+    (PermissionError(13, "Permission denied", "p.csv"), "p.csv: Permission denied"),
+])
+def test_the_machine_refusing_is_one_line_naming_the_file(error, message, trained, tmp_path,
+                                                          monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("nnclf.archive.atomic_write_text", _raise(error))
+    code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
+                 "--out", "p.csv"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", f"nnclf: error: {message}\n")
+
+
+def test_a_full_disk_while_training_leaves_no_partial_run(tmp_path, monkeypatch, capsys):
+    ws = workspace(tmp_path)
+    monkeypatch.chdir(ws)
+    monkeypatch.setattr("nnclf.run.save_checkpoint",
+                        _raise(OSError(28, "No space left on device", "checkpoint.npz")))
+    before = snapshot(ws)
+    code = main(["train", "tiny.yaml", "--quiet", "--out", "runs/new"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", "nnclf: error: checkpoint.npz: No space left on device\n")
+    assert snapshot(ws) == before  # the staging directory and runs/ are gone again
+
+
+def test_ctrl_c_outside_training_exits_130(trained, monkeypatch, capsys):
+    monkeypatch.chdir(trained[0])
+    monkeypatch.setattr("nnclf.report.graph_dot", _raise(KeyboardInterrupt()))
+    assert main(["graph", "tiny.yaml"]) == 130
+    assert capsys.readouterr().err == "nnclf: interrupted; nothing was written\n"

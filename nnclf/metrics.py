@@ -1,0 +1,59 @@
+"""How well a trained model classifies labelled data: scikit-learn's metrics in one dict.
+
+Contract
+--------
+:func:`evaluate` takes a :class:`~nnclf.trained.TrainedModel`, raw features and labels, and
+returns plain data (JSON-ready): accuracy, mean log-loss, macro F1, per-class precision,
+recall, F1 and support, and the confusion matrix, every class of the model in its order. A
+label the model never saw is a :class:`~nnclf.errors.DataError`. This is what
+``metrics.json`` holds per split and what ``nnclf evaluate --json`` prints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["evaluate"]
+
+
+def evaluate(model, X, y) -> dict:
+    """Accuracy, log-loss, macro F1, per-class scores and confusion matrix of ``model``.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    X : array-like of shape (n, d)
+        Raw (unstandardised) features.
+    y : array-like of shape (n,)
+        Labels, each one of ``model.classes``.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``log_loss`` (mean of -log p(y|x)), ``macro_f1``, ``per_class`` (a list,
+        in class order, of ``{label, precision, recall, f1, support}``), ``confusion_matrix``
+        (K x K nested lists; rows: true class, columns: predicted) and ``n_samples``.
+    """
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
+                                 precision_recall_fscore_support)
+
+    # Every class of the model is listed, so a class absent from y still has its row.
+    labels = list(range(len(model.classes)))
+    y_true = model.encode(y)
+    proba = model.predict_proba(X)
+    y_pred = np.argmax(proba, axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "log_loss": float(log_loss(y_true, proba, labels=labels)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
+                                   zero_division=0)),
+        "per_class": [
+            {"label": c, "precision": float(p), "recall": float(r), "f1": float(f),
+             "support": int(s)}
+            for c, p, r, f, s in zip(model.classes.tolist(), precision, recall, f1, support)
+        ],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n_samples": int(len(y_true)),
+    }

@@ -1,0 +1,386 @@
+"""What the ``nnclf`` commands show: text tables, reports, predictions, gradcheck, DOT, plots.
+
+Contract
+--------
+Every function here returns text (or writes image files) for one command, from a config, a
+trained model or a run directory (:mod:`nnclf.run`); none of them trains or changes a run.
+Every text table goes through :func:`format_table`, so all of them line up the same way.
+
+- :func:`format_training`: what ``nnclf train`` prints when a run finished.
+- :func:`evaluation_data`, :func:`format_report`: the data ``nnclf evaluate`` scores (the
+  run's own test split by default) and its report of :func:`nnclf.metrics.evaluate`.
+- :func:`predict`: the CSV of ``nnclf predict``.
+- :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
+- :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
+
+Every user error is a one-line :class:`~nnclf.errors.NnclfError` naming the option at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, config_from_dict, load_config
+from .data import load_features
+from .errors import ConfigError, DataError, RunError, UsageError
+from .model import PARAMS
+from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
+                  load_splits, resume_command)
+from .trained import TrainedModel
+
+__all__ = [
+    "format_table",
+    "format_training",
+    "evaluation_data",
+    "format_report",
+    "predict",
+    "gradcheck",
+    "graph_dot",
+    "plot",
+]
+
+
+def _show(source: str) -> str:
+    """A data source for display: a file under the current directory relative to it."""
+    try:
+        return str(Path(source).relative_to(Path.cwd()))
+    except ValueError:  # not under the current directory
+        return source
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def format_table(rows: list[list[str]], right=frozenset(), min_widths=()) -> str:
+    """Rows of cells as aligned text columns, two spaces apart.
+
+    Parameters
+    ----------
+    rows : list of lists of str
+        The cells, the header row first; every row has the same number of cells.
+    right : set of int
+        The columns whose cells are right-aligned (numbers); the others are left-aligned.
+    min_widths : sequence of int
+        The least width of the first columns; otherwise a column is as wide as its widest cell.
+
+    Returns
+    -------
+    str
+        One line per row, without trailing blanks and without a final newline.
+    """
+    widths = [max([len(row[c]) for row in rows] + list(min_widths[c:c + 1]))
+              for c in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
+                  for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows)
+
+
+def format_training(outcome: RunOutcome, resumed: bool = False) -> str:
+    """What ``nnclf train`` prints for a finished run: steps and time, the metrics of each
+    split, the run's files and the next command (no final newline)."""
+    m = outcome.metrics
+    how = {"completed": "", "early_stopping": f", early stopping (best step {m['best_step']})"}
+    head = (f"{'resumed and finished' if resumed else 'finished'} {outcome.steps} steps in "
+            f"{outcome.seconds:.1f} s{how.get(outcome.stopped, ', ' + outcome.stopped)}")
+    rows = [["", "examples", "accuracy", "log-loss", "macro F1"]]
+    for part in ("train", "validation", "test"):
+        r = m[part]
+        if r is not None:
+            rows.append([part, str(r["n_samples"]), f"{r['accuracy']:.4f}",
+                         f"{r['log_loss']:.4f}", f"{r['macro_f1']:.4f}"])
+    # The widths keep the layout of nnclf 0.1 (and the README): names 11 wide, numbers 10 apart.
+    table = format_table(rows, right={1, 2, 3, 4}, min_widths=(11, 8, 8, 8, 8))
+    files = ", ".join((CONFIG, MODEL, HISTORY, METRICS, CHECKPOINT))
+    return "\n".join([head, table, f"run: {outcome.run_dir} ({files})",
+                      f"next: nnclf evaluate {outcome.run_dir}"])
+
+
+def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
+    """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.metrics.evaluate`:
+    the ``heading`` (name, value) lines, the overall scores, the per-class table and the
+    confusion matrix (no final newline)."""
+    lines = [f"{k:<10} {v}" for k, v in heading]
+    lines += [f"{'accuracy':<10} {report['accuracy']:.4f}",
+              f"{'log-loss':<10} {report['log_loss']:.4f}",
+              f"{'macro F1':<10} {report['macro_f1']:.4f}", ""]
+    rows = [["class", "precision", "recall", "f1", "support"]]
+    rows += [[str(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
+              str(c["support"])] for c in report["per_class"]]
+    lines += [format_table(rows, right={1, 2, 3, 4}), "",
+              "confusion matrix (rows: true class, columns: predicted class)"]
+    names = [str(c["label"]) for c in report["per_class"]]
+    rows = [[""] + names] + [[n] + [str(v) for v in r]
+                             for n, r in zip(names, report["confusion_matrix"])]
+    lines.append(format_table(rows, right=set(range(1, len(names) + 1))))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- evaluate, predict
+
+
+def _data_key(e: DataError) -> DataError:
+    """An error of the data loaders, told as one about the command's --data."""
+    return e.renamed("--data")
+
+
+def _csv_header(source: str) -> list[str] | None:
+    try:
+        with open(Path(source).expanduser(), newline="", encoding="utf-8-sig") as f:
+            for row in csv.reader(f):
+                if any(c.strip() for c in row):
+                    return [c.strip() for c in row]
+    except OSError:  # load_features reports an unreadable file, naming the option
+        return None
+    return None
+
+
+def _label_column(model: TrainedModel, source: str, target: str | None) -> str | None:
+    """The label column of a CSV: ``target``, the training config's data.target, or the one
+    column that is not a training feature."""
+    if target is not None or not source.lower().endswith(".csv"):
+        return target
+    configured = (model.config or {}).get("data", {}).get("target")
+    if configured is not None:
+        return configured
+    header = _csv_header(source)
+    if header is None or model.feature_names is None:
+        return None
+    others = [c for c in header if c not in model.feature_names]
+    return others[0] if len(others) == 1 and len(header) == len(model.feature_names) + 1 else None
+
+
+def _training_config(model: TrainedModel) -> Config:
+    """The ``nnclf train`` config a model file records, or an error asking for --data."""
+    recorded = model.config if isinstance(model.config, dict) else {}
+    if "data" in recorded:
+        try:
+            return config_from_dict(recorded)
+        except ConfigError:
+            pass
+    raise DataError("this model file records no nnclf train config (it may come from "
+                    "NNClassifier.save), so it has no test split; give the data to "
+                    "evaluate on with --data SOURCE")
+
+
+def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
+    cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
+    splits = load_splits(cfg)
+    if not len(splits.X_test):
+        raise DataError("the run has no test split (data.test_fraction is 0); give the "
+                        "data to evaluate on with --data SOURCE")
+    what = "its own test set" if splits.test_from_source else "the run's test split"
+    return (splits.X_test, splits.y_test,
+            f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}")
+
+
+def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
+                    target: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """What ``nnclf evaluate`` scores the model on: ``data`` if given, else the run's own
+    test split (recomputed from the run's config.yaml, or from the config a model file records).
+
+    Returns
+    -------
+    X : ndarray of shape (n, d)
+        Raw features.
+    y : ndarray of shape (n,)
+        Labels, every one known to the model.
+    description : str
+        The data in words, for the report's heading.
+    """
+    if data is None:
+        return _test_split(model, run_dir)
+    label = _label_column(model, data, target)
+    try:
+        X, y, _ = load_features(data, feature_names=model.feature_names, target=label)
+    except DataError as e:
+        raise _data_key(e) from None
+    if y is None:
+        raise DataError(f"--data: {data} has no labels to evaluate against"
+                        + (f" (no column '{label}')" if label else "")
+                        + "; give a labelled CSV (or --target COLUMN), or use nnclf predict")
+    try:
+        model.encode(y)
+    except DataError as e:
+        raise DataError(f"--data: {data}: {e}") from None
+    return X, y, f"{len(X)} examples of {data}"
+
+
+def predict(model: TrainedModel, data: str) -> str:
+    """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row."""
+    label = _label_column(model, data, None)
+    try:
+        X, _, _ = load_features(data, feature_names=model.feature_names, target=label)
+    except DataError as e:
+        raise _data_key(e) from None
+    proba = model.predict_proba(X)
+    labels = model.classes[np.argmax(proba, axis=1)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["label"] + [f"p_{c}" for c in model.classes.tolist()])
+    for lab, p in zip(labels.tolist(), proba):
+        writer.writerow([lab] + [f"{v:.6g}" for v in p])
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- gradcheck, graph
+
+
+def _examples(cfg: Config, n: int):
+    """The untrained model of ``cfg`` and its first ``n`` training examples, prepared."""
+    splits = load_splits(cfg)
+    model = build_model(cfg, splits)
+    X = model.prepare(splits.X_train[:n])
+    y = model.encode(splits.y_train[:n])
+    return model, X, y
+
+
+def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
+    """Backprop (VJP mode), the Jacobian mode and the path sum, each against central finite
+    differences, on the first ``n_examples`` training examples at the initial parameters.
+
+    Returns the report text (no final newline) and whether everything agreed.
+    """
+    from .gradcheck import gradcheck_modes
+
+    model, X, y = _examples(cfg, n_examples)
+    net = model.network
+    worst: dict[tuple[str, str], list] = {}  # (mode, param) -> [abs err, rel err, ok, size]
+    for x_i, y_i in zip(X, y):
+        values = net.leaf_values(x_i, y_i)
+        for mode, report in gradcheck_modes(net.graph, values, wrt=PARAMS).items():
+            for c in report.checks:
+                w = worst.setdefault((mode, c.name), [0.0, 0.0, True, c.size])
+                w[0], w[1] = max(w[0], c.max_abs_error), max(w[1], c.max_rel_error)
+                w[2] = w[2] and c.ok
+    ok = all(w[2] for w in worst.values())
+    rows = [["mode", "param", "entries", "max abs err", "max rel err", "ok"]]
+    rows += [[mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
+             for (mode, name), w in worst.items()]
+    head = (f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
+            f"d={net.n_features} m={net.n_hidden} K={net.n_classes} ({net.transfer}), "
+            "each mode against central finite differences")
+    verdict = ("all agree" if ok else
+               "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)")
+    return "\n".join([head, format_table(rows, right={2, 3, 4}), verdict]), ok
+
+
+def graph_dot(cfg: Config) -> str:
+    """The network's computational graph as DOT, every vertex with its dimension."""
+    model, X, y = _examples(cfg, 1)
+    net = model.network
+    values = net.graph.forward(net.leaf_values(X[0], y[0]))
+    return net.graph.to_dot(values)
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def plot(run_dir) -> list[Path]:
+    """Write learning_curves.png and confusion_matrix.png (of the test split, else the
+    validation or training split) into ``run_dir``; returns the files written."""
+    run_dir = Path(run_dir)
+    for name in (HISTORY, METRICS):
+        if not (run_dir / name).is_file():
+            hint = (f"resume it with: {resume_command(run_dir)}"
+                    if (run_dir / CHECKPOINT).is_file() else "give a run directory of nnclf train")
+            raise RunError(f"{run_dir}: no {name} to plot; {hint}")
+    history = _read_run_file(run_dir / HISTORY, _read_history)
+    metrics = _read_run_file(run_dir / METRICS, _read_metrics)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
+    written = [_plot_learning_curves(plt, history, run_dir / "learning_curves.png")]
+    part = next((p for p in ("test", "validation", "train") if metrics.get(p)), None)
+    if part is not None:
+        written.append(_plot_confusion_matrix(plt, metrics, part,
+                                              run_dir / "confusion_matrix.png"))
+    return written
+
+
+_HISTORY_COLUMNS = ("step", "eta", "train_loss", "val_loss", "val_accuracy")
+
+
+def _read_history(path: Path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    missing = [c for c in _HISTORY_COLUMNS if c not in rows[0]]
+    if missing:
+        raise _not_as_written(path, f"no column {missing[0]!r}")
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def _read_metrics(path: Path) -> dict:
+    metrics = json.loads(path.read_text())
+    if not isinstance(metrics, dict) or "classes" not in metrics:
+        raise _not_as_written(path, "no classes")
+    return metrics
+
+
+def _read_run_file(path: Path, read):
+    """``read(path)``; a file that is not as nnclf train wrote it is the user's to fix."""
+    try:
+        return read(path)
+    except RunError:
+        raise
+    except ValueError as e:  # bad JSON, or a cell that is not a number
+        raise _not_as_written(path, str(e)) from None
+
+
+def _not_as_written(path: Path, why: str) -> RunError:
+    return RunError(f"{path}: not as nnclf train writes it ({why}); train the run again "
+                    "or restore the file")
+
+
+def _plot_learning_curves(plt, history: dict[str, np.ndarray], path: Path) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    if history:
+        step = history["step"]
+        axes[0].plot(step, history["train_loss"], label="training loss (mean since last eval)")
+        if np.isfinite(history["val_loss"]).any():
+            axes[0].plot(step, history["val_loss"], label="validation loss")
+            axes[1].plot(step, history["val_accuracy"], color="C2")
+        axes[2].plot(step, history["eta"], color="C3")
+        axes[0].legend()
+    axes[0].set(xlabel="step t", ylabel="-log p(y|x)", title="loss")
+    axes[1].set(xlabel="step t", ylabel="accuracy", title="validation accuracy")
+    axes[2].set(xlabel="step t", ylabel="eta^t", title="step size")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return _save_figure(plt, fig, path)
+
+
+def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
+    cm = np.array(metrics[part]["confusion_matrix"])
+    names = [str(c) for c in metrics["classes"]]
+    size = max(4.0, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 10 else 0)
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"confusion matrix ({part}, accuracy {metrics[part]['accuracy']:.4f})")
+    return _save_figure(plt, fig, path)
+
+
+def _save_figure(plt, fig, path: Path) -> Path:
+    from .archive import atomic_write
+
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    finally:
+        plt.close(fig)

@@ -1,0 +1,64 @@
+"""nnclf.metrics.evaluate against metrics worked out by hand for a network whose outputs are
+known in closed form."""
+
+import numpy as np
+import pytest
+
+from nnclf.errors import DataError
+from nnclf.metrics import evaluate
+from nnclf.model import Network
+from nnclf.trained import TrainedModel
+
+# With identity g, W = [[1]], b = 0, V = [[-1], [0], [1]], gamma = 0 the logits of x are
+# l = (-x, 0, x): x < 0 predicts "a", x > 0 predicts "c", and "b" is never predicted.
+X = np.array([[-2.0], [-1.0], [1.0], [2.0], [0.5]])
+Y = np.array(["a", "b", "c", "c", "b"])
+
+
+@pytest.fixture
+def model():
+    net = Network.from_params({"W": [[1.0]], "b": [0.0], "V": [[-1.0], [0.0], [1.0]],
+                               "gamma": [0.0, 0.0, 0.0]}, transfer="identity")
+    return TrainedModel(net, np.array(["a", "b", "c"]))
+
+
+def test_every_metric_matches_the_hand_computation(model):
+    report = evaluate(model, X, Y)
+    # predictions a, a, c, c, c against a, b, c, c, b
+    assert report["confusion_matrix"] == [[1, 0, 0], [1, 0, 1], [0, 0, 2]]
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    assert report["n_samples"] == 5
+    per_class = {c["label"]: c for c in report["per_class"]}
+    assert [c["label"] for c in report["per_class"]] == ["a", "b", "c"]
+    assert per_class["a"] == pytest.approx(
+        {"label": "a", "precision": 1 / 2, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    # "b" is never predicted: its precision is 0/0, reported as 0.
+    assert per_class["b"] == pytest.approx(
+        {"label": "b", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2})
+    assert per_class["c"] == pytest.approx(
+        {"label": "c", "precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 0 + 0.8) / 3)
+    # -log softmax(l)_y with l = (-x, 0, x): log(e^-x + 1 + e^x) - l_y
+    x = X[:, 0]
+    logits = np.stack([-x, np.zeros_like(x), x], axis=1)
+    l_y = logits[np.arange(5), [0, 1, 2, 2, 1]]
+    assert report["log_loss"] == pytest.approx(np.mean(np.log(np.exp(-x) + 1 + np.exp(x)) - l_y))
+
+
+def test_a_class_missing_from_the_labels_keeps_its_row(model):
+    report = evaluate(model, X[:2], Y[:2])
+    assert report["confusion_matrix"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    assert [c["support"] for c in report["per_class"]] == [1, 1, 0]
+
+
+def test_the_report_is_plain_json_data(model):
+    import json
+
+    report = evaluate(model, X, Y)
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_a_label_the_model_never_saw_names_it(model):
+    with pytest.raises(DataError, match=r"label 'z' was never seen in training; "
+                                        r"the model knows a, b, c"):
+        evaluate(model, X[:2], np.array(["a", "z"]))

@@ -1,0 +1,191 @@
+"""nnclf.report: the one table formatter, the texts the commands print (checked against the
+README's examples, written by hand), gradcheck's verdict and the run files plot reads."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnclf import report
+from nnclf.config import config_from_dict
+from nnclf.errors import RunError
+from nnclf.gradcheck import GradcheckReport, LeafCheck
+from nnclf.run import RunOutcome
+
+
+# ----------------------------------------------------------------------------- format_table
+
+
+def test_columns_are_as_wide_as_their_widest_cell_two_spaces_apart():
+    rows = [["name", "n"], ["a", "100"], ["longer", "7"]]
+    assert report.format_table(rows, right={1}) == ("name      n\n"
+                                                    "a       100\n"
+                                                    "longer    7")
+
+
+def test_left_aligned_last_column_has_no_trailing_blanks():
+    assert report.format_table([["x", "long"], ["yy", "s"]]) == "x   long\nyy  s"
+
+
+def test_min_widths_widen_only_the_columns_they_name():
+    rows = [["", "n", "m"], ["ab", "1", "2"]]
+    assert report.format_table(rows, right={1, 2}, min_widths=(4, 3)) == ("        n  m\n"
+                                                                          "ab      1  2")
+
+
+def test_a_cell_wider_than_its_min_width_widens_the_column():
+    rows = [["validation", "12345"]]
+    assert report.format_table(rows, right={1}, min_widths=(3, 2)) == "validation  12345"
+
+
+# ----------------------------------------------------------------------------- the commands' texts
+
+
+def _scores(n, accuracy, log_loss, macro_f1):
+    return {"n_samples": n, "accuracy": accuracy, "log_loss": log_loss, "macro_f1": macro_f1}
+
+
+# nnclf train configs/digits.yaml, as the README shows it
+README_TRAIN = """\
+finished 12930 steps in 0.3 s
+             examples  accuracy  log-loss  macro F1
+train            1293    1.0000    0.0032    1.0000
+validation        144    0.9514    0.2116    0.9513
+test              360    0.9750    0.0934    0.9752
+run: runs/digits (config.yaml, model.npz, history.csv, metrics.json, checkpoint.npz)
+next: nnclf evaluate runs/digits"""
+
+
+def test_training_summary_is_the_readme_text():
+    metrics = {"train": _scores(1293, 1.0, 0.0032, 1.0),
+               "validation": _scores(144, 0.9514, 0.2116, 0.9513),
+               "test": _scores(360, 0.975, 0.0934, 0.9752), "best_step": None}
+    outcome = RunOutcome(Path("runs/digits"), "finished", 12930, 12930, "completed", 0.31,
+                         metrics)
+    assert report.format_training(outcome) == README_TRAIN
+
+
+def test_training_summary_of_an_early_stopped_resumed_run_without_validation():
+    metrics = {"train": _scores(120, 0.95, 0.356, 0.95), "validation": None,
+               "test": _scores(30, 0.9333, 0.3447, 0.9327), "best_step": 200}
+    outcome = RunOutcome(Path("r"), "finished", 240, 1000, "early_stopping", 2.04, metrics)
+    assert report.format_training(outcome, resumed=True).splitlines()[:4] == [
+        "resumed and finished 240 steps in 2.0 s, early stopping (best step 200)",
+        "             examples  accuracy  log-loss  macro F1",
+        "train             120    0.9500    0.3560    0.9500",
+        "test               30    0.9333    0.3447    0.9327",
+    ]
+
+
+# nnclf evaluate runs/iris, as the README shows it
+README_EVALUATE = """\
+model      runs/iris/model.npz
+data       the run's test split: 30 examples of data/iris.csv
+accuracy   0.9667
+log-loss   0.0504
+macro F1   0.9666
+
+class       precision  recall     f1  support
+setosa          1.000   1.000  1.000       10
+versicolor      0.909   1.000  0.952       10
+virginica       1.000   0.900  0.947       10
+
+confusion matrix (rows: true class, columns: predicted class)
+            setosa  versicolor  virginica
+setosa          10           0          0
+versicolor       0          10          0
+virginica        0           1          9"""
+
+
+def test_evaluate_report_is_the_readme_text():
+    per_class = [
+        {"label": "setosa", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 10},
+        {"label": "versicolor", "precision": 10 / 11, "recall": 1.0, "f1": 20 / 21,
+         "support": 10},
+        {"label": "virginica", "precision": 1.0, "recall": 0.9, "f1": 18 / 19, "support": 10},
+    ]
+    scores = {"accuracy": 29 / 30, "log_loss": 0.0504, "macro_f1": 0.9666,
+              "per_class": per_class,
+              "confusion_matrix": [[10, 0, 0], [0, 10, 0], [0, 1, 9]], "n_samples": 30}
+    heading = [("model", "runs/iris/model.npz"),
+               ("data", "the run's test split: 30 examples of data/iris.csv")]
+    assert report.format_report(scores, heading) == README_EVALUATE
+
+
+# ----------------------------------------------------------------------------- gradcheck
+
+
+CFG = config_from_dict({"data": {"source": "sklearn:iris"}, "model": {"hidden_units": 2}})
+
+
+def test_gradcheck_agrees_and_its_table_lines_up():
+    text, ok = report.gradcheck(CFG, n_examples=1)
+    lines = text.splitlines()
+    assert ok and lines[-1] == "all agree"
+    assert lines[0] == ("gradcheck: 1 training examples of sklearn:iris, network d=4 m=2 K=3 "
+                        "(tanh), each mode against central finite differences")
+    header, rows = lines[1], lines[2:-1]
+    assert len(rows) == 3 * 4  # three modes, four parameters
+    # right-aligned numbers end where their heading ends
+    for heading in ("entries", "max abs err", "max rel err"):
+        end = header.index(heading) + len(heading)
+        assert all(row[end - 1] != " " and row[end] == " " for row in rows), heading
+
+
+def test_gradcheck_reports_the_worst_example_and_a_disagreement(monkeypatch):
+    errors = iter([(1e-9, True), (2e-3, False)])
+
+    def fake_modes(graph, values, wrt):
+        abs_err, ok = next(errors)
+        return {"vjp": GradcheckReport([LeafCheck("W", abs_err, 10 * abs_err, ok, 8)])}
+
+    monkeypatch.setattr("nnclf.gradcheck.gradcheck_modes", fake_modes)
+    text, ok = report.gradcheck(CFG, n_examples=2)
+    assert not ok
+    assert text.splitlines()[1:] == [
+        "mode  param  entries  max abs err  max rel err  ok",
+        "vjp   W            8    2.000e-03    2.000e-02  NO",
+        "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)",
+    ]
+
+
+# ----------------------------------------------------------------------------- plot's run files
+
+
+def _run_dir(tmp_path, history, metrics='{"classes": ["a", "b"], "test": null}'):
+    (tmp_path / "history.csv").write_text(history)
+    (tmp_path / "metrics.json").write_text(metrics)
+    return tmp_path
+
+
+@pytest.mark.parametrize("history, metrics, why", [
+    ("step,epoch,eta,train_loss,val_loss,val_accuracy\n1,0.1,0.1,oops,nan,nan\n", None,
+     "history.csv: not as nnclf train writes it (could not convert string to float: 'oops')"),
+    ("step,eta,train_loss\n1,0.1,0.5\n", None,
+     "history.csv: not as nnclf train writes it (no column 'val_loss')"),
+    ("step,epoch,eta,train_loss,val_loss,val_accuracy\n", "[1, 2]",
+     "metrics.json: not as nnclf train writes it (no classes)"),
+])
+def test_plot_names_a_run_file_it_cannot_read(history, metrics, why, tmp_path):
+    run = _run_dir(tmp_path, history, *([metrics] if metrics else []))
+    with pytest.raises(RunError) as e:
+        report.plot(run)
+    assert str(e.value) == f"{run}/{why}; train the run again or restore the file"
+    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "metrics.json"]
+
+
+@pytest.mark.filterwarnings("error")  # no legend without curves
+def test_plot_of_a_run_without_evaluations_draws_empty_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = _run_dir(tmp_path, "step,epoch,eta,train_loss,val_loss,val_accuracy\n")
+    assert report.plot(run) == [run / "learning_curves.png"]
+    assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_history_is_read_back_as_written(tmp_path):
+    run = _run_dir(tmp_path, "step,epoch,eta,train_loss,val_loss,val_accuracy\n"
+                             "10,0.5,0.1,0.7,nan,nan\n20,1.0,0.05,0.3,0.4,0.75\n")
+    history = report._read_history(run / "history.csv")
+    assert list(history) == ["step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"]
+    assert history["step"].tolist() == [10, 20]
+    assert np.isnan(history["val_loss"][0]) and history["val_accuracy"][1] == 0.75
