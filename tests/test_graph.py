@@ -8,10 +8,9 @@ import pytest
 from nnclf import functions as F
 from nnclf.gradcheck import gradcheck
 from nnclf.graph import Executor, Graph
-from notes_reference import TRANSFER_CLOSED_FORMS
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 from notes_reference import notes_network as network
 
-EPS = 1e-6
 FD_TOL = dict(rtol=1e-6, atol=1e-8)      # analytic vs central differences
 SAME = dict(rtol=1e-10, atol=1e-12)      # two analytic ways of computing one number
 COMPILED = dict(rtol=1e-12, atol=1e-12)  # executor vs plain graph
@@ -25,21 +24,11 @@ def _real(v):
     return np.asarray(v).dtype.kind == "f"
 
 
-def numeric_grad(graph, leaf_values, name, eps=EPS):
+def numeric_grad(graph, leaf_values, name):
     """du^n/du^j for leaf ``name`` by central differences of ``graph.forward``."""
     values = {k: (np.array(v, dtype=float) if _real(v) else np.asarray(v))
               for k, v in leaf_values.items()}
-    x, out = values[name], graph.output.name
-    grad = np.empty(x.shape)
-    for idx in np.ndindex(x.shape):
-        saved = x[idx]
-        x[idx] = saved + eps
-        up = float(graph.forward(values)[out])
-        x[idx] = saved - eps
-        down = float(graph.forward(values)[out])
-        x[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
+    return central_differences(lambda: graph.forward(values)[graph.output.name], values[name])
 
 
 def notes_example():
@@ -72,32 +61,6 @@ def network_leaves(rng, batch=None):
         if np.min(np.abs(z)) > 1e-3:
             return leaves
     raise AssertionError("could not draw z away from 0")
-
-
-def hand_gradients(transfer_name, leaves):
-    """The network's loss and gradients derived by hand, in numpy, for one example or the
-    mean over a batch: with p = softmax(l) and e = p - onehot(y),
-    dL/dgamma = e, dL/dV = e h^T, dL/dz = (V^T e) * g'(z), dL/dW = dz x^T, dL/db = dz,
-    dL/dx = W^T dz."""
-    g, dg = TRANSFER_CLOSED_FORMS[transfer_name]
-    W, x, b, V, gamma, y = (leaves[k] for k in ("W", "x", "b", "V", "gamma", "y"))
-    X, Y = np.atleast_2d(x), np.atleast_1d(y)
-    B = X.shape[0]
-    Z = X @ W.T + b
-    H = g(Z)
-    L = H @ V.T + gamma
-    P = np.exp(L) / np.exp(L).sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(P[np.arange(B), Y]))
-    E = (P - np.eye(K)[Y]) / B
-    dZ = (E @ V) * dg(Z)
-    grads = {
-        "gamma": E.sum(axis=0),
-        "V": E.T @ H,
-        "b": dZ.sum(axis=0),
-        "W": dZ.T @ X,
-        "x": (dZ @ W).reshape(np.shape(x)),
-    }
-    return loss, grads
 
 
 # --------------------------------------------------------------------------- the notes' n = 4 example
@@ -232,7 +195,7 @@ def test_network_matches_hand_derived_gradients(transfer, batch):
     g = network(F.get_transfer(transfer))
     leaves = network_leaves(np.random.default_rng(200), batch)
     values = g.forward(leaves)
-    loss, expected = hand_gradients(transfer, leaves)
+    loss, expected, _ = hand_gradients(leaves, leaves["x"], leaves["y"], transfer, with_x=True)
     assert float(values["o"]) == pytest.approx(loss, rel=1e-12)
     for mode in ("vjp", "jacobian"):
         grads = g.backward(values, mode=mode)
