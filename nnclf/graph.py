@@ -19,6 +19,10 @@ output u^n.
   from call to call; the training hot path.
 
 ``backward`` is idempotent: every call starts again from p^n = 1 and returns fresh arrays.
+Graphs, vertices and values that do not fit raise :class:`~nnclf.errors.GraphError` (a
+``ValueError``) naming the vertex; a wrong Python type (a parent that is not a vertex, a
+function that is not a :class:`~nnclf.functions.LocalFunction`) is a ``TypeError``, and an
+unknown name looked up with ``graph[name]`` a ``KeyError``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .errors import GraphError
 from .functions import LocalFunction
 
 __all__ = ["Graph", "Vertex", "Executor"]
@@ -100,9 +105,9 @@ class Graph:
 
     def _new(self, name, fn, parents) -> Vertex:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a vertex name must be a non-empty string, got {name!r}")
+            raise GraphError(f"a vertex name must be a non-empty string, got {name!r}")
         if name in self._by_name:
-            raise ValueError(f"vertex name '{name}' is already used in this graph; choose another")
+            raise GraphError(f"vertex name '{name}' is already used in this graph; choose another")
         v = Vertex(self, name, fn, parents)
         self._by_name[name] = v
         self._executors.clear()
@@ -123,7 +128,7 @@ class Graph:
                 "or build one with nnclf.functions.LocalFunction"
             )
         if len(parents) != fn.arity:
-            raise ValueError(
+            raise GraphError(
                 f"vertex '{name}': {fn.name} takes {fn.arity} parents, got {len(parents)}"
             )
         resolved = tuple(self._parent(name, k, p) for k, p in enumerate(parents, start=1))
@@ -135,7 +140,7 @@ class Graph:
     def _parent(self, child: str, k: int, p) -> Vertex:
         if isinstance(p, str):
             if p not in self._by_name:
-                raise ValueError(
+                raise GraphError(
                     f"vertex '{child}': parent {k} '{p}' does not exist; "
                     "add a vertex before its children"
                 )
@@ -143,7 +148,7 @@ class Graph:
         if not isinstance(p, Vertex):
             raise TypeError(f"vertex '{child}': parent {k} must be a Vertex or a name, got {p!r}")
         if p.graph is not self:
-            raise ValueError(
+            raise GraphError(
                 f"vertex '{child}': parent {k} '{p.name}' belongs to another graph"
             )
         return p
@@ -172,7 +177,7 @@ class Graph:
     def output(self) -> Vertex:
         """The output vertex u^n: the last vertex added."""
         if not self._ops:
-            raise ValueError("the graph has no non-leaf vertex yet, so no output u^n")
+            raise GraphError("the graph has no non-leaf vertex yet, so no output u^n")
         return self._ops[-1]
 
     def __getitem__(self, name: str) -> Vertex:
@@ -226,14 +231,14 @@ class Graph:
             raise TypeError(f"{caller}: give the leaf values as a dict of name -> value")
         unknown = [k for k in leaf_values if k not in self._by_name or not self._by_name[k].is_leaf]
         if unknown:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: '{unknown[0]}' is not a leaf of this graph; "
                 f"leaves are {self._names(self._leaves)}"
             )
         values = {}
         for v in self._leaves:
             if v.name not in leaf_values:
-                raise ValueError(f"{caller}: no value for leaf '{v.name}'")
+                raise GraphError(f"{caller}: no value for leaf '{v.name}'")
             values[v.name] = np.asarray(leaf_values[v.name])
         return values
 
@@ -242,7 +247,7 @@ class Graph:
             v.fn.check(*args)
             return v.fn.forward(*args)
         except (ValueError, IndexError, TypeError) as e:
-            raise ValueError(self._where(v) + str(e)) from None
+            raise GraphError(self._where(v) + str(e)) from None
 
     def _where(self, v: Vertex) -> str:
         args = ", ".join(p.name for p in v.parents)
@@ -281,7 +286,7 @@ class Graph:
         wrt = tuple(wrt)
         for name in wrt:
             if name not in self._by_name or not self._by_name[name].is_leaf:
-                raise ValueError(
+                raise GraphError(
                     f"{caller}: '{name}' is not a leaf; leaves are {self._names(self._leaves)}"
                 )
         return wrt
@@ -289,12 +294,12 @@ class Graph:
     def _check_values(self, values: Mapping, caller: str) -> None:
         for v in self.vertices:
             if v.name not in values:
-                raise ValueError(
+                raise GraphError(
                     f"{caller}: no value for vertex '{v.name}'; pass the dict that forward() returned"
                 )
         out = self.output
         if np.size(values[out.name]) != 1:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: the output '{out.name}' has shape {np.shape(values[out.name])}; "
                 "backpropagation needs a scalar output (d_n = 1)"
             )
@@ -320,7 +325,7 @@ class Graph:
             no path to the output through differentiable arguments gets zeros.
         """
         if mode not in MODES:
-            raise ValueError(f"backward: unknown mode {mode!r}; use 'vjp' or 'jacobian'")
+            raise GraphError(f"backward: unknown mode {mode!r}; use 'vjp' or 'jacobian'")
         wrt = self._check_wrt(wrt, "backward")
         self._check_values(values, "backward")
         plan = self._backward_plan(wrt)
@@ -379,7 +384,7 @@ class Graph:
 
     def _path_start(self, leaf: str, caller: str) -> Vertex:
         if leaf not in self._by_name or not self._by_name[leaf].is_leaf:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: '{leaf}' is not a leaf; leaves are {self._names(self._leaves)}"
             )
         return self._by_name[leaf]
@@ -558,7 +563,7 @@ class Executor:
         if targets not in plan["into"]:
             unknown = [name for name in targets if name not in self.wrt]
             if unknown:
-                raise ValueError(
+                raise GraphError(
                     f"backward: into names '{unknown[0]}', which is not among the leaves "
                     f"this executor differentiates ({', '.join(self.wrt)})"
                 )
@@ -595,7 +600,7 @@ class Executor:
         """The Python code of the passes planned for the last forward call's leaf shapes:
         ``u`` holds the values u^i, ``p`` the p^j (0-based slots: u[i-1] is u^i)."""
         if self._plan is None:
-            raise ValueError("source: run forward first; the code depends on the leaf shapes")
+            raise GraphError("source: run forward first; the code depends on the leaf shapes")
         return "\n".join(self._plan["source"]) + "\n"
 
     # ------------------------------------------------------------------ running
@@ -608,7 +613,7 @@ class Executor:
         try:
             leaves = self._get_leaves(leaf_values)
         except KeyError as e:
-            raise ValueError(f"forward: no value for leaf '{e.args[0]}'") from None
+            raise GraphError(f"forward: no value for leaf '{e.args[0]}'") from None
         try:
             signature = tuple([v.shape for v in leaves])
         except AttributeError:  # lists, Python numbers: make them arrays here
@@ -647,7 +652,7 @@ class Executor:
         """
         plan = self._plan
         if plan is None:
-            raise ValueError("backward: run forward first")
+            raise GraphError("backward: run forward first")
         p = self._p
         shape = plan["shapes"][self._output_slot]
         p[self._output_slot] = seed if shape == () else np.full(shape, seed, dtype=float)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.graph import Graph
 from nnclf.model import PARAMS, Network
 from nnclf.sgd import SGDSettings, Trainer
@@ -134,14 +135,14 @@ def test_backward_into_rejects_a_leaf_not_differentiated():
     net = Network(3, 2, 2)
     ex = net.executor()
     ex.forward(net.leaf_values(np.zeros(3), np.int64(0)))
-    with pytest.raises(ValueError, match="into names 'x'"):
+    with pytest.raises(GraphError, match="into names 'x'"):
         ex.backward(1.0, into={"x": np.zeros(3)})
 
 
 def test_source_shows_one_line_per_vertex_and_edge():
     net = Network(3, 2, 2)
     ex = net.executor()
-    with pytest.raises(ValueError, match="run forward first"):
+    with pytest.raises(GraphError, match="run forward first"):
         ex.source()
     ex.forward(net.leaf_values(np.zeros(3), np.int64(0)))
     text = ex.source()

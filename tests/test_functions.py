@@ -4,10 +4,14 @@ Every Jacobian J^{j->i}(A^i) is compared with a finite-difference Jacobian built
 every VJP with g J from those same differences, and both with ``check_function``.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.gradcheck import check_function
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
@@ -320,38 +324,60 @@ def test_elementwise_and_register_transfer_make_a_new_transfer(monkeypatch):
 # --------------------------------------------------------------------------- errors
 
 def test_local_function_needs_jacobians_or_vjps():
-    with pytest.raises(ValueError, match="local function 'f': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(GraphError, match="local function 'f': give its Jacobians, its VJPs, or both"):
         F.LocalFunction("f", lambda x: x)
 
 
 def test_local_function_rejects_inconsistent_declarations():
-    with pytest.raises(ValueError, match="2 Jacobians but 1 VJPs"):
+    with pytest.raises(GraphError, match="2 Jacobians but 1 VJPs"):
         F.LocalFunction("f", lambda a, b: a, jacobians=[None, None], vjps=[None])
-    with pytest.raises(ValueError, match="differentiable has 1 entries for 2 arguments"):
+    with pytest.raises(GraphError, match="differentiable has 1 entries for 2 arguments"):
         F.LocalFunction("f", lambda a, b: a, vjps=[None, None], differentiable=[True])
 
 
 def test_check_errors_name_the_problem():
-    with pytest.raises(ValueError, match="add takes 2 arguments, got 1"):
+    with pytest.raises(GraphError, match="add takes 2 arguments, got 1"):
         F.add.check(np.ones(3))
-    with pytest.raises(ValueError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
+    with pytest.raises(GraphError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
         F.add.check(np.ones(3), np.ones(2))
-    with pytest.raises(ValueError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
+    with pytest.raises(GraphError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
         F.affine.check(np.ones(3), np.ones(3), np.ones(3))
-    with pytest.raises(ValueError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
+    with pytest.raises(GraphError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
         F.affine.check(np.ones((2, 3)), np.ones(4), np.ones(2))
-    with pytest.raises(ValueError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
+    with pytest.raises(GraphError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
         F.affine.check(np.ones((2, 3)), np.ones(3), np.ones(3))
-    with pytest.raises(ValueError, match=r"must be \(K,\) or \(batch, K\)"):
+    with pytest.raises(GraphError, match=r"must be \(K,\) or \(batch, K\)"):
         F.log_softmax.check(np.ones((2, 2, 2)))
-    with pytest.raises(ValueError, match="must be an integer class index"):
+    with pytest.raises(GraphError, match="must be an integer class index"):
         F.neg_pick.check(np.ones(3), np.float64(1.0))
-    with pytest.raises(ValueError, match="class indices outside 0..2"):
+    with pytest.raises(GraphError, match="class indices outside 0..2"):
         F.neg_pick.check(np.ones(3), np.int64(3))
-    with pytest.raises(ValueError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
+    with pytest.raises(GraphError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
         F.neg_pick.check(np.ones((2, 3)), np.array([0, 1, 2]))
 
 
 def test_unknown_transfer_lists_the_valid_names():
-    with pytest.raises(ValueError, match=r"unknown transfer function 'tahn'; choose one of .*tanh"):
+    with pytest.raises(GraphError, match=r"unknown transfer function 'tahn'; choose one of .*tanh"):
         F.get_transfer("tahn")
+
+
+def test_transfers_are_the_same_objects_from_either_module():
+    from nnclf import transfers
+
+    for name in transfers.__all__:
+        assert getattr(F, name) is getattr(transfers, name)
+    assert set(transfers.__all__) <= set(F.__all__)
+    with pytest.raises(AttributeError, match="module 'nnclf.functions' has no attribute 'tahn'"):
+        F.tahn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", ["nnclf.transfers", "nnclf.functions"])
+def test_either_module_may_be_imported_first(first):
+    # transfers.py builds on functions.py, which re-exports it: no import cycle either way.
+    code = (f"import {first}\n"
+            "from nnclf.functions import TRANSFERS, tanh\n"
+            "from nnclf.transfers import get_transfer\n"
+            "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

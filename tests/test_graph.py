@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.gradcheck import gradcheck
 from nnclf.graph import Executor, Graph
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
@@ -461,13 +462,13 @@ def test_compiled_sees_leaves_updated_in_place():
 def test_compiled_errors():
     g = network(F.tanh)
     ex = g.compile()
-    with pytest.raises(ValueError, match="backward: run forward first"):
+    with pytest.raises(GraphError, match="backward: run forward first"):
         ex.backward()
     leaves = network_leaves(np.random.default_rng(1100))
     del leaves["y"]
-    with pytest.raises(ValueError, match="forward: no value for leaf 'y'"):
+    with pytest.raises(GraphError, match="forward: no value for leaf 'y'"):
         ex.forward(leaves)
-    with pytest.raises(ValueError, match="compile: 'z' is not a leaf; leaves are W, x, b, V, gamma, y"):
+    with pytest.raises(GraphError, match="compile: 'z' is not a leaf; leaves are W, x, b, V, gamma, y"):
         g.compile(wrt=["W", "z"])
 
 
@@ -561,11 +562,11 @@ def test_summary_has_a_row_per_vertex():
 
 def test_duplicate_and_empty_names():
     g = notes_example()
-    with pytest.raises(ValueError, match="vertex name 'u3' is already used in this graph"):
+    with pytest.raises(GraphError, match="vertex name 'u3' is already used in this graph"):
         g.leaf("u3")
-    with pytest.raises(ValueError, match="vertex name 'u1' is already used"):
+    with pytest.raises(GraphError, match="vertex name 'u1' is already used"):
         g.vertex("u1", F.add, "u1", "u2")
-    with pytest.raises(ValueError, match="a vertex name must be a non-empty string"):
+    with pytest.raises(GraphError, match="a vertex name must be a non-empty string"):
         g.leaf("")
 
 
@@ -577,23 +578,23 @@ def test_unknown_vertex_lookup_lists_the_names():
 def test_parent_from_another_graph():
     g, other = Graph(), Graph()
     a, stranger = g.leaf("a"), other.leaf("b")
-    with pytest.raises(ValueError, match="vertex 's': parent 2 'b' belongs to another graph"):
+    with pytest.raises(GraphError, match="vertex 's': parent 2 'b' belongs to another graph"):
         g.vertex("s", F.add, a, stranger)
 
 
 def test_parent_name_that_does_not_exist():
     g = Graph()
     g.leaf("a")
-    with pytest.raises(ValueError, match="vertex 's': parent 2 'nope' does not exist"):
+    with pytest.raises(GraphError, match="vertex 's': parent 2 'nope' does not exist"):
         g.vertex("s", F.add, "a", "nope")
 
 
 def test_wrong_number_of_parents():
     g = Graph()
     a = g.leaf("a")
-    with pytest.raises(ValueError, match="vertex 's': add takes 2 parents, got 1"):
+    with pytest.raises(GraphError, match="vertex 's': add takes 2 parents, got 1"):
         g.vertex("s", F.add, a)
-    with pytest.raises(ValueError, match="vertex 't': tanh takes 1 parents, got 2"):
+    with pytest.raises(GraphError, match="vertex 't': tanh takes 1 parents, got 2"):
         g.vertex("t", F.tanh, a, a)
 
 
@@ -606,27 +607,27 @@ def test_vertex_needs_a_local_function():
 
 def test_forward_missing_and_unknown_leaf_values():
     g = notes_example()
-    with pytest.raises(ValueError, match="forward: no value for leaf 'u2'"):
+    with pytest.raises(GraphError, match="forward: no value for leaf 'u2'"):
         g.forward({"u1": 1.0})
-    with pytest.raises(ValueError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"):
         g.forward({"u1": 1.0, "u2": 2.0, "u5": 3.0})
-    with pytest.raises(ValueError, match="forward: 'u3' is not a leaf of this graph"):
+    with pytest.raises(GraphError, match="forward: 'u3' is not a leaf of this graph"):
         g.forward({"u1": 1.0, "u2": 2.0, "u3": 3.0})
 
 
 def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
     g = network(F.tanh)
     leaves = network_leaves(np.random.default_rng(1500))
-    with pytest.raises(ValueError, match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
+    with pytest.raises(GraphError, match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
                                          r"\(5,\) but the matrix has shape \(4, 3\)"):
         g.forward({**leaves, "x": np.ones(5)})
-    with pytest.raises(ValueError, match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
+    with pytest.raises(GraphError, match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
                                          r"shape \(2,\)"):
         g.forward({**leaves, "gamma": np.ones(2)})
-    with pytest.raises(ValueError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
                                          r"indices outside 0..2"):
         g.forward({**leaves, "y": np.int64(3)})
-    with pytest.raises(ValueError, match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
+    with pytest.raises(GraphError, match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
                                          r"shape, got \(2,\) and \(3,\)"):
         notes_example().forward({"u1": np.ones(2), "u2": np.ones(3)})
 
@@ -634,22 +635,22 @@ def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
 def test_unknown_leaf_in_path_sum_and_paths():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(ValueError, match="path_sum: 'u7' is not a leaf; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="path_sum: 'u7' is not a leaf; leaves are u1, u2"):
         g.path_sum(values, "u7")
-    with pytest.raises(ValueError, match="path_sum: 'u3' is not a leaf"):
+    with pytest.raises(GraphError, match="path_sum: 'u3' is not a leaf"):
         g.path_sum(values, "u3")
-    with pytest.raises(ValueError, match="paths: 'u7' is not a leaf"):
+    with pytest.raises(GraphError, match="paths: 'u7' is not a leaf"):
         g.paths("u7")
 
 
 def test_backward_errors():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(ValueError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
+    with pytest.raises(GraphError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
         g.backward(values, mode="jacobians")
-    with pytest.raises(ValueError, match="backward: 'u3' is not a leaf; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="backward: 'u3' is not a leaf; leaves are u1, u2"):
         g.backward(values, wrt="u3")
-    with pytest.raises(ValueError, match="backward: no value for vertex 'u3'; pass the dict that "
+    with pytest.raises(GraphError, match="backward: no value for vertex 'u3'; pass the dict that "
                                          r"forward\(\) returned"):
         g.backward({"u1": 1.0, "u2": 2.0})
 
@@ -659,22 +660,22 @@ def test_backward_needs_a_scalar_output():
     a, b = g.leaf("a"), g.leaf("b")
     g.vertex("s", F.add, a, b)
     values = g.forward({"a": np.ones(2), "b": np.ones(2)})
-    with pytest.raises(ValueError, match=r"backward: the output 's' has shape \(2,\); "
+    with pytest.raises(GraphError, match=r"backward: the output 's' has shape \(2,\); "
                                          r"backpropagation needs a scalar output \(d_n = 1\)"):
         g.backward(values)
-    with pytest.raises(ValueError, match="needs a scalar output"):
+    with pytest.raises(GraphError, match="needs a scalar output"):
         g.backward(values, mode="jacobian")
-    with pytest.raises(ValueError, match="path_sum: the output 's' has shape"):
+    with pytest.raises(GraphError, match="path_sum: the output 's' has shape"):
         g.path_sum(values, "a")
 
 
 def test_graph_without_vertices_has_no_output():
     g = Graph()
     g.leaf("a")
-    with pytest.raises(ValueError, match="the graph has no non-leaf vertex yet"):
+    with pytest.raises(GraphError, match="the graph has no non-leaf vertex yet"):
         g.output
 
 
 def test_local_function_with_neither_jacobians_nor_vjps():
-    with pytest.raises(ValueError, match="local function 'mystery': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(GraphError, match="local function 'mystery': give its Jacobians, its VJPs, or both"):
         F.LocalFunction("mystery", lambda x: x)
