@@ -518,7 +518,9 @@ class _Pass:
         return self.bind(name, self._buffers[name])
 
     def emit(self, statement: str, comment: str) -> None:
-        self.lines.append(f"    {statement}  # {comment}")
+        line = f"    {statement}  # {comment}"
+        assert "\n" not in line, "generated lines are built from vertex numbers only"
+        self.lines.append(line)
 
     def build(self) -> Callable:
         """Compile the pass and return its function."""
