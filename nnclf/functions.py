@@ -10,16 +10,18 @@ A :class:`LocalFunction` keeps together, for one kind of vertex of the notes' gr
   vector of its entries in row-major order, as the notes do);
 - ``vjp(k, g, ans, *args, out=None)``: the vector-Jacobian product g J^{j->i}(A^i), shaped like
   ``args[k]``, computed without building J;
-- ``check(*args)``: raises ``ValueError`` naming the argument whose shape does not fit.
+- ``check(*args)``: raises :class:`~nnclf.errors.GraphError` (a ``ValueError``) naming the
+  argument whose shape does not fit.
 
 ``ans`` is the already computed output u^i, so that derivatives such as tanh' = 1 - h^2 reuse
 it. ``out``, when given, is a preallocated array of the result's shape that is written and
 returned; the compiled graph passes buffers there, the plain evaluation passes ``None``.
 
 Built-ins: :data:`add`, :data:`mul`, :data:`affine`, :data:`log_softmax`, :data:`neg_pick`, and the
-transfer functions in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
-``softplus``). A new transfer function is one call to :func:`elementwise` plus
-:func:`register_transfer`; an arbitrary local function is one :class:`LocalFunction`.
+transfer functions g in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
+``softplus``), which live in :mod:`nnclf.transfers` and are re-exported here. A new transfer
+function is one call to :func:`elementwise` plus :func:`register_transfer`; an arbitrary local
+function is one :class:`LocalFunction`.
 
 Batches: ``affine``, the transfer functions, ``log_softmax`` and ``neg_pick`` also take a batch
 axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the mean loss.
@@ -32,25 +34,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.linalg.blas import dger as _dger
-from scipy.special import expit
 
-__all__ = [
-    "LocalFunction",
-    "elementwise",
-    "register_transfer",
-    "get_transfer",
-    "TRANSFERS",
-    "add",
-    "mul",
-    "affine",
-    "log_softmax",
-    "neg_pick",
-    "tanh",
-    "sigmoid",
-    "relu",
-    "identity",
-    "softplus",
-]
+from .errors import GraphError
+
+_TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFERS",
+                   "tanh", "sigmoid", "relu", "identity", "softplus")
+"""Defined in :mod:`nnclf.transfers`, re-exported here (see ``__getattr__`` at the end)."""
+
+__all__ = ["LocalFunction", "add", "mul", "affine", "log_softmax", "neg_pick", *_TRANSFER_NAMES]
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -92,18 +83,23 @@ class LocalFunction:
         ``vjps[k](g, ans, *args) -> array shaped like args[k]``; may take ``out``.
         When omitted, the VJP is computed as ``g.ravel() @ J`` from the Jacobian.
     check : callable, optional
-        ``check(*args)`` raises ``ValueError`` when the arguments do not fit.
+        ``check(*args)`` raises ``ValueError`` (nnclf's own raise ``GraphError``) when the
+        arguments do not fit; a graph reports it with the vertex's name.
     differentiable : sequence of bool, optional
         False for argument positions the output is piecewise constant in (a class index);
         backpropagation does not pass through them. Default: all True.
     reads : sequence of sequences of int, optional
         ``reads[k]``: the argument positions whose values the VJP for position k uses
-        (default: all). A compiled graph that adds gradients into the leaves in place (an
-        SGD step) uses this to know which updates are safe to make before others.
+        (default: all). A fact about this function's own VJP, kept here beside it; it serves
+        only callers that add p^j into the leaves in place (an optimizer's in-place SGD step,
+        ``Executor.backward(into=...)``): they must not change a leaf before every VJP that
+        reads it has run. Plain backpropagation ignores it.
     accumulators : sequence of callables or None, optional
-        ``accumulators[k](target, g, ans, *args)`` adds g J^{k} into ``target`` in place,
+        ``accumulators[k](target, g, ans, *args)`` adds g J^{j->i} into ``target`` in place,
         without an intermediate array (for example a BLAS rank-one update for the outer
-        product of a matrix argument). Optional, per position; the default adds the VJP.
+        product of a matrix argument): an accumulating form of the VJP for position k, for
+        the same callers that add p^j into the leaves in place. Optional, per position; when
+        missing they add the VJP. Plain backpropagation never uses it.
 
     Examples
     --------
@@ -125,12 +121,12 @@ class LocalFunction:
         accumulators: Sequence[Callable | None] | None = None,
     ):
         if jacobians is None and vjps is None:
-            raise ValueError(
+            raise GraphError(
                 f"local function '{name}': give its Jacobians, its VJPs, or both "
                 "(one per argument position)"
             )
         if jacobians is not None and vjps is not None and len(jacobians) != len(vjps):
-            raise ValueError(
+            raise GraphError(
                 f"local function '{name}': {len(jacobians)} Jacobians but {len(vjps)} VJPs; "
                 "give one of each per argument position"
             )
@@ -140,7 +136,7 @@ class LocalFunction:
             (True,) * self.arity if differentiable is None else tuple(bool(d) for d in differentiable)
         )
         if len(self.differentiable) != self.arity:
-            raise ValueError(
+            raise GraphError(
                 f"local function '{name}': differentiable has {len(self.differentiable)} entries "
                 f"for {self.arity} arguments"
             )
@@ -160,9 +156,10 @@ class LocalFunction:
         return f"<local function {self.name}/{self.arity}>"
 
     def check(self, *args) -> None:
-        """Raise ``ValueError`` when the arguments do not fit this function."""
+        """Raise ``GraphError`` (or the ``ValueError`` of a user's ``check``) when the
+        arguments do not fit this function."""
         if len(args) != self.arity:
-            raise ValueError(f"{self.name} takes {self.arity} arguments, got {len(args)}")
+            raise GraphError(f"{self.name} takes {self.arity} arguments, got {len(args)}")
         if self._check is not None:
             self._check(*args)
 
@@ -195,8 +192,9 @@ class LocalFunction:
         return lambda g, ans, *args, out=None: self.vjp(k, g, ans, *args, out=out)
 
     def accumulate_fn(self, k: int) -> Callable | None:
-        """``a(target, g, ans, *args)`` adding g J^{k} into ``target`` in place, or None when
-        this function has no special way to do it (then add the VJP)."""
+        """``a(target, g, ans, *args)`` adding g J^{j->i} into ``target`` in place, or None
+        when this function has no special way to do it (then add the VJP); for callers that
+        add p^j into the leaves in place (see ``accumulators``)."""
         return self._accumulators[k] if self.differentiable[k] else None
 
     def vjp(self, k: int, g, ans, *args, out=None):
@@ -216,7 +214,7 @@ class LocalFunction:
 def _same_shape(name: str):
     def check(a, b):
         if np.shape(a) != np.shape(b):
-            raise ValueError(
+            raise GraphError(
                 f"{name} needs arguments of one shape, got {np.shape(a)} and {np.shape(b)}"
             )
     return check
@@ -247,104 +245,20 @@ mul = LocalFunction(
 """f(a, b) = a * b, elementwise."""
 
 
-def elementwise(name: str, g: Callable, dg: Callable) -> LocalFunction:
-    """A transfer function h = g(z) applied entry by entry.
-
-    Parameters
-    ----------
-    g : callable
-        ``g(z, out=None)``, the function itself.
-    dg : callable
-        ``dg(z, h, out=None)``, its derivative g'(z) entry by entry; ``h = g(z)`` is given so
-        that, for example, tanh' can be computed as 1 - h^2.
-
-    Its Jacobian is diag(g'(z)) and its VJP is ``p * g'(z)``.
-    """
-
-    def vjp(p, h, z, out=None):
-        d = dg(z, h, out=out)
-        return np.multiply(p, d, out=d)
-
-    return LocalFunction(
-        name,
-        g,
-        jacobians=[lambda h, z: np.diag(np.ravel(dg(z, h)))],
-        vjps=[vjp],
-    )
-
-
-TRANSFERS: dict[str, LocalFunction] = {}
-"""Transfer functions g by name: what a config's ``model.transfer`` may say."""
-
-
-def register_transfer(fn: LocalFunction) -> LocalFunction:
-    """Make ``fn`` available by its name as a transfer function."""
-    TRANSFERS[fn.name] = fn
-    return fn
-
-
-def get_transfer(name: str) -> LocalFunction:
-    """The transfer function called ``name``; the error lists the valid names."""
-    try:
-        return TRANSFERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown transfer function {name!r}; choose one of {', '.join(sorted(TRANSFERS))}"
-        ) from None
-
-
-def _dtanh(z, h, out=None):
-    d = np.multiply(h, h, out=out)
-    return np.subtract(1.0, d, out=d)
-
-
-def _dsigmoid(z, h, out=None):
-    d = np.subtract(1.0, h, out=out)
-    return np.multiply(h, d, out=d)
-
-
-def _drelu(z, h, out=None):
-    if out is None:
-        return (z > 0.0).astype(float)
-    return np.greater(z, 0.0, out=out)
-
-
-def _didentity(z, h, out=None):
-    if out is None:
-        return np.ones(np.shape(z))
-    out.fill(1.0)
-    return out
-
-
-tanh = register_transfer(elementwise("tanh", np.tanh, _dtanh))
-sigmoid = register_transfer(elementwise("sigmoid", expit, _dsigmoid))
-relu = register_transfer(
-    elementwise("relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu)
-)
-identity = register_transfer(elementwise("identity", _copy, _didentity))
-softplus = register_transfer(
-    elementwise(
-        "softplus",
-        lambda z, out=None: np.logaddexp(0.0, z, out=out),
-        lambda z, h, out=None: expit(z, out=out),
-    )
-)
-
-
 # --------------------------------------------------------------------------- affine
 
 def _affine_check(W, x, b):
     W_shape, x_shape, b_shape = np.shape(W), np.shape(x), np.shape(b)
     if len(W_shape) != 2:
-        raise ValueError(f"argument 1 (the matrix) must be 2-D, got shape {W_shape}")
+        raise GraphError(f"argument 1 (the matrix) must be 2-D, got shape {W_shape}")
     m, d = W_shape
     if len(x_shape) not in (1, 2) or x_shape[-1] != d:
-        raise ValueError(
+        raise GraphError(
             f"argument 2 has shape {x_shape} but the matrix has shape {W_shape}: "
             f"expected ({d},) or (batch, {d})"
         )
     if b_shape != (m,):
-        raise ValueError(
+        raise GraphError(
             f"argument 3 has shape {b_shape} but the matrix has shape {W_shape}: expected ({m},)"
         )
 
@@ -451,7 +365,7 @@ def _log_softmax_vjp(g, q, l, out=None):
 
 def _log_softmax_check(l):
     if np.ndim(l) not in (1, 2):
-        raise ValueError(f"argument must be (K,) or (batch, K), got shape {np.shape(l)}")
+        raise GraphError(f"argument must be (K,) or (batch, K), got shape {np.shape(l)}")
 
 
 log_softmax = LocalFunction(
@@ -491,17 +405,17 @@ def _neg_pick_jac_q(ans, q, y):
 def _neg_pick_check(q, y):
     q_shape, y_arr = np.shape(q), np.asarray(y)
     if len(q_shape) not in (1, 2):
-        raise ValueError(f"argument 1 must be (K,) or (batch, K), got shape {q_shape}")
+        raise GraphError(f"argument 1 must be (K,) or (batch, K), got shape {q_shape}")
     if y_arr.dtype.kind not in "iub":
-        raise ValueError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
+        raise GraphError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
     expected = () if len(q_shape) == 1 else q_shape[:1]
     if y_arr.shape != expected:
-        raise ValueError(
+        raise GraphError(
             f"argument 2 has shape {y_arr.shape} but argument 1 has shape {q_shape}: "
             f"expected {expected}"
         )
     if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= q_shape[-1]):
-        raise ValueError(f"argument 2 holds class indices outside 0..{q_shape[-1] - 1}")
+        raise GraphError(f"argument 2 holds class indices outside 0..{q_shape[-1] - 1}")
 
 
 neg_pick = LocalFunction(
@@ -516,3 +430,16 @@ neg_pick = LocalFunction(
 
 The class index y is a leaf too, but o is piecewise constant in it: its gradient is zero and
 backpropagation does not pass through it."""
+
+
+# --------------------------------------------------------------------------- transfer functions g
+
+def __getattr__(name):
+    # transfers.py builds the transfer functions with LocalFunction from this module, so they
+    # are fetched from it on first use rather than imported here: either module may then be
+    # imported first.
+    if name in _TRANSFER_NAMES:
+        from . import transfers
+
+        return getattr(transfers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

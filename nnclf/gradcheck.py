@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import GraphError
 from .functions import LocalFunction
 from .graph import Graph
 
@@ -165,13 +166,13 @@ def gradcheck_modes(
     """
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        raise ValueError(f"gradcheck: unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}")
+        raise GraphError(f"gradcheck: unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}")
     if wrt is None:
         names = [v.name for v in graph.leaves if _differentiable(graph, v)]
     else:
         names = [wrt] if isinstance(wrt, str) else list(wrt)
     if not names:
-        raise ValueError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
+        raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
     values = {k: (np.array(v, dtype=float) if k in names else np.asarray(v))
               for k, v in leaf_values.items()}
     forward = graph.forward(values)

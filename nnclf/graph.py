@@ -16,20 +16,31 @@ output u^n.
 - ``path_sum(values, leaf)``: the theorem p^j = sum over directed paths from j to n of the
   products of the D^{a->b} = J^{a->b}(A^b) along the path.
 - ``compile(wrt)``: an :class:`Executor`, the same passes planned once, with buffers reused
-  from call to call; the training hot path.
+  from call to call; the training hot path. It writes each pass as straight-line Python
+  (one line per vertex forward, one per edge backward) that names slots and objects only by
+  the notes' vertex numbers: no vertex name, function name or other user text is ever part
+  of the code it compiles.
 
 ``backward`` is idempotent: every call starts again from p^n = 1 and returns fresh arrays.
+Graphs, vertices and values that do not fit raise :class:`~nnclf.errors.GraphError` (a
+``ValueError``) naming the vertex; a wrong Python type (a parent that is not a vertex, a
+function that is not a :class:`~nnclf.functions.LocalFunction`) is a ``TypeError``, and an
+unknown name looked up with ``graph[name]`` a ``KeyError``.
 """
 
 from __future__ import annotations
 
+import itertools
+import linecache
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
+from .errors import GraphError
 from .functions import LocalFunction
 
 __all__ = ["Graph", "Vertex", "Executor"]
@@ -100,9 +111,9 @@ class Graph:
 
     def _new(self, name, fn, parents) -> Vertex:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a vertex name must be a non-empty string, got {name!r}")
+            raise GraphError(f"a vertex name must be a non-empty string, got {name!r}")
         if name in self._by_name:
-            raise ValueError(f"vertex name '{name}' is already used in this graph; choose another")
+            raise GraphError(f"vertex name '{name}' is already used in this graph; choose another")
         v = Vertex(self, name, fn, parents)
         self._by_name[name] = v
         self._executors.clear()
@@ -123,7 +134,7 @@ class Graph:
                 "or build one with nnclf.functions.LocalFunction"
             )
         if len(parents) != fn.arity:
-            raise ValueError(
+            raise GraphError(
                 f"vertex '{name}': {fn.name} takes {fn.arity} parents, got {len(parents)}"
             )
         resolved = tuple(self._parent(name, k, p) for k, p in enumerate(parents, start=1))
@@ -135,7 +146,7 @@ class Graph:
     def _parent(self, child: str, k: int, p) -> Vertex:
         if isinstance(p, str):
             if p not in self._by_name:
-                raise ValueError(
+                raise GraphError(
                     f"vertex '{child}': parent {k} '{p}' does not exist; "
                     "add a vertex before its children"
                 )
@@ -143,7 +154,7 @@ class Graph:
         if not isinstance(p, Vertex):
             raise TypeError(f"vertex '{child}': parent {k} must be a Vertex or a name, got {p!r}")
         if p.graph is not self:
-            raise ValueError(
+            raise GraphError(
                 f"vertex '{child}': parent {k} '{p.name}' belongs to another graph"
             )
         return p
@@ -172,7 +183,7 @@ class Graph:
     def output(self) -> Vertex:
         """The output vertex u^n: the last vertex added."""
         if not self._ops:
-            raise ValueError("the graph has no non-leaf vertex yet, so no output u^n")
+            raise GraphError("the graph has no non-leaf vertex yet, so no output u^n")
         return self._ops[-1]
 
     def __getitem__(self, name: str) -> Vertex:
@@ -226,14 +237,14 @@ class Graph:
             raise TypeError(f"{caller}: give the leaf values as a dict of name -> value")
         unknown = [k for k in leaf_values if k not in self._by_name or not self._by_name[k].is_leaf]
         if unknown:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: '{unknown[0]}' is not a leaf of this graph; "
                 f"leaves are {self._names(self._leaves)}"
             )
         values = {}
         for v in self._leaves:
             if v.name not in leaf_values:
-                raise ValueError(f"{caller}: no value for leaf '{v.name}'")
+                raise GraphError(f"{caller}: no value for leaf '{v.name}'")
             values[v.name] = np.asarray(leaf_values[v.name])
         return values
 
@@ -242,7 +253,7 @@ class Graph:
             v.fn.check(*args)
             return v.fn.forward(*args)
         except (ValueError, IndexError, TypeError) as e:
-            raise ValueError(self._where(v) + str(e)) from None
+            raise GraphError(self._where(v) + str(e)) from None
 
     def _where(self, v: Vertex) -> str:
         args = ", ".join(p.name for p in v.parents)
@@ -281,7 +292,7 @@ class Graph:
         wrt = tuple(wrt)
         for name in wrt:
             if name not in self._by_name or not self._by_name[name].is_leaf:
-                raise ValueError(
+                raise GraphError(
                     f"{caller}: '{name}' is not a leaf; leaves are {self._names(self._leaves)}"
                 )
         return wrt
@@ -289,12 +300,12 @@ class Graph:
     def _check_values(self, values: Mapping, caller: str) -> None:
         for v in self.vertices:
             if v.name not in values:
-                raise ValueError(
+                raise GraphError(
                     f"{caller}: no value for vertex '{v.name}'; pass the dict that forward() returned"
                 )
         out = self.output
         if np.size(values[out.name]) != 1:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: the output '{out.name}' has shape {np.shape(values[out.name])}; "
                 "backpropagation needs a scalar output (d_n = 1)"
             )
@@ -320,7 +331,7 @@ class Graph:
             no path to the output through differentiable arguments gets zeros.
         """
         if mode not in MODES:
-            raise ValueError(f"backward: unknown mode {mode!r}; use 'vjp' or 'jacobian'")
+            raise GraphError(f"backward: unknown mode {mode!r}; use 'vjp' or 'jacobian'")
         wrt = self._check_wrt(wrt, "backward")
         self._check_values(values, "backward")
         plan = self._backward_plan(wrt)
@@ -379,7 +390,7 @@ class Graph:
 
     def _path_start(self, leaf: str, caller: str) -> Vertex:
         if leaf not in self._by_name or not self._by_name[leaf].is_leaf:
-            raise ValueError(
+            raise GraphError(
                 f"{caller}: '{leaf}' is not a leaf; leaves are {self._names(self._leaves)}"
             )
         return self._by_name[leaf]
@@ -454,7 +465,8 @@ class Graph:
 
 @dataclass
 class _Step:
-    """One backward step: carry p^i back along edge position k of vertex i to its parent j."""
+    """One backward step: carry p^i back along argument position k (0-based) of vertex i to
+    its parent j. ``i``, ``j`` and ``args`` are vertex numbers, 1-based as in the notes."""
 
     fn: LocalFunction
     k: int
@@ -464,8 +476,81 @@ class _Step:
 
     @property
     def reads(self) -> set[int]:
-        """The slots of the values this step's VJP uses."""
+        """The vertices whose values this step's VJP uses."""
         return {self.args[r] for r in self.fn.reads[self.k]}
+
+    @property
+    def name(self) -> str:
+        """``i_j_k`` (k 1-based): the suffix of the names this step binds in a pass."""
+        return f"{self.i}_{self.j}_{self.k + 1}"
+
+
+_PASS_NUMBERS = itertools.count(1)
+"""Numbers the generated passes, so that each has a file name of its own in tracebacks."""
+
+
+class _Pass:
+    """One generated pass: a straight-line function and its own namespace.
+
+    Its source names only slots (``u[i]``, ``p[j]``, ``t[n]``) and objects bound under names
+    made of vertex numbers (``f7``, ``v7_6_1``); no vertex or function name, nor any other text
+    given by a user, is ever part of it. The source is registered with :mod:`linecache` under
+    a file name of its own while the function lives, so tracebacks show its lines.
+    """
+
+    def __init__(self, name: str, params: str, shapes: list, buffers: dict):
+        self.name = name
+        self.lines = [f"def {name}({params}):"]
+        self.namespace: dict = {"add": np.add}
+        self._shapes = shapes
+        self._buffers = buffers
+        self.text = ""
+
+    def bind(self, name: str, obj) -> str:
+        """Put ``obj`` in this pass's namespace as ``name``."""
+        self.namespace[name] = obj
+        return name
+
+    def buffer(self, name: str, slot: int) -> str:
+        """A scratch array shaped like u^slot, shared by the passes of one plan."""
+        if name not in self._buffers:
+            self._buffers[name] = np.empty(self._shapes[slot])
+        return self.bind(name, self._buffers[name])
+
+    def emit(self, statement: str, comment: str) -> None:
+        line = f"    {statement}  # {comment}"
+        assert "\n" not in line, "generated lines are built from vertex numbers only"
+        self.lines.append(line)
+
+    def build(self) -> Callable:
+        """Compile the pass and return its function."""
+        if len(self.lines) == 1:
+            self.lines.append("    pass")
+        self.text = "\n".join(self.lines) + "\n"
+        filename = f"<nnclf executor pass {next(_PASS_NUMBERS)}>"
+        linecache.cache[filename] = (len(self.text), None, self.text.splitlines(True), filename)
+        exec(compile(self.text, filename, "exec"), self.namespace)
+        fn = self.namespace[self.name]
+        weakref.finalize(fn, linecache.cache.pop, filename, None)
+        return fn
+
+
+@dataclass(eq=False)
+class _Plan:
+    """The passes generated for one combination of leaf shapes."""
+
+    shapes: list[tuple]
+    """``shapes[i]``: the shape of u^i (``shapes[0]`` is unused)."""
+    buffers: dict[str, np.ndarray]
+    """The scratch arrays the passes write into, by the name they have in the source."""
+    forward: Callable
+    """``forward(u)``: fills u^{l+1}..u^n and returns u^n."""
+    backward: Callable
+    """``backward(u, p)``: fills p^j, given p^n."""
+    source: list[str]
+    """The text of every pass generated so far."""
+    into: dict[tuple[str, ...], Callable] = field(default_factory=dict)
+    """``backward_into(u, p, t)`` by the names of the leaves it adds into."""
 
 
 class Executor:
@@ -487,13 +572,13 @@ class Executor:
     def __init__(self, graph: Graph, wrt: tuple[str, ...]):
         self.graph = graph
         self.wrt = wrt
-        vertices = graph.vertices
-        self._slot = slot = {v.name: i for i, v in enumerate(vertices)}
-        self._n = len(vertices)
+        # Slot i holds u^i (and p^i): vertex numbers, 1-based as in the notes; slot 0 is unused.
+        self._slot = slot = {v.name: v.index for v in graph.vertices}
         self._leaf_names = tuple(v.name for v in graph._leaves)
         self._get_leaves = lambda values, names=self._leaf_names: [values[k] for k in names]
         if len(self._leaf_names) > 1:
             self._get_leaves = itemgetter(*self._leaf_names)
+        self._leaf_slots = slice(1, len(self._leaf_names) + 1)
         self._output_slot = slot[graph.output.name]
         self._forward_steps = [
             (v.fn.forward_fn(), tuple(slot[p.name] for p in v.parents), slot[v.name])
@@ -505,98 +590,81 @@ class Executor:
             for k, parent in edges
         ]
         self._wrt_slots = tuple(slot[name] for name in wrt)
-        self._plans: dict[tuple, dict] = {}
-        self._plan: dict | None = None
-        self._values: list = [None] * self._n
-        self._p: list = [None] * self._n
+        self._plans: dict[tuple, _Plan] = {}
+        self._plan: _Plan | None = None
+        self._values: list = [None] * (graph.n + 1)
+        self._p: list = [None] * (graph.n + 1)
 
     # ------------------------------------------------------------------ planning
 
-    def _allocate(self, leaf_values: list) -> dict:
+    def _allocate(self, leaf_values: list) -> _Plan:
         """Check the leaves, size every buffer by one plain forward pass, and write the
         passes as straight-line Python: one line per vertex forward, one per edge backward,
         no loop, no look-up by name. :meth:`source` shows the code."""
         values = self.graph.forward(dict(zip(self._leaf_names, leaf_values)))
-        vertices = self.graph.vertices
-        shapes = [np.shape(values[v.name]) for v in vertices]
-        out = self._output_slot
-        code = _Code(vertices)
-        lines = ["def forward(u):"]
+        shapes = [()] + [np.shape(values[v.name]) for v in self.graph.vertices]
+        buffers: dict = {}
+        forward = _Pass("forward", "u", shapes, buffers)
         for f, args, i in self._forward_steps:
-            buf = code.bind("o", i, None if i == out else np.empty(shapes[i]))
-            lines.append(f"    u[{i}] = {code.bind('f', i, f)}({code.args(args)}, out={buf})"
-                         f"  # {code.describe(i)}")
-        lines.append(f"    return u[{out}]")
-        lines += ["", "def backward(u, p):"]
-        lines += self._backward_lines(code, self._steps, shapes) or ["    pass"]
-        return {"shapes": shapes, "code": code, "source": lines,
-                **code.run(lines, ("forward", "backward")), "into": {}}
+            out = "None" if i == self._output_slot else forward.buffer(f"o{i}", i)
+            forward.emit(f"u[{i}] = {forward.bind(f'f{i}', f)}({_slots('u', args)}, out={out})",
+                         f"u^{i} = f^{i}({_slots('u^', args)})")
+        forward.lines.append(f"    return u[{self._output_slot}]")
+        backward = _Pass("backward", "u, p", shapes, buffers)
+        _backward_lines(backward, self._steps)
+        return _Plan(shapes, buffers, forward.build(), backward.build(),
+                     [forward.text, backward.text])
 
-    def _backward_lines(self, code: "_Code", steps: list[_Step], shapes) -> list[str]:
-        """p^j = sum over children i of p^i J^{j->i}: the first child's product is stored,
-        the others are added to it."""
-        lines, seen = [], set()
-        for st in steps:
-            vjp = code.bind("v", (st.i, st.j, st.k), st.fn.vjp_fn(st.k))
-            buf = code.bind("b", (st.i, st.j, st.k), np.empty(shapes[st.j]))
-            product = f"{vjp}(p[{st.i}], u[{st.i}], {code.args(st.args)}, out={buf})"
-            comment = f"  # p^{st.j + 1} {'+' if st.j in seen else ''}= p^{st.i + 1} J^{{{st.j + 1}->{st.i + 1}}}"
-            if st.j in seen:
-                lines.append(f"    add(p[{st.j}], {product}, out=p[{st.j}]){comment}")
-            else:
-                lines.append(f"    p[{st.j}] = {product}{comment}")
-            seen.add(st.j)
-        return lines
-
-    def _into_plan(self, plan: dict, targets: tuple[str, ...]):
-        """The backward pass when p^j of the leaves ``targets`` is added into given arrays.
+    def _into_pass(self, plan: _Plan, targets: tuple[str, ...]) -> Callable:
+        """The backward pass when p^j of the leaves ``targets`` is added into given arrays
+        ``t[0], t[1], ...``.
 
         Steps into other vertices run first, as usual. The steps into target leaves come
         last, since the leaves' values change under them: a step adds in place when no step
         after it reads that leaf; otherwise its product waits in a buffer until the end.
         """
-        if targets not in plan["into"]:
-            unknown = [name for name in targets if name not in self.wrt]
-            if unknown:
-                raise ValueError(
-                    f"backward: into names '{unknown[0]}', which is not among the leaves "
-                    f"this executor differentiates ({', '.join(self.wrt)})"
-                )
-            code, shapes = plan["code"], plan["shapes"]
-            target_slots = {self._slot[name]: n for n, name in enumerate(targets)}
-            inner = [st for st in self._steps if st.j not in target_slots]
-            last = [st for st in self._steps if st.j in target_slots]
-            lines = ["def backward_into(u, p, t):"] + self._backward_lines(code, inner, shapes)
-            waiting = []
-            for n, st in enumerate(last):
-                key, tn = (st.i, st.j, st.k), target_slots[st.j]
-                args = f"p[{st.i}], u[{st.i}], {code.args(st.args)}"
-                in_place = st.j not in set().union(*(s.reads for s in last[n:]))
-                acc = st.fn.accumulate_fn(st.k) if in_place else None
-                comment = f"  # {targets[tn]} += p^{st.i + 1} J^{{{st.j + 1}->{st.i + 1}}}"
-                if acc is not None:
-                    lines.append(f"    {code.bind('a', key, acc)}(t[{tn}], {args}){comment}")
-                    continue
-                vjp = code.bind("v", key, st.fn.vjp_fn(st.k))
-                product = f"{vjp}({args}, out={code.bind('b', key, np.empty(shapes[st.j]))})"
-                if in_place:
-                    lines.append(f"    add(t[{tn}], {product}, out=t[{tn}]){comment}")
-                else:
-                    lines.append(f"    w{len(waiting)} = {product}{comment} (later)")
-                    waiting.append(tn)
-            lines += [f"    add(t[{tn}], w{w}, out=t[{tn}])" for w, tn in enumerate(waiting)]
-            if len(lines) == 1:
-                lines.append("    pass")
-            plan["into"][targets] = code.run(lines, ("backward_into",))["backward_into"]
-            plan["source"] += [""] + lines
-        return plan["into"][targets]
+        unknown = [name for name in targets if name not in self.wrt]
+        if unknown:
+            raise GraphError(
+                f"backward: into names '{unknown[0]}', which is not among the leaves "
+                f"this executor differentiates ({', '.join(self.wrt)})"
+            )
+        target = {self._slot[name]: n for n, name in enumerate(targets)}
+        into = _Pass("backward_into", "u, p, t", plan.shapes, plan.buffers)
+        _backward_lines(into, [st for st in self._steps if st.j not in target])
+        last = [st for st in self._steps if st.j in target]
+        waiting = []
+        for n, st in enumerate(last):
+            tn = target[st.j]
+            args = f"p[{st.i}], u[{st.i}], {_slots('u', st.args)}"
+            in_place = st.j not in set().union(*(s.reads for s in last[n:]))
+            acc = st.fn.accumulate_fn(st.k) if in_place else None
+            comment = f"t[{tn}] (p^{st.j}) += p^{st.i} J^{{{st.j}->{st.i}}}"
+            if acc is not None:
+                into.emit(f"{into.bind('a' + st.name, acc)}(t[{tn}], {args})", comment)
+            elif in_place:
+                into.emit(f"add(t[{tn}], {_product(into, st)}, out=t[{tn}])", comment)
+            else:
+                into.emit(f"w{len(waiting)} = {_product(into, st)}", f"{comment} (later)")
+                waiting.append(tn)
+        for w, tn in enumerate(waiting):
+            into.emit(f"add(t[{tn}], w{w}, out=t[{tn}])", f"t[{tn}] += w{w}")
+        fn = plan.into[targets] = into.build()
+        plan.source.append(into.text)
+        return fn
 
     def source(self) -> str:
-        """The Python code of the passes planned for the last forward call's leaf shapes:
-        ``u`` holds the values u^i, ``p`` the p^j (0-based slots: u[i-1] is u^i)."""
+        """The Python code of the passes planned for the last forward call's leaf shapes.
+
+        Slots are numbered as in the notes (1-based): ``u[i]`` holds u^i and ``p[j]`` holds
+        p^j; ``t[n]`` is the n-th array given as ``into``. Bound objects are named by the same
+        numbers: ``f7`` is f^7 and ``o7`` the buffer of u^7; ``v7_6_1`` is the VJP of f^7 in
+        its argument 1, here vertex 6 (the product p^7 J^{6->7}), ``b7_6_1`` its buffer and
+        ``a7_6_1`` its accumulating form. The code holds no vertex or function name.
+        """
         if self._plan is None:
-            raise ValueError("source: run forward first; the code depends on the leaf shapes")
-        return "\n".join(self._plan["source"]) + "\n"
+            raise GraphError("source: run forward first; the code depends on the leaf shapes")
+        return "\n".join(self._plan.source)
 
     # ------------------------------------------------------------------ running
 
@@ -608,7 +676,7 @@ class Executor:
         try:
             leaves = self._get_leaves(leaf_values)
         except KeyError as e:
-            raise ValueError(f"forward: no value for leaf '{e.args[0]}'") from None
+            raise GraphError(f"forward: no value for leaf '{e.args[0]}'") from None
         try:
             signature = tuple([v.shape for v in leaves])
         except AttributeError:  # lists, Python numbers: make them arrays here
@@ -621,12 +689,12 @@ class Executor:
             plan = self._plans[signature] = self._allocate(leaves)
         self._plan = plan
         vals = self._values
-        vals[: len(leaves)] = leaves
-        return plan["forward"](vals)
+        vals[self._leaf_slots] = leaves
+        return plan.forward(vals)
 
     def value(self, name: str):
         """u^i of the last forward pass (a buffer, overwritten by the next call)."""
-        return self._values[self.graph[name].index - 1]
+        return self._values[self.graph[name].index]
 
     def backward(self, seed: float = 1.0, into: Mapping[str, np.ndarray] | None = None):
         """The backward pass for the last forward pass: p^j for the ``wrt`` leaves.
@@ -647,43 +715,46 @@ class Executor:
         """
         plan = self._plan
         if plan is None:
-            raise ValueError("backward: run forward first")
+            raise GraphError("backward: run forward first")
         p = self._p
-        shape = plan["shapes"][self._output_slot]
+        shape = plan.shapes[self._output_slot]
         p[self._output_slot] = seed if shape == () else np.full(shape, seed, dtype=float)
         if into is not None:
-            self._into_plan(plan, tuple(into))(self._values, p, list(into.values()))
+            targets = tuple(into)
+            run = plan.into.get(targets) or self._into_pass(plan, targets)
+            run(self._values, p, list(into.values()))
             return into
-        plan["backward"](self._values, p)
-        shapes = plan["shapes"]
+        plan.backward(self._values, p)
+        shapes = plan.shapes
         return {
             name: p[s] if p[s] is not None else np.zeros(shapes[s])
             for name, s in zip(self.wrt, self._wrt_slots)
         }
 
 
-class _Code:
-    """The namespace and helpers for an executor's generated passes."""
+def _slots(prefix: str, slots) -> str:
+    """``u[1], u[2]`` (prefix ``u``) or ``u^1, u^2`` (prefix ``u^``)."""
+    if prefix.endswith("^"):
+        return ", ".join(f"{prefix}{a}" for a in slots)
+    return ", ".join(f"{prefix}[{a}]" for a in slots)
 
-    def __init__(self, vertices: list[Vertex]):
-        self.vertices = vertices
-        self.namespace: dict = {"add": np.add}
 
-    def bind(self, prefix: str, key, obj) -> str:
-        """Put ``obj`` in the namespace under a name made from ``prefix`` and ``key``."""
-        key = key if isinstance(key, tuple) else (key,)
-        name = prefix + "_".join(str(k) for k in key)
-        self.namespace[name] = obj
-        return name
+def _product(pass_: _Pass, st: _Step) -> str:
+    """The call computing p^i J^{j->i} into a buffer shaped like u^j."""
+    vjp = pass_.bind("v" + st.name, st.fn.vjp_fn(st.k))
+    out = pass_.buffer("b" + st.name, st.j)
+    return f"{vjp}(p[{st.i}], u[{st.i}], {_slots('u', st.args)}, out={out})"
 
-    @staticmethod
-    def args(slots) -> str:
-        return ", ".join(f"u[{a}]" for a in slots)
 
-    def describe(self, i: int) -> str:
-        v = self.vertices[i]
-        return f"u^{i + 1} {v.name} = {v.fn.name}({', '.join(p.name for p in v.parents)})"
-
-    def run(self, lines: list[str], names: tuple[str, ...]) -> dict:
-        exec(compile("\n".join(lines) + "\n", "<nnclf executor>", "exec"), self.namespace)
-        return {name: self.namespace[name] for name in names}
+def _backward_lines(pass_: _Pass, steps: list[_Step]) -> None:
+    """p^j = sum over children i of p^i J^{j->i}: the first child's product is stored, the
+    others are added to it."""
+    seen: set[int] = set()
+    for st in steps:
+        if st.j in seen:
+            pass_.emit(f"add(p[{st.j}], {_product(pass_, st)}, out=p[{st.j}])",
+                       f"p^{st.j} += p^{st.i} J^{{{st.j}->{st.i}}}")
+        else:
+            pass_.emit(f"p[{st.j}] = {_product(pass_, st)}",
+                       f"p^{st.j} = p^{st.i} J^{{{st.j}->{st.i}}}")
+        seen.add(st.j)

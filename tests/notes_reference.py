@@ -4,13 +4,49 @@
   form (no scipy, no reuse of h = g(z));
 - :func:`notes_network`: the notes' graph z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l),
   o = -q_y, built vertex by vertex;
-- :func:`hand_gradients`: the network's loss and its hand-derived gradients.
+- :func:`hand_gradients`: the network's loss and its hand-derived gradients;
+- :func:`central_differences`: derivatives by central finite differences, the one helper every
+  test uses (written here rather than taken from ``nnclf.gradcheck``, which is tested too).
+
+``conftest.py`` puts this directory on ``sys.path``, so test modules import it by name.
 """
 
 import numpy as np
 
 from nnclf import functions as F
 from nnclf.graph import Graph
+
+
+EPS = 1e-6
+"""The step of :func:`central_differences`: in float64 its results are good to about 1e-9."""
+
+
+def central_differences(f, x, eps=EPS):
+    """df/dx by central differences: (f(x + eps e_c) - f(x - eps e_c)) / (2 eps) per entry c.
+
+    Parameters
+    ----------
+    f : callable
+        ``f()`` computes the function from the current contents of ``x`` (a scalar or an
+        array of any shape).
+    x : float ndarray
+        Perturbed in place, one entry at a time, and restored.
+
+    Returns
+    -------
+    ndarray of shape ``np.shape(f()) + x.shape``
+        For a scalar f, the gradient shaped like x; reshaped to (d_f, d_x), the Jacobian.
+    """
+    columns = []
+    for idx in np.ndindex(x.shape):
+        saved = x[idx]
+        x[idx] = saved + eps
+        up = np.array(f(), dtype=float)
+        x[idx] = saved - eps
+        down = np.array(f(), dtype=float)
+        x[idx] = saved
+        columns.append((up - down) / (2 * eps))
+    return np.stack(columns, axis=-1).reshape(np.shape(columns[0]) + x.shape)
 
 
 def _sigmoid(z):
@@ -39,24 +75,28 @@ def notes_network(transfer):
     return g
 
 
-def hand_gradients(params, X, y, transfer="tanh"):
+def hand_gradients(params, X, y, transfer="tanh", with_x=False):
     """(loss, grads, P) for a batch X (B, d), y (B,) (or one example x, y).
 
     loss is the mean of -log softmax(V g(Wx + b) + gamma)_y over the rows; the gradients are
     the notes' derivation by hand, averaged over the rows:
-    dgamma = p - onehot(y), dV = (p - onehot) h^T, db = (V^T (p - onehot)) * g'(z), dW = db x^T.
+    dgamma = p - onehot(y), dV = (p - onehot) h^T, db = (V^T (p - onehot)) * g'(z), dW = db x^T;
+    with ``with_x``, also dx = W^T db, shaped like X (a row per example, not averaged).
     """
     g, dg = TRANSFER_CLOSED_FORMS[transfer]
     W, b, V, gamma = (params[k] for k in ("W", "b", "V", "gamma"))
-    X, y = np.atleast_2d(X), np.atleast_1d(y)
-    B = len(X)
-    Z = X @ W.T + b
+    X2, y = np.atleast_2d(X), np.atleast_1d(y)
+    B = len(X2)
+    Z = X2 @ W.T + b
     H = g(Z)
     L = H @ V.T + gamma
     E = np.exp(L - L.max(axis=1, keepdims=True))
     P = E / E.sum(axis=1, keepdims=True)
     delta = P - np.eye(P.shape[1])[y]                 # p - onehot(y), one row per example
     dZ = (delta @ V) * dg(Z)                          # (V^T (p - onehot)) * g'(z)
-    grads = {"W": dZ.T @ X / B, "b": dZ.mean(axis=0), "V": delta.T @ H / B,
+    grads = {"W": dZ.T @ X2 / B, "b": dZ.mean(axis=0), "V": delta.T @ H / B,
              "gamma": delta.mean(axis=0)}
+    if with_x:
+        # The loss is the mean over the rows, so each row's dx carries a factor 1/B.
+        grads["x"] = (dZ @ W / B).reshape(np.shape(X))
     return float(-np.mean(np.log(P[np.arange(B), y]))), grads, P

@@ -49,6 +49,7 @@ def check_row(row):
     assert row["test_accuracy"] is None or 0 <= row["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_digits_quick_without_torch_writes_the_table_as_json(tmp_path):
     out = tmp_path / "bench.json"
     done = run_script("--cases", "digits", "--epochs", "1", "--quick", "--json", str(out))
@@ -76,6 +77,7 @@ def test_digits_quick_without_torch_writes_the_table_as_json(tmp_path):
     assert "digits per-example: nnclf / sklearn" in result["targets"]
 
 
+@pytest.mark.slow
 def test_every_case_runs_quick(tmp_path):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     done = run_script("--quick", "--no-torch", "--json", str(out), "--markdown", str(md))
@@ -104,6 +106,7 @@ def test_every_case_runs_quick(tmp_path):
     assert result["command"] in text
 
 
+@pytest.mark.slow
 def test_torch_rows_when_torch_is_installed(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "bench.json"
@@ -117,6 +120,7 @@ def test_torch_rows_when_torch_is_installed(tmp_path):
     assert result["machine"]["torch"]
 
 
+@pytest.mark.slow
 def test_an_unknown_case_is_one_line_and_exit_2():
     done = run_script("--cases", "digits,digitz")
     assert done.returncode == 2

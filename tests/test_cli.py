@@ -89,6 +89,7 @@ def trained(tmp_path_factory):
 # ----------------------------------------------------------------------------- train
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_directory(trained):
     ws, run, result = trained
     assert result.stderr == ""
@@ -123,6 +124,7 @@ def test_train_writes_a_complete_run_directory(trained):
     assert model.config["data"]["source"] == str(ws / "iris.csv")
 
 
+@pytest.mark.slow
 def test_output_directory_taken_goes_to_the_next_free_name_and_force_replaces(tmp_path):
     ws = workspace(tmp_path)
     assert nnclf("train", "tiny.yaml", "--quiet", cwd=ws).returncode == 0
@@ -140,6 +142,7 @@ def test_output_directory_taken_goes_to_the_next_free_name_and_force_replaces(tm
     assert sorted(p.name for p in (ws / "runs").iterdir()) == ["iris", "iris-2"]
 
 
+@pytest.mark.slow
 def test_bundled_digits_config_reaches_its_promised_accuracy(tmp_path):
     result = nnclf("train", ROOT / "configs" / "digits.yaml", "--quiet", "--out", tmp_path / "d",
                    cwd=ROOT)
@@ -161,6 +164,7 @@ def test_bundled_csv_configs_train_from_the_repository_root(name, accuracy, tmp_
 # ----------------------------------------------------------------------------- resume
 
 
+@pytest.mark.slow
 def test_resume_after_interruptions_gives_identical_parameters(tmp_path):
     ws = workspace(tmp_path)
     first = nnclf("train", "tiny.yaml", "--quiet", "--out", "a", "--set", "train.epochs=4",
@@ -187,6 +191,7 @@ def test_resume_after_interruptions_gives_identical_parameters(tmp_path):
     assert ma == mb
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes_it(tmp_path):
     ws = workspace(tmp_path)
     long_run = ["--set", "train.epochs=null", "--set", "train.steps=40000",
@@ -213,6 +218,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes_it(tmp_path):
 # ----------------------------------------------------------------------------- evaluate, predict
 
 
+@pytest.mark.slow
 def test_evaluate_prints_the_report(trained):
     ws, run, _ = trained
     result = nnclf("evaluate", "runs/iris", cwd=ws)
@@ -223,6 +229,7 @@ def test_evaluate_prints_the_report(trained):
         assert needle in text
 
 
+@pytest.mark.slow
 def test_evaluate_json_on_the_runs_test_split(trained):
     ws, run, _ = trained
     result = nnclf("evaluate", "runs/iris", "--json", cwd=ws)
@@ -240,6 +247,7 @@ def test_evaluate_json_on_the_runs_test_split(trained):
     assert report == metrics
 
 
+@pytest.mark.slow
 def test_evaluate_a_model_file_on_given_data(trained):
     ws, run, _ = trained
     result = nnclf("evaluate", run / "model.npz", "--data", "iris.csv", "--json", cwd=ws)
@@ -252,6 +260,7 @@ def test_evaluate_a_model_file_on_given_data(trained):
         np.mean(model.predict(frame[FEATURES].to_numpy()) == frame["species"].to_numpy()))
 
 
+@pytest.mark.slow
 def test_predict_writes_labels_and_probabilities_in_input_order(trained):
     ws, run, _ = trained
     # Columns in another order, the label first and an extra column: matched by name.
@@ -275,6 +284,7 @@ def test_predict_writes_labels_and_probabilities_in_input_order(trained):
 # ----------------------------------------------------------------------------- gradcheck, graph, plot
 
 
+@pytest.mark.slow
 def test_gradcheck_compares_every_mode(trained):
     ws, _, _ = trained
     result = nnclf("gradcheck", "tiny.yaml", "--examples", "2", cwd=ws)
@@ -288,6 +298,7 @@ def test_gradcheck_compares_every_mode(trained):
     assert lines[-1] == "all agree"
 
 
+@pytest.mark.slow
 def test_graph_prints_dot_with_dimensions(trained):
     ws, _, _ = trained
     before = snapshot(ws)
@@ -301,6 +312,7 @@ def test_graph_prints_dot_with_dimensions(trained):
     assert snapshot(ws) == before
 
 
+@pytest.mark.slow
 def test_plot_writes_pngs(trained, tmp_path):
     pytest.importorskip("matplotlib")  # the optional extra nnclf[plot]
     _, run, _ = trained
@@ -311,6 +323,7 @@ def test_plot_writes_pngs(trained, tmp_path):
         assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_plot_without_matplotlib_says_how_to_get_it(trained, tmp_path):
     _, run, _ = trained
     code = ("import sys; sys.modules['matplotlib'] = None; from nnclf.cli import main; "
@@ -322,6 +335,7 @@ def test_plot_without_matplotlib_says_how_to_get_it(trained, tmp_path):
     assert not (run / "learning_curves.png").exists()
 
 
+@pytest.mark.slow
 def test_help_and_version(tmp_path):
     version = nnclf("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout == f"nnclf {__version__}\n"
@@ -498,6 +512,7 @@ def _check_bad_input(name, result, before, after):
     assert after == before  # nothing written, nothing half-written, the earlier run untouched
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_bad_input_gives_one_line_and_writes_nothing(name, trained, tmp_path, monkeypatch, capsys):
     # In-process through nnclf.cli.main, the console script's entry point, so that the whole
@@ -511,6 +526,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(name, trained, tmp_path, mo
     _check_bad_input(name, subprocess.CompletedProcess(args, code, out, err), before, snapshot(ws))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yaml syntax error", "csv nan", "corrupted model file",
                                   "unknown command", "diverged"])
 def test_bad_input_through_the_console_script(name, trained, tmp_path):

@@ -7,6 +7,7 @@ import sys
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -417,7 +418,6 @@ def test_a_file_written_like_nnclf_train_loads_and_predicts_the_same(tmp_path):
 
 
 def test_dataframe_feature_names_are_kept_and_saved(iris, tmp_path):
-    pd = pytest.importorskip("pandas")
     X, y = iris
     frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
     clf = NNClassifier(**SMALL).fit(frame, y)
@@ -447,7 +447,6 @@ def nnclf_command(*args, cwd):
 @pytest.fixture
 def iris_csv(tmp_path):
     """data/iris.csv as a pandas frame and a CSV file: four named features, string labels."""
-    pd = pytest.importorskip("pandas")
     iris = load_iris()
     frame = pd.DataFrame(iris.data, columns=["sepal_length", "sepal_width", "petal_length",
                                              "petal_width"])
@@ -457,11 +456,11 @@ def iris_csv(tmp_path):
 
 
 def read_predictions(path):
-    pd = pytest.importorskip("pandas")
     table = pd.read_csv(path)
     return table["label"].to_numpy(), table.drop(columns="label").to_numpy()
 
 
+@pytest.mark.slow
 def test_a_model_from_nnclf_train_loads_and_predicts_as_nnclf_predict(tmp_path, iris_csv):
     X, _ = iris_csv
     (tmp_path / "tiny.yaml").write_text(
@@ -485,6 +484,7 @@ def test_a_model_from_nnclf_train_loads_and_predicts_as_nnclf_predict(tmp_path, 
         "eta0": 0.1, "early_stopping": True, "patience": 2, "random_state": 3}
 
 
+@pytest.mark.slow
 def test_nnclf_predict_and_evaluate_accept_a_model_saved_from_python(tmp_path, iris_csv):
     X, species = iris_csv
     clf = NNClassifier(**SMALL).fit(X, species)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.graph import Graph
 from nnclf.model import PARAMS, Network
 from nnclf.sgd import SGDSettings, Trainer
@@ -134,20 +135,21 @@ def test_backward_into_rejects_a_leaf_not_differentiated():
     net = Network(3, 2, 2)
     ex = net.executor()
     ex.forward(net.leaf_values(np.zeros(3), np.int64(0)))
-    with pytest.raises(ValueError, match="into names 'x'"):
+    with pytest.raises(GraphError, match="into names 'x'"):
         ex.backward(1.0, into={"x": np.zeros(3)})
 
 
 def test_source_shows_one_line_per_vertex_and_edge():
     net = Network(3, 2, 2)
     ex = net.executor()
-    with pytest.raises(ValueError, match="run forward first"):
+    with pytest.raises(GraphError, match="run forward first"):
         ex.source()
     ex.forward(net.leaf_values(np.zeros(3), np.int64(0)))
     text = ex.source()
-    for name, fn in [("z", "affine"), ("h", "tanh"), ("l", "affine"), ("q", "log_softmax"),
-                     ("o", "neg_pick")]:
-        assert f"{name} = {fn}(" in text
+    # Numbered as in the notes: leaves W, x, b, V, gamma, y are 1..6; z, h, l, q, o are 7..11.
+    for vertex in ["u^7 = f^7(u^1, u^2, u^3)", "u^8 = f^8(u^7)", "u^9 = f^9(u^4, u^8, u^5)",
+                   "u^10 = f^10(u^9)", "u^11 = f^11(u^10, u^6)"]:
+        assert f"  # {vertex}\n" in text
     # Eight backward steps: o->q, q->l, l->V, l->h, l->gamma, h->z, z->W, z->b (never x, y).
     assert text.count("J^{") == 8
     assert "J^{2->7}" not in text  # x is not differentiated

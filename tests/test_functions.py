@@ -4,14 +4,17 @@ Every Jacobian J^{j->i}(A^i) is compared with a finite-difference Jacobian built
 every VJP with g J from those same differences, and both with ``check_function``.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.gradcheck import check_function
-from notes_reference import TRANSFER_CLOSED_FORMS
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
-EPS = 1e-6
 # Central differences in float64 with eps = 1e-6 are good to about 1e-9 here.
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
 # Two analytic computations of the same number (Jacobian vs VJP).
@@ -28,21 +31,10 @@ def _as_args(args):
     return [np.array(a, dtype=float) if _is_real(a) else np.asarray(a) for a in args]
 
 
-def central_jacobian(fn, args, k, eps=EPS):
+def central_jacobian(fn, args, k):
     """J[r, c] = d f_r / d (args[k])_c by central differences of ``fn.forward``."""
     args = _as_args(args)
-    a = args[k]
-    rows = np.size(fn.forward(*args))
-    J = np.empty((rows, a.size))
-    for c, idx in enumerate(np.ndindex(a.shape)):
-        saved = a[idx]
-        a[idx] = saved + eps
-        up = np.array(fn.forward(*args), dtype=float).ravel()
-        a[idx] = saved - eps
-        down = np.array(fn.forward(*args), dtype=float).ravel()
-        a[idx] = saved
-        J[:, c] = (up - down) / (2 * eps)
-    return J
+    return central_differences(lambda: fn.forward(*args), args[k]).reshape(-1, args[k].size)
 
 
 def differentiable_positions(fn, args):
@@ -332,38 +324,60 @@ def test_elementwise_and_register_transfer_make_a_new_transfer(monkeypatch):
 # --------------------------------------------------------------------------- errors
 
 def test_local_function_needs_jacobians_or_vjps():
-    with pytest.raises(ValueError, match="local function 'f': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(GraphError, match="local function 'f': give its Jacobians, its VJPs, or both"):
         F.LocalFunction("f", lambda x: x)
 
 
 def test_local_function_rejects_inconsistent_declarations():
-    with pytest.raises(ValueError, match="2 Jacobians but 1 VJPs"):
+    with pytest.raises(GraphError, match="2 Jacobians but 1 VJPs"):
         F.LocalFunction("f", lambda a, b: a, jacobians=[None, None], vjps=[None])
-    with pytest.raises(ValueError, match="differentiable has 1 entries for 2 arguments"):
+    with pytest.raises(GraphError, match="differentiable has 1 entries for 2 arguments"):
         F.LocalFunction("f", lambda a, b: a, vjps=[None, None], differentiable=[True])
 
 
 def test_check_errors_name_the_problem():
-    with pytest.raises(ValueError, match="add takes 2 arguments, got 1"):
+    with pytest.raises(GraphError, match="add takes 2 arguments, got 1"):
         F.add.check(np.ones(3))
-    with pytest.raises(ValueError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
+    with pytest.raises(GraphError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
         F.add.check(np.ones(3), np.ones(2))
-    with pytest.raises(ValueError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
+    with pytest.raises(GraphError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
         F.affine.check(np.ones(3), np.ones(3), np.ones(3))
-    with pytest.raises(ValueError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
+    with pytest.raises(GraphError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
         F.affine.check(np.ones((2, 3)), np.ones(4), np.ones(2))
-    with pytest.raises(ValueError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
+    with pytest.raises(GraphError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
         F.affine.check(np.ones((2, 3)), np.ones(3), np.ones(3))
-    with pytest.raises(ValueError, match=r"must be \(K,\) or \(batch, K\)"):
+    with pytest.raises(GraphError, match=r"must be \(K,\) or \(batch, K\)"):
         F.log_softmax.check(np.ones((2, 2, 2)))
-    with pytest.raises(ValueError, match="must be an integer class index"):
+    with pytest.raises(GraphError, match="must be an integer class index"):
         F.neg_pick.check(np.ones(3), np.float64(1.0))
-    with pytest.raises(ValueError, match="class indices outside 0..2"):
+    with pytest.raises(GraphError, match="class indices outside 0..2"):
         F.neg_pick.check(np.ones(3), np.int64(3))
-    with pytest.raises(ValueError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
+    with pytest.raises(GraphError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
         F.neg_pick.check(np.ones((2, 3)), np.array([0, 1, 2]))
 
 
 def test_unknown_transfer_lists_the_valid_names():
-    with pytest.raises(ValueError, match=r"unknown transfer function 'tahn'; choose one of .*tanh"):
+    with pytest.raises(GraphError, match=r"unknown transfer function 'tahn'; choose one of .*tanh"):
         F.get_transfer("tahn")
+
+
+def test_transfers_are_the_same_objects_from_either_module():
+    from nnclf import transfers
+
+    for name in transfers.__all__:
+        assert getattr(F, name) is getattr(transfers, name)
+    assert set(transfers.__all__) <= set(F.__all__)
+    with pytest.raises(AttributeError, match="module 'nnclf.functions' has no attribute 'tahn'"):
+        F.tahn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", ["nnclf.transfers", "nnclf.functions"])
+def test_either_module_may_be_imported_first(first):
+    # transfers.py builds on functions.py, which re-exports it: no import cycle either way.
+    code = (f"import {first}\n"
+            "from nnclf.functions import TRANSFERS, tanh\n"
+            "from nnclf.transfers import get_transfer\n"
+            "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
                              numerical_gradient)
 from nnclf.graph import Graph
@@ -184,7 +185,7 @@ def test_check_function_rows_per_argument_position():
 
 
 def test_check_function_rejects_arguments_that_do_not_fit():
-    with pytest.raises(ValueError, match=r"argument 2 has shape \(4,\)"):
+    with pytest.raises(GraphError, match=r"argument 2 has shape \(4,\)"):
         check_function(F.affine, np.ones((2, 3)), np.ones(4), np.ones(2))
 
 
@@ -197,5 +198,5 @@ def test_gradcheck_modes_gives_each_mode_its_own_report():
         alone = gradcheck(g, values, mode=mode)
         assert together[mode].ok and together[mode].what == alone.what
         assert together[mode].checks == alone.checks
-    with pytest.raises(ValueError, match="gradcheck: unknown mode 'jvp'; use one of vjp, jacobian, path_sum"):
+    with pytest.raises(GraphError, match="gradcheck: unknown mode 'jvp'; use one of vjp, jacobian, path_sum"):
         gradcheck_modes(g, values, modes=("jvp",))

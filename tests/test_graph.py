@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from nnclf import functions as F
+from nnclf.errors import GraphError
 from nnclf.gradcheck import gradcheck
 from nnclf.graph import Executor, Graph
-from notes_reference import TRANSFER_CLOSED_FORMS
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 from notes_reference import notes_network as network
 
-EPS = 1e-6
 FD_TOL = dict(rtol=1e-6, atol=1e-8)      # analytic vs central differences
 SAME = dict(rtol=1e-10, atol=1e-12)      # two analytic ways of computing one number
 COMPILED = dict(rtol=1e-12, atol=1e-12)  # executor vs plain graph
@@ -25,21 +25,11 @@ def _real(v):
     return np.asarray(v).dtype.kind == "f"
 
 
-def numeric_grad(graph, leaf_values, name, eps=EPS):
+def numeric_grad(graph, leaf_values, name):
     """du^n/du^j for leaf ``name`` by central differences of ``graph.forward``."""
     values = {k: (np.array(v, dtype=float) if _real(v) else np.asarray(v))
               for k, v in leaf_values.items()}
-    x, out = values[name], graph.output.name
-    grad = np.empty(x.shape)
-    for idx in np.ndindex(x.shape):
-        saved = x[idx]
-        x[idx] = saved + eps
-        up = float(graph.forward(values)[out])
-        x[idx] = saved - eps
-        down = float(graph.forward(values)[out])
-        x[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
+    return central_differences(lambda: graph.forward(values)[graph.output.name], values[name])
 
 
 def notes_example():
@@ -72,32 +62,6 @@ def network_leaves(rng, batch=None):
         if np.min(np.abs(z)) > 1e-3:
             return leaves
     raise AssertionError("could not draw z away from 0")
-
-
-def hand_gradients(transfer_name, leaves):
-    """The network's loss and gradients derived by hand, in numpy, for one example or the
-    mean over a batch: with p = softmax(l) and e = p - onehot(y),
-    dL/dgamma = e, dL/dV = e h^T, dL/dz = (V^T e) * g'(z), dL/dW = dz x^T, dL/db = dz,
-    dL/dx = W^T dz."""
-    g, dg = TRANSFER_CLOSED_FORMS[transfer_name]
-    W, x, b, V, gamma, y = (leaves[k] for k in ("W", "x", "b", "V", "gamma", "y"))
-    X, Y = np.atleast_2d(x), np.atleast_1d(y)
-    B = X.shape[0]
-    Z = X @ W.T + b
-    H = g(Z)
-    L = H @ V.T + gamma
-    P = np.exp(L) / np.exp(L).sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(P[np.arange(B), Y]))
-    E = (P - np.eye(K)[Y]) / B
-    dZ = (E @ V) * dg(Z)
-    grads = {
-        "gamma": E.sum(axis=0),
-        "V": E.T @ H,
-        "b": dZ.sum(axis=0),
-        "W": dZ.T @ X,
-        "x": (dZ @ W).reshape(np.shape(x)),
-    }
-    return loss, grads
 
 
 # --------------------------------------------------------------------------- the notes' n = 4 example
@@ -232,7 +196,7 @@ def test_network_matches_hand_derived_gradients(transfer, batch):
     g = network(F.get_transfer(transfer))
     leaves = network_leaves(np.random.default_rng(200), batch)
     values = g.forward(leaves)
-    loss, expected = hand_gradients(transfer, leaves)
+    loss, expected, _ = hand_gradients(leaves, leaves["x"], leaves["y"], transfer, with_x=True)
     assert float(values["o"]) == pytest.approx(loss, rel=1e-12)
     for mode in ("vjp", "jacobian"):
         grads = g.backward(values, mode=mode)
@@ -498,13 +462,13 @@ def test_compiled_sees_leaves_updated_in_place():
 def test_compiled_errors():
     g = network(F.tanh)
     ex = g.compile()
-    with pytest.raises(ValueError, match="backward: run forward first"):
+    with pytest.raises(GraphError, match="backward: run forward first"):
         ex.backward()
     leaves = network_leaves(np.random.default_rng(1100))
     del leaves["y"]
-    with pytest.raises(ValueError, match="forward: no value for leaf 'y'"):
+    with pytest.raises(GraphError, match="forward: no value for leaf 'y'"):
         ex.forward(leaves)
-    with pytest.raises(ValueError, match="compile: 'z' is not a leaf; leaves are W, x, b, V, gamma, y"):
+    with pytest.raises(GraphError, match="compile: 'z' is not a leaf; leaves are W, x, b, V, gamma, y"):
         g.compile(wrt=["W", "z"])
 
 
@@ -514,6 +478,120 @@ def test_compiled_accepts_the_same_leaf_values_as_graph_forward():
     as_lists = {k: (v.tolist() if np.ndim(v) else v) for k, v in leaves.items()}
     expected = float(g.forward(as_lists)["o"])
     assert float(g.compile().forward(as_lists)) == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- generated code
+
+# Each payload keeps the generated code valid Python if pasted into a comment: it ends that
+# comment with a newline, runs one indented statement, and comments out the rest of the line.
+PAYLOADS = {
+    "os.system": "\n    import os; os.system('echo pwned')  #",
+    "global flag": "\n    __import__('sys').nnclf_pwned = True  #",
+}
+
+
+def hostile_network(payload):
+    """The notes' network with the payload appended to every vertex and function name."""
+    g = Graph()
+    W, x, b, V, gamma, y = (g.leaf(name + payload) for name in ("W", "x", "b", "V", "gamma", "y"))
+    tanh = F.elementwise("tanh" + payload, np.tanh,
+                         lambda z, h, out=None: np.subtract(1.0, np.multiply(h, h, out=out), out=out))
+    z = g.vertex("z" + payload, F.affine, W, x, b)
+    h = g.vertex("h" + payload, tanh, z)
+    l_ = g.vertex("l" + payload, F.affine, V, h, gamma)
+    q = g.vertex("q" + payload, F.log_softmax, l_)
+    g.vertex("o" + payload, F.neg_pick, q, y)
+    return g
+
+
+@pytest.mark.parametrize("payload", list(PAYLOADS.values()), ids=list(PAYLOADS))
+def test_hostile_names_never_run_as_code(payload, monkeypatch):
+    import os
+    import sys
+
+    ran = []
+    monkeypatch.setattr(os, "system", lambda command: ran.append(command) or 0)
+    monkeypatch.setattr(sys, "nnclf_pwned", False, raising=False)
+    g = hostile_network(payload)
+    leaves = {name + payload: v for name, v in network_leaves(np.random.default_rng(1300)).items()}
+    expected = g.backward(g.forward(leaves), wrt=[n + payload for n in REAL_LEAVES])
+    ex = g.compile(wrt=[n + payload for n in REAL_LEAVES])
+    for run in ("forward", "backward", "backward into"):
+        ex.forward(leaves)
+        if run == "backward":
+            grads = ex.backward()
+            for name in expected:
+                np.testing.assert_allclose(grads[name], expected[name], **COMPILED)
+        elif run == "backward into":
+            sums = {name: np.zeros_like(value) for name, value in expected.items()}
+            ex.backward(1.0, into=sums)
+            for name in expected:
+                np.testing.assert_allclose(sums[name], expected[name], **COMPILED)
+        assert ran == [] and sys.nnclf_pwned is False, f"the payload ran in {run}"
+    assert payload.strip() not in ex.source()
+
+
+def test_source_holds_no_vertex_or_function_name():
+    g = Graph()
+    leaves = [g.leaf(name) for name in ("WEIGHTS", "INPUT", "BIAS", "CLASS")]
+    square = F.LocalFunction("SQUARE", lambda a: a * a, vjps=[lambda g_, ans, a: 2 * g_ * a])
+    s = g.vertex("HIDDEN", F.affine, *leaves[:3])
+    t = g.vertex("SQUARED", square, s)
+    u = g.vertex("LOGPROB", F.log_softmax, t)
+    g.vertex("LOSS", F.neg_pick, u, leaves[3])
+    ex = g.compile(wrt=["WEIGHTS", "BIAS"])
+    values = {"WEIGHTS": np.ones((3, 2)), "INPUT": np.ones(2), "BIAS": np.zeros(3),
+              "CLASS": np.int64(1)}
+    ex.forward(values)
+    ex.backward(-0.1, into={"WEIGHTS": values["WEIGHTS"], "BIAS": values["BIAS"]})
+    text = ex.source()
+    for name in [v.name for v in g.vertices] + ["affine", "SQUARE", "log_softmax", "neg_pick"]:
+        assert name not in text
+    # The notes' numbers, 1-based: leaves 1..4, then z = u^5, ..., o = u^8.
+    assert "u[5] = f5(u[1], u[2], u[3], out=o5)  # u^5 = f^5(u^1, u^2, u^3)" in text
+    assert "p[7] = v8_7_1(p[8], u[8], u[7], u[4], out=b8_7_1)  # p^7 = p^8 J^{7->8}" in text
+    assert "# t[1] (p^3) += p^5 J^{3->5}" in text
+
+
+def _raising_graph():
+    """u^2 = f^2(u^1), whose forward fails on negative input: the compiled pass meets it."""
+    def forward(a):
+        if np.any(a < 0):
+            raise RuntimeError("a negative entry")
+        return 2.0 * a
+
+    g = Graph()
+    g.vertex("o", F.LocalFunction("double", forward, vjps=[lambda p, ans, a: 2.0 * p]), g.leaf("a"))
+    return g
+
+
+def test_a_traceback_through_generated_code_shows_its_lines():
+    import traceback
+
+    ex = _raising_graph().compile()
+    ex.forward({"a": np.array(1.0)})
+    with pytest.raises(RuntimeError, match="a negative entry") as info:
+        ex.forward({"a": np.array(-1.0)})
+    text = "".join(traceback.format_exception(info.value))
+    assert 'File "<nnclf executor pass ' in text
+    assert "u[2] = f2(u[1], out=None)  # u^2 = f^2(u^1)" in text
+
+
+def test_each_pass_has_its_own_namespace_and_file_name_while_it_lives():
+    import gc
+    import linecache
+
+    g = _raising_graph()
+    ex = g.compile()
+    ex.forward({"a": np.array(1.0)})
+    ex.backward(1.0, into={"a": np.zeros(())})
+    passes = [ex._plan.forward, ex._plan.backward, *ex._plan.into.values()]
+    assert len({id(f.__globals__) for f in passes}) == 3
+    files = {f.__code__.co_filename for f in passes}
+    assert len(files) == 3 and all(linecache.getline(name, 1).startswith("def ") for name in files)
+    del g, ex, passes
+    gc.collect()
+    assert not files & set(linecache.cache)  # dropped with the code, so nothing piles up
 
 
 # --------------------------------------------------------------------------- output of shape (1,)
@@ -598,11 +676,11 @@ def test_summary_has_a_row_per_vertex():
 
 def test_duplicate_and_empty_names():
     g = notes_example()
-    with pytest.raises(ValueError, match="vertex name 'u3' is already used in this graph"):
+    with pytest.raises(GraphError, match="vertex name 'u3' is already used in this graph"):
         g.leaf("u3")
-    with pytest.raises(ValueError, match="vertex name 'u1' is already used"):
+    with pytest.raises(GraphError, match="vertex name 'u1' is already used"):
         g.vertex("u1", F.add, "u1", "u2")
-    with pytest.raises(ValueError, match="a vertex name must be a non-empty string"):
+    with pytest.raises(GraphError, match="a vertex name must be a non-empty string"):
         g.leaf("")
 
 
@@ -614,23 +692,23 @@ def test_unknown_vertex_lookup_lists_the_names():
 def test_parent_from_another_graph():
     g, other = Graph(), Graph()
     a, stranger = g.leaf("a"), other.leaf("b")
-    with pytest.raises(ValueError, match="vertex 's': parent 2 'b' belongs to another graph"):
+    with pytest.raises(GraphError, match="vertex 's': parent 2 'b' belongs to another graph"):
         g.vertex("s", F.add, a, stranger)
 
 
 def test_parent_name_that_does_not_exist():
     g = Graph()
     g.leaf("a")
-    with pytest.raises(ValueError, match="vertex 's': parent 2 'nope' does not exist"):
+    with pytest.raises(GraphError, match="vertex 's': parent 2 'nope' does not exist"):
         g.vertex("s", F.add, "a", "nope")
 
 
 def test_wrong_number_of_parents():
     g = Graph()
     a = g.leaf("a")
-    with pytest.raises(ValueError, match="vertex 's': add takes 2 parents, got 1"):
+    with pytest.raises(GraphError, match="vertex 's': add takes 2 parents, got 1"):
         g.vertex("s", F.add, a)
-    with pytest.raises(ValueError, match="vertex 't': tanh takes 1 parents, got 2"):
+    with pytest.raises(GraphError, match="vertex 't': tanh takes 1 parents, got 2"):
         g.vertex("t", F.tanh, a, a)
 
 
@@ -643,27 +721,27 @@ def test_vertex_needs_a_local_function():
 
 def test_forward_missing_and_unknown_leaf_values():
     g = notes_example()
-    with pytest.raises(ValueError, match="forward: no value for leaf 'u2'"):
+    with pytest.raises(GraphError, match="forward: no value for leaf 'u2'"):
         g.forward({"u1": 1.0})
-    with pytest.raises(ValueError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"):
         g.forward({"u1": 1.0, "u2": 2.0, "u5": 3.0})
-    with pytest.raises(ValueError, match="forward: 'u3' is not a leaf of this graph"):
+    with pytest.raises(GraphError, match="forward: 'u3' is not a leaf of this graph"):
         g.forward({"u1": 1.0, "u2": 2.0, "u3": 3.0})
 
 
 def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
     g = network(F.tanh)
     leaves = network_leaves(np.random.default_rng(1500))
-    with pytest.raises(ValueError, match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
+    with pytest.raises(GraphError, match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
                                          r"\(5,\) but the matrix has shape \(4, 3\)"):
         g.forward({**leaves, "x": np.ones(5)})
-    with pytest.raises(ValueError, match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
+    with pytest.raises(GraphError, match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
                                          r"shape \(2,\)"):
         g.forward({**leaves, "gamma": np.ones(2)})
-    with pytest.raises(ValueError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
                                          r"indices outside 0..2"):
         g.forward({**leaves, "y": np.int64(3)})
-    with pytest.raises(ValueError, match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
+    with pytest.raises(GraphError, match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
                                          r"shape, got \(2,\) and \(3,\)"):
         notes_example().forward({"u1": np.ones(2), "u2": np.ones(3)})
 
@@ -671,22 +749,22 @@ def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
 def test_unknown_leaf_in_path_sum_and_paths():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(ValueError, match="path_sum: 'u7' is not a leaf; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="path_sum: 'u7' is not a leaf; leaves are u1, u2"):
         g.path_sum(values, "u7")
-    with pytest.raises(ValueError, match="path_sum: 'u3' is not a leaf"):
+    with pytest.raises(GraphError, match="path_sum: 'u3' is not a leaf"):
         g.path_sum(values, "u3")
-    with pytest.raises(ValueError, match="paths: 'u7' is not a leaf"):
+    with pytest.raises(GraphError, match="paths: 'u7' is not a leaf"):
         g.paths("u7")
 
 
 def test_backward_errors():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(ValueError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
+    with pytest.raises(GraphError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
         g.backward(values, mode="jacobians")
-    with pytest.raises(ValueError, match="backward: 'u3' is not a leaf; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="backward: 'u3' is not a leaf; leaves are u1, u2"):
         g.backward(values, wrt="u3")
-    with pytest.raises(ValueError, match="backward: no value for vertex 'u3'; pass the dict that "
+    with pytest.raises(GraphError, match="backward: no value for vertex 'u3'; pass the dict that "
                                          r"forward\(\) returned"):
         g.backward({"u1": 1.0, "u2": 2.0})
 
@@ -696,22 +774,22 @@ def test_backward_needs_a_scalar_output():
     a, b = g.leaf("a"), g.leaf("b")
     g.vertex("s", F.add, a, b)
     values = g.forward({"a": np.ones(2), "b": np.ones(2)})
-    with pytest.raises(ValueError, match=r"backward: the output 's' has shape \(2,\); "
+    with pytest.raises(GraphError, match=r"backward: the output 's' has shape \(2,\); "
                                          r"backpropagation needs a scalar output \(d_n = 1\)"):
         g.backward(values)
-    with pytest.raises(ValueError, match="needs a scalar output"):
+    with pytest.raises(GraphError, match="needs a scalar output"):
         g.backward(values, mode="jacobian")
-    with pytest.raises(ValueError, match="path_sum: the output 's' has shape"):
+    with pytest.raises(GraphError, match="path_sum: the output 's' has shape"):
         g.path_sum(values, "a")
 
 
 def test_graph_without_vertices_has_no_output():
     g = Graph()
     g.leaf("a")
-    with pytest.raises(ValueError, match="the graph has no non-leaf vertex yet"):
+    with pytest.raises(GraphError, match="the graph has no non-leaf vertex yet"):
         g.output
 
 
 def test_local_function_with_neither_jacobians_nor_vjps():
-    with pytest.raises(ValueError, match="local function 'mystery': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(GraphError, match="local function 'mystery': give its Jacobians, its VJPs, or both"):
         F.LocalFunction("mystery", lambda x: x)

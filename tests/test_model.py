@@ -19,7 +19,7 @@ import nnclf.model
 from nnclf import functions as F
 from nnclf.gradcheck import gradcheck
 from nnclf.model import INITS, PARAMS, Network, init_params
-from notes_reference import TRANSFER_CLOSED_FORMS, hand_gradients
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 
 
 D, M, K = 4, 5, 3
@@ -31,22 +31,10 @@ def reference(params, X, y, transfer):
     return loss, P, grads
 
 
-def finite_differences(net, x, y, eps=1e-6):
+def finite_differences(net, x, y):
     """Central differences of the network's own loss in every parameter entry."""
-    out = {}
-    for name in PARAMS:
-        p = net.params[name]
-        grad = np.empty_like(p)
-        for idx in np.ndindex(p.shape):
-            saved = p[idx]
-            p[idx] = saved + eps
-            up = net.loss_and_gradients(x, y)[0]
-            p[idx] = saved - eps
-            down = net.loss_and_gradients(x, y)[0]
-            p[idx] = saved
-            grad[idx] = (up - down) / (2 * eps)
-        out[name] = grad
-    return out
+    return {name: central_differences(lambda: net.loss_and_gradients(x, y)[0], net.params[name])
+            for name in PARAMS}
 
 
 def example(batch, seed=0):

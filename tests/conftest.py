@@ -1,0 +1,15 @@
+"""What every test module shares.
+
+The references the tests compare nnclf against live in :mod:`notes_reference` beside this
+file: the closed-form transfer functions, the notes' network, the hand-derived gradients and
+the one central-difference helper. Test modules import it by name. This directory is put on
+``sys.path`` here, explicitly, so that the import works under every pytest import mode
+(``--import-mode=importlib`` included), not only under the default that happens to prepend it.
+"""
+
+import sys
+from pathlib import Path
+
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
