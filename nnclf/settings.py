@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Collection, Mapping
 import numpy as np
 
 from .errors import ConfigError
-from .functions import TRANSFERS
+from .transfers import TRANSFERS
 from .model import INITS
 from .schedules import Schedule, make_schedule
 from .suggest import did_you_mean
