@@ -219,7 +219,7 @@ def test_schedule_params_errors(iris):
 def test_schedule_params_fill_in_the_defaults_and_reach_the_trainer(iris):
     X, y = iris
     clf = NNClassifier(schedule_params={"warmup": 10}, **SMALL).fit(X, y)
-    schedule = clf._sgd_state["schedule"]
+    schedule = clf._trainer.schedule.to_dict()
     assert schedule == {"name": "inverse_time", "eta0": 0.05, "tau": 20000.0, "warmup": 10}
     assert clf.schedule_params == {"warmup": 10}  # the parameter itself is left as given
 
@@ -290,8 +290,9 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_t(iris):
     assert (clf.t_, clf.n_iter_, len(clf.loss_curve_)) == (60, 1, 1)
     clf.partial_fit(X[60:], y[60:])
     assert (clf.t_, clf.n_iter_, len(clf.loss_curve_)) == (150, 2, 2)
-    assert [row["step"] for row in clf._sgd_state["history"]] == [60, 150]
-    with pytest.raises(ValueError, match="y has label 7, which is not one of the classes"):
+    assert [row["step"] for row in clf._trainer.history] == [60, 150]
+    with pytest.raises(ValueError, match=r"label 7 was never seen in training; the model knows "
+                                         r"0, 1, 2; the classes are fixed by the first fit"):
         clf.partial_fit(X[:5], [7] * 5)
     with pytest.raises(ValueError, match="differs from the classes of earlier calls"):
         clf.partial_fit(X, y, classes=[0, 1])
