@@ -38,7 +38,6 @@ from .errors import ConfigError, DataError, DivergenceError
 from .estimator_params import DEFAULTS, params_from_record, params_record, to_config
 from .functions import TRANSFERS
 from .model import INITS, PARAMS, Network
-from .progress import Progress
 from .schedules import SCHEDULES
 from .settings import SAMPLING, Config, SGDSettings
 from .sgd import Trainer
@@ -337,15 +336,15 @@ default="inverse_time"
         model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
         trainer = self._trainer
         if trainer is not None:
-            trainer = Trainer.from_state(model.network, *trainer.state_dict())
+            trainer = Trainer.from_state(model.network, *trainer.state_dict(),
+                                         progress=self._progress())
         return model, trainer
 
     def _train(self, model: TrainedModel, trainer: Trainer | None, settings: SGDSettings,
                seed: int, X, targets, X_val, y_val) -> None:
         """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
         result becomes the fitted state."""
-        trainer = trainer or Trainer(model.network, settings, seed=seed)
-        trainer.reporter = Progress("bar" if self.verbose else "none")
+        trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
         t_before = trainer.t
         trainer.extend(settings.total_steps(len(X)), settings)
         try:
@@ -355,6 +354,9 @@ default="inverse_time"
             self._commit(model, trainer, t_before, len(X))
             raise
         self._commit(model, trainer, t_before, len(X))
+
+    def _progress(self) -> str:
+        return "bar" if self.verbose else "none"
 
     def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
         """Make the trained model and its trainer the fitted state."""
