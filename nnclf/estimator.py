@@ -3,55 +3,59 @@
 Contract
 --------
 :class:`NNClassifier` is a thin scikit-learn front end to the machinery the CLI uses: the
-same :class:`~nnclf.model.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)), the same
-computational graph and the same :class:`~nnclf.sgd.Trainer`. It adds only what
-scikit-learn asks of a classifier:
+same :class:`~nnclf.model.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)) and graph, the
+same :class:`~nnclf.sgd.Trainer`, the same :class:`~nnclf.trained.TrainedModel`. It adds
+only what scikit-learn asks of a classifier:
 
-- ``__init__`` stores its arguments; they are checked in ``fit`` against one declarative
-  table, :attr:`NNClassifier._parameter_constraints`;
-- labels of any type are mapped to class indices 0..K-1 (``classes_`` holds them in order),
-  binary problems included: K = 2 outputs, always the notes' softmax;
-- fitted state ends in ``_``; ``fit`` and ``partial_fit`` return ``self``;
+- ``__init__`` stores its arguments; ``fit`` checks them against one declarative table,
+  :attr:`NNClassifier._parameter_constraints`, and :mod:`nnclf.estimator_params` maps them
+  to the config's settings;
+- labels of any type are class indices 0..K-1 (``classes_`` holds them in order), binary
+  problems included: K = 2 outputs, always the notes' softmax;
+- fitted state ends in ``_``; ``fit`` and ``partial_fit`` return ``self``; the fitted
+  ``model_`` (a TrainedModel) predicts, encodes labels and standardises inputs;
 - ``warm_start`` and ``partial_fit`` continue the trainer (parameters, step counter t,
-  sampler, momentum) where the last call left it;
-- pickling stores parameter arrays and the trainer's state, never the compiled graph;
-- :meth:`NNClassifier.save` and :meth:`NNClassifier.load` read and write the CLI's model
-  file (:class:`~nnclf.trained.TrainedModel`).
+  sampler, momentum) where the last call left it (:meth:`~nnclf.sgd.Trainer.extend`);
+- pickles hold parameter arrays and the trainer's state, never the compiled graph;
+- :meth:`NNClassifier.save` and :meth:`NNClassifier.load` use the CLI's model file.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    InvalidParameterError,
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .data import train_test_split_stratified
+from .errors import ConfigError, DataError, DivergenceError
+from .estimator_params import DEFAULTS, params_from_record, params_record, to_config
 from .functions import TRANSFERS
 from .model import INITS, PARAMS, Network
-from .schedules import SCHEDULES, make_schedule
-from .errors import DivergenceError
-from .settings import SAMPLING, EarlyStopping, SGDSettings
+from .schedules import SCHEDULES
+from .settings import SAMPLING, Config, SGDSettings
 from .sgd import Trainer
-from .trained import TrainedModel, encode_labels
+from .trained import TrainedModel
 
 __all__ = ["NNClassifier"]
 
-DEFAULT_SCHEDULE_PARAMS = {"inverse_time": {"tau": 20000}}
-"""Schedule parameters used when ``schedule_params`` leaves them out (the config's defaults)."""
-
 _SEED_MAX = np.iinfo(np.int32).max
+
+
+def _model_part(name: str, doc: str) -> property:
+    """A fitted attribute read from the estimator's TrainedModel (a parameter array for
+    W, b, V, gamma: the network's own, not a copy)."""
+    def get(self):
+        check_is_fitted(self)  # NotFittedError is an AttributeError: hasattr is False
+        model = self.__dict__["model_"]
+        return model.network.params[name] if name in PARAMS else getattr(model, name)
+    return property(get, doc=doc)
 
 
 class NNClassifier(ClassifierMixin, BaseEstimator):
@@ -118,6 +122,9 @@ default="inverse_time"
         d, the number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (d,)
         The feature names, when ``fit`` was given a DataFrame with string column names.
+    model_ : TrainedModel
+        The network with its classes, feature names and standardisation; ``predict``,
+        ``predict_proba`` and the label encoding are its own.
     network_ : Network
         The trained network (its graph is what ``predict_proba`` runs).
     W_ : ndarray of shape (hidden_units, d)
@@ -173,11 +180,15 @@ default="inverse_time"
         "warm_start": ["boolean"],
     }
 
-    def __init__(self, hidden_units=100, *, transfer="tanh", init="xavier", eta0=0.05,
-                 schedule="inverse_time", schedule_params=None, epochs=20, steps=None,
-                 batch_size=1, sampling="uniform", momentum=0.0, l2=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=5, random_state=None, verbose=False,
-                 warm_start=False):
+    def __init__(self, hidden_units=DEFAULTS["hidden_units"], *, transfer=DEFAULTS["transfer"],
+                 init=DEFAULTS["init"], eta0=DEFAULTS["eta0"], schedule=DEFAULTS["schedule"],
+                 schedule_params=DEFAULTS["schedule_params"], epochs=DEFAULTS["epochs"],
+                 steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
+                 sampling=DEFAULTS["sampling"], momentum=DEFAULTS["momentum"],
+                 l2=DEFAULTS["l2"], early_stopping=DEFAULTS["early_stopping"],
+                 validation_fraction=DEFAULTS["validation_fraction"],
+                 patience=DEFAULTS["patience"], random_state=DEFAULTS["random_state"],
+                 verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"]):
         self.hidden_units = hidden_units
         self.transfer = transfer
         self.init = init
@@ -214,26 +225,21 @@ default="inverse_time"
         self
         """
         resume = self.warm_start and self.__sklearn_is_fitted__()
-        if self.epochs is None and self.steps is None:
-            raise ValueError("epochs and steps are both None; give epochs (passes over the "
-                             "data) or steps (SGD updates) to say how long to train")
-        schedule = self._schedule_spec()
+        cfg = to_config(self.get_params())
         seeds = _draw_seeds(self.random_state)
         if not resume:
             self._forget_fit()
         X, y = self._validate_training_data(X, y, reset=not resume)
-        if resume:
-            classes, network, state = self._continued()
-            X, targets = self._prepare(X), _encode(y, classes)
-        else:
-            classes, targets = _classes_and_targets(y)
-            network, state = self._new_network(X.shape[1], len(classes), seeds["init"]), None
+        model, trainer, X, targets = self._begin(X, y, None if resume else (np.unique(y), "y"),
+                                                 cfg, seeds["init"])
         X_val = y_val = None
         if self.early_stopping:
-            X, X_val, targets, y_val = self._hold_out(X, targets, seeds["split"])
-        run = self.steps if self.steps is not None else self.epochs * self._epoch_steps(X)
-        self._train(classes, network, state, X, targets, X_val, y_val, run=run,
-                    schedule=schedule, seed=seeds["sgd"], early_stopping=self.early_stopping)
+            try:
+                X, X_val, targets, y_val = train_test_split_stratified(
+                    X, targets, self.validation_fraction, seeds["split"])
+            except ValueError as e:
+                raise DataError(f"validation_fraction (early_stopping=True): {e}") from None
+        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -241,8 +247,8 @@ default="inverse_time"
         """One epoch of SGD over X and y, continuing from the current state.
 
         The step counter t (and so eta^t), the sampler and momentum carry on from the
-        previous ``fit`` or ``partial_fit``. ``epochs``, ``steps``, ``early_stopping`` and
-        ``warm_start`` do not apply.
+        previous ``fit`` or ``partial_fit``; the epoch starts where the last one ended.
+        ``epochs``, ``steps``, ``early_stopping`` and ``warm_start`` do not apply.
 
         Parameters
         ----------
@@ -258,29 +264,22 @@ default="inverse_time"
         """
         first = not self.__sklearn_is_fitted__()
         if first and classes is None:
-            raise ValueError(
+            raise DataError(
                 "partial_fit: pass classes=... (every label y can take, e.g. np.unique(y_all)) "
                 "on the first call; the network needs to know all K classes from the start"
             )
-        schedule = self._schedule_spec()
+        cfg = to_config(dict(self.get_params(), epochs=1, steps=None, early_stopping=False))
         seeds = _draw_seeds(self.random_state)
         X, y = self._validate_training_data(X, y, reset=first)
-        if first:
-            all_classes = np.unique(classes)
-            _check_two_classes(all_classes, "classes")
-            network, state = self._new_network(X.shape[1], len(all_classes), seeds["init"]), None
-        else:
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(
-                    f"partial_fit: classes={np.unique(classes).tolist()} differs from the "
-                    f"classes of earlier calls, {self.classes_.tolist()}; they cannot change"
-                )
-            all_classes, network, state = self._continued()
-            X = self._prepare(X)
-        targets = _encode(y, all_classes)
-        self._train(all_classes, network, state, X, targets, None, None,
-                    run=self._epoch_steps(X), schedule=schedule, seed=seeds["sgd"],
-                    early_stopping=False, one_evaluation=True)
+        if not first and classes is not None and not np.array_equal(np.unique(classes),
+                                                                      self.classes_):
+            raise DataError(
+                f"partial_fit: classes={np.unique(classes).tolist()} differs from the "
+                f"classes of earlier calls, {self.classes_.tolist()}; they cannot change"
+            )
+        model, trainer, X, targets = self._begin(
+            X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"])
+        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None)
         return self
 
     def _validate_training_data(self, X, y, reset):
@@ -288,7 +287,7 @@ default="inverse_time"
         # their own message; column_or_1d then warns about a column vector, as sklearn does.
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, multi_output=True)
         if y.ndim == 2 and y.shape[1] > 1:
-            raise ValueError(
+            raise DataError(
                 f"y has shape {y.shape}: several labels per example (multilabel or "
                 "multioutput). NNClassifier predicts one label per example; wrap it in "
                 "sklearn.multioutput.MultiOutputClassifier for several"
@@ -298,38 +297,30 @@ default="inverse_time"
         if kind not in ("binary", "multiclass"):
             why = ("y looks like a regression target; use a regressor, or bin y into classes"
                    if kind.startswith("continuous") else "give labels as strings or integers")
-            raise ValueError(f"Unknown label type: {kind}. NNClassifier needs class labels: {why}")
+            raise DataError(f"Unknown label type: {kind}. NNClassifier needs class labels: {why}")
         return X, y
 
-    def _schedule_spec(self) -> dict:
-        """The schedule as the trainer takes it, checked now (so a bad one fails early)."""
-        own = dict(self.schedule_params or {})
-        for key, where in (("name", "schedule"), ("eta0", "eta0")):
-            if key in own:
-                raise ValueError(f"schedule_params: {key!r} is set by the {where} parameter; "
-                                 "remove it from schedule_params")
-        spec = {"name": self.schedule, "eta0": self.eta0,
-                **DEFAULT_SCHEDULE_PARAMS.get(self.schedule, {}), **own}
-        try:
-            make_schedule(spec)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"schedule={self.schedule!r} with eta0={self.eta0!r} and "
-                             f"schedule_params={self.schedule_params!r}: {e} (schedule_params "
-                             "holds the schedule's parameters besides eta0)") from None
-        return spec
+    def _begin(self, X, y, new_classes, cfg: Config, seed: int):
+        """(model, trainer, network inputs, class indices of y): a new model for
+        ``new_classes`` = (classes, where they come from), or else the fitted one continued."""
+        if new_classes is None:
+            model, trainer = self._continued()
+            X = model.prepare(X)
+        else:
+            classes, where = new_classes
+            if len(classes) < 2:
+                raise DataError(
+                    f"{where} has only one class ({classes[0]!r}) but a classifier needs at "
+                    "least two; give training data with two or more distinct labels")
+            names = getattr(self, "feature_names_in_", None)
+            model = TrainedModel.untrained(cfg.model, X.shape[1], classes, seed, feature_names=(
+                tuple(str(n) for n in names) if names is not None else None))
+            trainer = None
+        hint = "; the classes are fixed by the first fit or partial_fit"
+        return model, trainer, X, model.encode(y, hint=hint)
 
-    def _hold_out(self, X, targets, seed):
-        try:
-            return train_test_split_stratified(X, targets, self.validation_fraction, seed)
-        except ValueError as e:
-            raise ValueError(f"validation_fraction (early_stopping=True): {e}") from None
-
-    def _new_network(self, n_features: int, n_classes: int, seed: int) -> Network:
-        return Network(n_features, self.hidden_units, n_classes, self.transfer, self.init,
-                       seed=seed)
-
-    def _continued(self) -> tuple[np.ndarray, Network, dict | None]:
-        """The classes, a copy of the network and the trainer state to continue from.
+    def _continued(self) -> tuple[TrainedModel, Trainer | None]:
+        """A copy of the model and of its trainer (None after :meth:`load`) to go on with.
 
         Training a copy, committed at the end, leaves the estimator as it was if training
         is cut short by an exception.
@@ -338,55 +329,45 @@ default="inverse_time"
         for name, now, before in (("hidden_units", self.hidden_units, net.n_hidden),
                                   ("transfer", self.transfer, net.transfer)):
             if now != before:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} is {now!r} but the fitted network has {before!r}, so training "
                     f"cannot continue; set warm_start=False (and call fit) to start afresh"
                 )
-        copy = Network.from_params(net.params, transfer=net.transfer)
-        return self.classes_, copy, self._sgd_state
+        model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
+        trainer = self._trainer
+        if trainer is not None:
+            trainer = Trainer.from_state(model.network, *trainer.state_dict(),
+                                         progress=self._progress())
+        return model, trainer
 
-    def _epoch_steps(self, X) -> int:
-        return -(-len(X) // self.batch_size)
-
-    def _train(self, classes, network, state, X, targets, X_val, y_val, *, run, schedule,
-               seed, early_stopping, one_evaluation=False) -> None:
-        """``run`` more steps of the CLI's trainer, resumed from ``state`` when given (the
-        sampler then keeps its own seed); the result becomes the fitted state."""
-        t_before = int(state["t"]) if state is not None else 0
-        T = t_before + run
-        settings = SGDSettings(
-            epochs=None, steps=T, batch_size=self.batch_size, sampling=self.sampling,
-            schedule=schedule, momentum=self.momentum, l2=self.l2,
-            # partial_fit: one history row per call, wherever the epoch grid of t falls.
-            eval_every=T if one_evaluation else None,
-            early_stopping=EarlyStopping(patience=self.patience) if early_stopping else None,
-        )
-        trainer = Trainer(network, settings, seed=state["seed"] if state is not None else seed,
-                          progress="bar" if self.verbose else "none")
-        if state is not None:
-            trainer.load_state_dict(*_resume_state(state, trainer))
+    def _train(self, model: TrainedModel, trainer: Trainer | None, settings: SGDSettings,
+               seed: int, X, targets, X_val, y_val) -> None:
+        """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
+        result becomes the fitted state."""
+        trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
+        t_before = trainer.t
+        trainer.extend(settings.total_steps(len(X)), settings)
         try:
             trainer.fit(X, targets, X_val, y_val)
         except DivergenceError:
             # The trainer has put back the last finite parameters and says so; keep them.
-            self._commit(classes, network, trainer, t_before, self._epoch_steps(X))
+            self._commit(model, trainer, t_before, len(X))
             raise
-        self._commit(classes, network, trainer, t_before, self._epoch_steps(X))
+        self._commit(model, trainer, t_before, len(X))
 
-    def _commit(self, classes, network, trainer, t_before, epoch_steps) -> None:
-        """Make the trained network and the trainer's state the fitted state."""
-        arrays, state = trainer.state_dict()
-        history = state["history"]
-        self.classes_ = classes
-        self.network_ = network
-        self.standardizer_ = getattr(self, "standardizer_", None)
-        self._sgd_state = dict(state, arrays={k: v for k, v in arrays.items()
-                                              if k.startswith("velocity_")})
+    def _progress(self) -> str:
+        return "bar" if self.verbose else "none"
+
+    def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
+        """Make the trained model and its trainer the fitted state."""
+        self.model_ = model
+        self._trainer = trainer
         self.t_ = trainer.t
-        self.n_iter_ = getattr(self, "n_iter_", 0) + math.ceil((trainer.t - t_before) / epoch_steps)
-        self.loss_curve_ = [row["train_loss"] for row in history]
+        epochs = math.ceil((trainer.t - t_before) / trainer.sampler.steps_per_epoch(n))
+        self.n_iter_ = getattr(self, "n_iter_", 0) + epochs
+        self.loss_curve_ = [row["train_loss"] for row in trainer.history]
         if trainer.settings.early_stopping is not None:
-            self.validation_scores_ = [row["val_accuracy"] for row in history]
+            self.validation_scores_ = [row["val_accuracy"] for row in trainer.history]
             self.best_loss_ = trainer.best_score
         else:
             self.validation_scores_ = None
@@ -394,101 +375,66 @@ default="inverse_time"
             self.best_loss_ = min(finite) if finite else None
 
     def _forget_fit(self) -> None:
-        for name in ("classes_", "network_", "standardizer_", "t_", "n_iter_", "loss_curve_",
-                     "validation_scores_", "best_loss_", "_sgd_state"):
+        for name in ("model_", "_trainer", "t_", "n_iter_", "loss_curve_",
+                     "validation_scores_", "best_loss_"):
             self.__dict__.pop(name, None)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return "network_" in self.__dict__
+        return "model_" in self.__dict__
 
     # ------------------------------------------------------------------ prediction
 
-    def _prepare(self, X) -> np.ndarray:
-        return self.standardizer_.transform(X) if self.standardizer_ is not None else X
-
     def predict_log_proba(self, X) -> np.ndarray:
-        """log p(k | x) for each row of X: the graph's vertex q = LS(l).
+        """log p(k | x), the graph's vertex q = LS(l), for each row of X.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, K)
-            Column k is for ``classes_[k]``.
+        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples, K),
+        column k for ``classes_[k]``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.predict_log_proba(self._prepare(X))
+        return self._delegate("predict_log_proba", X)
 
     def predict_proba(self, X) -> np.ndarray:
         """p(k | x) = softmax(V g(Wx + b) + gamma)_k for each row of X.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, K)
-            Rows sum to 1; column k is for ``classes_[k]``.
+        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples, K);
+        rows sum to 1.
         """
-        return np.exp(self.predict_log_proba(X))
+        return self._delegate("predict_proba", X)
 
     def predict(self, X) -> np.ndarray:
-        """The most probable label for each row of X.
+        """The most probable label, ``classes_[argmax_k p(k | x)]``, for each row of X.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
+        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples,).
         """
-        log_p = self.predict_log_proba(X)
-        return self.classes_[np.argmax(log_p, axis=1)]
+        return self._delegate("predict", X)
 
-    @property
-    def W_(self) -> np.ndarray:
-        return self._param("W")
-
-    @property
-    def b_(self) -> np.ndarray:
-        return self._param("b")
-
-    @property
-    def V_(self) -> np.ndarray:
-        return self._param("V")
-
-    @property
-    def gamma_(self) -> np.ndarray:
-        return self._param("gamma")
-
-    def _param(self, name: str) -> np.ndarray:
+    def _delegate(self, method: str, X) -> np.ndarray:
+        """The model's ``method`` on X, checked as scikit-learn does (fitted, d, names)."""
         check_is_fitted(self)
-        return self.network_.params[name]
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return getattr(self.model_, method)(X)
+
+    classes_ = _model_part("classes", "ndarray of shape (K,): the labels, in class order.")
+    network_ = _model_part("network", "Network: the trained network.")
+    standardizer_ = _model_part("standardizer", "Standardizer or None: applied to X first.")
+    W_ = _model_part("W", "ndarray of shape (hidden_units, d).")
+    b_ = _model_part("b", "ndarray of shape (hidden_units,).")
+    V_ = _model_part("V", "ndarray of shape (K, hidden_units).")
+    gamma_ = _model_part("gamma", "ndarray of shape (K,).")
 
     # ------------------------------------------------------------------ persistence
 
     def __getstate__(self):
-        # The network's graph holds compiled closures, which do not pickle: store its
-        # parameters instead and rebuild it on unpickling.
+        # The trainer holds compiled closures, which do not pickle: keep its state instead
+        # (the TrainedModel pickles itself).
         state = dict(super().__getstate__())
-        network = state.pop("network_", None)
-        if network is not None:
-            state["_network_params"] = {"transfer": network.transfer, **network.params}
+        if state.get("_trainer") is not None:
+            state["_trainer"] = state["_trainer"].state_dict()
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
-        saved = state.pop("_network_params", None)
         super().__setstate__(state)
-        if saved is not None:
-            saved = dict(saved)
-            transfer = saved.pop("transfer")
-            self.network_ = Network.from_params(saved, transfer=transfer)
+        if self.__dict__.get("_trainer") is not None:
+            self._trainer = Trainer.from_state(self.model_.network, *self._trainer)
 
     def save(self, path):
         """Write the fitted model to ``path`` in the CLI's model file format.
@@ -502,21 +448,7 @@ default="inverse_time"
         pathlib.Path
         """
         check_is_fitted(self)
-        names = getattr(self, "feature_names_in_", None)
-        model = TrainedModel(
-            network=self.network_,
-            classes=np.asarray(self.classes_),
-            feature_names=tuple(str(n) for n in names) if names is not None else None,
-            standardizer=self.standardizer_,
-            config=self._config_record(),
-        )
-        return model.save(path)
-
-    def _config_record(self) -> dict:
-        params = self.get_params(deep=False)
-        if not (params["random_state"] is None or isinstance(params["random_state"], Integral)):
-            params["random_state"] = None  # a RandomState cannot be written as JSON
-        return params
+        return replace(self.model_, config=params_record(self.get_params(deep=False))).save(path)
 
     @classmethod
     def load(cls, path) -> "NNClassifier":
@@ -529,14 +461,14 @@ default="inverse_time"
         from the parameters with the step counter t starting again at 1.
         """
         model = TrainedModel.load(path)
-        clf = cls(**_params_from_config(model.config, model.network))
-        clf.network_ = model.network
-        clf.classes_ = np.asarray(model.classes)
-        clf.standardizer_ = model.standardizer
-        clf.n_features_in_ = model.network.n_features
+        network = model.network
+        clf = cls(**params_from_record(model.config, network.n_hidden, network.transfer,
+                                       cls._parameter_constraints))
+        clf.model_ = model
+        clf._trainer = None
+        clf.n_features_in_ = network.n_features
         if model.feature_names is not None:
             clf.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
-        clf._sgd_state = None
         return clf
 
 
@@ -549,99 +481,3 @@ def _draw_seeds(random_state) -> dict[str, int]:
     init, sgd, split = (int(s) for s in rng.randint(_SEED_MAX, size=3))
     return {"init": init, "sgd": sgd, "split": split}
 
-
-def _classes_and_targets(y) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted labels and the class index 0..K-1 of each label in y."""
-    classes, targets = np.unique(y, return_inverse=True)
-    _check_two_classes(classes, "y")
-    return classes, targets.astype(np.intp).reshape(-1)
-
-
-def _check_two_classes(classes: np.ndarray, where: str) -> None:
-    if len(classes) < 2:
-        raise ValueError(
-            f"{where} has only one class ({classes[0]!r}) but a classifier needs at least "
-            "two; give training data with two or more distinct labels"
-        )
-
-
-def _encode(y, classes: np.ndarray) -> np.ndarray:
-    """The class index of each label in y; a label outside ``classes`` is an error naming it."""
-    return encode_labels(y, classes, lambda label: (
-        f"y has label {label!r}, which is not one of the classes "
-        f"{classes.tolist()}; the classes are fixed by the first fit or partial_fit"))
-
-
-def _resume_state(state: Mapping, trainer: Trainer) -> tuple[dict, dict]:
-    """The (arrays, state) pair that continues a kept state in a new ``trainer``.
-
-    The parameters are the trainer's network's own; momentum starts at zero if the last run
-    had none; early stopping starts afresh (its best score belonged to another call's
-    validation set). ``Trainer.load_state_dict`` refuses a state saved under other settings,
-    which guards a CLI resume; here other settings (a larger T, at least) are the point, so
-    the state is given the new trainer's settings.
-    """
-    params = trainer.network.params
-    arrays = {f"param_{k}": params[k] for k in PARAMS}
-    arrays.update(state["arrays"])
-    for k in PARAMS:
-        arrays.setdefault(f"velocity_{k}", np.zeros_like(params[k]))
-    state = {k: v for k, v in state.items() if k != "arrays"}
-    state.update(best_score=None, best_step=None, bad_evals=0,
-                 settings=trainer.state_dict()[1]["settings"])
-    return arrays, state
-
-
-def _params_from_config(config, network: Network) -> dict:
-    """The estimator parameters a model file's config records (only the valid ones).
-
-    A file saved by :meth:`NNClassifier.save` records them by name; for one written by
-    ``nnclf train`` see :func:`_params_from_run_config`. ``hidden_units`` and ``transfer``
-    are the network's own.
-    """
-    names = NNClassifier._parameter_constraints
-    config = config if isinstance(config, Mapping) else {}
-    saved_here = bool(config) and set(config) <= set(names)
-    found = dict(config) if saved_here else _params_from_run_config(config)
-    found.update(hidden_units=network.n_hidden, transfer=network.transfer)
-    return {k: v for k, v in found.items() if k in names and _is_valid(k, v)}
-
-
-def _params_from_run_config(config: Mapping) -> dict:
-    """Estimator parameters from the config of an ``nnclf train`` run (see
-    :mod:`nnclf.config`): its ``model`` and ``train`` sections use the same names, with
-    ``train.schedule`` a mapping {name, eta0, ...} and ``train.early_stopping`` a mapping
-    or null; ``data.validation_fraction`` and ``seed`` (for ``random_state``) complete it."""
-    def section(name) -> Mapping:
-        part = config.get(name)
-        return part if isinstance(part, Mapping) else {}
-
-    found = {**section("model"), **section("train")}
-    schedule = found.pop("schedule", None)
-    if isinstance(schedule, Mapping) and "name" in schedule:
-        found.update(schedule=schedule["name"],
-                     schedule_params={k: v for k, v in schedule.items()
-                                      if k not in ("name", "eta0")})
-        if "eta0" in schedule:
-            found["eta0"] = schedule["eta0"]
-    elif isinstance(schedule, str):
-        found["schedule"] = schedule
-    rule = found.pop("early_stopping", None)
-    found["early_stopping"] = isinstance(rule, Mapping) or rule is True
-    if isinstance(rule, Mapping) and "patience" in rule:
-        found["patience"] = rule["patience"]
-    if "validation_fraction" in section("data"):
-        found["validation_fraction"] = section("data")["validation_fraction"]
-    if "seed" in config:
-        found["random_state"] = config["seed"]
-    return found
-
-
-def _is_valid(name: str, value) -> bool:
-    try:
-        validate_parameter_constraints(
-            {name: NNClassifier._parameter_constraints[name]}, {name: value},
-            caller_name="NNClassifier")
-    except InvalidParameterError:
-        return False
-    return True

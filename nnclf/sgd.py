@@ -9,19 +9,26 @@ The default is the notes' algorithm exactly::
         L = -log p(y_i | x_i)
         theta <- theta - eta^t dL/dtheta     for theta in W, b, V, gamma
 
-The gradients are the backward pass of the network's graph. Backpropagation is linear in its
-seed p^n, so the plain update starts the backward pass from p^n = -eta^t and adds the result
-to each parameter in place.
+:meth:`Trainer.fit` is that loop; each line is one part with one job. "Pick i" is the
+:class:`~nnclf.sampler.Sampler`; eta^t the :class:`~nnclf.schedules.Schedule`; L the forward
+pass of the network's graph; the update the :class:`~nnclf.optimizers.Optimizer`, which runs
+the backward pass (for plain SGD seeded with p^n = -eta^t and added into the parameters in
+place). Around the loop: evaluations every epoch (or every ``eval_every`` steps), each a
+history row, shown by a :class:`~nnclf.progress.Progress` reporter, given to the callbacks and
+to the :class:`~nnclf.stopping.EarlyStopper`; Ctrl-C, which stops between two steps;
+divergence, which puts back the last finite parameters and raises
+:class:`~nnclf.errors.DivergenceError`.
 
 Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation every epoch),
 ``batch_size > 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov),
-``l2`` weight decay on W and V, gradient clipping by global norm, a validation set evaluated
-every ``eval_every`` steps, early stopping, callbacks.
+``l2`` weight decay on W and V, gradient clipping by global norm, a validation set, early
+stopping, callbacks.
 
-Determinism and resuming: every random choice comes from one ``numpy.random.Generator``.
-Indices are drawn one epoch at a time; the generator's state at the start of the current epoch
-is part of :meth:`Trainer.state_dict`, so stopping after k steps, saving, restoring and
-finishing gives bit-identical parameters to an uninterrupted run.
+Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
+owned by the sampler. :meth:`Trainer.state_dict` holds everything that defines the rest of
+the run, so stopping after k steps, saving (:func:`save_checkpoint`), restoring and finishing
+gives bit-identical parameters to an uninterrupted run. :meth:`Trainer.extend` continues a
+trainer past its T, for more steps and possibly other settings.
 """
 
 from __future__ import annotations
@@ -29,19 +36,21 @@ from __future__ import annotations
 import json
 import math
 import signal
-import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .model import PARAMS, Network
+from .optimizers import make_optimizer
+from .progress import Progress
+from .sampler import Sampler
 from .schedules import Schedule
-from .settings import METRICS, EarlyStopping, SGDSettings
+from .settings import EarlyStopping, SGDSettings
+from .stopping import EarlyStopper
 
 __all__ = [
     "EarlyStopping",
@@ -52,24 +61,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
 ]
-
-PROGRESS_EVERY = 2000
-"""Steps between progress-bar updates."""
-DECAYED = ("W", "V")
-"""Parameters that l2 weight decay applies to (the biases are not decayed)."""
-
-
-def _check(condition: bool, message: str, error=ConfigError) -> None:
-    if not condition:
-        raise error(message)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -119,92 +110,93 @@ class Trainer:
         ``"auto"``: a tqdm bar when stderr is a terminal, else one line per evaluation.
     callbacks : sequence of callables
         ``callback(history)`` at every evaluation; a true return value stops training.
+
+    Attributes
+    ----------
+    t : int
+        Steps taken so far.
+    history : list of dict
+        One row per evaluation: step, epoch, eta, train_loss, val_loss, val_accuracy.
+    interrupted : bool
+        Whether the last :meth:`fit` was stopped by Ctrl-C.
     """
 
     def __init__(self, network: Network, settings: SGDSettings | None = None, seed: int = 0,
                  progress="auto", callbacks: tuple[Callable, ...] = ()):
         self.network = network
-        self.settings = settings if settings is not None else SGDSettings()
-        self.schedule = self.settings.make_schedule()
         self.seed = seed
-        self.progress = {True: "auto", False: "none"}.get(progress, progress)
-        _check(self.progress in ("auto", "bar", "lines", "none"),
-               f"progress must be 'auto', 'bar', 'lines' or 'none', got {progress!r}")
+        self.reporter = Progress(progress)
         self.callbacks = tuple(callbacks)
-        self.rng = np.random.default_rng(seed)
         self.t = 0
         self.history: list[dict] = []
-        self.velocity = ({name: np.zeros_like(p) for name, p in network.params.items()}
-                         if self.settings.momentum > 0 else None)
-        self.best_params: dict | None = None
-        self.best_score: float | None = None
-        self.best_step: int | None = None
-        self.bad_evals = 0
-        self._epoch_rng_state = self.rng.bit_generator.state
         self._loss_sum = 0.0
         self._loss_count = 0
         self._last_finite: tuple | None = None
         self.interrupted = False
+        settings = settings if settings is not None else SGDSettings()
+        self.sampler = Sampler(settings.sampling, settings.batch_size, seed)
+        self._use(settings, {})
 
-    # ------------------------------------------------------------------ sampling
+    def _use(self, settings: SGDSettings, kept_state: Mapping) -> None:
+        """Take ``settings``: schedule, optimizer (its state from ``kept_state`` where the
+        slots agree, else fresh) and early stopping (afresh)."""
+        self.settings = settings
+        self.schedule = settings.make_schedule()
+        self.optimizer = make_optimizer(settings)
+        self.opt_state = self.optimizer.init(self.network.params)
+        for slot, values in self.opt_state.items():
+            for name, value in kept_state.get(slot, {}).items():
+                values[name][...] = value
+        rule = settings.early_stopping
+        self.stopper = EarlyStopper(rule) if rule is not None else None
+        self.best_params: dict | None = None
 
-    def _draw_epoch(self, n: int) -> np.ndarray:
-        """The example indices of one epoch: (steps_per_epoch * batch_size,) for uniform
-        sampling (with replacement), a permutation of 0..n-1 for shuffle."""
-        if self.settings.sampling == "uniform":
-            return self.rng.integers(0, n, size=self.settings.steps_per_epoch(n) * self.settings.batch_size)
-        return self.rng.permutation(n)
+    @classmethod
+    def from_state(cls, network: Network, arrays: Mapping[str, np.ndarray], state: Mapping,
+                   progress="none", callbacks: tuple[Callable, ...] = ()) -> "Trainer":
+        """A trainer that continues ``state`` (from :meth:`state_dict` or a checkpoint) under
+        the settings and seed it was saved with; ``network`` takes the saved parameters."""
+        try:
+            settings = _settings_from_json(state["settings"])
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"checkpoint: its settings cannot be read ({e})") from None
+        trainer = cls(network, settings, seed=state["seed"], progress=progress,
+                      callbacks=callbacks)
+        trainer.load_state_dict(arrays, state)
+        return trainer
 
-    # ------------------------------------------------------------------ evaluation
+    def extend(self, steps: int, settings: SGDSettings | None = None) -> int:
+        """Let training go on for ``steps`` steps past the current t; returns the new T.
 
-    def _evaluate(self, X_val, y_val, epoch_steps: int, bar) -> str:
-        """Record a history row; returns "completed" to go on, or why training stops."""
-        row = {
-            "step": self.t,
-            "epoch": self.t / epoch_steps,
-            "eta": self.schedule(max(self.t, 1)),
-            "train_loss": self._loss_sum / self._loss_count if self._loss_count else float("nan"),
-            "val_loss": float("nan"),
-            "val_accuracy": float("nan"),
-        }
-        if X_val is not None and len(X_val):
-            log_p = self.network.predict_log_proba(X_val)
-            row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
-            row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
-        self._loss_sum, self._loss_count = 0.0, 0
-        self.history.append(row)
-        self._report(row, bar)
-        self._remember_if_finite()
-        # Every callback sees every evaluation, the one that stops training included.
-        asked_to_stop = [bool(cb(self.history)) for cb in self.callbacks]
-        if self._early_stop(row):
-            return "early_stopping"
-        return "callback" if any(asked_to_stop) else "completed"
+        Parameters
+        ----------
+        steps : int
+            The next :meth:`fit` trains to T = t + steps.
+        settings : SGDSettings, optional
+            Settings to go on with (step-size schedule, momentum, batch size, ...; their
+            ``epochs`` and ``steps`` are replaced by T). Momentum keeps its velocity if it
+            had one and starts from zero otherwise. Early stopping starts afresh: its best
+            score belonged to the earlier steps.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ConfigError(f"extend: steps must be an integer >= 1, got {steps!r}")
+        settings = settings if settings is not None else self.settings
+        T = self.t + int(steps)
+        sampler = Sampler(settings.sampling, settings.batch_size, self.seed)
+        sampler.load_state_dict(self.sampler.state_dict())
+        self.sampler = sampler
+        self._use(replace(settings, epochs=None, steps=T), self.opt_state)
+        return T
 
-    def _params_finite(self) -> bool:
-        return all(np.isfinite(p).all() for p in self.network.params.values())
+    @property
+    def best_step(self) -> int | None:
+        """The step of the best evaluation, with early stopping; else None."""
+        return self.stopper.best_step if self.stopper is not None else None
 
-    def _remember_if_finite(self) -> None:
-        """Keep a copy of finite parameters (at the start and at each evaluation), to go
-        back to if training diverges."""
-        if self._params_finite():
-            self._last_finite = (self.t, {k: v.copy() for k, v in self.network.params.items()})
-
-    def _early_stop(self, row: dict) -> bool:
-        rule = self.settings.early_stopping
-        if rule is None:
-            return False
-        score = row[rule.metric]
-        better = (self.best_score is None
-                  or (score < self.best_score - rule.min_delta if METRICS[rule.metric] == "min"
-                      else score > self.best_score + rule.min_delta))
-        if better:
-            self.best_score, self.best_step, self.bad_evals = score, self.t, 0
-            if rule.restore_best:
-                self.best_params = {k: v.copy() for k, v in self.network.params.items()}
-            return False
-        self.bad_evals += 1
-        return self.bad_evals >= rule.patience
+    @property
+    def best_score(self) -> float | None:
+        """The best value of the early-stopping metric; None without early stopping."""
+        return self.stopper.best_score if self.stopper is not None else None
 
     # ------------------------------------------------------------------ the loop
 
@@ -221,8 +213,68 @@ class Trainer:
             Stop after this many steps of this call (training can be continued by
             calling ``fit`` again, or after a save and restore).
         """
+        X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
+        T = self.settings.total_steps(len(X))
+        stop_at = T if max_steps is None else min(T, self.t + max_steps)
+        stopped = "completed"
+        self._remember_if_finite()
+        with self.reporter.open(T, self.t), _Interrupt() as interrupt, \
+                np.errstate(over="ignore", invalid="ignore"):
+            while self.t < stop_at and stopped == "completed":
+                epoch_start, picks = self.sampler.epoch(self.t, len(X))
+                epoch_end = epoch_start + len(picks)
+                if not self._steps(X, y, picks, epoch_start, self._pause(epoch_end, stop_at),
+                                   interrupt):
+                    stopped = "interrupted"
+                    break
+                if self.t == epoch_end:
+                    # The next epoch draws from here, before any callback can save the state.
+                    self.sampler.next_epoch(self.t)
+                if self._evaluation_due(epoch_end, T):
+                    stopped = self._evaluate(X_val, y_val, len(picks))
+        if not self._params_finite():  # the very last update overflowed
+            self._diverged(self.t, "its update made the parameters infinite or NaN")
+        self.interrupted = stopped == "interrupted"
+        if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
+            self.restore_best()
+        return FitResult(self.t, stopped, self.history, self.best_step)
+
+    def _steps(self, X, y, picks, epoch_start: int, stop: int, interrupt) -> bool:
+        """Steps t + 1 .. stop of the epoch that started at ``epoch_start``; False if Ctrl-C
+        interrupted them."""
+        executor = self.network.executor()
+        leaves = self.network.leaf_values(X[0], y[0])
+        schedule = self.schedule
+        step = self.optimizer.stepper(self.network.params, self.opt_state)
+        # Continue the running sum (not a fresh partial sum), so that the additions happen in
+        # the same order however the run is cut into calls: resumed histories match exactly.
+        loss_sum = self._loss_sum
+        t = self.t
+        try:
+            while t < stop:
+                if interrupt.requested:
+                    return False
+                rows = picks[t - epoch_start]                   # pick i
+                leaves["x"] = X[rows]
+                leaves["y"] = y[rows]
+                eta = schedule(t + 1)
+                loss = executor.forward(leaves)                 # L = -log p(y_i | x_i)
+                if not math.isfinite(loss):
+                    self._diverged(t + 1, f"the loss is {loss}")
+                step(executor, eta)                             # theta <- theta - eta dL/dtheta
+                loss_sum += loss
+                t += 1
+        finally:
+            self._loss_sum = loss_sum
+            self._loss_count += t - self.t
+            self.reporter.advance(t - self.t)
+            self.t = t
+        return True
+
+    def _checked(self, X, y, X_val, y_val):
         X, y = self.network._check_xy(X, y)
-        _check(X.ndim == 2 and len(X) > 0, "X must be a non-empty (n, d) array", DataError)
+        if X.ndim != 2 or not len(X):
+            raise DataError("X must be a non-empty (n, d) array")
         if X_val is not None:
             X_val, y_val = self.network._check_xy(X_val, y_val)
         rule = self.settings.early_stopping
@@ -231,48 +283,53 @@ class Trainer:
                 f"train.early_stopping.metric is {rule.metric}, which needs a validation set; "
                 "set data.validation_fraction > 0 or use metric: train_loss"
             )
-        X = np.ascontiguousarray(X)
-        n = len(X)
-        T = self.settings.total_steps(n)
-        epoch_steps = self.settings.steps_per_epoch(n)
-        eval_every = self.settings.eval_every or epoch_steps
-        stop_at = T if max_steps is None else min(T, self.t + max_steps)
-        stopped = "completed"
+        return np.ascontiguousarray(X), y, X_val, y_val
+
+    def _pause(self, epoch_end: int, stop_at: int) -> int:
+        """Where the run of steps from t must pause: the epoch's end, the next evaluation,
+        the end of this call, or a progress-bar update."""
+        pause = min(stop_at, epoch_end)
+        every = self.settings.eval_every
+        if every is not None:
+            pause = min(pause, (self.t // every + 1) * every)
+        if self.reporter.every is not None:
+            pause = min(pause, self.t + self.reporter.every)
+        return pause
+
+    def _evaluation_due(self, epoch_end: int, T: int) -> bool:
+        every = self.settings.eval_every
+        return self.t == T or (self.t % every == 0 if every is not None else self.t == epoch_end)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate(self, X_val, y_val, epoch_steps: int) -> str:
+        """Record a history row; returns "completed" to go on, or why training stops."""
+        row = {
+            "step": self.t,
+            "epoch": self.t / epoch_steps,
+            "eta": self.schedule(max(self.t, 1)),
+            "train_loss": self._loss_sum / self._loss_count if self._loss_count else float("nan"),
+            "val_loss": float("nan"),
+            "val_accuracy": float("nan"),
+        }
+        if X_val is not None and len(X_val):
+            log_p = self.network.predict_log_proba(X_val)
+            row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
+            row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
+        self._loss_sum, self._loss_count = 0.0, 0
+        self.history.append(row)
+        self.reporter.report(row)
         self._remember_if_finite()
-        bar = self._progress_bar(T)
-        try:
-            with _Interrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
-                while self.t < stop_at and stopped == "completed":
-                    # Redraw the epoch from its saved generator state, so that a resumed run
-                    # sees exactly the indices an uninterrupted one would.
-                    epoch_start = (self.t // epoch_steps) * epoch_steps
-                    self.rng.bit_generator.state = self._epoch_rng_state
-                    order = self._draw_epoch(n)
-                    if self.settings.batch_size == 1:
-                        order = order.tolist()  # Python ints index rows fastest
-                    epoch_end = min(stop_at, epoch_start + epoch_steps)
-                    while self.t < epoch_end and stopped == "completed":
-                        boundary = min(epoch_end, (self.t // eval_every + 1) * eval_every)
-                        if bar is not None:  # let the bar move within long epochs
-                            boundary = min(boundary, self.t + PROGRESS_EVERY)
-                        if not self._run_steps(X, y, order, epoch_start, boundary, interrupt, bar):
-                            stopped = "interrupted"
-                            break
-                        if self.t == epoch_start + epoch_steps:
-                            # The epoch is done: the next one draws from here (before any
-                            # callback can save a checkpoint).
-                            self._epoch_rng_state = self.rng.bit_generator.state
-                        if self.t % eval_every == 0 or self.t == T:
-                            stopped = self._evaluate(X_val, y_val, epoch_steps, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        if not self._params_finite():  # the very last update overflowed
-            self._diverged(self.t, "its update made the parameters infinite or NaN")
-        self.interrupted = stopped == "interrupted"
-        if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
-            self.restore_best()
-        return FitResult(self.t, stopped, self.history, self.best_step)
+        out_of_patience = False
+        if self.stopper is not None:
+            out_of_patience = self.stopper.update(row[self.stopper.rule.metric], self.t)
+            if self.stopper.improved and self.stopper.rule.restore_best:
+                self.best_params = self._copy_params()
+        # Every callback sees every evaluation, the one that stops training included.
+        asked_to_stop = [bool(cb(self.history)) for cb in self.callbacks]
+        if out_of_patience:
+            return "early_stopping"
+        return "callback" if any(asked_to_stop) else "completed"
 
     def restore_best(self) -> None:
         """Put the best parameters seen back into the network (when early stopping kept them)."""
@@ -280,78 +337,17 @@ class Trainer:
             for name, value in self.best_params.items():
                 self.network.params[name][...] = value
 
-    def _run_steps(self, X, y, order, epoch_start, stop, interrupt, bar) -> bool:
-        """Steps self.t + 1 .. stop of the current epoch; False if Ctrl-C interrupted."""
-        s = self.settings
-        B = s.batch_size
-        net = self.network
-        params = net.params
-        ex = net.executor()
-        leaves = net.leaf_values(X[0], y[0])
-        schedule = self.schedule
-        plain = s.momentum == 0 and s.l2 == 0 and s.clip_norm is None
-        # Continue the running sum (not a fresh partial sum), so that the additions happen in
-        # the same order however the run is cut into calls: resumed histories match exactly.
-        loss_sum = self._loss_sum
-        t = self.t
-        start = t
-        try:
-            while t < stop:
-                if interrupt.requested:
-                    return False
-                k = t - epoch_start
-                if B == 1:
-                    i = order[k]
-                    leaves["x"] = X[i]
-                    leaves["y"] = y[i]
-                else:
-                    # For shuffle, the epoch's last slice may be shorter than B.
-                    rows = order[k * B:(k + 1) * B]
-                    leaves["x"] = X[rows]
-                    leaves["y"] = y[rows]
-                eta = schedule(t + 1)
-                o = ex.forward(leaves)
-                if not math.isfinite(o):
-                    self._diverged(t + 1, f"the loss is {o}")
-                if plain:
-                    # p^n = -eta^t, summed into the parameters: theta - eta^t dL/dtheta.
-                    ex.backward(-eta, into=params)
-                else:
-                    self._update(ex.backward(1.0), eta)
-                loss_sum += o
-                t += 1
-        finally:
-            self._loss_sum = loss_sum
-            self._loss_count += t - self.t
-            self.t = t
-            if bar is not None:
-                bar.update(t - start)
-        return True
+    def _copy_params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.network.params.items()}
 
-    def _update(self, grads: dict, eta: float) -> None:
-        """theta <- theta - eta (g + l2 theta), with momentum and clipping when asked for."""
-        s = self.settings
-        params = self.network.params
-        scale = 1.0
-        if s.clip_norm is not None:
-            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-            if norm > s.clip_norm:
-                scale = s.clip_norm / norm
-        for name in PARAMS:
-            p, g = params[name], grads[name]
-            step = g * scale
-            if s.l2 > 0 and name in DECAYED:
-                step += s.l2 * p
-            if self.velocity is None:
-                p -= eta * step
-                continue
-            v = self.velocity[name]
-            v *= s.momentum
-            v -= eta * step
-            if s.nesterov:
-                p += s.momentum * v - eta * step
-            else:
-                p += v
+    def _params_finite(self) -> bool:
+        return all(np.isfinite(p).all() for p in self.network.params.values())
+
+    def _remember_if_finite(self) -> None:
+        """Keep a copy of finite parameters (at the start and at each evaluation), to go
+        back to if training diverges."""
+        if self._params_finite():
+            self._last_finite = (self.t, self._copy_params())
 
     def _diverged(self, step: int, what: str) -> None:
         params = self.network.params
@@ -369,45 +365,27 @@ class Trainer:
             f"Try a smaller step size (schedule eta0, now {self.schedule.params.get('eta0')})"
         )
 
-    # ------------------------------------------------------------------ progress
-
-    def _progress_bar(self, T: int):
-        mode = self.progress
-        if mode == "auto":
-            mode = "bar" if sys.stderr.isatty() else "lines"
-        self._lines = mode == "lines"
-        if mode != "bar":
-            return None
-        return tqdm(total=T, initial=self.t, unit="step", dynamic_ncols=True, leave=False,
-                    mininterval=0.2)
-
-    def _report(self, row: dict, bar) -> None:
-        parts = [f"eta={row['eta']:.3g}", f"loss={row['train_loss']:.4f}"]
-        if math.isfinite(row["val_accuracy"]):
-            parts += [f"val_loss={row['val_loss']:.4f}", f"val_acc={row['val_accuracy']:.4f}"]
-        if bar is not None:
-            bar.set_postfix_str(" ".join(parts), refresh=False)
-        elif self._lines:
-            print(f"step {row['step']} epoch {row['epoch']:.2f} " + " ".join(parts),
-                  file=sys.stderr, flush=True)
-
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
-        """Everything needed to continue exactly: (arrays by name, JSON-able state)."""
+        """Everything needed to continue exactly: (arrays by name, JSON-able state).
+
+        The arrays are ``param_<name>``, the optimizer's ``<slot>_<name>`` (``velocity_W``,
+        ...) and, when early stopping keeps them, ``best_<name>``; the arrays themselves,
+        not copies.
+        """
         arrays = {f"param_{k}": v for k, v in self.network.params.items()}
-        if self.velocity is not None:
-            arrays.update({f"velocity_{k}": v for k, v in self.velocity.items()})
+        for slot, values in self.opt_state.items():
+            arrays.update({f"{slot}_{k}": v for k, v in values.items()})
         if self.best_params is not None:
             arrays.update({f"best_{k}": v for k, v in self.best_params.items()})
+        stopper = self.stopper or EarlyStopper(EarlyStopping())
         state = {
             "t": self.t,
             "seed": self.seed,
-            "epoch_rng_state": self._epoch_rng_state,
+            **self.sampler.state_dict(),
             "history": self.history,
-            "best_score": self.best_score,
-            "best_step": self.best_step,
-            "bad_evals": self.bad_evals,
+            **stopper.state_dict(),
             "loss_sum": self._loss_sum,
             "loss_count": self._loss_count,
             "schedule": self.schedule.to_dict(),
@@ -419,7 +397,8 @@ class Trainer:
         """Restore what :meth:`state_dict` returned (parameters included).
 
         The checkpoint must come from a trainer with the same settings and network shape;
-        otherwise continuing it would not be the same run.
+        otherwise continuing it would not be the same run (to go on under other settings,
+        use :meth:`extend` after restoring).
         """
         saved = _as_json(state["settings"])
         mine = _as_json(_settings_to_dict(self.settings))
@@ -430,7 +409,7 @@ class Trainer:
                     f"not {mine[key]!r}; resume with the run's own settings"
                 )
         for k in PARAMS:
-            shape = np.shape(arrays[f"param_{k}"])
+            shape = np.shape(_array(arrays, f"param_{k}"))
             if shape != self.network.params[k].shape:
                 raise CheckpointError(
                     f"checkpoint: parameter {k} has shape {shape}, but the network's is "
@@ -438,19 +417,25 @@ class Trainer:
                 )
         for k in PARAMS:
             self.network.params[k][...] = arrays[f"param_{k}"]
-        if self.velocity is not None:
-            for k in PARAMS:
-                self.velocity[k][...] = arrays[f"velocity_{k}"]
+        for slot, values in self.opt_state.items():
+            for k in values:
+                values[k][...] = _array(arrays, f"{slot}_{k}")
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
                             if "best_W" in arrays else None)
         self.t = int(state["t"])
-        self._epoch_rng_state = _as_json(state["epoch_rng_state"])
+        self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]
-        self.best_score = state["best_score"]
-        self.best_step = state["best_step"]
-        self.bad_evals = int(state["bad_evals"])
+        if self.stopper is not None:
+            self.stopper.load_state_dict(state)
         self._loss_sum = float(state["loss_sum"])
         self._loss_count = int(state["loss_count"])
+
+
+def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+    if key not in arrays:
+        raise CheckpointError(f"checkpoint: no array {key!r}; it was not written by this "
+                              "run's trainer")
+    return arrays[key]
 
 
 def _as_json(value: Mapping) -> dict:
@@ -466,6 +451,13 @@ def _settings_to_dict(settings: SGDSettings) -> dict:
     else:
         d["schedule"] = dict(settings.schedule)
     return d
+
+
+def _settings_from_json(d: Mapping) -> SGDSettings:
+    """The settings :func:`_settings_to_dict` recorded."""
+    d = dict(d)
+    rule = d.pop("early_stopping", None)
+    return SGDSettings(**d, early_stopping=EarlyStopping(**rule) if rule is not None else None)
 
 
 def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):

@@ -7,7 +7,9 @@ the network is ``classes[k]``), the training feature names and the standardisati
 the training data. It predicts from raw features, and it is what a model file holds:
 ``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.modelfile`, so a
 model written by ``nnclf train`` and one saved by :class:`nnclf.NNClassifier` are the same
-kind of file.
+kind of file. It pickles (its network as parameters and transfer function, since the compiled
+graph does not), and :class:`nnclf.NNClassifier` delegates prediction, label encoding and
+standardisation to the one it holds.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DataError
 from .data import Standardizer
+from .errors import DataError, ModelFileError
 from .model import Network
-from .modelfile import ModelFileError, load_model, save_model
+from .modelfile import load_model, save_model
+from .settings import ModelConfig
 
 __all__ = ["TrainedModel", "encode_labels"]
 
@@ -63,6 +66,15 @@ class TrainedModel:
     standardizer: Standardizer | None = None
     config: dict | None = field(default=None, repr=False)
 
+    @classmethod
+    def untrained(cls, model: ModelConfig, n_features: int, classes: np.ndarray, seed,
+                  **kw) -> "TrainedModel":
+        """A model with a new network for ``model``'s settings: d = ``n_features`` inputs,
+        K = len(classes) outputs, initialised from ``seed``. ``kw``: the other fields."""
+        network = Network(n_features, model.hidden_units, len(classes), model.transfer,
+                          model.init, model.init_scale, seed=seed)
+        return cls(network, np.asarray(classes), **kw)
+
     @property
     def n_features(self) -> int:
         return self.network.n_features
@@ -77,6 +89,10 @@ class TrainedModel:
             )
         return self.standardizer.transform(X) if self.standardizer is not None else X
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log p(k | x) for every row of raw features X (the graph's vertex q). Shape (n, K)."""
+        return self.network.predict_log_proba(self.prepare(X))
+
     def predict_proba(self, X) -> np.ndarray:
         """p(k | x) for every row of raw features X. Shape (n, K)."""
         return self.network.predict_proba(self.prepare(X))
@@ -85,13 +101,29 @@ class TrainedModel:
         """The most probable label for every row of raw features X. Shape (n,)."""
         return self.classes[self.network.predict(self.prepare(X))]
 
-    def encode(self, y) -> np.ndarray:
-        """Labels -> class indices 0..K-1; an unseen label is an error naming it."""
+    def encode(self, y, hint: str = "") -> np.ndarray:
+        """Labels y, shape (n,) -> class indices 0..K-1, shape (n,).
+
+        An unseen label is a DataError naming it and the known ones, followed by ``hint``.
+        """
         known = ", ".join(map(str, self.classes.tolist()))
         return encode_labels(
             y, self.classes,
-            lambda label: f"label {label!r} was never seen in training; the model knows {known}",
+            lambda label: f"label {label!r} was never seen in training; the model knows "
+                          f"{known}{hint}",
         )
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        network = state.pop("network")
+        state["network_params"] = {"transfer": network.transfer, **network.params}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        params = dict(state.pop("network_params"))
+        transfer = params.pop("transfer")
+        self.__dict__.update(state, network=Network.from_params(params, transfer=transfer))
 
     def metadata(self) -> dict:
         return {

@@ -23,6 +23,7 @@ from nnclf.data import Standardizer
 from nnclf.model import Network
 from nnclf.sgd import DivergenceError, SGDSettings, Trainer
 from nnclf.trained import TrainedModel
+from notes_reference import hand_gradients
 
 SMALL = dict(hidden_units=8, epochs=3, random_state=0)
 """Quick settings for tests that are about behaviour, not accuracy."""
@@ -220,7 +221,7 @@ def test_schedule_params_errors(iris):
 def test_schedule_params_fill_in_the_defaults_and_reach_the_trainer(iris):
     X, y = iris
     clf = NNClassifier(schedule_params={"warmup": 10}, **SMALL).fit(X, y)
-    schedule = clf._sgd_state["schedule"]
+    schedule = clf._trainer.schedule.to_dict()
     assert schedule == {"name": "inverse_time", "eta0": 0.05, "tau": 20000.0, "warmup": 10}
     assert clf.schedule_params == {"warmup": 10}  # the parameter itself is left as given
 
@@ -291,8 +292,9 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_t(iris):
     assert (clf.t_, clf.n_iter_, len(clf.loss_curve_)) == (60, 1, 1)
     clf.partial_fit(X[60:], y[60:])
     assert (clf.t_, clf.n_iter_, len(clf.loss_curve_)) == (150, 2, 2)
-    assert [row["step"] for row in clf._sgd_state["history"]] == [60, 150]
-    with pytest.raises(ValueError, match="y has label 7, which is not one of the classes"):
+    assert [row["step"] for row in clf._trainer.history] == [60, 150]
+    with pytest.raises(ValueError, match=r"label 7 was never seen in training; the model knows "
+                                         r"0, 1, 2; the classes are fixed by the first fit"):
         clf.partial_fit(X[:5], [7] * 5)
     with pytest.raises(ValueError, match="differs from the classes of earlier calls"):
         clf.partial_fit(X, y, classes=[0, 1])
@@ -308,6 +310,25 @@ def test_partial_fit_on_the_same_data_is_fit_one_epoch_at_a_time(iris):
     assert parts.t_ == whole.t_ == 3 * len(X)
     assert_array_equal(parts.W_, whole.W_)
     assert_array_equal(parts.loss_curve_, whole.loss_curve_)
+
+
+def test_partial_fit_on_uneven_batches_gives_each_call_one_whole_epoch(iris):
+    # Replayed by hand: the seeds as the estimator draws them (initial weights, sampler),
+    # then one epoch of uniform picks over each call's own batch, from one generator.
+    X, y = iris
+    clf = NNClassifier(hidden_units=8, schedule="constant", eta0=0.1, random_state=0)
+    init_seed, sgd_seed, _ = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=3)
+    params = Network(4, 8, 3, seed=int(init_seed)).params
+    rng = np.random.default_rng(int(sgd_seed))
+    for rows in (slice(0, 60), slice(60, 150)):
+        clf.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        Xb, yb = X[rows], y[rows]
+        for i in rng.integers(0, len(Xb), size=len(Xb)):
+            _, g, _ = hand_gradients(params, Xb[[i]], yb[[i]])
+            params = {k: params[k] - 0.1 * g[k] for k in params}
+    assert clf.t_ == 150
+    for name in ("W", "b", "V", "gamma"):
+        assert_allclose(getattr(clf, f"{name}_"), params[name], rtol=1e-10, atol=1e-12)
 
 
 def test_partial_fit_continues_a_fit(iris):

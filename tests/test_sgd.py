@@ -680,3 +680,108 @@ def test_state_saved_by_a_callback_at_an_epoch_boundary_resumes_exactly():
     again.fit(X, y)
     for name in PARAMS:
         np.testing.assert_array_equal(resumed.params[name], full.params[name])
+
+
+# --- extending and rebuilding a trainer -----------------------------------------------------
+
+@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9, batch_size=4),
+                                     dict(sampling="shuffle", l2=0.01)])
+def test_extend_continues_exactly_as_one_longer_run(options):
+    X, y = toy_data()
+    constant = {"name": "constant", "eta0": 0.1}
+    longer, _, _ = train(SGDSettings(steps=100, schedule=constant, **options), X, y, seed=3)
+    net = Network(D, M, K, seed=0)
+    trainer = Trainer(net, SGDSettings(steps=37, schedule=constant, **options), seed=3,
+                      progress="none")
+    trainer.fit(X, y)
+    assert trainer.extend(63) == 100
+    result = trainer.fit(X, y)
+    assert result.steps == 100 and trainer.settings.steps == 100
+    for p in PARAMS:
+        assert np.array_equal(net.params[p], longer.params[p]), p
+
+
+def test_extend_under_new_settings_starts_momentum_from_zero():
+    # 30 plain steps, then 30 with momentum: the replay's velocity is zero at step 31.
+    X, y = toy_data()
+    net = Network(D, M, K, seed=0)
+    start = params_of(net)
+    constant = {"name": "constant", "eta0": 0.1}
+    trainer = Trainer(net, SGDSettings(steps=30, schedule=constant), seed=2, progress="none")
+    trainer.fit(X, y)
+    middle, _ = replay(start, X, y, T=30, seed=2, eta=lambda t: 0.1)
+    assert_params_close(net.params, middle)
+    trainer.extend(30, SGDSettings(epochs=1, momentum=0.5, schedule=constant))
+    assert all(np.all(v == 0) for v in trainer.opt_state["velocity"].values())
+    trainer.fit(X, y)
+    # The second epoch (steps 31..60) draws from the generator where the first left it.
+    full_momentum, _ = replay(start, X, y, T=60, seed=2, eta=lambda t: 0.1, momentum=0.5)
+    expected = _second_epoch_with_momentum(middle, X, y, seed=2)
+    assert_params_close(net.params, expected)
+    assert not np.allclose(net.params["W"], full_momentum["W"])
+
+
+def _second_epoch_with_momentum(params, X, y, seed):
+    rng = np.random.default_rng(seed)
+    rng.integers(0, len(X), size=len(X))  # the first epoch
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    params = {k: v.copy() for k, v in params.items()}
+    for i in rng.integers(0, len(X), size=len(X)):
+        _, g, _ = hand_gradients(params, X[[i]], y[[i]])
+        for k in PARAMS:
+            velocity[k] = 0.5 * velocity[k] - 0.1 * g[k]
+            params[k] = params[k] + velocity[k]
+    return params
+
+
+def test_extend_restarts_early_stopping_and_refuses_a_bad_length():
+    X, y, Xv, yv = toy_data(n_val=10)
+    settings = SGDSettings(epochs=2, early_stopping=EarlyStopping(patience=50))
+    net, trainer, _ = train(settings, X, y, Xv, yv)
+    assert trainer.best_step is not None and trainer.best_params is not None
+    trainer.extend(5)
+    assert trainer.best_step is None and trainer.best_params is None
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=rf"extend: steps must be an integer >= 1, got {bad!r}"):
+            trainer.extend(bad)
+
+
+def test_from_state_rebuilds_a_trainer_that_continues_bit_identically():
+    settings = SGDSettings(epochs=3, batch_size=4, sampling="shuffle", momentum=0.5,
+                           early_stopping=EarlyStopping("train_loss", patience=9))
+    X, y = toy_data()
+    full_net, _, full = train(settings, X, y, seed=3)
+    first = Trainer(Network(D, M, K, seed=0), settings, seed=3, progress="none")
+    first.fit(X, y, max_steps=11)
+    again = Trainer.from_state(Network(D, M, K, seed=8), *first.state_dict())
+    assert again.settings == settings and again.seed == 3 and again.t == 11
+    result = again.fit(X, y)
+    for p in PARAMS:
+        assert np.array_equal(again.network.params[p], full_net.params[p])
+    assert_same_history(result.history, full.history)
+
+
+def test_a_checkpoint_without_epoch_start_still_resumes_exactly(tmp_path):
+    # Files written before the sampler kept its epoch start: the epoch grid is derived.
+    settings = SGDSettings(epochs=3, schedule={"name": "constant", "eta0": 0.1})
+    X, y = toy_data()
+    full_net, _, _ = train(settings, X, y, seed=1)
+    first = Trainer(Network(D, M, K, seed=0), settings, seed=1, progress="none")
+    first.fit(X, y, max_steps=47)
+    arrays, state = first.state_dict()
+    state = {k: v for k, v in state.items() if k != "epoch_start"}
+    again = Trainer(Network(D, M, K, seed=5), settings, seed=1, progress="none")
+    again.load_state_dict(arrays, state)
+    again.fit(X, y)
+    for p in PARAMS:
+        assert np.array_equal(again.network.params[p], full_net.params[p])
+
+
+def test_a_checkpoint_missing_an_optimizer_array_is_named():
+    X, y = toy_data()
+    settings = SGDSettings(epochs=1, momentum=0.5)
+    _, trainer, _ = train(settings, X, y)
+    arrays, state = trainer.state_dict()
+    del arrays["velocity_V"]
+    with pytest.raises(CheckpointError, match="checkpoint: no array 'velocity_V'"):
+        Trainer(Network(D, M, K), settings, progress="none").load_state_dict(arrays, state)

@@ -29,3 +29,36 @@ def test_trained_model_round_trip_predicts_the_same(tmp_path):
     assert loaded.feature_names == ("p", "q", "r")
     with pytest.raises(ValueError, match="label 30 was never seen in training; the model knows 10, 20"):
         loaded.encode([10, 30])
+
+
+def test_untrained_builds_the_network_of_the_model_settings():
+    from nnclf.settings import ModelConfig
+
+    model = TrainedModel.untrained(ModelConfig(hidden_units=5, transfer="relu"), 3,
+                                   np.array(["x", "y"]), seed=4, feature_names=("a", "b", "c"))
+    reference = Network(3, 5, 2, "relu", seed=4)
+    assert model.network.transfer == "relu" and model.feature_names == ("a", "b", "c")
+    for name, value in reference.params.items():
+        np.testing.assert_array_equal(model.network.params[name], value)
+
+
+def test_pickled_model_predicts_the_same_and_log_proba_is_the_log():
+    import pickle
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6, 3))
+    model = TrainedModel(Network(3, 4, 3, "sigmoid", seed=2), np.array([1, 5, 9]),
+                         standardizer=Standardizer().fit(X))
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.network is not model.network and copy.network.transfer == "sigmoid"
+    np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(model.predict_proba(X)))
+    np.testing.assert_array_equal(copy.predict(X),
+                                  model.classes[np.argmax(model.predict_proba(X), axis=1)])
+
+
+def test_encode_adds_the_callers_hint():
+    model = TrainedModel(Network(3, 4, 2, seed=1), np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"^label 'c' was never seen in training; the model "
+                                         r"knows a, b; try again$"):
+        model.encode(["a", "c"], hint="; try again")

@@ -1,0 +1,77 @@
+"""The one mapping between NNClassifier's parameters and an nnclf config."""
+
+import numpy as np
+import pytest
+
+from nnclf import NNClassifier
+from nnclf.config import config_to_dict
+from nnclf.estimator_params import (DEFAULTS, params_from_record, params_record,
+                                    schedule_spec, to_config)
+from nnclf.settings import DEFAULT_SCHEDULE, Config, EarlyStopping, ModelConfig, SGDSettings
+
+CONSTRAINTS = NNClassifier._parameter_constraints
+
+
+def test_the_defaults_are_the_estimators_and_the_settings():
+    assert NNClassifier().get_params() == DEFAULTS
+    assert set(DEFAULTS) == set(CONSTRAINTS)
+    cfg = to_config(DEFAULTS)
+    assert cfg.model == ModelConfig()
+    assert cfg.train == Config().train  # the same schedule, filled in, and everything else
+    assert cfg.data.validation_fraction == 0.1 and cfg.seed == 0
+
+
+def test_the_default_schedule_is_filled_in_from_the_settings_only_for_its_own_name():
+    assert schedule_spec("inverse_time", 0.2, None) == {**DEFAULT_SCHEDULE, "eta0": 0.2}
+    assert schedule_spec("inverse_time", 0.2, {"tau": 5}) == {
+        "name": "inverse_time", "eta0": 0.2, "tau": 5}
+    assert schedule_spec("constant", 0.3, {"warmup": 4}) == {
+        "name": "constant", "eta0": 0.3, "warmup": 4}
+
+
+@pytest.mark.parametrize("args, message", [
+    (("step", 0.1, None), r"schedule='step' with eta0=0.1 and schedule_params=None: schedule "
+                          r"step: missing required parameter 'factor', 'every'"),
+    (("constant", 0.1, {"name": "x"}), r"schedule_params: 'name' is set by the schedule "
+                                       r"parameter; remove it from schedule_params"),
+    (("constant", -1.0, None), r"eta0 must be > 0, got -1.0"),
+])
+def test_schedule_errors_name_the_parameters(args, message):
+    with pytest.raises(ValueError, match=message):
+        schedule_spec(*args)
+
+
+def test_to_config_maps_every_training_parameter():
+    params = dict(DEFAULTS, hidden_units=7, transfer="relu", init="he", eta0=0.3,
+                  schedule="step", schedule_params={"factor": 0.5, "every": 9}, epochs=None,
+                  steps=123, batch_size=8, sampling="shuffle", momentum=0.4, l2=0.01,
+                  early_stopping=True, validation_fraction=0.3, patience=4, random_state=11)
+    cfg = to_config(params)
+    assert cfg.seed == 11 and cfg.data.validation_fraction == 0.3
+    assert cfg.model == ModelConfig(7, "relu", "he")
+    assert cfg.train == SGDSettings(
+        epochs=None, steps=123, batch_size=8, sampling="shuffle", momentum=0.4, l2=0.01,
+        schedule={"name": "step", "eta0": 0.3, "factor": 0.5, "every": 9, "warmup": 0},
+        early_stopping=EarlyStopping(patience=4))
+    assert to_config(params, steps=5).train.steps == 5
+    with pytest.raises(ValueError, match="epochs and steps are both None"):
+        to_config(dict(params, steps=None))
+
+
+def test_an_nnclf_train_config_maps_back_to_the_same_parameters():
+    params = dict(DEFAULTS, hidden_units=7, transfer="sigmoid", eta0=0.3, schedule="constant",
+                  schedule_params={"warmup": 3}, epochs=4, batch_size=2, momentum=0.4,
+                  early_stopping=True, validation_fraction=0.3, patience=4, random_state=11)
+    record = config_to_dict(to_config(params))  # what `nnclf train` writes in a model file
+    back = params_from_record(record, 7, "sigmoid", CONSTRAINTS)
+    assert {k: back.get(k, DEFAULTS[k]) for k in DEFAULTS} == params
+
+
+def test_a_record_saved_by_the_estimator_maps_back_and_drops_invalid_values():
+    params = dict(DEFAULTS, epochs=3, random_state=np.random.RandomState(0))
+    record = params_record(params)
+    assert record["random_state"] is None  # a RandomState is not JSON
+    assert params_from_record(record, 100, "tanh", CONSTRAINTS) == dict(params, random_state=None)
+    # The network's own size wins; a value the estimator would refuse is left out.
+    back = params_from_record(dict(record, momentum=3.0), 5, "relu", CONSTRAINTS)
+    assert back["hidden_units"] == 5 and back["transfer"] == "relu" and "momentum" not in back

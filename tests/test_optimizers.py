@@ -1,0 +1,108 @@
+"""Optimizer parts against the update formulas written out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nnclf.model import PARAMS, Network
+from nnclf.optimizers import (Optimizer, clip_by_global_norm, l2_decay, make_optimizer,
+                              momentum, sgd)
+from nnclf.settings import SGDSettings
+from notes_reference import hand_gradients
+
+
+def arrays(seed):
+    rng = np.random.default_rng(seed)
+    return {"W": rng.normal(size=(3, 2)), "b": rng.normal(size=3),
+            "V": rng.normal(size=(2, 3)), "gamma": rng.normal(size=2)}
+
+
+def copy(d):
+    return {k: v.copy() for k, v in d.items()}
+
+
+def test_plain_sgd_subtracts_eta_times_the_gradient():
+    params, grads = arrays(0), arrays(1)
+    start = copy(params)
+    opt = Optimizer((), sgd())
+    state = opt.init(params)
+    assert state == {}
+    opt.update(grads, 0.1, params, state)
+    for k in PARAMS:
+        np.testing.assert_allclose(params[k], start[k] - 0.1 * grads[k], rtol=1e-15)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_two_steps_by_hand(nesterov):
+    params, g1, g2 = arrays(0), arrays(1), arrays(2)
+    start = copy(params)
+    opt = Optimizer((), momentum(0.9, nesterov))
+    state = opt.init(params)
+    assert all(np.all(v == 0) for v in state["velocity"].values())
+    opt.update(g1, 0.1, params, state)
+    opt.update(g2, 0.2, params, state)
+    for k in PARAMS:
+        v1 = -0.1 * g1[k]
+        v2 = 0.9 * v1 - 0.2 * g2[k]
+        if nesterov:
+            expected = start[k] + (0.9 * v1 - 0.1 * g1[k]) + (0.9 * v2 - 0.2 * g2[k])
+        else:
+            expected = start[k] + v1 + v2
+        np.testing.assert_allclose(params[k], expected, rtol=1e-12)
+        np.testing.assert_allclose(state["velocity"][k], v2, rtol=1e-12)
+
+
+def test_clipping_rescales_to_the_global_norm_and_leaves_small_gradients_alone():
+    grads = arrays(1)
+    norm = math.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    clipped = clip_by_global_norm(norm / 4)(grads, {})
+    for k in PARAMS:
+        np.testing.assert_allclose(clipped[k], grads[k] / 4, rtol=1e-12)
+    assert clip_by_global_norm(norm * 2)(grads, {}) is grads
+
+
+def test_l2_decays_w_and_v_only_and_never_writes_into_the_gradients():
+    params, grads = arrays(0), arrays(1)
+    before = copy(grads)
+    decayed = l2_decay(0.5)(grads, params)
+    for k in PARAMS:
+        extra = 0.5 * params[k] if k in ("W", "V") else 0.0
+        np.testing.assert_array_equal(decayed[k], before[k] + extra)
+        np.testing.assert_array_equal(grads[k], before[k])  # the executor's buffers
+
+
+@pytest.mark.parametrize("options, fused", [
+    ({}, True), ({"momentum": 0.5}, False), ({"l2": 0.1}, False), ({"clip_norm": 1.0}, False),
+])
+def test_only_plain_sgd_takes_the_fused_path(options, fused):
+    assert make_optimizer(SGDSettings(**options)).fused is fused
+
+
+def test_the_fused_step_is_the_plain_update_of_the_hand_gradient():
+    # executor.backward(-eta, into=params) against theta - eta * (hand-derived gradient),
+    # and against the same optimizer taking the unfused path (an identity transform).
+    net = Network(2, 3, 2, seed=0)
+    x, y = np.array([[0.3, -1.2]]), np.array([1])
+    _, g, _ = hand_gradients(net.params, x, y)
+    expected = {k: net.params[k] - 0.1 * g[k] for k in PARAMS}
+    for opt in (Optimizer((), sgd()), Optimizer((lambda grads, params: grads,), sgd())):
+        params = {k: v.copy() for k, v in Network(2, 3, 2, seed=0).params.items()}
+        net.params = params
+        ex = net.executor()
+        ex.forward(net.leaf_values(x, y))
+        opt.stepper(params, opt.init(params))(ex, 0.1)
+        for k in PARAMS:
+            np.testing.assert_allclose(params[k], expected[k], rtol=1e-12, atol=1e-15)
+
+
+def test_make_optimizer_chains_clipping_then_l2():
+    opt = make_optimizer(SGDSettings(clip_norm=1.0, l2=0.1, momentum=0.5, nesterov=True))
+    params, grads = arrays(0), {k: 100 * v for k, v in arrays(1).items()}
+    start = copy(params)
+    opt.update(grads, 0.1, params, opt.init(params))
+    norm = math.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    for k in PARAMS:
+        step = grads[k] / norm + (0.1 * start[k] if k in ("W", "V") else 0.0)
+        v = -0.1 * step
+        np.testing.assert_allclose(params[k], start[k] + 0.5 * v - 0.1 * step, rtol=1e-12)
