@@ -78,10 +78,10 @@ def schedule_spec(schedule: str, eta0: float, schedule_params: Mapping | None) -
     spec = {**defaults, "name": schedule, "eta0": eta0, **own}
     try:
         make_schedule(spec)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"schedule={schedule!r} with eta0={eta0!r} and "
-                          f"schedule_params={schedule_params!r}: {e} (schedule_params holds "
-                          "the schedule's parameters besides eta0)") from None
+    except ConfigError as e:  # e.problem follows the name "schedule": ": step: ..."
+        raise ConfigError(f"{e.problem} (schedule_params holds the schedule's parameters "
+                          "besides eta0)", name=f"schedule={schedule!r} with eta0={eta0!r} "
+                          f"and schedule_params={schedule_params!r}") from None
     return spec
 
 

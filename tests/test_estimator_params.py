@@ -30,8 +30,8 @@ def test_the_default_schedule_is_filled_in_from_the_settings_only_for_its_own_na
 
 
 @pytest.mark.parametrize("args, message", [
-    (("step", 0.1, None), r"schedule='step' with eta0=0.1 and schedule_params=None: schedule "
-                          r"step: missing required parameter 'factor', 'every'"),
+    (("step", 0.1, None), r"^schedule='step' with eta0=0.1 and schedule_params=None: step: "
+                          r"missing required parameter 'factor', 'every'"),
     (("constant", 0.1, {"name": "x"}), r"schedule_params: 'name' is set by the schedule "
                                        r"parameter; remove it from schedule_params"),
     (("constant", -1.0, None), r"eta0 must be > 0, got -1.0"),
