@@ -38,17 +38,14 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 
 from .errors import DataError
-from .preprocessing import Standardizer, train_test_split_stratified  # noqa: F401 (re-exported)
 from .settings import DataConfig
 from .suggest import closest
 
 __all__ = [
     "Dataset",
     "SKLEARN_DATASETS",
-    "Standardizer",
     "load_dataset",
     "load_features",
-    "train_test_split_stratified",
 ]
 
 SKLEARN_DATASETS = {

@@ -24,22 +24,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .data import train_test_split_stratified
 from .errors import ConfigError, DataError, DivergenceError
-from .estimator_params import DEFAULTS, params_from_record, params_record, to_config
-from .functions import TRANSFERS
-from .model import INITS, PARAMS, Network
-from .schedules import SCHEDULES
-from .settings import SAMPLING, Config, SGDSettings
+from .estimator_params import CONSTRAINTS, DEFAULTS, params_from_record, params_record, to_config
+from .model import PARAMS, Network
+from .preprocessing import train_test_split_stratified
+from .settings import Config, SGDSettings
 from .sgd import Trainer
 from .trained import TrainedModel
 
@@ -158,27 +154,9 @@ default="inverse_time"
     (2, 3)
     """
 
-    _parameter_constraints: dict = {
-        "hidden_units": [Interval(Integral, 1, None, closed="left")],
-        # A live view: a transfer registered after import is accepted too.
-        "transfer": [StrOptions(TRANSFERS.keys())],
-        "init": [StrOptions(set(INITS))],
-        "eta0": [Interval(Real, 0, None, closed="neither")],
-        "schedule": [StrOptions(set(SCHEDULES))],
-        "schedule_params": [dict, None],
-        "epochs": [Interval(Integral, 1, None, closed="left"), None],
-        "steps": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "sampling": [StrOptions(set(SAMPLING))],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-    }
+    # Derived from the settings' own rules (nnclf.settings), as the estimator's parameters are
+    # the config's settings.
+    _parameter_constraints: dict = CONSTRAINTS
 
     def __init__(self, hidden_units=DEFAULTS["hidden_units"], *, transfer=DEFAULTS["transfer"],
                  init=DEFAULTS["init"], eta0=DEFAULTS["eta0"], schedule=DEFAULTS["schedule"],

@@ -22,15 +22,20 @@ whether the file was written by :meth:`NNClassifier.save` (the parameters by nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Integral
+from collections.abc import Set as AbstractSet
+from numbers import Integral, Real
 
-from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
+                                             validate_parameter_constraints)
 
 from .errors import ConfigError
-from .schedules import make_schedule
-from .settings import DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig, SGDSettings
+from .schedules import SCHEDULES, make_schedule
+from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig, Rule,
+                       SGDSettings, boolean, choice, number)
 
-__all__ = ["DEFAULTS", "schedule_spec", "to_config", "params_record", "params_from_record"]
+__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "to_config", "params_record",
+           "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -56,6 +61,46 @@ DEFAULTS = {
 }
 """Every estimator parameter and its default: the config's, read from the settings (but
 ``random_state``, which is scikit-learn's None where a config's ``seed`` is 0)."""
+
+RULES: dict[str, Rule] = {
+    **{name: ModelConfig.RULES[name] for name in ("hidden_units", "transfer", "init")},
+    "eta0": number(0, closed="neither"),
+    "schedule": choice(SCHEDULES.keys(), "schedule"),
+    "schedule_params": Rule("instance", cls=dict, optional=True),
+    **{name: SGDSettings.RULES[name]
+       for name in ("epochs", "steps", "batch_size", "sampling", "momentum", "l2")},
+    "early_stopping": boolean(),
+    # Unlike data.validation_fraction, 0 is not allowed: the estimator holds data out only
+    # for early stopping, which needs some.
+    "validation_fraction": number(0, 1, closed="neither"),
+    "patience": EarlyStopping.RULES["patience"],
+    "warm_start": boolean(),
+}
+"""The type and range of every parameter that is a setting: the settings' own rules."""
+
+
+def _constraint(rule: Rule) -> list:
+    """One settings rule as scikit-learn's parameter constraint list."""
+    kinds = {"integer": Integral, "number": Real}
+    if rule.kind in kinds:
+        found = [Interval(kinds[rule.kind], rule.low, rule.high, closed=rule.closed)]
+    elif rule.kind == "choice":
+        # A dict's keys stay a live view (a transfer registered later counts).
+        options = rule.choices if isinstance(rule.choices, AbstractSet) else set(rule.choices)
+        found = [StrOptions(options)]
+    elif rule.kind == "boolean":
+        found = ["boolean"]
+    else:
+        found = [rule.cls]
+    return found + ([None] if rule.optional else [])
+
+
+CONSTRAINTS = {
+    **{name: _constraint(rule) for name, rule in RULES.items()},
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+"""NNClassifier's ``_parameter_constraints``, derived from :data:`RULES`."""
 
 _SCHEDULE_KEYS = ("name", "eta0")
 

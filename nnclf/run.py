@@ -39,10 +39,10 @@ import numpy as np
 
 from .archive import atomic_write_text
 from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
-from .data import Standardizer, load_dataset, train_test_split_stratified
+from .data import load_dataset
 from .errors import CheckpointError, DataError, RunError
 from .metrics import evaluate
-from .model import Network
+from .preprocessing import Standardizer, train_test_split_stratified
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
 
@@ -151,13 +151,10 @@ def build_model(cfg: Config, splits: Splits) -> TrainedModel:
     features, ``cfg.model.hidden_units`` hidden units, K classes) is initialised with
     ``cfg.seed``. The resolved config is kept in the model's metadata.
     """
-    classes = _classes(splits)
     standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
-    m = cfg.model
-    network = Network(splits.X_train.shape[1], m.hidden_units, len(classes), transfer=m.transfer,
-                      init=m.init, init_scale=m.init_scale, seed=cfg.seed)
-    return TrainedModel(network, classes, splits.feature_names, standardizer,
-                        config=config_to_dict(cfg))
+    return TrainedModel.untrained(cfg.model, splits.X_train.shape[1], _classes(splits), cfg.seed,
+                                  feature_names=splits.feature_names, standardizer=standardizer,
+                                  config=config_to_dict(cfg))
 
 
 # ----------------------------------------------------------------------------- run directories

@@ -19,9 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from .data import Standardizer
 from .errors import DataError, ModelFileError
 from .model import Network
+from .preprocessing import Standardizer
 from .modelfile import load_model, save_model
 from .settings import ModelConfig
 

@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from nnclf.data import (
-    Dataset,
-    Standardizer,
-    load_dataset,
-    load_features,
-    train_test_split_stratified,
-)
+from nnclf.data import Dataset, load_dataset, load_features
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -230,100 +224,6 @@ def test_npz_that_is_not_an_npz(tmp_path):
 def test_synthetic_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_dataset("synthetic", **kwargs)
-
-
-# ----------------------------------------------------------------------------- split
-
-
-def test_stratified_split_keeps_proportions_and_is_deterministic():
-    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
-    X = np.arange(100, dtype=float).reshape(-1, 1)
-    X_a, X_b, y_a, y_b = train_test_split_stratified(X, y, 0.2, seed=7)
-    assert X_a.shape == (80, 1) and X_b.shape == (20, 1)
-    np.testing.assert_array_equal(np.bincount(y_b), [12, 6, 2])
-    np.testing.assert_array_equal(np.bincount(y_a), [48, 24, 8])
-    # rows stay with their labels and nothing is lost or duplicated
-    np.testing.assert_array_equal(y[X_b[:, 0].astype(int)], y_b)
-    assert sorted(np.concatenate([X_a, X_b])[:, 0]) == list(range(100))
-    again = train_test_split_stratified(X, y, 0.2, seed=7)
-    for a, b in zip((X_a, X_b, y_a, y_b), again):
-        np.testing.assert_array_equal(a, b)
-    other = train_test_split_stratified(X, y, 0.2, seed=8)
-    assert not np.array_equal(X_b, other[1])
-
-
-def test_split_fraction_zero_gives_empty_second_part():
-    X, y = np.ones((5, 3)), np.array([0, 1, 0, 1, 1])
-    X_a, X_b, y_a, y_b = train_test_split_stratified(X, y, 0, seed=0)
-    assert X_a.shape == (5, 3) and X_b.shape == (0, 3) and y_b.shape == (0,)
-
-
-def test_split_accepts_numpy_fraction():
-    y = np.array([0, 1] * 5)
-    _, X_b, _, y_b = train_test_split_stratified(np.zeros((10, 1)), y, np.float32(0.2), seed=0)
-    assert sorted(y_b) == [0, 1]
-
-
-def test_split_falls_back_to_unstratified_for_singleton_class():
-    y = np.array([0] * 9 + [1])
-    X_a, X_b, y_a, y_b = train_test_split_stratified(np.zeros((10, 2)), y, 0.3, seed=0)
-    assert len(y_a) == 7 and len(y_b) == 3
-
-
-def test_split_keeps_all_four_xor_points():
-    ds = load_dataset(str(DATA / "xor.csv"))
-    _, X_b, _, _ = train_test_split_stratified(ds.X, ds.y, 0.2, seed=0)
-    assert len(np.unique(X_b, axis=0)) == 4
-
-
-@pytest.mark.parametrize("fraction", [-0.1, 1, 1.5, "0.2"])
-def test_split_rejects_bad_fraction(fraction):
-    with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\)"):
-        train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), fraction, seed=0)
-
-
-def test_split_rejects_fraction_leaving_no_training_data():
-    with pytest.raises(ValueError, match=r"leaves none for training"):
-        train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), 0.9, seed=0)
-
-
-# ----------------------------------------------------------------------------- Standardizer
-
-
-def test_standardizer_matches_hand_formula_and_handles_constant_column():
-    X = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])
-    s = Standardizer().fit(X)
-    np.testing.assert_allclose(s.mean_, X.mean(axis=0))
-    np.testing.assert_allclose(s.scale_, [X[:, 0].std(), 1.0, X[:, 2].std()])
-    Z = s.transform(X)
-    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(Z[:, [0, 2]].std(axis=0), 1)
-    np.testing.assert_array_equal(Z[:, 1], 0)
-    assert np.isfinite(Z).all()
-
-
-def test_standardizer_round_trips_through_json():
-    import json
-
-    rng = np.random.default_rng(1)
-    X = rng.normal(3, 2, size=(20, 4))
-    s = Standardizer().fit(X)
-    d = json.loads(json.dumps(s.to_dict()))
-    assert set(d) == {"mean", "scale"} and all(isinstance(v, float) for v in d["mean"])
-    t = Standardizer.from_dict(d)
-    np.testing.assert_array_equal(t.transform(X), s.transform(X))
-
-
-def test_standardizer_errors():
-    with pytest.raises(ValueError, match=r"not fitted.*call fit"):
-        Standardizer().transform(np.ones((2, 2)))
-    s = Standardizer().fit(np.ones((3, 2)))
-    with pytest.raises(ValueError, match=r"expected X of shape \(n, 2\), got \(3, 3\)"):
-        s.transform(np.ones((3, 3)))
-    with pytest.raises(ValueError, match=r"keys 'mean' and 'scale'"):
-        Standardizer.from_dict({"mean": [0.0]})
-    with pytest.raises(ValueError, match=r"equal length"):
-        Standardizer.from_dict({"mean": [0.0], "scale": [1.0, 2.0]})
 
 
 # ----------------------------------------------------------------------------- load_features

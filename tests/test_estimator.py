@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 import nnclf
 from nnclf import NNClassifier
-from nnclf.data import Standardizer
+from nnclf.preprocessing import Standardizer
 from nnclf.model import Network
 from nnclf.sgd import DivergenceError, SGDSettings, Trainer
 from nnclf.trained import TrainedModel

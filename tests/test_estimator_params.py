@@ -75,3 +75,60 @@ def test_a_record_saved_by_the_estimator_maps_back_and_drops_invalid_values():
     # The network's own size wins; a value the estimator would refuse is left out.
     back = params_from_record(dict(record, momentum=3.0), 5, "relu", CONSTRAINTS)
     assert back["hidden_units"] == 5 and back["transfer"] == "relu" and "momentum" not in back
+
+
+# Values a user might pass, by parameter: each is checked by scikit-learn's validation of the
+# derived table and by the settings rule it comes from; the two must agree on every one.
+# (Booleans are left out of the numbers: scikit-learn counts True as an integer, the settings
+# do not, and to_config then refuses it.)
+PROBES = {
+    "hidden_units": [1, 100, 0, -3, 2.5, "10", None, np.int64(7)],
+    "transfer": ["tanh", "relu", "softplus", "tanhh", "", 3, None],
+    "init": ["xavier", "he", "normal", "glorot", None],
+    "eta0": [0.1, 1, 0, -0.5, "0.1", None],
+    "schedule": ["constant", "cosine", "linear", None, 1],
+    "schedule_params": [None, {}, {"tau": 3}, [1], "tau"],
+    "epochs": [None, 1, 50, 0, 1.5],
+    "steps": [None, 1, 0, -1],
+    "batch_size": [1, 32, 0, None, 2.0],
+    "sampling": ["uniform", "shuffle", "random", None],
+    "momentum": [0, 0.9, 0.999, 1, -0.1, None],
+    "l2": [0, 1e-4, -1e-4, None],
+    "early_stopping": [True, False, 0, "yes", None],
+    "validation_fraction": [0.1, 0.5, 0, 1, None],
+    "patience": [1, 5, 0, None, 2.5],
+    "warm_start": [True, False, 1, None],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROBES))
+def test_the_estimators_constraints_accept_what_the_settings_rules_accept(name):
+    from sklearn.utils._param_validation import (InvalidParameterError,
+                                                 validate_parameter_constraints)
+
+    from nnclf.estimator_params import RULES
+
+    for value in PROBES[name]:
+        try:
+            validate_parameter_constraints({name: CONSTRAINTS[name]}, {name: value},
+                                           caller_name="NNClassifier")
+            sklearn_ok = True
+        except InvalidParameterError:
+            sklearn_ok = False
+        assert sklearn_ok == (RULES[name].problem(value) is None), (name, value)
+
+
+def test_a_transfer_registered_after_import_is_a_valid_parameter():
+    from nnclf import functions as F
+
+    name = "test_params_cube"
+    with pytest.raises(ValueError, match="transfer"):
+        NNClassifier(transfer=name, epochs=1).fit(np.eye(2), [0, 1])
+    F.register_transfer(F.elementwise(name, lambda z, out=None: np.power(z, 3, out=out),
+                                      lambda z, h, out=None: np.multiply(3 * z, z, out=out)))
+    try:
+        X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
+        clf = NNClassifier(hidden_units=2, transfer=name, epochs=1, random_state=0)
+        assert clf.fit(X, [0, 1, 0, 1]).network_.transfer == name
+    finally:
+        del F.TRANSFERS[name]

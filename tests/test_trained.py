@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnclf.data import Standardizer
+from nnclf.preprocessing import Standardizer
 from nnclf.model import Network
 from nnclf.trained import TrainedModel, encode_labels
 
