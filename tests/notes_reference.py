@@ -100,3 +100,47 @@ def hand_gradients(params, X, y, transfer="tanh", with_x=False):
         # The loss is the mean over the rows, so each row's dx carries a factor 1/B.
         grads["x"] = (dZ @ W / B).reshape(np.shape(X))
     return float(-np.mean(np.log(P[np.arange(B), y]))), grads, P
+
+
+# The notes' network at d = 3, m = 4, K = 3, with random leaf values.
+D, M, K = 3, 4, 3
+REAL_LEAVES = ("W", "x", "b", "V", "gamma")
+
+
+def network_leaves(rng, batch=None):
+    """Leaf values with d = 3, m = 4, K = 3; z is kept away from relu's kink."""
+    x_shape = (D,) if batch is None else (batch, D)
+    for _ in range(100):
+        leaves = {
+            "W": rng.normal(size=(M, D)),
+            "x": rng.normal(size=x_shape),
+            "b": rng.normal(size=M),
+            "V": rng.normal(size=(K, M)),
+            "gamma": rng.normal(size=K),
+            "y": (np.int64(rng.integers(K)) if batch is None
+                  else rng.integers(K, size=batch)),
+        }
+        z = leaves["x"] @ leaves["W"].T + leaves["b"]
+        if np.min(np.abs(z)) > 1e-3:
+            return leaves
+    raise AssertionError("could not draw z away from 0")
+
+
+def notes_example():
+    """n = 4, l = 2, E = {(1,3), (2,3), (2,4), (3,4)}, f^3 = u1 + u2, f^4 = u2 * u3."""
+    g = Graph()
+    u1, u2 = g.leaf("u1"), g.leaf("u2")
+    u3 = g.vertex("u3", F.add, u1, u2)
+    g.vertex("u4", F.mul, u2, u3)
+    return g
+
+
+def diamonds(k):
+    """u -> (a = u*u, b = u+u) -> c = a*b, k times in series: c_t = 2 c_{t-1}^3."""
+    g = Graph()
+    prev = g.leaf("u")
+    for t in range(1, k + 1):
+        a = g.vertex(f"a{t}", F.mul, prev, prev)
+        b = g.vertex(f"b{t}", F.add, prev, prev)
+        prev = g.vertex(f"c{t}", F.mul, a, b)
+    return g
