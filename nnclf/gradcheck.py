@@ -22,6 +22,7 @@ import numpy as np
 from .errors import GraphError
 from .functions import LocalFunction
 from .graph import Graph
+from .tables import format_table
 
 __all__ = ["LeafCheck", "GradcheckReport", "numerical_gradient", "gradcheck", "gradcheck_modes",
            "check_function"]
@@ -61,14 +62,10 @@ class GradcheckReport:
         raise KeyError(name)
 
     def __str__(self) -> str:
-        width = max([4] + [len(c.name) for c in self.checks])
-        lines = [f"{self.what}", f"{'leaf'.ljust(width)}  entries  max abs err  max rel err  ok"]
-        for c in self.checks:
-            lines.append(
-                f"{c.name.ljust(width)}  {c.size:7d}  {c.max_abs_error:11.3e}  "
-                f"{c.max_rel_error:11.3e}  {'yes' if c.ok else 'NO'}"
-            )
-        return "\n".join(lines)
+        rows = [["leaf", "entries", "max abs err", "max rel err", "ok"]]
+        rows += [[c.name, str(c.size), f"{c.max_abs_error:.3e}", f"{c.max_rel_error:.3e}",
+                  "yes" if c.ok else "NO"] for c in self.checks]
+        return f"{self.what}\n{format_table(rows, right={1, 2, 3})}"
 
 
 def _compare(name: str, analytic, numeric, atol: float, rtol: float) -> LeafCheck:

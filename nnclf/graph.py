@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import GraphError
 from .functions import LocalFunction
+from .tables import format_table
 
 if TYPE_CHECKING:
     from .executor import Executor
@@ -432,15 +433,12 @@ class Graph:
 
     def summary(self, values: Mapping | None = None) -> str:
         """A table of the vertices: number, name, local function, parents, shape."""
-        rows = [("i", "name", "f^i", "parents pi(i)", "shape")]
+        rows = [["i", "name", "f^i", "parents pi(i)", "shape"]]
         for v in self.vertices:
             shape = "" if values is None or v.name not in values else str(np.shape(values[v.name]))
-            rows.append((
-                str(v.index), v.name, "leaf" if v.is_leaf else v.fn.name,
-                ", ".join(str(p.index) for p in v.parents), shape,
-            ))
-        widths = [max(len(r[c]) for r in rows) for c in range(5)]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+            rows.append([str(v.index), v.name, "leaf" if v.is_leaf else v.fn.name,
+                         ", ".join(str(p.index) for p in v.parents), shape])
+        return format_table(rows)
 
     def __repr__(self) -> str:
         return f"<Graph n={self.n} l={self.l}: {self._names()}>"

@@ -4,7 +4,8 @@ Contract
 --------
 Every function here returns text (or writes image files) for one command, from a config, a
 trained model or a run directory (:mod:`nnclf.run`); none of them trains or changes a run.
-Every text table goes through :func:`format_table`, so all of them line up the same way.
+Every text table goes through :func:`nnclf.tables.format_table`, so all of them line up the
+same way.
 
 - :func:`format_training`: what ``nnclf train`` prints when a run finished.
 - :func:`evaluation_data`, :func:`format_report`: the data ``nnclf evaluate`` scores (the
@@ -29,12 +30,12 @@ from .config import Config, config_from_dict, load_config
 from .data import load_features
 from .errors import ConfigError, DataError, RunError, UsageError
 from .model import PARAMS
+from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
 from .trained import TrainedModel
 
 __all__ = [
-    "format_table",
     "format_training",
     "evaluation_data",
     "format_report",
@@ -54,31 +55,6 @@ def _show(source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-def format_table(rows: list[list[str]], right=frozenset(), min_widths=()) -> str:
-    """Rows of cells as aligned text columns, two spaces apart.
-
-    Parameters
-    ----------
-    rows : list of lists of str
-        The cells, the header row first; every row has the same number of cells.
-    right : set of int
-        The columns whose cells are right-aligned (numbers); the others are left-aligned.
-    min_widths : sequence of int
-        The least width of the first columns; otherwise a column is as wide as its widest cell.
-
-    Returns
-    -------
-    str
-        One line per row, without trailing blanks and without a final newline.
-    """
-    widths = [max([len(row[c]) for row in rows] + list(min_widths[c:c + 1]))
-              for c in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                  for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
-        for row in rows)
 
 
 def format_training(outcome: RunOutcome, resumed: bool = False) -> str:

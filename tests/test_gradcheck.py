@@ -200,3 +200,12 @@ def test_gradcheck_modes_gives_each_mode_its_own_report():
         assert together[mode].checks == alone.checks
     with pytest.raises(GraphError, match="gradcheck: unknown mode 'jvp'; use one of vjp, jacobian, path_sum"):
         gradcheck_modes(g, values, modes=("jvp",))
+
+
+def test_the_report_text_is_one_aligned_table():
+    report = GradcheckReport([LeafCheck("W", 1.986e-10, 1.332e-07, True, 40),
+                              LeafCheck("gamma", 3e-3, 0.5, False, 3)])
+    assert str(report) == ("backprop vs finite differences\n"
+                           "leaf   entries  max abs err  max rel err  ok\n"
+                           "W           40    1.986e-10    1.332e-07  yes\n"
+                           "gamma        3    3.000e-03    5.000e-01  NO")
