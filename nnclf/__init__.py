@@ -1,13 +1,20 @@
 """nnclf: feedforward softmax classifiers trained by SGD on an explicit computational graph.
 
-The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*:
+The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*, one
+module per idea (README.md, "From the notes to the code", has the whole map):
 
 - :mod:`nnclf.functions`  local functions f^i with their Jacobians J^{j->i} and VJPs
+- :mod:`nnclf.transfers`  the transfer functions g
 - :mod:`nnclf.graph`      the computational graph, forward pass, backward pass, path sums
+- :mod:`nnclf.executor`   the same passes compiled once, for training
 - :mod:`nnclf.gradcheck`  central finite differences against backpropagation
 - :mod:`nnclf.model`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
 - :mod:`nnclf.schedules`  step sizes eta^t
-- :mod:`nnclf.sgd`        the notes' stochastic gradient descent
+- :mod:`nnclf.sgd`        the notes' stochastic gradient descent, with its parts
+  :mod:`~nnclf.sampler`, :mod:`~nnclf.optimizers`, :mod:`~nnclf.stopping`
+- :mod:`nnclf.settings`   every setting's type and range; :mod:`nnclf.config` reads them from YAML
+- :mod:`nnclf.errors`     the errors nnclf raises on purpose
+- :class:`nnclf.NNClassifier`, the scikit-learn estimator
 """
 
 __version__ = "0.1.0"

@@ -279,10 +279,8 @@ class Trainer:
             X_val, y_val = self.network._check_xy(X_val, y_val)
         rule = self.settings.early_stopping
         if rule is not None and rule.metric.startswith("val_") and (X_val is None or not len(X_val)):
-            raise ConfigError(
-                f"train.early_stopping.metric is {rule.metric}, which needs a validation set; "
-                "set data.validation_fraction > 0 or use metric: train_loss"
-            )
+            raise ConfigError(f" is {rule.metric}, which needs a validation set; give X_val "
+                              "and y_val, or use metric train_loss", name="early_stopping.metric")
         return np.ascontiguousarray(X), y, X_val, y_val
 
     def _pause(self, epoch_end: int, stop_at: int) -> int:

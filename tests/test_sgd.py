@@ -552,9 +552,9 @@ def test_train_loss_metric_needs_no_validation_set():
 def test_validation_metric_without_validation_set_is_a_clear_error(metric):
     X, y = toy_data()
     settings = SGDSettings(epochs=3, early_stopping=EarlyStopping(metric))
-    with pytest.raises(ValueError, match=rf"train.early_stopping.metric is {metric}, which needs a "
-                                         r"validation set; set data.validation_fraction > 0 or use "
-                                         r"metric: train_loss"):
+    with pytest.raises(ValueError, match=rf"^early_stopping.metric is {metric}, which needs a "
+                                         r"validation set; give X_val and y_val, or use metric "
+                                         r"train_loss$"):
         train(settings, X, y)
 
 
