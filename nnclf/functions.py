@@ -30,7 +30,9 @@ axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the m
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.linalg.blas import dger as _dger
@@ -42,6 +44,7 @@ _TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFER
 """Defined in :mod:`nnclf.transfers`, re-exported here (see ``__getattr__`` at the end)."""
 
 __all__ = ["LocalFunction", "add", "mul", "affine", "log_softmax", "neg_pick", *_TRANSFER_NAMES]
+__all__ += ["Compiled"]
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -100,6 +103,9 @@ class LocalFunction:
         product of a matrix argument): an accumulating form of the VJP for position k, for
         the same callers that add p^j into the leaves in place. Optional, per position; when
         missing they add the VJP. Plain backpropagation never uses it.
+    compiled : Compiled, optional
+        The same function as kernels the compiled engine (:mod:`nnclf.compiled`) can jit;
+        without it a graph using this function trains on the numpy engine.
 
     Examples
     --------
@@ -119,6 +125,7 @@ class LocalFunction:
         differentiable: Sequence[bool] | None = None,
         reads: Sequence[Sequence[int]] | None = None,
         accumulators: Sequence[Callable | None] | None = None,
+        compiled: "Compiled | None" = None,
     ):
         if jacobians is None and vjps is None:
             raise GraphError(
@@ -151,6 +158,7 @@ class LocalFunction:
             everything if reads is None else tuple(reads[k]) for k in range(self.arity)
         )
         self._accumulators = tuple(accumulators) if accumulators is not None else (None,) * self.arity
+        self.compiled = compiled
 
     def __repr__(self) -> str:
         return f"<local function {self.name}/{self.arity}>"
@@ -209,6 +217,26 @@ class LocalFunction:
         return _into(np.asarray(self._vjps[k](g, ans, *args), dtype=float), out)
 
 
+class Compiled(NamedTuple):
+    """A local function's kernels for the compiled engine (:mod:`nnclf.compiled`).
+
+    Plain Python functions over C-contiguous arrays, written so that numba can jit them
+    (they also run, slowly, as Python, which is how the tests read them without numba).
+    Each writes its result into a buffer and returns nothing. In the compiled engine every
+    value is an array with its batch axis: x is (B, d) even for B = 1, a scalar is (1,).
+
+    - ``forward(*args, out)``: u^i = f^i(A^i) into ``out``;
+    - ``vjps[k](g, ans, *args, out)``: g J^{j->i}(A^i) into ``out`` (None where the function
+      is not differentiable);
+    - ``accumulators[k](target, scale, g, ans, *args)``: ``target += scale * g J^{j->i}``
+      without a temporary (optional, per position: the fused SGD step).
+    """
+
+    forward: Callable
+    vjps: tuple
+    accumulators: tuple = ()
+
+
 # --------------------------------------------------------------------------- elementwise
 
 def _same_shape(name: str):
@@ -220,12 +248,39 @@ def _same_shape(name: str):
     return check
 
 
+def _add_c(a, b, out):
+    af, bf, of = a.reshape(a.size), b.reshape(b.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = af[i] + bf[i]
+
+
+def _copy_vjp_c(g, ans, a, b, out):
+    gf, of = g.reshape(g.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = gf[i]
+
+
+def _mul_c(a, b, out):
+    af, bf, of = a.reshape(a.size), b.reshape(b.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = af[i] * bf[i]
+
+
+def _mul_vjp_a_c(g, ans, a, b, out):
+    _mul_c(g, b, out)
+
+
+def _mul_vjp_b_c(g, ans, a, b, out):
+    _mul_c(g, a, out)
+
+
 add = LocalFunction(
     "add",
     lambda a, b, out=None: np.add(a, b, out=out),
     jacobians=[lambda ans, a, b: np.eye(np.size(a))] * 2,
     vjps=[lambda g, ans, a, b, out=None: _copy(g, out)] * 2,
     check=_same_shape("add"),
+    compiled=Compiled(_add_c, (_copy_vjp_c, _copy_vjp_c)),
 )
 """f(a, b) = a + b, elementwise."""
 
@@ -241,6 +296,7 @@ mul = LocalFunction(
         lambda g, ans, a, b, out=None: np.multiply(g, a, out=out),
     ],
     check=_same_shape("mul"),
+    compiled=Compiled(_mul_c, (_mul_vjp_a_c, _mul_vjp_b_c)),
 )
 """f(a, b) = a * b, elementwise."""
 
@@ -319,6 +375,66 @@ def _affine_jac_b(ans, W, x, b):
     return np.tile(np.eye(W.shape[0]), (np.atleast_2d(x).shape[0], 1))
 
 
+def _affine_c(W, x, b, out):
+    # x is (B, d). Four partial sums in a fixed order: deterministic, and vectorisable
+    # without fastmath (which would let the compiler reorder them run by run).
+    m, d = W.shape
+    tail = d - d % 4
+    for r in range(x.shape[0]):
+        xr = x[r]
+        for i in range(m):
+            w = W[i]
+            s0 = s1 = s2 = s3 = 0.0
+            for j in range(0, tail, 4):
+                s0 += w[j] * xr[j]
+                s1 += w[j + 1] * xr[j + 1]
+                s2 += w[j + 2] * xr[j + 2]
+                s3 += w[j + 3] * xr[j + 3]
+            for j in range(tail, d):
+                s0 += w[j] * xr[j]
+            out[r, i] = ((s0 + s1) + (s2 + s3)) + b[i]
+
+
+def _affine_add_W_c(target, scale, g, ans, W, x, b):
+    # target += scale * g^T x, one rank-one update per row of the batch.
+    for r in range(x.shape[0]):
+        xr = x[r]
+        for i in range(target.shape[0]):
+            c = scale * g[r, i]
+            t = target[i]
+            for j in range(xr.size):
+                t[j] += c * xr[j]
+
+
+def _affine_vjp_W_c(g, ans, W, x, b, out):
+    out[:] = 0.0
+    _affine_add_W_c(out, 1.0, g, ans, W, x, b)
+
+
+def _affine_vjp_x_c(g, ans, W, x, b, out):
+    out[:] = 0.0
+    for r in range(g.shape[0]):
+        o = out[r]
+        for i in range(W.shape[0]):
+            c = g[r, i]
+            w = W[i]
+            for j in range(o.size):
+                o[j] += c * w[j]
+
+
+def _affine_add_b_c(target, scale, g, ans, W, x, b):
+    for i in range(target.size):
+        s = 0.0
+        for r in range(g.shape[0]):
+            s += g[r, i]
+        target[i] += scale * s
+
+
+def _affine_vjp_b_c(g, ans, W, x, b, out):
+    out[:] = 0.0
+    _affine_add_b_c(out, 1.0, g, ans, W, x, b)
+
+
 affine = LocalFunction(
     "affine",
     _affine,
@@ -327,6 +443,8 @@ affine = LocalFunction(
     check=_affine_check,
     reads=[(1,), (0,), ()],
     accumulators=[_affine_add_W, None, _affine_add_b],
+    compiled=Compiled(_affine_c, (_affine_vjp_W_c, _affine_vjp_x_c, _affine_vjp_b_c),
+                      (_affine_add_W_c, None, _affine_add_b_c)),
 )
 """f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""
 
@@ -368,12 +486,34 @@ def _log_softmax_check(l):
         raise GraphError(f"argument must be (K,) or (batch, K), got shape {np.shape(l)}")
 
 
+def _log_softmax_c(l, out):
+    # l is (B, K): row by row, shifted by the row maximum as in _log_softmax.
+    for r in range(l.shape[0]):
+        lr, q = l[r], out[r]
+        top = lr.max()
+        s = 0.0
+        for k in range(lr.size):
+            q[k] = lr[k] - top
+            s += math.exp(q[k])
+        lse = math.log(s)
+        for k in range(lr.size):
+            q[k] -= lse
+
+
+def _log_softmax_vjp_c(g, q, l, out):
+    for r in range(g.shape[0]):
+        s = g[r].sum()
+        for k in range(g.shape[1]):
+            out[r, k] = g[r, k] - math.exp(q[r, k]) * s
+
+
 log_softmax = LocalFunction(
     "log_softmax",
     _log_softmax,
     jacobians=[_log_softmax_jac],
     vjps=[_log_softmax_vjp],
     check=_log_softmax_check,
+    compiled=Compiled(_log_softmax_c, (_log_softmax_vjp_c,)),
 )
 """LS(l) = l - log sum exp(l), numerically stable; row by row for a batch."""
 
@@ -418,6 +558,20 @@ def _neg_pick_check(q, y):
         raise GraphError(f"argument 2 holds class indices outside 0..{q_shape[-1] - 1}")
 
 
+def _neg_pick_c(q, y, out):
+    # q is (B, K), y (B,), out (1,): the mean of -q[r, y_r].
+    s = 0.0
+    for r in range(y.size):
+        s += q[r, y[r]]
+    out[0] = -(s / y.size)
+
+
+def _neg_pick_vjp_q_c(g, ans, q, y, out):
+    out[:] = 0.0
+    for r in range(y.size):
+        out[r, y[r]] = -g[0] / y.size
+
+
 neg_pick = LocalFunction(
     "neg_pick",
     _neg_pick,
@@ -425,6 +579,7 @@ neg_pick = LocalFunction(
     vjps=[_neg_pick_vjp_q, None],
     check=_neg_pick_check,
     differentiable=(True, False),
+    compiled=Compiled(_neg_pick_c, (_neg_pick_vjp_q_c, None)),
 )
 """f(q, y) = -q_y: the loss o = -log p(y | x); for a batch, the mean over its rows.
 

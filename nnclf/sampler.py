@@ -48,6 +48,9 @@ class Sampler:
 
     Attributes
     ----------
+    order : ndarray of int64
+        The current epoch's example indices, one step's B after another (what ``picks``
+        splits; the compiled engine reads it directly).
     epoch_start : int or None
         The step t at which the current epoch started (the epoch then covers steps
         epoch_start + 1 .. epoch_start + ceil(n / B)). None for a state read from a file
@@ -62,6 +65,7 @@ class Sampler:
         self.rng = np.random.default_rng(seed)
         self.epoch_start: int | None = 0
         self._epoch_state = self.rng.bit_generator.state
+        self.order = np.zeros(0, dtype=np.int64)
 
     def steps_per_epoch(self, n: int) -> int:
         return steps_per_epoch(n, self.batch_size)
@@ -100,6 +104,7 @@ class Sampler:
             order = self.rng.integers(0, n, size=steps * B)
         else:
             order = self.rng.permutation(n)
+        self.order = order.astype(np.int64, copy=False)
         if B == 1:
             return order.tolist()
         return [order[k * B:(k + 1) * B] for k in range(steps)]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from .errors import ConfigError
 from .suggest import did_you_mean
 
@@ -56,6 +58,21 @@ class Schedule:
         if t <= warmup:
             eta *= t / warmup
         return float(eta)
+
+    def values(self, start: int, stop: int) -> np.ndarray:
+        """eta^t for t = start .. stop - 1, as an array (the compiled engine's step sizes).
+
+        The formula is evaluated on the whole range at once when it accepts an array (the
+        same IEEE operations as step by step), else step by step.
+        """
+        t = np.arange(start, stop, dtype=float)
+        try:
+            eta = np.broadcast_to(np.asarray(self.formula(t), dtype=float), t.shape).copy()
+        except (TypeError, ValueError):  # math functions, min(): made for a scalar t
+            return np.array([self(int(s)) for s in range(start, stop)])
+        warm = t <= self.params["warmup"]
+        eta[warm] *= t[warm] / self.params["warmup"] if warm.any() else 1.0
+        return eta
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``{"name": ..., **params}``, the spec :func:`make_schedule` accepts."""

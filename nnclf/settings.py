@@ -32,9 +32,11 @@ from .suggest import did_you_mean
 
 __all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
-           "SAMPLING", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
+           "SAMPLING", "ENGINES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
 
 SAMPLING = ("uniform", "shuffle")
+ENGINES = ("auto", "numpy", "numba")
+"""Engines that run the SGD steps (see :mod:`nnclf.engine`)."""
 METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
 """Early-stopping metrics and whether smaller or larger is better."""
 
@@ -190,6 +192,8 @@ class SGDSettings:
     ceil(n / batch_size) steps. ``schedule`` is a name-and-parameters mapping (see
     :func:`nnclf.schedules.make_schedule`), kept with every parameter filled in, or a
     :class:`~nnclf.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
+    ``engine`` chooses what runs the steps (``auto``, ``numpy``, ``numba``; see
+    :mod:`nnclf.engine`): the same steps, with results equal to rounding.
     """
 
     epochs: int | None = 20
@@ -203,6 +207,7 @@ class SGDSettings:
     clip_norm: float | None = None
     eval_every: int | None = None
     early_stopping: EarlyStopping | None = None
+    engine: str = "auto"
 
     RULES: ClassVar[dict[str, Rule]] = {
         "epochs": integer(1, optional=True),
@@ -215,6 +220,7 @@ class SGDSettings:
         "clip_norm": number(0, closed="neither", optional=True),
         "eval_every": integer(1, optional=True),
         "early_stopping": instance(EarlyStopping, optional=True),
+        "engine": choice(ENGINES, "engine"),
     }
 
     def __post_init__(self):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping
@@ -44,6 +45,7 @@ import numpy as np
 
 from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
+from .engine import Choice, CompiledLoop, engine_loop
 from .model import PARAMS, Network
 from .optimizers import make_optimizer
 from .progress import Progress
@@ -133,6 +135,7 @@ class Trainer:
         self._loss_count = 0
         self._last_finite: tuple | None = None
         self.interrupted = False
+        self.engine: Choice | None = None
         settings = settings if settings is not None else SGDSettings()
         self.sampler = Sampler(settings.sampling, settings.batch_size, seed)
         self._use(settings, {})
@@ -218,13 +221,14 @@ class Trainer:
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
         self._remember_if_finite()
+        loop = self._engine(stop_at - self.t)
         with self.reporter.open(T, self.t), _Interrupt() as interrupt, \
                 np.errstate(over="ignore", invalid="ignore"):
             while self.t < stop_at and stopped == "completed":
                 epoch_start, picks = self.sampler.epoch(self.t, len(X))
                 epoch_end = epoch_start + len(picks)
                 if not self._steps(X, y, picks, epoch_start, self._pause(epoch_end, stop_at),
-                                   interrupt):
+                                   interrupt, loop):
                     stopped = "interrupted"
                     break
                 if self.t == epoch_end:
@@ -239,9 +243,19 @@ class Trainer:
             self.restore_best()
         return FitResult(self.t, stopped, self.history, self.best_step)
 
-    def _steps(self, X, y, picks, epoch_start: int, stop: int, interrupt) -> bool:
-        """Steps t + 1 .. stop of the epoch that started at ``epoch_start``; False if Ctrl-C
-        interrupted them."""
+    def _engine(self, steps: int) -> CompiledLoop | None:
+        """The compiled loop, or None for the numpy loop; with a bar, says which on stderr."""
+        said, mode = self.engine, self.reporter.mode
+        self.engine, loop = engine_loop(self.network, self.settings, self.opt_state, steps)
+        if (mode == "bar" or mode == "auto" and sys.stderr.isatty()) and self.engine != said:
+            print(self.engine, file=sys.stderr)
+        return loop
+
+    def _steps(self, X, y, picks, epoch_start: int, stop: int, interrupt, loop=None) -> bool:
+        """Steps t + 1 .. stop of the epoch that started at ``epoch_start`` (by the compiled
+        ``loop`` when given); False if Ctrl-C interrupted them."""
+        if loop is not None:
+            return self._compiled_steps(X, y, epoch_start, stop, interrupt, loop)
         executor = self.network.executor()
         leaves = self.network.leaf_values(X[0], y[0])
         schedule = self.schedule
@@ -270,6 +284,21 @@ class Trainer:
             self.reporter.advance(t - self.t)
             self.t = t
         return True
+
+    def _compiled_steps(self, X, y, epoch_start: int, stop: int, interrupt, loop) -> bool:
+        """As :meth:`_steps`, every step in native code (see :mod:`nnclf.engine`)."""
+        t, loss_sum = self.t, self._loss_sum
+        try:
+            t, loss_sum, bad = loop.run(X, y, self.sampler.order, epoch_start, t, stop,
+                                        self.schedule, loss_sum, interrupt)
+            if bad is not None:
+                self._diverged(t + 1, f"the loss is {bad}")
+        finally:
+            self._loss_sum = loss_sum
+            self._loss_count += t - self.t
+            self.reporter.advance(t - self.t)
+            self.t = t
+        return t == stop
 
     def _checked(self, X, y, X_val, y_val):
         X, y = self.network._check_xy(X, y)
@@ -401,7 +430,8 @@ class Trainer:
         saved = _as_json(state["settings"])
         mine = _as_json(_settings_to_dict(self.settings))
         for key in mine:
-            if saved.get(key) != mine[key]:
+            # The engine is not part of the run: both take the same steps.
+            if key != "engine" and saved.get(key) != mine[key]:
                 raise CheckpointError(
                     f"checkpoint: it was written with train.{key} = {saved.get(key)!r}, "
                     f"not {mine[key]!r}; resume with the run's own settings"

@@ -18,19 +18,21 @@ Everything here is also importable from :mod:`nnclf.functions`.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 from scipy.special import expit
 
 from .errors import GraphError
-from .functions import LocalFunction, _copy
+from .functions import Compiled, LocalFunction, _copy
 
 __all__ = ["elementwise", "register_transfer", "get_transfer", "TRANSFERS",
            "tanh", "sigmoid", "relu", "identity", "softplus"]
 
 
-def elementwise(name: str, g: Callable, dg: Callable) -> LocalFunction:
+def elementwise(name: str, g: Callable, dg: Callable,
+                compiled: tuple[Callable, Callable] | None = None) -> LocalFunction:
     """A transfer function h = g(z) applied entry by entry.
 
     Parameters
@@ -42,6 +44,10 @@ def elementwise(name: str, g: Callable, dg: Callable) -> LocalFunction:
     dg : callable
         ``dg(z, h, out=None)``, its derivative g'(z) entry by entry; ``h = g(z)`` is given so
         that, for example, tanh' can be computed as 1 - h^2.
+    compiled : (forward, vjp), optional
+        The same g and VJP as kernels for the compiled engine: ``forward(z, out)`` and
+        ``vjp(p, h, z, out)`` writing into ``out`` (see :class:`~nnclf.functions.Compiled`).
+        Without them, a network using this g trains on the numpy engine.
 
     Its Jacobian is diag(g'(z)) and its VJP is ``p * g'(z)``.
     """
@@ -55,6 +61,7 @@ def elementwise(name: str, g: Callable, dg: Callable) -> LocalFunction:
         g,
         jacobians=[lambda h, z: np.diag(np.ravel(dg(z, h)))],
         vjps=[vjp],
+        compiled=Compiled(compiled[0], (compiled[1],)) if compiled is not None else None,
     )
 
 
@@ -83,15 +90,82 @@ def _dtanh(z, h, out=None):
     return np.subtract(1.0, d, out=d)
 
 
+def _tanh_c(z, out):
+    zf, of = z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = math.tanh(zf[i])
+
+
+def _tanh_vjp_c(p, h, z, out):
+    pf, hf, of = p.reshape(p.size), h.reshape(h.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = pf[i] * (1.0 - hf[i] * hf[i])
+
+
 def _dsigmoid(z, h, out=None):
     d = np.subtract(1.0, h, out=out)
     return np.multiply(h, d, out=d)
+
+
+def _expit_c(z):
+    # As scipy's expit: never exp of a large positive number.
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _sigmoid_c(z, out):
+    zf, of = z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = _expit_c(zf[i])
+
+
+def _sigmoid_vjp_c(p, h, z, out):
+    pf, hf, of = p.reshape(p.size), h.reshape(h.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = pf[i] * (hf[i] * (1.0 - hf[i]))
+
+
+def _relu_c(z, out):
+    zf, of = z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = max(zf[i], 0.0)
+
+
+def _relu_vjp_c(p, h, z, out):
+    pf, zf, of = p.reshape(p.size), z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = pf[i] if zf[i] > 0.0 else 0.0 * pf[i]
 
 
 def _drelu(z, h, out=None):
     if out is None:
         return (z > 0.0).astype(float)
     return np.greater(z, 0.0, out=out)
+
+
+def _identity_c(z, out):
+    zf, of = z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = zf[i]
+
+
+def _identity_vjp_c(p, h, z, out):
+    _identity_c(p, out)
+
+
+def _softplus_c(z, out):
+    # logaddexp(0, z) = max(z, 0) + log1p(exp(-|z|)), as numpy computes it.
+    zf, of = z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = max(zf[i], 0.0) + math.log1p(math.exp(-abs(zf[i])))
+
+
+def _softplus_vjp_c(p, h, z, out):
+    pf, zf, of = p.reshape(p.size), z.reshape(z.size), out.reshape(out.size)
+    for i in range(of.size):
+        of[i] = pf[i] * _expit_c(zf[i])
 
 
 def _didentity(z, h, out=None):
@@ -101,16 +175,22 @@ def _didentity(z, h, out=None):
     return out
 
 
-tanh = register_transfer(elementwise("tanh", np.tanh, _dtanh))
-sigmoid = register_transfer(elementwise("sigmoid", expit, _dsigmoid))
-relu = register_transfer(
-    elementwise("relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu)
+tanh = register_transfer(elementwise("tanh", np.tanh, _dtanh, (_tanh_c, _tanh_vjp_c)))
+sigmoid = register_transfer(
+    elementwise("sigmoid", expit, _dsigmoid, (_sigmoid_c, _sigmoid_vjp_c))
 )
-identity = register_transfer(elementwise("identity", _copy, _didentity))
+relu = register_transfer(
+    elementwise("relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu,
+                (_relu_c, _relu_vjp_c))
+)
+identity = register_transfer(
+    elementwise("identity", _copy, _didentity, (_identity_c, _identity_vjp_c))
+)
 softplus = register_transfer(
     elementwise(
         "softplus",
         lambda z, out=None: np.logaddexp(0.0, z, out=out),
         lambda z, h, out=None: expit(z, out=out),
+        (_softplus_c, _softplus_vjp_c),
     )
 )

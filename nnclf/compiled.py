@@ -1,0 +1,402 @@
+"""The compiled engine: a graph's SGD steps generated from its plan and jitted by numba.
+
+Contract
+--------
+:class:`CompiledSteps` turns a :class:`~nnclf.graph.Graph` into one function that runs many
+SGD steps in native code: for each step, gather the picked rows of the data into the data
+leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
+``graph._backward_plan(params)`` and the parameter update (plain SGD fused into the backward
+pass, or clipping, l2 and plain/momentum/Nesterov updates on the gradients), with eta^t read
+from an array of the chunk's step sizes. The source is generated from the plan and calls each
+vertex's :class:`~nnclf.functions.Compiled` kernels; it names every value and kernel by vertex
+numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7, ``v9_4_0`` the VJP of f^9 in its
+argument 0, here vertex 4), so no user text is ever compiled.
+
+Caching: the generated module is written to :func:`cache_dir` under a name made from a hash
+of its source and of every kernel's source, and its step function is jitted with numba's
+``cache=True``; a second process with the same network loads the machine code from there
+instead of compiling again.
+
+numba is imported only by the functions here that need it, never when nnclf is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import inspect
+import math
+import os
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import GraphError
+
+__all__ = ["numba_version", "missing_compiled_form", "cache_dir", "Update", "CompiledSteps"]
+
+_JITTED: dict = {}
+_KERNELS: dict[str, dict] = {}
+_MODULES: dict[str, types.ModuleType] = {}
+
+
+def numba_version() -> str | None:
+    """numba's installed version, or None when it cannot be imported (found without
+    importing it: importing numba takes a few tenths of a second)."""
+    try:
+        if importlib.util.find_spec("numba") is None:
+            return None
+        return importlib.metadata.version("numba")
+    except (ImportError, ValueError):
+        return None
+
+
+def missing_compiled_form(graph):
+    """The first local function of ``graph`` without a compiled form, or None."""
+    for v in graph._ops:
+        if v.fn.compiled is None:
+            return v.fn
+    return None
+
+
+def cache_dir() -> Path:
+    """Where generated step modules and numba's machine code are kept:
+    ``$NNCLF_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnclf/numba`` (``~/.cache/nnclf/numba``)."""
+    if os.environ.get("NNCLF_CACHE_DIR"):
+        return Path(os.environ["NNCLF_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nnclf" / "numba"
+
+
+def jit_kernel(fn):
+    """``fn`` jitted by numba (once), with the plain functions it calls jitted too."""
+    if fn not in _JITTED:
+        import numba
+
+        env = dict(fn.__globals__)
+        for name in fn.__code__.co_names:
+            helper = env.get(name)
+            if isinstance(helper, types.FunctionType) and helper is not fn:
+                env[name] = jit_kernel(helper)
+        clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
+        _JITTED[fn] = numba.njit(clone)
+    return _JITTED[fn]
+
+
+# ------------------------------------------------------------------ update kernels
+
+def _gather_rows(data, rows, out):
+    for r in range(rows.size):
+        out[r] = data[rows[r]]
+
+
+def _axpy(target, a, x):
+    tf, xf = target.reshape(target.size), x.reshape(x.size)
+    for i in range(tf.size):
+        tf[i] += a * xf[i]
+
+
+def _add_into(target, x):
+    _axpy(target, 1.0, x)
+
+
+def _sum_squares(x):
+    s = 0.0
+    for v in x.reshape(x.size):
+        s += v * v
+    return s
+
+
+def _scale(x, c):
+    xf = x.reshape(x.size)
+    for i in range(xf.size):
+        xf[i] = xf[i] * c
+
+
+def _decay(g, coefficient, theta):
+    # g + coefficient * theta: the gradient of L + (coefficient / 2) ||theta||^2.
+    gf, tf = g.reshape(g.size), theta.reshape(theta.size)
+    for i in range(gf.size):
+        gf[i] = gf[i] + coefficient * tf[i]
+
+
+def _sgd(theta, g, eta):
+    tf, gf = theta.reshape(theta.size), g.reshape(g.size)
+    for i in range(tf.size):
+        tf[i] -= eta * gf[i]
+
+
+def _momentum(theta, g, v, eta, mass, nesterov):
+    # v <- mass v - eta g; theta <- theta + v, or theta + mass v - eta g (Nesterov).
+    tf, gf, vf = theta.reshape(theta.size), g.reshape(g.size), v.reshape(v.size)
+    for i in range(tf.size):
+        vf[i] = vf[i] * mass - eta * gf[i]
+        tf[i] += mass * vf[i] - eta * gf[i] if nesterov else vf[i]
+
+
+_HELPERS = (_gather_rows, _axpy, _add_into, _sum_squares, _scale, _decay, _sgd, _momentum)
+
+
+# ------------------------------------------------------------------ generating the step
+
+@dataclass(frozen=True)
+class Update:
+    """The update rule, as the settings give it: ``momentum`` 0 for plain SGD; ``decayed``
+    the parameters l2 applies to (by name); ``l2`` and ``clip_norm`` None or 0 when off."""
+
+    momentum: float = 0.0
+    nesterov: bool = False
+    l2: float = 0.0
+    clip_norm: float | None = None
+    decayed: tuple[str, ...] = ()
+
+    @property
+    def fused(self) -> bool:
+        return self.momentum == 0 and not self.l2 and self.clip_norm is None
+
+    def hyper(self) -> np.ndarray:
+        return np.array([self.l2 or 0.0, self.momentum, self.clip_norm or 0.0])
+
+
+class _Source:
+    """Lines of the generated step function and the kernels they call, by generated name."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.kernels: dict[str, object] = {}
+        self.fused = False
+
+    def emit(self, line: str, depth: int = 2) -> None:
+        self.lines.append("    " * depth + line)
+
+    def call(self, name: str, kernel, args: str, depth: int = 2) -> None:
+        self.kernels[name] = kernel
+        self.emit(f"{name}({args})", depth)
+
+
+def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Update,
+              p_slots: dict[int, int]) -> _Source:
+    """The source of ``run``; ``p_slots`` maps a vertex number to its slot in ``P``."""
+    src = _Source()
+    n = graph.n
+    number = {v.name: v.index for v in graph.vertices}
+    param_ids = [number[name] for name in params]
+    src.emit("def run(U, P, T, S, D, picks, etas, hyper, loss_sum):", 0)
+    for i in range(1, n + 1):
+        src.emit(f"u{i} = U[{i - 1}]", 1)
+    for i, slot in p_slots.items():
+        src.emit(f"p{i} = P[{slot}]", 1)
+        src.emit(f"t{i} = T[{slot}]", 1)
+    for k, i in enumerate(param_ids):
+        src.emit(f"s{i} = S[{k}]", 1)
+    src.emit("l2 = hyper[0]\n    mass = hyper[1]\n    max_norm = hyper[2]", 1)
+    src.emit("for step in range(picks.shape[0]):", 1)
+    src.emit("rows = picks[step]\n        eta = etas[step]")
+    for k, name in enumerate(data):
+        src.call("gather", _gather_rows, f"D[{k}], rows, u{number[name]}")
+    for v in graph._ops:
+        args = ", ".join(f"u{p.index}" for p in v.parents)
+        src.call(f"f{v.index}", v.fn.compiled.forward, f"{args}, u{v.index}")
+    src.emit(f"loss = u{n}[0]")
+    src.emit("if not math.isfinite(loss):\n            return step, loss_sum, loss")
+    src.emit(f"p{n}[0] = 1.0")
+    _backward(src, graph, param_ids, update)
+    _update(src, param_ids, update, [number[name] in _decayed(update, params, number)
+                                     for name in params])
+    src.emit("loss_sum += loss")
+    src.emit("return picks.shape[0], loss_sum, 0.0", 1)
+    return src
+
+
+def _decayed(update: Update, params, number) -> set:
+    return {number[name] for name in params if name in update.decayed}
+
+
+def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None:
+    """p^j = sum_i p^i J^{j->i}: every vertex's p first, then the parameters' (which may
+    be added into the parameters themselves, after every VJP that reads them has run)."""
+    steps = []
+    for v, edges in graph._backward_plan(tuple(graph.vertices[i - 1].name for i in param_ids)):
+        args = ", ".join(f"u{p.index}" for p in v.parents)
+        steps.extend((v, k, p.index, args) for k, p in edges)
+    inner = [st for st in steps if st[2] not in param_ids]
+    last = [st for st in steps if st[2] in param_ids]
+    # Added into a parameter in place only if no later VJP reads that parameter.
+    fused = update.fused and not any(
+        st[2] in {s[0].parents[r].index for s in last[n + 1:] for r in s[0].fn.reads[s[1]]}
+        for n, st in enumerate(last))
+    seen: set[int] = set()
+    for v, k, j, args in inner + last:
+        vjp = v.fn.compiled.vjps[k]
+        name = f"v{v.index}_{j}_{k}"
+        g = f"p{v.index}, u{v.index}, {args}"
+        if fused and j in param_ids:
+            acc = v.fn.compiled.accumulators[k] if v.fn.compiled.accumulators else None
+            if acc is not None:
+                src.call(f"a{v.index}_{j}_{k}", acc, f"u{j}, -eta, {g}")
+            else:
+                src.call(name, vjp, f"{g}, t{j}")
+                src.call("axpy", _axpy, f"u{j}, -eta, t{j}")
+        elif j in seen:
+            src.call(name, vjp, f"{g}, t{j}")
+            src.call("add_into", _add_into, f"p{j}, t{j}")
+        else:
+            src.call(name, vjp, f"{g}, p{j}")
+        seen.add(j)
+    src.fused = fused
+
+
+def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bool]) -> None:
+    """Clipping by global norm, l2 on the decayed parameters, then the update rule, on the
+    gradients p^j (as :mod:`nnclf.optimizers` does); nothing when the step was fused."""
+    if src.fused:
+        return
+    if update.clip_norm is not None:
+        src.emit("norm = 0.0")
+        for i in param_ids:
+            src.emit(f"norm += sum_squares(p{i})")
+        src.kernels["sum_squares"] = _sum_squares
+        src.emit("norm = math.sqrt(norm)\n        if norm > max_norm:")
+        for i in param_ids:
+            src.call("scale", _scale, f"p{i}, max_norm / norm", 3)
+    for i, decay in zip(param_ids, decayed):
+        if decay and update.l2:
+            src.call("decay", _decay, f"p{i}, l2, u{i}")
+    for i in param_ids:
+        if update.momentum:
+            src.call("momentum", _momentum, f"u{i}, p{i}, s{i}, eta, mass, {update.nesterov}")
+        else:
+            src.call("sgd", _sgd, f"u{i}, p{i}, eta")
+
+
+def _fingerprint(src: _Source) -> str:
+    """A hash of the step's source, of every kernel's source and of the versions."""
+    h = hashlib.sha256(f"nnclf {__version__} numba {numba_version()}\n".encode())
+    h.update("\n".join(src.lines).encode())
+    seen = set()
+    for name in sorted(src.kernels):
+        todo = [src.kernels[name]]
+        while todo:
+            fn = todo.pop()
+            if fn in seen:
+                continue
+            seen.add(fn)
+            h.update(inspect.getsource(fn).encode())
+            todo.extend(g for c in fn.__code__.co_names
+                        if isinstance(g := fn.__globals__.get(c), types.FunctionType))
+    return h.hexdigest()[:20]
+
+
+def _load(src: _Source, key: str):
+    """The jitted ``run`` of ``src``: from this process, from the disk cache, or compiled."""
+    if key in _MODULES:
+        return _MODULES[key].run
+    _KERNELS[key] = {name: jit_kernel(fn) for name, fn in src.kernels.items()}
+    header = ("import math\nfrom numba import njit\nfrom nnclf.compiled import kernels_for\n"
+              f"globals().update(kernels_for({key!r}))\n\n\n@njit(cache=True)\n")
+    text = header + "\n".join(src.lines) + "\n"
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step_{key}.py"
+        if not path.exists():
+            partial = folder / f".step_{key}.{os.getpid()}.tmp"
+            partial.write_text(text)
+            os.replace(partial, path)
+    except OSError:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="nnclf-")) / f"step_{key}.py"
+        path.write_text(text)
+    spec = importlib.util.spec_from_file_location(f"nnclf_step_{key}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    _MODULES[key] = module
+    return module.run
+
+
+def kernels_for(key: str) -> dict:
+    """The jitted kernels a generated module calls, by their generated names."""
+    return _KERNELS[key]
+
+
+# ------------------------------------------------------------------ running it
+
+class CompiledSteps:
+    """Many SGD steps of ``graph`` in one native call.
+
+    Parameters
+    ----------
+    graph : Graph
+        Every local function must have a compiled form.
+    params : dict of name -> array
+        The parameter leaves (C-contiguous float arrays), updated in place.
+    data : tuple of str
+        The leaves filled, row by row, from the data arrays given to :meth:`run` (in order).
+    update : Update
+    velocity : dict of name -> array, optional
+        Momentum's velocities, shaped like the parameters, updated in place.
+    """
+
+    def __init__(self, graph, params: dict, data: tuple[str, ...], update: Update,
+                 velocity: dict | None = None):
+        missing = missing_compiled_form(graph)
+        if missing is not None:
+            raise GraphError(f"local function '{missing.name}' has no compiled form")
+        self.graph, self.params, self.data, self.update = graph, params, data, update
+        names = tuple(params)
+        self._velocity = tuple((velocity or params)[name] for name in names)
+        self._hyper = update.hyper()
+        self._buffers: dict = {}
+        self._run = None
+        wanted = sorted({v.index for v, _ in self._plan()} |
+                        {p.index for _, edges in self._plan() for _, p in edges})
+        self._slots = {i: s for s, i in enumerate(wanted)}
+        self._source = _generate(graph, names, data, update, self._slots)
+        self.key = _fingerprint(self._source)
+
+    @property
+    def source(self) -> str:
+        """The generated step function's source."""
+        return "\n".join(self._source.lines)
+
+    def _allocate(self, sample: tuple) -> tuple:
+        """Buffers for batches shaped like ``sample`` (the data arrays' first rows)."""
+        leaves = dict(self.params)
+        leaves.update({name: np.ascontiguousarray(a) for name, a in zip(self.data, sample)})
+        values = self.graph.forward(leaves)
+        U = tuple(leaves[v.name] if v.name in leaves else
+                  np.zeros(np.shape(values[v.name]) or (1,), dtype=np.result_type(values[v.name], float))
+                  for v in self.graph.vertices)
+        P = tuple(np.zeros_like(U[i - 1]) for i in self._slots)
+        T = tuple(np.zeros_like(a) for a in P)
+        if self._run is None:
+            self._run = _load(self._source, self.key)
+        return U, P, T
+
+    def _plan(self):
+        return self.graph._backward_plan(tuple(self.params))
+
+    def run(self, data: tuple, picks: np.ndarray, etas: np.ndarray, loss_sum: float):
+        """Steps on the rows ``picks[s]`` (shape (steps, B)) with step sizes ``etas[s]``.
+
+        Returns (steps done, the loss sum continued, the loss that stopped it or 0.0): fewer
+        steps than asked mean step ``done + 1`` had a loss that is not finite, and was not
+        taken.
+        """
+        B = picks.shape[1]
+        if B not in self._buffers:
+            self._buffers[B] = self._allocate(tuple(np.take(a, np.zeros(B, int), axis=0)
+                                                    for a in data))
+        U, P, T = self._buffers[B]
+        return self._run(U, P, T, self._velocity, data, picks, etas, self._hyper,
+                         float(loss_sum))
+
+
+assert math  # used by the generated modules through their own import

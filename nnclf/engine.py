@@ -1,0 +1,161 @@
+"""Which engine runs the SGD steps, and the compiled engine's loop between evaluations.
+
+Contract
+--------
+Two engines run the same steps of :class:`~nnclf.sgd.Trainer` on the same graph:
+
+- ``numpy``: the trainer's own loop, one forward and backward pass of the graph's
+  :class:`~nnclf.executor.Executor` per step;
+- ``numba``: :class:`CompiledLoop`, the whole loop between two pauses of the trainer in
+  native code (:mod:`nnclf.compiled`), on the same example indices (the sampler's epoch, drawn
+  from the same generator) and the same eta^t; results agree with the numpy engine to
+  rounding.
+
+:func:`choose_engine` decides for a setting ``train.engine`` of ``auto``, ``numpy`` or
+``numba`` and says why. ``auto`` takes numba when it is installed, every local function of
+the graph has a compiled form, and the run is long enough (:data:`AUTO_MIN_STEPS`) to repay
+compiling its step the first time (so that the choice, and the results to rounding, depend
+on the settings and the installation only, never on what happens to be cached). ``numba`` without numba installed,
+or with a local function that has no compiled form, is a :class:`~nnclf.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import compiled
+from .errors import ConfigError
+from .optimizers import DECAYED
+
+__all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "AUTO_MIN_STEPS", "INSTALL"]
+
+AUTO_MIN_STEPS = 200_000
+"""The fewest steps for which ``auto`` uses numba: compiling a step the first time takes
+several seconds, about what the numpy engine needs for 200,000 small steps."""
+
+INSTALL = 'pip install "nnclf[fast]"'
+
+CHUNK_SECONDS = 0.1
+"""About how long one native call runs, so that Ctrl-C and the progress bar stay live."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The engine a run uses (``"numpy"`` or ``"numba"``) and why, in words."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"engine: {self.name} ({self.reason})"
+
+
+def choose_engine(requested: str, graph, steps: int) -> Choice:
+    """The engine for ``requested`` (``auto``, ``numpy`` or ``numba``).
+
+    Parameters
+    ----------
+    requested : str
+    graph : Graph
+    steps : int
+        The steps this run will take (``auto`` keeps short runs on numpy).
+
+    Raises
+    ------
+    ConfigError
+        For ``numba`` when numba is not installed or a local function has no compiled form.
+    """
+    if requested == "numpy":
+        return Choice("numpy", "train.engine is numpy")
+    version = compiled.numba_version()
+    missing = compiled.missing_compiled_form(graph)
+    if requested == "numba":
+        if version is None:
+            raise ConfigError(f" is numba, but numba is not installed; {INSTALL}, or use "
+                              "engine auto or numpy", name="engine")
+        if missing is not None:
+            raise ConfigError(f" is numba, but the local function '{missing.name}' has no "
+                              "compiled form; use engine auto or numpy", name="engine")
+        return Choice("numba", f"numba {version}")
+    if version is None:
+        return Choice("numpy", f"numba is not installed; {INSTALL} for the compiled engine")
+    if missing is not None:
+        return Choice("numpy", f"the local function '{missing.name}' has no compiled form")
+    if steps < AUTO_MIN_STEPS:
+        return Choice("numpy", f"a short run of {steps} steps: compiling would take longer; "
+                               "train.engine: numba compiles it anyway, and caches it")
+    return Choice("numba", f"numba {version}")
+
+
+def engine_loop(network, settings, opt_state, steps: int) -> tuple[Choice, "CompiledLoop | None"]:
+    """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
+    and the compiled loop when it is numba (None for numpy).
+
+    Raises
+    ------
+    ConfigError
+        ``train.engine ...``, as :func:`choose_engine`.
+    """
+    try:
+        choice = choose_engine(settings.engine, network.graph, steps)
+    except ConfigError as e:
+        raise e.within("train") from None
+    if choice.name == "numpy":
+        return choice, None
+    return choice, CompiledLoop.for_trainer(network, settings, opt_state)
+
+
+class CompiledLoop:
+    """The trainer's steps between two pauses, run by :class:`~nnclf.compiled.CompiledSteps`.
+
+    Parameters
+    ----------
+    steps : CompiledSteps
+        For the network's graph, with data leaves x and y.
+    batch_size : int
+    """
+
+    def __init__(self, steps: compiled.CompiledSteps, batch_size: int):
+        self.steps = steps
+        self.batch_size = batch_size
+        self.chunk = 256
+
+    @classmethod
+    def for_trainer(cls, network, settings, opt_state) -> "CompiledLoop":
+        """The loop for a trainer's network, settings and optimizer state."""
+        update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
+                                 settings.clip_norm, DECAYED)
+        steps = compiled.CompiledSteps(network.graph, network.params, ("x", "y"), update,
+                                       opt_state.get("velocity"))
+        return cls(steps, settings.batch_size)
+
+    def run(self, X, y, order: np.ndarray, epoch_start: int, t: int, stop: int, schedule,
+            loss_sum: float, interrupt) -> tuple[int, float, float | None]:
+        """Steps t + 1 .. stop of the epoch whose example indices are ``order``.
+
+        Returns (the step reached, the loss sum continued, the non-finite loss that stopped
+        it or None); stops early when ``interrupt.requested``.
+        """
+        B = self.batch_size
+        data = (X, np.ascontiguousarray(y, dtype=np.intp))
+        while t < stop and not interrupt.requested:
+            end = min(stop, t + self.chunk)
+            rows = order[(t - epoch_start) * B:(end - epoch_start) * B]
+            whole = len(rows) // B
+            if whole == 0:  # the last, shorter minibatch of a shuffled epoch
+                picks, end = rows.reshape(1, -1), t + 1
+            else:
+                picks, end = rows[:whole * B].reshape(whole, B), t + whole
+            etas = schedule.values(t + 1, end + 1)
+            started = time.perf_counter()
+            done, loss_sum, loss = self.steps.run(data, picks, etas, loss_sum)
+            t += done
+            if done < len(picks):
+                return t, loss_sum, loss
+            took = time.perf_counter() - started
+            self.chunk = int(min(max(self.chunk * CHUNK_SECONDS / max(took, 1e-6), 16),
+                                 4 * self.chunk, 1 << 20))
+        return t, loss_sum, None

@@ -1,0 +1,84 @@
+"""The compiled engine against the numpy engine: the same steps, to rounding."""
+
+import numpy as np
+import pytest
+
+from nnclf.errors import DivergenceError
+from nnclf.model import Network
+from nnclf.settings import SGDSettings
+from nnclf.sgd import Trainer
+
+pytest.importorskip("numba")
+
+BUILT_IN = ("tanh", "sigmoid", "relu", "identity", "softplus")
+
+
+def _data(n=200, d=8, K=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.integers(0, K, n)
+
+
+def _train(engine, transfer="tanh", steps=1000, max_steps=None, trainer=None, **settings):
+    X, y = _data()
+    if trainer is None:
+        net = Network(8, 6, 3, transfer=transfer, seed=1)
+        schedule = settings.pop("schedule", {"name": "inverse_time", "eta0": 0.05, "tau": 500})
+        trainer = Trainer(net, SGDSettings(steps=steps, engine=engine, schedule=schedule,
+                                           **settings), seed=3, progress="none")
+    trainer.fit(X, y, max_steps=max_steps)
+    assert trainer.engine.name == engine
+    return trainer
+
+
+def _assert_close(a, b, rtol):
+    for name in a:
+        scale = np.max(np.abs(b[name])) or 1.0
+        assert np.max(np.abs(a[name] - b[name])) <= rtol * scale, name
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
+@pytest.mark.parametrize("batch_size", [1, 16])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("transfer", BUILT_IN)
+def test_engines_agree_after_1000_steps(transfer, momentum, batch_size, sampling):
+    kw = dict(transfer=transfer, momentum=momentum, batch_size=batch_size, sampling=sampling)
+    fast, slow = _train("numba", **kw), _train("numpy", **kw)
+    _assert_close(fast.network.params, slow.network.params, 1e-8)
+    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"],
+                                                           rel=1e-8)
+
+
+@pytest.mark.parametrize("extra", [
+    dict(l2=1e-3), dict(clip_norm=0.5), dict(momentum=0.8, nesterov=True, l2=1e-4),
+    dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),
+    dict(schedule={"name": "cosine", "eta0": 0.1, "total_steps": 800, "warmup": 50}),
+    dict(schedule={"name": "step", "eta0": 0.1, "factor": 0.5, "every": 300}),
+])
+def test_engines_agree_with_l2_clipping_nesterov_and_schedules(extra):
+    fast, slow = _train("numba", **dict(extra)), _train("numpy", **dict(extra))
+    _assert_close(fast.network.params, slow.network.params, 1e-8)
+
+
+def test_same_seed_is_bit_identical_and_resume_is_bit_identical():
+    one, two = _train("numba", momentum=0.9), _train("numba", momentum=0.9)
+    for name in one.network.params:
+        assert np.array_equal(one.network.params[name], two.network.params[name])
+    half = _train("numba", momentum=0.9, max_steps=437)
+    arrays, state = half.state_dict()
+    arrays = {k: v.copy() for k, v in arrays.items()}
+    resumed = Trainer.from_state(Network(8, 6, 3, seed=99), arrays, state)
+    _train("numba", trainer=resumed)
+    for name in one.network.params:
+        assert np.array_equal(one.network.params[name], resumed.network.params[name])
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in one.history]
+
+
+def test_divergence_stops_and_is_reported_as_in_the_numpy_engine():
+    kw = dict(transfer="identity", schedule={"name": "constant", "eta0": 1e3}, momentum=0.99)
+    messages = []
+    for engine in ("numba", "numpy"):
+        with pytest.raises(DivergenceError) as e:
+            _train(engine, **kw)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("training diverged at step")
