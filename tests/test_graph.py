@@ -332,6 +332,16 @@ def test_leaves_are_numbered_first_even_when_added_later():
     assert [(v.name, v.index) for v in g.vertices] == [("a", 1), ("b", 2), ("s", 3), ("o", 4)]
     assert g.edges == [(1, 3), (3, 4), (2, 4)]
     assert (a.index, b.index, s.index) == (1, 2, 3)
+    # The summary and the DOT text number them so too, parents by number.
+    rows = [line.split() for line in g.summary().splitlines()[1:]]
+    assert [r[:3] for r in rows] == [["1", "a", "leaf"], ["2", "b", "leaf"], ["3", "s", "tanh"],
+                                     ["4", "o", "mul"]]
+    assert rows[3][3:] == ["3,", "2"]
+    dot = g.to_dot()
+    assert 'v2 [label="2: b"' in dot and 'v4 [label="4: o = mul(s, b)"' in dot
+    assert "v2 -> v4;" in dot and "v3 -> v4;" in dot
+    # Vertices by number are the same vertices.
+    assert [g.vertex_of(i) for i in (1, 2, 3, 4)] == g.vertices
 
 
 def test_parents_may_be_given_by_name():
@@ -538,6 +548,20 @@ def test_backward_errors():
     with pytest.raises(GraphError, match="backward: no value for vertex 'u3'; pass the dict that "
                                          r"forward\(\) returned"):
         g.backward({"u1": 1.0, "u2": 2.0})
+
+
+def test_an_empty_batch_is_a_graph_error_naming_the_vertex():
+    g = network(F.tanh)
+    leaves = network_leaves(np.random.default_rng(1600), batch=2)
+    empty = {**leaves, "x": np.zeros((0, 3)), "y": np.zeros(0, dtype=np.int64)}
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 1 is an empty "
+                                         r"batch, shape \(0, 3\)"):
+        g.forward(empty)
+    with pytest.raises(GraphError, match="argument 1 is an empty batch"):
+        g.compile().forward(empty)
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 must be an "
+                                         "integer class index, got dtype bool"):
+        g.forward({**leaves, "y": np.array([True, False])})
 
 
 def test_backward_needs_a_scalar_output():
