@@ -147,8 +147,9 @@ class Executor:
     writing into buffers.
 
     Leaf arrays are used as given, without copying, so a parameter updated in place is seen by
-    the next call (a real-valued leaf not in the graph's dtype is cast, which copies it). The arrays returned by :meth:`backward` are the executor's own buffers:
-    they are overwritten by the next call. Leaf values are checked on the first call for each
+    the next call (a real-valued leaf not in the graph's dtype is cast, which copies it). The
+    arrays returned by :meth:`backward` are the executor's own buffers: they are overwritten
+    by the next call. Leaf values are checked on the first call for each
     new set of leaf shapes only.
     """
 

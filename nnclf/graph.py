@@ -512,16 +512,9 @@ class Graph:
         return children, count
 
     def count_paths(self, j, k=None) -> int:
-        """|P(j, k)|: the number of directed paths from vertex j to vertex k, counted by
-        dynamic programming (no path is enumerated). 0 when j == k.
-
-        Parameters
-        ----------
-        j : str or int
-            Any vertex, by name or number.
-        k : str or int, optional
-            A non-leaf vertex (the notes' k in l+1..n); default the output n.
-        """
+        """|P(j, k)|: the number of directed paths from vertex j (any) to vertex k (a
+        non-leaf, default the output n), by name or number, counted by dynamic programming:
+        no path is enumerated. 0 when j == k."""
         start, end = self._path_ends(j, k, "count_paths")
         return 0 if start is end else self._between(start, end)[1].get(end.index, 0)
 
