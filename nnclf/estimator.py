@@ -215,8 +215,8 @@ default="inverse_time"
             try:
                 X, X_val, targets, y_val = train_test_split_stratified(
                     X, targets, self.validation_fraction, seeds["split"])
-            except ValueError as e:
-                raise DataError(f"validation_fraction (early_stopping=True): {e}") from None
+            except DataError as e:
+                raise e.renamed("validation_fraction (early_stopping=True)") from None
         self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val)
         return self
 

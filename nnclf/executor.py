@@ -2,7 +2,8 @@
 
 Contract
 --------
-:meth:`nnclf.graph.Graph.compile` returns an :class:`Executor` for a set of leaves ``wrt``.
+:meth:`nnclf.graph.Graph.compile` returns an :class:`Executor` for a set of vertices ``wrt``
+(leaves or not: for a non-leaf vertex it returns the p^i the backward pass computes).
 It computes the numbers of :meth:`Graph.forward <nnclf.graph.Graph.forward>` and
 :meth:`Graph.backward <nnclf.graph.Graph.backward>` with the same local functions, but plans
 the vertex order, the argument slots and the edges once, and writes each pass as
@@ -10,7 +11,9 @@ straight-line Python (one line per vertex forward, one per edge backward). That 
 slots and objects only by the notes' vertex numbers (``u[7]`` holds u^7, ``p[6]`` holds
 p^6): no vertex name, function name or other user text is ever part of the code it compiles.
 Each pass has its own namespace, and its source is registered with :mod:`linecache`, so a
-traceback through it shows the generated line; :meth:`Executor.source` prints it.
+traceback through it shows the generated line; :meth:`Executor.source` prints it. Real-valued
+leaves are cast to the graph's ``dtype`` on the way in, as :meth:`Graph.forward
+<nnclf.graph.Graph.forward>` does, and every buffer is allocated in that dtype.
 
 ``Executor.backward(seed, into=params)`` adds p^j into given arrays in place: with
 ``seed = -eta`` and the parameters themselves that is the SGD step theta <- theta - eta do/dtheta
@@ -75,12 +78,13 @@ class _Pass:
     a file name of its own while the function lives, so tracebacks show its lines.
     """
 
-    def __init__(self, name: str, params: str, shapes: list, buffers: dict):
+    def __init__(self, name: str, params: str, shapes: list, buffers: dict, dtype: np.dtype):
         self.name = name
         self.lines = [f"def {name}({params}):"]
         self.namespace: dict = {"add": np.add}
         self._shapes = shapes
         self._buffers = buffers
+        self._dtype = dtype
         self.text = ""
 
     def bind(self, name: str, obj) -> str:
@@ -91,7 +95,7 @@ class _Pass:
     def buffer(self, name: str, slot: int) -> str:
         """A scratch array shaped like u^slot, shared by the passes of one plan."""
         if name not in self._buffers:
-            self._buffers[name] = np.empty(self._shapes[slot])
+            self._buffers[name] = np.empty(self._shapes[slot], dtype=self._dtype)
         return self.bind(name, self._buffers[name])
 
     def emit(self, statement: str, comment: str) -> None:
@@ -118,6 +122,8 @@ class _Plan:
 
     shapes: list[tuple]
     """``shapes[i]``: the shape of u^i (``shapes[0]`` is unused)."""
+    casts: tuple[int, ...]
+    """The leaves (0-based among the leaves) to cast to the graph's dtype on the way in."""
     buffers: dict[str, np.ndarray]
     """The scratch arrays the passes write into, by the name they have in the source."""
     forward: Callable
@@ -134,15 +140,16 @@ class Executor:
     """Forward and backward passes of a :class:`Graph`, planned once and run many times.
 
     The vertex order, the argument slots of every local function and the edges that lead from
-    the ``wrt`` leaves to the output are worked out when the executor is made; the arrays
+    the ``wrt`` vertices to the output are worked out when the executor is made; the arrays
     holding every u^i and p^j are allocated on the first call for a given set of leaf shapes
-    and reused by every later call with the same shapes. The numbers are those of
+    and dtypes, and reused by every later call with the same ones. The numbers are those of
     :meth:`Graph.forward` and :meth:`Graph.backward`: the same local functions compute them,
     writing into buffers.
 
     Leaf arrays are used as given, without copying, so a parameter updated in place is seen by
-    the next call. The arrays returned by :meth:`backward` are the executor's own buffers:
-    they are overwritten by the next call. Leaf values are checked on the first call for each
+    the next call (a real-valued leaf not in the graph's dtype is cast, which copies it). The
+    arrays returned by :meth:`backward` are the executor's own buffers: they are overwritten
+    by the next call. Leaf values are checked on the first call for each
     new set of leaf shapes only.
     """
 
@@ -156,6 +163,9 @@ class Executor:
         if len(self._leaf_names) > 1:
             self._get_leaves = itemgetter(*self._leaf_names)
         self._leaf_slots = slice(1, len(self._leaf_names) + 1)
+        self._dtype = graph.dtype
+        real = set(graph.real_leaves)
+        self._real = tuple(n for n, name in enumerate(self._leaf_names) if name in real)
         self._output_slot = slot[graph.output.name]
         self._forward_steps = [
             (v.fn.forward_fn(), tuple(slot[p.name] for p in v.parents), slot[v.name])
@@ -180,16 +190,17 @@ class Executor:
         no loop, no look-up by name. :meth:`source` shows the code."""
         values = self.graph.forward(dict(zip(self._leaf_names, leaf_values)))
         shapes = [()] + [np.shape(values[v.name]) for v in self.graph.vertices]
+        casts = tuple(n for n in self._real if leaf_values[n].dtype != self._dtype)
         buffers: dict = {}
-        forward = _Pass("forward", "u", shapes, buffers)
+        forward = _Pass("forward", "u", shapes, buffers, self._dtype)
         for f, args, i in self._forward_steps:
             out = "None" if i == self._output_slot else forward.buffer(f"o{i}", i)
             forward.emit(f"u[{i}] = {forward.bind(f'f{i}', f)}({_slots('u', args)}, out={out})",
                          f"u^{i} = f^{i}({_slots('u^', args)})")
         forward.lines.append(f"    return u[{self._output_slot}]")
-        backward = _Pass("backward", "u, p", shapes, buffers)
+        backward = _Pass("backward", "u, p", shapes, buffers, self._dtype)
         _backward_lines(backward, self._steps)
-        return _Plan(shapes, buffers, forward.build(), backward.build(),
+        return _Plan(shapes, casts, buffers, forward.build(), backward.build(),
                      [forward.text, backward.text])
 
     def _into_pass(self, plan: _Plan, targets: tuple[str, ...]) -> Callable:
@@ -203,11 +214,17 @@ class Executor:
         unknown = [name for name in targets if name not in self.wrt]
         if unknown:
             raise GraphError(
-                f"backward: into names '{unknown[0]}', which is not among the leaves "
+                f"backward: into names '{unknown[0]}', which is not among the vertices "
                 f"this executor differentiates ({', '.join(self.wrt)})"
             )
+        inner = [name for name in targets if not self.graph[name].is_leaf]
+        if inner:
+            raise GraphError(
+                f"backward: into names '{inner[0]}', which is not a leaf; into adds p^j into "
+                "the arrays of leaves only (without into, backward returns p^i of any vertex)"
+            )
         target = {self._slot[name]: n for n, name in enumerate(targets)}
-        into = _Pass("backward_into", "u, p, t", plan.shapes, plan.buffers)
+        into = _Pass("backward_into", "u, p, t", plan.shapes, plan.buffers, self._dtype)
         _backward_lines(into, [st for st in self._steps if st.j not in target])
         last = [st for st in self._steps if st.j in target]
         waiting = []
@@ -255,23 +272,28 @@ class Executor:
         except KeyError as e:
             raise GraphError(f"forward: no value for leaf '{e.args[0]}'") from None
         try:
-            signature = tuple([v.shape for v in leaves])
+            signature = tuple([(v.shape, v.dtype) for v in leaves])
         except AttributeError:  # lists, Python numbers: make them arrays here
             leaves = [np.asarray(v) for v in leaves]
-            signature = tuple([v.shape for v in leaves])
+            signature = tuple([(v.shape, v.dtype) for v in leaves])
         plan = self._plans.get(signature)
         if plan is None:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.pop(next(iter(self._plans)))
             plan = self._plans[signature] = self._allocate(leaves)
         self._plan = plan
+        if plan.casts:  # integer or other-precision leaves: as Graph.forward casts them
+            leaves = list(leaves)
+            for n in plan.casts:
+                leaves[n] = leaves[n].astype(self._dtype)
         vals = self._values
         vals[self._leaf_slots] = leaves
         return plan.forward(vals)
 
-    def value(self, name: str):
-        """u^i of the last forward pass (a buffer, overwritten by the next call)."""
-        return self._values[self.graph[name].index]
+    def value(self, name):
+        """u^i of the last forward pass (a buffer, overwritten by the next call); the vertex
+        by name or number."""
+        return self._values[self.graph.vertex_of(name, "value").index]
 
     def backward(self, seed: float = 1.0, into: Mapping[str, np.ndarray] | None = None):
         """The backward pass for the last forward pass: p^j for the ``wrt`` leaves.
@@ -284,27 +306,30 @@ class Executor:
         into : mapping of leaf name -> array, optional
             Add p^j into these arrays in place instead of returning it (with ``seed=-eta``
             and the parameters themselves, this applies theta <- theta - eta do/dtheta).
+            Leaves only.
 
         Returns
         -------
         dict
-            Leaf name -> p^j (the executor's buffers), or ``into`` when given.
+            Vertex name -> p^i for every ``wrt`` vertex, leaf or not (the executor's
+            buffers), or ``into`` when given.
         """
         plan = self._plan
         if plan is None:
             raise GraphError("backward: run forward first")
         p = self._p
         shape = plan.shapes[self._output_slot]
-        p[self._output_slot] = seed if shape == () else np.full(shape, seed, dtype=float)
+        p[self._output_slot] = seed if shape == () else np.full(shape, seed, dtype=self._dtype)
         if into is not None:
             targets = tuple(into)
             run = plan.into.get(targets) or self._into_pass(plan, targets)
             run(self._values, p, list(into.values()))
             return into
         plan.backward(self._values, p)
-        shapes = plan.shapes
+        shapes, dtype, n = plan.shapes, self._dtype, self._output_slot
         return {
-            name: p[s] if p[s] is not None else np.zeros(shapes[s])
+            name: (p[s] if s != n else np.full(shapes[n], seed, dtype=dtype))
+            if p[s] is not None else np.zeros(shapes[s], dtype=dtype)
             for name, s in zip(self.wrt, self._wrt_slots)
         }
 

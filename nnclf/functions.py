@@ -65,7 +65,8 @@ def _into(value, out):
 def _copy(value, out=None):
     """A fresh copy of ``value``, or ``value`` written into ``out``."""
     if out is None:
-        return np.array(value, dtype=float)
+        value = np.asarray(value)
+        return value.astype(value.dtype if value.dtype.kind == "f" else float)  # float32 stays
     out[...] = value
     return out
 
@@ -344,9 +345,10 @@ def _affine_vjp_b(g, ans, W, x, b, out=None):
 
 
 def _affine_add_W(target, g, ans, W, x, b):
-    if x.ndim == 1 and target.flags.c_contiguous:
+    if x.ndim == 1 and target.flags.c_contiguous and target.dtype == np.float64:
         # target += g x^T as one BLAS rank-one update (dger) on the Fortran-ordered view
-        # target.T, with no (m, d) temporary.
+        # target.T, with no (m, d) temporary. dger is float64 only: on a float32 target it
+        # would update a converted copy and leave the target as it was.
         _dger(1.0, x, g, a=target.T, overwrite_a=True)
     else:
         target += _affine_vjp_W(g, ans, W, x, b)
@@ -546,8 +548,11 @@ def _neg_pick_check(q, y):
     q_shape, y_arr = np.shape(q), np.asarray(y)
     if len(q_shape) not in (1, 2):
         raise GraphError(f"argument 1 must be (K,) or (batch, K), got shape {q_shape}")
-    if y_arr.dtype.kind not in "iub":
+    if y_arr.dtype.kind not in "iu":
         raise GraphError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
+    if len(q_shape) == 2 and q_shape[0] == 0:
+        raise GraphError(f"argument 1 is an empty batch, shape {q_shape}; "
+                         "the mean loss needs at least one row")
     expected = () if len(q_shape) == 1 else q_shape[:1]
     if y_arr.shape != expected:
         raise GraphError(

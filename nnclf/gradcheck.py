@@ -3,7 +3,7 @@
 Contract
 --------
 ``gradcheck(graph, leaf_values)`` perturbs every entry of every real-valued leaf by +-eps in
-float64, estimates du^n/du^j_k = (f(u + eps e_k) - f(u - eps e_k)) / (2 eps), and compares it
+the graph's dtype (float64 unless the graph says otherwise: in float32, raise eps), estimates du^n/du^j_k = (f(u + eps e_k) - f(u - eps e_k)) / (2 eps), and compares it
 with the backward pass. An entry passes when |analytic - numeric| <= atol + rtol |numeric|
 (the defaults eps = 1e-6, atol = 1e-5, rtol = 1e-3 are PyTorch's). The report gives, per leaf,
 the largest absolute and relative errors.
@@ -103,15 +103,6 @@ def _is_real(value) -> bool:
     return np.asarray(value).dtype.kind == "f"
 
 
-def _differentiable(graph: Graph, leaf) -> bool:
-    """True when some use of the leaf is a differentiable argument (not a class index)."""
-    return any(
-        v.fn.differentiable[k]
-        for v in graph.vertices if not v.is_leaf
-        for k, p in enumerate(v.parents) if p is leaf
-    )
-
-
 MODES = ("vjp", "jacobian", "path_sum")
 
 
@@ -130,10 +121,12 @@ def gradcheck(
     ----------
     graph : Graph
     leaf_values : dict
-        A value for every leaf. The leaves checked are converted to float64.
+        A value for every leaf. Real-valued leaves are cast to the graph's dtype, as
+        ``graph.forward`` casts them (the caller's arrays are not changed).
     wrt : sequence of str, optional
-        The leaves to check (default: every leaf used as a differentiable argument, so not
-        a class index, in which the output is piecewise constant).
+        The leaves to check (default: ``graph.real_leaves``, every leaf used as a
+        differentiable argument, so not a class index, in which the output is piecewise
+        constant). Leaves only: finite differences perturb leaf values.
     mode : {"vjp", "jacobian", "path_sum"}
         Which of the three ways of computing p^j to check.
 
@@ -165,20 +158,27 @@ def gradcheck_modes(
     if unknown:
         raise GraphError(f"gradcheck: unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}")
     if wrt is None:
-        names = [v.name for v in graph.leaves if _differentiable(graph, v)]
+        names = list(graph.real_leaves)
     else:
-        names = [wrt] if isinstance(wrt, str) else list(wrt)
+        names = [graph.vertex_of(ref, "gradcheck") for ref in
+                 ([wrt] if isinstance(wrt, (str, int, np.integer)) else wrt)]
+        inner = [v for v in names if not v.is_leaf]
+        if inner:
+            raise GraphError(f"gradcheck: vertex {inner[0].index} ({inner[0].name}) is not a "
+                             "leaf; finite differences perturb leaves only")
+        names = [v.name for v in names]
     if not names:
         raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
-    values = {k: (np.array(v, dtype=float) if k in names else np.asarray(v))
+    # A copy of every leaf checked, in the graph's dtype: it is perturbed in place.
+    values = {k: (np.array(v, dtype=graph.dtype) if k in names else v)
               for k, v in leaf_values.items()}
     forward = graph.forward(values)
+    output = graph.output.name
     analytic = {
-        mode: ({name: graph.path_sum(forward, name) for name in names} if mode == "path_sum"
-               else graph.backward(forward, mode=mode, wrt=names))
+        mode: ({name: graph.path_sum(forward, name, output) for name in names}
+               if mode == "path_sum" else graph.backward(forward, mode=mode, wrt=names))
         for mode in modes
     }
-    output = graph.output.name
 
     def f():
         return graph.forward(values)[output]

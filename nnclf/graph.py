@@ -9,20 +9,31 @@ pi(i) that must already exist, so j < i holds for every edge (j, i) by construct
 cycle can be made. A vertex may use the same parent twice. The last vertex added is the
 output u^n.
 
+Wherever a vertex is asked for, it may be named by its name (str) or by its number i (int,
+1-based as in the notes).
+
 - ``forward(leaf_values)``: for i = l+1..n, A^i = <u^j | j in pi(i)> and u^i = f^i(A^i).
-- ``backward(values)``: p^n = 1 and p^j = sum_{i:(j,i) in E} p^i J^{j->i}(A^i) for j = n-1..1;
-  returns p^j = du^n/du^j for the leaves. ``mode="vjp"`` forms each product p^i J^{j->i}
-  without the matrix; ``mode="jacobian"`` builds every J^{j->i} explicitly, as in the notes.
-- ``path_sum(values, leaf)``: the theorem p^j = sum over directed paths from j to n of the
-  products of the D^{a->b} = J^{a->b}(A^b) along the path.
+- ``global_function(k)``: f-bar^k, the function from the leaf values to u^k.
+- ``backward(values, wrt=...)``: p^n = 1 and p^j = sum_{i:(j,i) in E} p^i J^{j->i}(A^i) for
+  j = n-1..1; returns p^i for the vertices ``wrt`` (leaves or not): du^n/du^i with u^i taken
+  as a free input. ``mode="vjp"`` forms each product p^i J^{j->i} without the matrix;
+  ``mode="jacobian"`` builds every J^{j->i} explicitly, as in the notes.
+- ``count_paths(j, k)``, ``paths(j, k)``, ``path_sum(values, j, k)``: P(j, k), the directed
+  paths from j to k as lists of edges (a, b), and the theorem du^k/du^j = sum over P(j, k) of
+  the products of the D^{a->b} = J^{a->b}(A^b) along each path. Paths are counted first (by
+  dynamic programming), so a graph with too many to enumerate is refused before any work.
 - ``compile(wrt)``: an :class:`~nnclf.executor.Executor`, the same passes planned once, with
   buffers reused from call to call: the training hot path (see :mod:`nnclf.executor`).
 
+Leaves are real-valued (cast to the graph's floating ``dtype`` on the way in, by every pass)
+unless every use of them is a non-differentiable argument, as the class index y of
+:data:`~nnclf.functions.neg_pick` is: such a leaf keeps its integer dtype.
+
 ``backward`` is idempotent: every call starts again from p^n = 1 and returns fresh arrays.
 Graphs, vertices and values that do not fit raise :class:`~nnclf.errors.GraphError` (a
-``ValueError``) naming the vertex; a wrong Python type (a parent that is not a vertex, a
-function that is not a :class:`~nnclf.functions.LocalFunction`) is a ``TypeError``, and an
-unknown name looked up with ``graph[name]`` a ``KeyError``.
+``ValueError``) naming the vertex ("vertex 3 (u3)"); a wrong Python type (a parent that is not
+a vertex, a function that is not a :class:`~nnclf.functions.LocalFunction`) is a ``TypeError``,
+and an unknown name looked up with ``graph[name]`` a ``KeyError``.
 """
 
 from __future__ import annotations
@@ -39,9 +50,12 @@ from .tables import format_table
 if TYPE_CHECKING:
     from .executor import Executor
 
-__all__ = ["Graph", "Vertex"]
+__all__ = ["Graph", "Vertex", "GlobalFunction", "PATH_LIMIT"]
 
 MODES = ("vjp", "jacobian")
+
+PATH_LIMIT = 100_000
+"""The most directed paths :meth:`Graph.paths` and :meth:`Graph.path_sum` enumerate by default."""
 
 
 class Vertex:
@@ -92,13 +106,28 @@ class Graph:
     6.0
     >>> {k: float(v) for k, v in g.backward(values).items()}
     {'u1': 2.0, 'u2': 5.0}
+    >>> g.paths("u2")
+    [[(2, 3), (3, 4)], [(2, 4)]]
+
+    Parameters
+    ----------
+    dtype : floating numpy dtype, default float64
+        The graph's floating dtype: real-valued leaves are cast to it on the way in, and a
+        compiled executor allocates its buffers in it.
     """
 
-    def __init__(self):
+    def __init__(self, dtype=np.float64):
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise GraphError(f"dtype must be a numpy floating dtype, got {dtype!r}") from None
+        if self.dtype.kind != "f":
+            raise GraphError(f"dtype must be a floating dtype such as float64, got {self.dtype}")
         self._leaves: list[Vertex] = []
         self._ops: list[Vertex] = []
         self._by_name: dict[str, Vertex] = {}
         self._executors: dict[tuple, Executor] = {}
+        self._real: frozenset[str] | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -110,6 +139,7 @@ class Graph:
         v = Vertex(self, name, fn, parents)
         self._by_name[name] = v
         self._executors.clear()
+        self._real = None
         return v
 
     def leaf(self, name: str) -> Vertex:
@@ -204,6 +234,53 @@ class Graph:
         """pi(i): the names of the parents of vertex ``name``, in argument order."""
         return tuple(p.name for p in self[name].parents)
 
+    def vertex_of(self, ref, caller: str = "graph") -> Vertex:
+        """The vertex named ``ref`` (a str) or numbered ``ref`` (an int i, 1-based as in the
+        notes); ``caller`` starts the error message when there is none."""
+        if isinstance(ref, Vertex) and ref.graph is self:
+            return ref
+        if isinstance(ref, str):
+            if ref in self._by_name:
+                return self._by_name[ref]
+            raise GraphError(f"{caller}: no vertex named '{ref}'; vertices are {self._names()}")
+        if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+            if 1 <= ref <= self.n:
+                return self.vertices[int(ref) - 1]
+            raise GraphError(f"{caller}: no vertex {ref}; vertices are numbered 1..{self.n}")
+        raise TypeError(f"{caller}: name a vertex by its name (str) or number i (int), got {ref!r}")
+
+    @staticmethod
+    def _named(v: Vertex) -> str:
+        return f"vertex {v.index} ({v.name})"
+
+    @property
+    def real_leaves(self) -> tuple[str, ...]:
+        """The leaves used at least once as a differentiable argument: real-valued, cast to
+        :attr:`dtype` on the way in. The others (a class index) keep their dtype."""
+        real = self._real_names()
+        return tuple(v.name for v in self._leaves if v.name in real)
+
+    def _real_names(self) -> frozenset[str]:
+        if self._real is None:
+            self._real = frozenset(
+                p.name for v in self._ops for k, p in enumerate(v.parents)
+                if p.is_leaf and v.fn.differentiable[k]
+            )
+        return self._real
+
+    def leaf_array(self, name: str, value, caller: str = "forward") -> np.ndarray:
+        """``value`` as the array leaf ``name`` holds: cast to :attr:`dtype` when the leaf is
+        real-valued (not copied when it already has that dtype), as given otherwise."""
+        if name not in self._real_names():
+            return np.asarray(value)
+        try:
+            return np.asarray(value, dtype=self.dtype)
+        except (TypeError, ValueError):
+            raise GraphError(
+                f"{caller}: leaf '{name}' must hold real numbers, got {type(value).__name__} "
+                f"{str(value)[:40]!r}"
+            ) from None
+
     # ------------------------------------------------------------------ forward
 
     def forward(self, leaf_values: Mapping) -> dict[str, np.ndarray]:
@@ -217,15 +294,20 @@ class Graph:
         Returns
         -------
         dict
-            Every vertex name -> its value u^i (leaves included).
+            Every vertex name -> its value u^i (leaves included, real-valued ones cast to
+            :attr:`dtype`).
         """
-        values = self._leaf_values(leaf_values, "forward")
-        for v in self._ops:
+        return self._evaluate(leaf_values, self._leaves, self._ops, "forward")
+
+    def _evaluate(self, leaf_values: Mapping, leaves: list, ops: list, caller: str) -> dict:
+        """The forward pass over ``ops`` (in order), from the values of ``leaves``."""
+        values = self._leaf_values(leaf_values, leaves, caller)
+        for v in ops:
             args = [values[p.name] for p in v.parents]
             values[v.name] = self._apply(v, args)
         return values
 
-    def _leaf_values(self, leaf_values: Mapping, caller: str) -> dict:
+    def _leaf_values(self, leaf_values: Mapping, leaves: list, caller: str) -> dict:
         if not isinstance(leaf_values, Mapping):
             raise TypeError(f"{caller}: give the leaf values as a dict of name -> value")
         unknown = [k for k in leaf_values if k not in self._by_name or not self._by_name[k].is_leaf]
@@ -235,11 +317,49 @@ class Graph:
                 f"leaves are {self._names(self._leaves)}"
             )
         values = {}
-        for v in self._leaves:
+        for v in leaves:
             if v.name not in leaf_values:
                 raise GraphError(f"{caller}: no value for leaf '{v.name}'")
-            values[v.name] = np.asarray(leaf_values[v.name])
+            values[v.name] = self.leaf_array(v.name, leaf_values[v.name], caller)
         return values
+
+    def global_function(self, k) -> "GlobalFunction":
+        """f-bar^k: the function from the leaf values to u^k that the graph defines.
+
+        The notes define p^j = du^n/du^j as a partial derivative of f-bar^n; this is that
+        function (and f-bar^k for any non-leaf k), to differentiate by other means.
+
+        Parameters
+        ----------
+        k : str or int
+            A non-leaf vertex (the notes' k in l+1..n).
+
+        Returns
+        -------
+        GlobalFunction
+            ``fbar(leaf_values) -> u^k``: runs the forward pass over the vertices u^k
+            depends on; ``leaf_values`` must hold the leaves among them (others are ignored).
+        """
+        return GlobalFunction(self, self._non_leaf(k, "global_function", "k"))
+
+    def _non_leaf(self, ref, caller: str, what: str) -> Vertex:
+        v = self.vertex_of(ref, caller)
+        if v.is_leaf:
+            raise GraphError(
+                f"{caller}: {what} must be a non-leaf vertex (the notes' {what} in l+1..n = "
+                f"{self.l + 1}..{self.n}); {self._named(v)} is a leaf"
+            )
+        return v
+
+    def _ancestors(self, v: Vertex) -> set[str]:
+        """The names of v and of every vertex with a directed path to v."""
+        found, stack = {v.name}, [v]
+        while stack:
+            for p in stack.pop().parents:
+                if p.name not in found:
+                    found.add(p.name)
+                    stack.append(p)
+        return found
 
     def _apply(self, v: Vertex, args: list):
         try:
@@ -256,13 +376,11 @@ class Graph:
 
     def _backward_plan(self, wrt: tuple[str, ...]) -> list[tuple[Vertex, list[tuple[int, Vertex]]]]:
         """For each vertex i from n down to l+1, the argument positions k whose parent j
-        needs p^j: those on a directed path from a leaf in ``wrt`` to the output."""
-        from_wrt = {name: True for name in wrt}
+        needs p^j: those on a directed path from a vertex in ``wrt`` to the output."""
+        from_wrt = set(wrt)
         for v in self._ops:
-            from_wrt[v.name] = any(
-                from_wrt.get(p.name, False) and v.fn.differentiable[k]
-                for k, p in enumerate(v.parents)
-            )
+            if any(p.name in from_wrt and v.fn.differentiable[k] for k, p in enumerate(v.parents)):
+                from_wrt.add(v.name)
         to_output = {self.output.name}
         plan = []
         for v in reversed(self._ops):
@@ -270,7 +388,7 @@ class Graph:
                 continue
             edges = [
                 (k, p) for k, p in enumerate(v.parents)
-                if v.fn.differentiable[k] and from_wrt.get(p.name, False)
+                if v.fn.differentiable[k] and p.name in from_wrt
             ]
             if edges:
                 plan.append((v, edges))
@@ -278,26 +396,21 @@ class Graph:
         return plan
 
     def _check_wrt(self, wrt, caller: str) -> tuple[str, ...]:
+        """The names of the vertices ``wrt`` names (default: every leaf)."""
         if wrt is None:
             return tuple(v.name for v in self._leaves)
-        if isinstance(wrt, str):
+        if isinstance(wrt, (str, int, np.integer, Vertex)):
             wrt = (wrt,)
-        wrt = tuple(wrt)
-        for name in wrt:
-            if name not in self._by_name or not self._by_name[name].is_leaf:
-                raise GraphError(
-                    f"{caller}: '{name}' is not a leaf; leaves are {self._names(self._leaves)}"
-                )
-        return wrt
+        return tuple(self.vertex_of(ref, caller).name for ref in wrt)
 
-    def _check_values(self, values: Mapping, caller: str) -> None:
+    def _check_values(self, values: Mapping, caller: str, scalar_output: bool = True) -> None:
         for v in self.vertices:
             if v.name not in values:
                 raise GraphError(
                     f"{caller}: no value for vertex '{v.name}'; pass the dict that forward() returned"
                 )
         out = self.output
-        if np.size(values[out.name]) != 1:
+        if scalar_output and np.size(values[out.name]) != 1:
             raise GraphError(
                 f"{caller}: the output '{out.name}' has shape {np.shape(values[out.name])}; "
                 "backpropagation needs a scalar output (d_n = 1)"
@@ -313,15 +426,18 @@ class Graph:
         mode : {"vjp", "jacobian"}
             ``"vjp"`` computes each p^i J^{j->i} without forming J (fast); ``"jacobian"``
             builds every J^{j->i}(A^i) as an explicit (d_i, d_j) matrix, as in the notes.
-        wrt : str or sequence of str, optional
-            The leaves whose p^j are wanted (default: all). Vertices on no path from these
-            leaves to the output are skipped.
+        wrt : vertex or sequence of vertices, optional
+            The vertices whose p^i are wanted, by name or number (default: every leaf); leaves
+            or not. Vertices on no path from these to the output are skipped.
 
         Returns
         -------
         dict
-            Leaf name -> p^j = du^n/du^j, a new float array shaped like the leaf. A leaf with
-            no path to the output through differentiable arguments gets zeros.
+            Vertex name -> p^i, a new array of the graph's dtype shaped like u^i. For a leaf
+            it is du^n/du^i (the notes' theorem); for a non-leaf vertex it is the p^i of the
+            pass, sum over its children c of p^c J^{i->c}: du^n/du^i with u^i taken as a free
+            input. A vertex with no path to the output through differentiable arguments gets
+            zeros; the output itself gets p^n = 1.
         """
         if mode not in MODES:
             raise GraphError(f"backward: unknown mode {mode!r}; use 'vjp' or 'jacobian'")
@@ -329,7 +445,7 @@ class Graph:
         self._check_values(values, "backward")
         plan = self._backward_plan(wrt)
         if mode == "vjp":
-            p = {self.output.name: np.ones(np.shape(values[self.output.name]))}
+            p = {self.output.name: np.ones(np.shape(values[self.output.name]), dtype=self.dtype)}
             for v, edges in plan:
                 args = [values[q.name] for q in v.parents]
                 for k, parent in edges:
@@ -345,12 +461,11 @@ class Graph:
             name: self._shaped(p.get(name), values[name]) for name in wrt
         }
 
-    @staticmethod
-    def _shaped(p, leaf_value) -> np.ndarray:
-        shape = np.shape(leaf_value)
+    def _shaped(self, p, value) -> np.ndarray:
+        shape = np.shape(value)
         if p is None:
-            return np.zeros(shape)
-        return np.array(p, dtype=float).reshape(shape)
+            return np.zeros(shape, dtype=self.dtype)
+        return np.array(p, dtype=self.dtype).reshape(shape)
 
     def _edge_jacobians(self, v: Vertex, values: Mapping, parents=None) -> dict[Vertex, np.ndarray]:
         """D^{j->i} = J^{j->i}(A^i) for each distinct parent j of vertex i; a parent used at
@@ -366,47 +481,137 @@ class Graph:
 
     # ------------------------------------------------------------------ paths
 
-    def paths(self, leaf: str) -> list[tuple[int, ...]]:
-        """P(j, n): every directed path from vertex ``leaf`` to the output, as vertex numbers."""
-        start = self._path_start(leaf, "paths")
+    def _path_ends(self, j, k, caller: str) -> tuple[Vertex, Vertex]:
+        """The vertices j (any) and k (a non-leaf; default the output) of P(j, k)."""
+        start = self.vertex_of(j, caller)
+        end = self.output if k is None else self._non_leaf(k, caller, "k")
+        return start, end
+
+    def _between(self, j: Vertex, k: Vertex) -> tuple[dict[int, list[int]], dict[int, int]]:
+        """The edges on some path from j to k, as children lists by vertex number, and the
+        number of paths from j to each vertex on them (the dynamic programme: vertex numbers
+        are a topological order, so one sweep j+1..k counts every path once)."""
+        parents: dict[int, list[int]] = {}
+        for a, b in self.edges:
+            if j.index <= a and b <= k.index:
+                parents.setdefault(b, []).append(a)
+        count = {j.index: 1}
+        for i in range(j.index + 1, k.index + 1):
+            n_i = sum(count.get(a, 0) for a in parents.get(i, ()))
+            if n_i:
+                count[i] = n_i
+        reaches_k = {k.index}
         children: dict[int, list[int]] = {}
-        for j, i in self.edges:
-            children.setdefault(j, []).append(i)
-        target, found, stack = self.output.index, [], [(start.index,)]
+        for i in range(k.index, j.index, -1):
+            for a in parents.get(i, ()):
+                if i in reaches_k and a in count:
+                    reaches_k.add(a)
+                    children.setdefault(a, []).append(i)
+        for a in children:
+            children[a].sort()
+        return children, count
+
+    def count_paths(self, j, k=None) -> int:
+        """|P(j, k)|: the number of directed paths from vertex j (any) to vertex k (a
+        non-leaf, default the output n), by name or number, counted by dynamic programming:
+        no path is enumerated. 0 when j == k."""
+        start, end = self._path_ends(j, k, "count_paths")
+        return 0 if start is end else self._between(start, end)[1].get(end.index, 0)
+
+    def _checked_paths(self, start: Vertex, end: Vertex, limit: int, caller: str):
+        """P(start, end), after counting it and refusing more than ``limit`` paths."""
+        children, count = self._between(start, end)
+        total = 0 if start is end else count.get(end.index, 0)
+        if total > limit:
+            # backward() gives du^n/du^j only: to another k the one way round is raising limit.
+            fix = ("use backward(), which gives the same number in one pass, or raise limit"
+                   if end is self.output else "raise limit")
+            raise GraphError(
+                f"{caller}: {total} directed paths from {self._named(start)} to "
+                f"{self._named(end)}, more than limit={limit}; {fix}"
+            )
+        found: list[list[tuple[int, int]]] = []
+        if total == 0:
+            return found
+        stack = [(start.index, [])]
         while stack:
-            path = stack.pop()
-            if path[-1] == target:
+            a, path = stack.pop()
+            if a == end.index:
                 found.append(path)
                 continue
-            stack.extend(path + (c,) for c in reversed(children.get(path[-1], [])))
+            stack.extend((b, path + [(a, b)]) for b in reversed(children[a]))
         return found
 
-    def _path_start(self, leaf: str, caller: str) -> Vertex:
-        if leaf not in self._by_name or not self._by_name[leaf].is_leaf:
-            raise GraphError(
-                f"{caller}: '{leaf}' is not a leaf; leaves are {self._names(self._leaves)}"
-            )
-        return self._by_name[leaf]
+    def paths(self, j, k=None, limit: int = PATH_LIMIT) -> list[list[tuple[int, int]]]:
+        """P(j, k): every directed path from vertex j to vertex k, each a list of edges
+        (a, b) in E with 1-based vertex numbers, from (j, .) to (., k).
 
-    def path_sum(self, values: Mapping, leaf: str) -> np.ndarray:
-        """du^n/du^j as the notes' theorem states it: the sum over all directed paths p from
-        j to n of the product of D^{a->b} = J^{a->b}(A^b) over the edges (a, b) of p.
+        Parameters
+        ----------
+        j : str or int
+            Any vertex, by name or number.
+        k : str or int, optional
+            A non-leaf vertex (the notes' k in l+1..n); default the output n.
+        limit : int
+            The most paths to enumerate: more raise ``GraphError`` stating their number,
+            before any is built (see :meth:`count_paths`).
 
-        Exponential in the number of paths; meant for teaching and verification.
+        Returns
+        -------
+        list of lists of (int, int)
+            In a fixed order: depth first, smaller vertex numbers first. Empty when j == k
+            or no path leads from j to k.
         """
-        self._path_start(leaf, "path_sum")
-        self._check_values(values, "path_sum")
+        start, end = self._path_ends(j, k, "paths")
+        return self._checked_paths(start, end, limit, "paths")
+
+    def path_sum(self, values: Mapping, j, k=None, limit: int = PATH_LIMIT) -> np.ndarray:
+        """du^k/du^j as the notes' theorem states it: the sum over the directed paths p in
+        P(j, k) of the product of D^{a->b} = J^{a->b}(A^b) over the edges (a, b) of p, taken
+        in the notes' order D^{last} ... D^{first}.
+
+        The cost is linear in the number of paths, which can grow exponentially with the
+        depth of the graph (2^t for t diamonds in series): the paths are counted first and
+        more than ``limit`` is an error. Meant for teaching and verification;
+        :meth:`backward` gives p^j = du^n/du^j in one pass.
+
+        Parameters
+        ----------
+        values : mapping
+            The dict returned by :meth:`forward`.
+        j : str or int
+            Any vertex, by name or number.
+        k : str or int, optional
+            A non-leaf vertex (the notes' k in l+1..n); default the output n.
+        limit : int
+            The most paths to sum over (see :meth:`paths`).
+
+        Returns
+        -------
+        ndarray
+            The Jacobian du^k/du^j, of shape (d_k, d_j) (arrays are vectors of their
+            entries in row-major order). When k is the output and d_n = 1, it is shaped like
+            u^j instead, as :meth:`backward`'s p^j is. Zeros when P(j, k) is empty.
+        """
+        start, end = self._path_ends(j, k, "path_sum")
+        self._check_values(values, "path_sum", scalar_output=end is self.output)
+        paths = self._checked_paths(start, end, limit, "path_sum")
+        on_paths = {e for path in paths for e in path}
         D = {}
         for v in self._ops:
-            for q, J in self._edge_jacobians(v, values).items():
-                D[(q.index, v.index)] = J
-        total = np.zeros((1, np.size(values[leaf])))
-        for path in self.paths(leaf):
-            product = D[(path[0], path[1])]
-            for a, b in zip(path[1:], path[2:]):
-                product = D[(a, b)] @ product
-            total = total + product
-        return total.reshape(np.shape(values[leaf]))
+            wanted = {q for q in v.parents if (q.index, v.index) in on_paths}
+            if wanted:
+                for q, J in self._edge_jacobians(v, values, wanted).items():
+                    D[(q.index, v.index)] = J
+        total = np.zeros((np.size(values[end.name]), np.size(values[start.name])))
+        for path in paths:
+            product = D[path[0]]
+            for edge in path[1:]:
+                product = D[edge] @ product
+            total += product
+        if end is self.output:
+            return total.reshape(np.shape(values[start.name]))
+        return total
 
     # ------------------------------------------------------------------ display
 
@@ -454,3 +659,34 @@ class Graph:
         if wrt not in self._executors:
             self._executors[wrt] = Executor(self, wrt)
         return self._executors[wrt]
+
+
+class GlobalFunction:
+    """f-bar^k: the function from the leaf values to u^k defined by a graph (the notes'
+    "global function"), made by :meth:`Graph.global_function`.
+
+    ``fbar(leaf_values)`` runs the forward pass over u^k and the vertices it depends on, and
+    returns u^k. ``leaf_values`` must hold the leaves among them (:attr:`leaves`); other
+    leaves of the graph may be given too and are ignored.
+    """
+
+    def __init__(self, graph: Graph, vertex: Vertex):
+        self.graph = graph
+        self.vertex = vertex
+        needed = graph._ancestors(vertex)
+        self._leaves = [v for v in graph._leaves if v.name in needed]
+        self._ops = [v for v in graph._ops if v.name in needed]
+        self.__name__ = f"fbar^{vertex.index}"
+
+    @property
+    def leaves(self) -> tuple[str, ...]:
+        """The leaves u^k depends on, in order."""
+        return tuple(v.name for v in self._leaves)
+
+    def __call__(self, leaf_values: Mapping):
+        return self.graph._evaluate(leaf_values, self._leaves, self._ops,
+                                    self.__name__)[self.vertex.name]
+
+    def __repr__(self) -> str:
+        return (f"<global function {self.__name__}: u^{self.vertex.index} ({self.vertex.name}) "
+                f"of the leaves {', '.join(self.leaves)}>")

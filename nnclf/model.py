@@ -16,6 +16,7 @@ from backpropagation through that graph (``net.graph``); nothing here differenti
 ``net.params`` holds the four parameter arrays by name; changing them (in place or by
 assignment) changes the network. ``x`` may be one example (d,) with an integer ``y``, or a
 batch (B, d) with ``y`` of shape (B,), for which o is the mean loss over the batch.
+``dtype`` (float64 by default) is the graph's floating dtype and that of the parameters.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def build_graph(transfer: F.LocalFunction) -> Graph:
+def build_graph(transfer: F.LocalFunction, dtype=np.float64) -> Graph:
     """The notes' graph z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y."""
-    g = Graph()
+    g = Graph(dtype=dtype)
     W, x, b = g.leaf("W"), g.leaf("x"), g.leaf("b")
     V, gamma, y = g.leaf("V"), g.leaf("gamma"), g.leaf("y")
     z = g.vertex("z", F.affine, W, x, b)
@@ -105,6 +106,8 @@ class Network:
         Standard deviation for ``init="normal"``.
     seed : int or numpy.random.Generator
         Seeds the initialisation.
+    dtype : floating numpy dtype, default float64
+        The graph's dtype (see :class:`~nnclf.graph.Graph`); the parameters are in it.
 
     Attributes
     ----------
@@ -115,24 +118,26 @@ class Network:
     """
 
     def __init__(self, n_features: int, n_hidden: int, n_classes: int, transfer: str = "tanh",
-                 init: str = "xavier", init_scale: float = 0.01, seed=0):
+                 init: str = "xavier", init_scale: float = 0.01, seed=0, dtype=np.float64):
         self.n_features = _positive_int("n_features", n_features)
         self.n_hidden = _positive_int("n_hidden", n_hidden)
         self.n_classes = _positive_int("n_classes", n_classes)
         if self.n_classes < 2:
             raise ConfigError(f"n_classes must be at least 2, got {n_classes}")
         self.transfer = transfer
-        self.graph = build_graph(F.get_transfer(transfer))
-        self.params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
-                                  init_scale, seed)
+        self.graph = build_graph(F.get_transfer(transfer), dtype)
+        self.dtype = self.graph.dtype
+        params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
+                             init_scale, seed)
+        self.params = {name: value.astype(self.dtype, copy=False) for name, value in params.items()}
 
     @classmethod
-    def from_params(cls, params: dict, transfer: str = "tanh") -> "Network":
-        """A network with the given W, b, V, gamma (copied to float64)."""
+    def from_params(cls, params: dict, transfer: str = "tanh", dtype=np.float64) -> "Network":
+        """A network with the given W, b, V, gamma (copied to ``dtype``)."""
         m, d = np.shape(params["W"])
         K = np.shape(params["V"])[0]
-        net = cls(d, m, K, transfer=transfer)
-        net.params = {name: np.array(params[name], dtype=float) for name in PARAMS}
+        net = cls(d, m, K, transfer=transfer, dtype=dtype)
+        net.params = {name: np.array(params[name], dtype=net.dtype) for name in PARAMS}
         return net
 
     def __repr__(self) -> str:
@@ -151,7 +156,7 @@ class Network:
         return self.graph.compile(wrt=PARAMS)
 
     def _check_xy(self, x, y):
-        x = np.asarray(x, dtype=float)
+        x = np.asarray(x, dtype=self.dtype)
         y = np.asarray(y)
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_features:
             raise DataError(
@@ -191,7 +196,7 @@ class Network:
 
     def predict_log_proba(self, X) -> np.ndarray:
         """log p(k | x) for every row of X: the graph's vertex q. Shape (n, K)."""
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X, dtype=self.dtype)
         single = X.ndim == 1
         X2 = np.atleast_2d(X)
         if X2.ndim != 2 or X2.shape[1] != self.n_features:

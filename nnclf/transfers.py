@@ -53,8 +53,9 @@ def elementwise(name: str, g: Callable, dg: Callable,
     """
 
     def vjp(p, h, z, out=None):
+        # out=out, not out=d: for a 0-d z numpy returns a scalar, which cannot be an out.
         d = dg(z, h, out=out)
-        return np.multiply(p, d, out=d)
+        return np.multiply(p, d, out=out)
 
     return LocalFunction(
         name,
@@ -87,7 +88,7 @@ def get_transfer(name: str) -> LocalFunction:
 
 def _dtanh(z, h, out=None):
     d = np.multiply(h, h, out=out)
-    return np.subtract(1.0, d, out=d)
+    return np.subtract(1.0, d, out=out)
 
 
 def _tanh_c(z, out):
@@ -104,7 +105,7 @@ def _tanh_vjp_c(p, h, z, out):
 
 def _dsigmoid(z, h, out=None):
     d = np.subtract(1.0, h, out=out)
-    return np.multiply(h, d, out=d)
+    return np.multiply(h, d, out=out)
 
 
 def _expit_c(z):

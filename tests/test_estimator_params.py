@@ -132,3 +132,12 @@ def test_a_transfer_registered_after_import_is_a_valid_parameter():
         assert clf.fit(X, [0, 1, 0, 1]).network_.transfer == name
     finally:
         del F.TRANSFERS[name]
+
+
+def test_a_validation_split_that_leaves_nothing_names_the_parameter():
+    from nnclf.errors import DataError
+
+    X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]
+    with pytest.raises(DataError, match=r"^validation_fraction \(early_stopping=True\): 0\.9 of 4 "
+                                        r"examples leaves none for training"):
+        NNClassifier(early_stopping=True, validation_fraction=0.9, epochs=1).fit(X, y)

@@ -104,8 +104,19 @@ def test_compiled_errors():
     del leaves["y"]
     with pytest.raises(GraphError, match="forward: no value for leaf 'y'"):
         ex.forward(leaves)
-    with pytest.raises(GraphError, match="compile: 'z' is not a leaf; leaves are W, x, b, V, gamma, y"):
-        g.compile(wrt=["W", "z"])
+    with pytest.raises(GraphError, match="compile: no vertex named 'zz'; vertices are W, x, b, V, "
+                                         "gamma, y, z, h, l, q, o"):
+        g.compile(wrt=["W", "zz"])
+    with pytest.raises(GraphError, match=r"compile: no vertex 12; vertices are numbered 1\.\.11"):
+        g.compile(wrt=[1, 12])
+    ex = g.compile(wrt=["W", "z"])
+    ex.forward(network_leaves(np.random.default_rng(1100)))
+    with pytest.raises(GraphError, match="backward: into names 'z', which is not a leaf; into adds "
+                                         "p\\^j into the arrays of leaves only"):
+        ex.backward(1.0, into={"z": np.zeros(4)})
+    with pytest.raises(GraphError, match="backward: into names 'V', which is not among the "
+                                         r"vertices this executor differentiates \(W, z\)"):
+        ex.backward(1.0, into={"V": np.zeros((3, 4))})
 
 
 def test_compiled_accepts_the_same_leaf_values_as_graph_forward():

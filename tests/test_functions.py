@@ -350,6 +350,13 @@ def test_check_errors_name_the_problem():
         F.log_softmax.check(np.ones((2, 2, 2)))
     with pytest.raises(GraphError, match="must be an integer class index"):
         F.neg_pick.check(np.ones(3), np.float64(1.0))
+    with pytest.raises(GraphError, match="argument 2 must be an integer class index, got dtype bool"):
+        F.neg_pick.check(np.ones(3), np.bool_(True))
+    with pytest.raises(GraphError, match="argument 2 must be an integer class index, got dtype bool"):
+        F.neg_pick.check(np.ones((2, 3)), np.array([True, False]))
+    with pytest.raises(GraphError, match=r"argument 1 is an empty batch, shape \(0, 3\); the mean "
+                                         "loss needs at least one row"):
+        F.neg_pick.check(np.ones((0, 3)), np.zeros(0, dtype=int))
     with pytest.raises(GraphError, match="class indices outside 0..2"):
         F.neg_pick.check(np.ones(3), np.int64(3))
     with pytest.raises(GraphError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):

@@ -8,6 +8,7 @@ from nnclf.errors import GraphError
 from nnclf.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
                              numerical_gradient)
 from nnclf.graph import Graph
+from notes_reference import notes_example
 from notes_reference import notes_network as network
 
 MODES = ["vjp", "jacobian", "path_sum"]
@@ -187,6 +188,15 @@ def test_check_function_rows_per_argument_position():
 def test_check_function_rejects_arguments_that_do_not_fit():
     with pytest.raises(GraphError, match=r"argument 2 has shape \(4,\)"):
         check_function(F.affine, np.ones((2, 3)), np.ones(4), np.ones(2))
+
+
+def test_gradcheck_checks_leaves_only():
+    g = notes_example()
+    with pytest.raises(GraphError, match=r"gradcheck: vertex 3 \(u3\) is not a leaf; finite "
+                                         "differences perturb leaves only"):
+        gradcheck(g, {"u1": 1.0, "u2": 2.0}, wrt=["u1", "u3"])
+    report = gradcheck(g, {"u1": 1, "u2": 2}, wrt=2)     # by number, integer values cast
+    assert report.ok and [c.name for c in report.checks] == ["u2"]
 
 
 def test_gradcheck_modes_gives_each_mode_its_own_report():

@@ -65,8 +65,10 @@ def test_notes_example_backward_by_hand(mode):
 
 def test_notes_example_paths_and_path_sum():
     g = notes_example()
-    assert sorted(g.paths("u2")) == [(2, 3, 4), (2, 4)]
-    assert g.paths("u1") == [(1, 3, 4)]
+    # P(2, 4) as the notes write paths: sequences of edges (j, i).
+    assert g.paths("u2") == [[(2, 3), (3, 4)], [(2, 4)]]
+    assert g.paths("u1") == [[(1, 3), (3, 4)]]
+    assert g.paths(2, 4) == g.paths("u2", "u4") == g.paths("u2")
     values = g.forward({"u1": 1.0, "u2": 2.0})
     # Path sum for u2: D^{2->3} D^{3->4} + D^{2->4} = 1 * u2 + u3 = 2 + 3.
     assert float(g.path_sum(values, "u2")) == 5.0
@@ -138,8 +140,8 @@ def test_network_structure():
     # W=1, x=2, b=3, V=4, gamma=5, y=6, z=7, h=8, l=9, q=10, o=11.
     assert g.edges == [(1, 7), (2, 7), (3, 7), (7, 8), (4, 9), (8, 9), (5, 9),
                        (9, 10), (10, 11), (6, 11)]
-    assert g.paths("W") == [(1, 7, 8, 9, 10, 11)]
-    assert g.paths("V") == [(4, 9, 10, 11)]
+    assert g.paths("W") == [[(1, 7), (7, 8), (8, 9), (9, 10), (10, 11)]]
+    assert g.paths("V") == [[(4, 9), (9, 10), (10, 11)]]
 
 
 @pytest.mark.parametrize("transfer", TRANSFER_NAMES)
@@ -211,9 +213,12 @@ def test_network_wrt_subset_gives_the_same_numbers():
 def test_diamonds_in_series_have_2_to_the_k_paths(k):
     g = diamonds(k)
     paths = g.paths("u")
-    assert len(paths) == 2 ** k
-    assert len(set(paths)) == 2 ** k
-    assert all(p[0] == 1 and p[-1] == g.n for p in paths)
+    assert len(paths) == 2 ** k == g.count_paths("u")
+    assert len({tuple(p) for p in paths}) == 2 ** k
+    assert all(p[0][0] == 1 and p[-1][1] == g.n for p in paths)
+    # each path is a chain of edges of E: (a, b) then (b, c)
+    assert all(set(p) <= set(g.edges) for p in paths)
+    assert all(e[1] == f[0] for p in paths for e, f in zip(p, p[1:]))
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
@@ -245,7 +250,7 @@ def test_same_parent_twice_scalar(mode):
     g.vertex("s", F.mul, u, u)
     assert g.parents("s") == ("u", "u")
     assert g.edges == [(1, 2)]
-    assert g.paths("u") == [(1, 2)]
+    assert g.paths("u") == [[(1, 2)]]
     values = g.forward({"u": 3.0})
     assert float(values["s"]) == 9.0
     assert float(g.backward(values, mode=mode)["u"]) == 6.0
@@ -327,6 +332,16 @@ def test_leaves_are_numbered_first_even_when_added_later():
     assert [(v.name, v.index) for v in g.vertices] == [("a", 1), ("b", 2), ("s", 3), ("o", 4)]
     assert g.edges == [(1, 3), (3, 4), (2, 4)]
     assert (a.index, b.index, s.index) == (1, 2, 3)
+    # The summary and the DOT text number them so too, parents by number.
+    rows = [line.split() for line in g.summary().splitlines()[1:]]
+    assert [r[:3] for r in rows] == [["1", "a", "leaf"], ["2", "b", "leaf"], ["3", "s", "tanh"],
+                                     ["4", "o", "mul"]]
+    assert rows[3][3:] == ["3,", "2"]
+    dot = g.to_dot()
+    assert 'v2 [label="2: b"' in dot and 'v4 [label="4: o = mul(s, b)"' in dot
+    assert "v2 -> v4;" in dot and "v3 -> v4;" in dot
+    # Vertices by number are the same vertices.
+    assert [g.vertex_of(i) for i in (1, 2, 3, 4)] == g.vertices
 
 
 def test_parents_may_be_given_by_name():
@@ -490,15 +505,35 @@ def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
         notes_example().forward({"u1": np.ones(2), "u2": np.ones(3)})
 
 
-def test_unknown_leaf_in_path_sum_and_paths():
+def test_unknown_vertex_in_path_sum_and_paths():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(GraphError, match="path_sum: 'u7' is not a leaf; leaves are u1, u2"):
+    with pytest.raises(GraphError, match="path_sum: no vertex named 'u7'; vertices are u1, u2, u3, u4"):
         g.path_sum(values, "u7")
-    with pytest.raises(GraphError, match="path_sum: 'u3' is not a leaf"):
-        g.path_sum(values, "u3")
-    with pytest.raises(GraphError, match="paths: 'u7' is not a leaf"):
+    with pytest.raises(GraphError, match=r"path_sum: no vertex 5; vertices are numbered 1\.\.4"):
+        g.path_sum(values, 5)
+    with pytest.raises(GraphError, match="paths: no vertex named 'u7'"):
         g.paths("u7")
+    with pytest.raises(GraphError, match="count_paths: no vertex 0; vertices are numbered 1..4"):
+        g.count_paths(0)
+    with pytest.raises(TypeError, match=r"paths: name a vertex by its name \(str\) or number i "
+                                        r"\(int\), got True"):
+        g.paths(True)
+
+
+def test_k_must_be_a_non_leaf_vertex():
+    g = notes_example()
+    values = g.forward({"u1": 1.0, "u2": 2.0})
+    message = (r"k must be a non-leaf vertex \(the notes' k in l\+1\.\.n = 3\.\.4\); "
+               r"vertex 2 \(u2\) is a leaf")
+    with pytest.raises(GraphError, match="path_sum: " + message):
+        g.path_sum(values, "u1", "u2")
+    with pytest.raises(GraphError, match="paths: " + message):
+        g.paths(1, 2)
+    with pytest.raises(GraphError, match="count_paths: " + message):
+        g.count_paths(1, 2)
+    with pytest.raises(GraphError, match="global_function: " + message):
+        g.global_function("u2")
 
 
 def test_backward_errors():
@@ -506,11 +541,27 @@ def test_backward_errors():
     values = g.forward({"u1": 1.0, "u2": 2.0})
     with pytest.raises(GraphError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
         g.backward(values, mode="jacobians")
-    with pytest.raises(GraphError, match="backward: 'u3' is not a leaf; leaves are u1, u2"):
-        g.backward(values, wrt="u3")
+    with pytest.raises(GraphError, match="backward: no vertex named 'u5'; vertices are u1, u2, u3, u4"):
+        g.backward(values, wrt="u5")
+    with pytest.raises(GraphError, match=r"backward: no vertex 5; vertices are numbered 1\.\.4"):
+        g.backward(values, wrt=[1, 5])
     with pytest.raises(GraphError, match="backward: no value for vertex 'u3'; pass the dict that "
                                          r"forward\(\) returned"):
         g.backward({"u1": 1.0, "u2": 2.0})
+
+
+def test_an_empty_batch_is_a_graph_error_naming_the_vertex():
+    g = network(F.tanh)
+    leaves = network_leaves(np.random.default_rng(1600), batch=2)
+    empty = {**leaves, "x": np.zeros((0, 3)), "y": np.zeros(0, dtype=np.int64)}
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 1 is an empty "
+                                         r"batch, shape \(0, 3\)"):
+        g.forward(empty)
+    with pytest.raises(GraphError, match="argument 1 is an empty batch"):
+        g.compile().forward(empty)
+    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 must be an "
+                                         "integer class index, got dtype bool"):
+        g.forward({**leaves, "y": np.array([True, False])})
 
 
 def test_backward_needs_a_scalar_output():

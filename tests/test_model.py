@@ -399,9 +399,10 @@ def test_jacobian_mode_and_path_sum_agree_with_the_formulas(batch):
     dX = dZ @ net.params["W"] / len(X)
     np.testing.assert_allclose(jac["x"], dX.reshape(np.shape(x)), rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(jac["y"], np.zeros(np.shape(y)))
-    # each of the parameters and x has exactly one path to o
-    assert net.graph.paths("W") == [(1, 7, 8, 9, 10, 11)]
-    assert net.graph.paths("gamma") == [(5, 9, 10, 11)]
+    # each of the parameters and x has exactly one path to o, a list of edges (j, i)
+    assert net.graph.paths("W") == [[(1, 7), (7, 8), (8, 9), (9, 10), (10, 11)]]
+    assert net.graph.paths("gamma") == [[(5, 9), (9, 10), (10, 11)]]
+    assert net.graph.count_paths("W") == net.graph.count_paths(5) == 1
 
 
 @pytest.mark.parametrize("mode", ["vjp", "jacobian", "path_sum"])
