@@ -368,11 +368,13 @@ class CompiledSteps:
 
     def _allocate(self, sample: tuple) -> tuple:
         """Buffers for batches shaped like ``sample`` (the data arrays' first rows)."""
+        dtype = self.graph.dtype
         leaves = dict(self.params)
-        leaves.update({name: np.ascontiguousarray(a) for name, a in zip(self.data, sample)})
+        leaves.update({name: np.array(a, dtype=dtype if a.dtype.kind == "f" else a.dtype)
+                       for name, a in zip(self.data, sample)})
         values = self.graph.forward(leaves)
         U = tuple(leaves[v.name] if v.name in leaves else
-                  np.zeros(np.shape(values[v.name]) or (1,), dtype=np.result_type(values[v.name], float))
+                  np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype)
                   for v in self.graph.vertices)
         P = tuple(np.zeros_like(U[i - 1]) for i in self._slots)
         T = tuple(np.zeros_like(a) for a in P)

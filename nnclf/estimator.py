@@ -109,6 +109,12 @@ default="inverse_time"
     warm_start : bool, default=False
         When true, ``fit`` continues from the current parameters and trainer state (the
         step counter t, the sampler, momentum) for another ``epochs`` (or ``steps``).
+    engine : {"auto", "numpy", "numba"}, default="auto"
+        What runs the SGD steps: the same steps either way, equal to rounding. ``auto``
+        takes the compiled engine when numba is installed (``pip install "nnclf[fast]"``)
+        and the run is long; with ``verbose``, the fit says which engine and why.
+    dtype : {"float64", "float32"}, default="float64"
+        The floating dtype of the parameters and of every pass; kept in the model file.
 
     Attributes
     ----------
@@ -166,7 +172,8 @@ default="inverse_time"
                  l2=DEFAULTS["l2"], early_stopping=DEFAULTS["early_stopping"],
                  validation_fraction=DEFAULTS["validation_fraction"],
                  patience=DEFAULTS["patience"], random_state=DEFAULTS["random_state"],
-                 verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"]):
+                 verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"],
+                 engine=DEFAULTS["engine"], dtype=DEFAULTS["dtype"]):
         self.hidden_units = hidden_units
         self.transfer = transfer
         self.init = init
@@ -185,6 +192,8 @@ default="inverse_time"
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.engine = engine
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ fitting
 

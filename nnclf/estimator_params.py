@@ -43,6 +43,7 @@ DEFAULTS = {
     "hidden_units": _MODEL.hidden_units,
     "transfer": _MODEL.transfer,
     "init": _MODEL.init,
+    "dtype": _MODEL.dtype,
     "eta0": DEFAULT_SCHEDULE["eta0"],
     "schedule": DEFAULT_SCHEDULE["name"],
     "schedule_params": None,
@@ -58,12 +59,13 @@ DEFAULTS = {
     "random_state": None,
     "verbose": False,
     "warm_start": False,
+    "engine": _TRAIN.engine,
 }
 """Every estimator parameter and its default: the config's, read from the settings (but
 ``random_state``, which is scikit-learn's None where a config's ``seed`` is 0)."""
 
 RULES: dict[str, Rule] = {
-    **{name: ModelConfig.RULES[name] for name in ("hidden_units", "transfer", "init")},
+    **{name: ModelConfig.RULES[name] for name in ("hidden_units", "transfer", "init", "dtype")},
     "eta0": number(0, closed="neither"),
     "schedule": choice(SCHEDULES.keys(), "schedule"),
     "schedule_params": Rule("instance", cls=dict, optional=True),
@@ -75,6 +77,7 @@ RULES: dict[str, Rule] = {
     "validation_fraction": number(0, 1, closed="neither"),
     "patience": EarlyStopping.RULES["patience"],
     "warm_start": boolean(),
+    "engine": SGDSettings.RULES["engine"],
 }
 """The type and range of every parameter that is a setting: the settings' own rules."""
 
@@ -152,12 +155,14 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
         momentum=params["momentum"], l2=params["l2"],
         early_stopping=(EarlyStopping(patience=params["patience"])
                         if params["early_stopping"] else None),
+        engine=params["engine"],
     )
     seed = params["random_state"]
     return Config(
         seed=int(seed) if isinstance(seed, Integral) else 0,
         data=DataConfig(validation_fraction=params["validation_fraction"]),
-        model=ModelConfig(params["hidden_units"], params["transfer"], params["init"]),
+        model=ModelConfig(params["hidden_units"], params["transfer"], params["init"],
+                          dtype=params["dtype"]),
         train=train,
     )
 

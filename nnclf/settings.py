@@ -32,10 +32,12 @@ from .suggest import did_you_mean
 
 __all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
-           "SAMPLING", "ENGINES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
+           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
 
 SAMPLING = ("uniform", "shuffle")
 ENGINES = ("auto", "numpy", "numba")
+DTYPES = ("float64", "float32")
+"""The floating dtypes a network's parameters and passes may use."""
 """Engines that run the SGD steps (see :mod:`nnclf.engine`)."""
 METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
 """Early-stopping metrics and whether smaller or larger is better."""
@@ -282,18 +284,22 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network p(y|x) = softmax(V g(Wx + b) + gamma): m hidden units, g, initialisation."""
+    """The network p(y|x) = softmax(V g(Wx + b) + gamma): m hidden units, g, initialisation,
+    and the floating dtype of its parameters and passes (float64, or float32: half the
+    memory, fewer digits)."""
 
     hidden_units: int = 100
     transfer: str = "tanh"
     init: str = "xavier"
     init_scale: float = 0.01
+    dtype: str = "float64"
 
     RULES: ClassVar[dict[str, Rule]] = {
         "hidden_units": integer(1),
         "transfer": choice(TRANSFERS.keys(), "transfer function"),
         "init": choice(INITS, "initialisation"),
         "init_scale": number(0, closed="neither"),
+        "dtype": choice(DTYPES, "dtype"),
     }
 
     def __post_init__(self):

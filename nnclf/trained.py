@@ -23,7 +23,7 @@ from .errors import DataError, ModelFileError
 from .model import Network
 from .preprocessing import Standardizer
 from .modelfile import load_model, save_model
-from .settings import ModelConfig
+from .settings import DTYPES, ModelConfig
 
 __all__ = ["TrainedModel", "encode_labels"]
 
@@ -72,7 +72,7 @@ class TrainedModel:
         """A model with a new network for ``model``'s settings: d = ``n_features`` inputs,
         K = len(classes) outputs, initialised from ``seed``. ``kw``: the other fields."""
         network = Network(n_features, model.hidden_units, len(classes), model.transfer,
-                          model.init, model.init_scale, seed=seed)
+                          model.init, model.init_scale, seed=seed, dtype=model.dtype)
         return cls(network, np.asarray(classes), **kw)
 
     @property
@@ -116,14 +116,15 @@ class TrainedModel:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         network = state.pop("network")
-        state["network_params"] = {"transfer": network.transfer, **network.params}
+        state["network_params"] = {"transfer": network.transfer, "dtype": network.dtype.name,
+                                   **network.params}
         return state
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         params = dict(state.pop("network_params"))
-        transfer = params.pop("transfer")
-        self.__dict__.update(state, network=Network.from_params(params, transfer=transfer))
+        transfer, dtype = params.pop("transfer"), params.pop("dtype", "float64")
+        self.__dict__.update(state, network=Network.from_params(params, transfer, dtype))
 
     def metadata(self) -> dict:
         return {
@@ -131,6 +132,7 @@ class TrainedModel:
             "feature_names": list(self.feature_names) if self.feature_names is not None else None,
             "standardizer": self.standardizer.to_dict() if self.standardizer is not None else None,
             "transfer": self.network.transfer,
+            "dtype": self.network.dtype.name,
             "config": self.config,
         }
 
@@ -143,7 +145,10 @@ class TrainedModel:
         """Read a model file; never runs code from it."""
         params, meta = load_model(path)
         try:
-            network = Network.from_params(params, transfer=meta.get("transfer", "tanh"))
+            dtype = meta.get("dtype", "float64")
+            if dtype not in DTYPES:
+                raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+            network = Network.from_params(params, meta.get("transfer", "tanh"), dtype)
             classes = np.asarray(meta["classes"])
         except (KeyError, ValueError) as e:
             raise ModelFileError(f"model file '{path}': incomplete metadata ({e})") from None

@@ -62,3 +62,17 @@ def test_encode_adds_the_callers_hint():
     with pytest.raises(ValueError, match=r"^label 'c' was never seen in training; the model "
                                          r"knows a, b; try again$"):
         model.encode(["a", "c"], hint="; try again")
+
+
+def test_dtype_is_kept_in_the_model_file_and_honoured_on_load(tmp_path):
+    from nnclf.settings import ModelConfig
+    from nnclf.trained import TrainedModel
+
+    model = TrainedModel.untrained(ModelConfig(hidden_units=3, dtype="float32"), 4,
+                                   np.array([0, 1]), seed=0)
+    assert model.network.params["W"].dtype == np.float32
+    model.save(tmp_path / "m.npz")
+    loaded = TrainedModel.load(tmp_path / "m.npz")
+    assert loaded.metadata()["dtype"] == "float32"
+    assert all(p.dtype == np.float32 for p in loaded.network.params.values())
+    assert np.array_equal(loaded.network.params["W"], model.network.params["W"])
