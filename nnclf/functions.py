@@ -17,9 +17,10 @@ A :class:`LocalFunction` keeps together, for one kind of vertex of the notes' gr
 it. ``out``, when given, is a preallocated array of the result's shape that is written and
 returned; the compiled graph passes buffers there, the plain evaluation passes ``None``.
 
-Built-ins: :data:`add`, :data:`mul`, :data:`affine`, :data:`log_softmax`, :data:`neg_pick`, and the
+Built-ins: :data:`add`, :data:`mul`, :data:`affine` here; :data:`log_softmax` and
+:data:`neg_pick` (the network's output, q = LS(l) and o = -q_y) in :mod:`nnclf.softmax`; the
 transfer functions g in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
-``softplus``), which live in :mod:`nnclf.transfers` and are re-exported here. A new transfer
+``softplus``) in :mod:`nnclf.transfers`. All of them are re-exported here. A new transfer
 function is one call to :func:`elementwise` plus :func:`register_transfer`; an arbitrary local
 function is one :class:`LocalFunction`.
 
@@ -30,7 +31,6 @@ axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the m
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Callable, Sequence
 from typing import NamedTuple
 
@@ -41,10 +41,12 @@ from .errors import GraphError
 
 _TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFERS",
                    "tanh", "sigmoid", "relu", "identity", "softplus")
-"""Defined in :mod:`nnclf.transfers`, re-exported here (see ``__getattr__`` at the end)."""
+_SOFTMAX_NAMES = ("log_softmax", "neg_pick")
+"""Defined in :mod:`nnclf.transfers` and :mod:`nnclf.softmax`, re-exported here (see
+``__getattr__`` at the end)."""
 
-__all__ = ["LocalFunction", "add", "mul", "affine", "log_softmax", "neg_pick", *_TRANSFER_NAMES]
-__all__ += ["Compiled"]
+__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine", *_SOFTMAX_NAMES,
+           *_TRANSFER_NAMES]
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -451,155 +453,18 @@ affine = LocalFunction(
 """f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""
 
 
-# --------------------------------------------------------------------------- log-softmax
-
-def _log_softmax(l, out=None):
-    # LS_k(l) = l_k - log sum_k' exp(l_k'), computed so that large logits cannot overflow.
-    if l.ndim == 1:
-        # One row: a single logaddexp reduction is the fewest numpy calls.
-        return np.subtract(l, np.logaddexp.reduce(l), out=out)
-    # Many rows: shift by the row maximum, then one exp per entry (logaddexp would take two
-    # transcendental calls per entry).
-    q = np.subtract(l, np.max(l, axis=-1, keepdims=True), out=out)
-    lse = np.log(np.sum(np.exp(q), axis=-1, keepdims=True))
-    return np.subtract(q, lse, out=q)
-
-
-def _log_softmax_jac(q, l):
-    # [dLS(l)/dl]_{k,k'} = [[k = k']] - softmax_k'(l), one block per row of a batch.
-    P = np.exp(np.atleast_2d(q))
-    B, K = P.shape
-    J = np.zeros((B * K, B * K))
-    for r in range(B):
-        J[r * K:(r + 1) * K, r * K:(r + 1) * K] = np.eye(K) - P[r][None, :]
-    return J
-
-
-def _log_softmax_vjp(g, q, l, out=None):
-    # g (I - 1 softmax^T) = g - softmax * sum(g); softmax = exp(q) reuses the output.
-    s = np.add.reduce(g, axis=-1, keepdims=True)
-    r = np.exp(q, out=out)
-    np.multiply(r, s, out=r)
-    return np.subtract(g, r, out=r)
-
-
-def _log_softmax_check(l):
-    if np.ndim(l) not in (1, 2):
-        raise GraphError(f"argument must be (K,) or (batch, K), got shape {np.shape(l)}")
-
-
-def _log_softmax_c(l, out):
-    # l is (B, K): row by row, shifted by the row maximum as in _log_softmax.
-    for r in range(l.shape[0]):
-        lr, q = l[r], out[r]
-        top = lr.max()
-        s = 0.0
-        for k in range(lr.size):
-            q[k] = lr[k] - top
-            s += math.exp(q[k])
-        lse = math.log(s)
-        for k in range(lr.size):
-            q[k] -= lse
-
-
-def _log_softmax_vjp_c(g, q, l, out):
-    for r in range(g.shape[0]):
-        s = g[r].sum()
-        for k in range(g.shape[1]):
-            out[r, k] = g[r, k] - math.exp(q[r, k]) * s
-
-
-log_softmax = LocalFunction(
-    "log_softmax",
-    _log_softmax,
-    jacobians=[_log_softmax_jac],
-    vjps=[_log_softmax_vjp],
-    check=_log_softmax_check,
-    compiled=Compiled(_log_softmax_c, (_log_softmax_vjp_c,)),
-)
-"""LS(l) = l - log sum exp(l), numerically stable; row by row for a batch."""
-
-
-# --------------------------------------------------------------------------- o = -q_y
-
-def _neg_pick(q, y, out=None):
-    if q.ndim == 1:
-        return -float(q[y])
-    return -float(np.mean(q[np.arange(len(y)), y]))
-
-
-def _neg_pick_vjp_q(g, ans, q, y, out=None):
-    if out is None:
-        out = np.zeros(q.shape)
-    else:
-        out.fill(0.0)
-    if q.ndim == 1:
-        out[y] = -g
-    else:
-        out[np.arange(len(y)), y] = -g / len(y)
-    return out
-
-
-def _neg_pick_jac_q(ans, q, y):
-    return _neg_pick_vjp_q(1.0, ans, q, y).reshape(1, -1)
-
-
-def _neg_pick_check(q, y):
-    q_shape, y_arr = np.shape(q), np.asarray(y)
-    if len(q_shape) not in (1, 2):
-        raise GraphError(f"argument 1 must be (K,) or (batch, K), got shape {q_shape}")
-    if y_arr.dtype.kind not in "iu":
-        raise GraphError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
-    if len(q_shape) == 2 and q_shape[0] == 0:
-        raise GraphError(f"argument 1 is an empty batch, shape {q_shape}; "
-                         "the mean loss needs at least one row")
-    expected = () if len(q_shape) == 1 else q_shape[:1]
-    if y_arr.shape != expected:
-        raise GraphError(
-            f"argument 2 has shape {y_arr.shape} but argument 1 has shape {q_shape}: "
-            f"expected {expected}"
-        )
-    if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= q_shape[-1]):
-        raise GraphError(f"argument 2 holds class indices outside 0..{q_shape[-1] - 1}")
-
-
-def _neg_pick_c(q, y, out):
-    # q is (B, K), y (B,), out (1,): the mean of -q[r, y_r].
-    s = 0.0
-    for r in range(y.size):
-        s += q[r, y[r]]
-    out[0] = -(s / y.size)
-
-
-def _neg_pick_vjp_q_c(g, ans, q, y, out):
-    out[:] = 0.0
-    for r in range(y.size):
-        out[r, y[r]] = -g[0] / y.size
-
-
-neg_pick = LocalFunction(
-    "neg_pick",
-    _neg_pick,
-    jacobians=[_neg_pick_jac_q, None],
-    vjps=[_neg_pick_vjp_q, None],
-    check=_neg_pick_check,
-    differentiable=(True, False),
-    compiled=Compiled(_neg_pick_c, (_neg_pick_vjp_q_c, None)),
-)
-"""f(q, y) = -q_y: the loss o = -log p(y | x); for a batch, the mean over its rows.
-
-The class index y is a leaf too, but o is piecewise constant in it: its gradient is zero and
-backpropagation does not pass through it."""
-
-
-# --------------------------------------------------------------------------- transfer functions g
+# --------------------------------------------------------------------------- re-exports
 
 def __getattr__(name):
-    # transfers.py builds the transfer functions with LocalFunction from this module, so they
-    # are fetched from it on first use rather than imported here: either module may then be
-    # imported first.
+    # transfers.py and softmax.py build their functions with LocalFunction from this module, so
+    # they are fetched from there on first use rather than imported here: either module may
+    # then be imported first.
     if name in _TRANSFER_NAMES:
         from . import transfers
 
         return getattr(transfers, name)
+    if name in _SOFTMAX_NAMES:
+        from . import softmax
+
+        return getattr(softmax, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
