@@ -127,3 +127,20 @@ def test_an_unknown_case_is_one_line_and_exit_2():
     assert ("unknown case 'digitz'; choose from digits,synthetic,minibatch,predict,memory"
             in done.stderr)
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_engines_benchmark_runs_and_prints_one_row_per_case():
+    # scripts/engines_benchmark.py needs numba (the fast extra); it is a smoke test of the
+    # script's wiring, with tiny step counts: the figures it prints mean nothing here.
+    pytest.importorskip("numba")
+    script = SCRIPT.parent / "engines_benchmark.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| digits")
+            or line.startswith("| random")]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 8 and all(float(c.replace(",", "").rstrip("x")) > 0 for c in cells[1:])
