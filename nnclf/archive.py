@@ -4,13 +4,15 @@ Contract
 --------
 - :func:`atomic_write` (and :func:`atomic_write_text`) write through a temporary file in the
   same directory, fsync it and rename it into place: a reader sees the old file or the
-  complete new one, never half of one.
+  complete new one, never half of one. An ``OSError`` (a full disk, no permission) names the
+  file asked for, never the hidden temporary one.
 - An *archive* is a numpy ``.npz`` holding named float (or int) arrays and one entry, named by
   the caller, that is a JSON object stored as a numpy unicode string (uint8 UTF-8 bytes are
   read too). Model files (:mod:`nnclf.modelfile`) and checkpoints (:mod:`nnclf.sgd`) are
   archives. :func:`write_archive` writes one atomically; :func:`read_archive` opens it with
   ``allow_pickle=False``, so reading never runs code, and turns every problem into one error
-  of the caller's class that names the file.
+  of the caller's class that names the file. :func:`read_arrays` reads any ``.npz`` the same
+  way (the data files of :mod:`nnclf.datafiles`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 
 from .errors import NnclfError
 
-__all__ = ["atomic_write", "atomic_write_text", "write_archive", "read_archive", "to_json"]
+__all__ = ["atomic_write", "atomic_write_text", "write_archive", "read_archive", "read_arrays",
+           "to_json"]
 
 NOT_NPZ = "is truncated or not an npz file (re-save it or check the path)"
 
@@ -37,7 +40,8 @@ def atomic_write(path, write_fn: Callable) -> pathlib.Path:
 
     ``write_fn(f)`` writes to a temporary file ``f`` (opened in binary mode) in the same
     directory; the file is fsynced and then moved onto `path` with :func:`os.replace`.
-    On any exception the temporary file is removed and the exception re-raised.
+    On any exception the temporary file is removed and the exception re-raised; an
+    ``OSError`` is re-raised as the same kind of error about ``path`` itself.
 
     Returns
     -------
@@ -46,18 +50,29 @@ def atomic_write(path, write_fn: Callable) -> pathlib.Path:
     """
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # os.open with mode 0o666 (unlike mkstemp's 0o600) lets the umask decide permissions.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        # os.open with mode 0o666 (unlike mkstemp's 0o600) lets the umask decide permissions.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+    except OSError as e:
+        raise _about(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename in (None, str(tmp), tmp):
+            raise _about(e, path) from None
         raise
     return path
+
+
+def _about(e: OSError, path: pathlib.Path) -> OSError:
+    """The same error (OSError picks the subclass from the errno) about ``path``."""
+    return OSError(e.errno, e.strerror or str(e), str(path))
 
 
 def atomic_write_text(path, text: str, encoding: str = "utf-8") -> pathlib.Path:
@@ -93,6 +108,20 @@ def read_archive(path, *, meta_key: str, kind: str,
     meta : dict
         The decoded JSON object.
     """
+    arrays = read_arrays(path, kind=kind, error=error, required=meta_key)
+    return arrays, _decode_json(arrays.pop(meta_key), meta_key, kind, error)
+
+
+def read_arrays(path, *, kind: str, error: Callable[[str], NnclfError],
+                required: str | None = None, hint: str = "") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, opened with ``allow_pickle=False``.
+
+    A file that is missing, a directory, unreadable, not a zip of .npy arrays (random bytes,
+    a pickle, a single ``np.save`` array, a truncated or corrupt zip), or holds object
+    arrays raises ``error(problem)``; so does one without the array ``required``. ``hint``
+    (how to save the file right) ends the problem of a single array or object arrays.
+    """
+    hint = f"; {hint}" if hint else ""
     if not os.path.exists(path):
         raise error("not found")
     if os.path.isdir(path):
@@ -104,23 +133,27 @@ def read_archive(path, *, meta_key: str, kind: str,
     except (ValueError, EOFError, zipfile.BadZipFile):  # a pickle, random bytes or a cut zip
         raise error(NOT_NPZ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise error(f"is a single .npy array, not {kind}")
+        raise error(f"is a single .npy array, not {kind}{hint}")
     with npz:
-        if meta_key not in npz.files:
-            raise error(f"is not {kind} (missing {meta_key!r})")
-        arrays = {name: _read_entry(npz, name, error) for name in npz.files}
-    return arrays, _decode_json(arrays.pop(meta_key), meta_key, kind, error)
+        if required is not None and required not in npz.files:
+            raise error(f"is not {kind} (missing {required!r})")
+        return {name: _read_entry(npz, name, error, hint) for name in npz.files}
 
 
-def _read_entry(npz, name: str, error) -> np.ndarray:
+def _read_entry(npz, name: str, error, hint: str = "") -> np.ndarray:
     try:
-        return npz[name]
+        value = npz[name]
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise error("contains object arrays; refusing to load") from None
+            raise error(f"contains object arrays; refusing to load{hint}") from None
         raise error(NOT_NPZ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
-        raise error(NOT_NPZ) from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+        raise error(NOT_NPZ) from None  # NotImplementedError: a zip method numpy cannot read
+    except MemoryError:  # a header that declares an enormous array
+        raise error(f"declares an array ({name!r}) too large to load; {NOT_NPZ}") from None
+    if not isinstance(value, np.ndarray):  # numpy hands back the bytes of a non-.npy member
+        raise error(f"holds {name!r}, which is not a numpy array; {NOT_NPZ}")
+    return value
 
 
 def _decode_json(entry: np.ndarray, meta_key: str, kind: str, error) -> dict:

@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
 ``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a training run is saved
-and can be resumed).
+and can be resumed); 143 terminated (SIGTERM, as sent by ``timeout``, ``docker stop`` or
+Slurm, is handled exactly like Ctrl-C).
 
 Errors end here, at the edge. What nnclf refuses on purpose is an
 :class:`~nnclf.errors.NnclfError` (a bad command line is a :class:`~nnclf.errors.UsageError`):
@@ -21,23 +22,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
 from .errors import DivergenceError, NnclfError, UsageError
+from .suggest import closest
 
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
-        raise UsageError(f"{command}{message} (see {self.prog} --help)")
+        raise UsageError(f"{command}{_with_suggestion(self, message)} (see {self.prog} --help)")
+
+
+def _with_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's message, with "did you mean" for a mistyped command or option."""
+    m = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+    if m:
+        close = closest(m.group(1), COMMANDS)
+        hint = f"did you mean {close}? " if close else ""
+        return (f"unknown command '{m.group(1)}'; {hint}the commands are "
+                f"{', '.join(COMMANDS)}")
+    m = re.match(r"unrecognized arguments: (\S+)", message)
+    if m and m.group(1).startswith("-"):
+        options = [o for a in getattr(parser, "_chosen", parser)._actions
+                   for o in a.option_strings]
+        close = closest(m.group(1).split("=", 1)[0], options)
+        return message + (f"; did you mean {close}?" if close else "")
+    return message
 
 
 def _say(*lines: str) -> None:
@@ -52,6 +76,10 @@ def _load_config(path, overrides):
     from .config import load_config
 
     return load_config(path, overrides or ())
+
+
+def _note(text: str) -> None:
+    _say(f"nnclf: {text}")
 
 
 def cmd_train(args) -> int:
@@ -75,23 +103,24 @@ def cmd_train(args) -> int:
         cfg = replace(cfg, output=OutputConfig(args.out))
     from . import run
 
-    run_dir, note = run.choose_run_dir(cfg.output.dir, explicit=args.out is not None,
-                                       force=args.force)
-    if note:
-        _say(f"nnclf: {note}")
-    outcome = run.train(cfg, run_dir, replace_existing=args.force, quiet=args.quiet,
-                        stop_after=args.stop_after_steps)
+    outcome = run.train(cfg, explicit=args.out is not None, force=args.force, quiet=args.quiet,
+                        stop_after=args.stop_after_steps, notify=_note)
     return _report_training(outcome, resumed=False)
 
 
 def _report_training(outcome, resumed: bool) -> int:
+    if outcome.note:
+        _note(outcome.note)
     if outcome.status == "interrupted":
-        _say(f"nnclf: interrupted at step {outcome.steps} of {outcome.total_steps}; "
+        how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
+        _say(f"nnclf: {how} at step {outcome.steps} of {outcome.total_steps}; "
              f"resume with: {outcome.resume_command}")
-        return EXIT_INTERRUPTED
+        return _SIGNALS.exit_code()
     from . import report
 
     print(report.format_training(outcome, resumed))
+    if outcome.warning:
+        _say(f"nnclf: warning: {outcome.warning}")
     return EXIT_OK
 
 
@@ -99,7 +128,7 @@ def cmd_evaluate(args) -> int:
     from . import metrics, report, run
 
     model, path, run_dir = run.open_model(args.model)
-    X, y, what = report.evaluation_data(model, run_dir, args.data, args.target)
+    X, y, what = report.evaluation_data(model, run_dir, args.data, args.target, notify=_note)
     scores = metrics.evaluate(model, X, y)
     if args.json:
         print(json.dumps(scores))
@@ -113,11 +142,12 @@ def _output_file(out: str, force: bool) -> Path | None:
     if out == "-":
         return None
     path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"--out {out}: is a directory; give the name of the CSV file to "
+                         f"write (e.g. --out {path / 'predictions.csv'})")
     if path.exists() and not force:
         raise UsageError(f"--out {out}: the file exists; choose another name, "
                          "or add --force to overwrite it")
-    if path.is_dir():
-        raise UsageError(f"--out {out}: is a directory; give a file name")
     if not path.parent.is_dir():
         raise UsageError(f"--out {out}: directory '{path.parent}' does not exist; "
                          "create it first")
@@ -130,7 +160,7 @@ def cmd_predict(args) -> int:
     from .archive import atomic_write_text
 
     model, _, _ = run.open_model(args.model)
-    text = report.predict(model, args.data)
+    text = report.predict(model, args.data, notify=_note)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -247,22 +277,71 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``nnclf`` argument parser; a bad command line raises :class:`UsageError`."""
+    """The ``nnclf`` argument parser; a bad command line raises :class:`UsageError` (with
+    "did you mean" for a mistyped command or option)."""
     parser = _Parser(
         prog="nnclf",
         description="Train and use the softmax network p(y|x) = softmax(V g(Wx + b) + gamma) "
                     "of Collins' notes, by SGD with backpropagation on a computational graph.",
         epilog="Start with: nnclf train configs/digits.yaml; then nnclf evaluate runs/digits. "
-               "Exit codes: 0 ok, 1 diverged or gradcheck failed, 2 bad input, 130 interrupted.",
+               "Exit codes: 0 ok, 1 diverged or gradcheck failed, 2 bad input, 130 interrupted "
+               "(Ctrl-C), 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"nnclf {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = {}
     for name, (func, summary, description, arguments) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=description)
         for names, options in arguments:
             p.add_argument(*names, **options)
         p.set_defaults(func=func)
+        parser.commands[name] = p
     return parser
+
+
+def _parse(argv) -> argparse.Namespace:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # as parse_args would say, but knowing the command (for "did you mean")
+        parser._chosen = parser.commands[args.command]
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+class _Signals:
+    """While a command runs, SIGTERM is handled as Ctrl-C is at that moment: by calling the
+    SIGINT handler in force (the trainer's, which stops between two steps and saves a
+    checkpoint; or Python's, which raises KeyboardInterrupt), and by raising
+    KeyboardInterrupt when SIGINT is ignored (a background job of a script, nohup): SIGTERM
+    is never ignored. Remembers which signal came."""
+
+    def __init__(self):
+        self.received: int | None = None
+
+    def exit_code(self) -> int:
+        return EXIT_TERMINATED if self.received == signal.SIGTERM else EXIT_INTERRUPTED
+
+    def _terminate(self, signum, frame) -> None:
+        self.received = signum
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):  # SIG_IGN, SIG_DFL, or a handler not set from Python
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    @contextmanager
+    def installed(self):
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGTERM, self._terminate)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+_SIGNALS = _Signals()
 
 
 # ----------------------------------------------------------------------------- the edge
@@ -270,16 +349,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """The console script; returns the exit code."""
+    with _SIGNALS.installed():
+        return _run(argv)
+
+
+def _run(argv) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
         return args.func(args)
     except NnclfError as e:
         done = "; nothing was written" if isinstance(e, DivergenceError) else ""
         _say(f"nnclf: error: {_one_line(e)}{done}")
         return e.exit_code
     except KeyboardInterrupt:
-        _say("nnclf: interrupted; nothing was written")
-        return EXIT_INTERRUPTED
+        how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
+        _say(f"nnclf: {how}; nothing was written")
+        return _SIGNALS.exit_code()
     except BrokenPipeError:  # e.g. nnclf evaluate --json | head: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

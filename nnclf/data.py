@@ -23,13 +23,16 @@ Accepted sources
 Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
 fault (``source: file 'x.csv' not found``); the caller says where the argument came from
 (``data.source``, ``--data``). :func:`load_features` reads the inputs of a prediction and
-lines their columns up with a trained model's feature names. The split and the
-standardisation are in :mod:`nnclf.preprocessing`.
+lines their columns up with a trained model's feature names: by name when the source names
+all of them, in order when it names none of them, and an error naming the missing ones when
+it names some. :func:`fingerprint` identifies a dataset's contents, so that a run can tell
+when its data file changed (:func:`data_changed`). The files themselves are read in
+:mod:`nnclf.datafiles`; the split and the standardisation are in :mod:`nnclf.preprocessing`.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,8 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as _skdatasets
 
+from .datafiles import (bad as _bad, file_problem, is_numeric_column, parse_labels,
+                        parse_numeric, read_csv, read_npz, shown)
 from .errors import DataError
 from .settings import DataConfig
 from .suggest import closest
@@ -46,6 +51,9 @@ __all__ = [
     "SKLEARN_DATASETS",
     "load_dataset",
     "load_features",
+    "fingerprint",
+    "data_changed",
+    "label_text",
 ]
 
 SKLEARN_DATASETS = {
@@ -59,11 +67,6 @@ _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
     "a path ending in .csv or .npz, or 'synthetic'"
 )
-
-
-def _bad(problem: str, name: str = "source") -> DataError:
-    """A problem with the argument ``name`` of the loading functions (the source, mostly)."""
-    return DataError(problem, name=name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,19 +141,19 @@ def load_dataset(
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
-        header, rows, lines = _read_csv(arg, require_header=True)
+        header, rows, lines = read_csv(arg, require_header=True)
         label_col = _target_column(header, target, arg)
         feature_cols = [j for j in range(len(header)) if j != label_col]
         if not feature_cols:
-            raise DataError(f": {arg} has only the label column '{header[label_col]}'; "
+            raise DataError(f": {arg} has only the label column {shown(header[label_col])}; "
                             "add at least one feature column", name="source")
-        X = _parse_numeric(header, rows, lines, feature_cols, arg)
-        y = _parse_labels(header[label_col], [r[label_col] for r in rows], lines, arg)
+        X = parse_numeric(header, rows, lines, feature_cols, arg)
+        y = parse_labels(header[label_col], [r[label_col] for r in rows], lines, arg)
         names = tuple(header[j] for j in feature_cols)
         ds = Dataset(X, y, names, source=source)
     else:
-        X, y, names, X_test, y_test = _read_npz(arg, require_y=True)
-        ds = Dataset(X, y, names, X_test, y_test, source=source)
+        X, y, names, X_test, y_test = read_npz(arg, require_y=True)
+        ds = Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
     _check_labels(ds.y, ds.source, "target" if kind == "csv" else "source")
     return ds
 
@@ -200,11 +203,36 @@ def load_features(
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
     else:
-        X, y, names, _, _ = _read_npz(arg, require_y=False)
+        X, y, names, _, _ = read_npz(arg, require_y=False)
+    cols = _by_name(names, expected, source) if names and expected else None
+    if cols is not None:
+        return X[:, cols], y, tuple(names[j] for j in cols)
     if expected is not None and X.shape[1] != len(expected):
         raise DataError(f": {source} has {X.shape[1]} features but the model expects "
                         f"{len(expected)} ({_names(expected)})", name="source")
-    return X, y, names
+    return X, y, tuple(names or _numbered(X.shape[1]))
+
+
+def _numbered(d: int) -> tuple[str, ...]:
+    return tuple(f"x{j}" for j in range(d))
+
+
+def _by_name(names, expected, where: str) -> list[int] | None:
+    """The position in ``names`` of each of the ``expected`` feature names; None when
+    ``names`` holds none of them (the columns are then taken in order). Some but not all of
+    them is a DataError naming the missing ones: taking columns in order then would pair a
+    feature with the wrong column."""
+    names = list(names)
+    missing = [n for n in expected if n not in names]
+    if not missing:
+        return [names.index(n) for n in expected]
+    if len(missing) == len(expected):
+        return None
+    unused = [n for n in names if n not in expected]
+    hint = f" (its other columns: {_names(unused)})" if unused else ""
+    raise _bad(f": {where} has {len(expected) - len(missing)} of the model's {len(expected)} "
+               f"features but no column named {_names(missing)}{hint}; name its columns as in "
+               "training")
 
 
 def _source_kind(source: str) -> tuple[str, str]:
@@ -219,8 +247,9 @@ def _source_kind(source: str) -> tuple[str, str]:
     suffix = Path(source).suffix.lower()
     if suffix not in (".csv", ".npz"):
         raise DataError(f": cannot read '{source}'; use {_FORMS}", name="source")
-    if not Path(source).expanduser().is_file():
-        raise DataError(f": file '{source}' not found", name="source")
+    problem = file_problem(source)
+    if problem is not None:
+        raise DataError(f": file '{source}' {problem}", name="source")
     return suffix[1:], source
 
 
@@ -277,213 +306,91 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
 # ----------------------------------------------------------------------------- CSV
 
 
-def _read_csv(path: str, *, require_header: bool):
-    """Read a CSV into (header, rows, line numbers); header is None if the file has none.
-
-    Blank lines are skipped; ``lines[i]`` is the 1-based line number of ``rows[i]``.
-    """
-    with open(Path(path).expanduser(), newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        records = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    if not records:
-        raise _bad(f": {path} is empty; it needs a header row and data rows")
-    first = [c.strip() for c in records[0][1]]
-    if all(_is_number(c) for c in first):
-        if require_header:
-            raise _bad(f": {path} has no header (line {records[0][0]} is all numbers); "
-                       "add a first line naming the columns")
-        header, body = None, records
-    else:
-        header, body = first, records[1:]
-        for j, name in enumerate(header):
-            if not name:
-                raise _bad(f": {path} header has an empty name for column {j + 1}; name it")
-            if name in header[:j]:
-                raise DataError(f": {path} header names column '{name}' twice; rename one",
-                                name="source")
-    if not body:
-        raise DataError(f": {path} has a header but no data rows", name="source")
-    width = len(body[0][1]) if header is None else len(header)
-    for line, row in body:
-        if len(row) != width:
-            other = "the header" if header else f"line {body[0][0]}"
-            raise _bad(f": {path} line {line} has {len(row)} fields but {other} has {width}; "
-                       "fix that row")
-    return header, [row for _, row in body], [line for line, _ in body]
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target is None:
         return len(header) - 1
     if target not in header:
         close = closest(target, header)
-        hint = f"; did you mean '{close}'?" if close else ""
-        raise _bad(f": column '{target}' not in {path}; columns are {', '.join(header)}{hint}",
+        hint = f"; did you mean {shown(close)}?" if close else ""
+        raise _bad(f": column {shown(target)} not in {path}; columns are {_names(header, 20)}{hint}",
                    name="target")
     return header.index(target)
 
 
-def _parse_numeric(header, rows, lines, cols, path: str, may_be_target: bool = True) -> np.ndarray:
-    """Columns ``cols`` of ``rows`` as a float64 array of shape (len(rows), len(cols))."""
-    X = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for k, j in enumerate(cols):
-        cells = [r[j] for r in rows]
-        try:
-            X[:, k] = np.asarray(cells, dtype=np.float64)
-            if np.isfinite(X[:, k]).all():
-                continue
-        except ValueError:
-            pass
-        name = header[j] if header else f"{j + 1}"
-        for line, cell in zip(lines, cells):
-            if not cell.strip():
-                problem = "an empty cell"
-            elif not _is_number(cell):
-                problem = f"non-numeric value '{cell.strip()}'"
-            elif not math.isfinite(float(cell)):
-                problem = f"non-finite value '{cell.strip()}'"
-            else:
-                continue
-            raise _bad(
-                f": {path} column '{name}' has {problem} at line {line}; feature "
-                "columns must hold finite numbers (fix the row, or drop the column"
-                + (", or make it the target)" if may_be_target else ")")
-            )
-        raise AssertionError("column failed to parse but no bad cell was found")
-    return X
-
-
-def _parse_labels(name, cells, lines, path) -> np.ndarray:
-    """Label cells as an int array when they all are integers, else as strings."""
-    labels = [c.strip() for c in cells]
-    for line, label in zip(lines, labels):
-        if not label:
-            raise _bad(f": {path} column '{name}' has an empty label at line {line}; "
-                       "fill it or remove the row", name="target")
-    try:
-        return np.array([int(v) for v in labels], dtype=np.int64)
-    except ValueError:
-        return np.array(labels, dtype=str)
-
-
 def _load_csv_features(path, expected, target):
-    header, rows, lines = _read_csv(path, require_header=False)
+    header, rows, lines = read_csv(path, require_header=False)
     y = None
     if header is not None and target is not None and target in header:
         label_col = header.index(target)
-        y = _parse_labels(target, [r[label_col] for r in rows], lines, path)
+        y = parse_labels(target, [r[label_col] for r in rows], lines, path)
     else:
         label_col = None
-    names = header or [f"x{j}" for j in range(len(rows[0]))]
+    names = header or list(_numbered(len(rows[0])))
     others = [j for j in range(len(names)) if j != label_col]
+    cols = _by_name(header, expected, path) if header and expected is not None else None
     if expected is None:
         cols = others
-    elif header is not None and set(expected) <= set(header):
-        cols = [header.index(n) for n in expected]
-    else:
-        cols = [j for j in others if _is_numeric_column([r[j] for r in rows])]
+    elif cols is None:
+        cols = [j for j in others if is_numeric_column([r[j] for r in rows])]
         if len(cols) != len(expected):
             found = f"{len(cols)} numeric columns"
             if header is not None:
                 found += f" ({_names(names[j] for j in cols)})"
             raise _bad(f": {path} has {found} but the model expects {len(expected)} features "
                        f"({_names(expected)}); give the CSV a header with those column names")
-    X = _parse_numeric(names, rows, lines, cols, path, may_be_target=False)
+    X = parse_numeric(names, rows, lines, cols, path, may_be_target=False)
     return X, y, tuple(names[j] for j in cols)
 
 
-def _is_numeric_column(cells: list[str]) -> bool:
-    """True when every non-empty cell is a number (empty cells are reported later)."""
-    filled = [c for c in cells if c.strip()]
-    return bool(filled) and all(_is_number(c) for c in filled)
-
-
 def _names(names, limit: int = 8) -> str:
-    names = list(names)
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-# ----------------------------------------------------------------------------- npz
-
-
-def _read_npz(path: str, *, require_y: bool):
-    """Read and check ``X``, ``y``, ``feature_names``, ``X_test``, ``y_test`` from an .npz."""
-    try:
-        with np.load(Path(path).expanduser(), allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
-    except ValueError as e:
-        if "Object arrays" in str(e):
-            raise _bad(f": {path} holds object arrays; save X as numbers and y as ints "
-                       "or fixed-width strings (e.g. y.astype(str))") from None
-        raise _bad(f": {path} is not a readable .npz file ({e})") from None
-    except (OSError, EOFError) as e:
-        raise _bad(f": {path} is not a readable .npz file ({e})") from None
-    present = ", ".join(arrays) or "none"
-    if "X" not in arrays or (require_y and "y" not in arrays):
-        missing = "X" if "X" not in arrays else "y"
-        raise _bad(f": {path} has no array '{missing}' (arrays: {present}); "
-                   "save it with np.savez(path, X=X, y=y)")
-    X = _check_matrix(arrays["X"], "X", path)
-    y = _check_labels_shape(arrays["y"], "y", len(X), path) if "y" in arrays else None
-    d = X.shape[1]
-    if "feature_names" in arrays:
-        names = tuple(str(n) for n in np.ravel(arrays["feature_names"]))
-        if len(names) != d:
-            raise _bad(f": {path} has {len(names)} feature_names but X has {d} columns; "
-                       "make them match or drop feature_names")
-    else:
-        names = tuple(f"x{j}" for j in range(d))
-    X_test = y_test = None
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise _bad(f": {path} has only one of X_test and y_test; save both or neither")
-    if "X_test" in arrays:
-        X_test = _check_matrix(arrays["X_test"], "X_test", path)
-        if X_test.shape[1] != d:
-            raise _bad(f": {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match")
-        y_test = _check_labels_shape(arrays["y_test"], "y_test", len(X_test), path)
-    return X, y, names, X_test, y_test
-
-
-def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
-    if a.ndim != 2:
-        raise _bad(f": {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
-                   "reshape it, e.g. X.reshape(len(X), -1)")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise _bad(f": {path} {name} is empty (shape {a.shape})")
-    if a.dtype.kind not in "biuf":
-        raise _bad(f": {path} {name} must be numeric, got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(a))
-    if len(bad):
-        i, j = bad[0]
-        raise _bad(f": {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
-                   "(0-based); remove or impute it")
-    return a
-
-
-def _check_labels_shape(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
-    if y.ndim != 1:
-        raise _bad(f": {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()")
-    if len(y) != n:
-        x_name = "X" if name == "y" else "X_test"
-        raise _bad(f": {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
-                   "they must have the same length")
-    return y
+    names = [n if n.isprintable() else repr(n) for n in names]
+    listed = ", ".join(names[:limit])
+    return listed + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _check_labels(y: np.ndarray, source: str, name: str) -> None:
     classes = np.unique(y)
     if len(classes) < 2:
         raise _bad(
-            f": {source} has only one class ({np.asarray(classes[0]).item()!r}) in its labels; "
+            f": {source} has only one class ({label_text(classes[0])}) in its labels; "
             "a classifier needs at least two (choose another label column or add examples)",
             name=name)
+
+
+def label_text(label) -> str:
+    """A label as messages show it: ``'versicolor'`` or ``3``, never ``np.str_('versicolor')``."""
+    if isinstance(label, np.generic):
+        label = label.item()
+    return repr(label) if isinstance(label, (str, bytes)) else str(label)
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+
+def fingerprint(ds: Dataset) -> dict:
+    """What identifies the contents of ``ds``: ``{"source", "rows", "sha256"}``, the digest
+    of X, y, X_test and y_test (dtypes, shapes and values, in order).
+
+    Two loads of the same data give the same fingerprint; any change to a value, the order
+    of the rows, or their number gives another (see :func:`data_changed`).
+    """
+    digest = hashlib.sha256()
+    for a in (ds.X, ds.y, ds.X_test, ds.y_test):
+        if a is None:
+            digest.update(b"none;")
+            continue
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        digest.update(a.tobytes())
+    rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)
+    return {"source": ds.source, "rows": int(rows), "sha256": digest.hexdigest()}
+
+
+def data_changed(before: dict, now: dict, source: str) -> str | None:
+    """What changed in ``source`` between two fingerprints, in words; None if nothing."""
+    if before.get("sha256") == now.get("sha256"):
+        return None
+    rows = before.get("rows")
+    how = (f"{rows} rows then, {now['rows']} now" if rows != now["rows"] else
+           f"the same {rows} rows, but other values or another order")
+    return f"the data {source} has changed since the run was trained ({how})"

@@ -7,13 +7,16 @@ returns plain data (JSON-ready): accuracy, mean log-loss, macro F1, per-class pr
 recall, F1 and support, and the confusion matrix, every class of the model in its order. A
 label the model never saw is a :class:`~nnclf.errors.DataError`. This is what
 ``metrics.json`` holds per split and what ``nnclf evaluate --json`` prints.
+:func:`no_better_than_chance` says when such a report shows a model that learned nothing.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "no_better_than_chance"]
 
 
 def evaluate(model, X, y) -> dict:
@@ -57,3 +60,24 @@ def evaluate(model, X, y) -> dict:
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_samples": int(len(y_true)),
     }
+
+
+def no_better_than_chance(report: dict) -> str | None:
+    """Why a report of :func:`evaluate` is no better than chance, or None if it is.
+
+    Chance is the better of two models that ignore x: p(k | x) = 1/K for every class, whose
+    log-loss is log K, and always answering the most common class, whose accuracy is that
+    class's share of the examples. A log-loss of at least log K, or an accuracy of at most
+    that share, is no better.
+    """
+    K, n = len(report["per_class"]), report["n_samples"]
+    if K < 2 or n == 0:
+        return None
+    if report["log_loss"] >= math.log(K):
+        return (f"log-loss {report['log_loss']:.4f} is no better than chance (log {K} = "
+                f"{math.log(K):.4f}, the log-loss of p = 1/{K} for every class)")
+    majority = max(c["support"] for c in report["per_class"]) / n
+    if report["accuracy"] <= majority:
+        return (f"accuracy {report['accuracy']:.4f} is no better than always answering its "
+                f"most common class ({majority:.4f})")
+    return None

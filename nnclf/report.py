@@ -9,7 +9,8 @@ same way.
 
 - :func:`format_training`: what ``nnclf train`` prints when a run finished.
 - :func:`evaluation_data`, :func:`format_report`: the data ``nnclf evaluate`` scores (the
-  run's own test split by default) and its report of :func:`nnclf.metrics.evaluate`.
+  run's own test split by default, refused when the run's data file has changed since
+  training) and its report of :func:`nnclf.metrics.evaluate`.
 - :func:`predict`: the CSV of ``nnclf predict``.
 - :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
 - :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
@@ -27,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, config_from_dict, load_config
-from .data import load_features
+from .data import data_changed, load_features
+from .datafiles import file_problem, is_number
 from .errors import ConfigError, DataError, RunError, UsageError
 from .model import PARAMS
 from .tables import format_table
@@ -106,12 +108,16 @@ def _data_key(e: DataError) -> DataError:
 
 
 def _csv_header(source: str) -> list[str] | None:
+    """The first row of a CSV, or None; load_features reports a file it cannot read (and a
+    FIFO is never opened here, where it would wait for a writer)."""
+    if file_problem(source) is not None:
+        return None
     try:
         with open(Path(source).expanduser(), newline="", encoding="utf-8-sig") as f:
             for row in csv.reader(f):
                 if any(c.strip() for c in row):
                     return [c.strip() for c in row]
-    except OSError:  # load_features reports an unreadable file, naming the option
+    except (OSError, UnicodeDecodeError, csv.Error):
         return None
     return None
 
@@ -147,6 +153,8 @@ def _training_config(model: TrainedModel) -> Config:
 def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
     cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
     splits = load_splits(cfg)
+    if run_dir is not None:
+        _check_unchanged(run_dir, splits.fingerprint, _show(cfg.data.source))
     if not len(splits.X_test):
         raise DataError("the run has no test split (data.test_fraction is 0); give the "
                         "data to evaluate on with --data SOURCE")
@@ -155,10 +163,44 @@ def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, 
             f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}")
 
 
+def _check_unchanged(run_dir: Path, now: dict, source: str) -> None:
+    """The data the run was trained on (as its metrics.json records them) must be the data
+    its test split is re-created from; runs of nnclf 0.1 record nothing to compare."""
+    try:
+        recorded = json.loads((run_dir / METRICS).read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    changed = data_changed(recorded, now, source) if isinstance(recorded, dict) else None
+    if changed:
+        raise DataError(f"{changed}, so its test split re-created now would not be the one "
+                        "held out in training (it could hold training rows); evaluate on data "
+                        "of your choice with --data SOURCE")
+
+
+def _inputs(model: TrainedModel, data: str, label: str | None, notify):
+    """load_features of ``data`` for ``model``; ``notify`` is told when the columns are
+    taken in order because none of them has a training feature's name."""
+    try:
+        X, y, names = load_features(data, feature_names=model.feature_names, target=label)
+    except DataError as e:
+        raise _data_key(e) from None
+    expected = model.feature_names
+    if notify is not None and expected is not None and tuple(names) != tuple(expected):
+        few = (lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else ""))
+        first = _csv_header(data) if data.lower().endswith(".csv") else None
+        if first and all(is_number(c) for c in first):
+            what = "has no header, so its columns"
+        else:
+            what = f"has none of the model's feature names, so its columns ({few(list(names))})"
+        notify(f"{data} {what} are taken in order as {few(list(expected))}")
+    return X, y
+
+
 def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
-                    target: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                    target: str | None = None, notify=None) -> tuple[np.ndarray, np.ndarray, str]:
     """What ``nnclf evaluate`` scores the model on: ``data`` if given, else the run's own
     test split (recomputed from the run's config.yaml, or from the config a model file records).
+    ``notify(text)``, if given, is told when columns are matched by position, not by name.
 
     Returns
     -------
@@ -172,10 +214,7 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
     if data is None:
         return _test_split(model, run_dir)
     label = _label_column(model, data, target)
-    try:
-        X, y, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except DataError as e:
-        raise _data_key(e) from None
+    X, y = _inputs(model, data, label, notify)
     if y is None:
         raise DataError(f"--data: {data} has no labels to evaluate against"
                         + (f" (no column '{label}')" if label else "")
@@ -187,13 +226,10 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
     return X, y, f"{len(X)} examples of {data}"
 
 
-def predict(model: TrainedModel, data: str) -> str:
-    """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row."""
-    label = _label_column(model, data, None)
-    try:
-        X, _, _ = load_features(data, feature_names=model.feature_names, target=label)
-    except DataError as e:
-        raise _data_key(e) from None
+def predict(model: TrainedModel, data: str, notify=None) -> str:
+    """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row.
+    ``notify(text)``, if given, is told when columns are matched by position, not by name."""
+    X, _ = _inputs(model, data, _label_column(model, data, None), notify)
     proba = model.predict_proba(X)
     labels = model.classes[np.argmax(proba, axis=1)]
     out = io.StringIO()

@@ -5,18 +5,27 @@ Contract
 A *run directory* is written by :func:`train` and holds
 
     config.yaml      the resolved config (every default filled in)
-    checkpoint.npz   the trainer's full state (nnclf.sgd.save_checkpoint)
+    checkpoint.npz   the trainer's full state (nnclf.sgd.save_checkpoint), with the run's
+                     status and the fingerprint of its data
     model.npz        the model file (nnclf.trained.TrainedModel), only once training finished
     history.csv      one row per evaluation
-    metrics.json     train, validation and test metrics (nnclf.metrics.evaluate of each)
+    metrics.json     train, validation and test metrics (nnclf.metrics.evaluate of each),
+                     and the fingerprint of the data the run was trained on
 
-A new run is built in a hidden staging directory next to its final place and renamed into
-place when training ends or is interrupted, so a failed run leaves nothing behind and an
-earlier run is never touched (``--force`` replaces it only after the new one is complete).
-An interrupted run holds config.yaml and checkpoint.npz but no model.npz; :func:`resume`
-finishes it. The data splits are recomputed from the saved config, since they are seeded:
+A new run is claimed, staged and published as :mod:`nnclf.rundir` says: one process per run
+directory, built aside and renamed into place, an earlier run replaced (``--force``) only by
+a finished one, never a file deleted that nnclf did not write. Everything that can be checked
+is checked before the first step: the data and the model, that the run directory can be
+created and written (config.yaml is written first), that a resumed run is writable and its
+data unchanged. An interrupted run holds config.yaml and checkpoint.npz but no model.npz;
+:func:`resume` finishes it. When a file cannot be written at the end (a full disk), the
+trained state is saved where it still can be and the error names that place and the command
+that finishes the run. Ctrl-C (and SIGTERM, which :mod:`nnclf.cli` turns into Ctrl-C) during
+the final writes waits for them.
+
+The data splits are recomputed from the saved config, since they are seeded:
 :func:`load_splits` and :func:`build_model` give every command the same examples and the same
-untrained model as training had.
+untrained model as training had, and the data's fingerprint says when the data file changed.
 
 Every user error is a one-line :class:`~nnclf.errors.NnclfError`;
 :class:`~nnclf.errors.DivergenceError` means that training diverged.
@@ -24,25 +33,22 @@ Every user error is a one-line :class:`~nnclf.errors.NnclfError`;
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
-import shlex
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .archive import atomic_write_text
+from . import rundir
+from .archive import atomic_write_text, to_json
 from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
-from .data import load_dataset
+from .data import data_changed, fingerprint, label_text, load_dataset
 from .errors import CheckpointError, DataError, RunError
-from .metrics import evaluate
+from .metrics import evaluate, no_better_than_chance
 from .preprocessing import Standardizer, train_test_split_stratified
+from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
+                       history_csv, resume_command, save_run)
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
 
@@ -63,9 +69,7 @@ __all__ = [
     "resume_command",
 ]
 
-CONFIG, MODEL, CHECKPOINT, HISTORY, METRICS = (
-    "config.yaml", "model.npz", "checkpoint.npz", "history.csv", "metrics.json")
-RUN_FILES = (CONFIG, MODEL, CHECKPOINT)
+RUN_FILES = rundir.RUN_FILES
 
 
 # ----------------------------------------------------------------------------- data and model
@@ -76,7 +80,8 @@ class Splits:
     """The raw examples of one config, split as training splits them.
 
     Features are unstandardised and labels are as the source has them; the validation and
-    test parts may be empty (n = 0).
+    test parts may be empty (n = 0). ``fingerprint`` identifies the data loaded
+    (:func:`nnclf.data.fingerprint`).
     """
 
     X_train: np.ndarray
@@ -88,6 +93,7 @@ class Splits:
     feature_names: tuple[str, ...]
     source: str
     test_from_source: bool
+    fingerprint: dict | None = None
 
 
 def _split(X, y, fraction, seed, key):
@@ -121,7 +127,7 @@ def load_splits(cfg: Config) -> Splits:
     X_train, X_val, y_train, y_val = _split(X_rest, y_rest, d.validation_fraction, cfg.seed,
                                             "data.validation_fraction")
     return Splits(X_train, y_train, X_val, y_val, X_test, y_test, tuple(ds.feature_names),
-                  d.source, ds.X_test is not None)
+                  d.source, ds.X_test is not None, fingerprint(ds))
 
 
 def _classes(splits: Splits) -> np.ndarray:
@@ -130,15 +136,16 @@ def _classes(splits: Splits) -> np.ndarray:
     if len(classes) < 2:
         raise DataError(
             f"data: the training part of {splits.source} has only one class "
-            f"({classes[0]!r}); a classifier needs at least two (check data.target, or lower "
-            "data.test_fraction and data.validation_fraction)")
+            f"({label_text(classes[0])}); a classifier needs at least two (check data.target, "
+            "or lower data.test_fraction and data.validation_fraction)")
     known = set(classes.tolist())
     for name, y in (("validation", splits.y_val), ("test", splits.y_test)):
         unseen = [v for v in dict.fromkeys(y.tolist()) if v not in known]
         if unseen:
             raise DataError(
-                f"data: label {unseen[0]!r} is in the {name} part of {splits.source} but not in "
-                "its training part; give that class more examples or lower the split fractions")
+                f"data: label {label_text(unseen[0])} is in the {name} part of {splits.source} "
+                "but not in its training part; give that class more examples or lower the "
+                "split fractions")
     return classes
 
 
@@ -152,40 +159,34 @@ def build_model(cfg: Config, splits: Splits) -> TrainedModel:
     ``cfg.seed``. The resolved config is kept in the model's metadata.
     """
     standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
-    return TrainedModel.untrained(cfg.model, splits.X_train.shape[1], _classes(splits), cfg.seed,
-                                  feature_names=splits.feature_names, standardizer=standardizer,
-                                  config=config_to_dict(cfg))
+    model = TrainedModel.untrained(cfg.model, splits.X_train.shape[1], _classes(splits),
+                                   cfg.seed, feature_names=splits.feature_names,
+                                   standardizer=standardizer, config=config_to_dict(cfg))
+    try:  # found now, not when the trained model is saved
+        to_json(model.metadata(), "metadata")
+    except TypeError as e:
+        raise DataError(f"data: the labels of {splits.source} cannot be stored in a model file "
+                        f"({e}); give labels as strings or integers") from None
+    return model
 
 
 # ----------------------------------------------------------------------------- run directories
 
 
-def _is_run_dir(path: Path) -> bool:
-    return any((path / name).exists() for name in RUN_FILES)
-
-
 def choose_run_dir(out: str, *, explicit: bool, force: bool) -> tuple[Path, str | None]:
-    """Where a new run goes, and a note to show the user (or None).
+    """Where a new run would go now, and a note to show the user (or None); writes nothing.
 
     A free (missing or empty) directory is used as is. An existing run is replaced only with
-    ``force``; otherwise ``output.dir`` from the config moves on to the next free name
-    (runs/x-2, runs/x-3, ...), while an explicit ``--out`` is an error.
+    ``force`` (and only if it holds nothing but nnclf's files); otherwise ``output.dir`` from
+    the config moves on to the next free name (runs/x-2, runs/x-3, ...), while an explicit
+    ``--out`` is an error. :func:`train` makes the same choice again under a lock
+    (:func:`nnclf.rundir.claim`), which is what counts when several nnclf run at once.
     """
-    path = Path(out).expanduser()
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        return path, None
-    if not path.is_dir():
-        raise RunError(f"output directory '{out}' is a file; choose another --out")
-    if force:
-        if not _is_run_dir(path):
-            raise RunError(
-                f"--force replaces only nnclf run directories, and '{out}' holds no "
-                f"{', '.join(RUN_FILES)}; choose another --out")
+    path, taken = rundir.check_target(out, explicit=explicit, force=force)
+    if force and rundir.is_run_dir(path):
         return path, f"replacing the run in {out} once this one is complete (--force)"
-    if explicit:
-        what = "an earlier run" if _is_run_dir(path) else "other files"
-        raise RunError(f"--out {out}: the directory exists and holds {what}; choose "
-                       "another --out, or add --force to replace an earlier run")
+    if not taken:
+        return path, None
     k = 2
     while path.with_name(f"{path.name}-{k}").exists():
         k += 1
@@ -193,59 +194,7 @@ def choose_run_dir(out: str, *, explicit: bool, force: bool) -> tuple[Path, str 
     return free, f"{out} already exists; writing this run to {free} (--force would replace it)"
 
 
-class _Staging:
-    """A hidden directory next to ``final`` that becomes ``final`` on :meth:`publish` and
-    disappears (with any parent directories it created) if anything fails first."""
-
-    def __init__(self, final: Path, replace_existing: bool):
-        self.final = final
-        self.replace_existing = replace_existing
-        parent = final.parent
-        self.created = []
-        while not parent.exists():
-            self.created.append(parent)
-            parent = parent.parent
-        self.path = final.with_name(f".{final.name}.partial-{uuid.uuid4().hex[:8]}")
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self.path.mkdir()
-        except OSError as e:
-            self.discard()
-            blocker = parent if parent.exists() and not parent.is_dir() else None
-            why = f"'{blocker}' is a file" if blocker else (e.strerror or str(e))
-            raise RunError(f"cannot create the run directory {final} ({why}); "
-                           "choose another --out or output.dir") from None
-
-    def publish(self) -> None:
-        final, trash = self.final, None
-        if final.exists():
-            if final.is_dir() and not any(final.iterdir()):
-                final.rmdir()
-            elif self.replace_existing:
-                trash = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex[:8]}")
-                os.rename(final, trash)
-            else:
-                raise RunError(f"{final} appeared while training; this run is kept in "
-                               f"{self.path}")
-        os.rename(self.path, final)
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)
-
-    def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        for parent in self.created:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-
-
-# ----------------------------------------------------------------------------- training
-
-
-def resume_command(run_dir) -> str:
-    """The shell command that continues the run in ``run_dir``."""
-    return f"nnclf train --resume {shlex.quote(str(run_dir))}"
+# ----------------------------------------------------------------------------- outcomes
 
 
 @dataclass
@@ -255,6 +204,8 @@ class RunOutcome:
     ``status`` is "finished" (``metrics`` holds what metrics.json holds) or "interrupted"
     (Ctrl-C or ``stop_after``; ``metrics`` is None and :attr:`resume_command` continues it);
     ``stopped`` is the trainer's reason ("completed", "early_stopping", "interrupted").
+    ``note`` says why the run is not where it was meant to go (an earlier run that
+    ``--force`` did not replace), ``warning`` that a finished run is no better than chance.
     """
 
     run_dir: Path
@@ -264,135 +215,247 @@ class RunOutcome:
     stopped: str
     seconds: float
     metrics: dict | None = None
+    note: str | None = None
+    warning: str | None = None
 
     @property
     def resume_command(self) -> str:
         return resume_command(self.run_dir)
 
 
-def _trainer(cfg: Config, model: TrainedModel, quiet: bool) -> Trainer:
-    return Trainer(model.network, cfg.train, seed=cfg.seed, progress="none" if quiet else "auto")
+@dataclass
+class _Job:
+    """One run being trained: its config, data, model and trainer."""
+
+    cfg: Config
+    splits: Splits
+    model: TrainedModel
+    trainer: Trainer
+
+    @classmethod
+    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> "_Job":
+        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``."""
+        splits = splits if splits is not None else load_splits(cfg)
+        model = build_model(cfg, splits)
+        trainer = Trainer(model.network, cfg.train, seed=cfg.seed,
+                          progress="none" if quiet else "auto")
+        return cls(cfg, splits, model, trainer)
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.train.total_steps(len(self.splits.X_train))
 
 
-def _arrays(model: TrainedModel, splits: Splits):
-    X_val = model.prepare(splits.X_val) if len(splits.X_val) else None
-    y_val = model.encode(splits.y_val) if len(splits.X_val) else None
-    return model.prepare(splits.X_train), model.encode(splits.y_train), X_val, y_val
+# ----------------------------------------------------------------------------- training
 
 
-def _fit(cfg, model, splits, trainer, run_dir: Path, stop_after, seconds_before: float,
-         staging: _Staging | None = None) -> RunOutcome:
-    """Train to the end (or until Ctrl-C / ``stop_after`` steps), then write the run files
-    (into ``staging`` for a new run, which then takes ``run_dir``'s place)."""
-    X, y, X_val, y_val = _arrays(model, splits)
-    T = cfg.train.total_steps(len(X))
+def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutcome:
+    """Train to the end (or until Ctrl-C / ``stop_after`` steps), then save the run."""
+    X, y = job.model.prepare(job.splits.X_train), job.model.encode(job.splits.y_train)
+    has_val = len(job.splits.X_val) > 0
+    X_val = job.model.prepare(job.splits.X_val) if has_val else None
+    y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
-    result = trainer.fit(X, y, X_val, y_val, max_steps=stop_after)
+    result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after)
     seconds = seconds_before + time.perf_counter() - start
-    finished = result.stopped != "interrupted" and (result.stopped != "completed" or trainer.t >= T)
+    finished = result.stopped != "interrupted" and (
+        result.stopped != "completed" or job.trainer.t >= job.total_steps)
+    return _save(job, place, finished, result.stopped, result.best_step, seconds)
+
+
+def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seconds: float):
+    """Write the run's files (all of them, or config and checkpoint of an unfinished run)
+    and put the run in its place (:func:`nnclf.runfiles.save_run`)."""
+    extra = {"status": "finished" if finished else "interrupted", "stopped": stopped,
+             "best_step": best_step, "seconds": seconds, "data": job.splits.fingerprint}
+    metrics = _metrics(job, stopped, best_step, seconds) if finished else None
+
+    def save_state(path, status=extra["status"]):
+        save_checkpoint(path, job.trainer, extra=dict(extra, status=status))
+
+    files = [(MODEL, job.model.save),
+             (HISTORY, lambda p: atomic_write_text(p, history_csv(job.trainer.history))),
+             (METRICS, lambda p: atomic_write_text(p, json.dumps(metrics, indent=2) + "\n"))]
+    files = (files if finished else []) + [(CHECKPOINT, save_state)]
+    where = save_run(place, files, finished, save_state, _config_text(job.cfg))
     status = "finished" if finished else "interrupted"
-    extra = {"status": status, "stopped": result.stopped, "seconds": seconds}
-    outcome = RunOutcome(run_dir, status, trainer.t, T, result.stopped, seconds)
-    target = staging.path if staging is not None else run_dir
+    outcome = RunOutcome(where, status, job.trainer.t, job.total_steps, stopped, seconds, metrics)
+    if where != place.shown:
+        outcome.note = _kept_aside(place, where, finished)
     if finished:
-        outcome.metrics = _metrics(model, splits, trainer, result, seconds)
-        model.save(target / MODEL)
-        atomic_write_text(target / HISTORY, _history_csv(trainer.history))
-        atomic_write_text(target / METRICS, json.dumps(outcome.metrics, indent=2) + "\n")
-    save_checkpoint(target / CHECKPOINT, trainer, extra=extra)
-    if staging is not None:
-        staging.publish()
+        outcome.warning = _chance_warning(job.cfg, metrics)
     return outcome
 
 
-def train(cfg: Config, run_dir: Path, *, replace_existing: bool = False, quiet: bool = False,
-          stop_after: int | None = None) -> RunOutcome:
-    """Train a new run of ``cfg`` into ``run_dir`` (see :func:`choose_run_dir`).
+def _kept_aside(place: Place, where: Path, finished: bool) -> str:
+    if not finished and place.claim.replace:
+        return (f"the run in {place.shown} is untouched (--force replaces it only with a "
+                f"finished run); this one is kept in {where}")
+    return (f"{place.shown} was taken while training (by files nnclf may not replace); this "
+            f"run is in {where}")
+
+
+def _config_text(cfg: Config) -> str:
+    return dump_config(cfg, "The resolved config of this run (written by nnclf).")
+
+
+def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
+          quiet: bool = False, stop_after: int | None = None, notify=None) -> RunOutcome:
+    """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
+
+    Parameters
+    ----------
+    cfg : Config
+    out : str or Path, optional
+    explicit : bool
+        ``out`` was asked for exactly (``--out``): if it is taken, that is an error.
+        Otherwise the run moves on to the next free name (see :func:`choose_run_dir`).
+    force : bool
+        Replace an earlier run in ``out``, once the new one has finished.
+    quiet : bool
+        No progress output.
+    stop_after : int, optional
+        Stop after that many steps as Ctrl-C would (for tests).
+    notify : callable, optional
+        ``notify(text)`` for each note the user should see before training starts (where
+        the run goes, leftovers of killed runs cleaned up).
 
     The data are loaded and the model built before anything is written, so bad input leaves
-    no trace; the run is built in a staging directory that takes ``run_dir``'s place at the
-    end (replacing an earlier run there only with ``replace_existing``) or disappears if
-    anything fails. ``stop_after`` stops after that many steps as Ctrl-C would (for tests).
+    no trace; the run directory is claimed and staged (:mod:`nnclf.rundir`) and config.yaml
+    written before the first step.
 
     Raises
     ------
     DivergenceError
         The loss became NaN or infinite; nothing is left behind.
     """
-    cfg = replace(cfg, output=OutputConfig(str(run_dir)))
-    splits = load_splits(cfg)
-    model = build_model(cfg, splits)
-    trainer = _trainer(cfg, model, quiet)
-    staging = _Staging(run_dir, replace_existing)
+    out = str(cfg.output.dir if out is None else out)
+    rundir.check_target(out, explicit=explicit, force=force)  # before the data are read
+    job = _Job.of(cfg, quiet)
+    claim = rundir.claim(out, explicit=explicit, force=force)
     try:
-        atomic_write_text(staging.path / CONFIG,
-                          dump_config(cfg, "The resolved config of this run (written by nnclf)."))
-        return _fit(cfg, model, splits, trainer, run_dir, stop_after, 0.0, staging=staging)
+        for note in claim.notes:
+            if notify is not None:
+                notify(note)
+        job.cfg = replace(cfg, output=OutputConfig(str(claim.path)))
+        job.model.config = config_to_dict(job.cfg)
+        staging = claim.stage()
+        atomic_write_text(staging / CONFIG, _config_text(job.cfg))
+        return _fit(job, Place(staging, claim.path, claim), stop_after, 0.0)
     except BaseException:
-        staging.discard()
+        claim.discard()
         raise
+    finally:
+        claim.release()
 
 
 def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> RunOutcome:
     """Continue an interrupted run from its checkpoint and its own config.yaml.
 
-    The parameters at the end are bit-identical to those of an uninterrupted run. A missing
-    or finished run is a :class:`~nnclf.errors.RunError`; a checkpoint that does not fit the
-    run's config is a :class:`~nnclf.errors.CheckpointError`.
+    The parameters at the end are bit-identical to those of an uninterrupted run. A missing,
+    finished or busy run (another nnclf holds it), a run directory that cannot be written, or
+    data that changed since the run started is a :class:`~nnclf.errors.RunError`; a
+    checkpoint that does not fit the run's config is a
+    :class:`~nnclf.errors.CheckpointError`. A run whose training ended but whose files could
+    not all be written (see :func:`train`) gets them written, without training.
     """
     run_dir = Path(run_dir)
+    what = f"--resume {run_dir}"
     if not run_dir.is_dir():
-        raise RunError(f"--resume {run_dir}: no such run directory")
+        raise RunError(f"{what}: no such run directory")
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         missing = CONFIG if not (run_dir / CONFIG).is_file() else CHECKPOINT
-        raise RunError(f"--resume {run_dir}: not a resumable run (no {missing}); "
+        raise RunError(f"{what}: not a resumable run (no {missing}); "
                        "start a new one with nnclf train CONFIG")
-    arrays, state = load_checkpoint(run_dir / CHECKPOINT)
-    extra = state.get("extra", {})
-    if extra.get("status") == "finished":
-        raise RunError(f"--resume {run_dir}: this run already finished at step {state['t']} "
-                       f"({extra.get('stopped')}); start a new one with nnclf train CONFIG")
-    cfg = load_config(run_dir / CONFIG)
-    splits = load_splits(cfg)
-    model = build_model(cfg, splits)
-    trainer = _trainer(cfg, model, quiet)
+    lock = rundir.lock_run(run_dir, "train --resume", what)
     try:
-        trainer.load_state_dict(arrays, state)
+        arrays, state = load_checkpoint(run_dir / CHECKPOINT)
+        extra = _run_record(state)
+        if extra["status"] == "finished":
+            raise RunError(f"{what}: this run already finished at step {state.get('t')} "
+                           f"({extra['stopped']}); start a new one with nnclf train CONFIG")
+        cfg = load_config(run_dir / CONFIG)
+        splits = load_splits(cfg)
+        changed = extra["data"] and data_changed(extra["data"], splits.fingerprint,
+                                                 cfg.data.source)
+        if changed:
+            raise RunError(f"{what}: {changed}; a run cannot go on with other data: start a "
+                           "new one with nnclf train CONFIG")
+        job = _Job.of(cfg, quiet, splits)
+        _restore(job, arrays, state, what)
+        check_writable(run_dir, what)
+        place = Place(run_dir, run_dir)
+        if extra["status"] == "finishing":
+            return _save(job, place, True, extra["stopped"], extra["best_step"],
+                         extra["seconds"])
+        return _fit(job, place, stop_after, extra["seconds"])
+    finally:
+        lock.release()
+
+
+def _run_record(state: dict) -> dict:
+    """What :func:`_save` recorded in a checkpoint (status, stopped, best_step, seconds,
+    data), each of its type or its default: a checkpoint is a file a user can edit."""
+    extra = state.get("extra")
+    extra = extra if isinstance(extra, dict) else {}
+    seconds, best = extra.get("seconds"), extra.get("best_step")
+    return {
+        "status": extra.get("status"),
+        "stopped": (extra.get("stopped") if extra.get("stopped") in
+                    ("completed", "early_stopping", "callback") else "completed"),
+        "best_step": best if isinstance(best, int) and not isinstance(best, bool) else None,
+        "seconds": float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+        "data": extra.get("data") if isinstance(extra.get("data"), dict) else None,
+    }
+
+
+def _restore(job: _Job, arrays, state, what: str) -> None:
+    try:
+        job.trainer.load_state_dict(arrays, state)
     except (KeyError, ValueError, TypeError) as e:
         # The checkpoint is the user's file: whatever in it does not fit this run (a missing
         # entry, a shape or type the network rejects) means this run cannot be continued.
-        raise CheckpointError(f"--resume {run_dir}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
+        raise CheckpointError(f"{what}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
                               "the run cannot be continued") from None
-    return _fit(cfg, model, splits, trainer, run_dir, stop_after, float(extra.get("seconds", 0.0)))
 
 
-def _history_csv(history: list[dict]) -> str:
-    """history.csv: one row per evaluation; floats as repr, so that they read back exactly."""
-    out = io.StringIO()
-    columns = list(history[0]) if history else ["step", "epoch", "eta", "train_loss",
-                                                  "val_loss", "val_accuracy"]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in history:
-        writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
-    return out.getvalue()
+# ----------------------------------------------------------------------------- run files
 
 
-def _metrics(model, splits, trainer, result, seconds) -> dict:
-    """metrics.json: how training ended, and the metrics of each split (None if empty)."""
-    parts = {"train": (splits.X_train, splits.y_train),
-             "validation": (splits.X_val, splits.y_val),
-             "test": (splits.X_test, splits.y_test)}
+def _metrics(job: _Job, stopped: str, best_step, seconds: float) -> dict:
+    """metrics.json: how training ended, the metrics of each split (None if empty) and the
+    fingerprint of the data."""
+    s = job.splits
+    parts = {"train": (s.X_train, s.y_train), "validation": (s.X_val, s.y_val),
+             "test": (s.X_test, s.y_test)}
     out = {
-        "steps": trainer.t,
-        "stopped": result.stopped,
-        "best_step": result.best_step,
+        "steps": job.trainer.t,
+        "stopped": stopped,
+        "best_step": best_step,
         "seconds": round(seconds, 3),
-        "classes": model.classes.tolist(),
+        "classes": job.model.classes.tolist(),
     }
     for name, (X, y) in parts.items():
-        out[name] = evaluate(model, X, y) if len(X) else None
+        out[name] = evaluate(job.model, X, y) if len(X) else None
+    out["data"] = s.fingerprint
     return out
+
+
+def _chance_warning(cfg: Config, metrics: dict) -> str | None:
+    """One line when the run is no better than chance on its test (else validation, else
+    training) part, with what to try."""
+    part = next(p for p in ("test", "validation", "train") if metrics.get(p))
+    why = no_better_than_chance(metrics[part])
+    if why is None:
+        return None
+    eta0 = cfg.train.make_schedule().params.get("eta0")
+    tries = [f"a smaller train.schedule.eta0 (now {eta0:g})" if eta0 else
+             "a smaller step size (train.schedule)"]
+    if not cfg.data.standardize:
+        tries.append("data.standardize: true")
+    tries.append("more train.epochs")
+    return (f"this run learned little or nothing: its {part} {why}; try "
+            f"{', '.join(tries[:-1])} or {tries[-1]}")
 
 
 def open_model(target) -> tuple[TrainedModel, Path, Path | None]:

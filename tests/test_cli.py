@@ -3,6 +3,7 @@ every command, resuming after an interruption, and every bad input (one line, ex
 nothing written, earlier runs untouched)."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -61,7 +62,7 @@ def snapshot(path: Path) -> dict:
     """Every file and directory under path (hidden ones too), with size and mtime."""
     out = {}
     for p in sorted(path.rglob("*")):
-        st = p.stat()
+        st = p.lstat()
         out[str(p.relative_to(path))] = (p.is_dir(), st.st_size if p.is_file() else 0, st.st_mtime_ns)
     return out
 
@@ -375,6 +376,14 @@ def _csv(header, *rows):
     return "\n".join([header, *rows]) + "\n"
 
 
+def _npz_file(ws, cut=False, y=None):
+    y = np.arange(20) % 2 if y is None else y
+    np.savez(ws / "d.npz", X=np.ones((len(y), 2)), y=y)
+    if cut:
+        (ws / "d.npz").write_bytes((ws / "d.npz").read_bytes()[:100])
+    (ws / "c.yaml").write_text(_cfg("d.npz"))
+
+
 def _cfg(source, **extra):
     text = f"data: {{source: {source}}}\nmodel: {{hidden_units: 3}}\ntrain: {{epochs: 1}}\n"
     return text + "".join(f"{k}: {v}\n" for k, v in extra.items())
@@ -479,7 +488,64 @@ BAD_INPUTS = {
     "plot a corrupted metrics file": (lambda ws: (ws / "run" / "metrics.json").write_text("{"),
                                       ["plot", "run"], 2,
                                       "run/metrics.json: not as nnclf train writes it"),
-    "unknown command": ({}, ["trian"], 2, "argument COMMAND: invalid choice: 'trian'"),
+    "unknown command": ({}, ["trian"], 2, "nnclf: error: unknown command 'trian'; did you mean "
+                                          "train? the commands are train, evaluate, predict, "
+                                          "gradcheck, graph, plot (see nnclf --help)"),
+    "unknown command far from any": ({}, ["frobnicate"], 2, "unknown command 'frobnicate'; the "
+                                                          "commands are train, "),
+    "mistyped option": ({}, ["train", "tiny.yaml", "--forse"], 2,
+                        "unrecognized arguments: --forse; did you mean --force?"),
+    "mistyped option of predict": ({}, ["predict", "run", "--data", "iris.csv", "--out", "p.csv",
+                                        "--froce"], 2,
+                                   "unrecognized arguments: --froce; did you mean --force?"),
+    "out is the current directory": ({}, ["train", "tiny.yaml", "--out", "."], 2,
+                                     "--out .: that is the current directory; a run needs a "
+                                     "directory of its own (e.g. --out runs/"),
+    "output.dir is a parent": ({}, ["train", "tiny.yaml", "--set", "output.dir=.."], 2,
+                               "output.dir ..: that is a parent of the current directory"),
+    "force over files nnclf did not write": (
+        {"run/predictions.csv": "mine\n"}, ["train", "tiny.yaml", "--out", "run", "--force"], 2,
+        "--force: run holds files nnclf did not write (predictions.csv); move them out of the "
+        "run directory first (--force never deletes them), or choose another --out"),
+    "predict out is a directory without force": (
+        {"pdir/x.txt": "mine"}, ["predict", "run", "--data", "iris.csv", "--out", "pdir"], 2,
+        "--out pdir: is a directory; give the name of the CSV file to write (e.g. --out "
+        "pdir/predictions.csv)"),
+    "predict out is the current directory": (
+        {}, ["predict", "run", "--data", "iris.csv", "--out", "."], 2, "--out .: is a directory"),
+    "predict with some of the feature names": (
+        {"part.csv": _csv("sepal_length,sepal_width,petal_length,pw", "1,2,3,4")},
+        ["predict", "run", "--data", "part.csv", "--out", "p.csv"], 2,
+        "--data: part.csv has 3 of the model's 4 features but no column named petal_width (its "
+        "other columns: pw)"),
+    "evaluate with some of the feature names": (
+        {"part.csv": _csv("sepal_length,sepal_width,petal_length,pw,species", "1,2,3,4,setosa")},
+        ["evaluate", "run", "--data", "part.csv"], 2, "but no column named petal_width"),
+    "predict a directory": ({"d.csv/x": "mine"},
+                            ["predict", "run", "--data", "d.csv", "--out", "p.csv"], 2,
+                            "--data: file 'd.csv' is a directory, not a data file"),
+    "evaluate a symlink loop": (lambda ws: (os.symlink("l2.csv", ws / "l1.csv"),
+                                            os.symlink("l1.csv", ws / "l2.csv")),
+                                ["evaluate", "run", "--data", "l1.csv"], 2,
+                                "--data: file 'l1.csv' is a symbolic link loop"),
+    "predict a csv that is not utf-8": (
+        lambda ws: (ws / "latin.csv").write_bytes(
+            (",".join(FEATURES) + "\n1,2,3,4\n5,6,7,caf\xe9\n").encode("latin-1")),
+        ["predict", "run", "--data", "latin.csv", "--out", "p.csv"], 2,
+        "--data: latin.csv is not UTF-8 text (byte 0xe9 on line 3); save it as UTF-8"),
+    "train on a truncated npz": (lambda ws: _npz_file(ws, cut=True), ["train", "c.yaml"], 2,
+                                 "d.npz is truncated or not an npz file"),
+    "train on an np.save file named .npz": (
+        lambda ws: (np.save(open(ws / "d.npz", "wb"), np.ones((4, 2))),
+                    (ws / "c.yaml").write_text(_cfg("d.npz"))),
+        ["train", "c.yaml"], 2, "d.npz is a single .npy array, not a data .npz"),
+    "train on an npz whose y holds nan": (
+        lambda ws: _npz_file(ws, y=np.array([0.0, 1.0, np.nan, 1.0] * 5)), ["train", "c.yaml"], 2,
+        "d.npz y has a non-finite label (nan) at row 2 (0-based)"),
+    "train on a csv cell over the field limit": (
+        {"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,y", "1,x", "9" * 140000 + ",z")},
+        ["train", "c.yaml"], 2, "d.csv line 3 is not valid CSV (a cell longer than 131072 "
+                                "characters)"),
     "diverged": ({}, ["train", "tiny.yaml", "--out", "new/run", "--set", "model.transfer=identity",
                       "--set", "data.standardize=false",
                       "--set", "train.schedule={name: constant, eta0: 1.0e+30}"], 1,
@@ -528,7 +594,9 @@ def test_bad_input_gives_one_line_and_writes_nothing(name, trained, tmp_path, mo
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["yaml syntax error", "csv nan", "corrupted model file",
-                                  "unknown command", "diverged"])
+                                  "unknown command", "diverged", "train on a truncated npz",
+                                  "force over files nnclf did not write",
+                                  "predict with some of the feature names"])
 def test_bad_input_through_the_console_script(name, trained, tmp_path):
     ws = _bad_input_workspace(tmp_path, trained[1], name)
     before = snapshot(ws)
@@ -596,16 +664,47 @@ def test_the_machine_refusing_is_one_line_naming_the_file(error, message, traine
     assert (code, out, err) == (2, "", f"nnclf: error: {message}\n")
 
 
-def test_a_full_disk_while_training_leaves_no_partial_run(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_at_the_end_names_the_file_and_keeps_the_run(tmp_path, monkeypatch, capsys):
     ws = workspace(tmp_path)
     monkeypatch.chdir(ws)
     monkeypatch.setattr("nnclf.run.save_checkpoint",
                         _raise(OSError(28, "No space left on device", "checkpoint.npz")))
-    before = snapshot(ws)
     code = main(["train", "tiny.yaml", "--quiet", "--out", "runs/new"])
     out, err = capsys.readouterr()
-    assert (code, out, err) == (2, "", "nnclf: error: checkpoint.npz: No space left on device\n")
-    assert snapshot(ws) == before  # the staging directory and runs/ are gone again
+    assert (code, out) == (2, "")
+    assert err == ("nnclf: error: cannot write runs/new/checkpoint.npz (No space left on "
+                   "device); the finished run is in runs/new without it (its model.npz, "
+                   "history.csv and metrics.json are complete)\n")
+    # no staging directory, no lock file: the run and nothing else
+    assert sorted(snapshot(ws / "runs")) == ["new", "new/config.yaml", "new/history.csv",
+                                             "new/metrics.json", "new/model.npz"]
+
+
+def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_file(
+        trained, tmp_path, monkeypatch, capsys):
+    import nnclf.archive
+
+    monkeypatch.chdir(tmp_path)
+    real_fsync = os.fsync
+    monkeypatch.setattr(nnclf.archive.os, "fsync", _raise(OSError(28, "No space left on device")))
+    code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
+                 "--out", "p.csv"])
+    monkeypatch.setattr(nnclf.archive.os, "fsync", real_fsync)
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", "nnclf: error: p.csv: No space left on device\n")
+    assert list(tmp_path.iterdir()) == []  # and the temporary file is gone
+
+
+def test_a_run_that_learns_nothing_exits_0_with_one_warning(tmp_path, monkeypatch, capsys):
+    ws = workspace(tmp_path)
+    monkeypatch.chdir(ws)
+    code = main(["train", "tiny.yaml", "--quiet", "--out", "r", "--set",
+                 "train.schedule={name: constant, eta0: 1000.0}"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("finished 324 steps")
+    assert err.count("\n") == 1 and err.startswith(
+        "nnclf: warning: this run learned little or nothing: its test log-loss ")
+    assert err.endswith("; try a smaller train.schedule.eta0 (now 1000) or more train.epochs\n")
 
 
 def test_ctrl_c_outside_training_exits_130(trained, monkeypatch, capsys):

@@ -1,12 +1,18 @@
 """Tests for nnclf.data: every source form, splits, standardisation, and the error texts."""
 
+import csv
+import os
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from nnclf.data import Dataset, load_dataset, load_features
+from nnclf.data import (Dataset, data_changed, fingerprint, label_text, load_dataset,
+                        load_features)
+from nnclf.errors import DataError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -206,7 +212,7 @@ def test_npz_errors(tmp_path, arrays, match):
 
 
 def test_npz_that_is_not_an_npz(tmp_path):
-    with pytest.raises(ValueError, match=r"not a readable .npz"):
+    with pytest.raises(ValueError, match=r"d\.npz is truncated or not an npz file"):
         load_dataset(write(tmp_path, "hello", name="d.npz"))
 
 
@@ -293,3 +299,197 @@ def test_load_features_rejects_synthetic_and_missing_file():
         load_features("synthetic")
     with pytest.raises(ValueError, match=r"^source: file 'nope.csv' not found$"):
         load_features("nope.csv")
+
+
+def test_load_features_refuses_a_header_with_some_but_not_all_feature_names(tmp_path):
+    # Taking the columns in order here would pair 'pw' (or 'species') with petal_width.
+    path = write(tmp_path, "sepal_length,sepal_width,petal_length,pw,species\n1,2,3,4,x\n")
+    names = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    with pytest.raises(DataError, match=r"^source: .*d\.csv has 3 of the model's 4 features but "
+                                        r"no column named petal_width \(its other columns: pw, "
+                                        r"species\); name its columns as in training$"):
+        load_features(path, feature_names=names, target="species")
+
+
+@pytest.mark.parametrize("header", ["a,zz", "zz,b", "b,zz,y", "y,a"])
+def test_one_name_of_two_is_an_error_in_any_column_order(header, tmp_path):
+    path = write(tmp_path, header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    with pytest.raises(DataError, match=r"has 1 of the model's 2 features but no column named "):
+        load_features(path, feature_names=("a", "b"))
+
+
+def test_npz_feature_names_match_by_name_or_all_in_order(tmp_path):
+    X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    path = tmp_path / "f.npz"
+    np.savez(path, X=X, feature_names=np.array(["c", "a", "b"]))
+    got, _, names = load_features(str(path), feature_names=("a", "b", "c"))
+    np.testing.assert_array_equal(got, X[:, [1, 2, 0]])
+    assert names == ("a", "b", "c")
+    got, _, names = load_features(str(path), feature_names=("p", "q", "r"))  # none: in order
+    np.testing.assert_array_equal(got, X) and names == ("c", "a", "b")
+    with pytest.raises(DataError, match=r"has 2 of the model's 3 features but no column named "
+                                        r"r \(its other columns: c\)"):
+        load_features(str(path), feature_names=("a", "b", "r"))
+
+
+# ----------------------------------------------------------------------------- files that are not
+
+
+def _fifo(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(tmp_path / "d.csv")
+
+
+def _loop(tmp_path):
+    os.symlink(tmp_path / "e.csv", tmp_path / "d.csv")
+    os.symlink(tmp_path / "d.csv", tmp_path / "e.csv")
+
+
+FILE_PROBLEMS = {
+    "directory": (lambda p: (p / "d.csv").mkdir(), "is a directory, not a data file"),
+    "fifo": (_fifo, "is not a regular file (a FIFO, socket or device)"),
+    "symlink loop": (_loop, "is a symbolic link loop"),
+    "dangling symlink": (lambda p: os.symlink(p / "gone.csv", p / "d.csv"),
+                         "is a symbolic link to a file that does not exist"),
+    "missing": (lambda p: None, "not found"),
+}
+
+
+@pytest.mark.parametrize("loader", [load_dataset, load_features])
+@pytest.mark.parametrize("name", list(FILE_PROBLEMS))
+def test_a_path_that_is_not_a_readable_file_is_named_for_what_it_is(name, loader, tmp_path):
+    make, problem = FILE_PROBLEMS[name]
+    make(tmp_path)
+    source = str(tmp_path / "d.csv")
+    with pytest.raises(DataError) as e:  # a FIFO would block here if it were opened
+        loader(source)
+    assert str(e.value) == f"source: file '{source}' {problem}" or \
+        str(e.value).startswith(f"source: file '{source}' {problem}; ")
+
+
+@pytest.mark.parametrize("data, where", [
+    ("a,b,y\n1,2,caf\xe9\n".encode("latin-1"), "byte 0xe9 on line 2"),
+    ("a,b,y\n1,2,x\n3,4,z\n".encode("utf-16"), "byte 0xff on line 1"),
+    (b"a,b,y\n1,2,x\n3,4,\x80z\n", "byte 0x80 on line 3"),
+])
+@pytest.mark.parametrize("loader", [load_dataset, load_features])
+def test_a_csv_that_is_not_utf8_is_named_with_its_first_bad_byte(data, where, loader, tmp_path):
+    (tmp_path / "d.csv").write_bytes(data)
+    with pytest.raises(DataError, match=rf"^source: .*d\.csv is not UTF-8 text \({where}\); "
+                                        r"save it as UTF-8$"):
+        loader(str(tmp_path / "d.csv"))
+
+
+def test_a_cell_over_the_csv_field_limit_names_the_line(tmp_path):
+    limit = csv.field_size_limit()
+    path = write(tmp_path, "a,b,y\n1,2,x\n3," + "9" * (limit + 1) + ",z\n")
+    with pytest.raises(DataError, match=rf"d\.csv line 3 is not valid CSV \(a cell longer than "
+                                        rf"{limit} characters\)"):
+        load_dataset(path)
+
+
+def test_integer_labels_beyond_64_bits_are_strings(tmp_path):
+    ds = load_dataset(write(tmp_path, "a,y\n1,99999999999999999999\n2,1\n"))
+    assert ds.y.tolist() == ["99999999999999999999", "1"]
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+GOOD = _npz_bytes(X=np.arange(8.0).reshape(4, 2), y=np.array([0, 1, 0, 1]))
+
+
+def _corrupt_member(path, compressed=False):
+    import io
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, X=np.arange(400.0).reshape(200, 2),
+                                                      y=np.arange(200) % 2)
+    data = bytearray(buffer.getvalue())
+    at = data.index(b"X.npy") + 200  # inside X's bytes: the zip's CRC no longer matches
+    data[at:at + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+
+
+def _zip_of_text(path):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("X.npy", "hello")
+        z.writestr("y.npy", "world")
+
+
+NPZ_FILES = {
+    "cut in half": (lambda p: p.write_bytes(GOOD[: len(GOOD) // 2]),
+                    "is truncated or not an npz file"),
+    "cut before its end": (lambda p: p.write_bytes(GOOD[:-30]), "is truncated or not an npz file"),
+    "a member corrupted": (_corrupt_member, "is truncated or not an npz file"),
+    "a compressed member corrupted": (lambda p: _corrupt_member(p, compressed=True),
+                                      "is truncated or not an npz file"),
+    "empty": (lambda p: p.write_bytes(b""), "is truncated or not an npz file"),
+    "an np.save array": (lambda p: np.save(open(p, "wb"), np.ones((3, 2))),
+                         "is a single .npy array, not a data .npz; save X as numbers"),
+    "a zip of text": (_zip_of_text, "is truncated or not an npz file"),
+    "NaN in a float y": (lambda p: np.savez(p, X=np.ones((3, 2)), y=np.array([0.0, np.nan, 1.0])),
+                         r"y has a non-finite label \(nan\) at row 1"),
+    "inf in y_test": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([0, 1]),
+                                         X_test=np.ones((1, 2)), y_test=np.array([np.inf])),
+                      r"y_test has a non-finite label \(inf\) at row 0"),
+    "datetime y": (lambda p: np.savez(p, X=np.ones((2, 2)),
+                                      y=np.array(["2020-01-01", "2021-01-01"], "datetime64[D]")),
+                   r"y holds datetime64\[D\] values, which cannot be class labels"),
+    "complex y": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([1j, 2j])),
+                  r"y holds complex128 values"),
+    "bytes y not UTF-8": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([b"\xff", b"a"])),
+                          "y holds bytes that are not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("name", list(NPZ_FILES))
+def test_a_broken_npz_is_one_data_error_naming_it(name, tmp_path):
+    make, problem = NPZ_FILES[name]
+    path = tmp_path / "d.npz"
+    make(path)
+    with pytest.raises(DataError) as e:
+        load_dataset(str(path))
+    assert str(e.value).startswith(f"source: {path} ") and "\n" not in str(e.value)
+    assert re.search(problem, str(e.value)), str(e.value)
+
+
+def test_npz_bytes_labels_are_read_as_strings(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((2, 2)), y=np.array([b"cat", b"dog"]),
+             feature_names=np.array([b"p", b"q"]))
+    ds = load_dataset(str(tmp_path / "d.npz"))
+    assert ds.y.tolist() == ["cat", "dog"] and ds.feature_names == ("p", "q")
+
+
+def test_a_one_class_message_shows_the_label_as_written(tmp_path):
+    with pytest.raises(DataError, match=r"only one class \('versicolor'\) in its labels"):
+        load_dataset(write(tmp_path, "a,y\n1,versicolor\n2,versicolor\n"))
+    assert [label_text(v) for v in (np.str_("x"), np.int64(3), "y", 4, np.bool_(True))] == \
+        ["'x'", "3", "'y'", "4", "True"]
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+
+def test_a_fingerprint_changes_with_any_value_the_order_or_the_rows(tmp_path):
+    base = "a,b,y\n1,2,x\n3,4,z\n5,6,x\n"
+    variants = {"same": base, "value": base.replace("6", "7"), "label": base.replace("z", "w"),
+                "order": "a,b,y\n3,4,z\n1,2,x\n5,6,x\n", "more": base + "7,8,z\n",
+                "spacing": "a, b ,y\n1, 2,x\n\n3,4 ,z\n5,6,x\n"}
+    prints = {k: fingerprint(load_dataset(write(tmp_path, v, f"{k}.csv")))
+              for k, v in variants.items()}
+    first = prints["same"]
+    assert first["rows"] == 3 and len(first["sha256"]) == 64
+    assert data_changed(first, prints["same"], "d.csv") is None
+    assert data_changed(first, prints["spacing"], "d.csv") is None  # the same numbers
+    for k in ("value", "label", "order"):
+        assert data_changed(first, prints[k], "d.csv") == (
+            "the data d.csv has changed since the run was trained (the same 3 rows, but other "
+            "values or another order)")
+    assert data_changed(first, prints["more"], "d.csv").endswith("(3 rows then, 4 now)")

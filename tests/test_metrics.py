@@ -1,11 +1,11 @@
 """nnclf.metrics.evaluate against metrics worked out by hand for a network whose outputs are
-known in closed form."""
+known in closed form; no_better_than_chance against log K and the majority share."""
 
 import numpy as np
 import pytest
 
 from nnclf.errors import DataError
-from nnclf.metrics import evaluate
+from nnclf.metrics import evaluate, no_better_than_chance
 from nnclf.model import Network
 from nnclf.trained import TrainedModel
 
@@ -62,3 +62,30 @@ def test_a_label_the_model_never_saw_names_it(model):
     with pytest.raises(DataError, match=r"label 'z' was never seen in training; "
                                         r"the model knows a, b, c"):
         evaluate(model, X[:2], np.array(["a", "z"]))
+
+
+def _report(log_loss, accuracy, supports):
+    return {"log_loss": log_loss, "accuracy": accuracy, "n_samples": sum(supports),
+            "per_class": [{"support": s} for s in supports]}
+
+
+@pytest.mark.parametrize("log_loss, accuracy, supports, verdict", [
+    (np.log(3), 0.9, [10, 10, 10], "log-loss 1.0986 is no better than chance (log 3 = 1.0986"),
+    (12.0, 1.0, [5, 5], "log-loss 12.0000 is no better than chance (log 2 = 0.6931"),
+    (0.5, 0.9, [90, 10], "accuracy 0.9000 is no better than always answering its most common "
+                         "class (0.9000)"),
+    (0.5, 0.0, [1, 1, 1, 1], "accuracy 0.0000 is no better"),
+    (np.log(3) - 1e-9, 0.34, [10, 10, 10], None),  # just better than both
+    (0.1, 0.91, [90, 10], None),
+])
+def test_no_better_than_chance_compares_with_log_k_and_the_majority_share(
+        log_loss, accuracy, supports, verdict):
+    got = no_better_than_chance(_report(log_loss, accuracy, supports))
+    assert got == verdict if verdict is None else got.startswith(verdict)
+
+
+def test_a_report_of_the_hand_network_is_better_than_chance(model):
+    # log-loss 0.656 < log 3, accuracy 3/5 > 2/5 (the share of "b" and of "c")
+    assert no_better_than_chance(evaluate(model, X, Y)) is None
+    worse = evaluate(model, X, np.array(["c", "c", "a", "a", "a"]))  # every prediction wrong
+    assert no_better_than_chance(worse).startswith("log-loss")

@@ -1,6 +1,9 @@
 """nnclf.report: the texts the commands print (checked against the
-README's examples, written by hand), gradcheck's verdict and the run files plot reads."""
+README's examples, written by hand), gradcheck's verdict, the run files plot reads, the
+evaluation data (refused when the run's data changed) and the note when columns are matched
+by position."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +11,7 @@ import pytest
 
 from nnclf import report
 from nnclf.config import config_from_dict
-from nnclf.errors import RunError
+from nnclf.errors import DataError, RunError
 from nnclf.gradcheck import GradcheckReport, LeafCheck
 from nnclf.run import RunOutcome
 
@@ -164,3 +167,91 @@ def test_history_is_read_back_as_written(tmp_path):
     assert list(history) == ["step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"]
     assert history["step"].tolist() == [10, 20]
     assert np.isnan(history["val_loss"][0]) and history["val_accuracy"][1] == 0.75
+
+
+# ----------------------------------------------------------------------------- evaluate, predict
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    """A finished run on a CSV copy of iris: (its directory, the CSV)."""
+    from sklearn.datasets import load_iris
+
+    from nnclf import run
+
+    root = tmp_path_factory.mktemp("csv_run")
+    frame = load_iris(as_frame=True).frame
+    frame.columns = ["a", "b", "c", "d", "target"]
+    frame.to_csv(root / "iris.csv", index=False)
+    cfg = config_from_dict({"data": {"source": str(root / "iris.csv")},
+                            "model": {"hidden_units": 3}, "train": {"epochs": 1}})
+    run.train(cfg, root / "run", quiet=True)
+    return root / "run", root / "iris.csv"
+
+
+def test_evaluate_refuses_a_test_split_of_data_that_changed_since_training(csv_run, tmp_path):
+    from nnclf.run import open_model
+
+    run_dir, data = csv_run
+    model, _, _ = open_model(run_dir)
+    X, y, what = report.evaluation_data(model, run_dir, None)
+    assert len(X) == 30 and what.startswith("the run's test split: 30 examples of")
+    original = data.read_text()
+    lines = original.splitlines(keepends=True)
+    try:
+        data.write_text(lines[0] + "".join(reversed(lines[1:])))  # the same rows, reordered
+        with pytest.raises(DataError) as e:
+            report.evaluation_data(model, run_dir, None)
+        assert str(e.value) == (
+            f"the data {data} has changed since the run was trained (the same 150 rows, but "
+            "other values or another order), so its test split re-created now would not be the "
+            "one held out in training (it could hold training rows); evaluate on data of your "
+            "choice with --data SOURCE")
+        X, y, _ = report.evaluation_data(model, run_dir, str(data))  # --data: as asked
+        assert len(X) == 150
+    finally:
+        data.write_text(original)
+
+
+def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run, tmp_path):
+    import shutil
+
+    from nnclf.run import open_model
+
+    run_dir = Path(shutil.copytree(csv_run[0], tmp_path / "old"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    del metrics["data"]
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    model, _, _ = open_model(run_dir)
+    assert len(report.evaluation_data(model, run_dir, None)[0]) == 30
+
+
+@pytest.mark.parametrize("header, note", [
+    ("a,b,c,d", None),  # by name
+    ("d,c,b,a", None),  # by name, another order
+    ("p,q,r,s", "has none of the model's feature names, so its columns (p, q, r, s) are taken "
+                "in order as a, b, c, d"),
+    (None, "has no header, so its columns are taken in order as a, b, c, d"),
+])
+def test_predict_says_when_it_takes_columns_in_order(header, note, csv_run, tmp_path):
+    from nnclf.run import open_model
+
+    model, _, _ = open_model(csv_run[0])
+    rows = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n"
+    path = tmp_path / "new.csv"
+    path.write_text((header + "\n" if header else "") + rows)
+    notes = []
+    text = report.predict(model, str(path), notify=notes.append)
+    assert notes == ([] if note is None else [f"{path} {note}"])
+    assert text.count("\n") == 3
+
+
+def test_predict_refuses_a_header_with_some_of_the_features(csv_run, tmp_path):
+    from nnclf.run import open_model
+
+    model, _, _ = open_model(csv_run[0])
+    path = tmp_path / "new.csv"
+    path.write_text("a,b,c,dd\n1,2,3,4\n")
+    with pytest.raises(DataError, match=rf"^--data: {path} has 3 of the model's 4 features but "
+                                        r"no column named d \(its other columns: dd\)"):
+        report.predict(model, str(path))

@@ -1,7 +1,13 @@
-"""nnclf.run: the splits and the model of a config, where a run goes, staging, and train /
-resume / open_model on tiny data (iris), checked against counts worked out by hand and
-against scikit-learn's own copy of the data."""
+"""nnclf.run: the splits and the model of a config, where a run goes, and train / resume /
+open_model on tiny data (iris), checked against counts worked out by hand and against
+scikit-learn's own copy of the data; writes that fail at the end (a full disk, no
+permission: simulated, since tests may run as root), data that changed under a run, and the
+warning for a run that learned nothing. (Claims and staging: test_rundir.py; real processes
+and signals: test_faults.py.)"""
 
+import errno
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +15,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from nnclf import run
+from nnclf import archive, run
 from nnclf.config import config_from_dict
 from nnclf.errors import CheckpointError, DataError, RunError
 
@@ -124,28 +130,6 @@ def test_an_explicit_out_that_is_taken_is_an_error(files, force, message, tmp_pa
     assert str(e.value).startswith(message.format(out=out))
 
 
-def test_staging_that_fails_removes_the_directories_it_created(tmp_path):
-    staging = run._Staging(tmp_path / "a" / "b" / "run", replace_existing=False)
-    assert staging.path.parent == tmp_path / "a" / "b" and staging.path.name.startswith(".run.")
-    staging.discard()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_staging_publishes_over_an_earlier_run_only_when_asked(tmp_path):
-    final = tmp_path / "run"
-    final.mkdir()
-    (final / "model.npz").write_text("old")
-    keep = run._Staging(final, replace_existing=False)
-    with pytest.raises(RunError, match="appeared while training; this run is kept in"):
-        keep.publish()
-    keep.discard()
-    staging = run._Staging(final, replace_existing=True)
-    (staging.path / "model.npz").write_text("new")
-    staging.publish()
-    assert (final / "model.npz").read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
-
-
 # ----------------------------------------------------------------------------- train, resume, open
 
 
@@ -183,3 +167,261 @@ def test_a_checkpoint_that_does_not_fit_the_config_cannot_be_resumed(tmp_path):
 def test_the_resume_command_quotes_the_directory():
     outcome = run.RunOutcome(Path("my runs/a"), "interrupted", 5, 10, "interrupted", 1.0)
     assert outcome.resume_command == "nnclf train --resume 'my runs/a'"
+
+
+def test_a_taken_output_dir_moves_on_and_says_so(tmp_path):
+    run.train(cfg(), tmp_path / "r", quiet=True, stop_after=1)
+    notes = []
+    outcome = run.train(cfg(), tmp_path / "r", explicit=False, quiet=True, stop_after=1,
+                        notify=notes.append)
+    assert outcome.run_dir == tmp_path / "r-2"
+    assert notes == [f"{tmp_path / 'r'} already exists; writing this run to {tmp_path / 'r-2'} "
+                     "(--force would replace it)"]
+    saved = yaml.safe_load((tmp_path / "r-2" / "config.yaml").read_text())
+    assert saved["output"]["dir"] == str(tmp_path / "r-2")
+
+
+def test_labels_a_model_file_cannot_hold_are_found_before_training():
+    s = run.load_splits(cfg())
+    odd = run.Splits(s.X_train, s.y_train.astype("S1"), s.X_val, s.y_val.astype("S1"),
+                     s.X_test, s.y_test.astype("S1"), s.feature_names, "odd.npz", False)
+    with pytest.raises(DataError, match=r"^data: the labels of odd\.npz cannot be stored in a "
+                                        r"model file \(metadata\['classes'\]\[0\] has type "
+                                        r"bytes.*; give labels as strings or integers$"):
+        run.build_model(cfg(), odd)
+
+
+def test_a_one_class_training_part_shows_the_label_not_its_numpy_type():
+    s = run.load_splits(cfg())
+    one = run.Splits(s.X_train, np.full(len(s.y_train), "versicolor"), s.X_val[:0],
+                     s.y_val[:0].astype(str), s.X_test[:0], s.y_test[:0].astype(str),
+                     s.feature_names, "one.csv", False)
+    with pytest.raises(DataError, match=r"has only one class \('versicolor'\); a classifier"):
+        run.build_model(cfg(), one)
+
+
+# ----------------------------------------------------------------------------- failures at the end
+
+
+def failing_writes(monkeypatch, fails, err=errno.ENOSPC, text="No space left on device"):
+    """Every atomic write whose path satisfies ``fails(path)`` fails as a full disk would."""
+    real = archive.atomic_write
+    tried = []
+
+    def write(path, write_fn):
+        tried.append(Path(path))
+        if fails(Path(path)):
+            raise OSError(err, text, str(path))
+        return real(path, write_fn)
+
+    monkeypatch.setattr(archive, "atomic_write", write)
+    return tried
+
+
+def files(path):
+    return sorted(p.name for p in Path(path).iterdir())
+
+
+def params_of(run_dir):
+    model, _, _ = run.open_model(run_dir)
+    return model.network.params
+
+
+@pytest.mark.parametrize("name", ["model.npz", "history.csv", "metrics.json"])
+def test_a_file_that_cannot_be_written_keeps_the_trained_run_and_resume_finishes_it(
+        name, tmp_path, monkeypatch):
+    failing_writes(monkeypatch, lambda p: p.name == name)
+    with pytest.raises(RunError) as e:
+        run.train(cfg(), tmp_path / "a", quiet=True)
+    assert str(e.value) == (
+        f"cannot write {tmp_path / 'a' / name} (No space left on device); the trained run is "
+        f"kept in {tmp_path / 'a'} (config.yaml, checkpoint.npz): make room on the disk, then "
+        f"write its files with: nnclf train --resume {tmp_path / 'a'}")
+    assert files(tmp_path / "a") == ["checkpoint.npz", "config.yaml"]
+    assert files(tmp_path) == ["a"]  # no staging directory, no lock file
+    monkeypatch.undo()
+    done = run.resume(tmp_path / "a", quiet=True)  # writes the files, trains no further step
+    straight = run.train(cfg(), tmp_path / "b", quiet=True)
+    assert (done.status, done.steps) == ("finished", 216)
+    assert all(np.array_equal(params_of(tmp_path / "a")[k], params_of(tmp_path / "b")[k])
+               for k in ("W", "b", "V", "gamma"))
+    assert done.metrics["test"] == straight.metrics["test"]
+
+
+def test_a_finished_run_whose_checkpoint_alone_fails_is_put_in_place_without_it(tmp_path,
+                                                                              monkeypatch):
+    failing_writes(monkeypatch, lambda p: p.name == "checkpoint.npz")
+    with pytest.raises(RunError, match=r"cannot write .*a/checkpoint\.npz \(No space left on "
+                                       r"device\); the finished run is in .*a without it \(its "
+                                       r"model\.npz, history\.csv and metrics\.json are "
+                                       r"complete\)$"):
+        run.train(cfg(), tmp_path / "a", quiet=True)
+    assert files(tmp_path / "a") == ["config.yaml", "history.csv", "metrics.json", "model.npz"]
+    run.open_model(tmp_path / "a")
+
+
+def test_when_the_run_directory_refuses_the_state_goes_to_a_temporary_directory(tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    failing_writes(monkeypatch, lambda p: p.parent.name.startswith(".a.partial-")
+                   and p.name != "config.yaml", errno.EACCES, "Permission denied")
+    with pytest.raises(RunError) as e:
+        run.train(cfg(), tmp_path / "a", quiet=True, stop_after=30)
+    kept = next((tmp_path / "tmp").iterdir())
+    assert str(e.value) == (
+        f"cannot write {tmp_path / 'a' / 'checkpoint.npz'} (Permission denied); the trained "
+        f"run is kept in {kept} (config.yaml, checkpoint.npz): make the run directory writable, "
+        f"then continue it with: nnclf train --resume {kept}")
+    assert files(tmp_path) == ["tmp"]
+    monkeypatch.undo()
+    assert run.resume(kept, quiet=True).steps == 216
+
+
+def test_when_nothing_can_be_written_nothing_is_left_and_the_message_says_so(tmp_path,
+                                                                            monkeypatch):
+    failing_writes(monkeypatch, lambda p: p.name != "config.yaml")
+    monkeypatch.setattr("tempfile.mkdtemp", lambda **kw: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device", "/tmp")))
+    with pytest.raises(RunError, match=r"cannot write .*a/checkpoint\.npz \(No space left on "
+                                       r"device\); the trained state could not be saved "
+                                       r"anywhere, so nothing was kept$"):
+        run.train(cfg(), tmp_path / "a", quiet=True, stop_after=10)
+    assert files(tmp_path) == []
+
+
+def test_resume_that_cannot_write_keeps_the_earlier_checkpoint(tmp_path, monkeypatch):
+    run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
+    before = (tmp_path / "a" / "checkpoint.npz").read_bytes()
+    failing_writes(monkeypatch, lambda p: True)
+    monkeypatch.setattr("tempfile.mkdtemp", lambda **kw: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device", "/tmp")))
+    with pytest.raises(RunError, match="nothing was kept"):
+        run.resume(tmp_path / "a", quiet=True, stop_after=20)
+    assert (tmp_path / "a" / "checkpoint.npz").read_bytes() == before
+    assert files(tmp_path / "a") == ["checkpoint.npz", "config.yaml"]
+
+
+def test_resume_into_a_directory_it_cannot_write_stops_before_the_first_step(tmp_path,
+                                                                            monkeypatch):
+    run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "touch", refuse)
+    fitted = []
+    monkeypatch.setattr(run.Trainer, "fit", lambda *a, **k: fitted.append(1))
+    with pytest.raises(RunError, match=r"^--resume .*a: cannot write in the run directory "
+                                       r"\(Permission denied\); make it writable, then resume "
+                                       r"again \(nothing was changed\)$"):
+        run.resume(tmp_path / "a", quiet=True)
+    assert fitted == [] and {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == before
+
+
+def test_a_run_being_resumed_cannot_be_resumed_or_replaced_at_the_same_time(tmp_path):
+    run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
+    from nnclf import rundir
+
+    held = rundir.lock_run(tmp_path / "a", "train --resume", "test")
+    try:
+        with pytest.raises(RunError, match=r"^--resume .*a: the run directory is in use by "
+                                           r"another nnclf \(pid \d+ on .*, nnclf train --resume "):
+            run.resume(tmp_path / "a", quiet=True)
+        with pytest.raises(RunError, match="is in use by another nnclf"):
+            run.train(cfg(), tmp_path / "a", force=True, quiet=True)
+    finally:
+        held.release()
+    assert files(tmp_path / "a") == ["checkpoint.npz", "config.yaml"]
+
+
+# ----------------------------------------------------------------------------- the data's fingerprint
+
+
+def iris_csv(tmp_path, rows=slice(None)):
+    frame = load_iris(as_frame=True).frame.iloc[rows]
+    path = tmp_path / "iris.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_the_fingerprint_of_the_data_is_kept_with_the_run(tmp_path):
+    c = cfg(data={"source": str(iris_csv(tmp_path))})
+    outcome = run.train(c, tmp_path / "a", quiet=True)
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["data"] == outcome.metrics["data"] == run.load_splits(c).fingerprint
+    assert metrics["data"]["rows"] == 150
+
+
+@pytest.mark.parametrize("change, how", [
+    (lambda p: iris_csv(p, slice(None, None, -1)), "the same 150 rows, but other values or "
+                                                   "another order"),
+    (lambda p: iris_csv(p, slice(0, 149)), "150 rows then, 149 now"),
+    (lambda p: p.joinpath("iris.csv").write_text(
+        p.joinpath("iris.csv").read_text().replace("5.1,3.5", "5.2,3.5", 1)),
+     "the same 150 rows, but other values or another order"),
+])
+def test_resume_refuses_data_that_changed_since_the_run_started(change, how, tmp_path):
+    c = cfg(data={"source": str(iris_csv(tmp_path))})
+    run.train(c, tmp_path / "a", quiet=True, stop_after=50)
+    change(tmp_path)
+    with pytest.raises(RunError) as e:
+        run.resume(tmp_path / "a", quiet=True)
+    assert str(e.value) == (f"--resume {tmp_path / 'a'}: the data {tmp_path / 'iris.csv'} has "
+                            f"changed since the run was trained ({how}); a run cannot go on with "
+                            "other data: start a new one with nnclf train CONFIG")
+
+
+# ----------------------------------------------------------------------------- learning nothing
+
+
+def test_a_run_that_learns_nothing_gets_one_warning_with_what_to_try(tmp_path):
+    c = cfg(train={"schedule": {"name": "constant", "eta0": 1000.0}},
+            data={"standardize": False})
+    outcome = run.train(c, tmp_path / "a", quiet=True)
+    test = outcome.metrics["test"]
+    assert test["log_loss"] >= np.log(3)  # the premise: no better than chance
+    assert outcome.status == "finished" and outcome.warning == (
+        f"this run learned little or nothing: its test log-loss {test['log_loss']:.4f} is no "
+        "better than chance (log 3 = 1.0986, the log-loss of p = 1/3 for every class); try a "
+        "smaller train.schedule.eta0 (now 1000), data.standardize: true or more train.epochs")
+
+
+def test_a_run_that_learns_gets_no_warning(tmp_path):
+    assert run.train(cfg(), tmp_path / "a", quiet=True).warning is None
+
+
+def test_a_run_that_cannot_be_moved_into_place_stays_complete_where_it_was_built(tmp_path,
+                                                                                monkeypatch):
+    real = os.rename
+
+    def refuse(src, dst):
+        if ".a.partial-" in str(src):
+            raise PermissionError(13, "Permission denied", str(src))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "rename", refuse)
+    with pytest.raises(RunError) as e:
+        run.train(cfg(), tmp_path / "a", quiet=True)
+    staging = next(tmp_path.glob(".a.partial-*"))
+    assert str(e.value) == (f"cannot move the run into {tmp_path / 'a'} (Permission denied); "
+                            f"it is complete in {staging}: rename that directory yourself")
+    assert files(staging) == ["checkpoint.npz", "config.yaml", "history.csv", "metrics.json",
+                              "model.npz"]
+    assert files(tmp_path) == [staging.name]  # and no lock file
+
+
+@pytest.mark.parametrize("extra", ["junk", None, {"status": 3, "seconds": "x", "data": [1],
+                                                  "stopped": {}, "best_step": True}])
+def test_a_hand_edited_run_record_in_the_checkpoint_falls_back_to_defaults(extra, tmp_path):
+    from nnclf.sgd import load_checkpoint
+
+    run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
+    arrays, state = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    state["extra"] = extra
+    archive.write_archive(tmp_path / "a" / "checkpoint.npz", arrays, state, meta_key="state")
+    done = run.resume(tmp_path / "a", quiet=True)
+    assert (done.status, done.steps) == ("finished", 216)
