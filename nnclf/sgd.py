@@ -54,15 +54,10 @@ from .schedules import Schedule
 from .settings import EarlyStopping, SGDSettings
 from .stopping import EarlyStopper
 
-__all__ = [
-    "EarlyStopping",
-    "SGDSettings",
-    "Trainer",
-    "FitResult",
-    "DivergenceError",
-    "save_checkpoint",
-    "load_checkpoint",
-]
+# EarlyStopping, SGDSettings (nnclf.settings) and DivergenceError (nnclf.errors) are
+# re-exported for the trainer's callers.
+__all__ = ["Trainer", "FitResult", "save_checkpoint", "load_checkpoint", "EarlyStopping",
+           "SGDSettings", "DivergenceError"]
 
 
 @dataclass
@@ -221,7 +216,9 @@ class Trainer:
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
         self._remember_if_finite()
-        loop = self._engine(stop_at - self.t)
+        # Chosen for the run's T, not what this call has left: a run cut into calls (Ctrl-C and
+        # resume) takes one engine throughout and ends bit-identical to an uninterrupted one.
+        loop = self._engine(T)
         with self.reporter.open(T, self.t), _Interrupt() as interrupt, \
                 np.errstate(over="ignore", invalid="ignore"):
             while self.t < stop_at and stopped == "completed":
