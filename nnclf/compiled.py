@@ -84,7 +84,7 @@ def jit_kernel(fn):
             if isinstance(helper, types.FunctionType) and helper is not fn:
                 env[name] = jit_kernel(helper)
         clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
-        _JITTED[fn] = numba.njit(clone)
+        _JITTED[fn] = numba.njit(clone, inline="always")
     return _JITTED[fn]
 
 
