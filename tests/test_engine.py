@@ -8,7 +8,7 @@ import pytest
 
 from nnclf import functions as F
 from nnclf.compiled import CompiledSteps, Update, missing_compiled_form
-from nnclf.engine import AUTO_MIN_STEPS, choose_engine
+from nnclf.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError
 from nnclf.graph import Graph
 from nnclf.model import Network
@@ -175,3 +175,16 @@ def test_affine_log_softmax_neg_pick_kernels_match_numpy(shape, batch):
     assert o[0] == pytest.approx(F.neg_pick.forward(q, y), rel=1e-15)
     F.neg_pick.compiled.vjps[0](np.ones(1), o, q, y, out)
     assert np.array_equal(out, F.neg_pick.vjp(0, 1.0, o[0], q, y))
+
+
+def test_the_compiled_loop_runs_blas_on_one_thread_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+              if lib["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                  if lib["user_api"] == "blas"]
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+             if lib["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before
