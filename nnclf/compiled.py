@@ -84,21 +84,25 @@ def jit_kernel(fn):
             if isinstance(helper, types.FunctionType) and helper is not fn:
                 env[name] = jit_kernel(helper)
         clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
-        _JITTED[fn] = numba.njit(clone)
+        _JITTED[fn] = numba.njit(clone, inline="always")
     return _JITTED[fn]
 
 
 # ------------------------------------------------------------------ update kernels
 
 def _gather_rows(data, rows, out):
+    # out[r] = data[rows[r]], entry by entry (for rows of any shape): a row slice would cost
+    # numba more than copying a short row.
+    w = out.size // rows.size
     for r in range(rows.size):
-        out[r] = data[rows[r]]
+        k = rows[r] * w
+        for j in range(w):
+            out.flat[r * w + j] = data.flat[k + j]
 
 
 def _axpy(target, a, x):
-    tf, xf = target.reshape(target.size), x.reshape(x.size)
-    for i in range(tf.size):
-        tf[i] += a * xf[i]
+    for i in range(target.size):
+        target.flat[i] += a * x.flat[i]
 
 
 def _add_into(target, x):
@@ -107,36 +111,32 @@ def _add_into(target, x):
 
 def _sum_squares(x):
     s = 0.0
-    for v in x.reshape(x.size):
-        s += v * v
+    for i in range(x.size):
+        s += x.flat[i] * x.flat[i]
     return s
 
 
 def _scale(x, c):
-    xf = x.reshape(x.size)
-    for i in range(xf.size):
-        xf[i] = xf[i] * c
+    for i in range(x.size):
+        x.flat[i] = x.flat[i] * c
 
 
 def _decay(g, coefficient, theta):
     # g + coefficient * theta: the gradient of L + (coefficient / 2) ||theta||^2.
-    gf, tf = g.reshape(g.size), theta.reshape(theta.size)
-    for i in range(gf.size):
-        gf[i] = gf[i] + coefficient * tf[i]
+    for i in range(g.size):
+        g.flat[i] = g.flat[i] + coefficient * theta.flat[i]
 
 
 def _sgd(theta, g, eta):
-    tf, gf = theta.reshape(theta.size), g.reshape(g.size)
-    for i in range(tf.size):
-        tf[i] -= eta * gf[i]
+    for i in range(theta.size):
+        theta.flat[i] -= eta * g.flat[i]
 
 
 def _momentum(theta, g, v, eta, mass, nesterov):
     # v <- mass v - eta g; theta <- theta + v, or theta + mass v - eta g (Nesterov).
-    tf, gf, vf = theta.reshape(theta.size), g.reshape(g.size), v.reshape(v.size)
-    for i in range(tf.size):
-        vf[i] = vf[i] * mass - eta * gf[i]
-        tf[i] += mass * vf[i] - eta * gf[i] if nesterov else vf[i]
+    for i in range(theta.size):
+        v.flat[i] = v.flat[i] * mass - eta * g.flat[i]
+        theta.flat[i] += mass * v.flat[i] - eta * g.flat[i] if nesterov else v.flat[i]
 
 
 _HELPERS = (_gather_rows, _axpy, _add_into, _sum_squares, _scale, _decay, _sgd, _momentum)

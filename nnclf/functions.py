@@ -252,21 +252,18 @@ def _same_shape(name: str):
 
 
 def _add_c(a, b, out):
-    af, bf, of = a.reshape(a.size), b.reshape(b.size), out.reshape(out.size)
-    for i in range(of.size):
-        of[i] = af[i] + bf[i]
+    for i in range(out.size):
+        out.flat[i] = a.flat[i] + b.flat[i]
 
 
 def _copy_vjp_c(g, ans, a, b, out):
-    gf, of = g.reshape(g.size), out.reshape(out.size)
-    for i in range(of.size):
-        of[i] = gf[i]
+    for i in range(out.size):
+        out.flat[i] = g.flat[i]
 
 
 def _mul_c(a, b, out):
-    af, bf, of = a.reshape(a.size), b.reshape(b.size), out.reshape(out.size)
-    for i in range(of.size):
-        of[i] = af[i] * bf[i]
+    for i in range(out.size):
+        out.flat[i] = a.flat[i] * b.flat[i]
 
 
 def _mul_vjp_a_c(g, ans, a, b, out):
@@ -380,23 +377,41 @@ def _affine_jac_b(ans, W, x, b):
 
 
 def _affine_c(W, x, b, out):
-    # x is (B, d). Four partial sums in a fixed order: deterministic, and vectorisable
-    # without fastmath (which would let the compiler reorder them run by run).
-    m, d = W.shape
-    tail = d - d % 4
+    # x is (B, d). Products by BLAS, as the numpy engine computes them: a dot product is a
+    # reduction, which a compiled loop vectorises only if allowed to reorder its sums
+    # (fastmath, which would break the agreement with the numpy engine). Below 512 entries
+    # the call to BLAS costs more than a plain loop.
+    if W.size < 512:
+        _affine_rows_c(W, x, out)
+    elif x.shape[0] == 1:
+        np.dot(W, x[0], out[0])
+    else:
+        np.dot(x, W.T, out)
     for r in range(x.shape[0]):
-        xr = x[r]
-        for i in range(m):
-            w = W[i]
+        for i in range(b.size):
+            out[r, i] += b[i]
+
+
+def _affine_rows_c(W, x, out):
+    # out = x W^T for a small W: four rows of W at a time, each dot product one sum in
+    # order of j (four independent sums keep the adder busy without reordering any).
+    m, d = W.shape
+    top = m - m % 4
+    for r in range(x.shape[0]):
+        for i in range(0, top, 4):
             s0 = s1 = s2 = s3 = 0.0
-            for j in range(0, tail, 4):
-                s0 += w[j] * xr[j]
-                s1 += w[j + 1] * xr[j + 1]
-                s2 += w[j + 2] * xr[j + 2]
-                s3 += w[j + 3] * xr[j + 3]
-            for j in range(tail, d):
-                s0 += w[j] * xr[j]
-            out[r, i] = ((s0 + s1) + (s2 + s3)) + b[i]
+            for j in range(d):
+                c = x[r, j]
+                s0 += W[i, j] * c
+                s1 += W[i + 1, j] * c
+                s2 += W[i + 2, j] * c
+                s3 += W[i + 3, j] * c
+            out[r, i], out[r, i + 1], out[r, i + 2], out[r, i + 3] = s0, s1, s2, s3
+        for i in range(top, m):
+            s = 0.0
+            for j in range(d):
+                s += W[i, j] * x[r, j]
+            out[r, i] = s
 
 
 def _affine_add_W_c(target, scale, g, ans, W, x, b):

@@ -62,20 +62,23 @@ def _log_softmax_check(l):
 def _log_softmax_c(l, out):
     # l is (B, K): row by row, shifted by the row maximum as in _log_softmax.
     for r in range(l.shape[0]):
-        lr, q = l[r], out[r]
-        top = lr.max()
+        top = l[r, 0]
+        for k in range(1, l.shape[1]):
+            top = max(top, l[r, k])
         s = 0.0
-        for k in range(lr.size):
-            q[k] = lr[k] - top
-            s += math.exp(q[k])
+        for k in range(l.shape[1]):
+            out[r, k] = l[r, k] - top
+            s += math.exp(out[r, k])
         lse = math.log(s)
-        for k in range(lr.size):
-            q[k] -= lse
+        for k in range(l.shape[1]):
+            out[r, k] -= lse
 
 
 def _log_softmax_vjp_c(g, q, l, out):
     for r in range(g.shape[0]):
-        s = g[r].sum()
+        s = 0.0
+        for k in range(g.shape[1]):
+            s += g[r, k]
         for k in range(g.shape[1]):
             out[r, k] = g[r, k] - math.exp(q[r, k]) * s
 

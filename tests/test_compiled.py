@@ -48,6 +48,21 @@ def test_engines_agree_after_1000_steps(transfer, momentum, batch_size, sampling
                                                            rel=1e-8)
 
 
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_engines_agree_when_the_compiled_affine_calls_blas(batch_size):
+    # W is 40 x 16 here: at 512 entries and more the compiled W x is a BLAS product (below,
+    # and for V here, a plain loop), as in the numpy engine.
+    X, y = _data(d=40)
+    params = []
+    for engine in ("numba", "numpy"):
+        net = Network(40, 16, 3, seed=1)
+        settings = SGDSettings(steps=1000, engine=engine, batch_size=batch_size,
+                               schedule={"name": "constant", "eta0": 0.02})
+        Trainer(net, settings, seed=3, progress="none").fit(X, y)
+        params.append(net.params)
+    _assert_close(*params, 1e-8)
+
+
 @pytest.mark.parametrize("extra", [
     dict(l2=1e-3), dict(clip_norm=0.5), dict(momentum=0.8, nesterov=True, l2=1e-4),
     dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),

@@ -8,7 +8,7 @@ import pytest
 
 from nnclf import functions as F
 from nnclf.compiled import CompiledSteps, Update, missing_compiled_form
-from nnclf.engine import AUTO_MIN_STEPS, choose_engine
+from nnclf.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError
 from nnclf.graph import Graph
 from nnclf.model import Network
@@ -136,12 +136,27 @@ def test_transfer_kernels_match_their_numpy_forms(name):
     assert np.allclose(out, fn.vjp(0, p, h, z), rtol=1e-13, atol=1e-300)
 
 
-def test_affine_log_softmax_neg_pick_kernels_match_numpy():
+def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
+    # The kernel computes expm1(2z) / (expm1(2z) + 2), and +-1 beyond |z| = 20.
+    z = np.array([[0.0, -0.0, 1e-300, -1e-12, 3e-8, 0.25, -0.7, 1.5, 9.0, -18.9, 19.5, 20.0,
+                   20.5, -700.0, np.inf, -np.inf]])
+    out = np.empty_like(z)
+    TRANSFERS["tanh"].compiled.forward(z, out)
+    np.testing.assert_array_max_ulp(out, np.tanh(z), maxulp=4)
+    assert np.array_equal(np.signbit(out), np.signbit(z))
+    TRANSFERS["tanh"].compiled.forward(np.array([np.nan]), out[:, :1].ravel())
+    assert np.isnan(out[0, 0])
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (20, 30)])  # below and above 512: loop and BLAS
+@pytest.mark.parametrize("batch", [1, 2])
+def test_affine_log_softmax_neg_pick_kernels_match_numpy(shape, batch):
     rng = np.random.default_rng(0)
-    W, x, b = rng.normal(size=(3, 7)), rng.normal(size=(2, 7)), rng.normal(size=3)
+    m, d = shape
+    W, x, b = rng.normal(size=(m, d)), rng.normal(size=(batch, d)), rng.normal(size=m)
     u = F.affine.forward(W, x, b)
     assert np.allclose(_kernel_forward(F.affine, W, x, b), u, rtol=1e-14)
-    g = rng.normal(size=(2, 3))
+    g = rng.normal(size=(batch, m))
     for k, arg in enumerate((W, x, b)):
         out = np.empty_like(arg)
         F.affine.compiled.vjps[k](g, u, W, x, b, out)
@@ -154,9 +169,22 @@ def test_affine_log_softmax_neg_pick_kernels_match_numpy():
     out = np.empty_like(u)
     F.log_softmax.compiled.vjps[0](g, q, u, out)
     assert np.allclose(out, F.log_softmax.vjp(0, g, q, u), rtol=1e-13)
-    y = np.array([2, 0])
+    y = np.array([2, 0])[:batch]
     o = np.zeros(1)
     F.neg_pick.compiled.forward(q, y, o)
     assert o[0] == pytest.approx(F.neg_pick.forward(q, y), rel=1e-15)
     F.neg_pick.compiled.vjps[0](np.ones(1), o, q, y, out)
     assert np.array_equal(out, F.neg_pick.vjp(0, 1.0, o[0], q, y))
+
+
+def test_the_compiled_loop_runs_blas_on_one_thread_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+              if lib["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                  if lib["user_api"] == "blas"]
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+             if lib["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before
