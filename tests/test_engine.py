@@ -98,6 +98,18 @@ def test_auto_keeps_short_runs_on_numpy_and_takes_numba_for_long_ones():
     assert str(choose_engine("auto", net.graph, AUTO_MIN_STEPS)) == f"engine: numba (numba {version})"
 
 
+def test_auto_keeps_minibatches_on_numpy_and_numba_still_forces_them():
+    version = pytest.importorskip("numba").__version__
+    net = Network(5, 4, 3)
+    batch = choose_engine("auto", net.graph, AUTO_MIN_STEPS, batch_size=32)
+    assert (batch.name, batch.reason) == ("numpy", "minibatches of 32 run faster on numpy's "
+                                          "BLAS; train.engine: numba uses the compiled engine "
+                                          "anyway")
+    assert choose_engine("auto", net.graph, AUTO_MIN_STEPS, batch_size=1).name == "numba"
+    assert str(choose_engine("numba", net.graph, 10, batch_size=32)) == \
+        f"engine: numba (numba {version})"
+
+
 def test_generated_source_names_only_vertex_numbers():
     # Vertex names that would be code if they were ever pasted into the source.
     g = Graph()
