@@ -213,6 +213,7 @@ class Trainer:
         """
         X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
         T = self.settings.total_steps(len(X))
+        self.settings.check_length(T)
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
         self._remember_if_finite()
