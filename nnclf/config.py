@@ -110,6 +110,15 @@ class _Loader(yaml.SafeLoader):
         self._sizes[id(node)] = size
         return node
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            # An explicit tag on a value it does not fit: !!float '', !!bool maybe, !!int x.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.tag.rpartition(':')[2]} value {str(node.value)[:40]!r} "
+                "cannot be read; remove the tag or fix the value", node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
