@@ -256,8 +256,10 @@ class SGDSettings:
         return -(-n // self.batch_size)
 
     def total_steps(self, n: int) -> int:
-        """T for a training set of n examples."""
-        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
+        """T for a training set of n examples; a ConfigError if the warm-up is longer."""
+        T = self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
+        self.check_length(T)
+        return T
 
 
 @dataclass(frozen=True)
