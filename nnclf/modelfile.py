@@ -24,7 +24,8 @@ import numpy as np
 
 import nnclf
 
-from .archive import atomic_write, atomic_write_text, read_archive, to_json, write_archive
+from .archive import (NOT_NPZ, atomic_write, atomic_write_text, read_archive, to_json,
+                      write_archive)
 from .errors import ModelFileError
 from .model import PARAMS
 
@@ -92,8 +93,11 @@ def load_model(path):
         If the file is missing, not an npz, not an nnclf model, from a newer nnclf,
         inconsistent, or contains object (pickled) arrays.
     """
-    arrays, metadata = read_archive(path, meta_key=META, kind="an nnclf model",
-                                    error=lambda problem: _error(path, problem))
+    try:
+        arrays, metadata = read_archive(path, meta_key=META, kind="an nnclf model",
+                                        error=lambda problem: _error(path, problem))
+    except NotImplementedError:  # zipfile, on a damaged header naming a zip version it lacks
+        raise _error(path, NOT_NPZ) from None
     _check_format(metadata, path)
     for name in PARAMS:
         if name not in arrays:

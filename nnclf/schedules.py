@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .datafiles import is_number
 from .errors import ConfigError
 from .suggest import did_you_mean
 
@@ -91,20 +92,12 @@ def _bad(problem: str) -> ConfigError:
 def _number(schedule: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = ""
-        if isinstance(value, str) and _reads_as_number(value):
+        if isinstance(value, str) and is_number(value):
             hint = " (text, since it is in quotes; write the number without them)"
         raise _bad(f": {schedule}: {key} must be a number, got {value!r}{hint}")
     if not math.isfinite(value):
         raise _bad(f": {schedule}: {key} must be finite, got {value!r}")
     return float(value)
-
-
-def _reads_as_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _positive(schedule: str, key: str, value: Any) -> float:
