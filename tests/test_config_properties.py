@@ -148,10 +148,12 @@ def test_a_merge_bomb_is_refused(tmp_path):
 
 
 def test_ordinary_anchors_and_merges_still_work(tmp_path):
-    cfg = load(tmp_path, "x: &s {name: constant, eta0: 0.1}\n"[:0] +
-               "train:\n  schedule: &s {name: constant, eta0: 0.1}\n"
-               "model:\n  hidden_units: &m 7\n")
-    assert cfg.model.hidden_units == 7 and cfg.train.schedule["eta0"] == 0.1
+    cfg = load(tmp_path, "model: &m {hidden_units: 7, transfer: relu}\n"
+               "train:\n  schedule: {<<: {name: constant, eta0: 0.1}, warmup: 3}\n"
+               "  epochs: &e 2\n  eval_every: *e\n")
+    assert cfg.model.hidden_units == 7 and cfg.model.transfer == "relu"
+    assert cfg.train.schedule == {"name": "constant", "eta0": 0.1, "warmup": 3}
+    assert cfg.train.eval_every == cfg.train.epochs == 2
 
 
 # ----------------------------------------------------------------------------- data.source
