@@ -30,7 +30,7 @@ from .errors import ModelFileError
 from .model import PARAMS
 
 __all__ = ["save_model", "load_model", "ModelFileError", "atomic_write", "atomic_write_text",
-           "check_fields", "FIELD_KINDS"]
+           "check_fields", "check_checkpoint_state", "FIELD_KINDS", "CHECKPOINT_FIELDS"]
 
 FORMAT = "nnclf-model"
 FORMAT_VERSION = 1
@@ -226,3 +226,14 @@ def check_fields(meta: Mapping, kinds: Mapping[str, str],
             raise error(f"its {name!r} is {shown}, not {says}{' or null' if nullable else ''}; "
                         "the file was edited or damaged: use the file nnclf wrote")
     return meta
+
+
+def check_checkpoint_state(state: Mapping, error: Callable[[str], Exception]) -> Mapping:
+    """``state`` after :func:`check_fields` with :data:`CHECKPOINT_FIELDS` and the relations
+    between fields that continuing relies on (the epoch, and the best step, no later than t)."""
+    check_fields(state, CHECKPOINT_FIELDS, error)
+    for name in ("epoch_start", "best_step"):
+        if state.get(name) is not None and state[name] > state["t"]:
+            raise error(f"its {name!r} is {state[name]}, after its step t = {state['t']}; "
+                        "the file was edited or damaged: use the file nnclf wrote")
+    return state
