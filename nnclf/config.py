@@ -31,6 +31,7 @@ schedule with all its parameters) that a run saves as ``config.yaml``;
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .datafiles import file_problem
 from .errors import ConfigError
 from .settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
                        ModelConfig, OutputConfig, SGDSettings, as_dict)
@@ -59,9 +61,63 @@ __all__ = [
 # ----------------------------------------------------------------------------- YAML
 
 
+MAX_DEPTH = 100
+"""How deeply a config's mappings and lists may nest (a real config nests three deep)."""
+MAX_NODES = 100_000
+"""How many values a config may hold once every alias is written out: bounds the memory
+that anchors and aliases ("billion laughs") can make a config take."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML document nnclf refuses to build: nested too deep, an alias inside the very
+    collection it names, or more than :data:`MAX_NODES` values with aliases expanded."""
+
+
 class _Loader(yaml.SafeLoader):
-    """The safe loader, with two fixes: ``1e-3`` is a number (as in YAML 1.2, not a string
-    as in YAML 1.1) and a key given twice in one mapping is an error, not silently dropped."""
+    """The safe loader with YAML 1.2's core schema (``yes``, ``no``, ``on``, ``off`` are text;
+    ``1e-3`` is a number; ``010`` is ten; dates are text), a key given twice in one mapping
+    an error, and the size of what it builds bounded (see :data:`MAX_DEPTH`,
+    :data:`MAX_NODES`)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._sizes:
+                raise _Refused(None, None, f"the alias *{event.anchor} is inside the very "
+                               "collection it names (a loop); write the values out",
+                               event.start_mark)
+            return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} deep; a config nests "
+                           "sections three deep", mark)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        children = (node.value if isinstance(node, yaml.SequenceNode) else
+                    [n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode) else [])
+        size = 1 + sum(self._sizes[id(child)] for child in children)
+        if size > MAX_NODES:
+            raise _Refused(None, None, f"holds more than {MAX_NODES} values once its aliases "
+                           "are expanded; a config holds a few dozen", mark)
+        self._sizes[id(node)] = size
+        return node
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            # An explicit tag on a value it does not fit: !!float '', !!bool maybe, !!int x.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.tag.rpartition(':')[2]} value {str(node.value)[:40]!r} "
+                "cannot be read; remove the tag or fix the value", node.start_mark) from None
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -77,18 +133,42 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+def _int(loader, node) -> int:
+    text = loader.construct_scalar(node)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+def _float(loader, node) -> float:
+    text = loader.construct_scalar(node).lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+# YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), and the merge key.
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in [
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("float", r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+.0123456789"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", "<"),
+]:
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
+                                  list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
 
 
 def _yaml_error(where: str, e: yaml.YAMLError) -> ValueError:
+    if isinstance(e, yaml.reader.ReaderError):
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        return ConfigError(f"{where}: character {e.position + 1} is #x{code:04x}, "
+                           "which YAML does not allow; remove it")
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or str(e)
     place = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    if isinstance(e, yaml.constructor.ConstructorError):
+    if isinstance(e, (yaml.constructor.ConstructorError, _Refused)):
         return ConfigError(f"{where}{place}: {problem}")
     context = getattr(e, "context", None)
     detail = f"{problem} ({context})" if context else problem
@@ -185,7 +265,10 @@ def config_from_dict(raw: Any, base_dir: str | Path | None = None) -> Config:
         name: _mapping(name, top.get(name), "{key: value}") for name in SECTIONS
     }
     data = _build(DataConfig, "data", sections["data"])
-    data = dataclasses.replace(data, source=_resolve_source(data.source, base_dir))
+    try:
+        data = dataclasses.replace(data, source=_resolve_source(data.source, base_dir))
+    except ConfigError as e:
+        raise e.within("data") from None
     return Config(
         seed=top.get("seed", 0),
         data=data,
@@ -197,20 +280,26 @@ def config_from_dict(raw: Any, base_dir: str | Path | None = None) -> Config:
 
 def _resolve_source(source: str, base_dir) -> str:
     """A data file as an absolute path: found from the current directory, else next to the
-    config file. Sources that are not files are returned unchanged."""
+    config file. Sources that are not files are returned unchanged. A path that exists but
+    cannot be a data file (a directory, a FIFO, a symbolic link loop) is named as such."""
     if Path(source).suffix.lower() not in (".csv", ".npz"):
         return source
-    given = Path(source).expanduser()
+    given = os.path.expanduser(source)
     candidates = [given]
-    if base_dir is not None and not given.is_absolute():
-        beside = Path(base_dir) / given
-        if beside.resolve() != given.resolve():
+    if base_dir is not None and not os.path.isabs(given):
+        # abspath, not Path.resolve: resolving a symbolic link loop raises (Python 3.11).
+        beside = os.path.join(base_dir, given)
+        if os.path.abspath(beside) != os.path.abspath(given):
             candidates.append(beside)
-    for path in candidates:
-        if path.is_file():
-            return str(path.resolve())
+    problems = [(path, file_problem(path)) for path in candidates]
+    for path, problem in problems:
+        if problem is None:
+            return os.path.realpath(path)
+    for path, problem in problems:
+        if problem != "not found":
+            raise ConfigError(f": file '{path}' {problem}", name="source")
     where = "" if len(candidates) == 1 else f" (looked in the current directory and in {base_dir})"
-    raise ConfigError(f"data.source: file '{source}' not found{where}; check the path")
+    raise ConfigError(f": file '{source}' not found{where}; check the path", name="source")
 
 
 # ----------------------------------------------------------------------------- overrides

@@ -33,8 +33,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .errors import ConfigError, DataError, DivergenceError
 from .estimator_params import CONSTRAINTS, DEFAULTS, params_from_record, params_record, to_config
+from .archive import to_json
+from .data import label_text
 from .model import PARAMS, Network
-from .preprocessing import train_test_split_stratified
+from .preprocessing import Standardizer, train_test_split_stratified
 from .settings import Config, SGDSettings
 from .sgd import Trainer
 from .trained import TrainedModel
@@ -100,6 +102,12 @@ default="inverse_time"
         ``data.validation_fraction``), nothing is held out unless ``early_stopping=True``.
     patience : int, default=5
         Epochs without improvement of the validation loss before early stopping.
+    standardize : bool, default=True
+        Scale each feature to (x - mean) / std before the network sees it, as the CLI's
+        ``data.standardize`` does: fitted on the data of ``fit`` (validation part included)
+        or of the first ``partial_fit`` call, then kept (in ``standardizer_`` and the model
+        file) and applied to every later input, by ``predict``, ``warm_start`` and later
+        ``partial_fit`` calls alike. A feature that does not vary maps to 0.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the order of the examples and the validation split.
         Pass an int for reproducible results. The default is scikit-learn's None (fresh
@@ -135,8 +143,9 @@ default="inverse_time"
     gamma_ : ndarray of shape (K,)
         The parameters of ``network_`` (the same arrays, not copies).
     standardizer_ : Standardizer or None
-        Applied to X before the network sees it. None for models fitted here; a model
-        written by ``nnclf train`` and read with :meth:`load` keeps its standardisation.
+        Applied to X before the network sees it: fitted by ``fit`` (or the first
+        ``partial_fit``) with ``standardize=True``, else None; a model read with
+        :meth:`load` keeps the file's.
     t_ : int
         SGD steps taken so far (the t of eta^t), over all ``fit``/``partial_fit`` calls
         that continued one another.
@@ -171,7 +180,8 @@ default="inverse_time"
                  sampling=DEFAULTS["sampling"], momentum=DEFAULTS["momentum"],
                  l2=DEFAULTS["l2"], early_stopping=DEFAULTS["early_stopping"],
                  validation_fraction=DEFAULTS["validation_fraction"],
-                 patience=DEFAULTS["patience"], random_state=DEFAULTS["random_state"],
+                 patience=DEFAULTS["patience"], standardize=DEFAULTS["standardize"],
+                 random_state=DEFAULTS["random_state"],
                  verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"],
                  engine=DEFAULTS["engine"], dtype=DEFAULTS["dtype"]):
         self.hidden_units = hidden_units
@@ -189,6 +199,7 @@ default="inverse_time"
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -294,17 +305,29 @@ default="inverse_time"
             model, trainer = self._continued()
             X = model.prepare(X)
         else:
-            classes, where = new_classes
-            if len(classes) < 2:
-                raise DataError(
-                    f"{where} has only one class ({classes[0]!r}) but a classifier needs at "
-                    "least two; give training data with two or more distinct labels")
-            names = getattr(self, "feature_names_in_", None)
-            model = TrainedModel.untrained(cfg.model, X.shape[1], classes, seed, feature_names=(
-                tuple(str(n) for n in names) if names is not None else None))
-            trainer = None
+            model, trainer = self._new_model(X, *new_classes, cfg, seed), None
+            X = model.prepare(X)
         hint = "; the classes are fixed by the first fit or partial_fit"
         return model, trainer, X, model.encode(y, hint=hint)
+
+    def _new_model(self, X, classes, where: str, cfg: Config, seed: int) -> TrainedModel:
+        """An untrained model for ``classes`` (from ``where``), its standardiser fitted on X."""
+        if len(classes) < 2:
+            raise DataError(
+                f"{where} has only one class ({label_text(classes[0])}) but a classifier needs "
+                "at least two; give training data with two or more distinct labels")
+        names = getattr(self, "feature_names_in_", None)
+        model = TrainedModel.untrained(
+            cfg.model, X.shape[1], classes, seed,
+            feature_names=tuple(str(n) for n in names) if names is not None else None,
+            standardizer=Standardizer().fit(X) if cfg.data.standardize else None)
+        try:  # found now, not when the model is saved
+            to_json(model.metadata(), "metadata")
+        except TypeError as e:
+            raise DataError(f"{where}: labels of dtype {np.asarray(classes).dtype} cannot be "
+                            f"stored in a model file ({e}); give labels as strings or "
+                            "integers") from None
+        return model
 
     def _continued(self) -> tuple[TrainedModel, Trainer | None]:
         """A copy of the model and of its trainer (None after :meth:`load`) to go on with.
@@ -449,8 +472,10 @@ default="inverse_time"
         """
         model = TrainedModel.load(path)
         network = model.network
-        clf = cls(**params_from_record(model.config, network.n_hidden, network.transfer,
-                                       cls._parameter_constraints))
+        params = params_from_record(model.config, network.n_hidden, network.transfer,
+                                    cls._parameter_constraints)
+        # What the model does, whatever its record says.
+        clf = cls(**dict(params, standardize=model.standardizer is not None))
         clf.model_ = model
         clf._trainer = None
         clf.n_features_in_ = network.n_features

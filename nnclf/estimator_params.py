@@ -11,7 +11,8 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
   from :data:`nnclf.settings.DEFAULT_SCHEDULE` when the name is its name;
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
-- ``validation_fraction`` for ``data.validation_fraction`` and ``random_state`` for ``seed``.
+- ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
+  ``data.standardize``, and ``random_state`` for ``seed``.
 
 :func:`to_config` maps parameters to a :class:`~nnclf.settings.Config` (what the estimator
 trains with); :func:`params_from_record` maps a model file's ``config`` back to parameters,
@@ -55,6 +56,7 @@ DEFAULTS = {
     "l2": _TRAIN.l2,
     "early_stopping": _TRAIN.early_stopping is not None,
     "validation_fraction": _DATA.validation_fraction,
+    "standardize": _DATA.standardize,
     "patience": _STOP.patience,
     "random_state": None,
     "verbose": False,
@@ -75,6 +77,7 @@ RULES: dict[str, Rule] = {
     # Unlike data.validation_fraction, 0 is not allowed: the estimator holds data out only
     # for early stopping, which needs some.
     "validation_fraction": number(0, 1, closed="neither"),
+    "standardize": DataConfig.RULES["standardize"],
     "patience": EarlyStopping.RULES["patience"],
     "warm_start": boolean(),
     "engine": SGDSettings.RULES["engine"],
@@ -160,7 +163,8 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
     seed = params["random_state"]
     return Config(
         seed=int(seed) if isinstance(seed, Integral) else 0,
-        data=DataConfig(validation_fraction=params["validation_fraction"]),
+        data=DataConfig(validation_fraction=params["validation_fraction"],
+                        standardize=params["standardize"]),
         model=ModelConfig(params["hidden_units"], params["transfer"], params["init"],
                           dtype=params["dtype"]),
         train=train,
@@ -218,8 +222,9 @@ def _params_from_run_config(config: Mapping) -> dict:
     found["early_stopping"] = isinstance(rule, Mapping) or rule is True
     if isinstance(rule, Mapping) and "patience" in rule:
         found["patience"] = rule["patience"]
-    if "validation_fraction" in section("data"):
-        found["validation_fraction"] = section("data")["validation_fraction"]
+    for key in ("validation_fraction", "standardize"):
+        if key in section("data"):
+            found[key] = section("data")[key]
     if "seed" in config:
         found["random_state"] = config["seed"]
     return found

@@ -21,13 +21,16 @@ batch (B, d) with ``y`` of shape (B,), for which o is the mean loss over the bat
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import functions as F
 from .errors import ConfigError, DataError
 from .graph import Graph
 
-__all__ = ["Network", "PARAMS", "INITS", "init_params"]
+__all__ = ["Network", "PARAMS", "INITS", "init_params", "memory_needed", "physical_memory",
+           "check_fits_in_memory"]
 
 PARAMS = ("W", "b", "V", "gamma")
 """The trainable leaves, in the order the notes' SGD updates them."""
@@ -66,6 +69,46 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
     W = weights(n_hidden, n_features)
     V = weights(n_classes, n_hidden)
     return {"W": W, "b": np.zeros(n_hidden), "V": V, "gamma": np.zeros(n_classes)}
+
+
+COPIES = 4
+"""Parameter-sized arrays training holds at once: the parameters, their gradients, the
+optimizer's velocity or early stopping's best parameters, and the float64 draw of the
+initialisation."""
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
+def memory_needed(n_features: int, n_hidden: int, n_classes: int, dtype=np.float64,
+                  batch_size: int = 1) -> int:
+    """Bytes a network of these sizes needs to train, about: :data:`COPIES` copies of W, b, V,
+    gamma (in float64, the widest) and one step's buffers for a batch (z, h, l, q and their
+    gradients)."""
+    params = n_hidden * (n_features + 1) + n_classes * (n_hidden + 1)
+    buffers = 2 * batch_size * (n_features + 2 * n_hidden + 2 * n_classes)
+    return COPIES * params * 8 + buffers * np.dtype(dtype).itemsize
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_fits_in_memory(n_features: int, n_hidden: int, n_classes: int, dtype=np.float64) -> None:
+    """A ConfigError, before anything is allocated, if training such a network would need
+    more memory than the machine has."""
+    need, have = memory_needed(n_features, n_hidden, n_classes, dtype), physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"a network with d={n_features} inputs, m={n_hidden} hidden units and "
+            f"K={n_classes} classes needs about {_gib(need)} to train (W, V, their gradients "
+            f"and buffers) but this machine has {_gib(have)}; use fewer hidden units")
 
 
 def _positive_int(name: str, value) -> int:
@@ -127,8 +170,16 @@ class Network:
         self.transfer = transfer
         self.graph = build_graph(F.get_transfer(transfer), dtype)
         self.dtype = self.graph.dtype
-        params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
-                             init_scale, seed)
+        check_fits_in_memory(self.n_features, self.n_hidden, self.n_classes, self.dtype)
+        try:
+            params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
+                                 init_scale, seed)
+        except MemoryError:
+            raise ConfigError(
+                f"a network with d={self.n_features} inputs, m={self.n_hidden} hidden units "
+                f"and K={self.n_classes} classes does not fit in memory (it needs about "
+                f"{_gib(memory_needed(self.n_features, self.n_hidden, self.n_classes))}); "
+                "use fewer hidden units") from None
         self.params = {name: value.astype(self.dtype, copy=False) for name, value in params.items()}
 
     @classmethod

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .datafiles import is_number
 from .errors import ConfigError
 from .suggest import did_you_mean
 
@@ -91,8 +92,8 @@ def _bad(problem: str) -> ConfigError:
 def _number(schedule: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = ""
-        if isinstance(value, str):
-            hint = " (a number in quotes? note that YAML reads 1e-3 as text: write 1.0e-3)"
+        if isinstance(value, str) and is_number(value):
+            hint = " (text, since it is in quotes; write the number without them)"
         raise _bad(f": {schedule}: {key} must be a number, got {value!r}{hint}")
     if not math.isfinite(value):
         raise _bad(f": {schedule}: {key} must be finite, got {value!r}")

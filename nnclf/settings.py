@@ -218,7 +218,9 @@ class SGDSettings:
         "sampling": choice(SAMPLING, "sampling"),
         "momentum": number(0, 1),
         "nesterov": boolean(),
-        "l2": number(0),
+        # Weight decay past 1 shrinks W and V faster than any loss gradient moves them
+        # (with l2 * eta >= 2 the step itself diverges): never a setting anyone wants.
+        "l2": number(0, 1, closed="both"),
         "clip_norm": number(0, closed="neither", optional=True),
         "eval_every": integer(1, optional=True),
         "early_stopping": instance(EarlyStopping, optional=True),
@@ -235,6 +237,17 @@ class SGDSettings:
             # Kept with every parameter filled in, so that equal settings compare equal and a
             # saved config shows everything.
             object.__setattr__(self, "schedule", make_schedule(self.schedule).to_dict())
+        if self.steps is not None:
+            self.check_length(self.steps)
+
+    def check_length(self, T: int) -> None:
+        """A ConfigError if the schedule's warm-up is longer than training (T steps): the
+        step size would never reach eta0."""
+        warmup = self.make_schedule().params.get("warmup", 0)
+        if warmup > T:
+            name = "steps" if self.steps is not None else "epochs"
+            _fail("schedule.warmup", f" is {warmup} steps but training is {T} steps; make "
+                  f"warmup at most {T} or train longer (train.{name})")
 
     def make_schedule(self) -> Schedule:
         return make_schedule(self.schedule)
@@ -243,8 +256,10 @@ class SGDSettings:
         return -(-n // self.batch_size)
 
     def total_steps(self, n: int) -> int:
-        """T for a training set of n examples."""
-        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
+        """T for a training set of n examples; a ConfigError if the warm-up is longer."""
+        T = self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(n)
+        self.check_length(T)
+        return T
 
 
 @dataclass(frozen=True)
@@ -298,7 +313,8 @@ class ModelConfig:
         "hidden_units": integer(1),
         "transfer": choice(TRANSFERS.keys(), "transfer function"),
         "init": choice(INITS, "initialisation"),
-        "init_scale": number(0, closed="neither"),
+        # A standard deviation past 100 saturates every g and overflows V g(z): never useful.
+        "init_scale": number(0, 100, closed="right"),
         "dtype": choice(DTYPES, "dtype"),
     }
 

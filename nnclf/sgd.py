@@ -47,6 +47,7 @@ from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, engine_loop
 from .model import PARAMS, Network
+from .modelfile import check_checkpoint_state
 from .optimizers import make_optimizer
 from .progress import Progress
 from .sampler import Sampler
@@ -492,6 +493,7 @@ def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, state) from a file written by :func:`save_checkpoint`."""
-    return read_archive(path, meta_key="state", kind="an nnclf checkpoint",
-                        error=lambda problem: CheckpointError(f"checkpoint '{path}': {problem}"))
+    """(arrays, state) from a file written by :func:`save_checkpoint`, its fields' types checked."""
+    error = lambda problem: CheckpointError(f"checkpoint '{path}': {problem}")  # noqa: E731
+    arrays, state = read_archive(path, meta_key="state", kind="an nnclf checkpoint", error=error)
+    return arrays, check_checkpoint_state(state, error)

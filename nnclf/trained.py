@@ -22,8 +22,9 @@ import numpy as np
 from .errors import DataError, ModelFileError
 from .model import Network
 from .preprocessing import Standardizer
-from .modelfile import load_model, save_model
+from .modelfile import check_fields, load_model, save_model
 from .settings import DTYPES, ModelConfig
+from .transfers import TRANSFERS
 
 __all__ = ["TrainedModel", "encode_labels"]
 
@@ -142,26 +143,45 @@ class TrainedModel:
 
     @classmethod
     def load(cls, path) -> "TrainedModel":
-        """Read a model file; never runs code from it."""
+        """Read a model file; never runs code from it. Metadata of a wrong type, an unknown
+        transfer function or sizes that do not fit W and V are a ModelFileError naming the
+        file and the field."""
         params, meta = load_model(path)
-        try:
-            dtype = meta.get("dtype", "float64")
-            if dtype not in DTYPES:
-                raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-            network = Network.from_params(params, meta.get("transfer", "tanh"), dtype)
-            classes = np.asarray(meta["classes"])
-        except (KeyError, ValueError) as e:
-            raise ModelFileError(f"model file '{path}': incomplete metadata ({e})") from None
+
+        def error(problem: str) -> ModelFileError:
+            return ModelFileError(f"model file '{path}': {problem}")
+
+        check_fields(meta, _FIELDS, error)
+        transfer = "tanh" if meta.get("transfer") is None else meta["transfer"]
+        dtype = "float64" if meta.get("dtype") is None else meta["dtype"]
+        if transfer not in TRANSFERS:
+            raise error(f"its transfer function {transfer!r} is not registered; register it "
+                        "(nnclf.functions.register_transfer) before loading the model")
+        if dtype not in DTYPES:
+            raise error(f"its 'dtype' is {dtype!r}, not one of {', '.join(DTYPES)}")
+        network = Network.from_params(params, transfer, dtype)
+        classes, names = np.asarray(meta["classes"]), meta.get("feature_names")
         if len(classes) != network.n_classes:
-            raise ModelFileError(
-                f"model file '{path}': {len(classes)} class labels for {network.n_classes} outputs"
-            )
-        names = meta.get("feature_names")
-        std = meta.get("standardizer")
-        return cls(
-            network=network,
-            classes=classes,
-            feature_names=tuple(names) if names is not None else None,
-            standardizer=Standardizer.from_dict(std) if std is not None else None,
-            config=meta.get("config"),
-        )
+            raise error(f"{len(classes)} class labels for {network.n_classes} outputs")
+        if names is not None and len(names) != network.n_features:
+            raise error(f"{len(names)} feature names for W's {network.n_features} inputs")
+        return cls(network=network, classes=classes,
+                   feature_names=tuple(names) if names is not None else None,
+                   standardizer=_standardizer(meta.get("standardizer"), network.n_features, error),
+                   config=meta.get("config"))
+
+
+_FIELDS = {"classes": "labels", "feature_names": "texts?", "standardizer": "mapping?",
+           "transfer": "text?", "dtype": "text?", "config": "mapping?"}
+"""What each field of a model file's metadata must be (see :func:`check_fields`)."""
+
+
+def _standardizer(saved: dict | None, d: int, error) -> Standardizer | None:
+    if saved is None:
+        return None
+    check_fields(saved, {"mean": "numbers", "scale": "numbers"},
+                 lambda problem: error(f"in its standardizer, {problem.removeprefix('its ')}"))
+    if not len(saved["mean"]) == len(saved["scale"]) == d or min(saved["scale"], default=1) <= 0:
+        raise error(f"its standardizer must hold {d} means and {d} scales > 0 (one per input "
+                    "of W); the file was edited or damaged: use the file nnclf wrote")
+    return Standardizer.from_dict(saved)

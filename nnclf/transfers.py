@@ -18,6 +18,7 @@ Everything here is also importable from :mod:`nnclf.functions`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
@@ -42,8 +43,10 @@ def elementwise(name: str, g: Callable, dg: Callable,
     g : callable
         ``g(z, out=None)``, the function itself.
     dg : callable
-        ``dg(z, h, out=None)``, its derivative g'(z) entry by entry; ``h = g(z)`` is given so
-        that, for example, tanh' can be computed as 1 - h^2.
+        Its derivative g'(z) entry by entry, as ``dg(z)``, ``dg(z, h)``, ``dg(z, out=None)``
+        or ``dg(z, h, out=None)``: ``h = g(z)`` is given to a ``dg`` that takes it, so that,
+        for example, tanh' can be computed as 1 - h^2. The form is read once, here; any other
+        signature is a :class:`~nnclf.errors.GraphError` now rather than inside ``fit``.
     compiled : (forward, vjp), optional
         The same g and VJP as kernels for the compiled engine: ``forward(z, out)`` and
         ``vjp(p, h, z, out)`` writing into ``out`` (see :class:`~nnclf.functions.Compiled`).
@@ -51,6 +54,9 @@ def elementwise(name: str, g: Callable, dg: Callable,
 
     Its Jacobian is diag(g'(z)) and its VJP is ``p * g'(z)``.
     """
+
+    _check_takes_z(name, "g", g, "g(z) or g(z, out=None)")
+    dg = _derivative(name, dg)
 
     def vjp(p, h, z, out=None):
         # out=out, not out=d: for a 0-d z numpy returns a scalar, which cannot be an out.
@@ -64,6 +70,50 @@ def elementwise(name: str, g: Callable, dg: Callable,
         vjps=[vjp],
         compiled=Compiled(compiled[0], (compiled[1],)) if compiled is not None else None,
     )
+
+
+def _positional(fn: Callable) -> tuple[int, int, bool] | None:
+    """(required, allowed, takes out) positional arguments of ``fn``, None if unknown."""
+    if isinstance(fn, np.ufunc):
+        return fn.nin, fn.nin, True
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    args = [p for p in params if p.kind in kinds and p.name != "out"]
+    many = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    out = any(p.name == "out" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    required = sum(p.default is inspect.Parameter.empty for p in args)
+    return required, 2 if many else len(args), out
+
+
+def _check_takes_z(name: str, what: str, fn: Callable, forms: str) -> None:
+    shape = _positional(fn) if callable(fn) else (0, 0, False)
+    if shape is not None and (shape[0] > 1 or shape[1] < 1):
+        raise GraphError(f"elementwise({name!r}): {what} must be called as {forms}; "
+                         f"got {getattr(fn, '__name__', fn)!r}, which takes {shape[1]} "
+                         f"argument(s) ({shape[0]} required)")
+
+
+def _derivative(name: str, dg: Callable) -> Callable:
+    """``dg`` as ``dg(z, h, out=None)``, whichever of the four documented forms it has."""
+    forms = "dg(z), dg(z, h), dg(z, out=None) or dg(z, h, out=None)"
+    if not callable(dg):
+        raise GraphError(f"elementwise({name!r}): dg must be a function, as {forms}; "
+                         f"got {type(dg).__name__}")
+    shape = _positional(dg)
+    if shape is None:
+        return lambda z, h, out=None: dg(z, h)
+    required, allowed, takes_out = shape
+    if required > 2 or allowed < 1:
+        raise GraphError(f"elementwise({name!r}): dg must be called as {forms}; got "
+                         f"{getattr(dg, '__name__', dg)!r}, which takes {allowed} argument(s) "
+                         f"({required} required)")
+    with_h = required == 2 or allowed >= 2
+    if takes_out:
+        return dg if with_h else (lambda z, h, out=None: dg(z, out=out))
+    return (lambda z, h, out=None: dg(z, h)) if with_h else (lambda z, h, out=None: dg(z))
 
 
 TRANSFERS: dict[str, LocalFunction] = {}

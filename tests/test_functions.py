@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
+import re
+
 import pytest
 
 from nnclf import functions as F
@@ -316,3 +318,88 @@ def test_either_module_may_be_imported_first(first):
             "assert log_softmax.name == 'log_softmax' and neg_pick.name == 'neg_pick'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- elementwise's dg forms
+
+def _d_softsign(z):
+    return 1.0 / (1.0 + np.abs(z)) ** 2
+
+
+# The derivative of softsign g(z) = z / (1 + |z|), in every form elementwise accepts.
+DG_FORMS = {
+    "dg(z)": lambda z: _d_softsign(z),
+    "dg(z, h)": lambda z, h: (1.0 - np.abs(h)) ** 2,
+    "dg(z, out=None)": lambda z, out=None: np.divide(1.0, (1.0 + np.abs(z)) ** 2, out=out),
+    "dg(z, h, out=None)": lambda z, h, out=None: np.square(1.0 - np.abs(h), out=out),
+    "dg(z, h=None)": lambda z, h=None: _d_softsign(z),
+    "dg(z, *rest)": lambda z, *rest: (1.0 - np.abs(rest[0])) ** 2,
+    "dg(z, **kw)": lambda z, **kw: _d_softsign(z),
+    "def dg(z, /)": eval("lambda z, /: 1.0 / (1.0 + abs(z)) ** 2"),
+}
+
+
+@pytest.mark.parametrize("form", DG_FORMS)
+def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
+    monkeypatch.setitem(F.TRANSFERS, "softsign_test", None)
+    fn = F.register_transfer(F.elementwise("softsign_test", lambda z: z / (1 + np.abs(z)),
+                                           DG_FORMS[form]))
+    z = np.array([-2.0, -0.5, 0.0, 0.25, 3.0])
+    h = fn.forward(z)
+    expected = 1 / (1 + np.abs(z)) ** 2  # by hand: d/dz z/(1+|z|) = 1/(1+|z|)^2
+    np.testing.assert_allclose(fn.jacobian(0, h, z), np.diag(expected), rtol=1e-12)
+    p = np.array([1.0, -2.0, 3.0, 0.5, 4.0])
+    np.testing.assert_allclose(fn.vjp(0, p, h, z), p * expected, rtol=1e-12)
+    out = np.full(5, np.nan)
+    fn.vjp(0, p, h, z, out=out)
+    np.testing.assert_allclose(out, p * expected, rtol=1e-12)
+    assert check_function(fn, z).ok
+
+
+def test_the_readme_one_liner_trains(monkeypatch):
+    # README: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
+    from nnclf.model import Network
+    from nnclf.settings import SGDSettings
+    from nnclf.sgd import Trainer
+    monkeypatch.setitem(F.TRANSFERS, "cube_test", None)
+    F.register_transfer(F.elementwise("cube_test", lambda z: z ** 3 / 3 + z, lambda z: z ** 2 + 1))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    settings = SGDSettings(epochs=2, engine="numpy", schedule={"name": "constant", "eta0": 0.01})
+    trainer = Trainer(Network(3, 4, 2, "cube_test", seed=0), settings, progress="none")
+    assert trainer.fit(X, y).stopped == "completed" and trainer.t == 40
+
+
+@pytest.mark.parametrize("dg, takes", [
+    (lambda: 1.0, "0 argument(s) (0 required)"),
+    (lambda z, h, extra: z, "3 argument(s) (3 required)"),
+    (lambda a, b, c, out=None: a, "3 argument(s) (3 required)"),
+    (lambda *, z: z, "0 argument(s) (0 required)"),
+    (lambda out=None: out, "0 argument(s) (0 required)"),
+    (lambda z, h, p, q: z, "4 argument(s) (4 required)"),
+])
+def test_a_dg_of_another_signature_is_refused_when_made(dg, takes):
+    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): dg must be called as dg\(z\), "
+                       r"dg\(z, h\), dg\(z, out=None\) or dg\(z, h, out=None\); got '<lambda>', "
+                       rf"which takes {re.escape(takes)}$"):
+        F.elementwise("bad", np.tanh, dg)
+
+
+@pytest.mark.parametrize("dg", [None, 1.0, "tanh", np.ones(3)])
+def test_a_dg_that_is_not_a_function_is_refused(dg):
+    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): dg must be a function, as dg\(z\)"):
+        F.elementwise("bad", np.tanh, dg)
+
+
+@pytest.mark.parametrize("g", [lambda: 0, lambda z, h: z, lambda a, b, c: a, None, 3])
+def test_a_g_that_cannot_take_z_is_refused(g):
+    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): g must be called as g\(z\) or "
+                       r"g\(z, out=None\)"):
+        F.elementwise("bad", g, lambda z: z)
+
+
+@pytest.mark.parametrize("g, dg", [(np.sin, np.cos), (np.exp, np.exp)])
+def test_a_ufunc_is_a_dg_of_z(g, dg):
+    fn = F.elementwise("ufunc_test", g, dg)
+    z = np.array([0.3, -1.2])
+    np.testing.assert_allclose(fn.vjp(0, np.ones(2), fn.forward(z), z), dg(z))

@@ -12,13 +12,16 @@ numpy, with the derivatives derived by hand:
 its graph; the tests also compare it with central finite differences computed here.
 """
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 import nnclf.model
 from nnclf import functions as F
 from nnclf.gradcheck import gradcheck
-from nnclf.model import INITS, PARAMS, Network, init_params
+from nnclf.errors import ConfigError
+from nnclf.model import INITS, PARAMS, Network, init_params, memory_needed, physical_memory
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 
 
@@ -446,3 +449,62 @@ def test_loss_of_nothing_and_negative_init_scale_are_clear_errors():
         net.loss(np.zeros((0, 3)), np.zeros(0, dtype=int))
     with pytest.raises(ValueError, match="^scale must be > 0, got -1$"):
         Network(3, 2, 2, init="normal", init_scale=-1)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_needed_counts_by_hand():
+    # d=3, m=2, K=2: W 6 + b 2 + V 4 + gamma 2 = 14 parameters, 4 float64 copies = 448 bytes;
+    # one step's buffers 2 * (3 + 2*2 + 2*2) = 22 entries of 8 bytes = 176 bytes.
+    assert memory_needed(3, 2, 2) == 448 + 176
+    assert memory_needed(3, 2, 2, np.float32) == 448 + 88
+    assert memory_needed(3, 2, 2, batch_size=10) == 448 + 1760
+
+
+@pytest.mark.parametrize("d, m, K", [(64, 10**9, 10), (10**6, 10**6, 2), (10**8, 10**4, 3),
+                                     (4, 10**12, 2), (2, 10, 10**12), (10**15, 1, 2)])
+def test_a_network_too_large_for_the_machine_is_refused_before_allocating(d, m, K):
+    have = physical_memory()
+    if have is None:
+        pytest.skip("this system does not report its memory")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as caught:
+            Network(d, m, K)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    need = memory_needed(d, m, K)
+    assert str(caught.value) == (
+        f"a network with d={d} inputs, m={m} hidden units and K={K} classes needs about "
+        f"{need / 2**30:.3g} GiB to train (W, V, their gradients and buffers) but this machine "
+        f"has {have / 2**30:.3g} GiB; use fewer hidden units")
+    assert peak < 50e6
+
+
+def test_the_limit_is_the_machines_memory(monkeypatch):
+    monkeypatch.setattr(nnclf.model, "physical_memory", lambda: memory_needed(5, 7, 3))
+    Network(5, 7, 3)  # exactly what it needs: built
+    with pytest.raises(ConfigError, match=r"m=8 hidden units .* but this machine has"):
+        Network(5, 8, 3)
+    monkeypatch.setattr(nnclf.model, "physical_memory", lambda: None)
+    Network(5, 8, 3)  # a system that does not say: no check
+
+
+def test_an_allocation_that_fails_anyway_is_the_same_error(monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(nnclf.model, "init_params", no_memory)
+    with pytest.raises(ConfigError, match=r"^a network with d=5 inputs, m=7 hidden units and K=3 "
+                       r"classes does not fit in memory \(it needs about .* GiB\); use fewer "
+                       "hidden units$"):
+        Network(5, 7, 3)
+
+
+@pytest.mark.parametrize("failure", [AttributeError, ValueError, OSError])
+def test_physical_memory_is_none_when_the_system_does_not_say(monkeypatch, failure):
+    def sysconf(name):
+        raise failure(name)
+    monkeypatch.setattr(nnclf.model.os, "sysconf", sysconf)
+    assert physical_memory() is None

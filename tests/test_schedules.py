@@ -2,6 +2,8 @@
 
 import math
 
+import re
+
 import pytest
 
 from nnclf.schedules import (SCHEDULES, Schedule, constant, cosine, exponential, inverse_time,
@@ -134,9 +136,22 @@ def test_other_bad_values_are_named(build, message):
         build()
 
 
+@pytest.mark.parametrize("text", ["2e4", "20000", " 2e4 ", "2.0e+4", "inf", "1_000", "-3"])
+def test_a_number_in_quotes_is_told_so(text):
+    with pytest.raises(ValueError, match=r"schedule: inverse_time: tau must be a number, got "
+                       + re.escape(repr(text)) + r" \(text, since it is in quotes; write the "
+                       r"number without them\)$"):
+        make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": text})
+
+
+@pytest.mark.parametrize("value", ["fast", "", "1e", "0x10", "e3", [1], {"a": 1}])
+def test_the_quotes_hint_only_when_true(value):
+    with pytest.raises(ValueError, match="must be a number") as info:
+        make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": value})
+    assert "quotes" not in str(info.value) and "YAML" not in str(info.value)
+
+
 def test_non_numeric_value_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"schedule: inverse_time: tau must be a number, got '2e4'.*YAML"):
-        make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": "2e4"})
     with pytest.raises(ValueError, match=r"schedule: constant: eta0 must be a number, got None"):
         constant(None)
     with pytest.raises(ValueError, match=r"schedule: constant: eta0 must be a number, got True"):

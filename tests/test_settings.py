@@ -72,8 +72,15 @@ def test_the_transfer_rule_sees_functions_registered_later():
     (dict(steps=-1), "steps must be an integer >= 1 or null, got -1"),
     (dict(epochs=None, steps=None), "epochs or steps must be given (how long to train)"),
     (dict(nesterov=True), "nesterov needs momentum > 0"),
-    (dict(l2=-1.0), "l2 must be a number >= 0, got -1.0"),
-    (dict(l2=math.inf), "l2 must be a number >= 0, got inf"),
+    (dict(l2=-1.0), "l2 must be a number in [0, 1], got -1.0"),
+    (dict(l2=math.inf), "l2 must be a number in [0, 1], got inf"),
+    (dict(l2=1e300), "l2 must be a number in [0, 1], got 1e+300"),
+    (dict(l2=1.0000001), "l2 must be a number in [0, 1], got 1.0000001"),
+    (dict(clip_norm=-1.5), "clip_norm must be a number > 0 or null, got -1.5"),
+    (dict(clip_norm=math.inf), "clip_norm must be a number > 0 or null, got inf"),
+    (dict(steps=10, epochs=None, schedule={"name": "constant", "eta0": 0.1, "warmup": 11}),
+     "schedule.warmup is 11 steps but training is 10 steps; make warmup at most 10 or train "
+     "longer (train.steps)"),
     (dict(clip_norm=0), "clip_norm must be a number > 0 or null, got 0"),
     (dict(eval_every=0), "eval_every must be an integer >= 1 or null, got 0"),
     (dict(early_stopping={"metric": "val_loss"}),
@@ -104,7 +111,9 @@ def test_bad_sgd_settings_name_their_own_field(kwargs, message):
      "got ''"),
     (ModelConfig, dict(init="glorot"), "init: unknown initialisation 'glorot'; "
      "choose one of xavier, he, normal"),
-    (ModelConfig, dict(init_scale=0.0), "init_scale must be a number > 0, got 0.0"),
+    (ModelConfig, dict(init_scale=0.0), "init_scale must be a number in (0, 100], got 0.0"),
+    (ModelConfig, dict(init_scale=1e300), "init_scale must be a number in (0, 100], got 1e+300"),
+    (ModelConfig, dict(init_scale=100.5), "init_scale must be a number in (0, 100], got 100.5"),
     (Config, dict(seed=2**32), "seed must be an integer in [0, 2**32), got 4294967296"),
     (Config, dict(train=SGDSettings(early_stopping=EarlyStopping()),
                   data=DataConfig(validation_fraction=0)),
@@ -131,3 +140,23 @@ def test_as_dict_is_plain_data_that_rebuilds_the_same_settings():
     assert d["schedule"] == {"name": "inverse_time", "eta0": 0.05, "tau": 20000.0, "warmup": 0}
     rebuilt = SGDSettings(**{**d, "early_stopping": EarlyStopping(**d["early_stopping"])})
     assert rebuilt == settings
+
+
+@pytest.mark.parametrize("l2", [0.0, 1e-4, 0.5, 1.0])
+def test_honest_l2_values_are_kept(l2):
+    assert SGDSettings(l2=l2).l2 == l2
+
+
+@pytest.mark.parametrize("warmup, steps", [(0, 1), (10, 10), (5, 10)])
+def test_a_warmup_as_long_as_training_is_allowed(warmup, steps):
+    settings = SGDSettings(steps=steps, epochs=None,
+                           schedule={"name": "constant", "eta0": 0.1, "warmup": warmup})
+    settings.check_length(steps)
+
+
+@pytest.mark.parametrize("warmup, T", [(11, 10), (2, 1), (10**9, 5)])
+def test_a_warmup_longer_than_T_from_epochs_is_named_when_T_is_known(warmup, T):
+    settings = SGDSettings(epochs=1, schedule={"name": "constant", "eta0": 0.1, "warmup": warmup})
+    with pytest.raises(ConfigError, match=rf"^schedule.warmup is {warmup} steps but training is "
+                       rf"{T} steps; make warmup at most {T} or train longer \(train.epochs\)$"):
+        settings.check_length(T)
