@@ -130,7 +130,9 @@ def read_arrays(path, *, kind: str, error: Callable[[str], NnclfError],
         npz = np.load(path, allow_pickle=False)
     except OSError as exc:
         raise error(f"cannot be read ({exc.strerror or exc})") from None
-    except (ValueError, EOFError, zipfile.BadZipFile):  # a pickle, random bytes or a cut zip
+    except (ValueError, EOFError, zipfile.BadZipFile, NotImplementedError):
+        # A pickle, random bytes, a cut zip, or a damaged header naming a zip version or
+        # method that zipfile lacks.
         raise error(NOT_NPZ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise error(f"is a single .npy array, not {kind}{hint}")

@@ -24,7 +24,7 @@ import numpy as np
 
 import nnclf
 
-from .archive import (NOT_NPZ, atomic_write, atomic_write_text, read_archive, to_json,
+from .archive import (atomic_write, atomic_write_text, read_archive, to_json,
                       write_archive)
 from .errors import ModelFileError
 from .model import PARAMS
@@ -93,11 +93,8 @@ def load_model(path):
         If the file is missing, not an npz, not an nnclf model, from a newer nnclf,
         inconsistent, or contains object (pickled) arrays.
     """
-    try:
-        arrays, metadata = read_archive(path, meta_key=META, kind="an nnclf model",
-                                        error=lambda problem: _error(path, problem))
-    except NotImplementedError:  # zipfile, on a damaged header naming a zip version it lacks
-        raise _error(path, NOT_NPZ) from None
+    arrays, metadata = read_archive(path, meta_key=META, kind="an nnclf model",
+                                    error=lambda problem: _error(path, problem))
     _check_format(metadata, path)
     for name in PARAMS:
         if name not in arrays:

@@ -44,7 +44,7 @@ from . import rundir
 from .archive import atomic_write_text, to_json
 from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
 from .data import data_changed, fingerprint, label_text, load_dataset
-from .errors import CheckpointError, DataError, RunError
+from .errors import CheckpointError, ConfigError, DataError, RunError
 from .metrics import evaluate, no_better_than_chance
 from .preprocessing import Standardizer, train_test_split_stratified
 from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
@@ -239,11 +239,16 @@ class _Job:
         model = build_model(cfg, splits)
         trainer = Trainer(model.network, cfg.train, seed=cfg.seed,
                           progress="none" if quiet else "auto")
-        return cls(cfg, splits, model, trainer)
+        job = cls(cfg, splits, model, trainer)
+        job.total_steps  # checks the run's length (a warmup past T) before anything is written
+        return job
 
     @property
     def total_steps(self) -> int:
-        return self.cfg.train.total_steps(len(self.splits.X_train))
+        try:
+            return self.cfg.train.total_steps(len(self.splits.X_train))
+        except ConfigError as e:  # a warmup longer than the run's T
+            raise e.within("train") from None
 
 
 # ----------------------------------------------------------------------------- training

@@ -401,6 +401,10 @@ BAD_INPUTS = {
                        "model.hidden_units must be an integer >= 1, got 0"),
     "eta0 -1": ({"c.yaml": "train: {schedule: {name: inverse_time, eta0: -1, tau: 10}}\n"},
                 ["train", "c.yaml"], 2, "train.schedule: inverse_time: eta0 must be > 0, got -1"),
+    "warmup longer than training": (
+        {"c.yaml": "data: {source: iris.csv}\ntrain: {epochs: 1, schedule: {name: constant, "
+                   "eta0: 0.1, warmup: 100000}}\n"},
+        ["train", "c.yaml"], 2, "train.schedule.warmup is 100000 steps but training is "),
     "unknown transfer": ({"c.yaml": "model: {transfer: foo}\n"}, ["train", "c.yaml"], 2,
                          "model.transfer: unknown transfer function 'foo'; choose one of tanh, "),
     "missing data file": ({"c.yaml": _cfg("missing.csv")}, ["train", "c.yaml"], 2,
