@@ -153,8 +153,8 @@ def _training_config(model: TrainedModel) -> Config:
 def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
     cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
     splits = load_splits(cfg)
-    if run_dir is not None:
-        _check_unchanged(run_dir, splits.fingerprint, _show(cfg.data.source))
+    recorded = _recorded_data(run_dir) if run_dir is not None else model.data
+    _check_unchanged(recorded, splits.fingerprint, _show(cfg.data.source))
     if not len(splits.X_test):
         raise DataError("the run has no test split (data.test_fraction is 0); give the "
                         "data to evaluate on with --data SOURCE")
@@ -163,13 +163,17 @@ def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, 
             f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}")
 
 
-def _check_unchanged(run_dir: Path, now: dict, source: str) -> None:
-    """The data the run was trained on (as its metrics.json records them) must be the data
-    its test split is re-created from; runs of nnclf 0.1 record nothing to compare."""
+def _recorded_data(run_dir: Path) -> dict | None:
+    """The fingerprint of the data a run was trained on, as its metrics.json records it."""
     try:
-        recorded = json.loads((run_dir / METRICS).read_text()).get("data")
+        return json.loads((run_dir / METRICS).read_text()).get("data")
     except (OSError, ValueError, AttributeError):
-        recorded = None
+        return None
+
+
+def _check_unchanged(recorded, now: dict, source: str) -> None:
+    """The data a run or model was trained on (its recorded fingerprint) must be the data its
+    test split is re-created from; runs and models of nnclf 0.1 record nothing to compare."""
     changed = data_changed(recorded, now, source) if isinstance(recorded, dict) else None
     if changed:
         raise DataError(f"{changed}, so its test split re-created now would not be the one "

@@ -161,7 +161,8 @@ def build_model(cfg: Config, splits: Splits) -> TrainedModel:
     standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
     model = TrainedModel.untrained(cfg.model, splits.X_train.shape[1], _classes(splits),
                                    cfg.seed, feature_names=splits.feature_names,
-                                   standardizer=standardizer, config=config_to_dict(cfg))
+                                   standardizer=standardizer, config=config_to_dict(cfg),
+                                   data=splits.fingerprint)
     try:  # found now, not when the trained model is saved
         to_json(model.metadata(), "metadata")
     except TypeError as e:

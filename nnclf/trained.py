@@ -59,6 +59,9 @@ class TrainedModel:
         Applied to raw features before the network sees them.
     config : dict, optional
         The resolved configuration that produced the model (for the record).
+    data : dict, optional
+        The fingerprint of the data it was trained on (:func:`nnclf.data.fingerprint`), so
+        that a test split re-created from its config can be checked against it.
     """
 
     network: Network
@@ -66,6 +69,7 @@ class TrainedModel:
     feature_names: tuple[str, ...] | None = None
     standardizer: Standardizer | None = None
     config: dict | None = field(default=None, repr=False)
+    data: dict | None = field(default=None, repr=False)
 
     @classmethod
     def untrained(cls, model: ModelConfig, n_features: int, classes: np.ndarray, seed,
@@ -135,6 +139,7 @@ class TrainedModel:
             "transfer": self.network.transfer,
             "dtype": self.network.dtype.name,
             "config": self.config,
+            "data": self.data,
         }
 
     def save(self, path):
@@ -168,11 +173,11 @@ class TrainedModel:
         return cls(network=network, classes=classes,
                    feature_names=tuple(names) if names is not None else None,
                    standardizer=_standardizer(meta.get("standardizer"), network.n_features, error),
-                   config=meta.get("config"))
+                   config=meta.get("config"), data=meta.get("data"))
 
 
 _FIELDS = {"classes": "labels", "feature_names": "texts?", "standardizer": "mapping?",
-           "transfer": "text?", "dtype": "text?", "config": "mapping?"}
+           "transfer": "text?", "dtype": "text?", "config": "mapping?", "data": "mapping?"}
 """What each field of a model file's metadata must be (see :func:`check_fields`)."""
 
 

@@ -19,7 +19,8 @@ Cases (``--cases``, default all):
 
 The tools:
 
-- ``nnclf``: ``Trainer(Network(d, m, K, "tanh", seed=0), SGDSettings(...)).fit``; with
+- ``nnclf``: ``Trainer(Network(d, m, K, "tanh", seed=0), SGDSettings(...)).fit`` on the numpy
+  engine (``scripts/engines_benchmark.py`` measures the numba engine); with
   ``sampling="shuffle"`` (a new permutation every epoch, as scikit-learn and the PyTorch
   loop do) for the comparison, and the notes' own ``sampling="uniform"`` for reference;
 - ``sklearn``: ``MLPClassifier(solver="sgd", batch_size=B, learning_rate="constant",
@@ -188,7 +189,9 @@ def accuracy(predicted, y) -> float:
 
 
 def nnclf_settings(problem: Problem, epochs: int, batch_size: int, sampling: str) -> SGDSettings:
-    return SGDSettings(epochs=epochs, batch_size=batch_size, sampling=sampling,
+    # The numpy engine: this script measures it against the other tools; the numba engine
+    # has its own script, scripts/engines_benchmark.py.
+    return SGDSettings(epochs=epochs, batch_size=batch_size, sampling=sampling, engine="numpy",
                        schedule={"name": "constant", "eta0": problem.eta})
 
 
@@ -483,7 +486,7 @@ def memory_case(opts: Options) -> dict | None:
 
     net = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0)
     settings = SGDSettings(epochs=None, steps=opts.memory_steps, batch_size=1, sampling="uniform",
-                           schedule={"name": "constant", "eta0": problem.eta},
+                           engine="numpy", schedule={"name": "constant", "eta0": problem.eta},
                            eval_every=max(1, opts.memory_steps // 20))
     trainer = Trainer(net, settings, seed=0, progress="none", callbacks=(sample_rss,))
     start = time.perf_counter()

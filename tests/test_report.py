@@ -213,6 +213,24 @@ def test_evaluate_refuses_a_test_split_of_data_that_changed_since_training(csv_r
         data.write_text(original)
 
 
+def test_a_model_file_alone_refuses_a_test_split_of_data_that_changed(csv_run, tmp_path):
+    # The model file carries the fingerprint too, so evaluating it without its run directory
+    # (as nnclf evaluate run/model.npz does) is checked the same way.
+    from nnclf.run import open_model
+
+    run_dir, data = csv_run
+    model, _, found_dir = open_model(run_dir / "model.npz")
+    assert found_dir is None and model.data is not None
+    assert len(report.evaluation_data(model, None, None)[0]) == 30
+    original = data.read_text()
+    try:
+        data.write_text(original + original.splitlines(keepends=True)[1])  # one row added
+        with pytest.raises(DataError, match=r"has changed since the run was trained .*--data"):
+            report.evaluation_data(model, None, None)
+    finally:
+        data.write_text(original)
+
+
 def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run, tmp_path):
     import shutil
 
