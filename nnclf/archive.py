@@ -130,9 +130,9 @@ def read_arrays(path, *, kind: str, error: Callable[[str], NnclfError],
         npz = np.load(path, allow_pickle=False)
     except OSError as exc:
         raise error(f"cannot be read ({exc.strerror or exc})") from None
-    except (ValueError, EOFError, zipfile.BadZipFile, NotImplementedError):
+    except (ValueError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError):
         # A pickle, random bytes, a cut zip, or a damaged header naming a zip version or
-        # method that zipfile lacks.
+        # method that zipfile lacks, or marking a member encrypted (zipfile's RuntimeError).
         raise error(NOT_NPZ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise error(f"is a single .npy array, not {kind}{hint}")
@@ -149,7 +149,8 @@ def _read_entry(npz, name: str, error, hint: str = "") -> np.ndarray:
         if "allow_pickle" in str(exc):
             raise error(f"contains object arrays; refusing to load{hint}") from None
         raise error(NOT_NPZ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError):
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError):  # RuntimeError: zipfile, on a member whose header says encrypted
         raise error(NOT_NPZ) from None  # NotImplementedError: a zip method numpy cannot read
     except MemoryError:  # a header that declares an enormous array
         raise error(f"declares an array ({name!r}) too large to load; {NOT_NPZ}") from None

@@ -107,6 +107,7 @@ def load_dataset(
     n_classes: int = 3,
     n_informative: int | None = None,
     seed: int = 0,
+    encoding: str = "utf-8",
 ) -> Dataset:
     """Load a labelled dataset from ``source``.
 
@@ -120,6 +121,8 @@ def load_dataset(
         ``synthetic`` only: passed to :func:`sklearn.datasets.make_classification`
         (``seed`` as ``random_state``). ``n_informative`` defaults to the fewest
         informative features that can separate ``n_classes`` classes, at least 2.
+    encoding : str
+        CSV only: the file's text encoding (UTF-8 by default, with or without a BOM).
 
     Returns
     -------
@@ -128,29 +131,20 @@ def load_dataset(
 
     Raises
     ------
-    ValueError
-        One line naming what is wrong with the source and how to fix it.
+    DataError
+        One line naming the argument at fault, what is wrong and how to fix it.
     """
     kind, arg = _source_kind(source)
     if target is not None and kind != "csv":
-        raise DataError(f": only CSV sources have named columns, but the source is '{source}'; "
-                        "remove the target", name="target")
+        raise _bad(f": only CSV sources have named columns, but the source is '{source}'; "
+                   "remove the target", name="target")
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
         ds = Dataset(X, y, names, source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
-        header, rows, lines = read_csv(arg, require_header=True)
-        label_col = _target_column(header, target, arg)
-        feature_cols = [j for j in range(len(header)) if j != label_col]
-        if not feature_cols:
-            raise DataError(f": {arg} has only the label column {shown(header[label_col])}; "
-                            "add at least one feature column", name="source")
-        X = parse_numeric(header, rows, lines, feature_cols, arg)
-        y = parse_labels(header[label_col], [r[label_col] for r in rows], lines, arg)
-        names = tuple(header[j] for j in feature_cols)
-        ds = Dataset(X, y, names, source=source)
+        ds = _load_csv_dataset(arg, target, encoding, source)
     else:
         X, y, names, X_test, y_test = read_npz(arg, require_y=True)
         ds = Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
@@ -158,10 +152,23 @@ def load_dataset(
     return ds
 
 
+def _load_csv_dataset(path: str, target: str | None, encoding: str, source: str) -> Dataset:
+    header, rows, lines = read_csv(path, require_header=True, encoding=encoding)
+    label_col = _target_column(header, target, path)
+    feature_cols = [j for j in range(len(header)) if j != label_col]
+    if not feature_cols:
+        raise DataError(f": {path} has only the label column {shown(header[label_col])}; "
+                        "add at least one feature column", name="source")
+    X = parse_numeric(header, rows, lines, feature_cols, path)
+    y = parse_labels(header[label_col], [r[label_col] for r in rows], lines, path)
+    return Dataset(X, y, tuple(header[j] for j in feature_cols), source=source)
+
+
 def load_features(
     source: str,
     feature_names: tuple[str, ...] | list[str] | None = None,
     target: str | None = None,
+    encoding: str = "utf-8",
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     """Load the inputs of a prediction, lined up with a model's feature names.
 
@@ -179,6 +186,8 @@ def load_features(
         The model's training feature names. Default: take every column.
     target : str, optional
         Name of a label column; when present in the CSV it is returned as ``y``.
+    encoding : str
+        CSV only: the file's text encoding.
 
     Returns
     -------
@@ -199,7 +208,7 @@ def load_features(
         raise DataError(": 'synthetic' has no fixed features to predict on; give a path "
                         "ending in .csv or .npz, or 'sklearn:<name>'", name="source")
     if kind == "csv":
-        return _load_csv_features(arg, expected, target)
+        return _load_csv_features(arg, expected, target, encoding)
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
     else:
@@ -317,8 +326,8 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     return header.index(target)
 
 
-def _load_csv_features(path, expected, target):
-    header, rows, lines = read_csv(path, require_header=False)
+def _load_csv_features(path, expected, target, encoding):
+    header, rows, lines = read_csv(path, require_header=False, encoding=encoding)
     y = None
     if header is not None and target is not None and target in header:
         label_col = header.index(target)

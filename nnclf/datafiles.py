@@ -18,6 +18,7 @@ row, and the fix; nothing else escapes (``tests/test_data_properties.py`` tries 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import errno
 import math
@@ -30,8 +31,8 @@ import numpy as np
 from .archive import read_arrays
 from .errors import DataError
 
-__all__ = ["file_problem", "shown", "read_csv", "parse_numeric", "parse_labels", "is_number",
-           "is_numeric_column", "read_npz"]
+__all__ = ["file_problem", "shown", "read_csv", "text_encoding", "parse_numeric", "parse_labels",
+           "is_number", "is_numeric_column", "read_npz"]
 
 
 def bad(problem: str, name: str = "source") -> DataError:
@@ -70,19 +71,22 @@ def file_problem(path) -> str | None:
 # ----------------------------------------------------------------------------- CSV
 
 
-def read_csv(path: str, *, require_header: bool):
-    """Read a CSV into (header, rows, line numbers); header is None if the file has none.
+def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8"):
+    """Read a CSV in ``encoding`` into (header, rows, line numbers); header is None if the
+    file has none.
 
     Blank lines are skipped; ``lines[i]`` is the 1-based line number of ``rows[i]``.
     """
     reader = None
     try:
-        with open(Path(path).expanduser(), newline="", encoding="utf-8-sig") as f:
+        with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
             reader = csv.reader(f)
             records = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except UnicodeDecodeError:
-        raise bad(f": {path} is not UTF-8 text ({_first_bad_byte(path)}); save it as UTF-8") \
-            from None
+        shown_as = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        raise bad(f": {path} is not {shown_as} text ({_first_bad_byte(path, encoding)}); save it "
+                  "as UTF-8, or give the encoding it is in (data.encoding in a config, e.g. "
+                  "latin-1)") from None
     except csv.Error as e:
         line = reader.line_num if reader is not None else 1
         problem = (f"a cell longer than {csv.field_size_limit()} characters"
@@ -94,14 +98,20 @@ def read_csv(path: str, *, require_header: bool):
     return _table(path, records, require_header)
 
 
-def _first_bad_byte(path: str) -> str:
+def text_encoding(encoding: str) -> str:
+    """The codec to open a CSV in ``encoding`` with."""
+    # utf-8-sig reads UTF-8 and drops a byte-order mark, which spreadsheets like to write.
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _first_bad_byte(path: str, encoding: str = "utf-8") -> str:
     raw = Path(path).expanduser().read_bytes()
     try:
-        raw.decode("utf-8")
+        raw.decode(encoding)
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         return f"byte 0x{raw[e.start]:02x} on line {line}"
-    return "a byte that is not UTF-8"
+    return f"a byte that is not {encoding}"
 
 
 def _table(path: str, records: list, require_header: bool):

@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import Config, config_from_dict, load_config
 from .data import data_changed, load_features
-from .datafiles import file_problem, is_number
+from .datafiles import file_problem, is_number, text_encoding
 from .errors import ConfigError, DataError, RunError, UsageError
 from .model import PARAMS
 from .tables import format_table
@@ -107,17 +107,24 @@ def _data_key(e: DataError) -> DataError:
     return e.renamed("--data")
 
 
-def _csv_header(source: str) -> list[str] | None:
+def _encoding(model: TrainedModel) -> str:
+    """The text encoding of new CSV data: the training config's data.encoding, else UTF-8."""
+    data = (model.config or {}).get("data")
+    encoding = data.get("encoding") if isinstance(data, dict) else None
+    return encoding if isinstance(encoding, str) else "utf-8"
+
+
+def _csv_header(source: str, encoding: str = "utf-8") -> list[str] | None:
     """The first row of a CSV, or None; load_features reports a file it cannot read (and a
     FIFO is never opened here, where it would wait for a writer)."""
     if file_problem(source) is not None:
         return None
     try:
-        with open(Path(source).expanduser(), newline="", encoding="utf-8-sig") as f:
+        with open(Path(source).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
             for row in csv.reader(f):
                 if any(c.strip() for c in row):
                     return [c.strip() for c in row]
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeDecodeError, LookupError, csv.Error):
         return None
     return None
 
@@ -130,7 +137,7 @@ def _label_column(model: TrainedModel, source: str, target: str | None) -> str |
     configured = (model.config or {}).get("data", {}).get("target")
     if configured is not None:
         return configured
-    header = _csv_header(source)
+    header = _csv_header(source, _encoding(model))
     if header is None or model.feature_names is None:
         return None
     others = [c for c in header if c not in model.feature_names]
@@ -185,13 +192,14 @@ def _inputs(model: TrainedModel, data: str, label: str | None, notify):
     """load_features of ``data`` for ``model``; ``notify`` is told when the columns are
     taken in order because none of them has a training feature's name."""
     try:
-        X, y, names = load_features(data, feature_names=model.feature_names, target=label)
+        X, y, names = load_features(data, feature_names=model.feature_names, target=label,
+                                    encoding=_encoding(model))
     except DataError as e:
         raise _data_key(e) from None
     expected = model.feature_names
     if notify is not None and expected is not None and tuple(names) != tuple(expected):
         few = (lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else ""))
-        first = _csv_header(data) if data.lower().endswith(".csv") else None
+        first = _csv_header(data, _encoding(model)) if data.lower().endswith(".csv") else None
         if first and all(is_number(c) for c in first):
             what = "has no header, so its columns"
         else:

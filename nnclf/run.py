@@ -116,7 +116,7 @@ def load_splits(cfg: Config) -> Splits:
     try:
         ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples,
                           n_features=d.n_features, n_classes=d.n_classes,
-                          n_informative=d.n_informative, seed=cfg.seed)
+                          n_informative=d.n_informative, seed=cfg.seed, encoding=d.encoding)
     except DataError as e:
         raise e.within("data") from None
     if ds.X_test is not None:

@@ -17,6 +17,7 @@ validation split) are the dataclasses' own, right after the table.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -280,6 +281,7 @@ class DataConfig:
     n_features: int = 20
     n_classes: int = 3
     n_informative: int | None = None
+    encoding: str = "utf-8"
 
     RULES: ClassVar[dict[str, Rule]] = {
         "source": text("'sklearn:<name>', a .csv or .npz path, or 'synthetic'"),
@@ -291,10 +293,16 @@ class DataConfig:
         "n_features": integer(1),
         "n_classes": integer(2),
         "n_informative": integer(1, optional=True),
+        "encoding": text("a text encoding such as utf-8 or latin-1"),
     }
 
     def __post_init__(self):
         check(self)
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            _fail("encoding", f": unknown text encoding {self.encoding!r}; give one Python "
+                              "knows, e.g. utf-8, latin-1 or cp1252")
 
 
 @dataclass(frozen=True)

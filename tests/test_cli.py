@@ -716,3 +716,26 @@ def test_ctrl_c_outside_training_exits_130(trained, monkeypatch, capsys):
     monkeypatch.setattr("nnclf.report.graph_dot", _raise(KeyboardInterrupt()))
     assert main(["graph", "tiny.yaml"]) == 130
     assert capsys.readouterr().err == "nnclf: interrupted; nothing was written\n"
+
+
+@pytest.mark.slow
+def test_a_latin1_csv_trains_predicts_and_evaluates_with_data_encoding(tmp_path):
+    ws = workspace(tmp_path)
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{'café' if i % 2 else 'thé'}"
+                            for i in range(60)]
+    (ws / "l1.csv").write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    (ws / "c.yaml").write_text("data: {source: l1.csv}\nmodel: {hidden_units: 3}\n"
+                               "train: {epochs: 1}\n")
+    refused = nnclf("train", "c.yaml", "--quiet", "--out", "r", cwd=ws)
+    assert refused.returncode == 2 and not (ws / "r").exists()
+    assert refused.stderr.endswith("l1.csv is not UTF-8 text (byte 0xe9 on line 2); save it as "
+                                   "UTF-8, or give the encoding it is in (data.encoding in a "
+                                   "config, e.g. latin-1)\n")
+    done = nnclf("train", "c.yaml", "--quiet", "--out", "r", "--set", "data.encoding=latin-1",
+                 cwd=ws)
+    assert done.returncode == 0, done.stderr
+    predicted = nnclf("predict", "r", "--data", "l1.csv", "--out", "-", cwd=ws)
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.splitlines()[0] == "label,p_café,p_thé"
+    evaluated = nnclf("evaluate", "r", "--data", "l1.csv", "--json", cwd=ws)
+    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["n_samples"] == 60

@@ -107,6 +107,10 @@ def test_bad_sgd_settings_name_their_own_field(kwargs, message):
     (EarlyStopping, dict(min_delta=-1), "min_delta must be a number >= 0, got -1"),
     (DataConfig, dict(test_fraction=1), "test_fraction must be a number in [0, 1), got 1"),
     (DataConfig, dict(n_classes=1), "n_classes must be an integer >= 2, got 1"),
+    (DataConfig, dict(encoding="utf-9"), "encoding: unknown text encoding 'utf-9'; give one "
+     "Python knows, e.g. utf-8, latin-1 or cp1252"),
+    (DataConfig, dict(encoding=""), "encoding must be a text encoding such as utf-8 or "
+     "latin-1, got ''"),
     (DataConfig, dict(target=""), "target must be a column name (or null for the last column), "
      "got ''"),
     (ModelConfig, dict(init="glorot"), "init: unknown initialisation 'glorot'; "
