@@ -38,7 +38,7 @@ import math
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -51,8 +51,7 @@ from .modelfile import check_checkpoint_state
 from .optimizers import make_optimizer
 from .progress import Progress
 from .sampler import Sampler
-from .schedules import Schedule
-from .settings import EarlyStopping, SGDSettings
+from .settings import EarlyStopping, SGDSettings, as_dict
 from .stopping import EarlyStopper
 
 # EarlyStopping, SGDSettings (nnclf.settings) and DivergenceError (nnclf.errors) are
@@ -414,7 +413,7 @@ class Trainer:
             "loss_sum": self._loss_sum,
             "loss_count": self._loss_count,
             "schedule": self.schedule.to_dict(),
-            "settings": _settings_to_dict(self.settings),
+            "settings": as_dict(self.settings),
         }
         return arrays, state
 
@@ -426,7 +425,7 @@ class Trainer:
         use :meth:`extend` after restoring).
         """
         saved = _as_json(state["settings"])
-        mine = _as_json(_settings_to_dict(self.settings))
+        mine = _as_json(as_dict(self.settings))
         for key in mine:
             # The engine is not part of the run: both take the same steps.
             if key != "engine" and saved.get(key) != mine[key]:
@@ -470,17 +469,8 @@ def _as_json(value: Mapping) -> dict:
     return json.loads(json.dumps(value))
 
 
-def _settings_to_dict(settings: SGDSettings) -> dict:
-    d = asdict(settings)
-    if isinstance(settings.schedule, Schedule):
-        d["schedule"] = settings.schedule.to_dict()
-    else:
-        d["schedule"] = dict(settings.schedule)
-    return d
-
-
 def _settings_from_json(d: Mapping) -> SGDSettings:
-    """The settings :func:`_settings_to_dict` recorded."""
+    """The settings :func:`nnclf.settings.as_dict` recorded."""
     d = dict(d)
     rule = d.pop("early_stopping", None)
     return SGDSettings(**d, early_stopping=EarlyStopping(**rule) if rule is not None else None)
