@@ -362,9 +362,7 @@ def _run(argv) -> int:
         _say(f"nnclf: error: {_one_line(e)}{done}")
         return e.exit_code
     except KeyboardInterrupt:
-        how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
-        _say(f"nnclf: {how}; nothing was written")
-        return _SIGNALS.exit_code()
+        return _interrupted()
     except BrokenPipeError:  # e.g. nnclf evaluate --json | head: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
@@ -372,11 +370,31 @@ def _run(argv) -> int:
         where = f"{e.filename}: " if e.filename else ""
         _say(f"nnclf: error: {where}{_one_line(e.strerror or e)}")
         return EXIT_USAGE
-    except Exception:
+    except Exception as e:
+        if _raised_by_interrupt(e):  # Ctrl-C or SIGTERM inside an import or a C extension
+            return _interrupted()
         traceback.print_exc()
         _say(f"nnclf: internal error: this is a bug in nnclf {__version__}; please report it "
              "with the traceback above")
         return EXIT_FAILED
+
+
+def _interrupted() -> int:
+    how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
+    _say(f"nnclf: {how}; nothing was written")
+    return _SIGNALS.exit_code()
+
+
+def _raised_by_interrupt(e: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in e's chain of causes: a signal that arrives while an
+    extension module initialises comes out as, e.g., ImportError("initialization failed")."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _one_line(e: BaseException) -> str:

@@ -654,6 +654,24 @@ def test_an_unexpected_exception_is_a_bug_with_its_traceback(name, trained, tmp_
     assert snapshot(ws) == before
 
 
+def _import_interrupted(*args, **kwargs):
+    """What a signal does when it arrives while an extension module initialises."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as e:
+        raise ImportError("initialization failed") from e
+
+
+def test_an_interrupt_inside_an_import_is_an_interrupt_not_a_bug(tmp_path, monkeypatch, capsys):
+    ws = workspace(tmp_path)
+    monkeypatch.chdir(ws)
+    monkeypatch.setattr("nnclf.run.build_model", _import_interrupted)
+    code = main(["train", "tiny.yaml", "--out", "fresh"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (130, "", "nnclf: interrupted; nothing was written\n")
+    assert not (ws / "fresh").exists()
+
+
 @pytest.mark.parametrize("error, message", [
     (OSError(28, "No space left on device", "p.csv"), "p.csv: No space left on device"),
     (PermissionError(13, "Permission denied", "p.csv"), "p.csv: Permission denied"),
