@@ -32,7 +32,7 @@ import numpy as np
 
 from . import compiled
 from .errors import ConfigError
-from .optimizers import DECAYED
+from .optimizers import decayed
 
 __all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "one_blas_thread",
            "AUTO_MIN_STEPS", "INSTALL"]
@@ -161,7 +161,7 @@ class CompiledLoop:
     def for_trainer(cls, network, settings, opt_state) -> "CompiledLoop":
         """The loop for a trainer's network, settings and optimizer state."""
         update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
-                                 settings.clip_norm, DECAYED)
+                                 settings.clip_norm, decayed(network.params))
         steps = compiled.CompiledSteps(network.graph, network.params, ("x", "y"), update,
                                        opt_state.get("velocity"))
         return cls(steps, settings.batch_size)

@@ -32,13 +32,16 @@ import numpy as np
 from .settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "clip_by_global_norm", "l2_decay", "sgd",
-           "momentum", "DECAYED"]
-
-DECAYED = ("W", "V")
-"""Parameters that l2 weight decay applies to (the biases are not decayed)."""
+           "momentum", "decayed"]
 
 Arrays = Mapping[str, np.ndarray]
 Transform = Callable[[Arrays, Arrays], Arrays]
+
+
+def decayed(params: Arrays) -> tuple[str, ...]:
+    """The parameters l2 weight decay applies to: the weight matrices (W and V; W1, W2, ...
+    in a deeper network), never the biases (b, gamma)."""
+    return tuple(name for name, p in params.items() if np.ndim(p) == 2)
 
 
 # ---------------------------------------------------------------------- gradient transforms
@@ -54,12 +57,13 @@ def clip_by_global_norm(max_norm: float) -> Transform:
     return transform
 
 
-def l2_decay(coefficient: float, decayed: tuple[str, ...] = DECAYED) -> Transform:
-    """g -> g + coefficient * theta for the parameters in ``decayed``: the gradient of
-    L + (coefficient / 2) ||theta||^2."""
+def l2_decay(coefficient: float) -> Transform:
+    """g -> g + coefficient * theta for the weight matrices (:func:`decayed`): the gradient
+    of L + (coefficient / 2) ||theta||^2."""
     def transform(grads: Arrays, params: Arrays) -> Arrays:
         # New arrays, never in place: the gradients are the executor's buffers.
-        return {name: g + coefficient * params[name] if name in decayed else g
+        names = decayed(params)
+        return {name: g + coefficient * params[name] if name in names else g
                 for name, g in grads.items()}
     return transform
 
