@@ -5,9 +5,11 @@ Contract
 :class:`CompiledSteps` turns a :class:`~nnclf.graph.Graph` into one function that runs many
 SGD steps in native code: for each step, gather the picked rows of the data into the data
 leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
-``graph._backward_plan(params)`` and the parameter update (plain SGD fused into the backward
-pass, or clipping, l2 and plain/momentum/Nesterov updates on the gradients), with eta^t read
-from an array of the chunk's step sizes. The source is generated from the plan and calls each
+``graph._backward_plan(params)``, the parameter update (plain SGD fused into the backward
+pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
+gradients, as :mod:`nnclf.optimizers` writes them) and, with averaging, the running average
+avg <- avg + r (theta - avg); eta^t and the averaging rate r^t (0 before averaging starts)
+are read from arrays of the chunk's values, computed in Python. The source is generated from the plan and calls each
 vertex's :class:`~nnclf.functions.Compiled` kernels; it names every value and kernel by vertex
 numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7, ``v9_4_0`` the VJP of f^9 in its
 argument 0, here vertex 4), so no user text is ever compiled.
@@ -139,28 +141,65 @@ def _momentum(theta, g, v, eta, mass, nesterov):
         theta.flat[i] += mass * v.flat[i] - eta * g.flat[i] if nesterov else v.flat[i]
 
 
-_HELPERS = (_gather_rows, _axpy, _add_into, _sum_squares, _scale, _decay, _sgd, _momentum)
+def _adagrad(theta, g, G, eta, epsilon):
+    # G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon).
+    for i in range(theta.size):
+        G.flat[i] += g.flat[i] * g.flat[i]
+        theta.flat[i] -= eta * g.flat[i] / (math.sqrt(G.flat[i]) + epsilon)
+
+
+def _adam(theta, g, m, v, eta, beta1, beta2, epsilon, c1, c2):
+    # m, v <- the moments' running means; theta <- theta - eta mhat / (sqrt(vhat) + epsilon),
+    # with the bias corrections c1 = 1 - beta1^k, c2 = 1 - beta2^k.
+    for i in range(theta.size):
+        m.flat[i] = m.flat[i] * beta1 + (1.0 - beta1) * g.flat[i]
+        v.flat[i] = v.flat[i] * beta2 + (1.0 - beta2) * g.flat[i] * g.flat[i]
+        theta.flat[i] -= eta * (m.flat[i] / c1) / (math.sqrt(v.flat[i] / c2) + epsilon)
+
+
+def _average(avg, theta, rate):
+    # avg <- avg + rate (theta - avg), rate = 1 / (steps averaged).
+    for i in range(avg.size):
+        avg.flat[i] += rate * (theta.flat[i] - avg.flat[i])
+
+
+_HELPERS = (_gather_rows, _axpy, _add_into, _sum_squares, _scale, _decay, _sgd, _momentum,
+            _adagrad, _adam, _average)
 
 
 # ------------------------------------------------------------------ generating the step
 
 @dataclass(frozen=True)
 class Update:
-    """The update rule, as the settings give it: ``momentum`` 0 for plain SGD; ``decayed``
-    the parameters l2 applies to (by name); ``l2`` and ``clip_norm`` None or 0 when off."""
+    """The update rule, as the settings give it: ``optimizer`` ``sgd`` (``momentum`` 0 for
+    plain SGD), ``adagrad`` (``epsilon``) or ``adam`` (``beta1``, ``beta2``, ``epsilon``);
+    ``decayed`` the parameters l2 applies to (by name); ``l2`` and ``clip_norm`` None or 0
+    when off; ``average`` whether the running average is kept."""
 
     momentum: float = 0.0
     nesterov: bool = False
     l2: float = 0.0
     clip_norm: float | None = None
     decayed: tuple[str, ...] = ()
+    optimizer: str = "sgd"
+    beta1: float = 0.0
+    beta2: float = 0.0
+    epsilon: float = 0.0
+    average: bool = False
 
     @property
     def fused(self) -> bool:
-        return self.momentum == 0 and not self.l2 and self.clip_norm is None
+        return (self.optimizer == "sgd" and self.momentum == 0 and not self.l2
+                and self.clip_norm is None)
+
+    @property
+    def slots(self) -> int:
+        """How many arrays of state per parameter the rule keeps."""
+        return {"adagrad": 1, "adam": 2}.get(self.optimizer, 1 if self.momentum else 0)
 
     def hyper(self) -> np.ndarray:
-        return np.array([self.l2 or 0.0, self.momentum, self.clip_norm or 0.0])
+        return np.array([self.l2 or 0.0, self.momentum, self.clip_norm or 0.0, self.beta1,
+                         self.beta2, self.epsilon])
 
 
 class _Source:
@@ -186,15 +225,19 @@ def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Upd
     n = graph.n
     number = {v.name: v.index for v in graph.vertices}
     param_ids = [number[name] for name in params]
-    src.emit("def run(U, P, T, S, D, picks, etas, hyper, loss_sum):", 0)
+    src.emit("def run(U, P, T, S, A, K, D, picks, etas, rates, hyper, loss_sum):", 0)
     for i in range(1, n + 1):
         src.emit(f"u{i} = U[{i - 1}]", 1)
     for i, slot in p_slots.items():
         src.emit(f"p{i} = P[{slot}]", 1)
         src.emit(f"t{i} = T[{slot}]", 1)
     for k, i in enumerate(param_ids):
-        src.emit(f"s{i} = S[{k}]", 1)
+        for slot in range(update.slots):
+            src.emit(f"s{i}_{slot} = S[{slot * len(param_ids) + k}]", 1)
+        if update.average:
+            src.emit(f"avg{i} = A[{k}]", 1)
     src.emit("l2 = hyper[0]\n    mass = hyper[1]\n    max_norm = hyper[2]", 1)
+    src.emit("beta1 = hyper[3]\n    beta2 = hyper[4]\n    epsilon = hyper[5]", 1)
     src.emit("for step in range(picks.shape[0]):", 1)
     src.emit("rows = picks[step]\n        eta = etas[step]")
     for k, name in enumerate(data):
@@ -208,6 +251,10 @@ def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Upd
     _backward(src, graph, param_ids, update)
     _update(src, param_ids, update, [number[name] in _decayed(update, params, number)
                                      for name in params])
+    if update.average:
+        src.emit("rate = rates[step]\n        if rate > 0.0:")
+        for i in param_ids:
+            src.call("average", _average, f"avg{i}, u{i}, rate", 3)
     src.emit("loss_sum += loss")
     src.emit("return picks.shape[0], loss_sum, 0.0", 1)
     return src
@@ -267,9 +314,16 @@ def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bo
     for i, decay in zip(param_ids, decayed):
         if decay and update.l2:
             src.call("decay", _decay, f"p{i}, l2, u{i}")
+    if update.optimizer == "adam":
+        src.emit("K[0] += 1.0\n        c1 = 1.0 - beta1 ** K[0]\n        c2 = 1.0 - beta2 ** K[0]")
     for i in param_ids:
-        if update.momentum:
-            src.call("momentum", _momentum, f"u{i}, p{i}, s{i}, eta, mass, {update.nesterov}")
+        if update.optimizer == "adagrad":
+            src.call("adagrad", _adagrad, f"u{i}, p{i}, s{i}_0, eta, epsilon")
+        elif update.optimizer == "adam":
+            src.call("adam", _adam, f"u{i}, p{i}, s{i}_0, s{i}_1, eta, beta1, beta2, epsilon, "
+                                    "c1, c2")
+        elif update.momentum:
+            src.call("momentum", _momentum, f"u{i}, p{i}, s{i}_0, eta, mass, {update.nesterov}")
         else:
             src.call("sgd", _sgd, f"u{i}, p{i}, eta")
 
@@ -340,18 +394,28 @@ class CompiledSteps:
     data : tuple of str
         The leaves filled, row by row, from the data arrays given to :meth:`run` (in order).
     update : Update
-    velocity : dict of name -> array, optional
-        Momentum's velocities, shaped like the parameters, updated in place.
+    state : tuple of dict of name -> array
+        The rule's state, ``update.slots`` dicts shaped like the parameters (momentum's
+        velocity; Adagrad's sums of squares; Adam's m and v), updated in place.
+    count : ndarray of shape (1,), optional
+        Adam's count k of its updates, updated in place.
+    average : dict of name -> array, optional
+        The running average (with ``update.average``), updated in place.
     """
 
     def __init__(self, graph, params: dict, data: tuple[str, ...], update: Update,
-                 velocity: dict | None = None):
+                 state: tuple = (), count: np.ndarray | None = None, average: dict | None = None):
         missing = missing_compiled_form(graph)
         if missing is not None:
             raise GraphError(f"local function '{missing.name}' has no compiled form")
+        assert len(state) == update.slots and (average is not None) == update.average
         self.graph, self.params, self.data, self.update = graph, params, data, update
         names = tuple(params)
-        self._velocity = tuple((velocity or params)[name] for name in names)
+        # Unused arguments are the parameters themselves, so that every call has one type.
+        self._state = tuple(values[name] for values in state for name in names) or \
+            tuple(params.values())
+        self._average = tuple((average or params)[name] for name in names)
+        self._count = count if count is not None else np.zeros(1)
         self._hyper = update.hyper()
         self._buffers: dict = {}
         self._run = None
@@ -385,8 +449,10 @@ class CompiledSteps:
     def _plan(self):
         return self.graph._backward_plan(tuple(self.params))
 
-    def run(self, data: tuple, picks: np.ndarray, etas: np.ndarray, loss_sum: float):
-        """Steps on the rows ``picks[s]`` (shape (steps, B)) with step sizes ``etas[s]``.
+    def run(self, data: tuple, picks: np.ndarray, etas: np.ndarray, loss_sum: float,
+            rates: np.ndarray | None = None):
+        """Steps on the rows ``picks[s]`` (shape (steps, B)) with step sizes ``etas[s]``
+        and averaging rates ``rates[s]`` (read with ``update.average`` only).
 
         Returns (steps done, the loss sum continued, the loss that stopped it or 0.0): fewer
         steps than asked mean step ``done + 1`` had a loss that is not finite, and was not
@@ -397,8 +463,9 @@ class CompiledSteps:
             self._buffers[B] = self._allocate(tuple(np.take(a, np.zeros(B, int), axis=0)
                                                     for a in data))
         U, P, T = self._buffers[B]
-        return self._run(U, P, T, self._velocity, data, picks, etas, self._hyper,
-                         float(loss_sum))
+        rates = etas if rates is None else rates
+        return self._run(U, P, T, self._state, self._average, self._count, data, picks, etas,
+                         rates, self._hyper, float(loss_sum))
 
 
 assert math  # used by the generated modules through their own import

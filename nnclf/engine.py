@@ -124,9 +124,11 @@ def choose_engine(requested: str, graph, steps: int, batch_size: int = 1) -> Cho
     return Choice("numba", f"numba {version}")
 
 
-def engine_loop(network, settings, opt_state, steps: int) -> tuple[Choice, "CompiledLoop | None"]:
+def engine_loop(network, settings, opt_state, steps: int,
+                average=None) -> tuple[Choice, "CompiledLoop | None"]:
     """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
-    and the compiled loop when it is numba (None for numpy).
+    and the compiled loop when it is numba (None for numpy); ``average`` is the trainer's
+    :class:`~nnclf.optimizers.RunningAverage`, if it averages.
 
     Raises
     ------
@@ -139,7 +141,7 @@ def engine_loop(network, settings, opt_state, steps: int) -> tuple[Choice, "Comp
         raise e.within("train") from None
     if choice.name == "numpy":
         return choice, None
-    return choice, CompiledLoop.for_trainer(network, settings, opt_state)
+    return choice, CompiledLoop.for_trainer(network, settings, opt_state, average)
 
 
 class CompiledLoop:
@@ -150,21 +152,32 @@ class CompiledLoop:
     steps : CompiledSteps
         For the network's graph, with data leaves x and y.
     batch_size : int
+    average : RunningAverage, optional
+        Its rates are computed here, chunk by chunk, and its count moved on.
     """
 
-    def __init__(self, steps: compiled.CompiledSteps, batch_size: int):
+    def __init__(self, steps: compiled.CompiledSteps, batch_size: int, average=None):
         self.steps = steps
         self.batch_size = batch_size
+        self.average = average
         self.chunk = 256
 
     @classmethod
-    def for_trainer(cls, network, settings, opt_state) -> "CompiledLoop":
-        """The loop for a trainer's network, settings and optimizer state."""
+    def for_trainer(cls, network, settings, opt_state, average=None) -> "CompiledLoop":
+        """The loop for a trainer's network, settings, optimizer state (laid out as
+        :mod:`nnclf.optimizers` makes it) and running average."""
+        spec = dict(settings.optimizer)
+        name = spec.pop("name")
         update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
-                                 settings.clip_norm, decayed(network.params))
-        steps = compiled.CompiledSteps(network.graph, network.params, ("x", "y"), update,
-                                       opt_state.get("velocity"))
-        return cls(steps, settings.batch_size)
+                                 settings.clip_norm, decayed(network.params), optimizer=name,
+                                 average=average is not None, **spec)
+        slots = {"adagrad": ("accumulator",), "adam": ("m", "v")}.get(
+            name, ("velocity",) if settings.momentum else ())
+        steps = compiled.CompiledSteps(
+            network.graph, network.params, ("x", "y"), update,
+            tuple(opt_state[slot] for slot in slots), opt_state.get("count", {}).get("k"),
+            average.values if average is not None else None)
+        return cls(steps, settings.batch_size, average)
 
     def run(self, X, y, order: np.ndarray, epoch_start: int, t: int, stop: int, schedule,
             loss_sum: float, interrupt) -> tuple[int, float, float | None]:
@@ -188,8 +201,12 @@ class CompiledLoop:
             else:
                 picks, end = rows[:whole * B].reshape(whole, B), t + whole
             etas = schedule.values(t + 1, end + 1)
+            average = self.average
+            rates = average.rates(t + 1, end + 1) if average is not None else None
             started = time.perf_counter()
-            done, loss_sum, loss = self.steps.run(data, picks, etas, loss_sum)
+            done, loss_sum, loss = self.steps.run(data, picks, etas, loss_sum, rates)
+            if average is not None:
+                average.advance(t + 1, t + 1 + done)
             t += done
             if done < len(picks):
                 return t, loss_sum, loss

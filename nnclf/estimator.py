@@ -90,8 +90,19 @@ default="inverse_time"
         ``"uniform"`` picks each example uniformly at random (the notes);
         ``"shuffle"`` visits a new permutation of the data every epoch.
     momentum : float in [0, 1), default=0.0
+        Heavy-ball momentum, with ``optimizer="sgd"`` only.
     l2 : float >= 0, default=0.0
         Weight decay on W and V (the biases are not decayed).
+    optimizer : {"sgd", "adagrad", "adam"}, default="sgd"
+        The update rule (see :mod:`nnclf.optimizers`); eta^t is every rule's step size.
+    optimizer_params : dict, default=None
+        The optimizer's parameters, those left out at their defaults: ``{"epsilon": 1e-8}``
+        for ``adagrad``, ``{"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}`` for ``adam``.
+    average : bool or int >= 1, default=False
+        Averaged SGD, as ``SGDClassifier(average=...)``: the fitted parameters are the mean
+        of the parameters after each step from step 1 (``True``) or from the step given
+        on. Later ``fit`` (``warm_start``) and ``partial_fit`` calls go on from the last
+        iterate, and keep averaging.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified), evaluate the
         validation loss after every epoch, stop when it has not improved for ``patience``
@@ -178,7 +189,9 @@ default="inverse_time"
                  schedule_params=DEFAULTS["schedule_params"], epochs=DEFAULTS["epochs"],
                  steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
                  sampling=DEFAULTS["sampling"], momentum=DEFAULTS["momentum"],
-                 l2=DEFAULTS["l2"], early_stopping=DEFAULTS["early_stopping"],
+                 l2=DEFAULTS["l2"], optimizer=DEFAULTS["optimizer"],
+                 optimizer_params=DEFAULTS["optimizer_params"], average=DEFAULTS["average"],
+                 early_stopping=DEFAULTS["early_stopping"],
                  validation_fraction=DEFAULTS["validation_fraction"],
                  patience=DEFAULTS["patience"], standardize=DEFAULTS["standardize"],
                  random_state=DEFAULTS["random_state"],
@@ -196,6 +209,9 @@ default="inverse_time"
         self.sampling = sampling
         self.momentum = momentum
         self.l2 = l2
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.average = average
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience

@@ -9,6 +9,9 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
 - ``schedule`` (a name), ``eta0`` and ``schedule_params`` (the schedule's other parameters)
   for the config's ``train.schedule`` mapping {name, eta0, ...}; parameters left out come
   from :data:`nnclf.settings.DEFAULT_SCHEDULE` when the name is its name;
+- ``optimizer`` (a name) and ``optimizer_params`` (its parameters, e.g. ``{"beta1": 0.8}``)
+  for the config's ``train.optimizer`` mapping {name, ...}; parameters left out take their
+  defaults (:data:`nnclf.settings.OPTIMIZERS`);
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
 - ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
@@ -32,11 +35,11 @@ from sklearn.utils._param_validation import (InvalidParameterError, Interval, St
 
 from .errors import ConfigError
 from .schedules import SCHEDULES, make_schedule
-from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig, Rule,
-                       SGDSettings, boolean, choice, number)
+from .settings import (DEFAULT_SCHEDULE, OPTIMIZERS, Config, DataConfig, EarlyStopping,
+                       ModelConfig, Rule, SGDSettings, boolean, choice, number, optimizer_spec)
 
-__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "to_config", "params_record",
-           "params_from_record"]
+__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "optimizer_settings",
+           "to_config", "params_record", "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -54,6 +57,9 @@ DEFAULTS = {
     "sampling": _TRAIN.sampling,
     "momentum": _TRAIN.momentum,
     "l2": _TRAIN.l2,
+    "optimizer": _TRAIN.optimizer["name"],
+    "optimizer_params": None,
+    "average": _TRAIN.average,
     "early_stopping": _TRAIN.early_stopping is not None,
     "validation_fraction": _DATA.validation_fraction,
     "standardize": _DATA.standardize,
@@ -72,7 +78,9 @@ RULES: dict[str, Rule] = {
     "schedule": choice(SCHEDULES.keys(), "schedule"),
     "schedule_params": Rule("instance", cls=dict, optional=True),
     **{name: SGDSettings.RULES[name]
-       for name in ("epochs", "steps", "batch_size", "sampling", "momentum", "l2")},
+       for name in ("epochs", "steps", "batch_size", "sampling", "momentum", "l2", "average")},
+    "optimizer": choice(OPTIMIZERS.keys(), "optimizer"),
+    "optimizer_params": Rule("instance", cls=dict, optional=True),
     "early_stopping": boolean(),
     # Unlike data.validation_fraction, 0 is not allowed: the estimator holds data out only
     # for early stopping, which needs some.
@@ -103,6 +111,8 @@ def _constraint(rule: Rule) -> list:
 
 CONSTRAINTS = {
     **{name: _constraint(rule) for name, rule in RULES.items()},
+    # The rule takes false and true too, which scikit-learn's integer interval does not.
+    "average": ["boolean", Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -136,6 +146,26 @@ def schedule_spec(schedule: str, eta0: float, schedule_params: Mapping | None) -
     return spec
 
 
+def optimizer_settings(optimizer: str, optimizer_params: Mapping | None) -> dict:
+    """The ``train.optimizer`` mapping of these parameters, checked now.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``optimizer_params`` (or the entry of it) at fault.
+    """
+    own = dict(optimizer_params or {})
+    if "name" in own:
+        raise ConfigError("optimizer_params: 'name' is set by the optimizer parameter; "
+                          "remove it from optimizer_params")
+    try:
+        return optimizer_spec({**own, "name": optimizer})
+    except ConfigError as e:  # named "optimizer" or "optimizer.<parameter>"
+        _, dot, key = e.name.partition(".")
+        raise ConfigError(e.problem, name=f"optimizer_params[{key!r}]" if dot
+                          else "optimizer_params") from None
+
+
 def to_config(params: Mapping, steps: int | None = None) -> Config:
     """The config the estimator's parameters describe.
 
@@ -156,6 +186,8 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
         **length, batch_size=params["batch_size"], sampling=params["sampling"],
         schedule=schedule_spec(params["schedule"], params["eta0"], params["schedule_params"]),
         momentum=params["momentum"], l2=params["l2"],
+        optimizer=optimizer_settings(params["optimizer"], params["optimizer_params"]),
+        average=params["average"],
         early_stopping=(EarlyStopping(patience=params["patience"])
                         if params["early_stopping"] else None),
         engine=params["engine"],
@@ -218,6 +250,10 @@ def _params_from_run_config(config: Mapping) -> dict:
             found["eta0"] = schedule["eta0"]
     elif isinstance(schedule, str):
         found["schedule"] = schedule
+    optimizer = found.pop("optimizer", None)
+    if isinstance(optimizer, Mapping) and "name" in optimizer:
+        found.update(optimizer=optimizer["name"],
+                     optimizer_params={k: v for k, v in optimizer.items() if k != "name"} or None)
     rule = found.pop("early_stopping", None)
     found["early_stopping"] = isinstance(rule, Mapping) or rule is True
     if isinstance(rule, Mapping) and "patience" in rule:

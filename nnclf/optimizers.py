@@ -1,24 +1,42 @@
-"""The parameter update of SGD, theta <- theta - eta^t dL/dtheta, and its variants.
+"""The parameter update of SGD, theta <- theta - eta^t dL/dtheta, its variants, and the
+running average of the parameters.
 
 Contract
 --------
 In the style of ``jax.example_libraries.optimizers``, an :class:`Optimizer` is a pair of
 small functions:
 
-- ``init(params) -> state``: the optimizer's own arrays (``{"velocity": {name: array}}``
-  for momentum, ``{}`` for plain SGD), shaped like the parameters;
+- ``init(params) -> state``: the optimizer's own arrays, ``{slot: {name: array}}``, shaped
+  like the parameters (``{"velocity": {...}}`` for momentum, ``{}`` for plain SGD); a
+  checkpoint holds each as the array ``<slot>_<name>``;
 - ``update(grads, eta, params, state)``: one update of ``params`` and ``state``, in place,
   from the gradients dL/dtheta and the step size eta^t.
 
 :func:`make_optimizer` builds one from the settings out of small parts: gradient transforms
-applied in order (clipping by global norm, then l2 weight decay on W and V) and an update rule
-(plain, momentum or Nesterov momentum).
+applied in order (clipping by global norm, then l2 weight decay on the weight matrices) and
+an update rule, ``train.optimizer``. With g the transformed gradient of one parameter
+(element by element) and eta = eta^t from the schedule for all of them:
+
+- ``sgd``: theta <- theta - eta g (the notes); with momentum ``mass``, v <- mass v - eta g,
+  theta <- theta + v, or with Nesterov theta <- theta + mass v - eta g;
+- ``adagrad`` (Duchi, Hazan and Singer, JMLR 12, 2011): G <- G + g*g (G starts at 0);
+  theta <- theta - eta g / (sqrt(G) + epsilon). State ``accumulator`` (G);
+- ``adam`` (Kingma and Ba, ICLR 2015, Algorithm 1): k <- k + 1; m <- beta1 m + (1 - beta1) g;
+  v <- beta2 v + (1 - beta2) g*g; mhat = m / (1 - beta1^k); vhat = v / (1 - beta2^k);
+  theta <- theta - eta mhat / (sqrt(vhat) + epsilon). State ``m``, ``v`` and ``count``
+  (``{"k": array([k])}``: Adam's own updates, so that a checkpoint carries it and a run
+  that switches to Adam starts it at 1).
 
 :meth:`Optimizer.step` runs the backward pass and the update. For plain SGD with no
 transform, it does both at once: backpropagation is linear in its seed p^n, so seeding it
 with p^n = -eta^t and adding the result into the parameters is the update itself (the notes'
 algorithm, with no gradient array in between). Every other optimizer takes the gradients
 (seed p^n = 1) and calls ``update``.
+
+:class:`RunningAverage` is averaged SGD (Polyak and Juditsky, SIAM J. Control Optim. 30,
+1992; Ruppert 1988; scikit-learn's ``SGDClassifier(average=...)``): after each step t from
+t0 on, avg <- avg + (theta - avg) / (t - t0 + 1), the mean of the parameters after steps
+t0 .. t, whatever the update rule.
 """
 
 from __future__ import annotations
@@ -32,7 +50,7 @@ import numpy as np
 from .settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "clip_by_global_norm", "l2_decay", "sgd",
-           "momentum", "decayed"]
+           "momentum", "adagrad", "adam", "decayed", "RunningAverage"]
 
 Arrays = Mapping[str, np.ndarray]
 Transform = Callable[[Arrays, Arrays], Arrays]
@@ -103,6 +121,41 @@ def momentum(mass: float, nesterov: bool = False) -> Rule:
     return Rule(init, apply)
 
 
+def _zeros(params: Arrays) -> dict[str, np.ndarray]:
+    return {name: np.zeros_like(p) for name, p in params.items()}
+
+
+def adagrad(epsilon: float) -> Rule:
+    """G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon)."""
+    def apply(grads, eta, params, state):
+        accumulator = state["accumulator"]
+        for name, g in grads.items():
+            G = accumulator[name]
+            G += g * g
+            params[name] -= eta * g / (np.sqrt(G) + epsilon)
+    return Rule(lambda params: {"accumulator": _zeros(params)}, apply)
+
+
+def adam(beta1: float, beta2: float, epsilon: float) -> Rule:
+    """Adam, Kingma and Ba's Algorithm 1 (see the module docstring), k counting its updates."""
+    def init(params):
+        return {"m": _zeros(params), "v": _zeros(params), "count": {"k": np.zeros(1)}}
+
+    def apply(grads, eta, params, state):
+        count = state["count"]["k"]
+        count += 1.0
+        k = float(count[0])
+        c1, c2 = 1.0 - beta1 ** k, 1.0 - beta2 ** k
+        for name, g in grads.items():
+            m, v = state["m"][name], state["v"][name]
+            m *= beta1
+            m += (1.0 - beta1) * g
+            v *= beta2
+            v += (1.0 - beta2) * g * g
+            params[name] -= eta * (m / c1) / (np.sqrt(v / c2) + epsilon)
+    return Rule(init, apply)
+
+
 # ---------------------------------------------------------------------- the optimizer
 
 @dataclass(frozen=True)
@@ -143,11 +196,69 @@ class Optimizer:
 
 
 def make_optimizer(settings: SGDSettings) -> Optimizer:
-    """The optimizer ``settings`` ask for: clipping, l2, then plain or momentum updates."""
+    """The optimizer ``settings`` ask for: clipping, l2, then the update rule of
+    ``settings.optimizer`` (plain or momentum SGD, Adagrad, Adam)."""
     transforms = []
     if settings.clip_norm is not None:
         transforms.append(clip_by_global_norm(settings.clip_norm))
     if settings.l2 > 0:
         transforms.append(l2_decay(settings.l2))
-    rule = momentum(settings.momentum, settings.nesterov) if settings.momentum > 0 else sgd()
+    spec = dict(settings.optimizer)
+    name = spec.pop("name")
+    if name == "adagrad":
+        rule = adagrad(**spec)
+    elif name == "adam":
+        rule = adam(**spec)
+    else:
+        rule = momentum(settings.momentum, settings.nesterov) if settings.momentum > 0 else sgd()
     return Optimizer(tuple(transforms), rule)
+
+
+# ---------------------------------------------------------------------- averaging
+
+class RunningAverage:
+    """The mean of the parameters after each step from ``start`` on (Polyak-Ruppert).
+
+    Parameters
+    ----------
+    params : dict of name -> array
+        The parameters averaged (only their shapes and dtypes are read here).
+    start : int
+        t0, the first step averaged.
+
+    Attributes
+    ----------
+    values : dict of name -> array
+        The average, shaped like the parameters (zeros until step ``start``).
+    count : int
+        How many steps have been averaged: the average after step t is over the
+        parameters after steps t - count + 1 .. t.
+    """
+
+    def __init__(self, params: Arrays, start: int):
+        self.start = start
+        self.count = 0
+        self.values = _zeros(params)
+
+    @property
+    def started(self) -> bool:
+        return self.count > 0
+
+    def update(self, params: Arrays, t: int) -> None:
+        """After step t: avg <- avg + (theta - avg) / n, n the steps averaged with this one."""
+        if t >= self.start:
+            self.count += 1
+            rate = 1.0 / self.count
+            for name, avg in self.values.items():
+                avg += rate * (params[name] - avg)
+
+    def rates(self, first: int, stop: int) -> np.ndarray:
+        """The rate 1 / n of :meth:`update` at each step first .. stop - 1, 0 before
+        ``start`` (what the compiled engine applies); leaves ``count`` as it is."""
+        averaged = np.arange(first, stop) >= self.start
+        n = self.count + np.cumsum(averaged)
+        return np.where(averaged, 1.0 / np.maximum(n, 1), 0.0)
+
+    def advance(self, first: int, stop: int) -> None:
+        """Count steps first .. stop - 1 as averaged (after the compiled engine took them)."""
+        self.count += max(0, stop - max(first, self.start))

@@ -11,8 +11,10 @@ made. A wrong value is a :class:`~nnclf.errors.ConfigError` named after the fiel
 (``train.epochs must be ...``), and :class:`nnclf.NNClassifier` derives its parameter
 constraints from the same rules.
 
-Checks across fields (epochs or steps, Nesterov needs momentum, a validation metric needs a
-validation split) are the dataclasses' own, right after the table.
+Checks across fields (epochs or steps, Nesterov needs momentum, momentum only with the sgd
+optimizer, a validation metric needs a validation split) are the dataclasses' own, right
+after the table. ``train.optimizer`` is a name or a mapping {name, ...} whose parameters are
+declared in :data:`OPTIMIZERS`, like the schedule's kept with every parameter filled in.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from .suggest import did_you_mean
 
 __all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
-           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
+           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE",
+           "OPTIMIZERS", "optimizer_spec"]
 
 SAMPLING = ("uniform", "shuffle")
 ENGINES = ("auto", "numpy", "numba")
@@ -186,6 +189,57 @@ class EarlyStopping:
 DEFAULT_SCHEDULE = {"name": "inverse_time", "eta0": 0.05, "tau": 20000}
 """eta^t = eta0 / (1 + t / tau): the default step size."""
 
+_BETA, _EPSILON = number(0, 1), number(0, closed="neither")
+OPTIMIZERS: dict[str, dict[str, tuple[float, Rule]]] = {
+    "sgd": {},
+    "adagrad": {"epsilon": (1e-8, _EPSILON)},
+    "adam": {"beta1": (0.9, _BETA), "beta2": (0.999, _BETA), "epsilon": (1e-8, _EPSILON)},
+}
+"""Each ``train.optimizer`` and its parameters: (default, rule). The update rules are in
+:mod:`nnclf.optimizers`."""
+
+
+def optimizer_spec(value) -> dict[str, Any]:
+    """``train.optimizer`` (a name, or a mapping {name, ...}) as a mapping with every
+    parameter filled in: ``"adagrad"`` -> ``{"name": "adagrad", "epsilon": 1e-08}``.
+
+    Raises
+    ------
+    ConfigError
+        Named ``optimizer`` (an unknown name or parameter) or ``optimizer.<parameter>``.
+    """
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, Mapping) or "name" not in value:
+        _fail("optimizer", f" must be a name ({', '.join(OPTIMIZERS)}) or a mapping with a "
+                           f"'name', got {value!r}")
+    spec = dict(value)
+    name = spec.pop("name")
+    problem = choice(OPTIMIZERS.keys(), "optimizer").problem(name)
+    if problem is not None:
+        _fail("optimizer", problem)
+    table = OPTIMIZERS[name]
+    for key in spec:
+        if key not in table:
+            known = f"its parameters are {', '.join(table)}" if table else "it has none"
+            _fail("optimizer", f": {name} has no parameter {key!r}"
+                               f"{did_you_mean(str(key), table)}; {known}")
+    filled = {"name": name}
+    for key, (default, rule) in table.items():
+        problem = rule.problem(spec.get(key, default))
+        if problem is not None:
+            _fail(f"optimizer.{key}", problem)
+        filled[key] = float(spec.get(key, default))
+    return filled
+
+
+@dataclass(frozen=True)
+class _FlagOrInteger(Rule):
+    """A rule that also takes true and false (``train.average``)."""
+
+    def _fits(self, value) -> bool:
+        return isinstance(value, (bool, np.bool_)) or super()._fits(value)
+
 
 @dataclass(frozen=True)
 class SGDSettings:
@@ -196,7 +250,11 @@ class SGDSettings:
     :func:`nnclf.schedules.make_schedule`), kept with every parameter filled in, or a
     :class:`~nnclf.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
     ``engine`` chooses what runs the steps (``auto``, ``numpy``, ``numba``; see
-    :mod:`nnclf.engine`): the same steps, with results equal to rounding.
+    :mod:`nnclf.engine`): the same steps, with results equal to rounding. ``optimizer`` is
+    ``sgd`` (with ``momentum``, ``nesterov``), ``adagrad`` or ``adam``, a name or a mapping
+    kept with every parameter filled in (:data:`OPTIMIZERS`). ``average``: false, or the
+    model is the running average of the parameters from step 1 (true) or from the step it
+    gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`).
     """
 
     epochs: int | None = 20
@@ -211,6 +269,8 @@ class SGDSettings:
     eval_every: int | None = None
     early_stopping: EarlyStopping | None = None
     engine: str = "auto"
+    optimizer: str | Mapping = field(default_factory=lambda: {"name": "sgd"})
+    average: bool | int = False
 
     RULES: ClassVar[dict[str, Rule]] = {
         "epochs": integer(1, optional=True),
@@ -226,12 +286,29 @@ class SGDSettings:
         "eval_every": integer(1, optional=True),
         "early_stopping": instance(EarlyStopping, optional=True),
         "engine": choice(ENGINES, "engine"),
+        # A name or a mapping, made the mapping with every parameter filled in (and its
+        # parameters checked, by optimizer_spec) before this table is.
+        "optimizer": instance(dict),
+        "average": _FlagOrInteger("integer", 1, says="false, true or an integer >= 1 (the "
+                                                     "step to average from)"),
     }
 
     def __post_init__(self):
+        object.__setattr__(self, "optimizer", optimizer_spec(self.optimizer))
         check(self)
         if self.steps is None and self.epochs is None:
             _fail("epochs", " or steps must be given (how long to train)")
+        # Plain bool and int: the settings are written to JSON in every checkpoint.
+        average = self.average
+        object.__setattr__(self, "average", bool(average) if isinstance(average, (bool, np.bool_))
+                           else int(average))
+        name = self.optimizer["name"]
+        for setting, value in (("momentum", self.momentum), ("nesterov", self.nesterov)):
+            if name != "sgd" and value:
+                shown = "true" if value is True else value
+                _fail(setting, f" is {shown}, which only optimizer sgd uses, but optimizer is "
+                               f"{name}; set {setting} to {0 if setting == 'momentum' else 'false'}"
+                               " or use optimizer sgd")
         if self.nesterov and self.momentum == 0:
             _fail("nesterov", " needs momentum > 0")
         if not isinstance(self.schedule, Schedule):
@@ -252,6 +329,11 @@ class SGDSettings:
 
     def make_schedule(self) -> Schedule:
         return make_schedule(self.schedule)
+
+    @property
+    def average_start(self) -> int | None:
+        """The first step averaged (1 for ``average: true``), or None without averaging."""
+        return None if self.average is False else int(self.average)
 
     def steps_per_epoch(self, n: int) -> int:
         return -(-n // self.batch_size)

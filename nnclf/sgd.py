@@ -21,8 +21,18 @@ divergence, which puts back the last finite parameters and raises
 
 Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation every epoch),
 ``batch_size > 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov),
-``l2`` weight decay on W and V, gradient clipping by global norm, a validation set, early
-stopping, callbacks.
+the ``adagrad`` and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient
+clipping by global norm, averaging, a validation set, early stopping, callbacks.
+
+Averaged SGD (``average``): the trainer keeps the running average of the parameters from
+step t0 on (:class:`~nnclf.optimizers.RunningAverage`) beside the iterate theta^t that the
+updates move. The average is the model: once averaging has started, every evaluation (the
+history's validation loss and accuracy, early stopping and the best parameters it keeps) is
+of the average, and when a fit ends (completed, or stopped early or by a callback; not when
+interrupted or cut short by ``max_steps``) the network's parameters become the average. The
+iterate is kept, and the next :meth:`Trainer.fit` (after :meth:`Trainer.extend`, a restore,
+or an estimator's ``partial_fit``) goes on from it. A run that ends before step t0 ends with
+its iterate.
 
 Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
 owned by the sampler. :meth:`Trainer.state_dict` holds everything that defines the rest of
@@ -48,7 +58,7 @@ from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, engine_loop
 from .model import PARAMS, Network
 from .modelfile import check_checkpoint_state
-from .optimizers import make_optimizer
+from .optimizers import RunningAverage, make_optimizer
 from .progress import Progress
 from .sampler import Sampler
 from .settings import EarlyStopping, SGDSettings, as_dict
@@ -131,13 +141,16 @@ class Trainer:
         self._last_finite: tuple | None = None
         self.interrupted = False
         self.engine: Choice | None = None
+        self.average: RunningAverage | None = None
+        self._iterate: dict | None = None  # the iterate, while the network shows the average
         settings = settings if settings is not None else SGDSettings()
         self.sampler = Sampler(settings.sampling, settings.batch_size, seed)
         self._use(settings, {})
 
     def _use(self, settings: SGDSettings, kept_state: Mapping) -> None:
         """Take ``settings``: schedule, optimizer (its state from ``kept_state`` where the
-        slots agree, else fresh) and early stopping (afresh)."""
+        slots agree, else fresh), averaging (the running average kept if it was on) and
+        early stopping (afresh)."""
         self.settings = settings
         self.schedule = settings.make_schedule()
         self.optimizer = make_optimizer(settings)
@@ -145,6 +158,13 @@ class Trainer:
         for slot, values in self.opt_state.items():
             for name, value in kept_state.get(slot, {}).items():
                 values[name][...] = value
+        start = settings.average_start
+        if start is None:
+            self.average = None
+        elif self.average is None:
+            self.average = RunningAverage(self.network.params, start)
+        else:
+            self.average.start = start
         rule = settings.early_stopping
         self.stopper = EarlyStopper(rule) if rule is not None else None
         self.best_params: dict | None = None
@@ -172,9 +192,12 @@ class Trainer:
             The next :meth:`fit` trains to T = t + steps.
         settings : SGDSettings, optional
             Settings to go on with (step-size schedule, momentum, batch size, ...; their
-            ``epochs`` and ``steps`` are replaced by T). Momentum keeps its velocity if it
-            had one and starts from zero otherwise. Early stopping starts afresh: its best
-            score belonged to the earlier steps.
+            ``epochs`` and ``steps`` are replaced by T). The optimizer keeps its state
+            (momentum's velocity, Adagrad's sums, Adam's moments and count) if it had the
+            same and starts from zero otherwise. Averaging goes on with the average it had,
+            if it had one (its count of averaged steps kept); turning it on starts the
+            average at the first step from both t0 and t + 1. Early stopping starts afresh:
+            its best score belonged to the earlier steps.
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ConfigError(f"extend: steps must be an integer >= 1, got {steps!r}")
@@ -212,6 +235,7 @@ class Trainer:
             calling ``fit`` again, or after a save and restore).
         """
         X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
+        self._put_back_iterate()
         T = self.settings.total_steps(len(X))
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
@@ -236,6 +260,8 @@ class Trainer:
         if not self._params_finite():  # the very last update overflowed
             self._diverged(self.t, "its update made the parameters infinite or NaN")
         self.interrupted = stopped == "interrupted"
+        if not self.interrupted and (stopped != "completed" or self.t == T):
+            self._show_average()
         if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
             self.restore_best()
         return FitResult(self.t, stopped, self.history, self.best_step)
@@ -243,7 +269,8 @@ class Trainer:
     def _engine(self, steps: int) -> CompiledLoop | None:
         """The compiled loop, or None for the numpy loop; with a bar, says which on stderr."""
         said, mode = self.engine, self.reporter.mode
-        self.engine, loop = engine_loop(self.network, self.settings, self.opt_state, steps)
+        self.engine, loop = engine_loop(self.network, self.settings, self.opt_state, steps,
+                                        self.average)
         if (mode == "bar" or mode == "auto" and sys.stderr.isatty()) and self.engine != said:
             print(self.engine, file=sys.stderr)
         return loop
@@ -257,6 +284,8 @@ class Trainer:
         leaves = self.network.leaf_values(X[0], y[0])
         schedule = self.schedule
         step = self.optimizer.stepper(self.network.params, self.opt_state)
+        average = self.average.update if self.average is not None else None
+        params = self.network.params
         # Continue the running sum (not a fresh partial sum), so that the additions happen in
         # the same order however the run is cut into calls: resumed histories match exactly.
         loss_sum = self._loss_sum
@@ -273,6 +302,8 @@ class Trainer:
                 if not math.isfinite(loss):
                     self._diverged(t + 1, f"the loss is {loss}")
                 step(executor, eta)                             # theta <- theta - eta dL/dtheta
+                if average is not None:
+                    average(params, t + 1)
                 loss_sum += loss
                 t += 1
         finally:
@@ -337,7 +368,7 @@ class Trainer:
             "val_accuracy": float("nan"),
         }
         if X_val is not None and len(X_val):
-            log_p = self.network.predict_log_proba(X_val)
+            log_p = self._model_log_proba(X_val)
             row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
             row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
         self._loss_sum, self._loss_count = 0.0, 0
@@ -348,7 +379,7 @@ class Trainer:
         if self.stopper is not None:
             out_of_patience = self.stopper.update(row[self.stopper.rule.metric], self.t)
             if self.stopper.improved and self.stopper.rule.restore_best:
-                self.best_params = self._copy_params()
+                self.best_params = self._model_params()
         # Every callback sees every evaluation, the one that stops training included.
         asked_to_stop = [bool(cb(self.history)) for cb in self.callbacks]
         if out_of_patience:
@@ -363,6 +394,44 @@ class Trainer:
 
     def _copy_params(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.network.params.items()}
+
+    # ------------------------------------------------------------------ averaging
+
+    def _averaging(self) -> bool:
+        return self.average is not None and self.average.started
+
+    def _model_params(self) -> dict[str, np.ndarray]:
+        """A copy of the model's parameters: the average once averaging has started."""
+        if self._averaging():
+            return {k: v.copy() for k, v in self.average.values.items()}
+        return self._copy_params()
+
+    def _model_log_proba(self, X) -> np.ndarray:
+        """log p(y | x) under the model's parameters (the average once it has started)."""
+        if not self._averaging():
+            return self.network.predict_log_proba(X)
+        iterate = self._copy_params()
+        self._set_params(self.average.values)
+        try:
+            return self.network.predict_log_proba(X)
+        finally:
+            self._set_params(iterate)
+
+    def _show_average(self) -> None:
+        """Make the average the network's parameters, keeping the iterate to go on from."""
+        if self._averaging() and self._iterate is None:
+            self._iterate = self._copy_params()
+            self._set_params(self.average.values)
+
+    def _put_back_iterate(self) -> None:
+        """Training goes on from the iterate, not from the average the network shows."""
+        if self._iterate is not None:
+            self._set_params(self._iterate)
+            self._iterate = None
+
+    def _set_params(self, values: Mapping[str, np.ndarray]) -> None:
+        for name, value in values.items():
+            self.network.params[name][...] = value
 
     def _params_finite(self) -> bool:
         return all(np.isfinite(p).all() for p in self.network.params.values())
@@ -394,15 +463,23 @@ class Trainer:
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """Everything needed to continue exactly: (arrays by name, JSON-able state).
 
-        The arrays are ``param_<name>``, the optimizer's ``<slot>_<name>`` (``velocity_W``,
-        ...) and, when early stopping keeps them, ``best_<name>``; the arrays themselves,
-        not copies.
+        The arrays are ``param_<name>`` (the network's parameters), the optimizer's
+        ``<slot>_<name>`` (``velocity_W``, ``m_W``, ``count_k``, ...), when early stopping
+        keeps them ``best_<name>``, with averaging ``average_<name>`` (and the state's
+        ``average_count``), and ``iterate_<name>`` when the network shows the average
+        after a fit; the arrays themselves, not copies.
         """
         arrays = {f"param_{k}": v for k, v in self.network.params.items()}
         for slot, values in self.opt_state.items():
             arrays.update({f"{slot}_{k}": v for k, v in values.items()})
         if self.best_params is not None:
             arrays.update({f"best_{k}": v for k, v in self.best_params.items()})
+        averaging = {}
+        if self.average is not None:
+            arrays.update({f"average_{k}": v for k, v in self.average.values.items()})
+            averaging["average_count"] = self.average.count
+        if self._iterate is not None:
+            arrays.update({f"iterate_{k}": v for k, v in self._iterate.items()})
         stopper = self.stopper or EarlyStopper(EarlyStopping())
         state = {
             "t": self.t,
@@ -414,6 +491,7 @@ class Trainer:
             "loss_count": self._loss_count,
             "schedule": self.schedule.to_dict(),
             "settings": as_dict(self.settings),
+            **averaging,
         }
         return arrays, state
 
@@ -422,9 +500,10 @@ class Trainer:
 
         The checkpoint must come from a trainer with the same settings and network shape;
         otherwise continuing it would not be the same run (to go on under other settings,
-        use :meth:`extend` after restoring).
+        use :meth:`extend` after restoring). Settings a checkpoint does not record (it was
+        written before they existed) are their defaults.
         """
-        saved = _as_json(state["settings"])
+        saved = {**_ADDED_LATER, **_as_json(state["settings"])}
         mine = _as_json(as_dict(self.settings))
         for key in mine:
             # The engine is not part of the run: both take the same steps.
@@ -447,6 +526,7 @@ class Trainer:
                 values[k][...] = _array(arrays, f"{slot}_{k}")
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
                             if "best_W" in arrays else None)
+        self._load_averaging(arrays, state)
         self.t = int(state["t"])
         self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]
@@ -454,6 +534,33 @@ class Trainer:
             self.stopper.load_state_dict(state)
         self._loss_sum = float(state["loss_sum"])
         self._loss_count = int(state["loss_count"])
+
+
+    def _load_averaging(self, arrays: Mapping[str, np.ndarray], state: Mapping) -> None:
+        """The running average and its count, and the iterate if the network shows the
+        average, from :meth:`state_dict`'s arrays and state."""
+        params = self.network.params
+        first = next(iter(params))
+        self._iterate = ({k: _shaped(arrays, f"iterate_{k}", p) for k, p in params.items()}
+                         if f"iterate_{first}" in arrays else None)
+        if self.average is None:
+            return
+        count = state.get("average_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise CheckpointError(f"checkpoint: its 'average_count' must be an integer >= 0, "
+                                  f"got {count!r}; use the file nnclf wrote")
+        for k, value in self.average.values.items():
+            value[...] = _shaped(arrays, f"average_{k}", params[k])
+        self.average.count = count
+
+
+def _shaped(arrays: Mapping[str, np.ndarray], key: str, like: np.ndarray) -> np.ndarray:
+    """A copy of ``arrays[key]``, which must be shaped like ``like``."""
+    value = np.array(_array(arrays, key), dtype=like.dtype)
+    if value.shape != like.shape:
+        raise CheckpointError(f"checkpoint: array {key!r} has shape {value.shape}, not the "
+                              f"network's {like.shape}; use the file this run wrote")
+    return value
 
 
 def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:
@@ -467,6 +574,11 @@ def _as_json(value: Mapping) -> dict:
     """``value`` as it reads back from a checkpoint's JSON (lists for tuples, plain ints),
     so that a saved and a live state compare equal and a generator state restores."""
     return json.loads(json.dumps(value))
+
+
+_ADDED_LATER = {key: value for key, value in _as_json(as_dict(SGDSettings())).items()
+                if key in ("optimizer", "average")}
+"""Settings that checkpoints written before them lack, at their defaults."""
 
 
 def _settings_from_json(d: Mapping) -> SGDSettings:
