@@ -25,6 +25,8 @@ or with a local function that has no compiled form, is a :class:`~nnclf.errors.C
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,8 +36,8 @@ from . import compiled
 from .errors import ConfigError
 from .optimizers import decayed
 
-__all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "one_blas_thread",
-           "AUTO_MIN_STEPS", "INSTALL"]
+__all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "Interrupt",
+           "one_blas_thread", "AUTO_MIN_STEPS", "INSTALL"]
 
 AUTO_MIN_STEPS = 200_000
 """The fewest steps for which ``auto`` uses numba: compiling a step the first time takes
@@ -67,6 +69,30 @@ def one_blas_thread():
     if _BLAS[0] is None:
         return contextlib.nullcontext()
     return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+class Interrupt:
+    """Turns Ctrl-C into a flag that either engine reads between steps, so that a step is
+    never cut in half (a second Ctrl-C stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 @dataclass(frozen=True)

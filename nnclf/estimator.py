@@ -27,12 +27,12 @@ from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .errors import ConfigError, DataError, DivergenceError
-from .estimator_params import CONSTRAINTS, DEFAULTS, params_from_record, params_record, to_config
+from .estimator_params import (CONSTRAINTS, DEFAULTS, draw_seeds, params_from_record,
+                               params_record, to_config)
 from .archive import to_json
 from .data import label_text
 from .model import PARAMS, Network
@@ -42,9 +42,6 @@ from .sgd import Trainer
 from .trained import TrainedModel
 
 __all__ = ["NNClassifier"]
-
-_SEED_MAX = np.iinfo(np.int32).max
-
 
 def _model_part(name: str, doc: str) -> property:
     """A fitted attribute read from the estimator's TrainedModel (a parameter array for
@@ -90,19 +87,15 @@ default="inverse_time"
         ``"uniform"`` picks each example uniformly at random (the notes);
         ``"shuffle"`` visits a new permutation of the data every epoch.
     momentum : float in [0, 1), default=0.0
-        Heavy-ball momentum, with ``optimizer="sgd"`` only.
     l2 : float >= 0, default=0.0
         Weight decay on W and V (the biases are not decayed).
     optimizer : {"sgd", "adagrad", "adam"}, default="sgd"
-        The update rule (see :mod:`nnclf.optimizers`); eta^t is every rule's step size.
+        The update rule (:mod:`nnclf.optimizers`); momentum is sgd's.
     optimizer_params : dict, default=None
-        The optimizer's parameters, those left out at their defaults: ``{"epsilon": 1e-8}``
-        for ``adagrad``, ``{"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}`` for ``adam``.
+        Its parameters where not the defaults, e.g. ``{"beta1": 0.8}`` for adam.
     average : bool or int >= 1, default=False
-        Averaged SGD, as ``SGDClassifier(average=...)``: the fitted parameters are the mean
-        of the parameters after each step from step 1 (``True``) or from the step given
-        on. Later ``fit`` (``warm_start``) and ``partial_fit`` calls go on from the last
-        iterate, and keep averaging.
+        Averaged SGD: the model is the mean of the parameters after each step from step 1
+        (True) or the one given; ``partial_fit`` and ``warm_start`` go on from the iterate.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified), evaluate the
         validation loss after every epoch, stop when it has not improved for ``patience``
@@ -189,9 +182,8 @@ default="inverse_time"
                  schedule_params=DEFAULTS["schedule_params"], epochs=DEFAULTS["epochs"],
                  steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
                  sampling=DEFAULTS["sampling"], momentum=DEFAULTS["momentum"],
-                 l2=DEFAULTS["l2"], optimizer=DEFAULTS["optimizer"],
-                 optimizer_params=DEFAULTS["optimizer_params"], average=DEFAULTS["average"],
-                 early_stopping=DEFAULTS["early_stopping"],
+                 l2=DEFAULTS["l2"], optimizer=DEFAULTS["optimizer"], optimizer_params=None,
+                 average=DEFAULTS["average"], early_stopping=DEFAULTS["early_stopping"],
                  validation_fraction=DEFAULTS["validation_fraction"],
                  patience=DEFAULTS["patience"], standardize=DEFAULTS["standardize"],
                  random_state=DEFAULTS["random_state"],
@@ -240,7 +232,7 @@ default="inverse_time"
         """
         resume = self.warm_start and self.__sklearn_is_fitted__()
         cfg = to_config(self.get_params())
-        seeds = _draw_seeds(self.random_state)
+        seeds = draw_seeds(self.random_state)
         if not resume:
             self._forget_fit()
         X, y = self._validate_training_data(X, y, reset=not resume)
@@ -283,7 +275,7 @@ default="inverse_time"
                 "on the first call; the network needs to know all K classes from the start"
             )
         cfg = to_config(dict(self.get_params(), epochs=1, steps=None, early_stopping=False))
-        seeds = _draw_seeds(self.random_state)
+        seeds = draw_seeds(self.random_state)
         X, y = self._validate_training_data(X, y, reset=first)
         if not first and classes is not None and not np.array_equal(np.unique(classes),
                                                                       self.classes_):
@@ -498,14 +490,3 @@ default="inverse_time"
         if model.feature_names is not None:
             clf.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
         return clf
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _draw_seeds(random_state) -> dict[str, int]:
-    """Independent integer seeds for the initial weights, the sampler and the split."""
-    rng = check_random_state(random_state)
-    init, sgd, split = (int(s) for s in rng.randint(_SEED_MAX, size=3))
-    return {"init": init, "sgd": sgd, "split": split}
-

@@ -30,6 +30,8 @@ from collections.abc import Set as AbstractSet
 from numbers import Integral, Real
 
 
+import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
                                              validate_parameter_constraints)
 
@@ -39,7 +41,7 @@ from .settings import (DEFAULT_SCHEDULE, OPTIMIZERS, Config, DataConfig, EarlySt
                        ModelConfig, Rule, SGDSettings, boolean, choice, number, optimizer_spec)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "optimizer_settings",
-           "to_config", "params_record", "params_from_record"]
+           "to_config", "draw_seeds", "params_record", "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -201,6 +203,17 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
                           dtype=params["dtype"]),
         train=train,
     )
+
+
+_SEED_MAX = np.iinfo(np.int32).max
+
+
+def draw_seeds(random_state) -> dict[str, int]:
+    """Independent integer seeds for the initial weights, the sampler and the split, drawn
+    from the estimator's ``random_state``."""
+    rng = check_random_state(random_state)
+    init, sgd, split = (int(s) for s in rng.randint(_SEED_MAX, size=3))
+    return {"init": init, "sgd": sgd, "split": split}
 
 
 def params_record(params: Mapping) -> dict:

@@ -41,12 +41,14 @@ t0 .. t, whatever the update rule.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
+from .errors import CheckpointError
 from .settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "clip_by_global_norm", "l2_decay", "sgd",
@@ -217,7 +219,13 @@ def make_optimizer(settings: SGDSettings) -> Optimizer:
 # ---------------------------------------------------------------------- averaging
 
 class RunningAverage:
-    """The mean of the parameters after each step from ``start`` on (Polyak-Ruppert).
+    """The mean of the parameters after each step from ``start`` on (Polyak-Ruppert), and
+    the iterate while the network shows the average.
+
+    The trainer updates it after every step; the average is the model: evaluations read it
+    (:meth:`shown`), and at the end of a fit :meth:`show` makes it the network's parameters,
+    keeping the iterate, which :meth:`put_back` returns to the network before training goes
+    on.
 
     Parameters
     ----------
@@ -233,12 +241,27 @@ class RunningAverage:
     count : int
         How many steps have been averaged: the average after step t is over the
         parameters after steps t - count + 1 .. t.
+    iterate : dict of name -> array, or None
+        The parameters training goes on from, while the network shows the average.
     """
 
     def __init__(self, params: Arrays, start: int):
         self.start = start
         self.count = 0
         self.values = _zeros(params)
+        self.iterate: dict | None = None
+
+    @classmethod
+    def going_on(cls, average: "RunningAverage | None", params: Arrays,
+                 start: int | None) -> "RunningAverage | None":
+        """The running average for settings that average from ``start`` (or not, None):
+        ``average`` kept (under the new start) if there is one, with its iterate put back
+        into ``params`` (training goes on from the iterate), else a new one."""
+        if average is None:
+            return None if start is None else cls(params, start)
+        average.put_back(params)
+        average.start = start
+        return None if start is None else average
 
     @property
     def started(self) -> bool:
@@ -262,3 +285,68 @@ class RunningAverage:
     def advance(self, first: int, stop: int) -> None:
         """Count steps first .. stop - 1 as averaged (after the compiled engine took them)."""
         self.count += max(0, stop - max(first, self.start))
+
+    def show(self, params: Arrays) -> None:
+        """Make the average (once started) ``params``' values, keeping the iterate."""
+        if self.started and self.iterate is None:
+            self.iterate = {name: p.copy() for name, p in params.items()}
+            _assign(params, self.values)
+
+    def put_back(self, params: Arrays) -> None:
+        """Return the iterate to ``params`` if they show the average."""
+        if self.iterate is not None:
+            _assign(params, self.iterate)
+            self.iterate = None
+
+    @contextlib.contextmanager
+    def shown(self, params: Arrays):
+        """A context in which ``params`` hold the model: the average, once started."""
+        showing = self.started and self.iterate is None
+        self.show(params)
+        try:
+            yield params
+        finally:
+            if showing:
+                self.put_back(params)
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Arrays ``average_<name>`` (and ``iterate_<name>`` while the average is shown)
+        and the state ``{"average_count": count}``."""
+        arrays = {f"average_{k}": v for k, v in self.values.items()}
+        arrays.update({f"iterate_{k}": v for k, v in (self.iterate or {}).items()})
+        return arrays, {"average_count": self.count}
+
+    def load_state_dict(self, arrays: Arrays, state: Mapping) -> None:
+        """Restore :meth:`state_dict`.
+
+        Raises
+        ------
+        CheckpointError
+            For a missing or misshapen array or a count that is not an integer >= 0.
+        """
+        count = state.get("average_count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise CheckpointError(f"checkpoint: its 'average_count' must be an integer >= 0, "
+                                  f"got {count!r}; use the file nnclf wrote")
+        _assign(self.values, {k: _saved(arrays, f"average_{k}", v) for k, v in self.values.items()})
+        self.count = count
+        first = next(iter(self.values))
+        self.iterate = ({k: _saved(arrays, f"iterate_{k}", v) for k, v in self.values.items()}
+                        if f"iterate_{first}" in arrays else None)
+
+
+def _assign(params: Arrays, values: Arrays) -> None:
+    for name, value in values.items():
+        params[name][...] = value
+
+
+def _saved(arrays: Arrays, key: str, like: np.ndarray) -> np.ndarray:
+    """A copy of the checkpoint's ``arrays[key]``, which must be shaped like ``like``."""
+    if key not in arrays:
+        raise CheckpointError(f"checkpoint: no array {key!r}; it was not written by this "
+                              "run's trainer")
+    value = np.array(arrays[key], dtype=like.dtype)
+    if value.shape != like.shape:
+        raise CheckpointError(f"checkpoint: array {key!r} has shape {value.shape}, not the "
+                              f"network's {like.shape}; use the file this run wrote")
+    return value

@@ -24,15 +24,10 @@ Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation 
 the ``adagrad`` and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient
 clipping by global norm, averaging, a validation set, early stopping, callbacks.
 
-Averaged SGD (``average``): the trainer keeps the running average of the parameters from
-step t0 on (:class:`~nnclf.optimizers.RunningAverage`) beside the iterate theta^t that the
-updates move. The average is the model: once averaging has started, every evaluation (the
-history's validation loss and accuracy, early stopping and the best parameters it keeps) is
-of the average, and when a fit ends (completed, or stopped early or by a callback; not when
-interrupted or cut short by ``max_steps``) the network's parameters become the average. The
-iterate is kept, and the next :meth:`Trainer.fit` (after :meth:`Trainer.extend`, a restore,
-or an estimator's ``partial_fit``) goes on from it. A run that ends before step t0 ends with
-its iterate.
+Averaged SGD (:class:`~nnclf.optimizers.RunningAverage`): once it has started the average
+is the model, what every evaluation (metrics, callbacks, best and last finite parameters)
+sees and what a fit that ends (but by Ctrl-C or ``max_steps``) leaves in the network; the
+next fit goes on from the iterate.
 
 Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
 owned by the sampler. :meth:`Trainer.state_dict` holds everything that defines the rest of
@@ -43,11 +38,10 @@ trainer past its T, for more steps and possibly other settings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import signal
 import sys
-import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
@@ -55,7 +49,7 @@ import numpy as np
 
 from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
-from .engine import Choice, CompiledLoop, engine_loop
+from .engine import Choice, CompiledLoop, Interrupt, engine_loop
 from .model import PARAMS, Network
 from .modelfile import check_checkpoint_state
 from .optimizers import RunningAverage, make_optimizer
@@ -78,29 +72,6 @@ class FitResult:
     stopped: str  # "completed", "early_stopping", "callback", "interrupted"
     history: list[dict]
     best_step: int | None = None
-
-
-class _Interrupt:
-    """Turns Ctrl-C into a flag read between steps, so a step is never cut in half."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
 
 
 class Trainer:
@@ -142,15 +113,13 @@ class Trainer:
         self.interrupted = False
         self.engine: Choice | None = None
         self.average: RunningAverage | None = None
-        self._iterate: dict | None = None  # the iterate, while the network shows the average
         settings = settings if settings is not None else SGDSettings()
         self.sampler = Sampler(settings.sampling, settings.batch_size, seed)
         self._use(settings, {})
 
     def _use(self, settings: SGDSettings, kept_state: Mapping) -> None:
         """Take ``settings``: schedule, optimizer (its state from ``kept_state`` where the
-        slots agree, else fresh), averaging (the running average kept if it was on) and
-        early stopping (afresh)."""
+        slots agree, else fresh), averaging (going on) and early stopping (afresh)."""
         self.settings = settings
         self.schedule = settings.make_schedule()
         self.optimizer = make_optimizer(settings)
@@ -158,13 +127,8 @@ class Trainer:
         for slot, values in self.opt_state.items():
             for name, value in kept_state.get(slot, {}).items():
                 values[name][...] = value
-        start = settings.average_start
-        if start is None:
-            self.average = None
-        elif self.average is None:
-            self.average = RunningAverage(self.network.params, start)
-        else:
-            self.average.start = start
+        self.average = RunningAverage.going_on(self.average, self.network.params,
+                                               settings.average_start)
         rule = settings.early_stopping
         self.stopper = EarlyStopper(rule) if rule is not None else None
         self.best_params: dict | None = None
@@ -192,12 +156,10 @@ class Trainer:
             The next :meth:`fit` trains to T = t + steps.
         settings : SGDSettings, optional
             Settings to go on with (step-size schedule, momentum, batch size, ...; their
-            ``epochs`` and ``steps`` are replaced by T). The optimizer keeps its state
-            (momentum's velocity, Adagrad's sums, Adam's moments and count) if it had the
-            same and starts from zero otherwise. Averaging goes on with the average it had,
-            if it had one (its count of averaged steps kept); turning it on starts the
-            average at the first step from both t0 and t + 1. Early stopping starts afresh:
-            its best score belonged to the earlier steps.
+            ``epochs`` and ``steps`` are replaced by T). The optimizer's state (velocity,
+            Adagrad's sums, Adam's moments and count) is kept where the slots agree, else
+            starts from zero; a running average goes on. Early stopping starts afresh: its
+            best score belonged to the earlier steps.
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ConfigError(f"extend: steps must be an integer >= 1, got {steps!r}")
@@ -235,7 +197,8 @@ class Trainer:
             calling ``fit`` again, or after a save and restore).
         """
         X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
-        self._put_back_iterate()
+        if self.average is not None:
+            self.average.put_back(self.network.params)
         T = self.settings.total_steps(len(X))
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
@@ -243,7 +206,7 @@ class Trainer:
         # Chosen for the run's T, not what this call has left: a run cut into calls (Ctrl-C and
         # resume) takes one engine throughout and ends bit-identical to an uninterrupted one.
         loop = self._engine(T)
-        with self.reporter.open(T, self.t), _Interrupt() as interrupt, \
+        with self.reporter.open(T, self.t), Interrupt() as interrupt, \
                 np.errstate(over="ignore", invalid="ignore"):
             while self.t < stop_at and stopped == "completed":
                 epoch_start, picks = self.sampler.epoch(self.t, len(X))
@@ -256,12 +219,13 @@ class Trainer:
                     # The next epoch draws from here, before any callback can save the state.
                     self.sampler.next_epoch(self.t)
                 if self._evaluation_due(epoch_end, T):
-                    stopped = self._evaluate(X_val, y_val, len(picks))
+                    with self._model():  # what is evaluated, kept as the best, and saved
+                        stopped = self._evaluate(X_val, y_val, len(picks))
         if not self._params_finite():  # the very last update overflowed
             self._diverged(self.t, "its update made the parameters infinite or NaN")
         self.interrupted = stopped == "interrupted"
-        if not self.interrupted and (stopped != "completed" or self.t == T):
-            self._show_average()
+        if self.average is not None and (stopped in ("early_stopping", "callback") or self.t == T):
+            self.average.show(self.network.params)
         if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
             self.restore_best()
         return FitResult(self.t, stopped, self.history, self.best_step)
@@ -275,6 +239,13 @@ class Trainer:
             print(self.engine, file=sys.stderr)
         return loop
 
+    def _took(self, t: int, loss_sum: float) -> None:
+        """Count steps self.t + 1 .. t as taken, their losses summed into ``loss_sum``."""
+        self._loss_sum = loss_sum
+        self._loss_count += t - self.t
+        self.reporter.advance(t - self.t)
+        self.t = t
+
     def _steps(self, X, y, picks, epoch_start: int, stop: int, interrupt, loop=None) -> bool:
         """Steps t + 1 .. stop of the epoch that started at ``epoch_start`` (by the compiled
         ``loop`` when given); False if Ctrl-C interrupted them."""
@@ -285,7 +256,6 @@ class Trainer:
         schedule = self.schedule
         step = self.optimizer.stepper(self.network.params, self.opt_state)
         average = self.average.update if self.average is not None else None
-        params = self.network.params
         # Continue the running sum (not a fresh partial sum), so that the additions happen in
         # the same order however the run is cut into calls: resumed histories match exactly.
         loss_sum = self._loss_sum
@@ -303,14 +273,11 @@ class Trainer:
                     self._diverged(t + 1, f"the loss is {loss}")
                 step(executor, eta)                             # theta <- theta - eta dL/dtheta
                 if average is not None:
-                    average(params, t + 1)
+                    average(self.network.params, t + 1)
                 loss_sum += loss
                 t += 1
         finally:
-            self._loss_sum = loss_sum
-            self._loss_count += t - self.t
-            self.reporter.advance(t - self.t)
-            self.t = t
+            self._took(t, loss_sum)
         return True
 
     def _compiled_steps(self, X, y, epoch_start: int, stop: int, interrupt, loop) -> bool:
@@ -322,10 +289,7 @@ class Trainer:
             if bad is not None:
                 self._diverged(t + 1, f"the loss is {bad}")
         finally:
-            self._loss_sum = loss_sum
-            self._loss_count += t - self.t
-            self.reporter.advance(t - self.t)
-            self.t = t
+            self._took(t, loss_sum)
         return t == stop
 
     def _checked(self, X, y, X_val, y_val):
@@ -368,7 +332,7 @@ class Trainer:
             "val_accuracy": float("nan"),
         }
         if X_val is not None and len(X_val):
-            log_p = self._model_log_proba(X_val)
+            log_p = self.network.predict_log_proba(X_val)
             row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
             row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
         self._loss_sum, self._loss_count = 0.0, 0
@@ -379,7 +343,7 @@ class Trainer:
         if self.stopper is not None:
             out_of_patience = self.stopper.update(row[self.stopper.rule.metric], self.t)
             if self.stopper.improved and self.stopper.rule.restore_best:
-                self.best_params = self._model_params()
+                self.best_params = self._copy_params()
         # Every callback sees every evaluation, the one that stops training included.
         asked_to_stop = [bool(cb(self.history)) for cb in self.callbacks]
         if out_of_patience:
@@ -395,43 +359,10 @@ class Trainer:
     def _copy_params(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.network.params.items()}
 
-    # ------------------------------------------------------------------ averaging
-
-    def _averaging(self) -> bool:
-        return self.average is not None and self.average.started
-
-    def _model_params(self) -> dict[str, np.ndarray]:
-        """A copy of the model's parameters: the average once averaging has started."""
-        if self._averaging():
-            return {k: v.copy() for k, v in self.average.values.items()}
-        return self._copy_params()
-
-    def _model_log_proba(self, X) -> np.ndarray:
-        """log p(y | x) under the model's parameters (the average once it has started)."""
-        if not self._averaging():
-            return self.network.predict_log_proba(X)
-        iterate = self._copy_params()
-        self._set_params(self.average.values)
-        try:
-            return self.network.predict_log_proba(X)
-        finally:
-            self._set_params(iterate)
-
-    def _show_average(self) -> None:
-        """Make the average the network's parameters, keeping the iterate to go on from."""
-        if self._averaging() and self._iterate is None:
-            self._iterate = self._copy_params()
-            self._set_params(self.average.values)
-
-    def _put_back_iterate(self) -> None:
-        """Training goes on from the iterate, not from the average the network shows."""
-        if self._iterate is not None:
-            self._set_params(self._iterate)
-            self._iterate = None
-
-    def _set_params(self, values: Mapping[str, np.ndarray]) -> None:
-        for name, value in values.items():
-            self.network.params[name][...] = value
+    def _model(self):
+        """A context in which the network holds the model: the average, once started."""
+        return (self.average.shown(self.network.params) if self.average is not None
+                else contextlib.nullcontext())
 
     def _params_finite(self) -> bool:
         return all(np.isfinite(p).all() for p in self.network.params.values())
@@ -463,23 +394,18 @@ class Trainer:
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """Everything needed to continue exactly: (arrays by name, JSON-able state).
 
-        The arrays are ``param_<name>`` (the network's parameters), the optimizer's
-        ``<slot>_<name>`` (``velocity_W``, ``m_W``, ``count_k``, ...), when early stopping
-        keeps them ``best_<name>``, with averaging ``average_<name>`` (and the state's
-        ``average_count``), and ``iterate_<name>`` when the network shows the average
-        after a fit; the arrays themselves, not copies.
+        The arrays are ``param_<name>``, the optimizer's ``<slot>_<name>`` (``velocity_W``,
+        ``m_W``, ``count_k``, ...), ``best_<name>`` when early stopping keeps them, and the
+        running average's (:meth:`~nnclf.optimizers.RunningAverage.state_dict`); the arrays
+        themselves, not copies.
         """
         arrays = {f"param_{k}": v for k, v in self.network.params.items()}
         for slot, values in self.opt_state.items():
             arrays.update({f"{slot}_{k}": v for k, v in values.items()})
         if self.best_params is not None:
             arrays.update({f"best_{k}": v for k, v in self.best_params.items()})
-        averaging = {}
-        if self.average is not None:
-            arrays.update({f"average_{k}": v for k, v in self.average.values.items()})
-            averaging["average_count"] = self.average.count
-        if self._iterate is not None:
-            arrays.update({f"iterate_{k}": v for k, v in self._iterate.items()})
+        more, averaging = self.average.state_dict() if self.average is not None else ({}, {})
+        arrays.update(more)
         stopper = self.stopper or EarlyStopper(EarlyStopping())
         state = {
             "t": self.t,
@@ -500,8 +426,7 @@ class Trainer:
 
         The checkpoint must come from a trainer with the same settings and network shape;
         otherwise continuing it would not be the same run (to go on under other settings,
-        use :meth:`extend` after restoring). Settings a checkpoint does not record (it was
-        written before they existed) are their defaults.
+        use :meth:`extend` after restoring); settings newer than the file are the defaults.
         """
         saved = {**_ADDED_LATER, **_as_json(state["settings"])}
         mine = _as_json(as_dict(self.settings))
@@ -526,7 +451,8 @@ class Trainer:
                 values[k][...] = _array(arrays, f"{slot}_{k}")
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
                             if "best_W" in arrays else None)
-        self._load_averaging(arrays, state)
+        if self.average is not None:
+            self.average.load_state_dict(arrays, state)
         self.t = int(state["t"])
         self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]
@@ -534,33 +460,6 @@ class Trainer:
             self.stopper.load_state_dict(state)
         self._loss_sum = float(state["loss_sum"])
         self._loss_count = int(state["loss_count"])
-
-
-    def _load_averaging(self, arrays: Mapping[str, np.ndarray], state: Mapping) -> None:
-        """The running average and its count, and the iterate if the network shows the
-        average, from :meth:`state_dict`'s arrays and state."""
-        params = self.network.params
-        first = next(iter(params))
-        self._iterate = ({k: _shaped(arrays, f"iterate_{k}", p) for k, p in params.items()}
-                         if f"iterate_{first}" in arrays else None)
-        if self.average is None:
-            return
-        count = state.get("average_count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise CheckpointError(f"checkpoint: its 'average_count' must be an integer >= 0, "
-                                  f"got {count!r}; use the file nnclf wrote")
-        for k, value in self.average.values.items():
-            value[...] = _shaped(arrays, f"average_{k}", params[k])
-        self.average.count = count
-
-
-def _shaped(arrays: Mapping[str, np.ndarray], key: str, like: np.ndarray) -> np.ndarray:
-    """A copy of ``arrays[key]``, which must be shaped like ``like``."""
-    value = np.array(_array(arrays, key), dtype=like.dtype)
-    if value.shape != like.shape:
-        raise CheckpointError(f"checkpoint: array {key!r} has shape {value.shape}, not the "
-                              f"network's {like.shape}; use the file this run wrote")
-    return value
 
 
 def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:
