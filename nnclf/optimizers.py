@@ -328,7 +328,8 @@ class RunningAverage:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise CheckpointError(f"checkpoint: its 'average_count' must be an integer >= 0, "
                                   f"got {count!r}; use the file nnclf wrote")
-        _assign(self.values, {k: _saved(arrays, f"average_{k}", v) for k, v in self.values.items()})
+        _assign(self.values, {k: _saved(arrays, f"average_{k}", v)
+                              for k, v in self.values.items()})
         self.count = count
         first = next(iter(self.values))
         self.iterate = ({k: _saved(arrays, f"iterate_{k}", v) for k, v in self.values.items()}

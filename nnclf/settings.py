@@ -306,9 +306,9 @@ class SGDSettings:
         for setting, value in (("momentum", self.momentum), ("nesterov", self.nesterov)):
             if name != "sgd" and value:
                 shown = "true" if value is True else value
+                off = 0 if setting == "momentum" else "false"
                 _fail(setting, f" is {shown}, which only optimizer sgd uses, but optimizer is "
-                               f"{name}; set {setting} to {0 if setting == 'momentum' else 'false'}"
-                               " or use optimizer sgd")
+                               f"{name}; set {setting} to {off} or use optimizer sgd")
         if self.nesterov and self.momentum == 0:
             _fail("nesterov", " needs momentum > 0")
         if not isinstance(self.schedule, Schedule):

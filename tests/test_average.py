@@ -9,6 +9,7 @@ avg_t = avg_{t-1} + (theta_t - avg_{t-1}) / (t - t0 + 1) from step t0 on. Both e
 compared with it, and checkpoints cut before and after t0 must resume bit-identically.
 """
 
+import importlib.util
 import math
 
 import numpy as np
@@ -25,11 +26,8 @@ from nnclf.trained import TrainedModel
 D, M, K, N = 4, 6, 3, 30
 SEED = 7
 
-try:
-    import numba  # noqa: F401
-    ENGINES = ["numpy", "numba"]
-except ImportError:  # pragma: no cover - the fast extra is not installed
-    ENGINES = ["numpy", pytest.param("numba", marks=pytest.mark.skip("numba not installed"))]
+ENGINES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
 
 
 def toy_data(n=N, seed=0):
@@ -326,7 +324,7 @@ def test_a_cli_run_saves_the_average_and_resumes_to_it(tmp_path):
            "train": {"epochs": 2, "optimizer": "adam", "average": 100,
                      "schedule": {"name": "constant", "eta0": 0.01}}}
     cfg = config_from_dict(raw)
-    straight = run.train(cfg, tmp_path / "a", quiet=True)
+    run.train(cfg, tmp_path / "a", quiet=True)
     half = run.train(cfg, tmp_path / "b", quiet=True, stop_after=150)
     assert half.status == "interrupted"
     run.resume(tmp_path / "b", quiet=True)
@@ -396,8 +394,10 @@ def iris():
     return (X - X.mean(axis=0)) / X.std(axis=0), y
 
 
-@pytest.mark.parametrize("options", [dict(average=True), dict(average=200, optimizer="adam"),
-                                     dict(optimizer="adagrad", optimizer_params={"epsilon": 1e-6})])
+@pytest.mark.parametrize("options", [
+    dict(average=True), dict(average=200, optimizer="adam"),
+    dict(optimizer="adagrad", optimizer_params={"epsilon": 1e-6}),
+])
 def test_partial_fit_and_warm_start_go_on_from_the_iterate(iris, options):
     X, y = iris
     whole = NNClassifier(hidden_units=5, epochs=3, random_state=0, **options).fit(X, y)

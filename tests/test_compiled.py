@@ -116,3 +116,35 @@ def test_float32_engines_agree_to_single_precision(transfer):
     # large step and momentum the training itself is chaotic, and float32 runs drift from
     # float64 runs just as fast on either engine.
     _assert_close(_train32("numba", transfer), _train32("numpy", transfer), 1e-5)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
+@pytest.mark.parametrize("batch_size", [1, 16])
+@pytest.mark.parametrize("extra", [
+    dict(optimizer="adagrad"), dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
+    dict(optimizer="adam", clip_norm=0.3, l2=1e-3), dict(average=True),
+    dict(average=400, momentum=0.9, nesterov=True), dict(average=50, optimizer="adam"),
+])
+def test_engines_agree_with_adaptive_optimizers_and_averaging(extra, batch_size, sampling):
+    kw = dict(extra, batch_size=batch_size, sampling=sampling,
+              schedule={"name": "constant", "eta0": 0.01})
+    fast, slow = _train("numba", **dict(kw)), _train("numpy", **dict(kw))
+    _assert_close(fast.network.params, slow.network.params, 1e-8)
+    for name, value in slow.opt_state.items():
+        _assert_close(fast.opt_state[name], value, 1e-8)
+    if slow.average is not None:
+        assert fast.average.count == slow.average.count
+        _assert_close(fast.average.iterate, slow.average.iterate, 1e-8)
+
+
+@pytest.mark.parametrize("transfer", BUILT_IN)
+def test_float32_engines_agree_with_adam_and_averaging(transfer):
+    params = []
+    for engine in ("numba", "numpy"):
+        net = Network(8, 6, 3, transfer=transfer, seed=1, dtype=np.float32)
+        settings = SGDSettings(steps=1000, engine=engine, optimizer="adam", average=300,
+                               schedule={"name": "constant", "eta0": 0.001})
+        Trainer(net, settings, seed=3, progress="none").fit(*_data())
+        assert all(p.dtype == np.float32 for p in net.params.values())
+        params.append(net.params)
+    _assert_close(*params, 1e-5)

@@ -125,6 +125,26 @@ def test_generated_source_names_only_vertex_numbers():
     for name in ("tanh", "affine", "softmax", "import", "raise"):
         assert name not in source
     assert "f7(u1, u2, u3, u7)" in source and "v11_10_0(p11, u11, u10, u6, p10)" in source
+    # Adam and averaging add state arrays and kernels, named by vertex numbers and by nnclf.
+    state = tuple({name: np.zeros(2) for name in params} for _ in range(2))
+    update = Update(optimizer="adam", beta1=0.9, beta2=0.999, epsilon=1e-8, average=True)
+    source = CompiledSteps(g, params, (x.name, y.name), update, state, np.zeros(1),
+                           {name: np.zeros(2) for name in params}).source
+    for vertex in g.vertices:
+        assert vertex.name not in source
+    assert "adam(u1, p1, s1_0, s1_1, eta, beta1, beta2, epsilon, c1, c2)" in source
+    assert "average(avg5, u5, rate)" in source
+
+
+@pytest.mark.parametrize("update, slots, fused", [
+    (Update(), 0, True), (Update(momentum=0.5), 1, False), (Update(l2=0.1), 0, False),
+    (Update(optimizer="adagrad", epsilon=1e-8), 1, False),
+    (Update(optimizer="adam", beta1=0.9, beta2=0.999, epsilon=1e-8), 2, False),
+    (Update(average=True), 0, True),
+])
+def test_the_update_knows_its_state_and_whether_it_fuses(update, slots, fused):
+    # Averaging reads the parameters after the fused update: it never stops the fusing.
+    assert (update.slots, update.fused) == (slots, fused)
 
 
 # ------------------------------------------------------------------ kernels as plain Python

@@ -1,4 +1,4 @@
-"""Optimizer parts against the update formulas written out by hand."""
+"""Optimizer parts and the running average against the update formulas written out by hand."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nnclf.model import PARAMS, Network
-from nnclf.optimizers import (Optimizer, clip_by_global_norm, l2_decay, make_optimizer,
-                              momentum, sgd)
+from nnclf.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
+                              l2_decay, make_optimizer, momentum, sgd)
 from nnclf.settings import SGDSettings
 from notes_reference import hand_gradients
 
@@ -106,3 +106,122 @@ def test_make_optimizer_chains_clipping_then_l2():
         step = grads[k] / norm + (0.1 * start[k] if k in ("W", "V") else 0.0)
         v = -0.1 * step
         np.testing.assert_allclose(params[k], start[k] + 0.5 * v - 0.1 * step, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- Adagrad and Adam
+
+def test_adagrad_two_steps_by_hand():
+    params, g1, g2 = arrays(0), arrays(1), arrays(2)
+    start = copy(params)
+    opt = Optimizer((), adagrad(1e-8))
+    state = opt.init(params)
+    assert set(state) == {"accumulator"}
+    opt.update(g1, 0.1, params, state)
+    opt.update(g2, 0.2, params, state)
+    for k in PARAMS:
+        G1, G2 = g1[k] ** 2, g1[k] ** 2 + g2[k] ** 2
+        expected = (start[k] - 0.1 * g1[k] / (np.sqrt(G1) + 1e-8)
+                    - 0.2 * g2[k] / (np.sqrt(G2) + 1e-8))
+        np.testing.assert_allclose(params[k], expected, rtol=1e-12)
+        np.testing.assert_allclose(state["accumulator"][k], G2, rtol=1e-15)
+
+
+def test_adams_first_step_moves_every_entry_by_about_eta():
+    # With k = 1 the bias corrections undo (1 - beta): mhat = g, vhat = g*g, so the step is
+    # eta g / (|g| + epsilon), eta times the sign of g up to epsilon (Kingma and Ba, 2.1).
+    params, grads = arrays(0), arrays(1)
+    start = copy(params)
+    opt = Optimizer((), adam(0.9, 0.999, 1e-8))
+    state = opt.init(params)
+    opt.update(grads, 0.01, params, state)
+    for k in PARAMS:
+        sign = grads[k] / (np.abs(grads[k]) + 1e-8)
+        np.testing.assert_allclose(params[k], start[k] - 0.01 * sign, rtol=1e-12)
+        np.testing.assert_allclose(state["m"][k], 0.1 * grads[k], rtol=1e-15)
+        np.testing.assert_allclose(state["v"][k], 0.001 * grads[k] ** 2, rtol=1e-12)
+    assert state["count"]["k"].tolist() == [1.0]
+
+
+def test_adams_second_step_by_hand():
+    params, g1, g2 = arrays(0), arrays(1), arrays(2)
+    start = copy(params)
+    opt = Optimizer((), adam(0.5, 0.75, 1e-3))
+    state = opt.init(params)
+    opt.update(g1, 0.1, params, state)
+    opt.update(g2, 0.1, params, state)
+    for k in PARAMS:
+        m2 = 0.5 * 0.5 * g1[k] + 0.5 * g2[k]
+        v2 = 0.75 * 0.25 * g1[k] ** 2 + 0.25 * g2[k] ** 2
+        step2 = 0.1 * (m2 / 0.75) / (np.sqrt(v2 / (1 - 0.75 ** 2)) + 1e-3)
+        step1 = 0.1 * g1[k] / (np.abs(g1[k]) + 1e-3)
+        np.testing.assert_allclose(params[k], start[k] - step1 - step2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec, rule_state", [
+    ("adagrad", {"accumulator"}), ({"name": "adam", "beta1": 0.5}, {"m", "v", "count"}),
+    ("sgd", set()),
+])
+def test_make_optimizer_takes_the_named_rule_and_never_fuses_it(spec, rule_state):
+    opt = make_optimizer(SGDSettings(optimizer=spec))
+    assert set(opt.init(arrays(0))) == rule_state
+    assert opt.fused is (spec == "sgd")
+
+
+# ---------------------------------------------------------------------- averaging
+
+def test_the_running_average_is_the_mean_from_its_start():
+    params = arrays(0)
+    average = RunningAverage(params, start=3)
+    seen = []
+    for t in range(1, 8):
+        params = arrays(t)
+        average.update(params, t)
+        if t >= 3:
+            seen.append(params)
+    assert average.count == 5
+    for k in PARAMS:
+        np.testing.assert_allclose(average.values[k], np.mean([p[k] for p in seen], axis=0),
+                                   rtol=1e-13, atol=1e-15)
+
+
+def test_the_rates_for_the_compiled_engine_are_the_updates_own():
+    average = RunningAverage(arrays(0), start=4)
+    average.count = 0
+    assert average.rates(1, 8).tolist() == [0, 0, 0, 1, 1 / 2, 1 / 3, 1 / 4]
+    average.advance(1, 8)
+    assert average.count == 4
+    assert average.rates(8, 10).tolist() == [1 / 5, 1 / 6]
+    average.advance(8, 10)
+    assert average.count == 6
+
+
+def test_show_keeps_the_iterate_and_put_back_returns_it():
+    params = arrays(0)
+    iterate = copy(params)
+    average = RunningAverage(params, start=1)
+    average.show(params)  # not started: nothing to show
+    assert average.iterate is None
+    average.update(arrays(5), 1)
+    average.show(params)
+    for k in PARAMS:
+        np.testing.assert_array_equal(params[k], arrays(5)[k])
+        np.testing.assert_array_equal(average.iterate[k], iterate[k])
+    with average.shown(params):  # already shown: stays shown
+        pass
+    np.testing.assert_array_equal(params["W"], arrays(5)["W"])
+    average.put_back(params)
+    assert average.iterate is None
+    np.testing.assert_array_equal(params["W"], iterate["W"])
+
+
+def test_averaging_goes_on_or_stops_with_the_settings():
+    params = arrays(0)
+    assert RunningAverage.going_on(None, params, None) is None
+    fresh = RunningAverage.going_on(None, params, 5)
+    assert (fresh.start, fresh.count) == (5, 0)
+    fresh.update(arrays(1), 5)
+    fresh.show(params)
+    kept = RunningAverage.going_on(fresh, params, 2)
+    assert kept is fresh and (kept.start, kept.count, kept.iterate) == (2, 1, None)
+    np.testing.assert_array_equal(params["W"], arrays(0)["W"])  # the iterate, put back
+    assert RunningAverage.going_on(kept, params, None) is None
