@@ -8,8 +8,11 @@ Two engines run the same steps of :class:`~nnclf.sgd.Trainer` on the same graph:
   :class:`~nnclf.executor.Executor` per step;
 - ``numba``: :class:`CompiledLoop`, the whole loop between two pauses of the trainer in
   native code (:mod:`nnclf.compiled`), on the same example indices (the sampler's epoch, drawn
-  from the same generator) and the same eta^t; results agree with the numpy engine to
+  from the same generator), the same eta^t and the same update (every optimizer, and the
+  running average with its rates computed here); results agree with the numpy engine to
   rounding. It runs with BLAS limited to one thread (:func:`one_blas_thread`).
+
+Either engine stops between two steps on Ctrl-C (:class:`Interrupt`).
 
 :func:`choose_engine` decides for a setting ``train.engine`` of ``auto``, ``numpy`` or
 ``numba`` and says why. ``auto`` takes numba when it is installed, every local function of
