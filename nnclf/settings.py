@@ -30,6 +30,7 @@ from .transfers import TRANSFERS
 from .model import INITS
 from .schedules import Schedule, make_schedule
 from .suggest import did_you_mean
+from .weights import check_class_weight
 
 __all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
@@ -196,7 +197,9 @@ class SGDSettings:
     :func:`nnclf.schedules.make_schedule`), kept with every parameter filled in, or a
     :class:`~nnclf.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
     ``engine`` chooses what runs the steps (``auto``, ``numpy``, ``numba``; see
-    :mod:`nnclf.engine`): the same steps, with results equal to rounding.
+    :mod:`nnclf.engine`): the same steps, with results equal to rounding. ``class_weight``
+    (null, ``balanced`` or {label: weight}, its labels kept as text) weighs the examples
+    SGD draws (:mod:`nnclf.weights`); the run layer computes the weights from the data.
     """
 
     epochs: int | None = 20
@@ -211,6 +214,7 @@ class SGDSettings:
     eval_every: int | None = None
     early_stopping: EarlyStopping | None = None
     engine: str = "auto"
+    class_weight: str | Mapping | None = None
 
     RULES: ClassVar[dict[str, Rule]] = {
         "epochs": integer(1, optional=True),
@@ -226,10 +230,18 @@ class SGDSettings:
         "eval_every": integer(1, optional=True),
         "early_stopping": instance(EarlyStopping, optional=True),
         "engine": choice(ENGINES, "engine"),
+        "class_weight": Rule("instance", cls=(str, Mapping), optional=True,
+                             says="null, balanced or a mapping {label: weight}"),
     }
 
     def __post_init__(self):
         check(self)
+        # Labels as text: a checkpoint's and a model file's JSON has only text keys.
+        object.__setattr__(self, "class_weight",
+                           check_class_weight(self.class_weight, text_keys=True))
+        if self.class_weight is not None and self.sampling == "shuffle":
+            _fail("class_weight", " needs sampling: uniform (a weight sets how often an "
+                  "example is drawn; shuffle visits every example once an epoch)")
         if self.steps is None and self.epochs is None:
             _fail("epochs", " or steps must be given (how long to train)")
         if self.nesterov and self.momentum == 0:
@@ -369,6 +381,9 @@ class Config:
             _fail("train.early_stopping.metric",
                   f" is {rule.metric}, which needs a validation set; set "
                   "data.validation_fraction > 0 or use metric: train_loss")
+        if self.train.make_schedule().name == "plateau" and self.data.validation_fraction == 0:
+            _fail("train.schedule", ": plateau is driven by the validation loss, which needs "
+                  "a validation set; set data.validation_fraction > 0 or choose another schedule")
 
 
 def as_dict(settings) -> dict[str, Any]:

@@ -19,10 +19,10 @@ to the :class:`~nnclf.stopping.EarlyStopper`; Ctrl-C, which stops between two st
 divergence, which puts back the last finite parameters and raises
 :class:`~nnclf.errors.DivergenceError`.
 
-Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation every epoch),
-``batch_size > 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov),
-``l2`` weight decay on W and V, gradient clipping by global norm, a validation set, early
-stopping, callbacks.
+Beyond the notes, all off by default: weights (``fit(..., sample_weight=w)`` draws i with
+probability w_i / sum(w)), ``sampling="shuffle"`` (a new permutation every epoch), ``batch_size
+> 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov), ``l2`` weight
+decay on W and V, gradient clipping, a validation set, early stopping, callbacks.
 
 Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
 owned by the sampler. :meth:`Trainer.state_dict` holds everything that defines the rest of
@@ -90,7 +90,6 @@ class _Interrupt:
     def __exit__(self, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-        return False
 
 
 class Trainer:
@@ -126,8 +125,7 @@ class Trainer:
         self.callbacks = tuple(callbacks)
         self.t = 0
         self.history: list[dict] = []
-        self._loss_sum = 0.0
-        self._loss_count = 0
+        self._loss_sum, self._loss_count = 0.0, 0
         self._last_finite: tuple | None = None
         self.interrupted = False
         self.engine: Choice | None = None
@@ -173,8 +171,8 @@ class Trainer:
         settings : SGDSettings, optional
             Settings to go on with (step-size schedule, momentum, batch size, ...; their
             ``epochs`` and ``steps`` are replaced by T). Momentum keeps its velocity if it
-            had one and starts from zero otherwise. Early stopping starts afresh: its best
-            score belonged to the earlier steps.
+            had one and starts from zero otherwise. Early stopping starts afresh (its best
+            score belonged to the earlier steps); an unchanged plateau schedule goes on.
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ConfigError(f"extend: steps must be an integer >= 1, got {steps!r}")
@@ -183,7 +181,10 @@ class Trainer:
         sampler = Sampler(settings.sampling, settings.batch_size, self.seed)
         sampler.load_state_dict(self.sampler.state_dict())
         self.sampler = sampler
+        schedule = self.schedule
         self._use(replace(settings, epochs=None, steps=T), self.opt_state)
+        if schedule.to_dict() == self.schedule.to_dict():  # the same plateau goes on
+            self.schedule.load_state_dict(schedule.state_dict())
         return T
 
     @property
@@ -198,7 +199,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None) -> FitResult:
+    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None,
+            sample_weight=None) -> FitResult:
         """Train until step T (or ``max_steps`` more steps, or a stop rule).
 
         Parameters
@@ -210,8 +212,11 @@ class Trainer:
         max_steps : int, optional
             Stop after this many steps of this call (training can be continued by
             calling ``fit`` again, or after a save and restore).
+        sample_weight : array-like of shape (n,), optional
+            i is drawn with probability w_i / sum(w) (None: uniform); not in the state.
         """
         X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
+        self.sampler.weigh(sample_weight, len(X))
         T = self.settings.total_steps(len(X))
         stop_at = T if max_steps is None else min(T, self.t + max_steps)
         stopped = "completed"
@@ -303,10 +308,13 @@ class Trainer:
             raise DataError("X must be a non-empty (n, d) array")
         if X_val is not None:
             X_val, y_val = self.network._check_xy(X_val, y_val)
-        rule = self.settings.early_stopping
-        if rule is not None and rule.metric.startswith("val_") and (X_val is None or not len(X_val)):
+        rule, no_val = self.settings.early_stopping, X_val is None or not len(X_val)
+        if rule is not None and rule.metric.startswith("val_") and no_val:
             raise ConfigError(f" is {rule.metric}, which needs a validation set; give X_val "
                               "and y_val, or use metric train_loss", name="early_stopping.metric")
+        if self.schedule.needs_validation and no_val:
+            raise ConfigError(f" is {self.schedule.name}, driven by the validation loss; give "
+                              "X_val and y_val, or choose another schedule", name="schedule")
         return np.ascontiguousarray(X), y, X_val, y_val
 
     def _pause(self, epoch_end: int, stop_at: int) -> int:
@@ -341,6 +349,7 @@ class Trainer:
             row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
             row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
         self._loss_sum, self._loss_count = 0.0, 0
+        self.schedule.observe(row["val_loss"])  # reduce on plateau: from the next step on
         self.history.append(row)
         self.reporter.report(row)
         self._remember_if_finite()
@@ -414,6 +423,7 @@ class Trainer:
             "loss_count": self._loss_count,
             "schedule": self.schedule.to_dict(),
             "settings": as_dict(self.settings),
+            "schedule_state": self.schedule.state_dict(),
         }
         return arrays, state
 
@@ -454,6 +464,7 @@ class Trainer:
             self.stopper.load_state_dict(state)
         self._loss_sum = float(state["loss_sum"])
         self._loss_count = int(state["loss_count"])
+        self.schedule.load_state_dict(state.get("schedule_state"))
 
 
 def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:

@@ -239,7 +239,7 @@ def test_unknown_keys_suggest_the_nearest(tmp_path, text, message):
      "train.schedule: constant: unknown parameter 'et0' (did you mean 'eta0'?); "
      "valid parameters: eta0, warmup"),
     ("train: {schedule: constnt}", "train.schedule: unknown schedule 'constnt' (did you mean "
-     "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine"),
+     "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine, plateau"),
     ("model: {transfer: foo}", "model.transfer: unknown transfer function 'foo'; choose one of "
      + ", ".join(TRANSFERS)),
     ("model: {transfer: [tanh]}", "model.transfer must be a string, got ['tanh']"),
