@@ -35,7 +35,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 
 __all__ = ["BALANCED", "check_class_weight", "class_weights", "check_sample_weight",
-           "example_weights"]
+           "example_weights", "estimator_weights"]
 
 BALANCED = "balanced"
 _SAYS = "null, balanced or a mapping {label: weight}"
@@ -189,3 +189,15 @@ def example_weights(y: np.ndarray, classes: np.ndarray, class_weight=None,
         raise ConfigError(" gives every training example weight 0 (with sample_weight, if "
                           "given); give some class a weight > 0", name="class_weight")
     return w
+
+
+def estimator_weights(X, y: np.ndarray, classes: np.ndarray, class_weight,
+                      sample_weight) -> np.ndarray | None:
+    """:func:`example_weights` for :class:`nnclf.NNClassifier`: ``sample_weight`` checked
+    as scikit-learn checks it (its messages, which its estimator checks expect)."""
+    if sample_weight is not None:
+        from sklearn.utils.validation import _check_sample_weight
+
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+    return example_weights(y, classes, class_weight, sample_weight)
