@@ -32,11 +32,11 @@ from sklearn.utils._param_validation import (InvalidParameterError, Interval, St
 
 from .errors import ConfigError
 from .schedules import SCHEDULES, make_schedule
-from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig, Rule,
-                       SGDSettings, boolean, choice, number)
+from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
+                       PerLayer, Rule, SGDSettings, boolean, choice, number)
 
-__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "to_config", "params_record",
-           "params_from_record"]
+__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "to_config",
+           "check_same_network", "params_record", "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -98,6 +98,8 @@ def _constraint(rule: Rule) -> list:
         found = ["boolean"]
     else:
         found = [rule.cls]
+    if isinstance(rule, PerLayer):  # its elements are checked when the config is made
+        found += [list, tuple]
     return found + ([None] if rule.optional else [])
 
 
@@ -171,6 +173,20 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
     )
 
 
+def check_same_network(hidden_units, transfer, network) -> None:
+    """A ConfigError unless ``hidden_units`` and ``transfer`` describe ``network``'s layers
+    (100 and (100,), "tanh" and ["tanh"] are the same network): a fit that continues
+    (warm_start, partial_fit) cannot change them."""
+    mine = ModelConfig(hidden_units, transfer)
+    for name, given, now, before, shown in (
+            ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
+            ("transfer", transfer, mine.transfers, network.transfers, network.transfer)):
+        if now != before:
+            raise ConfigError(
+                f"{name} is {given!r} but the fitted network has {shown!r}, so training "
+                "cannot continue; set warm_start=False (and call fit) to start afresh")
+
+
 def params_record(params: Mapping) -> dict:
     """The parameters as :meth:`NNClassifier.save` records them (JSON-able: a RandomState
     instance becomes None)."""
@@ -180,7 +196,7 @@ def params_record(params: Mapping) -> dict:
     return record
 
 
-def params_from_record(config, hidden_units: int, transfer: str,
+def params_from_record(config, hidden_units, transfer,
                        constraints: Mapping[str, list]) -> dict:
     """The estimator parameters a model file's ``config`` records (only the valid ones).
 
