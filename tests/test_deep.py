@@ -7,6 +7,7 @@ one SGD step with l2 by hand, and the other engine.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -339,6 +340,14 @@ def test_a_deep_config_trains_and_its_run_directory_evaluates_and_predicts(tmp_p
     assert main(["predict", str(run / "model.npz"), "--data", "new.csv", "--out", "p.csv"]) == 0
     proba = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
     np.testing.assert_allclose(proba, model.predict_proba(rows), rtol=1e-5)
+
+
+def test_the_bundled_two_layer_digits_config_trains_well(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(["train", "configs/digits_deep.yaml", "--quiet", "--out",
+                 str(tmp_path / "d")]) == 0
+    assert TrainedModel.load(tmp_path / "d" / "model.npz").network.layers == (57, 57)
+    assert json.loads((tmp_path / "d" / "metrics.json").read_text())["test"]["accuracy"] >= 0.96
 
 
 @pytest.mark.parametrize("override, message", [
