@@ -14,8 +14,8 @@ Data sets:
 - ``clusters``: ``make_classification`` with 20 informative features, 8 classes, 4 clusters
   per class (a non-linear, multi-modal problem).
 
-    python scripts/depth.py [--seeds 5] [--epochs 30] [--transfer tanh] [--engine numba]
-                            [--data digits shells clusters] [--quick]
+    python scripts/depth.py [--seeds 5] [--epochs 30] [--transfer tanh] [--eta0 0.05]
+                            [--engine numba] [--data digits shells clusters] [--quick]
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ DATA = {
 """name -> (loader, m of the one-layer network)."""
 
 
-def run(name: str, seeds: int, epochs: int, transfer: str, engine: str) -> list[dict]:
+def run(name: str, seeds: int, epochs: int, transfer: str, engine: str,
+        eta0: float) -> list[dict]:
     load, m = DATA[name]
     X, y = load()
     d, K = X.shape[1], len(np.unique(y))
@@ -80,7 +81,7 @@ def run(name: str, seeds: int, epochs: int, transfer: str, engine: str) -> list[
             X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y,
                                                       random_state=seed)
             clf = NNClassifier(hidden_units=sizes, transfer=transfer, epochs=epochs,
-                               engine=engine, random_state=seed)
+                               eta0=eta0, engine=engine, random_state=seed)
             start = time.perf_counter()
             clf.fit(X_tr, y_tr)
             seconds.append(time.perf_counter() - start)
@@ -98,18 +99,20 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--transfer", default="tanh")
+    parser.add_argument("--eta0", type=float, default=0.05,
+                        help="eta^1 of the default inverse-time schedule (default 0.05)")
     parser.add_argument("--engine", default="numba", choices=["numba", "numpy"],
                         help="one engine for every fit, so that times compare (default numba)")
     parser.add_argument("--data", nargs="+", choices=sorted(DATA), default=list(DATA))
     parser.add_argument("--quick", action="store_true", help="2 seeds, 3 epochs (a smoke test)")
     args = parser.parse_args(argv)
     seeds, epochs = (2, 3) if args.quick else (args.seeds, args.epochs)
-    print(f"{seeds} seeds, {epochs} epochs, transfer {args.transfer}, plain SGD "
-          f"(the default schedule), batch 1, engine {args.engine}")
+    print(f"{seeds} seeds, {epochs} epochs, transfer {args.transfer}, plain SGD (inverse-time "
+          f"schedule, eta0 {args.eta0:g}), batch 1, engine {args.engine}")
     print("| data | hidden layers | parameters | test accuracy (mean ± sd) | fit seconds |")
     print("|---|---|---|---|---|")
     for name in args.data:
-        for row in run(name, seeds, epochs, args.transfer, args.engine):
+        for row in run(name, seeds, epochs, args.transfer, args.engine, args.eta0):
             print(f"| {row['data']} | {row['layers']} | {row['params']} | "
                   f"{row['mean']:.4f} ± {row['sd']:.4f} | {row['seconds']:.2f} |", flush=True)
 

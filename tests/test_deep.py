@@ -548,3 +548,27 @@ def test_the_estimator_names_the_bad_parameter(iris, params, message):
     X, y = iris
     with pytest.raises(ValueError, match=message):
         NNClassifier(**params, epochs=1).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- scripts/depth.py
+
+
+def _depth_script():
+    import importlib.util
+    path = Path(__file__).resolve().parent.parent / "scripts" / "depth.py"
+    spec = importlib.util.spec_from_file_location("depth_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_depth_script_matches_parameter_counts_and_prints_its_table(capsys):
+    depth = _depth_script()
+    # digits: one layer of 100 is 100*65 + 10*101 = 7510; (57, 57) is 57*65 + 57*58 + 10*58.
+    assert depth.parameter_count(64, (100,), 10) == 7510
+    assert depth.matched_two_layers(64, 100, 10) == (57, 57)
+    assert depth.parameter_count(64, (57, 57), 10) == 57 * 65 + 57 * 58 + 10 * 58
+    depth.main(["--quick", "--data", "shells", "--engine", "numpy"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "| data | hidden layers | parameters | test accuracy (mean ± sd) | fit seconds |"
+    assert [line.split(" | ")[1:3] for line in lines[3:]] == [["[50]", "703"], ["[20, 20]", "703"]]
