@@ -30,9 +30,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .errors import ConfigError, DataError, DivergenceError
-from .estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, draw_seeds,
-                               params_from_record, params_record, to_config, validation_split)
+from .errors import DataError, DivergenceError
+from .estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
+                               draw_seeds, params_from_record, params_record, to_config,
+                               validation_split)
 from .archive import to_json
 from .data import label_text
 from .model import PARAMS, Network
@@ -51,7 +52,7 @@ def _model_part(name: str, doc: str) -> property:
     def get(self):
         check_is_fitted(self)  # NotFittedError is an AttributeError: hasattr is False
         model = self.__dict__["model_"]
-        return model.network.params[name] if name in PARAMS else getattr(model, name)
+        return model.parameter(name) if name in PARAMS else getattr(model, name)
     return property(get, doc=doc)
 
 
@@ -63,11 +64,12 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_units : int, default=100
-        m, the number of hidden units.
-    transfer : str, default="tanh"
+    hidden_units : int, or tuple or list of int, default=100
+        m, the number of hidden units; or (m_1, ..., m_L), 1 to 10 hidden layers
+        (:mod:`nnclf.model`). ``(100,)`` is the same network as ``100``.
+    transfer : str, or tuple or list of str, default="tanh"
         The transfer function g: ``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"identity"``,
-        ``"softplus"`` (any name in :data:`nnclf.functions.TRANSFERS`).
+        ``"softplus"`` (any name in :data:`nnclf.functions.TRANSFERS`); or one per layer.
     init : {"xavier", "he", "normal"}, default="xavier"
         Weight initialisation; biases start at zero.
     eta0 : float, default=0.05
@@ -148,9 +150,12 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         The trained network (its graph is what ``predict_proba`` runs).
     W_ : ndarray of shape (hidden_units, d)
     b_ : ndarray of shape (hidden_units,)
-    V_ : ndarray of shape (K, hidden_units)
+    V_ : ndarray of shape (K, m_L)
     gamma_ : ndarray of shape (K,)
-        The parameters of ``network_`` (the same arrays, not copies).
+        The parameters of ``network_`` (the same arrays); W_, b_ only with one hidden layer.
+    coefs_, intercepts_ : list of ndarray
+        [W_1, ..., W_L, V] and [b_1, ..., b_L, gamma], matrices (out, in) as in the notes
+        (the transpose of ``MLPClassifier.coefs_``); [W, V] and [b, gamma] for one layer.
     standardizer_ : Standardizer or None
         Applied to X before the network sees it: fitted by ``fit`` (or the first
         ``partial_fit``) with ``standardize=True``, else None; a model read with
@@ -349,13 +354,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         is cut short by an exception.
         """
         net = self.network_
-        for name, now, before in (("hidden_units", self.hidden_units, net.n_hidden),
-                                  ("transfer", self.transfer, net.transfer)):
-            if now != before:
-                raise ConfigError(
-                    f"{name} is {now!r} but the fitted network has {before!r}, so training "
-                    f"cannot continue; set warm_start=False (and call fit) to start afresh"
-                )
+        check_same_network(self.hidden_units, self.transfer, net)
         model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
         trainer = self._trainer
         if trainer is not None:
@@ -444,6 +443,8 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     b_ = _model_part("b", "ndarray of shape (hidden_units,).")
     V_ = _model_part("V", "ndarray of shape (K, hidden_units).")
     gamma_ = _model_part("gamma", "ndarray of shape (K,).")
+    coefs_ = _model_part("coefs", "list of ndarray: W_1, ..., W_L, V, each (out, in).")
+    intercepts_ = _model_part("intercepts", "list of ndarray: b_1, ..., b_L, gamma.")
 
     # ------------------------------------------------------------------ persistence
 

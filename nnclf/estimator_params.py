@@ -39,11 +39,12 @@ from .errors import ConfigError, DataError
 from .preprocessing import train_test_split_stratified
 from .schedules import SCHEDULES, make_schedule
 from .weights import check_class_weight
-from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig, Rule,
-                       SGDSettings, boolean, choice, number)
+from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
+                       PerLayer, Rule, SGDSettings, boolean, choice, number)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",
-           "to_config", "draw_seeds", "validation_split", "check_callbacks", "params_record", "params_from_record"]
+           "to_config", "draw_seeds", "validation_split", "check_callbacks",
+           "check_same_network", "params_record", "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -107,6 +108,8 @@ def _constraint(rule: Rule) -> list:
         found = ["boolean"]
     else:
         found = [rule.cls]
+    if isinstance(rule, PerLayer):  # its elements are checked when the config is made
+        found += [list, tuple]
     return found + ([None] if rule.optional else [])
 
 
@@ -262,6 +265,20 @@ def check_callbacks(callbacks) -> tuple:
     return tuple(callbacks or ())
 
 
+def check_same_network(hidden_units, transfer, network) -> None:
+    """A ConfigError unless ``hidden_units`` and ``transfer`` describe ``network``'s layers
+    (100 and (100,), "tanh" and ["tanh"] are the same network): a fit that continues
+    (warm_start, partial_fit) cannot change them."""
+    mine = ModelConfig(hidden_units, transfer)
+    for name, given, now, before, shown in (
+            ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
+            ("transfer", transfer, mine.transfers, network.transfers, network.transfer)):
+        if now != before:
+            raise ConfigError(
+                f"{name} is {given!r} but the fitted network has {shown!r}, so training "
+                "cannot continue; set warm_start=False (and call fit) to start afresh")
+
+
 def params_record(params: Mapping) -> dict:
     """The parameters as :meth:`NNClassifier.save` records them (JSON-able: a RandomState
     instance becomes None, as do callbacks; class_weight's labels become text)."""
@@ -273,7 +290,7 @@ def params_record(params: Mapping) -> dict:
     return record
 
 
-def params_from_record(config, hidden_units: int, transfer: str,
+def params_from_record(config, hidden_units, transfer,
                        constraints: Mapping[str, list]) -> dict:
     """The estimator parameters a model file's ``config`` records (only the valid ones).
 

@@ -31,7 +31,6 @@ from .config import Config, config_from_dict, load_config
 from .data import data_changed, load_features
 from .datafiles import file_problem, is_number, text_encoding
 from .errors import ConfigError, DataError, RunError, UsageError
-from .model import PARAMS
 from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
@@ -277,7 +276,7 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
     worst: dict[tuple[str, str], list] = {}  # (mode, param) -> [abs err, rel err, ok, size]
     for x_i, y_i in zip(X, y):
         values = net.leaf_values(x_i, y_i)
-        for mode, report in gradcheck_modes(net.graph, values, wrt=PARAMS).items():
+        for mode, report in gradcheck_modes(net.graph, values, wrt=net.param_names).items():
             for c in report.checks:
                 w = worst.setdefault((mode, c.name), [0.0, 0.0, True, c.size])
                 w[0], w[1] = max(w[0], c.max_abs_error), max(w[1], c.max_rel_error)
@@ -287,11 +286,20 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
     rows += [[mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
              for (mode, name), w in worst.items()]
     head = (f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
-            f"d={net.n_features} m={net.n_hidden} K={net.n_classes} ({net.transfer}), "
+            f"d={net.n_features} m={_layers(net)} K={net.n_classes} ({_transfers(net)}), "
             "each mode against central finite differences")
     verdict = ("all agree" if ok else
                "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)")
     return "\n".join([head, format_table(rows, right={2, 3, 4}), verdict]), ok
+
+
+def _layers(net) -> str:
+    """m as the config says it: ``100`` for the notes' network, ``[256, 128]`` for more layers."""
+    return str(net.n_hidden if len(net.layers) == 1 else list(net.layers))
+
+
+def _transfers(net) -> str:
+    return net.transfer if isinstance(net.transfer, str) else ", ".join(net.transfer)
 
 
 def graph_dot(cfg: Config) -> str:

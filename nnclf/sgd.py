@@ -46,7 +46,7 @@ import numpy as np
 from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, engine_loop
-from .model import PARAMS, Network
+from .model import Network
 from .modelfile import check_checkpoint_state
 from .optimizers import make_optimizer
 from .progress import Progress
@@ -443,20 +443,21 @@ class Trainer:
                     f"checkpoint: it was written with train.{key} = {saved.get(key)!r}, "
                     f"not {mine[key]!r}; resume with the run's own settings"
                 )
-        for k in PARAMS:
+        names = self.network.param_names
+        for k in names:
             shape = np.shape(_array(arrays, f"param_{k}"))
             if shape != self.network.params[k].shape:
                 raise CheckpointError(
                     f"checkpoint: parameter {k} has shape {shape}, but the network's is "
                     f"{self.network.params[k].shape}; resume with the run's own model settings"
                 )
-        for k in PARAMS:
+        for k in names:
             self.network.params[k][...] = arrays[f"param_{k}"]
         for slot, values in self.opt_state.items():
             for k in values:
                 values[k][...] = _array(arrays, f"{slot}_{k}")
-        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
-                            if "best_W" in arrays else None)
+        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in names}
+                            if f"best_{names[0]}" in arrays else None)
         self.t = int(state["t"])
         self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]

@@ -201,7 +201,8 @@ def test_one_class_is_a_clear_error(iris):
 def test_parameter_errors_name_the_parameter_and_the_valid_range(iris):
     X, y = iris
     with pytest.raises(ValueError, match=r"The 'hidden_units' parameter of NNClassifier must "
-                                         r"be an int in the range \[1, inf\)\. Got 0 instead"):
+                                         r"be an int in the range \[1, inf\), an instance of "
+                                         r"'list' or an instance of 'tuple'\. Got 0 instead"):
         NNClassifier(hidden_units=0).fit(X, y)
     with pytest.raises(ValueError, match=r"The 'momentum' parameter .* range \[0\.0, 1\.0\)"):
         NNClassifier(momentum=1.0).fit(X, y)
