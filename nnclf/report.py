@@ -82,10 +82,13 @@ def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
     """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.metrics.evaluate`:
     the ``heading`` (name, value) lines, the overall scores, the per-class table and the
     confusion matrix (no final newline)."""
-    lines = [f"{k:<10} {v}" for k, v in heading]
-    lines += [f"{'accuracy':<10} {report['accuracy']:.4f}",
-              f"{'log-loss':<10} {report['log_loss']:.4f}",
-              f"{'macro F1':<10} {report['macro_f1']:.4f}", ""]
+    scores = [("accuracy", report["accuracy"]), ("log-loss", report["log_loss"]),
+              ("macro F1", report["macro_f1"])]
+    if "balanced_accuracy" in report:  # reports written before nnclf had it lack it
+        scores.insert(1, ("balanced accuracy", report["balanced_accuracy"]))
+    width = max(len(k) for k, _ in [*heading, *scores])
+    lines = [f"{k:<{width}} {v}" for k, v in heading]
+    lines += [f"{k:<{width}} {v:.4f}" for k, v in scores] + [""]
     rows = [["class", "precision", "recall", "f1", "support"]]
     rows += [[str(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
               str(c["support"])] for c in report["per_class"]]
