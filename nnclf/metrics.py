@@ -35,8 +35,9 @@ def evaluate(model, X, y) -> dict:
     -------
     dict
         ``accuracy``, ``balanced_accuracy`` (the mean of the per-class recalls, over the
-        classes present in y), ``log_loss`` (mean of -log p(y|x)), ``macro_f1``, ``per_class`` (a list,
-        in class order, of ``{label, precision, recall, f1, support}``), ``confusion_matrix``
+        classes present in y), ``log_loss`` (mean of -log p(y|x)), ``macro_f1``,
+        ``per_class`` (a list, in class order, of ``{label, precision, recall, f1,
+        support}``), ``confusion_matrix``
         (K x K nested lists; rows: true class, columns: predicted) and ``n_samples``.
     """
     from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
