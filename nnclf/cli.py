@@ -243,8 +243,8 @@ COMMANDS = {
               help="the label column of a CSV (default: the training config's data.target, "
                    "else the one column that is not a feature)"),
          _arg("--json", action="store_true",
-              help="print one JSON object: accuracy, log_loss, macro_f1, per_class, "
-                   "confusion_matrix, n_samples")]),
+              help="print one JSON object: accuracy, balanced_accuracy, log_loss, macro_f1, "
+                   "per_class, confusion_matrix, n_samples")]),
     "predict": (
         cmd_predict, "write labels and class probabilities for new data",
         "Predict a label and p(k|x) for every class for each row of --data (features only; "

@@ -31,18 +31,21 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .errors import ConfigError, DataError, DivergenceError
-from .estimator_params import (CONSTRAINTS, DEFAULTS, draw_seeds, params_from_record,
-                               params_record, to_config)
+from .errors import DataError, DivergenceError
+from .estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
+                               draw_seeds, params_from_record, params_record, to_config,
+                               validation_split)
 from .archive import to_json
 from .data import label_text
 from .model import PARAMS, Network
-from .preprocessing import Standardizer, train_test_split_stratified
+from .preprocessing import Standardizer
 from .settings import Config, SGDSettings
 from .sgd import Trainer
 from .trained import TrainedModel
+from .weights import estimator_weights
 
 __all__ = ["NNClassifier"]
+
 
 def _model_part(name: str, doc: str) -> property:
     """A fitted attribute read from the estimator's TrainedModel (a parameter array for
@@ -50,7 +53,7 @@ def _model_part(name: str, doc: str) -> property:
     def get(self):
         check_is_fitted(self)  # NotFittedError is an AttributeError: hasattr is False
         model = self.__dict__["model_"]
-        return model.network.params[name] if name in PARAMS else getattr(model, name)
+        return model.parameter(name) if name in PARAMS else getattr(model, name)
     return property(get, doc=doc)
 
 
@@ -62,18 +65,20 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_units : int, default=100
-        m, the number of hidden units.
-    transfer : str, default="tanh"
+    hidden_units : int, or tuple or list of int, default=100
+        m, the number of hidden units; or (m_1, ..., m_L), 1 to 10 hidden layers
+        (:mod:`nnclf.model`). ``(100,)`` is the same network as ``100``.
+    transfer : str, or tuple or list of str, default="tanh"
         The transfer function g: ``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"identity"``,
-        ``"softplus"`` (any name in :data:`nnclf.functions.TRANSFERS`).
+        ``"softplus"`` (any name in :data:`nnclf.functions.TRANSFERS`); or one per layer.
     init : {"xavier", "he", "normal"}, default="xavier"
         Weight initialisation; biases start at zero.
     eta0 : float, default=0.05
         The initial step size eta^1.
-    schedule : {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine"}, \
-default="inverse_time"
-        How the step size eta^t changes with the step t (see :mod:`nnclf.schedules`).
+    schedule : {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine", \
+"plateau"}, default="inverse_time"
+        How the step size eta^t changes with the step t (see :mod:`nnclf.schedules`);
+        ``"plateau"`` lowers it when the loss on ``validation_fraction`` stalls (fit only).
     schedule_params : dict, default=None
         The schedule's own parameters besides ``eta0``, e.g. ``{"tau": 20000}`` for
         ``inverse_time`` (its default), ``{"factor": 0.5, "every": 1000}`` for ``step``,
@@ -102,9 +107,9 @@ default="inverse_time"
         validation loss after every epoch, stop when it has not improved for ``patience``
         epochs, and keep the best parameters seen. Ignored by ``partial_fit``.
     validation_fraction : float in (0, 1), default=0.1
-        Share of the training data held out for early stopping. As in scikit-learn's
-        ``MLPClassifier`` (and unlike the CLI, which always honours the config's
-        ``data.validation_fraction``), nothing is held out unless ``early_stopping=True``.
+        Share of the training data held out for early stopping or ``schedule="plateau"``.
+        As in scikit-learn's ``MLPClassifier`` (unlike the CLI, which always honours the
+        config's ``data.validation_fraction``), nothing is held out for anything else.
     patience : int, default=5
         Epochs without improvement of the validation loss before early stopping.
     standardize : bool, default=True
@@ -128,6 +133,15 @@ default="inverse_time"
         and the run is long; with ``verbose``, the fit says which engine and why.
     dtype : {"float64", "float32"}, default="float64"
         The floating dtype of the parameters and of every pass; kept in the model file.
+    class_weight : None, "balanced" or dict {label: weight}, default=None
+        Step t draws example i with probability proportional to class_weight[y_i] *
+        sample_weight_i (:mod:`nnclf.weights`; weight 2 is a repeated row, in expectation).
+        ``"balanced"``: n / (K n_k), not in ``partial_fit``. Needs ``sampling="uniform"``.
+    callbacks : list of callables, default=None
+        ``callback(history)`` at every evaluation (the trainer's history rows); a true
+        return stops training. ``clone`` deep-copies the list: a function stays itself (a
+        closure over a list logs every clone's rows there), a callable object is copied.
+        Pickled as a parameter: a lambda makes ``pickle`` fail with its own error.
 
     Attributes
     ----------
@@ -144,9 +158,12 @@ default="inverse_time"
         The trained network (its graph is what ``predict_proba`` runs).
     W_ : ndarray of shape (hidden_units, d)
     b_ : ndarray of shape (hidden_units,)
-    V_ : ndarray of shape (K, hidden_units)
+    V_ : ndarray of shape (K, m_L)
     gamma_ : ndarray of shape (K,)
-        The parameters of ``network_`` (the same arrays, not copies).
+        The parameters of ``network_`` (the same arrays); W_, b_ only with one hidden layer.
+    coefs_, intercepts_ : list of ndarray
+        [W_1, ..., W_L, V] and [b_1, ..., b_L, gamma], matrices (out, in) as in the notes
+        (the transpose of ``MLPClassifier.coefs_``); [W, V] and [b, gamma] for one layer.
     standardizer_ : Standardizer or None
         Applied to X before the network sees it: fitted by ``fit`` (or the first
         ``partial_fit``) with ``standardize=True``, else None; a model read with
@@ -189,7 +206,8 @@ default="inverse_time"
                  patience=DEFAULTS["patience"], standardize=DEFAULTS["standardize"],
                  random_state=DEFAULTS["random_state"],
                  verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"],
-                 engine=DEFAULTS["engine"], dtype=DEFAULTS["dtype"]):
+                 engine=DEFAULTS["engine"], dtype=DEFAULTS["dtype"],
+                 class_weight=DEFAULTS["class_weight"], callbacks=DEFAULTS["callbacks"]):
         self.hidden_units = hidden_units
         self.transfer = transfer
         self.init = init
@@ -214,11 +232,12 @@ default="inverse_time"
         self.warm_start = warm_start
         self.engine = engine
         self.dtype = dtype
+        self.class_weight, self.callbacks = class_weight, callbacks
 
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X and y: ``epochs`` passes (or ``steps`` steps) of SGD.
 
         Parameters
@@ -226,6 +245,8 @@ default="inverse_time"
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Class labels of any type (at least two distinct ones).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights >= 0: example i is drawn with probability proportional to its weight.
 
         Returns
         -------
@@ -239,18 +260,14 @@ default="inverse_time"
         X, y = self._validate_training_data(X, y, reset=not resume)
         model, trainer, X, targets = self._begin(X, y, None if resume else (np.unique(y), "y"),
                                                  cfg, seeds["init"])
-        X_val = y_val = None
-        if self.early_stopping:
-            try:
-                X, X_val, targets, y_val = train_test_split_stratified(
-                    X, targets, self.validation_fraction, seeds["split"])
-            except DataError as e:
-                raise e.renamed("validation_fraction (early_stopping=True)") from None
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val)
+        w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
+        X, targets, w, X_val, y_val = validation_split(self.get_params(), X, targets, w,
+                                                       seeds["split"])
+        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of SGD over X and y, continuing from the current state.
 
         The step counter t (and so eta^t), the sampler and momentum carry on from the
@@ -264,6 +281,8 @@ default="inverse_time"
         classes : array-like of shape (K,), default=None
             Every label y can take. Required on the first call, since a later batch may
             hold labels this one lacks; optional afterwards (and then it must not change).
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
 
         Returns
         -------
@@ -275,7 +294,8 @@ default="inverse_time"
                 "partial_fit: pass classes=... (every label y can take, e.g. np.unique(y_all)) "
                 "on the first call; the network needs to know all K classes from the start"
             )
-        cfg = to_config(dict(self.get_params(), epochs=1, steps=None, early_stopping=False))
+        cfg = to_config(dict(self.get_params(), epochs=1, steps=None, early_stopping=False),
+                        partial=True)
         seeds = draw_seeds(self.random_state)
         X, y = self._validate_training_data(X, y, reset=first)
         if not first and classes is not None and not np.array_equal(np.unique(classes),
@@ -286,7 +306,8 @@ default="inverse_time"
             )
         model, trainer, X, targets = self._begin(
             X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"])
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None)
+        w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
+        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w)
         return self
 
     def _validate_training_data(self, X, y, reset):
@@ -345,13 +366,7 @@ default="inverse_time"
         is cut short by an exception.
         """
         net = self.network_
-        for name, now, before in (("hidden_units", self.hidden_units, net.n_hidden),
-                                  ("transfer", self.transfer, net.transfer)):
-            if now != before:
-                raise ConfigError(
-                    f"{name} is {now!r} but the fitted network has {before!r}, so training "
-                    f"cannot continue; set warm_start=False (and call fit) to start afresh"
-                )
+        check_same_network(self.hidden_units, self.transfer, net)
         model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
         trainer = self._trainer
         if trainer is not None:
@@ -360,14 +375,15 @@ default="inverse_time"
         return model, trainer
 
     def _train(self, model: TrainedModel, trainer: Trainer | None, settings: SGDSettings,
-               seed: int, X, targets, X_val, y_val) -> None:
+               seed: int, X, targets, X_val, y_val, sample_weight) -> None:
         """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
         result becomes the fitted state."""
         trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
+        trainer.callbacks = check_callbacks(self.callbacks)
         t_before = trainer.t
         trainer.extend(settings.total_steps(len(X)), settings)
         try:
-            trainer.fit(X, targets, X_val, y_val)
+            trainer.fit(X, targets, X_val, y_val, sample_weight=sample_weight)
         except DivergenceError:
             # The trainer has put back the last finite parameters and says so; keep them.
             self._commit(model, trainer, t_before, len(X))
@@ -439,6 +455,8 @@ default="inverse_time"
     b_ = _model_part("b", "ndarray of shape (hidden_units,).")
     V_ = _model_part("V", "ndarray of shape (K, hidden_units).")
     gamma_ = _model_part("gamma", "ndarray of shape (K,).")
+    coefs_ = _model_part("coefs", "list of ndarray: W_1, ..., W_L, V, each (out, in).")
+    intercepts_ = _model_part("intercepts", "list of ndarray: b_1, ..., b_L, gamma.")
 
     # ------------------------------------------------------------------ persistence
 
@@ -491,3 +509,5 @@ default="inverse_time"
         if model.feature_names is not None:
             clf.feature_names_in_ = np.asarray(model.feature_names, dtype=object)
         return clf
+
+

@@ -15,7 +15,11 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
 - ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
-  ``data.standardize``, and ``random_state`` for ``seed``.
+  ``data.standardize`` (:func:`validation_split` holds the fraction out), and
+  ``random_state`` for ``seed`` (and the seeds of :func:`draw_seeds`);
+- ``class_weight`` (``train.class_weight``, whose labels the estimator keeps as given) and
+  ``callbacks`` (no setting) stay with the estimator, which computes the weights itself;
+  a model file records callbacks as None.
 
 :func:`to_config` maps parameters to a :class:`~nnclf.settings.Config` (what the estimator
 trains with); :func:`params_from_record` maps a model file's ``config`` back to parameters,
@@ -29,19 +33,22 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from numbers import Integral, Real
 
-
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
                                              validate_parameter_constraints)
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .preprocessing import train_test_split_stratified
 from .schedules import SCHEDULES, make_schedule
+from .weights import check_class_weight
 from .settings import (DEFAULT_SCHEDULE, OPTIMIZERS, Config, DataConfig, EarlyStopping,
-                       ModelConfig, Rule, SGDSettings, boolean, choice, number, optimizer_spec)
+                       ModelConfig, PerLayer, Rule, SGDSettings, boolean, choice, number,
+                       optimizer_spec)
 
-__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "schedule_spec", "optimizer_settings",
-           "to_config", "draw_seeds", "params_record", "params_from_record"]
+__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",
+           "optimizer_settings", "to_config", "draw_seeds", "validation_split",
+           "check_callbacks", "check_same_network", "params_record", "params_from_record"]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -70,6 +77,8 @@ DEFAULTS = {
     "verbose": False,
     "warm_start": False,
     "engine": _TRAIN.engine,
+    "class_weight": _TRAIN.class_weight,
+    "callbacks": None,
 }
 """Every estimator parameter and its default: the config's, read from the settings (but
 ``random_state``, which is scikit-learn's None where a config's ``seed`` is 0)."""
@@ -108,6 +117,8 @@ def _constraint(rule: Rule) -> list:
         found = ["boolean"]
     else:
         found = [rule.cls]
+    if isinstance(rule, PerLayer):  # its elements are checked when the config is made
+        found += [list, tuple]
     return found + ([None] if rule.optional else [])
 
 
@@ -117,10 +128,47 @@ CONSTRAINTS = {
     "average": ["boolean", Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "callbacks": [list, tuple, None],
 }
 """NNClassifier's ``_parameter_constraints``, derived from :data:`RULES`."""
 
+_BY_DESIGN = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "a weight changes how often an example is drawn, so fitting with integer weights "
+        "and fitting on repeated rows use different random draws: equal in expectation only",
+}
+_SHUFFLE = dict.fromkeys(
+    ("check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data",
+     "check_classifiers_one_label_sample_weights", "check_class_weight_classifiers"),
+    "sampling='shuffle' refuses unequal weights: a permutation visits every example once")
+_NO_PARTIAL_FIT = dict.fromkeys(
+    ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
+     "check_estimators_partial_fit_n_features"),
+    "partial_fit refuses schedule='plateau' (no validation set) and class_weight='balanced' "
+    "(it would count one batch's classes)")
+
+
+def expected_failed_checks(estimator) -> dict[str, str]:
+    """The scikit-learn estimator checks ``estimator`` (an NNClassifier) fails by design,
+    each with its reason.
+
+    Pass it to scikit-learn, which (from version 1.6) takes expected failures there rather
+    than from an estimator's tags: ``check_estimator(clf, expected_failed_checks=
+    expected_failed_checks(clf))`` or ``parametrize_with_checks([...],
+    expected_failed_checks=expected_failed_checks)``.
+    """
+    params = estimator.get_params()
+    failing = dict(_BY_DESIGN)
+    if params["schedule"] == "plateau" or params["class_weight"] == "balanced":
+        failing.update(_NO_PARTIAL_FIT)
+    if params["sampling"] == "shuffle":
+        failing.update(_SHUFFLE)
+    return failing
+
+
 _SCHEDULE_KEYS = ("name", "eta0")
+_SEED_MAX = np.iinfo(np.int32).max
 
 
 def schedule_spec(schedule: str, eta0: float, schedule_params: Mapping | None) -> dict:
@@ -168,7 +216,7 @@ def optimizer_settings(optimizer: str, optimizer_params: Mapping | None) -> dict
                           else "optimizer_params") from None
 
 
-def to_config(params: Mapping, steps: int | None = None) -> Config:
+def to_config(params: Mapping, steps: int | None = None, partial: bool = False) -> Config:
     """The config the estimator's parameters describe.
 
     Parameters
@@ -178,7 +226,17 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
     steps : int, optional
         T, in place of the parameters' ``epochs`` and ``steps`` (the estimator counts its
         own steps when it continues a fit).
+    partial : bool
+        For ``partial_fit``, which refuses ``class_weight="balanced"`` (it would count the
+        classes of one batch) and ``schedule="plateau"`` (it has no validation set).
     """
+    if partial and params["class_weight"] == "balanced":
+        raise ConfigError("partial_fit: class_weight='balanced' would count the classes of "
+                          "this batch only; pass compute_class_weight('balanced', classes="
+                          "classes, y=y_all) as a dict, or use fit")
+    if partial and params["schedule"] == "plateau":
+        raise ConfigError("partial_fit: schedule='plateau' needs a validation loss, which "
+                          "partial_fit does not hold out; use fit or another schedule")
     if params["epochs"] is None and params["steps"] is None:
         raise ConfigError("epochs and steps are both None; give epochs (passes over the "
                           "data) or steps (SGD updates) to say how long to train")
@@ -205,27 +263,67 @@ def to_config(params: Mapping, steps: int | None = None) -> Config:
     )
 
 
-_SEED_MAX = np.iinfo(np.int32).max
-
-
 def draw_seeds(random_state) -> dict[str, int]:
     """Independent integer seeds for the initial weights, the sampler and the split, drawn
-    from the estimator's ``random_state``."""
+    from ``random_state`` (an int, a RandomState or None, as scikit-learn takes it)."""
     rng = check_random_state(random_state)
     init, sgd, split = (int(s) for s in rng.randint(_SEED_MAX, size=3))
     return {"init": init, "sgd": sgd, "split": split}
 
 
+def validation_split(params: Mapping, X, y, w, seed: int) -> tuple:
+    """(X, y, w) to train on and (X_val, y_val), both None when nothing is held out.
+
+    ``validation_fraction`` of the examples (stratified by y, seeded with ``seed``) is held
+    out when ``early_stopping`` or ``schedule="plateau"`` needs a validation loss; the
+    weights w (or None) follow their examples.
+    """
+    if not (params["early_stopping"] or params["schedule"] == "plateau"):
+        return X, y, w, None, None
+    why = "early_stopping=True" if params["early_stopping"] else "schedule='plateau'"
+    try:
+        rows, val_rows, y, y_val = train_test_split_stratified(
+            np.arange(len(y)), y, params["validation_fraction"], seed)
+    except DataError as e:
+        raise e.renamed(f"validation_fraction ({why})") from None
+    return X[rows], y, None if w is None else w[rows], X[val_rows], y_val
+
+
+def check_callbacks(callbacks) -> tuple:
+    """The ``callbacks`` parameter as a tuple; a ConfigError names one that is not callable."""
+    for i, callback in enumerate(callbacks or ()):
+        if not callable(callback):
+            raise ConfigError(f"callbacks[{i}] is {callback!r}, which is not callable; give "
+                              "functions callback(history)")
+    return tuple(callbacks or ())
+
+
+def check_same_network(hidden_units, transfer, network) -> None:
+    """A ConfigError unless ``hidden_units`` and ``transfer`` describe ``network``'s layers
+    (100 and (100,), "tanh" and ["tanh"] are the same network): a fit that continues
+    (warm_start, partial_fit) cannot change them."""
+    mine = ModelConfig(hidden_units, transfer)
+    for name, given, now, before, shown in (
+            ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
+            ("transfer", transfer, mine.transfers, network.transfers, network.transfer)):
+        if now != before:
+            raise ConfigError(
+                f"{name} is {given!r} but the fitted network has {shown!r}, so training "
+                "cannot continue; set warm_start=False (and call fit) to start afresh")
+
+
 def params_record(params: Mapping) -> dict:
     """The parameters as :meth:`NNClassifier.save` records them (JSON-able: a RandomState
-    instance becomes None)."""
-    record = dict(params)
+    instance becomes None, as do callbacks; class_weight's labels become text)."""
+    record = dict(params, callbacks=None)
     if not (record["random_state"] is None or isinstance(record["random_state"], Integral)):
         record["random_state"] = None
+    if isinstance(record.get("class_weight"), Mapping):
+        record["class_weight"] = check_class_weight(record["class_weight"], text_keys=True)
     return record
 
 
-def params_from_record(config, hidden_units: int, transfer: str,
+def params_from_record(config, hidden_units, transfer,
                        constraints: Mapping[str, list]) -> dict:
     """The estimator parameters a model file's ``config`` records (only the valid ones).
 

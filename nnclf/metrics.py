@@ -20,7 +20,8 @@ __all__ = ["evaluate", "no_better_than_chance"]
 
 
 def evaluate(model, X, y) -> dict:
-    """Accuracy, log-loss, macro F1, per-class scores and confusion matrix of ``model``.
+    """Accuracy, balanced accuracy, log-loss, macro F1, per-class scores and confusion matrix
+    of ``model`` (every example counts once: training weights do not enter evaluation).
 
     Parameters
     ----------
@@ -33,12 +34,14 @@ def evaluate(model, X, y) -> dict:
     Returns
     -------
     dict
-        ``accuracy``, ``log_loss`` (mean of -log p(y|x)), ``macro_f1``, ``per_class`` (a list,
-        in class order, of ``{label, precision, recall, f1, support}``), ``confusion_matrix``
+        ``accuracy``, ``balanced_accuracy`` (the mean of the per-class recalls, over the
+        classes present in y), ``log_loss`` (mean of -log p(y|x)), ``macro_f1``,
+        ``per_class`` (a list, in class order, of ``{label, precision, recall, f1,
+        support}``), ``confusion_matrix``
         (K x K nested lists; rows: true class, columns: predicted) and ``n_samples``.
     """
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
+                                 f1_score, log_loss, precision_recall_fscore_support)
 
     # Every class of the model is listed, so a class absent from y still has its row.
     labels = list(range(len(model.classes)))
@@ -49,6 +52,7 @@ def evaluate(model, X, y) -> dict:
         y_true, y_pred, labels=labels, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "log_loss": float(log_loss(y_true, proba, labels=labels)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
                                    zero_division=0)),

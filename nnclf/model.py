@@ -1,8 +1,8 @@
-"""The notes' feedforward network as a computational graph.
+"""The notes' feedforward network as a computational graph, and its deeper versions.
 
 Contract
 --------
-``Network(n_features=d, n_hidden=m, n_classes=K, transfer="tanh")`` builds the graph
+``Network(n_features=d, n_hidden=m, n_classes=K, transfer="tanh")`` builds the notes' graph
 
     leaves  W (m, d), x (d,), b (m,), V (K, m), gamma (K,), y
     z = Wx + b          (affine)
@@ -11,10 +11,18 @@ Contract
     q = LS(l)           (log-softmax)
     o = -q_y            (neg_pick)
 
-so that p(y | x) = softmax(V g(Wx + b) + gamma)_y and o = -log p(y | x). Every derivative comes
-from backpropagation through that graph (``net.graph``); nothing here differentiates by hand.
-``net.params`` holds the four parameter arrays by name; changing them (in place or by
-assignment) changes the network. ``x`` may be one example (d,) with an integer ``y``, or a
+so that p(y | x) = softmax(V g(Wx + b) + gamma)_y and o = -log p(y | x). ``n_hidden`` may
+also be a sequence of layer sizes (m_1, ..., m_L); with L >= 2 hidden layers the graph is
+
+    z1 = W1 x + b1, h1 = g1(z1), z2 = W2 h1 + b2, h2 = g2(z2), ..., l = V h_L + gamma
+
+with the same local functions (affine, the transfers, log-softmax, neg_pick) and the same
+q and o. One layer, given as ``100`` or ``[100]``, is always the notes' network with the
+notes' names (W, b, z, h). ``transfer`` is one name for every layer or one name per layer.
+Every derivative comes from backpropagation through the graph (``net.graph``); nothing here
+differentiates by hand. ``net.params`` holds the parameter arrays by name, in
+``net.param_names`` order (W1, b1, W2, b2, ..., V, gamma: the order SGD updates them);
+changing them (in place or by assignment) changes the network. ``x`` may be one example (d,) with an integer ``y``, or a
 batch (B, d) with ``y`` of shape (B,), for which o is the mean loss over the batch.
 ``dtype`` (float64 by default) is the graph's floating dtype and that of the parameters.
 """
@@ -29,11 +37,15 @@ from . import functions as F
 from .errors import ConfigError, DataError
 from .graph import Graph
 
-__all__ = ["Network", "PARAMS", "INITS", "init_params", "memory_needed", "physical_memory",
+__all__ = ["Network", "PARAMS", "INITS", "MAX_LAYERS", "layer_sizes", "layer_transfers",
+           "param_names", "layers_of", "init_params", "memory_needed", "physical_memory",
            "check_fits_in_memory"]
 
 PARAMS = ("W", "b", "V", "gamma")
-"""The trainable leaves, in the order the notes' SGD updates them."""
+"""The trainable leaves of the notes' one-hidden-layer network, in the order SGD updates them."""
+
+MAX_LAYERS = 10
+"""The most hidden layers a network may have."""
 
 INITS = ("xavier", "he", "normal")
 
@@ -41,21 +53,65 @@ PREDICT_CHUNK = 8192
 """Rows per forward pass in prediction: bounds memory on large inputs."""
 
 
-def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xavier",
+def layer_sizes(n_hidden) -> tuple[int, ...]:
+    """(m_1, ..., m_L) from an int m (one layer) or a sequence of layer sizes."""
+    if isinstance(n_hidden, (list, tuple)):
+        if not 1 <= len(n_hidden) <= MAX_LAYERS:
+            raise ConfigError(f"n_hidden must list 1 to {MAX_LAYERS} layer sizes, got "
+                              f"{list(n_hidden)!r}")
+        return tuple(_positive_int(f"n_hidden[{k}]", m) for k, m in enumerate(n_hidden))
+    return (_positive_int("n_hidden", n_hidden),)
+
+
+def layer_transfers(transfer, n_layers: int) -> tuple[str, ...]:
+    """One transfer name per hidden layer, from one name (every layer) or a list of them."""
+    if isinstance(transfer, str):
+        return (transfer,) * n_layers
+    names = tuple(transfer)
+    if len(names) != n_layers:
+        raise ConfigError(f"transfer lists {len(names)} functions but there "
+                          f"{'is 1 hidden layer' if n_layers == 1 else f'are {n_layers} hidden layers'}"
+                          "; give one name per layer, or one name for all")
+    return names
+
+
+def param_names(n_layers: int) -> tuple[str, ...]:
+    """The trainable leaves in update order: W, b, V, gamma for one hidden layer (the
+    notes' names); W1, b1, W2, b2, ..., V, gamma for more."""
+    if n_layers == 1:
+        return PARAMS
+    return (*(f"{p}{k}" for k in range(1, n_layers + 1) for p in "Wb"), "V", "gamma")
+
+
+def layers_of(params) -> int:
+    """How many hidden layers the parameter names describe: 1 with a ``W``, else the number
+    of consecutive W1, W2, ... (0 when there is neither)."""
+    if "W" in params:
+        return 1
+    n = 0
+    while f"W{n + 1}" in params:
+        n += 1
+    return n
+
+
+def init_params(n_features: int, n_hidden, n_classes: int, init: str = "xavier",
                 scale: float = 0.01, seed=0) -> dict[str, np.ndarray]:
-    """Initial W, b, V, gamma: biases zero, weights by ``init``.
+    """Initial parameters (see :func:`param_names`): biases zero, weights by ``init``.
 
     - ``xavier``: Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out));
     - ``he``: N(0, 2 / fan_in);
     - ``normal``: N(0, scale^2).
 
-    ``seed`` is an int or a ``numpy.random.Generator``.
+    ``n_hidden`` is m or (m_1, ..., m_L); each weight matrix is drawn with its own fan-in and
+    fan-out, in update order (W1, W2, ..., V), from one generator. ``seed`` is an int or a
+    ``numpy.random.Generator``.
     """
     if init not in INITS:
         raise ConfigError(f": unknown initialisation {init!r}; choose one of {', '.join(INITS)}",
                           name="init")
     if not scale > 0:
         raise ConfigError(f" must be > 0, got {scale!r}", name="scale")
+    sizes = layer_sizes(n_hidden)
     rng = np.random.default_rng(seed)
 
     def weights(fan_out: int, fan_in: int) -> np.ndarray:
@@ -66,9 +122,13 @@ def init_params(n_features: int, n_hidden: int, n_classes: int, init: str = "xav
             return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
         return rng.normal(0.0, scale, size=(fan_out, fan_in))
 
-    W = weights(n_hidden, n_features)
-    V = weights(n_classes, n_hidden)
-    return {"W": W, "b": np.zeros(n_hidden), "V": V, "gamma": np.zeros(n_classes)}
+    names = iter(param_names(len(sizes)))
+    params, fan_in = {}, n_features
+    for m in (*sizes, n_classes):
+        params[next(names)] = weights(m, fan_in)
+        params[next(names)] = np.zeros(m)
+        fan_in = m
+    return params
 
 
 COPIES = 4
@@ -86,13 +146,15 @@ def physical_memory() -> int | None:
     return pages * size if pages > 0 and size > 0 else None
 
 
-def memory_needed(n_features: int, n_hidden: int, n_classes: int, dtype=np.float64,
+def memory_needed(n_features: int, n_hidden, n_classes: int, dtype=np.float64,
                   batch_size: int = 1) -> int:
-    """Bytes a network of these sizes needs to train, about: :data:`COPIES` copies of W, b, V,
-    gamma (in float64, the widest) and one step's buffers for a batch (z, h, l, q and their
-    gradients)."""
-    params = n_hidden * (n_features + 1) + n_classes * (n_hidden + 1)
-    buffers = 2 * batch_size * (n_features + 2 * n_hidden + 2 * n_classes)
+    """Bytes a network of these sizes needs to train, about: :data:`COPIES` copies of every
+    weight matrix and bias (in float64, the widest) and one step's buffers for a batch (every
+    z, h, l, q and their gradients). ``n_hidden`` is m or (m_1, ..., m_L)."""
+    sizes = layer_sizes(n_hidden)
+    fan_in = (n_features, *sizes)
+    params = sum(m * (f + 1) for m, f in zip((*sizes, n_classes), fan_in))
+    buffers = 2 * batch_size * (n_features + 2 * sum(sizes) + 2 * n_classes)
     return COPIES * params * 8 + buffers * np.dtype(dtype).itemsize
 
 
@@ -100,15 +162,23 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
-def check_fits_in_memory(n_features: int, n_hidden: int, n_classes: int, dtype=np.float64) -> None:
+def _described(n_features: int, n_hidden, n_classes: int) -> str:
+    sizes = layer_sizes(n_hidden)
+    m = sizes[0] if len(sizes) == 1 else list(sizes)
+    return f"a network with d={n_features} inputs, m={m} hidden units and K={n_classes} classes"
+
+
+def check_fits_in_memory(n_features: int, n_hidden, n_classes: int, dtype=np.float64) -> None:
     """A ConfigError, before anything is allocated, if training such a network would need
     more memory than the machine has."""
     need, have = memory_needed(n_features, n_hidden, n_classes, dtype), physical_memory()
     if have is not None and need > have:
+        L = len(layer_sizes(n_hidden))
+        weights = "W, V" if L == 1 else f"W1..W{L}, V"
         raise ConfigError(
-            f"a network with d={n_features} inputs, m={n_hidden} hidden units and "
-            f"K={n_classes} classes needs about {_gib(need)} to train (W, V, their gradients "
-            f"and buffers) but this machine has {_gib(have)}; use fewer hidden units")
+            f"{_described(n_features, n_hidden, n_classes)} needs about {_gib(need)} to train "
+            f"({weights}, their gradients and buffers) but this machine has {_gib(have)}; "
+            "use fewer hidden units")
 
 
 def _positive_int(name: str, value) -> int:
@@ -117,13 +187,29 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def build_graph(transfer: F.LocalFunction, dtype=np.float64) -> Graph:
-    """The notes' graph z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y."""
+def build_graph(transfer, dtype=np.float64) -> Graph:
+    """The notes' graph z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y.
+
+    ``transfer`` is one local function g (the notes' network) or a sequence (g_1, ..., g_L)
+    of them, one per hidden layer: z_k = W_k h_{k-1} + b_k, h_k = g_k(z_k) with h_0 = x, and
+    l = V h_L + gamma. Leaves come in the order W1, x, b1, W2, b2, ..., V, gamma, y (W, x,
+    b, V, gamma, y for one layer); a single layer keeps the notes' names W, b, z, h.
+    """
+    transfers = [transfer] if isinstance(transfer, F.LocalFunction) else list(transfer)
+    names = param_names(len(transfers))
+    suffix = [""] if len(transfers) == 1 else [str(k) for k in range(1, len(transfers) + 1)]
     g = Graph(dtype=dtype)
-    W, x, b = g.leaf("W"), g.leaf("x"), g.leaf("b")
+    # The notes number the leaves 1..l before any vertex: every leaf comes first.
+    W, b = [], []
+    for k in range(len(transfers)):
+        W.append(g.leaf(names[2 * k]))
+        if k == 0:
+            h = g.leaf("x")  # the notes' order W, x, b
+        b.append(g.leaf(names[2 * k + 1]))
     V, gamma, y = g.leaf("V"), g.leaf("gamma"), g.leaf("y")
-    z = g.vertex("z", F.affine, W, x, b)
-    h = g.vertex("h", transfer, z)
+    for W_k, b_k, g_k, s in zip(W, b, transfers, suffix):
+        z = g.vertex(f"z{s}", F.affine, W_k, h, b_k)
+        h = g.vertex(f"h{s}", g_k, z)
     l = g.vertex("l", F.affine, V, h, gamma)
     q = g.vertex("q", F.log_softmax, l)
     g.vertex("o", F.neg_pick, q, y)
@@ -131,20 +217,22 @@ def build_graph(transfer: F.LocalFunction, dtype=np.float64) -> Graph:
 
 
 class Network:
-    """p(y | x) = softmax(V g(Wx + b) + gamma), as a computational graph.
+    """p(y | x) = softmax(V g(Wx + b) + gamma), or its deeper version, as a computational graph.
 
     Parameters
     ----------
     n_features : int
         d, the input dimension.
-    n_hidden : int
-        m, the number of hidden units.
+    n_hidden : int or sequence of int
+        m, the number of hidden units (the notes' network), or (m_1, ..., m_L), the sizes of
+        L <= :data:`MAX_LAYERS` hidden layers.
     n_classes : int
         K >= 2, the number of labels.
-    transfer : str
-        The transfer function g: one of ``nnclf.functions.TRANSFERS``.
+    transfer : str or sequence of str
+        The transfer function g, one of ``nnclf.functions.TRANSFERS``, for every layer; or one
+        name per hidden layer.
     init : {"xavier", "he", "normal"}
-        Weight initialisation (biases start at zero).
+        Weight initialisation (biases start at zero), each layer by its own fan-in and fan-out.
     init_scale : float
         Standard deviation for ``init="normal"``.
     seed : int or numpy.random.Generator
@@ -154,57 +242,75 @@ class Network:
 
     Attributes
     ----------
+    layers : tuple of int
+        (m_1, ..., m_L), the hidden layer sizes.
+    n_hidden : int or tuple of int
+        m for one hidden layer, else ``layers``.
+    transfers : tuple of str
+        The transfer function of each hidden layer.
+    transfer : str or list of str
+        One name when every layer has the same g, else ``list(transfers)``.
+    param_names : tuple of str
+        The trainable leaves in update order: ("W", "b", "V", "gamma") for one hidden layer,
+        ("W1", "b1", ..., "WL", "bL", "V", "gamma") for L >= 2.
     params : dict
-        "W" (m, d), "b" (m,), "V" (K, m), "gamma" (K,).
+        The arrays by name, in ``param_names`` order: W / W1 (m_1, d), b / b1 (m_1,), Wk
+        (m_k, m_{k-1}), bk (m_k,), V (K, m_L), gamma (K,).
     graph : Graph
-        The computational graph with leaves W, x, b, V, gamma, y and output o.
+        The computational graph with the parameters, x and y as leaves and output o.
     """
 
-    def __init__(self, n_features: int, n_hidden: int, n_classes: int, transfer: str = "tanh",
+    def __init__(self, n_features: int, n_hidden, n_classes: int, transfer="tanh",
                  init: str = "xavier", init_scale: float = 0.01, seed=0, dtype=np.float64):
         self.n_features = _positive_int("n_features", n_features)
-        self.n_hidden = _positive_int("n_hidden", n_hidden)
+        self.layers = layer_sizes(n_hidden)
+        self.n_hidden = self.layers[0] if len(self.layers) == 1 else self.layers
         self.n_classes = _positive_int("n_classes", n_classes)
         if self.n_classes < 2:
             raise ConfigError(f"n_classes must be at least 2, got {n_classes}")
-        self.transfer = transfer
-        self.graph = build_graph(F.get_transfer(transfer), dtype)
+        self.transfers = layer_transfers(transfer, len(self.layers))
+        self.transfer = (self.transfers[0] if len(set(self.transfers)) == 1
+                         else list(self.transfers))
+        self.param_names = param_names(len(self.layers))
+        self.graph = build_graph([F.get_transfer(t) for t in self.transfers], dtype)
         self.dtype = self.graph.dtype
-        check_fits_in_memory(self.n_features, self.n_hidden, self.n_classes, self.dtype)
+        check_fits_in_memory(self.n_features, self.layers, self.n_classes, self.dtype)
         try:
-            params = init_params(self.n_features, self.n_hidden, self.n_classes, init,
+            params = init_params(self.n_features, self.layers, self.n_classes, init,
                                  init_scale, seed)
         except MemoryError:
+            need = memory_needed(self.n_features, self.layers, self.n_classes)
             raise ConfigError(
-                f"a network with d={self.n_features} inputs, m={self.n_hidden} hidden units "
-                f"and K={self.n_classes} classes does not fit in memory (it needs about "
-                f"{_gib(memory_needed(self.n_features, self.n_hidden, self.n_classes))}); "
-                "use fewer hidden units") from None
+                f"{_described(self.n_features, self.layers, self.n_classes)} does not fit in "
+                f"memory (it needs about {_gib(need)}); use fewer hidden units") from None
         self.params = {name: value.astype(self.dtype, copy=False) for name, value in params.items()}
 
     @classmethod
-    def from_params(cls, params: dict, transfer: str = "tanh", dtype=np.float64) -> "Network":
-        """A network with the given W, b, V, gamma (copied to ``dtype``)."""
-        m, d = np.shape(params["W"])
-        K = np.shape(params["V"])[0]
-        net = cls(d, m, K, transfer=transfer, dtype=dtype)
-        net.params = {name: np.array(params[name], dtype=net.dtype) for name in PARAMS}
+    def from_params(cls, params: dict, transfer="tanh", dtype=np.float64) -> "Network":
+        """A network with the given parameters (copied to ``dtype``): W, b, V, gamma, or W1,
+        b1, ..., WL, bL, V, gamma; the layer sizes are read from the weight matrices."""
+        names = param_names(max(layers_of(params), 1))
+        weights = [np.shape(params[n]) for n in names[::2]]
+        d, sizes, K = weights[0][1], [w[0] for w in weights[:-1]], weights[-1][0]
+        net = cls(d, sizes, K, transfer=transfer, dtype=dtype)
+        net.params = {name: np.array(params[name], dtype=net.dtype) for name in names}
         return net
 
     def __repr__(self) -> str:
-        return (f"Network(n_features={self.n_features}, n_hidden={self.n_hidden}, "
+        n_hidden = self.n_hidden if len(self.layers) == 1 else list(self.layers)
+        return (f"Network(n_features={self.n_features}, n_hidden={n_hidden}, "
                 f"n_classes={self.n_classes}, transfer={self.transfer!r})")
 
     def leaf_values(self, x, y) -> dict:
-        """The values of the six leaves W, x, b, V, gamma, y."""
+        """The values of the leaves: the parameters, x and y."""
         values = dict(self.params)
         values["x"] = x
         values["y"] = y
         return values
 
     def executor(self):
-        """The graph compiled for gradients with respect to W, b, V, gamma."""
-        return self.graph.compile(wrt=PARAMS)
+        """The graph compiled for gradients with respect to the parameters."""
+        return self.graph.compile(wrt=self.param_names)
 
     def _check_xy(self, x, y):
         x = np.asarray(x, dtype=self.dtype)
@@ -223,7 +329,7 @@ class Network:
         return x, y
 
     def loss_and_gradients(self, x, y) -> tuple[float, dict[str, np.ndarray]]:
-        """o = -log p(y | x) (the mean over a batch) and do/dW, do/db, do/dV, do/dgamma.
+        """o = -log p(y | x) (the mean over a batch) and its gradient for every parameter.
 
         The gradients are the backward pass of ``self.graph`` (p^j with p^n = 1), returned
         as new arrays keyed like ``params``.

@@ -31,7 +31,6 @@ from .config import Config, config_from_dict, load_config
 from .data import data_changed, load_features
 from .datafiles import file_problem, is_number, text_encoding
 from .errors import ConfigError, DataError, RunError, UsageError
-from .model import PARAMS
 from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
@@ -83,10 +82,13 @@ def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
     """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.metrics.evaluate`:
     the ``heading`` (name, value) lines, the overall scores, the per-class table and the
     confusion matrix (no final newline)."""
-    lines = [f"{k:<10} {v}" for k, v in heading]
-    lines += [f"{'accuracy':<10} {report['accuracy']:.4f}",
-              f"{'log-loss':<10} {report['log_loss']:.4f}",
-              f"{'macro F1':<10} {report['macro_f1']:.4f}", ""]
+    scores = [("accuracy", report["accuracy"]), ("log-loss", report["log_loss"]),
+              ("macro F1", report["macro_f1"])]
+    if "balanced_accuracy" in report:  # reports written before nnclf had it lack it
+        scores.insert(1, ("balanced accuracy", report["balanced_accuracy"]))
+    width = max(len(k) for k, _ in [*heading, *scores])
+    lines = [f"{k:<{width}} {v}" for k, v in heading]
+    lines += [f"{k:<{width}} {v:.4f}" for k, v in scores] + [""]
     rows = [["class", "precision", "recall", "f1", "support"]]
     rows += [[str(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
               str(c["support"])] for c in report["per_class"]]
@@ -277,7 +279,7 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
     worst: dict[tuple[str, str], list] = {}  # (mode, param) -> [abs err, rel err, ok, size]
     for x_i, y_i in zip(X, y):
         values = net.leaf_values(x_i, y_i)
-        for mode, report in gradcheck_modes(net.graph, values, wrt=PARAMS).items():
+        for mode, report in gradcheck_modes(net.graph, values, wrt=net.param_names).items():
             for c in report.checks:
                 w = worst.setdefault((mode, c.name), [0.0, 0.0, True, c.size])
                 w[0], w[1] = max(w[0], c.max_abs_error), max(w[1], c.max_rel_error)
@@ -287,11 +289,20 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
     rows += [[mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
              for (mode, name), w in worst.items()]
     head = (f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
-            f"d={net.n_features} m={net.n_hidden} K={net.n_classes} ({net.transfer}), "
+            f"d={net.n_features} m={_layers(net)} K={net.n_classes} ({_transfers(net)}), "
             "each mode against central finite differences")
     verdict = ("all agree" if ok else
                "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)")
     return "\n".join([head, format_table(rows, right={2, 3, 4}), verdict]), ok
+
+
+def _layers(net) -> str:
+    """m as the config says it: ``100`` for the notes' network, ``[256, 128]`` for more layers."""
+    return str(net.n_hidden if len(net.layers) == 1 else list(net.layers))
+
+
+def _transfers(net) -> str:
+    return net.transfer if isinstance(net.transfer, str) else ", ".join(net.transfer)
 
 
 def graph_dot(cfg: Config) -> str:

@@ -23,6 +23,9 @@ trained state is saved where it still can be and the error names that place and 
 that finishes the run. Ctrl-C (and SIGTERM, which :mod:`nnclf.cli` turns into Ctrl-C) during
 the final writes waits for them.
 
+``train.class_weight`` weighs the training part's examples (:mod:`nnclf.weights`, after the
+splits; a resumed run computes the weights again); evaluation counts every example once.
+
 The data splits are recomputed from the saved config, since they are seeded:
 :func:`load_splits` and :func:`build_model` give every command the same examples and the same
 untrained model as training had, and the data's fingerprint says when the data file changed.
@@ -51,6 +54,7 @@ from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check
                        history_csv, resume_command, save_run)
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
+from .weights import example_weights
 
 __all__ = [
     "CONFIG",
@@ -232,6 +236,7 @@ class _Job:
     splits: Splits
     model: TrainedModel
     trainer: Trainer
+    sample_weight: np.ndarray | None = None
 
     @classmethod
     def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> "_Job":
@@ -242,6 +247,11 @@ class _Job:
                           progress="none" if quiet else "auto")
         job = cls(cfg, splits, model, trainer)
         job.total_steps  # checks the run's length (a warmup past T) before anything is written
+        try:  # the labels of a class_weight mapping are checked now, too
+            job.sample_weight = example_weights(model.encode(splits.y_train), model.classes,
+                                                cfg.train.class_weight)
+        except ConfigError as e:
+            raise e.within("train") from None
         return job
 
     @property
@@ -262,7 +272,8 @@ def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutco
     X_val = job.model.prepare(job.splits.X_val) if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
-    result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after)
+    result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after,
+                             sample_weight=job.sample_weight)
     seconds = seconds_before + time.perf_counter() - start
     finished = result.stopped != "interrupted" and (
         result.stopped != "completed" or job.trainer.t >= job.total_steps)

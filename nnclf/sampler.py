@@ -11,6 +11,13 @@ when it starts:
 - ``"shuffle"``: ``rng.permutation(n)``, every example once (the last minibatch may be
   shorter).
 
+With per-example weights w (:meth:`Sampler.weigh`, see :mod:`nnclf.weights`), ``"uniform"``
+draws each index i with probability w_i / sum(w), by inverse CDF from the same generator:
+``searchsorted(cumsum(w), rng.random(steps * batch_size) * sum(w), side="right")``, so an
+example of weight 0 is never drawn. Equal weights (or none) draw with ``rng.integers`` as
+above, bit for bit. ``"shuffle"`` visits every example once an epoch, which leaves no place
+for a weight: unequal weights with it are an error naming both settings.
+
 The sampler keeps the step t at which the current epoch started and the generator's state
 at that moment (:meth:`Sampler.state_dict`). Redrawing the epoch from that state gives the
 same indices, so a run stopped and continued anywhere, even from a file, sees exactly the
@@ -25,7 +32,9 @@ from typing import Mapping
 
 import numpy as np
 
+from .errors import ConfigError
 from .settings import SAMPLING
+from .weights import check_sample_weight
 
 __all__ = ["Sampler", "steps_per_epoch"]
 
@@ -66,6 +75,38 @@ class Sampler:
         self.epoch_start: int | None = 0
         self._epoch_state = self.rng.bit_generator.state
         self.order = np.zeros(0, dtype=np.int64)
+        self._cumulative: np.ndarray | None = None
+
+    def weigh(self, weights, n: int) -> None:
+        """Draw example i with probability proportional to ``weights[i]`` from now on.
+
+        Parameters
+        ----------
+        weights : array-like of shape (n,), or None
+            Finite, >= 0, not all zero (else a DataError naming ``sample_weight``); None,
+            or all weights equal, is uniform.
+        n : int
+            The number of examples.
+
+        Raises
+        ------
+        ConfigError
+            Unequal weights with ``sampling="shuffle"``.
+        """
+        if weights is not None:
+            weights = check_sample_weight(weights, n)
+        if weights is None or np.all(weights == weights[0]):
+            self._cumulative = None
+            return
+        if self.sampling == "shuffle":
+            raise ConfigError(" is shuffle, which visits every example once an epoch and "
+                              "leaves no place for a weight; use sampling uniform with "
+                              "class_weight or sample_weight", name="sampling")
+        cumulative = np.cumsum(weights, dtype=np.float64)
+        # Where u * total rounds up to the total, searchsorted passes the end: clamp to the
+        # last example that can be drawn, never to one of weight 0.
+        self._last = int(np.flatnonzero(weights)[-1])
+        self._cumulative = cumulative
 
     def steps_per_epoch(self, n: int) -> int:
         return steps_per_epoch(n, self.batch_size)
@@ -100,7 +141,13 @@ class Sampler:
         self.rng.bit_generator.state = self._epoch_state
         B = self.batch_size
         steps = self.steps_per_epoch(n)
-        if self.sampling == "uniform":
+        if self._cumulative is not None:
+            assert len(self._cumulative) == n, (len(self._cumulative), n)
+            total = self._cumulative[-1]
+            order = np.searchsorted(self._cumulative, self.rng.random(steps * B) * total,
+                                    side="right")
+            np.minimum(order, self._last, out=order)
+        elif self.sampling == "uniform":
             order = self.rng.integers(0, n, size=steps * B)
         else:
             order = self.rng.permutation(n)

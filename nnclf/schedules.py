@@ -8,6 +8,14 @@ a schedule with ``t < 1`` is an error. Each schedule carries its ``name`` and
 ``params`` so a config or a resumed run can record it, and
 ``make_schedule(schedule.to_dict())`` rebuilds it.
 
+The trainer calls three more methods of every schedule: ``observe(val_loss)`` at each
+evaluation, ``state_dict()`` and ``load_state_dict(state)`` for checkpoints; they do nothing
+but in the one schedule with state, :func:`plateau` (reduce on plateau, a
+:class:`PlateauSchedule`), which lowers its step size when the validation loss stops
+improving (``needs_validation`` is true). Between two evaluations it is a function of t like
+any other (``values(start, stop)`` included). ``make_schedule`` of a stateful schedule
+returns a fresh copy, so no two trainers share one state.
+
 Every factory takes an optional linear warm-up of ``warmup = W`` steps:
 eta^t = base(t) * t / W for t <= W, and eta^t = base(t) after, so the base
 schedule continues unchanged at its own t.
@@ -20,16 +28,16 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
 from .datafiles import is_number
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .suggest import did_you_mean
 
-__all__ = ["Schedule", "SCHEDULES", "make_schedule", "constant", "inverse_time",
-           "invscaling", "step", "exponential", "cosine"]
+__all__ = ["Schedule", "PlateauSchedule", "SCHEDULES", "make_schedule", "constant",
+           "inverse_time", "invscaling", "step", "exponential", "cosine", "plateau"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -49,6 +57,20 @@ class Schedule:
     name: str
     params: Mapping[str, Any] = field(hash=False)
     formula: Callable[[float], float] = field(compare=False)
+
+    needs_validation: ClassVar[bool] = False
+    """Whether :meth:`observe` needs a validation loss (a trainer without one refuses)."""
+
+    def observe(self, val_loss: float) -> bool:
+        """Take one evaluation's validation loss; True if that changed eta (never here)."""
+        return False
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the schedule besides its spec: nothing here."""
+        return {}
+
+    def load_state_dict(self, state: Mapping | None) -> None:
+        """Restore :meth:`state_dict` (None: a checkpoint written before it was kept)."""
 
     def __call__(self, t: float) -> float:
         # The type test is the trainer's per-step fast path: a plain int passes at once.
@@ -82,6 +104,58 @@ class Schedule:
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
         return f"{self.name}({args})"
+
+
+@dataclass(frozen=True, repr=False)
+class PlateauSchedule(Schedule):
+    """eta^t = max(eta0 * factor**k, min_eta), k the reductions so far (see :func:`plateau`).
+
+    Attributes
+    ----------
+    state : dict
+        ``reductions`` (k), ``best`` (the lowest validation loss seen, None before the first)
+        and ``bad_evals`` (evaluations in a row since the last improvement or reduction).
+    """
+
+    state: dict = field(default_factory=lambda: {"reductions": 0, "best": None,
+                                                 "bad_evals": 0}, compare=False)
+    needs_validation: ClassVar[bool] = True
+
+    def observe(self, val_loss: float) -> bool:
+        """Take one evaluation's validation loss; True if the step size was reduced.
+
+        An improvement is a loss below best - min_delta. After ``patience`` evaluations in a
+        row without one, k grows by one (unless eta is already at min_eta) and the count
+        starts again. A NaN loss is no improvement.
+        """
+        p, state = self.params, self.state
+        best = state["best"]
+        if best is None or val_loss < best - p["min_delta"]:
+            state["best"], state["bad_evals"] = float(val_loss), 0
+            return False
+        state["bad_evals"] += 1
+        if state["bad_evals"] < p["patience"]:
+            return False
+        state["bad_evals"] = 0
+        if p["eta0"] * p["factor"] ** state["reductions"] <= p["min_eta"]:
+            return False
+        state["reductions"] += 1
+        return True
+
+    def state_dict(self) -> dict:
+        """The JSON-able state (a copy): reductions, best, bad_evals."""
+        return dict(self.state)
+
+    def load_state_dict(self, state: Mapping | None) -> None:
+        """Restore :meth:`state_dict`; a CheckpointError if it is missing or damaged."""
+        state = state if isinstance(state, Mapping) else {}
+        k, best, bad = (state.get(key) for key in ("reductions", "best", "bad_evals"))
+        counts_ok = all(type(v) is int and v >= 0 for v in (k, bad))
+        if not counts_ok or best is not None and type(best) not in (int, float):
+            raise CheckpointError(f"checkpoint: its plateau schedule state {state!r} should be "
+                                  "{reductions, best, bad_evals}; use the file nnclf wrote")
+        self.state.update(reductions=k, best=None if best is None else float(best),
+                          bad_evals=bad)
 
 
 def _bad(problem: str) -> ConfigError:
@@ -174,8 +248,38 @@ def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0
     return _schedule("cosine", formula, warmup, eta0=eta0, total_steps=total, floor=floor)
 
 
+def plateau(eta0: float, factor: float = 0.5, patience: int = 3, min_delta: float = 0.0,
+            min_eta: float = 0.0, *, warmup: int = 0) -> PlateauSchedule:
+    """Reduce on plateau: eta^t = max(eta0 * factor**k, min_eta), k the reductions so far.
+
+    k grows by one when the validation loss has not gone below its best by more than
+    ``min_delta`` for ``patience`` evaluations in a row (:meth:`PlateauSchedule.observe`).
+    factor in (0, 1); patience an integer >= 1 (3 by default: below early stopping's 5, so
+    a smaller step gets its chance before early stopping gives up); min_delta >= 0;
+    0 <= min_eta <= eta0. Needs a validation set.
+    """
+    eta0 = _positive("plateau", "eta0", eta0)
+    if not 0 < _number("plateau", "factor", factor) < 1:
+        raise _bad(f": plateau: factor must be in (0, 1), got {factor!r}")
+    patience = _count("plateau", "patience", patience, 1)
+    if _number("plateau", "min_delta", min_delta) < 0:
+        raise _bad(f": plateau: min_delta must be >= 0, got {min_delta!r}")
+    if not 0 <= _number("plateau", "min_eta", min_eta) <= eta0:
+        raise _bad(f": plateau: min_eta must be in [0, eta0={eta0!r}], got {min_eta!r}")
+    params = dict(eta0=eta0, factor=float(factor), patience=patience,
+                  min_delta=float(min_delta), min_eta=float(min_eta),
+                  warmup=_count("plateau", "warmup", warmup, 0))
+    state = {"reductions": 0, "best": None, "bad_evals": 0}
+
+    def formula(t: float) -> float:
+        return max(eta0 * params["factor"] ** state["reductions"], params["min_eta"])
+
+    return PlateauSchedule("plateau", MappingProxyType(params), formula, state)
+
+
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine)
+    f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine,
+                            plateau)
 }
 
 
@@ -187,7 +291,8 @@ def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
     spec : str or mapping or Schedule
         A name in :data:`SCHEDULES` (only enough if no parameter is required), or a mapping
         ``{"name": ..., **params}`` such as ``{"name": "inverse_time", "eta0": 0.05,
-        "tau": 20000}``. A Schedule is returned unchanged.
+        "tau": 20000}``. A Schedule is returned unchanged (a
+        :class:`PlateauSchedule` as a fresh copy, its state new).
 
     Returns
     -------
@@ -199,6 +304,8 @@ def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
         For an unknown name or parameter (naming it, the valid choices and the nearest
         one), a missing required parameter, or an invalid value.
     """
+    if isinstance(spec, PlateauSchedule):
+        return make_schedule(spec.to_dict())  # its own state, not another trainer's
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, str):

@@ -29,11 +29,12 @@ import numpy as np
 
 from .errors import ConfigError
 from .transfers import TRANSFERS
-from .model import INITS
+from .model import INITS, MAX_LAYERS
 from .schedules import Schedule, make_schedule
 from .suggest import did_you_mean
+from .weights import check_class_weight
 
-__all__ = ["Rule", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
+__all__ = ["Rule", "PerLayer", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
            "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE",
            "OPTIMIZERS", "optimizer_spec"]
@@ -254,7 +255,9 @@ class SGDSettings:
     ``sgd`` (with ``momentum``, ``nesterov``), ``adagrad`` or ``adam``, a name or a mapping
     kept with every parameter filled in (:data:`OPTIMIZERS`). ``average``: false, or the
     model is the running average of the parameters from step 1 (true) or from the step it
-    gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`).
+    gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`). ``class_weight``
+    (null, ``balanced`` or {label: weight}, its labels kept as text) weighs the examples
+    SGD draws (:mod:`nnclf.weights`); the run layer computes the weights from the data.
     """
 
     epochs: int | None = 20
@@ -271,6 +274,7 @@ class SGDSettings:
     engine: str = "auto"
     optimizer: str | Mapping = field(default_factory=lambda: {"name": "sgd"})
     average: bool | int = False
+    class_weight: str | Mapping | None = None
 
     RULES: ClassVar[dict[str, Rule]] = {
         "epochs": integer(1, optional=True),
@@ -291,11 +295,19 @@ class SGDSettings:
         "optimizer": instance(dict),
         "average": _FlagOrInteger("integer", 1, says="false, true or an integer >= 1 (the "
                                                      "step to average from)"),
+        "class_weight": Rule("instance", cls=(str, Mapping), optional=True,
+                             says="null, balanced or a mapping {label: weight}"),
     }
 
     def __post_init__(self):
         object.__setattr__(self, "optimizer", optimizer_spec(self.optimizer))
         check(self)
+        # Labels as text: a checkpoint's and a model file's JSON has only text keys.
+        object.__setattr__(self, "class_weight",
+                           check_class_weight(self.class_weight, text_keys=True))
+        if self.class_weight is not None and self.sampling == "shuffle":
+            _fail("class_weight", " needs sampling: uniform (a weight sets how often an "
+                  "example is drawn; shuffle visits every example once an epoch)")
         if self.steps is None and self.epochs is None:
             _fail("epochs", " or steps must be given (how long to train)")
         # Plain bool and int: the settings are written to JSON in every checkpoint.
@@ -388,20 +400,51 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class PerLayer(Rule):
+    """A value of the rule's kind for every hidden layer, or a list of them, one per layer
+    (1 to ``most``). A wrong single value reads as for the plain rule (``hidden_units must be
+    an integer >= 1, got 0``); a wrong element is named by its index (``hidden_units[1] must
+    be ...``)."""
+
+    most: int = MAX_LAYERS
+
+    def _element(self) -> Rule:
+        return Rule(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Rule)})
+
+    def problem(self, value) -> str | None:
+        element = self._element()
+        if not isinstance(value, (list, tuple)):
+            return element.problem(value)
+        if not 1 <= len(value) <= self.most:
+            return (f" must list 1 to {self.most} values (one per hidden layer), got "
+                    f"{len(value)}: {list(value)!r}")
+        for k, item in enumerate(value):
+            own = element.problem(item)
+            if own is not None:
+                return f"[{k}]{own}"
+        return None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The network p(y|x) = softmax(V g(Wx + b) + gamma): m hidden units, g, initialisation,
     and the floating dtype of its parameters and passes (float64, or float32: half the
-    memory, fewer digits)."""
+    memory, fewer digits).
 
-    hidden_units: int = 100
-    transfer: str = "tanh"
+    ``hidden_units`` is m (the notes' network) or a list of layer sizes [m_1, ..., m_L] for
+    L hidden layers (see :mod:`nnclf.model`); ``transfer`` is one name for every layer or a
+    list of one name per layer. Lists (or tuples) are kept as lists.
+    """
+
+    hidden_units: int | list[int] = 100
+    transfer: str | list[str] = "tanh"
     init: str = "xavier"
     init_scale: float = 0.01
     dtype: str = "float64"
 
     RULES: ClassVar[dict[str, Rule]] = {
-        "hidden_units": integer(1),
-        "transfer": choice(TRANSFERS.keys(), "transfer function"),
+        "hidden_units": PerLayer("integer", low=1),
+        "transfer": PerLayer("choice", choices=TRANSFERS.keys(), noun="transfer function"),
         "init": choice(INITS, "initialisation"),
         # A standard deviation past 100 saturates every g and overflows V g(z): never useful.
         "init_scale": number(0, 100, closed="right"),
@@ -410,6 +453,26 @@ class ModelConfig:
 
     def __post_init__(self):
         check(self)
+        for name in ("hidden_units", "transfer"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):  # kept as YAML and JSON give it back
+                object.__setattr__(self, name, list(value))
+        if isinstance(self.transfer, list) and len(self.transfer) != len(self.layers):
+            _fail("transfer", f" lists {len(self.transfer)} functions but hidden_units has "
+                              f"{len(self.layers)} layer{'s' if len(self.layers) > 1 else ''}; "
+                              "give one name per hidden layer, or one name for all")
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """(m_1, ..., m_L): the hidden layer sizes."""
+        units = self.hidden_units
+        return tuple(units) if isinstance(units, list) else (units,)
+
+    @property
+    def transfers(self) -> tuple[str, ...]:
+        """The transfer function of each hidden layer."""
+        g = self.transfer
+        return tuple(g) if isinstance(g, list) else (g,) * len(self.layers)
 
 
 @dataclass(frozen=True)
@@ -451,6 +514,9 @@ class Config:
             _fail("train.early_stopping.metric",
                   f" is {rule.metric}, which needs a validation set; set "
                   "data.validation_fraction > 0 or use metric: train_loss")
+        if self.train.make_schedule().name == "plateau" and self.data.validation_fraction == 0:
+            _fail("train.schedule", ": plateau is driven by the validation loss, which needs "
+                  "a validation set; set data.validation_fraction > 0 or choose another schedule")
 
 
 def as_dict(settings) -> dict[str, Any]:

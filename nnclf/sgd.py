@@ -19,10 +19,11 @@ to the :class:`~nnclf.stopping.EarlyStopper`; Ctrl-C, which stops between two st
 divergence, which puts back the last finite parameters and raises
 :class:`~nnclf.errors.DivergenceError`.
 
-Beyond the notes, all off by default: ``sampling="shuffle"`` (a new permutation every epoch),
-``batch_size > 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov),
-the ``adagrad`` and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient
-clipping by global norm, averaging, a validation set, early stopping, callbacks.
+Beyond the notes, all off by default: weights (``fit(..., sample_weight=w)`` draws i with
+probability w_i / sum(w)), ``sampling="shuffle"`` (a new permutation every epoch), ``batch_size
+> 1`` (the mean gradient over a minibatch), ``momentum`` (optionally Nesterov), the ``adagrad``
+and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient clipping,
+averaging, a validation set, early stopping, callbacks.
 
 Averaged SGD (:class:`~nnclf.optimizers.RunningAverage`): once it has started the average
 is the model, what every evaluation (metrics, callbacks, best and last finite parameters)
@@ -50,7 +51,7 @@ import numpy as np
 from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, Interrupt, engine_loop
-from .model import PARAMS, Network
+from .model import Network
 from .modelfile import check_checkpoint_state
 from .optimizers import RunningAverage, make_optimizer
 from .progress import Progress
@@ -107,8 +108,7 @@ class Trainer:
         self.callbacks = tuple(callbacks)
         self.t = 0
         self.history: list[dict] = []
-        self._loss_sum = 0.0
-        self._loss_count = 0
+        self._loss_sum, self._loss_count = 0.0, 0
         self._last_finite: tuple | None = None
         self.interrupted = False
         self.engine: Choice | None = None
@@ -158,8 +158,8 @@ class Trainer:
             Settings to go on with (step-size schedule, momentum, batch size, ...; their
             ``epochs`` and ``steps`` are replaced by T). The optimizer's state (velocity,
             Adagrad's sums, Adam's moments and count) is kept where the slots agree, else
-            starts from zero; a running average goes on. Early stopping starts afresh: its
-            best score belonged to the earlier steps.
+            starts from zero; a running average goes on. Early stopping starts afresh (its
+            best score belonged to the earlier steps); an unchanged plateau schedule goes on.
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ConfigError(f"extend: steps must be an integer >= 1, got {steps!r}")
@@ -168,7 +168,10 @@ class Trainer:
         sampler = Sampler(settings.sampling, settings.batch_size, self.seed)
         sampler.load_state_dict(self.sampler.state_dict())
         self.sampler = sampler
+        schedule = self.schedule
         self._use(replace(settings, epochs=None, steps=T), self.opt_state)
+        if schedule.to_dict() == self.schedule.to_dict():  # the same plateau goes on
+            self.schedule.load_state_dict(schedule.state_dict())
         return T
 
     @property
@@ -183,7 +186,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None) -> FitResult:
+    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None,
+            sample_weight=None) -> FitResult:
         """Train until step T (or ``max_steps`` more steps, or a stop rule).
 
         Parameters
@@ -195,8 +199,11 @@ class Trainer:
         max_steps : int, optional
             Stop after this many steps of this call (training can be continued by
             calling ``fit`` again, or after a save and restore).
+        sample_weight : array-like of shape (n,), optional
+            i is drawn with probability w_i / sum(w) (None: uniform); not in the state.
         """
         X, y, X_val, y_val = self._checked(X, y, X_val, y_val)
+        self.sampler.weigh(sample_weight, len(X))
         if self.average is not None:
             self.average.put_back(self.network.params)
         T = self.settings.total_steps(len(X))
@@ -298,10 +305,13 @@ class Trainer:
             raise DataError("X must be a non-empty (n, d) array")
         if X_val is not None:
             X_val, y_val = self.network._check_xy(X_val, y_val)
-        rule = self.settings.early_stopping
-        if rule is not None and rule.metric.startswith("val_") and (X_val is None or not len(X_val)):
+        rule, no_val = self.settings.early_stopping, X_val is None or not len(X_val)
+        if rule is not None and rule.metric.startswith("val_") and no_val:
             raise ConfigError(f" is {rule.metric}, which needs a validation set; give X_val "
                               "and y_val, or use metric train_loss", name="early_stopping.metric")
+        if self.schedule.needs_validation and no_val:
+            raise ConfigError(f" is {self.schedule.name}, driven by the validation loss; give "
+                              "X_val and y_val, or choose another schedule", name="schedule")
         return np.ascontiguousarray(X), y, X_val, y_val
 
     def _pause(self, epoch_end: int, stop_at: int) -> int:
@@ -336,6 +346,7 @@ class Trainer:
             row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
             row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
         self._loss_sum, self._loss_count = 0.0, 0
+        self.schedule.observe(row["val_loss"])  # reduce on plateau: from the next step on
         self.history.append(row)
         self.reporter.report(row)
         self._remember_if_finite()
@@ -417,6 +428,7 @@ class Trainer:
             "loss_count": self._loss_count,
             "schedule": self.schedule.to_dict(),
             "settings": as_dict(self.settings),
+            "schedule_state": self.schedule.state_dict(),
             **averaging,
         }
         return arrays, state
@@ -437,20 +449,21 @@ class Trainer:
                     f"checkpoint: it was written with train.{key} = {saved.get(key)!r}, "
                     f"not {mine[key]!r}; resume with the run's own settings"
                 )
-        for k in PARAMS:
+        names = self.network.param_names
+        for k in names:
             shape = np.shape(_array(arrays, f"param_{k}"))
             if shape != self.network.params[k].shape:
                 raise CheckpointError(
                     f"checkpoint: parameter {k} has shape {shape}, but the network's is "
                     f"{self.network.params[k].shape}; resume with the run's own model settings"
                 )
-        for k in PARAMS:
+        for k in names:
             self.network.params[k][...] = arrays[f"param_{k}"]
         for slot, values in self.opt_state.items():
             for k in values:
                 values[k][...] = _array(arrays, f"{slot}_{k}")
-        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in PARAMS}
-                            if "best_W" in arrays else None)
+        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in names}
+                            if f"best_{names[0]}" in arrays else None)
         if self.average is not None:
             self.average.load_state_dict(arrays, state)
         self.t = int(state["t"])
@@ -460,6 +473,7 @@ class Trainer:
             self.stopper.load_state_dict(state)
         self._loss_sum = float(state["loss_sum"])
         self._loss_count = int(state["loss_count"])
+        self.schedule.load_state_dict(state.get("schedule_state"))
 
 
 def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:

@@ -7,7 +7,10 @@ the network is ``classes[k]``), the training feature names and the standardisati
 the training data. It predicts from raw features, and it is what a model file holds:
 ``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.modelfile`, so a
 model written by ``nnclf train`` and one saved by :class:`nnclf.NNClassifier` are the same
-kind of file. It pickles (its network as parameters and transfer function, since the compiled
+kind of file. A network of several hidden layers is stored with its layer sizes
+(``layers``) and its transfer functions (one name, or one per layer) in the metadata; files
+written before deeper networks existed (W, b, V, gamma and one ``transfer``) load and predict
+as they did. It pickles (its network as parameters and transfer functions, since the compiled
 graph does not), and :class:`nnclf.NNClassifier` delegates prediction, label encoding and
 standardisation to the one it holds.
 """
@@ -20,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import DataError, ModelFileError
-from .model import Network
+from .model import Network, layers_of
 from .preprocessing import Standardizer
 from .modelfile import check_fields, load_model, save_model
 from .settings import DTYPES, ModelConfig
@@ -84,6 +87,27 @@ class TrainedModel:
     def n_features(self) -> int:
         return self.network.n_features
 
+    def parameter(self, name: str) -> np.ndarray:
+        """The network's parameter ``name`` (its own array); an AttributeError saying to use
+        :attr:`coefs` and :attr:`intercepts` for W or b of a network with several layers."""
+        params = self.network.params
+        if name not in params:
+            raise AttributeError(
+                f"{name}_: the network has {len(self.network.layers)} hidden layers "
+                f"(hidden_units={list(self.network.layers)}), so there is no single {name}; "
+                "use coefs_ and intercepts_")
+        return params[name]
+
+    @property
+    def coefs(self) -> list[np.ndarray]:
+        """The weight matrices [W_1, ..., W_L, V] (one layer: [W, V]), each (out, in)."""
+        return [self.network.params[k] for k in self.network.param_names[::2]]
+
+    @property
+    def intercepts(self) -> list[np.ndarray]:
+        """The biases [b_1, ..., b_L, gamma] (one layer: [b, gamma])."""
+        return [self.network.params[k] for k in self.network.param_names[1::2]]
+
     def prepare(self, X) -> np.ndarray:
         """Raw features -> the network's inputs (standardised when a standardiser is kept)."""
         X = np.asarray(X, dtype=float)
@@ -137,6 +161,7 @@ class TrainedModel:
             "feature_names": list(self.feature_names) if self.feature_names is not None else None,
             "standardizer": self.standardizer.to_dict() if self.standardizer is not None else None,
             "transfer": self.network.transfer,
+            "layers": list(self.network.layers),
             "dtype": self.network.dtype.name,
             "config": self.config,
             "data": self.data,
@@ -149,22 +174,20 @@ class TrainedModel:
     @classmethod
     def load(cls, path) -> "TrainedModel":
         """Read a model file; never runs code from it. Metadata of a wrong type, an unknown
-        transfer function or sizes that do not fit W and V are a ModelFileError naming the
-        file and the field."""
+        transfer function or sizes that do not fit the weight matrices are a ModelFileError
+        naming the file and the field."""
         params, meta = load_model(path)
 
         def error(problem: str) -> ModelFileError:
             return ModelFileError(f"model file '{path}': {problem}")
 
         check_fields(meta, _FIELDS, error)
-        transfer = "tanh" if meta.get("transfer") is None else meta["transfer"]
-        dtype = "float64" if meta.get("dtype") is None else meta["dtype"]
-        if transfer not in TRANSFERS:
-            raise error(f"its transfer function {transfer!r} is not registered; register it "
-                        "(nnclf.functions.register_transfer) before loading the model")
-        if dtype not in DTYPES:
-            raise error(f"its 'dtype' is {dtype!r}, not one of {', '.join(DTYPES)}")
-        network = Network.from_params(params, transfer, dtype)
+        network = Network.from_params(params, _transfer(meta, layers_of(params), error),
+                                      _dtype(meta, error))
+        if meta.get("layers") is not None and tuple(meta["layers"]) != network.layers:
+            raise error(f"its 'layers' {meta['layers']} do not match its weight matrices' "
+                        f"{list(network.layers)}; the file was edited or damaged: use the "
+                        "file nnclf wrote")
         classes, names = np.asarray(meta["classes"]), meta.get("feature_names")
         if len(classes) != network.n_classes:
             raise error(f"{len(classes)} class labels for {network.n_classes} outputs")
@@ -177,8 +200,31 @@ class TrainedModel:
 
 
 _FIELDS = {"classes": "labels", "feature_names": "texts?", "standardizer": "mapping?",
-           "transfer": "text?", "dtype": "text?", "config": "mapping?", "data": "mapping?"}
+           "transfer": "transfers?", "layers": "sizes?", "dtype": "text?", "config": "mapping?",
+           "data": "mapping?"}
 """What each field of a model file's metadata must be (see :func:`check_fields`)."""
+
+
+def _transfer(meta: dict, n_layers: int, error):
+    """The file's transfer function(s), each registered, one per layer if a list."""
+    transfer = "tanh" if meta.get("transfer") is None else meta["transfer"]
+    names = [transfer] if isinstance(transfer, str) else transfer
+    for name in names:
+        if name not in TRANSFERS:
+            raise error(f"its transfer function {name!r} is not registered; register it "
+                        "(nnclf.functions.register_transfer) before loading the model")
+    if len(names) not in (1, n_layers):
+        raise error(f"its 'transfer' lists {len(names)} functions for {n_layers} hidden "
+                    f"layer{'s' if n_layers > 1 else ''}; the file was edited or damaged: use "
+                    "the file nnclf wrote")
+    return transfer
+
+
+def _dtype(meta: dict, error) -> str:
+    dtype = "float64" if meta.get("dtype") is None else meta["dtype"]
+    if dtype not in DTYPES:
+        raise error(f"its 'dtype' is {dtype!r}, not one of {', '.join(DTYPES)}")
+    return dtype
 
 
 def _standardizer(saved: dict | None, d: int, error) -> Standardizer | None:

@@ -236,8 +236,8 @@ def test_evaluate_json_on_the_runs_test_split(trained):
     result = nnclf("evaluate", "runs/iris", "--json", cwd=ws)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"accuracy", "log_loss", "macro_f1", "per_class", "confusion_matrix",
-                           "n_samples"}
+    assert set(report) == {"accuracy", "balanced_accuracy", "log_loss", "macro_f1", "per_class",
+                           "confusion_matrix", "n_samples"}
     assert report["n_samples"] == 30
     cm = np.array(report["confusion_matrix"])
     assert cm.shape == (3, 3) and cm.sum() == 30

@@ -239,10 +239,11 @@ def test_unknown_keys_suggest_the_nearest(tmp_path, text, message):
      "train.schedule: constant: unknown parameter 'et0' (did you mean 'eta0'?); "
      "valid parameters: eta0, warmup"),
     ("train: {schedule: constnt}", "train.schedule: unknown schedule 'constnt' (did you mean "
-     "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine"),
+     "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine, plateau"),
     ("model: {transfer: foo}", "model.transfer: unknown transfer function 'foo'; choose one of "
      + ", ".join(TRANSFERS)),
-    ("model: {transfer: [tanh]}", "model.transfer must be a string, got ['tanh']"),
+    ("model: {transfer: [tanh, relu]}", "model.transfer lists 2 functions but hidden_units has "
+     "1 layer; give one name per hidden layer, or one name for all"),
     ("model: {init: xavir}", "model.init: unknown initialisation 'xavir' (did you mean 'xavier'?); "
      "choose one of xavier, he, normal"),
     ("data: {test_fraction: 1.5}", "data.test_fraction must be a number in [0, 1), got 1.5"),

@@ -38,6 +38,7 @@ def test_every_metric_matches_the_hand_computation(model):
     assert per_class["c"] == pytest.approx(
         {"label": "c", "precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0 + 0.8) / 3)
+    assert report["balanced_accuracy"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)  # the recalls
     # -log softmax(l)_y with l = (-x, 0, x): log(e^-x + 1 + e^x) - l_y
     x = X[:, 0]
     logits = np.stack([-x, np.zeros_like(x), x], axis=1)

@@ -79,8 +79,18 @@ BAD_METADATA = [
      r"its standardizer must hold 3 means and 3 scales > 0"),
     ("standardizer", _set("standardizer", {"mean": [0, float("nan"), 0], "scale": [1] * 3}),
      r"in its standardizer, 'mean' is \[0, nan, 0\], not a list of finite numbers"),
-    ("transfer", _set("transfer", 5), r"its 'transfer' is 5, not a string or null"),
-    ("transfer", _set("transfer", ["tanh"]), r"its 'transfer' is \['tanh'\], not a string"),
+    ("transfer", _set("transfer", 5), r"its 'transfer' is 5, not a string or a non-empty list "
+     r"of strings or null"),
+    ("transfer", _set("transfer", []), r"its 'transfer' is \[\], not a string or a non-empty"),
+    ("transfer", _set("transfer", ["tanh", 1]), r"its 'transfer' is \['tanh', 1\], not a string"),
+    ("transfer", _set("transfer", ["tanh", "relu"]), r"its 'transfer' lists 2 functions for 1 "
+     r"hidden layer; the file was edited or damaged"),
+    ("transfer", _set("transfer", ["swish"]), r"its transfer function 'swish' is not registered"),
+    ("layers", _set("layers", [4, 4]), r"its 'layers' \[4, 4\] do not match its weight "
+     r"matrices' \[4\]; the file was edited or damaged"),
+    ("layers", _set("layers", 4), r"its 'layers' is 4, not a non-empty list of integers >= 1 "
+     r"or null"),
+    ("layers", _set("layers", [0]), r"its 'layers' is \[0\], not a non-empty list of integers"),
     ("transfer", _set("transfer", "swish"), r"its transfer function 'swish' is not registered; "
      r"register it \(nnclf.functions.register_transfer\) before loading the model"),
     ("dtype", _set("dtype", "float16"), r"its 'dtype' is 'float16', not one of float64, float32"),
@@ -127,7 +137,8 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
                                                                 max_size=4),
     max_leaves=12)
-MODEL_KEYS = st.sampled_from(["classes", "feature_names", "standardizer", "transfer", "dtype",
+MODEL_KEYS = st.sampled_from(["classes", "feature_names", "standardizer", "transfer", "layers",
+                              "dtype",
                               "config", "format", "format_version", "nnclf_version", "other"])
 
 

@@ -57,11 +57,12 @@ def test_training_summary_of_an_early_stopped_resumed_run_without_validation():
 
 # nnclf evaluate runs/iris, as the README shows it
 README_EVALUATE = """\
-model      runs/iris/model.npz
-data       the run's test split: 30 examples of data/iris.csv
-accuracy   0.9667
-log-loss   0.0504
-macro F1   0.9666
+model             runs/iris/model.npz
+data              the run's test split: 30 examples of data/iris.csv
+accuracy          0.9667
+balanced accuracy 0.9667
+log-loss          0.0504
+macro F1          0.9666
 
 class       precision  recall     f1  support
 setosa          1.000   1.000  1.000       10
@@ -82,7 +83,8 @@ def test_evaluate_report_is_the_readme_text():
          "support": 10},
         {"label": "virginica", "precision": 1.0, "recall": 0.9, "f1": 18 / 19, "support": 10},
     ]
-    scores = {"accuracy": 29 / 30, "log_loss": 0.0504, "macro_f1": 0.9666,
+    scores = {"accuracy": 29 / 30, "balanced_accuracy": (1 + 1 + 0.9) / 3, "log_loss": 0.0504,
+              "macro_f1": 0.9666,
               "per_class": per_class,
               "confusion_matrix": [[10, 0, 0], [0, 10, 0], [0, 1, 9]], "n_samples": 30}
     heading = [("model", "runs/iris/model.npz"),

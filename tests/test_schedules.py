@@ -80,7 +80,8 @@ def test_name_params_repr_and_round_trip():
 
 
 def test_registry_lists_every_factory():
-    assert set(SCHEDULES) == {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine"}
+    assert set(SCHEDULES) == {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine",
+                              "plateau"}
     for name, factory in SCHEDULES.items():
         assert factory.__name__ == name
 
@@ -194,3 +195,83 @@ def test_cosine_starts_near_eta0():
     # The formula gives eta0 at t = 0, but schedules are only defined for t >= 1.
     assert cosine(0.1, total_steps=10**9)(1) == pytest.approx(0.1)
     assert math.isclose(cosine(0.1, total_steps=2)(1), 0.05)
+
+
+# ----------------------------------------------------------------------------- plateau
+
+
+def test_plateau_follows_a_scripted_sequence_of_validation_losses():
+    from nnclf.schedules import plateau
+
+    s = plateau(0.8, factor=0.5, patience=2, min_delta=0.05)
+    losses = [1.0, 0.9, 0.88, 0.87, 0.7, 0.7, 0.71, 0.6, float("nan"), 0.9, 0.2]
+    # By hand: best 1.0; 0.9 improves (by > 0.05); 0.88 and 0.87 do not (bad 1, 2: k = 1);
+    # 0.7 improves; 0.7, 0.71 bad (k = 2); 0.6 improves; nan and 0.9 bad (k = 3); 0.2 improves.
+    etas = []
+    for loss in losses:
+        s.observe(loss)
+        etas.append(s(1000))
+    assert etas == [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1, 0.1]
+    assert s.state_dict() == {"reductions": 3, "best": 0.2, "bad_evals": 0}
+    assert list(s.values(5, 8)) == [0.1, 0.1, 0.1]
+
+
+def test_plateau_never_goes_below_min_eta():
+    from nnclf.schedules import plateau
+
+    s = plateau(1.0, factor=0.1, patience=1, min_eta=0.05)
+    for loss in [1.0, 2.0, 2.0, 2.0, 2.0]:
+        s.observe(loss)
+    assert s(1) == 0.05 and s.state["reductions"] == 2  # 1, 0.1, then max(0.01, 0.05)
+
+
+def test_plateau_defaults_state_round_trip_and_fresh_copies():
+    s = make_schedule({"name": "plateau", "eta0": 0.1})
+    assert s.to_dict() == {"name": "plateau", "eta0": 0.1, "factor": 0.5, "patience": 3,
+                           "min_delta": 0.0, "min_eta": 0.0, "warmup": 0}
+    assert s.needs_validation and not constant(0.1).needs_validation
+    for loss in [1.0, 1.0, 1.0, 1.0]:
+        s.observe(loss)
+    other = make_schedule(s)  # a fresh copy: its own state
+    assert (s(1), other(1)) == (0.05, 0.1)
+    other.load_state_dict(json_round_trip(s.state_dict()))
+    assert other(1) == 0.05 and other.state == s.state
+
+
+def json_round_trip(value):
+    import json
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("state", [None, {}, {"reductions": -1, "best": None, "bad_evals": 0},
+                                   {"reductions": 1, "best": "x", "bad_evals": 0}])
+def test_a_damaged_plateau_state_is_a_checkpoint_error(state):
+    from nnclf.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="checkpoint: its plateau schedule state"):
+        make_schedule({"name": "plateau", "eta0": 0.1}).load_state_dict(state)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"factor": 1}, "plateau: factor must be in (0, 1), got 1"),
+    ({"factor": 0}, "plateau: factor must be in (0, 1), got 0"),
+    ({"patience": 0}, "plateau: patience must be an integer >= 1, got 0"),
+    ({"patience": 1.5}, "plateau: patience must be an integer >= 1, got 1.5"),
+    ({"min_delta": -0.1}, "plateau: min_delta must be >= 0, got -0.1"),
+    ({"min_eta": 0.2}, "plateau: min_eta must be in [0, eta0=0.1], got 0.2"),
+    ({"cooldown": 2}, "plateau: unknown parameter 'cooldown'"),
+])
+def test_bad_plateau_parameters_are_named(params, message):
+    with pytest.raises(ValueError) as e:
+        make_schedule({"name": "plateau", "eta0": 0.1, **params})
+    assert str(e.value).startswith("schedule: " + message)
+
+
+def test_plateau_without_validation_data_is_a_config_error():
+    from nnclf.config import config_from_dict
+
+    with pytest.raises(ValueError, match=re.escape(
+            "train.schedule: plateau is driven by the validation loss, which needs a validation "
+            "set; set data.validation_fraction > 0 or choose another schedule")):
+        config_from_dict({"data": {"validation_fraction": 0},
+                          "train": {"schedule": {"name": "plateau", "eta0": 0.1}}})

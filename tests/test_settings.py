@@ -87,7 +87,7 @@ def test_the_transfer_rule_sees_functions_registered_later():
      "early_stopping must be an EarlyStopping or null, got {'metric': 'val_loss'}"),
     (dict(schedule={"name": "constnt", "eta0": 0.1}), "schedule: unknown schedule 'constnt' "
      "(did you mean 'constant'?); valid choices: constant, inverse_time, invscaling, step, "
-     "exponential, cosine"),
+     "exponential, cosine, plateau"),
     (dict(schedule={"name": "constant", "eta0": -1}), "schedule: constant: eta0 must be > 0, got -1"),
     (dict(schedule={"name": "inverse_time", "eta0": 0.1}),
      "schedule: inverse_time: missing required parameter 'tau'; required: eta0, tau"),

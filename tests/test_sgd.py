@@ -785,3 +785,75 @@ def test_a_checkpoint_missing_an_optimizer_array_is_named():
     del arrays["velocity_V"]
     with pytest.raises(CheckpointError, match="checkpoint: no array 'velocity_V'"):
         Trainer(Network(D, M, K), settings, progress="none").load_state_dict(arrays, state)
+
+
+# --- reduce on plateau ----------------------------------------------------------------------
+
+PLATEAU = {"name": "plateau", "eta0": 0.3, "factor": 0.5, "patience": 2, "min_delta": 0.0}
+
+
+def plateau_etas(val_losses, eta0=0.3, factor=0.5, patience=2, min_delta=0.0):
+    """The eta of each history row under reduce-on-plateau, by the rule written out here."""
+    best, bad, k, etas = math.inf, 0, 0, []
+    for loss in val_losses:
+        etas.append(eta0 * factor ** k)
+        if loss < best - min_delta:
+            best, bad = loss, 0
+        else:
+            bad += 1
+            if bad == patience:
+                bad, k = 0, k + 1
+    return etas
+
+
+def test_plateau_history_rows_show_eta_dropping_after_patience_bad_evaluations():
+    X, y, Xv, yv = toy_data(n_val=10, seed=3)
+    settings = SGDSettings(epochs=30, eval_every=5, schedule=PLATEAU)
+    _, trainer, result = train(settings, X, y, Xv, yv)
+    etas = [row["eta"] for row in result.history]
+    assert etas == plateau_etas([row["val_loss"] for row in result.history])
+    assert etas[-1] < etas[0]  # at least one reduction happened
+    # min_delta large: every evaluation after the first is bad, so eta halves every 2.
+    settings = SGDSettings(epochs=2, eval_every=5, schedule=dict(PLATEAU, min_delta=10.0))
+    _, _, result = train(settings, X, y, Xv, yv)
+    assert [r["eta"] for r in result.history][:6] == [0.3, 0.3, 0.3, 0.15, 0.15, 0.075]
+
+
+def test_plateau_resumes_bit_identically_across_a_reduction(tmp_path):
+    X, y, Xv, yv = toy_data(n_val=10, seed=3)
+    settings = SGDSettings(epochs=30, eval_every=5, schedule=PLATEAU)
+    full_net, _, full = train(settings, X, y, Xv, yv, seed=2)
+    etas = [row["eta"] for row in full.history]
+    first_drop = 5 * next(i for i, e in enumerate(etas) if e < etas[0])
+    for cut in (first_drop - 7, first_drop + 3):  # before and after the first reduction
+        first = Trainer(Network(D, M, K, seed=0), settings, seed=2, progress="none")
+        first.fit(X, y, Xv, yv, max_steps=cut)
+        save_checkpoint(tmp_path / "c.npz", first)
+        again = Trainer(Network(D, M, K, seed=9), settings, seed=2, progress="none")
+        again.load_state_dict(*load_checkpoint(tmp_path / "c.npz"))
+        result = again.fit(X, y, Xv, yv)
+        for p in PARAMS:
+            assert np.array_equal(again.network.params[p], full_net.params[p]), (cut, p)
+        assert_same_history(result.history, full.history)
+
+
+def test_plateau_without_a_validation_set_is_named():
+    X, y = toy_data()
+    with pytest.raises(ValueError, match="schedule is plateau, driven by the validation loss; "
+                                         "give X_val and y_val, or choose another schedule"):
+        train(SGDSettings(epochs=1, schedule=PLATEAU), X, y)
+
+
+def test_plateau_engines_agree():
+    pytest.importorskip("numba")
+    X, y, Xv, yv = toy_data(n=200, n_val=20, seed=3)
+    params = []
+    for engine in ("numba", "numpy"):
+        settings = SGDSettings(epochs=8, eval_every=50, engine=engine, schedule=PLATEAU)
+        net, trainer, result = train(settings, X, y, Xv, yv)
+        assert trainer.engine.name == engine
+        params.append(net.params)
+        etas = [row["eta"] for row in result.history]
+    assert etas[-1] < etas[0]
+    for p in PARAMS:
+        np.testing.assert_allclose(params[0][p], params[1][p], rtol=1e-8, atol=1e-10)
