@@ -14,9 +14,8 @@ only what scikit-learn asks of a classifier:
   problems included: K = 2 outputs, always the notes' softmax;
 - fitted state ends in ``_``; ``fit`` and ``partial_fit`` return ``self``; the fitted
   ``model_`` (a TrainedModel) predicts, encodes labels and standardises inputs;
-- ``warm_start`` and ``partial_fit`` continue the trainer (parameters, step counter t,
-  sampler, the optimizer's state, the running average and the iterate it averages) where
-  the last call left it (:meth:`~nnclf.sgd.Trainer.extend`);
+- ``warm_start`` and ``partial_fit`` continue the trainer (parameters, step counter t, sampler,
+  optimizer state, average) where the last call left it (:meth:`~nnclf.sgd.Trainer.extend`);
 - pickles hold parameter arrays and the trainer's state, never the compiled graph;
 - :meth:`NNClassifier.save` and :meth:`NNClassifier.load` use the CLI's model file.
 """

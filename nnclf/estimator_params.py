@@ -42,9 +42,9 @@ from .errors import ConfigError, DataError
 from .preprocessing import train_test_split_stratified
 from .schedules import SCHEDULES, make_schedule
 from .weights import check_class_weight
-from .settings import (DEFAULT_SCHEDULE, OPTIMIZERS, Config, DataConfig, EarlyStopping,
-                       ModelConfig, PerLayer, Rule, SGDSettings, boolean, choice, number,
-                       optimizer_spec)
+from .optimizers import OPTIMIZERS, optimizer_spec
+from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
+                       PerLayer, Rule, SGDSettings, boolean, choice, number)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",
            "optimizer_settings", "to_config", "draw_seeds", "validation_split",

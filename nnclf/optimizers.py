@@ -43,16 +43,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import CheckpointError
-from .settings import SGDSettings
+from .errors import CheckpointError, ConfigError
+from .suggest import did_you_mean
 
-__all__ = ["Optimizer", "make_optimizer", "clip_by_global_norm", "l2_decay", "sgd",
-           "momentum", "adagrad", "adam", "decayed", "RunningAverage"]
+if TYPE_CHECKING:  # nnclf.settings checks its optimizer with optimizer_spec, from here
+    from .settings import SGDSettings
+
+__all__ = ["Optimizer", "make_optimizer", "OPTIMIZERS", "optimizer_spec", "clip_by_global_norm",
+           "l2_decay", "sgd", "momentum", "adagrad", "adam", "decayed", "RunningAverage",
+           "model_shown", "state_arrays", "load_state"]
 
 Arrays = Mapping[str, np.ndarray]
 Transform = Callable[[Arrays, Arrays], Arrays]
@@ -195,6 +200,53 @@ class Optimizer:
             def step(executor, eta: float) -> None:
                 update(executor.backward(1.0), eta, params, state)
         return step
+
+
+OPTIMIZERS: dict[str, dict[str, float]] = {
+    "sgd": {},
+    "adagrad": {"epsilon": 1e-8},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+}
+"""Each ``train.optimizer`` (an update rule) and its parameters' defaults."""
+
+_RANGES = {"beta1": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+           "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+           "epsilon": ("a number > 0", lambda v: v > 0)}
+
+
+def optimizer_spec(value) -> dict[str, Any]:
+    """``train.optimizer`` (a name, or a mapping {name, ...}) as a mapping with every
+    parameter filled in: ``"adagrad"`` -> ``{"name": "adagrad", "epsilon": 1e-08}``.
+
+    Raises
+    ------
+    ConfigError
+        Named ``optimizer`` (an unknown name or parameter) or ``optimizer.<parameter>``.
+    """
+    spec = {"name": value} if isinstance(value, str) else value
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ConfigError(f" must be a name ({', '.join(OPTIMIZERS)}) or a mapping with a "
+                          f"'name', got {value!r}", name="optimizer")
+    spec = dict(spec)
+    name = spec.pop("name")
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ConfigError(f": unknown optimizer {name!r}{did_you_mean(str(name), OPTIMIZERS)}; "
+                          f"choose one of {', '.join(OPTIMIZERS)}", name="optimizer")
+    defaults = OPTIMIZERS[name]
+    for key in spec:
+        if key not in defaults:
+            known = f"its parameters are {', '.join(defaults)}" if defaults else "it has none"
+            raise ConfigError(f": {name} has no parameter {key!r}"
+                              f"{did_you_mean(str(key), defaults)}; {known}", name="optimizer")
+    filled = {"name": name, **defaults, **spec}
+    for key in defaults:
+        says, fits = _RANGES[key]
+        v = filled[key]
+        if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+                or not fits(v)):
+            raise ConfigError(f" must be {says}, got {v!r}", name=f"optimizer.{key}")
+        filled[key] = float(v)
+    return filled
 
 
 def make_optimizer(settings: SGDSettings) -> Optimizer:
@@ -351,3 +403,34 @@ def _saved(arrays: Arrays, key: str, like: np.ndarray) -> np.ndarray:
         raise CheckpointError(f"checkpoint: array {key!r} has shape {value.shape}, not the "
                               f"network's {like.shape}; use the file this run wrote")
     return value
+
+
+def model_shown(average: RunningAverage | None, params: Arrays):
+    """A context in which ``params`` hold the model: the average once it has started."""
+    return average.shown(params) if average is not None else contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------- checkpoints
+
+def state_arrays(state: dict, average: RunningAverage | None) -> tuple[dict, dict]:
+    """The optimizer's ``state`` and the running average as a checkpoint holds them: arrays
+    ``<slot>_<name>`` (``velocity_W``, ``m_W``, ``count_k``, ...) and the average's
+    (:meth:`RunningAverage.state_dict`), and the average's JSON-able state."""
+    arrays = {f"{slot}_{k}": v for slot, values in state.items() for k, v in values.items()}
+    more, extra = average.state_dict() if average is not None else ({}, {})
+    return {**arrays, **more}, extra
+
+
+def load_state(state: dict, average: RunningAverage | None, arrays: Arrays,
+               saved: Mapping) -> None:
+    """Restore what :func:`state_arrays` wrote into ``state`` and ``average``, in place.
+
+    Raises
+    ------
+    CheckpointError
+        Naming an array that is missing or misshapen.
+    """
+    for slot, values in state.items():
+        _assign(values, {k: _saved(arrays, f"{slot}_{k}", v) for k, v in values.items()})
+    if average is not None:
+        average.load_state_dict(arrays, saved)

@@ -13,8 +13,9 @@ constraints from the same rules.
 
 Checks across fields (epochs or steps, Nesterov needs momentum, momentum only with the sgd
 optimizer, a validation metric needs a validation split) are the dataclasses' own, right
-after the table. ``train.optimizer`` is a name or a mapping {name, ...} whose parameters are
-declared in :data:`OPTIMIZERS`, like the schedule's kept with every parameter filled in.
+after the table. ``train.optimizer`` and ``train.schedule`` are a name or a mapping {name, ...},
+checked and kept with every parameter filled in by :func:`nnclf.optimizers.optimizer_spec`
+and :func:`nnclf.schedules.make_schedule`.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from .errors import ConfigError
 from .transfers import TRANSFERS
 from .model import INITS, MAX_LAYERS
 from .schedules import Schedule, make_schedule
+from .optimizers import optimizer_spec
 from .suggest import did_you_mean
 from .weights import check_class_weight
 
 __all__ = ["Rule", "PerLayer", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
-           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE",
-           "OPTIMIZERS", "optimizer_spec"]
+           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE"]
 
 SAMPLING = ("uniform", "shuffle")
 ENGINES = ("auto", "numpy", "numba")
@@ -190,50 +191,6 @@ class EarlyStopping:
 DEFAULT_SCHEDULE = {"name": "inverse_time", "eta0": 0.05, "tau": 20000}
 """eta^t = eta0 / (1 + t / tau): the default step size."""
 
-_BETA, _EPSILON = number(0, 1), number(0, closed="neither")
-OPTIMIZERS: dict[str, dict[str, tuple[float, Rule]]] = {
-    "sgd": {},
-    "adagrad": {"epsilon": (1e-8, _EPSILON)},
-    "adam": {"beta1": (0.9, _BETA), "beta2": (0.999, _BETA), "epsilon": (1e-8, _EPSILON)},
-}
-"""Each ``train.optimizer`` and its parameters: (default, rule). The update rules are in
-:mod:`nnclf.optimizers`."""
-
-
-def optimizer_spec(value) -> dict[str, Any]:
-    """``train.optimizer`` (a name, or a mapping {name, ...}) as a mapping with every
-    parameter filled in: ``"adagrad"`` -> ``{"name": "adagrad", "epsilon": 1e-08}``.
-
-    Raises
-    ------
-    ConfigError
-        Named ``optimizer`` (an unknown name or parameter) or ``optimizer.<parameter>``.
-    """
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, Mapping) or "name" not in value:
-        _fail("optimizer", f" must be a name ({', '.join(OPTIMIZERS)}) or a mapping with a "
-                           f"'name', got {value!r}")
-    spec = dict(value)
-    name = spec.pop("name")
-    problem = choice(OPTIMIZERS.keys(), "optimizer").problem(name)
-    if problem is not None:
-        _fail("optimizer", problem)
-    table = OPTIMIZERS[name]
-    for key in spec:
-        if key not in table:
-            known = f"its parameters are {', '.join(table)}" if table else "it has none"
-            _fail("optimizer", f": {name} has no parameter {key!r}"
-                               f"{did_you_mean(str(key), table)}; {known}")
-    filled = {"name": name}
-    for key, (default, rule) in table.items():
-        problem = rule.problem(spec.get(key, default))
-        if problem is not None:
-            _fail(f"optimizer.{key}", problem)
-        filled[key] = float(spec.get(key, default))
-    return filled
-
-
 @dataclass(frozen=True)
 class _FlagOrInteger(Rule):
     """A rule that also takes true and false (``train.average``)."""
@@ -253,9 +210,9 @@ class SGDSettings:
     ``engine`` chooses what runs the steps (``auto``, ``numpy``, ``numba``; see
     :mod:`nnclf.engine`): the same steps, with results equal to rounding. ``optimizer`` is
     ``sgd`` (with ``momentum``, ``nesterov``), ``adagrad`` or ``adam``, a name or a mapping
-    kept with every parameter filled in (:data:`OPTIMIZERS`). ``average``: false, or the
-    model is the running average of the parameters from step 1 (true) or from the step it
-    gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`). ``class_weight``
+    kept with every parameter filled in (:data:`nnclf.optimizers.OPTIMIZERS`). ``average``:
+    false, or the model is the running average of the parameters from step 1 (true) or from
+    the step it gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`). ``class_weight``
     (null, ``balanced`` or {label: weight}, its labels kept as text) weighs the examples
     SGD draws (:mod:`nnclf.weights`); the run layer computes the weights from the data.
     """

@@ -25,10 +25,8 @@ probability w_i / sum(w)), ``sampling="shuffle"`` (a new permutation every epoch
 and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient clipping,
 averaging, a validation set, early stopping, callbacks.
 
-Averaged SGD (:class:`~nnclf.optimizers.RunningAverage`): once it has started the average
-is the model, what every evaluation (metrics, callbacks, best and last finite parameters)
-sees and what a fit that ends (but by Ctrl-C or ``max_steps``) leaves in the network; the
-next fit goes on from the iterate.
+Averaged SGD (:class:`~nnclf.optimizers.RunningAverage`): the average, once started, is the
+model that evaluations see and that a finished fit leaves in the network.
 
 Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
 owned by the sampler. :meth:`Trainer.state_dict` holds everything that defines the rest of
@@ -39,7 +37,6 @@ trainer past its T, for more steps and possibly other settings.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import sys
@@ -53,7 +50,8 @@ from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, Interrupt, engine_loop
 from .model import Network
 from .modelfile import check_checkpoint_state
-from .optimizers import RunningAverage, make_optimizer
+from .optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
+                         state_arrays)
 from .progress import Progress
 from .sampler import Sampler
 from .settings import EarlyStopping, SGDSettings, as_dict
@@ -226,7 +224,8 @@ class Trainer:
                     # The next epoch draws from here, before any callback can save the state.
                     self.sampler.next_epoch(self.t)
                 if self._evaluation_due(epoch_end, T):
-                    with self._model():  # what is evaluated, kept as the best, and saved
+                    # What is evaluated, kept as the best and saved: the model.
+                    with model_shown(self.average, self.network.params):
                         stopped = self._evaluate(X_val, y_val, len(picks))
         if not self._params_finite():  # the very last update overflowed
             self._diverged(self.t, "its update made the parameters infinite or NaN")
@@ -370,11 +369,6 @@ class Trainer:
     def _copy_params(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.network.params.items()}
 
-    def _model(self):
-        """A context in which the network holds the model: the average, once started."""
-        return (self.average.shown(self.network.params) if self.average is not None
-                else contextlib.nullcontext())
-
     def _params_finite(self) -> bool:
         return all(np.isfinite(p).all() for p in self.network.params.values())
 
@@ -405,18 +399,15 @@ class Trainer:
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """Everything needed to continue exactly: (arrays by name, JSON-able state).
 
-        The arrays are ``param_<name>``, the optimizer's ``<slot>_<name>`` (``velocity_W``,
-        ``m_W``, ``count_k``, ...), ``best_<name>`` when early stopping keeps them, and the
-        running average's (:meth:`~nnclf.optimizers.RunningAverage.state_dict`); the arrays
-        themselves, not copies.
+        The arrays are ``param_<name>``, the optimizer's and the running average's
+        (:func:`~nnclf.optimizers.state_arrays`) and, when early stopping keeps them,
+        ``best_<name>``; the arrays themselves, not copies.
         """
         arrays = {f"param_{k}": v for k, v in self.network.params.items()}
-        for slot, values in self.opt_state.items():
-            arrays.update({f"{slot}_{k}": v for k, v in values.items()})
+        more, averaging = state_arrays(self.opt_state, self.average)
+        arrays.update(more)
         if self.best_params is not None:
             arrays.update({f"best_{k}": v for k, v in self.best_params.items()})
-        more, averaging = self.average.state_dict() if self.average is not None else ({}, {})
-        arrays.update(more)
         stopper = self.stopper or EarlyStopper(EarlyStopping())
         state = {
             "t": self.t,
@@ -459,13 +450,9 @@ class Trainer:
                 )
         for k in names:
             self.network.params[k][...] = arrays[f"param_{k}"]
-        for slot, values in self.opt_state.items():
-            for k in values:
-                values[k][...] = _array(arrays, f"{slot}_{k}")
+        load_state(self.opt_state, self.average, arrays, state)
         self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in names}
                             if f"best_{names[0]}" in arrays else None)
-        if self.average is not None:
-            self.average.load_state_dict(arrays, state)
         self.t = int(state["t"])
         self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]
@@ -489,9 +476,8 @@ def _as_json(value: Mapping) -> dict:
     return json.loads(json.dumps(value))
 
 
-_ADDED_LATER = {key: value for key, value in _as_json(as_dict(SGDSettings())).items()
-                if key in ("optimizer", "average")}
-"""Settings that checkpoints written before them lack, at their defaults."""
+# Checkpoints written before these settings existed lack them: they were at their defaults.
+_ADDED_LATER = {k: v for k, v in as_dict(SGDSettings()).items() if k in ("optimizer", "average")}
 
 
 def _settings_from_json(d: Mapping) -> SGDSettings:
