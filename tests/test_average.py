@@ -14,10 +14,12 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnclf import NNClassifier, run
 from nnclf.config import config_from_dict
 from nnclf.errors import CheckpointError, ConfigError
+from nnclf.estimator_params import expected_failed_checks
 from nnclf.model import Network
 from nnclf.settings import ModelConfig, SGDSettings
 from nnclf.sgd import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
@@ -441,3 +443,24 @@ def test_the_estimators_bad_optimizer_or_average_is_a_value_error(iris, params, 
     X, y = iris
     with pytest.raises(ValueError, match=message):
         NNClassifier(hidden_units=3, epochs=1, **params).fit(X, y)
+
+
+def test_an_estimator_loads_a_cli_runs_optimizer_and_average(tmp_path):
+    raw = {"data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3},
+           "train": {"epochs": 1, "optimizer": {"name": "adam", "beta1": 0.8}, "average": 30}}
+    run.train(config_from_dict(raw), tmp_path / "r", quiet=True)
+    params = NNClassifier.load(tmp_path / "r" / "model.npz").get_params()
+    assert (params["optimizer"], params["optimizer_params"], params["average"]) == (
+        "adam", {"beta1": 0.8, "beta2": 0.999, "epsilon": 1e-8}, 30)
+
+
+# Adam with averaging from a later step, and Adagrad with minibatches, through every check
+# scikit-learn runs (those failing by design for every NNClassifier are listed as such).
+@parametrize_with_checks([
+    NNClassifier(hidden_units=6, optimizer="adam", eta0=0.01, schedule="constant",
+                 average=50, steps=600),
+    NNClassifier(hidden_units=6, optimizer="adagrad", optimizer_params={"epsilon": 1e-6},
+                 batch_size=4, average=True),
+], expected_failed_checks=expected_failed_checks)
+def test_sklearn_checks_with_adaptive_optimizers_and_averaging(estimator, check):
+    check(estimator)
