@@ -37,6 +37,10 @@ algorithm, with no gradient array in between). Every other optimizer takes the g
 1992; Ruppert 1988; scikit-learn's ``SGDClassifier(average=...)``): after each step t from
 t0 on, avg <- avg + (theta - avg) / (t - t0 + 1), the mean of the parameters after steps
 t0 .. t, whatever the update rule.
+
+:func:`optimizer_spec` checks a ``train.optimizer`` setting (a name, or a mapping {name, ...})
+against :data:`OPTIMIZERS` and fills in its defaults; :func:`state_arrays` and
+:func:`load_state` write and read the optimizer's state and the average in a checkpoint.
 """
 
 from __future__ import annotations
@@ -202,6 +206,8 @@ class Optimizer:
         return step
 
 
+# ---------------------------------------------------------------------- the setting
+
 OPTIMIZERS: dict[str, dict[str, float]] = {
     "sgd": {},
     "adagrad": {"epsilon": 1e-8},
@@ -274,10 +280,14 @@ class RunningAverage:
     """The mean of the parameters after each step from ``start`` on (Polyak-Ruppert), and
     the iterate while the network shows the average.
 
-    The trainer updates it after every step; the average is the model: evaluations read it
-    (:meth:`shown`), and at the end of a fit :meth:`show` makes it the network's parameters,
-    keeping the iterate, which :meth:`put_back` returns to the network before training goes
-    on.
+    The trainer updates it after every step. Once it has started, the average is the model,
+    since it is what will be saved: every evaluation sees it (:meth:`shown`: the validation
+    metrics in the history, early stopping and the best parameters it keeps, callbacks, the
+    last finite parameters kept against divergence), and a fit that ends (completed, stopped
+    early or by a callback; not interrupted, nor cut short by ``max_steps``) leaves it in the
+    network (:meth:`show`), keeping the iterate, which :meth:`put_back` returns to the
+    network before training goes on (the next fit, an ``extend``). A run that ends before
+    ``start`` ends with its iterate.
 
     Parameters
     ----------
