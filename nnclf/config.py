@@ -345,8 +345,8 @@ def _check_override_path(path: list[str], item: str) -> None:
     if path[1] not in valid:
         raise fail(f"{head}.", path[1], valid)
     depth_ok = 2
-    if head == "train" and path[1] == "schedule":
-        depth_ok = 3  # the schedule's own parameters are checked by make_schedule
+    if head == "train" and path[1] in ("schedule", "optimizer"):
+        depth_ok = 3  # their own parameters are checked by make_schedule and optimizer_spec
     if head == "train" and path[1] == "early_stopping":
         depth_ok = 3
         if len(path) == 3:
@@ -370,6 +370,9 @@ def apply_overrides(raw: Any, overrides) -> dict:
                 # or a bare name such as "constant").
                 child = {"name": child} if isinstance(child, str) else (
                     dict(DEFAULT_SCHEDULE) if child is None else child)
+            elif key == "optimizer" and (child is None or isinstance(child, str)):
+                # As for the schedule: from the optimizer in force (sgd unless one is named).
+                child = {"name": child or "sgd"}
             elif key == "early_stopping" and child in (None, True, False):
                 child = {}
             elif child is None:

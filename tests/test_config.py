@@ -18,6 +18,7 @@ from nnclf.config import (
     dump_config,
     load_config,
 )
+from nnclf.errors import ConfigError
 from nnclf.functions import TRANSFERS
 from nnclf.sgd import EarlyStopping, SGDSettings
 
@@ -292,6 +293,17 @@ def test_override_one_schedule_parameter(tmp_path):
     cfg = load_config(write(tmp_path, "train: {schedule: constant}"),
                       ["train.schedule.eta0=0.3"])
     assert cfg.train.schedule == {"name": "constant", "eta0": 0.3, "warmup": 0}
+
+
+def test_override_one_optimizer_parameter(tmp_path):
+    cfg = load_config(write(tmp_path, "train: {optimizer: adam}"), ["train.optimizer.beta1=0.8"])
+    assert cfg.train.optimizer == {"name": "adam", "beta1": 0.8, "beta2": 0.999, "epsilon": 1e-8}
+    cfg = load_config(write(tmp_path, ""), ["train.optimizer=adagrad",
+                                            "train.optimizer.epsilon=1e-6"])
+    assert cfg.train.optimizer == {"name": "adagrad", "epsilon": 1e-6}
+    with pytest.raises(ConfigError, match=r"^train\.optimizer: sgd has no parameter 'beta1'; "
+                                          r"it has none$"):
+        load_config(write(tmp_path, ""), ["train.optimizer.beta1=0.8"])
 
 
 def test_override_turns_early_stopping_on(tmp_path):
