@@ -144,3 +144,31 @@ def test_the_engines_benchmark_runs_and_prints_one_row_per_case():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 8 and all(float(c.replace(",", "").rstrip("x")) > 0 for c in cells[1:])
+
+
+def _features_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "features.py"
+    spec = importlib.util.spec_from_file_location("features_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_features_script_runs_every_variants_settings(tmp_path, capsys, monkeypatch):
+    """Every variant's --set lines are valid settings (each builds a config), and two
+    variants train to a table row with a sensible digits accuracy."""
+    from nnclf.config import load_config
+
+    script = _features_script()
+    for name, sets in script.VARIANTS.items():
+        load_config(script.ROOT / "configs" / "digits.yaml", sets)  # raises if one is wrong
+    monkeypatch.setattr(script, "VARIANTS", {k: v for k, v in script.VARIANTS.items()
+                                             if k in ("baseline", "averaged SGD")})
+    table = tmp_path / "features.md"
+    assert script.main(["--seeds", "1", "--markdown", str(table)]) == 0
+    rows = [line.split(" | ") for line in table.read_text().splitlines()[2:4]]
+    assert [r[0] for r in rows] == ["| baseline", "| averaged SGD"]
+    for r in rows:
+        assert float(r[2].split(" ± ")[0]) > 0.9  # test accuracy on digits
