@@ -21,7 +21,9 @@ classes' probabilities tie to float32 rounding.
 :func:`register` makes skl2onnx convert an :class:`~nnclf.NNClassifier`, alone or as the
 last step of a Pipeline, with skl2onnx's conventions for classifiers (a ZipMap of the
 probabilities unless the option ``zipmap=False``). It is one call, not an import side effect,
-because importing skl2onnx takes over a second and ``import nnclf`` must stay quick.
+because importing skl2onnx takes over a second and ``import nnclf`` must stay quick. Given
+float64 inputs, skl2onnx builds the graph in double (the weights too), which onnxruntime runs
+for every transfer function but softplus (it has no double Softplus): give float32 inputs.
 
 The ``onnx`` package is needed (``pip install "nnclf[onnx]"``); without it, a one-line
 :class:`~nnclf.errors.UsageError` says so. This module imports it only when called.

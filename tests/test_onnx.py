@@ -7,6 +7,7 @@ the model was not fitted to.
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,13 @@ def test_integer_labels_binary_and_multiclass(classes, standardize):
     model, _, X = random_model("relu", 8, classes, standardize)
     label = assert_agrees(model, X)
     assert label.dtype == np.int64 and len(set(label)) > 1
+
+
+def test_other_labels_keep_their_values():
+    model, _, X = random_model("identity", 4, [0.5, 1.5, 2.25], standardize=True, seed=2)
+    assert assert_agrees(model, X).dtype == np.float64
+    model, _, X = random_model("tanh", 4, [False, True], standardize=False, seed=4)
+    assert assert_agrees(model, X).dtype == np.int64  # as skl2onnx gives boolean classes
 
 
 @pytest.mark.parametrize("classes", [["no", "yes"], ["setosa", "versicolor", "virginica"]])
@@ -202,6 +210,21 @@ def test_nnclf_export_force_replaces_and_a_bad_model_is_one_line(model_file, cap
     err = capsys.readouterr().err
     assert err.startswith(f"nnclf: error: model file '{path}'") and err.count("\n") == 1
     assert main(["export", str(path.parent / "nothing"), "--out", str(out), "--force"]) == 2
+
+
+def test_nnclf_export_of_a_trained_run(tmp_path):
+    iris = Path(__file__).resolve().parents[1] / "data" / "iris.csv"
+    (tmp_path / "c.yaml").write_text(f"data: {{source: {iris}, target: species}}\n"
+                                     "model: {hidden_units: [8, 4]}\ntrain: {epochs: 2}\n")
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0
+    assert main(["export", str(tmp_path / "r"), "--out", str(tmp_path / "r.onnx")]) == 0
+    model = TrainedModel.load(tmp_path / "r" / "model.npz")
+    X = np.loadtxt(iris, delimiter=",", skiprows=1, usecols=range(4))
+    label, proba = run_onnx(onnx.load(str(tmp_path / "r.onnx")), X)
+    np.testing.assert_allclose(proba, model.predict_proba(X.astype(np.float32)), atol=1e-5)
+    np.testing.assert_array_equal(label, model.predict(X.astype(np.float32)))
+    assert set(label) == {"setosa", "versicolor", "virginica"}
 
 
 # ----------------------------------------------------------------------------- skl2onnx
