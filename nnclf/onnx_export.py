@@ -67,7 +67,7 @@ def _onnx():
     return onnx
 
 
-def label_values(classes: np.ndarray) -> np.ndarray:
+def _label_values(classes: np.ndarray) -> np.ndarray:
     """The classes as the ``label`` output holds them: int64, str (object) or float64."""
     classes = np.asarray(classes)
     if classes.dtype.kind in "biu":
@@ -77,7 +77,7 @@ def label_values(classes: np.ndarray) -> np.ndarray:
     return np.array([str(c) for c in classes.tolist()], dtype=object)
 
 
-def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str], str],
+def _recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str], str],
            dtype=np.float32) -> tuple[dict[str, np.ndarray], list[Node]]:
     """The graph of ``model`` as constants (by name) and nodes, for either builder.
 
@@ -125,7 +125,7 @@ def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str],
                       const("gamma", net.params["gamma"].astype(dtype))], "l", transB=1)
     node("Softmax", [l], "p", probabilities, axis=1)
     best = node("ArgMax", [probabilities], "class_index", axis=1, keepdims=0)
-    node("Gather", [const("classes", label_values(model.classes)), best], "label", label, axis=0)
+    node("Gather", [const("classes", _label_values(model.classes)), best], "label", label, axis=0)
     return constants, nodes
 
 
@@ -160,9 +160,9 @@ def to_onnx(model, name: str = "nnclf"):
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    constants, nodes = recipe(model, "X", "label", "probabilities",
+    constants, nodes = _recipe(model, "X", "label", "probabilities",
                               _namer({"X", "label", "probabilities"}))
-    labels = label_values(model.classes)
+    labels = _label_values(model.classes)
     label_type = helper.np_dtype_to_tensor_dtype(labels.dtype) if labels.dtype != object \
         else TensorProto.STRING
     graph = helper.make_graph(
@@ -227,7 +227,7 @@ def _converter(scope, operator, container) -> None:
     else:
         x_name = x.full_name
     label, probabilities = (v.full_name for v in operator.outputs[:2])
-    constants, nodes = recipe(operator.raw_operator.model_, x_name, label, probabilities,
+    constants, nodes = _recipe(operator.raw_operator.model_, x_name, label, probabilities,
                               scope.get_unique_variable_name, dtype)
     for name, value in constants.items():
         kind = TensorProto.STRING if value.dtype == object else \
