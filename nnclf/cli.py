@@ -1,4 +1,4 @@
-"""The ``nnclf`` command: train, evaluate, predict, gradcheck, graph, plot.
+"""The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot.
 
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
@@ -137,14 +137,16 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
-def _output_file(out: str, force: bool) -> Path | None:
-    """The file ``--out`` names (None for stdout), checked before any work is done."""
+def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Path | None:
+    """The file ``--out`` names (None for stdout), checked before any work is done;
+    ``example`` is a file name to suggest when ``--out`` is a directory."""
     if out == "-":
         return None
     path = Path(out)
     if path.is_dir():
-        raise UsageError(f"--out {out}: is a directory; give the name of the CSV file to "
-                         f"write (e.g. --out {path / 'predictions.csv'})")
+        what = "CSV file" if example.endswith(".csv") else "file"
+        raise UsageError(f"--out {out}: is a directory; give the name of the {what} to "
+                         f"write (e.g. --out {path / example})")
     if path.exists() and not force:
         raise UsageError(f"--out {out}: the file exists; choose another name, "
                          "or add --force to overwrite it")
@@ -166,6 +168,29 @@ def cmd_predict(args) -> int:
     else:
         atomic_write_text(out, text)
         _say(f"nnclf: wrote {text.count(chr(10)) - 1} predictions to {out}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    if args.out == "-":
+        raise UsageError("--out -: an ONNX model is binary; give the name of the file to write "
+                         "(e.g. --out model.onnx)")
+    out = _output_file(args.out, args.force, example="model.onnx")
+    from . import run
+    from .onnx_export import save_onnx
+
+    model, _, _ = run.open_model(args.model)
+    save_onnx(model, out)
+    _say(f"nnclf: wrote {out} (ONNX: input X float32 (N, {model.n_features}); outputs label, "
+         f"probabilities (N, {len(model.classes)}))")
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from . import report
+
+    card = report.model_card(args.model)
+    print(json.dumps(card) if args.json else report.format_card(card))
     return EXIT_OK
 
 
@@ -255,6 +280,22 @@ COMMANDS = {
          _arg("--out", metavar="FILE", required=True,
               help="the CSV to write (label, p_<class>, ...), or - for stdout"),
          _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+    "export": (
+        cmd_export, "write a model as ONNX, for onnxruntime and other ONNX servers",
+        "Write the model (its standardisation, layers and softmax) as an ONNX graph: input X "
+        "float32 (N, d) of raw features, outputs label (N,) and probabilities (N, K). Needs "
+        'the onnx package: pip install "nnclf[onnx]".',
+        [_MODEL,
+         _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
+         _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+    "info": (
+        cmd_info, "a model card: architecture, training settings, data, metrics, versions",
+        "Describe a run directory or a model file: the network (d, layers, K, transfer "
+        "functions, parameter count), its training settings, its data (source, fingerprint, "
+        "features, classes), the run's metrics and the versions that made it.",
+        [_MODEL,
+         _arg("--json", action="store_true", help="print one JSON object: model, run_dir, "
+              "architecture, training, data, metrics, versions")]),
     "gradcheck": (
         cmd_gradcheck, "check backpropagation against finite differences",
         "On a few examples of the configured data and network, compare backprop (VJP mode), "

@@ -11,7 +11,8 @@ Contract
   ``W_``, ``b_``, ``V_``, ``gamma_`` of the notes' network and, for every depth, ``coefs_``
   and ``intercepts_`` (the network's own arrays, not copies);
 - persistence: pickles hold the parameter arrays and the trainer's state, never the compiled
-  graph; :meth:`FittedModel.save` and :meth:`FittedModel.load` use the CLI's model file.
+  graph; :meth:`FittedModel.save` and :meth:`FittedModel.load` use the CLI's model file;
+  :meth:`FittedModel.to_onnx` exports the model for onnxruntime (:mod:`nnclf.onnx_export`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ class FittedModel:
         """
         check_is_fitted(self)
         return replace(self.model_, config=params_record(self.get_params(deep=False))).save(path)
+
+    def to_onnx(self, path=None):
+        """The fitted model as an ONNX model, written to ``path`` (atomically) when given.
+
+        The graph (:func:`nnclf.onnx_export.to_onnx`) takes the raw features as float32
+        ``X`` of shape (n_samples, n_features), applies ``standardizer_`` if any, and has the
+        outputs ``label`` of shape (n_samples,) (the labels of ``classes_``) and
+        ``probabilities`` of shape (n_samples, K), float32. Needs the onnx package
+        (``pip install "nnclf[onnx]"``).
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        from .onnx_export import save_onnx, to_onnx
+
+        check_is_fitted(self)
+        return to_onnx(self.model_) if path is None else save_onnx(self.model_, path)
 
     @classmethod
     def load(cls, path):

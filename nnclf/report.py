@@ -12,6 +12,8 @@ same way.
   run's own test split by default, refused when the run's data file has changed since
   training) and its report of :func:`nnclf.metrics.evaluate`.
 - :func:`predict`: the CSV of ``nnclf predict``.
+- :func:`model_card`, :func:`format_card`: ``nnclf info``, what a run or model file says
+  about itself (architecture, training settings, data, metrics, versions).
 - :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
 - :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
 
@@ -33,18 +35,11 @@ from .datafiles import file_problem, is_number, text_encoding
 from .errors import ConfigError, DataError, RunError, UsageError
 from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
-                  load_splits, resume_command)
+                  load_splits, open_model, resume_command)
 from .trained import TrainedModel
 
-__all__ = [
-    "format_training",
-    "evaluation_data",
-    "format_report",
-    "predict",
-    "gradcheck",
-    "graph_dot",
-    "plot",
-]
+__all__ = ["format_training", "evaluation_data", "format_report", "predict", "model_card",
+           "format_card", "gradcheck", "graph_dot", "plot"]
 
 
 def _show(source: str) -> str:
@@ -311,6 +306,86 @@ def graph_dot(cfg: Config) -> str:
     net = model.network
     values = net.graph.forward(net.leaf_values(X[0], y[0]))
     return net.graph.to_dot(values)
+
+
+# ----------------------------------------------------------------------------- info
+
+_PARTS = ("train", "validation", "test")
+_SCORES = ("n_samples", "accuracy", "balanced_accuracy", "log_loss", "macro_f1")
+
+
+def model_card(target) -> dict:
+    """What ``nnclf info`` shows of a run directory or a model file, JSON-able: ``model``,
+    ``run_dir``, ``architecture``, ``training``, ``data``, ``metrics`` (None without the
+    run's metrics.json) and ``versions``."""
+    import sklearn
+
+    from . import __version__
+    from .modelfile import load_model
+
+    model, path, run_dir = open_model(target)
+    meta, net = load_model(path)[1], model.network
+    has_metrics = run_dir is not None and (run_dir / METRICS).is_file()
+    metrics = _read_run_file(run_dir / METRICS, _read_metrics) if has_metrics else {}
+    config = model.config if isinstance(model.config, dict) else {}
+    if isinstance(config.get("train"), dict):
+        training = {"from": "nnclf train config", "seed": config.get("seed"), **config["train"]}
+    else:  # NNClassifier.save records the estimator's parameters
+        training = {"from": "NNClassifier parameters" if config else None,
+                    **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")}}
+    run = {f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds")}
+    counts = {}  # each class's examples over the run's splits
+    for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
+        counts[str(c["label"])] = counts.get(str(c["label"]), 0) + c["support"]
+    data = model.data if isinstance(model.data, dict) else {}
+    names = model.feature_names
+    return {
+        "model": str(path), "run_dir": None if run_dir is None else str(run_dir),
+        "architecture": {"n_features": net.n_features, "layers": list(net.layers),
+                         "n_classes": net.n_classes, "transfers": list(net.transfers),
+                         "parameters": sum(int(a.size) for a in net.params.values()),
+                         "dtype": net.dtype.name},
+        "training": {**training, **(run if metrics else {})},
+        "data": {**{k: data.get(k) for k in ("source", "rows", "sha256")},
+                 "features": None if names is None else list(names),
+                 "standardized": model.standardizer is not None,
+                 "classes": [{"label": c, "count": counts.get(str(c))}
+                             for c in model.classes.tolist()]},
+        "metrics": {part: {k: metrics[part][k] for k in _SCORES if k in metrics[part]}
+                    for part in _PARTS if metrics.get(part)} or None,
+        "versions": {"format_version": meta.get("format_version"),
+                     "written_by_nnclf": meta.get("nnclf_version"), "nnclf": __version__,
+                     "numpy": np.__version__, "scikit-learn": sklearn.__version__},
+    }
+
+
+def _setting(value) -> str:
+    """A value of the card as a config says it: a list comma-separated, a class with its
+    count in brackets, a named setting with its parameters in brackets."""
+    if isinstance(value, list):
+        return ", ".join(map(_setting, value))
+    if isinstance(value, dict) and {"label", "count"} == set(value):
+        return str(value["label"]) + ("" if value["count"] is None else f" ({value['count']})")
+    if isinstance(value, dict) and "name" in value:
+        rest = ", ".join(f"{k}={_setting(v)}" for k, v in value.items() if k != "name")
+        return f"{value['name']} ({rest})" if rest else str(value["name"])
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def format_card(card: dict) -> str:
+    """The text of ``nnclf info`` for a :func:`model_card`, under the same names (no final
+    newline)."""
+    head = [["model", card["model"]]] + ([["run", card["run_dir"]]] if card["run_dir"] else [])
+    parts = [format_table(head)] + [
+        title + "\n" + format_table([["", k, _setting(x)] for k, x in card[title].items()])
+        for title in ("architecture", "training", "data", "versions")]
+    if card["metrics"]:
+        rows = [["metrics", "examples", "accuracy", "balanced acc.", "log-loss", "macro F1"]]
+        rows += [[part, str(m["n_samples"])] + [f"{m[k]:.4f}" if k in m else "-"
+                                                 for k in _SCORES[1:]]
+                 for part, m in card["metrics"].items()]
+        parts.insert(-1, format_table(rows, right={1, 2, 3, 4, 5}))
+    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- plot

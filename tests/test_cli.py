@@ -342,7 +342,8 @@ def test_help_and_version(tmp_path):
     assert version.returncode == 0 and version.stdout == f"nnclf {__version__}\n"
     top = nnclf("--help", cwd=tmp_path)
     assert top.returncode == 0
-    for command in ("train", "evaluate", "predict", "gradcheck", "graph", "plot"):
+    for command in ("train", "evaluate", "predict", "export", "info", "gradcheck", "graph",
+                    "plot"):
         assert command in top.stdout
         sub = nnclf(command, "--help", cwd=tmp_path)
         assert sub.returncode == 0 and sub.stdout.startswith(f"usage: nnclf {command}")
@@ -494,7 +495,8 @@ BAD_INPUTS = {
                                       "run/metrics.json: not as nnclf train writes it"),
     "unknown command": ({}, ["trian"], 2, "nnclf: error: unknown command 'trian'; did you mean "
                                           "train? the commands are train, evaluate, predict, "
-                                          "gradcheck, graph, plot (see nnclf --help)"),
+                                          "export, info, gradcheck, graph, plot "
+                                          "(see nnclf --help)"),
     "unknown command far from any": ({}, ["frobnicate"], 2, "unknown command 'frobnicate'; the "
                                                           "commands are train, "),
     "mistyped option": ({}, ["train", "tiny.yaml", "--forse"], 2,
