@@ -363,6 +363,9 @@ def _setting(value) -> str:
     """A value of the card as a config says it: a list comma-separated, a class with its
     count in brackets, a named setting with its parameters in brackets."""
     if isinstance(value, list):
+        if len(value) > 12:  # e.g. 784 pixel columns: --json lists them all
+            return (", ".join(map(_setting, value[:4])) + ", ..., " +
+                    ", ".join(map(_setting, value[-2:])) + f" ({len(value)} in all)")
         return ", ".join(map(_setting, value))
     if isinstance(value, dict) and {"label", "count"} == set(value):
         return str(value["label"]) + ("" if value["count"] is None else f" ({value['count']})")

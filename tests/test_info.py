@@ -107,6 +107,17 @@ def test_a_model_saved_by_the_estimator(tmp_path, capsys):
     assert "\ntraining\n  from                 NNClassifier parameters\n" in text
 
 
+def test_a_long_list_of_features_is_shortened_in_the_text_only(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 20)), columns=[f"f{i}" for i in range(20)])
+    NNClassifier(hidden_units=3, steps=40).fit(X, np.arange(40) % 2).save(tmp_path / "m.npz")
+    code, out, _ = info(capsys, tmp_path / "m.npz")
+    assert code == 0 and "  features      f0, f1, f2, f3, ..., f18, f19 (20 in all)\n" in out
+    code, out, _ = info(capsys, tmp_path / "m.npz", "--json")
+    assert json.loads(out)["data"]["features"] == [f"f{i}" for i in range(20)]
+
+
 @pytest.mark.parametrize("target, message", [
     ("nowhere", "nnclf: error: model file 'nowhere': not found"),
     ("empty", "nnclf: error: empty: not an nnclf run directory (no model.npz)"),
