@@ -166,7 +166,7 @@ def test_missing_target_column_lists_columns(tmp_path):
 
 
 def test_target_for_non_csv_source():
-    with pytest.raises(ValueError, match=r"^target: only CSV sources.*remove the target$"):
+    with pytest.raises(ValueError, match=r"^target: only CSV and Parquet sources.*remove the target$"):
         load_dataset("sklearn:iris", target="species")
 
 
@@ -177,9 +177,9 @@ def test_unknown_sklearn_name_lists_valid_ones():
         load_dataset("sklearn:irs")
 
 
-@pytest.mark.parametrize("source", ["data.txt", "iris", "", "mnist.parquet"])
+@pytest.mark.parametrize("source", ["data.txt", "iris", "", "mnist.feather"])
 def test_unknown_source_form_names_accepted_forms(source):
-    with pytest.raises(ValueError, match=r"sklearn:<name>.*\.csv or \.npz.*'synthetic'"):
+    with pytest.raises(ValueError, match=r"sklearn:<name>.*\.csv, \.parquet or \.npz.*'synthetic'"):
         load_dataset(source)
 
 
