@@ -47,8 +47,8 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 
 from .datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
-                        parse_labels,                         parse_numeric, read_csv, read_csv_columns, read_csv_header, read_npz,
-                        read_parquet, shown, sniff_delimiter)
+                        parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
+                        read_npz, read_parquet, shown, sniff_delimiter)
 from .errors import DataError
 from .settings import DataConfig
 from .suggest import closest
@@ -177,7 +177,7 @@ def _named_columns(kind: str, source: str, **columns) -> dict:
 
 def _load_csv_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
     delimiter = delimiter or sniff_delimiter(path, encoding)
-    header, _ = read_csv_header(path, require_header=True, encoding=encoding, delimiter=delimiter)
+    header = read_csv_header(path, require_header=True, encoding=encoding, delimiter=delimiter)
     label_col, feature_cols = _choose_columns(header, path, **columns)
     X, y = read_csv_columns(path, header, feature_cols, label_col, encoding=encoding,
                             delimiter=delimiter)
@@ -409,7 +409,7 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
 
 def _load_csv_features(path, expected, target, encoding, delimiter):
     delimiter = delimiter or sniff_delimiter(path, encoding)
-    header, _ = read_csv_header(path, require_header=False, encoding=encoding,
+    header = read_csv_header(path, require_header=False, encoding=encoding,
                                 delimiter=delimiter)
     label_col = header.index(target) if header and target in header else None
     if header is not None and expected is None:

@@ -78,25 +78,21 @@ def file_problem(path) -> str | None:
 
 def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8", delimiter: str = ","):
     """Read a CSV in ``encoding`` into (header, rows, line numbers), cell by cell; header is
-    None if the file has none.
-
-    Blank lines are skipped; ``lines[i]`` is the 1-based line number of ``rows[i]``. This is
-    the careful reader: every message about a bad file comes from it (or from
-    :func:`read_csv_header`, which applies the same checks to the header alone).
-    """
+    None if the file has none. Blank lines are skipped; ``lines[i]`` is the 1-based line
+    number of ``rows[i]``. The careful reader: every message about a bad file comes from it."""
     return _table(path, list(_records(path, encoding, delimiter)), require_header)
 
 
 def read_csv_header(path: str, *, require_header: bool, encoding: str = "utf-8",
                     delimiter: str = ","):
-    """The header of a CSV (names stripped) and its line number; header None when the first
-    row is all numbers. Only the first lines are read; the checks are :func:`read_csv`'s."""
+    """The header of a CSV (names stripped), None when the first row is all numbers. Only
+    the first lines are read; the checks are :func:`read_csv`'s."""
     records = _records(path, encoding, delimiter)
     first = next(records, None)
     records.close()
     if first is None:
         raise bad(f": {path} is empty; it needs a header row and data rows")
-    return _header(path, first, require_header), first[0]
+    return _header(path, first, require_header)
 
 
 def _records(path: str, encoding: str, delimiter: str):
@@ -130,14 +126,9 @@ def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
     try:
         with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
             head = [line for line in itertools.islice(f, 20) if line.strip()]
-    except (OSError, UnicodeDecodeError):
+        widths = {c: [len(row) for row in csv.reader(head, delimiter=c)] for c in DELIMITERS}
+    except (OSError, UnicodeDecodeError, csv.Error):
         return ","
-    widths = {}
-    for candidate in DELIMITERS:
-        try:
-            widths[candidate] = [len(row) for row in csv.reader(head, delimiter=candidate)]
-        except csv.Error:
-            widths[candidate] = [1]
     steady = [c for c, w in widths.items() if w and len(set(w)) == 1 and w[0] > 1]
     pool = steady or [c for c, w in widths.items() if w and w[0] > 1]
     return max(pool, key=lambda c: widths[c][0]) if pool else ","
@@ -160,8 +151,7 @@ def _first_bad_byte(path: str, encoding: str = "utf-8") -> str:
 
 
 def _header(path: str, first: tuple, require_header: bool) -> list[str] | None:
-    line, cells = first
-    names = [c.strip() for c in cells]
+    line, names = first[0], [c.strip() for c in first[1]]
     if all(is_number(c) for c in names):
         if require_header:
             raise bad(f": {path} has no header (line {line} is all numbers); "
@@ -293,13 +283,20 @@ def _fast_columns(path, header, cols, label_col, encoding, delimiter):
         return None  # (a long first row is the one pandas would not report)
     X = np.empty((_line_bound(path), len(cols)), dtype=np.float64)
     n, labels, last = 0, [], len(header) - 1
-    for F, L, E in _chunks(path, len(header), skip, cols, label_col, encoding, delimiter):
-        if n + len(F) > len(X) or not np.isfinite(F).all():
-            return None
+    args = (path, len(header), skip, cols, label_col, encoding, delimiter)
+    try:
+        import pandas
+        chunks = _pandas_chunks(pandas, *args)
+    except ImportError:
+        chunks = _numpy_chunks(*args)
+    # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None.
+    for features, L, E in chunks:
+        F = X[n:n + len(features[0])]  # (a view: shorter than the chunk if X is full)
+        for k, column in enumerate(features):
+            F[:, k] = column
         # A short row leaves the last column empty: the careful reader tells it from a cell.
-        if E is not None and last not in cols and (E == "").any():
+        if not np.isfinite(F).all() or (E is not None and last not in cols and (E == "").any()):
             return None
-        X[n:n + len(F)] = F
         labels.extend([] if L is None else L.tolist())
         n += len(F)
     labels = [str(v).strip() for v in labels]
@@ -309,35 +306,36 @@ def _fast_columns(path, header, cols, label_col, encoding, delimiter):
 
 
 def _line_bound(path) -> int:
-    """At least the number of lines in a file (the rows to preallocate; \r alone ends one too)."""
-    with open(Path(path).expanduser(), "rb") as f:
-        ends = [(b.count(b"\n"), b.count(b"\r")) for b in iter(lambda: f.read(1 << 20), b"")]
-    return max(sum(lf for lf, _ in ends), sum(cr for _, cr in ends)) + 1
-
-
-def _chunks(path, width, skip, cols, label_col, encoding, delimiter):
-    """(features (m, len(cols)), labels (m,) or None, last column (m,) or None) per chunk."""
-    try:
-        import pandas as pd
-    except ImportError:
-        return _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter)
-    return _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter)
+    """At least the number of lines in a file (the rows to preallocate)."""
+    for end in (b"\n", b"\r"):  # (\r alone ends the lines of old Mac files)
+        with open(Path(path).expanduser(), "rb") as f:
+            count = sum(block.count(end) for block in iter(lambda: f.read(1 << 20), b""))
+        if count:
+            return count + 1
+    return 1
 
 
 def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
-    # Every column is read (usecols would let a long row pass); index_col=False keeps pandas
-    # from taking a first column as the index. The careful reader checked the first row.
-    # pandas drops a UTF-8 byte-order mark itself, and decodes UTF-8 in C (not utf-8-sig).
+    # All columns are read (usecols lets a long row pass), none as the index (the careful
+    # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
     dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
+    options = dict(sep=delimiter, header=None, skiprows=skip, na_filter=False, encoding=encoding,
+                   engine="c", chunksize=CHUNK_ROWS)
     extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    with pd.read_csv(Path(path).expanduser(), sep=delimiter, header=None,
-                     names=list(range(width)), skiprows=skip, index_col=False, dtype=dtypes,
-                     na_filter=False, encoding=encoding, engine="c",
-                     chunksize=CHUNK_ROWS, **extra) as reader:
+    binary = np.zeros(len(cols), dtype=bool)
+    with pd.read_csv(Path(path).expanduser(), names=list(range(width)), index_col=False,
+                     dtype=dtypes, **options, **extra) as reader:
         for chunk in reader:
-            yield (chunk[list(cols)].to_numpy(dtype=np.float64),
-                   None if label_col is None else chunk[label_col].to_numpy(),
+            features = [chunk[j].to_numpy() for j in cols]  # (copied once, into X)
+            binary |= [((f == 0) | (f == 1)).all() for f in features]
+            yield (features, None if label_col is None else chunk[label_col].to_numpy(),
                    chunk[width - 1].to_numpy())
+    if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
+        suspects = [cols[k] for k in np.flatnonzero(binary)]
+        with pd.read_csv(Path(path).expanduser(), usecols=suspects, dtype=str, **options) as f:
+            if any(chunk.stack().str.strip().str.lower().isin(["true", "false"]).any()
+                   for chunk in f):
+                raise ValueError("true or false in a feature column: for the careful reader")
 
 
 def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
@@ -345,16 +343,18 @@ def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
     with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
         for _ in range(skip):
             next(f)
-        while lines := list(itertools.islice(f, CHUNK_ROWS)):
+        while chunk := list(itertools.islice(f, CHUNK_ROWS)):
             # loadtxt skips the columns it is not asked for, whatever their number: the
             # delimiters are counted here instead (a quote could hide one: careful reader).
-            if any('"' in line or line.count(delimiter) != width - 1
-                   for line in lines if line.strip()):
+            lines = [line for line in chunk if line.strip()]
+            if any('"' in line or line.count(delimiter) != width - 1 for line in lines):
                 raise ValueError("a row the careful reader must read")
+            if not lines:
+                continue
             F = np.loadtxt(lines, usecols=cols, dtype=np.float64, **options)
             L = (None if label_col is None else
                  np.loadtxt(lines, usecols=[label_col], dtype=str, **options)[:, 0])
-            yield F, L, None
+            yield F.T, L, None
 
 
 # ----------------------------------------------------------------------------- Parquet

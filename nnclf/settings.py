@@ -348,9 +348,9 @@ class DataConfig:
         "n_classes": integer(2),
         "n_informative": integer(1, optional=True),
         "encoding": text("a text encoding such as utf-8 or latin-1"),
-        "delimiter": Rule("instance", cls=str, optional=True, says="one character, e.g. ';',"),
-        "features": Rule("instance", cls=list, optional=True, says="a list of column names,"),
-        "drop": Rule("instance", cls=list, optional=True, says="a list of column names,"),
+        "delimiter": Rule("instance", cls=str, optional=True, says="one character or null"),
+        "features": Rule("instance", cls=list, optional=True, says="a list of names or null"),
+        "drop": Rule("instance", cls=list, optional=True, says="a list of names or null"),
     }
 
     def __post_init__(self):
