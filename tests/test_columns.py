@@ -259,3 +259,11 @@ def test_bad_input_gives_one_line_and_writes_nothing(name, run, tmp_path, monkey
     assert err.startswith("nnclf: error: ") and err.count("\n") == 1, err
     assert text in err, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_predict_detects_the_delimiter_of_new_data(run, tmp_path):
+    rows = iris_rows()[:5]
+    (tmp_path / "new.csv").write_text(table(FEATURES[::-1], rows, "\t"))
+    X, y, names = load_features(str(tmp_path / "new.csv"), FEATURES)
+    np.testing.assert_array_equal(X, [[float(r[c]) for c in FEATURES] for r in rows])
+    assert y is None and names == tuple(FEATURES)

@@ -1,8 +1,10 @@
 """Tests for nnclf.data: every source form, splits, standardisation, and the error texts."""
 
 import csv
+import json
 import os
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -551,7 +553,7 @@ def reader(request, monkeypatch):
 
 
 def test_every_reader_reads_a_clean_file_exactly(tmp_path, reader, monkeypatch):
-    monkeypatch.setattr(datafiles, "CHUNK_ROWS", 7)  # many chunks, the last one short
+    monkeypatch.setattr(datafiles, "CHUNK_ROWS", 2)  # many chunks, the last one short
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3)) * 10.0 ** rng.integers(-300, 300, size=(50, 3))
     X[0] = [0.0, -0.0, 5e-324]
@@ -617,3 +619,17 @@ def test_rows_beyond_the_newlines_counted_go_to_the_careful_reader(tmp_path):
     # lone \r besides overflow it, and the careful reader reads the file instead.
     ds = load_dataset(write(tmp_path, "a,b,y\r1,2,x\r3,4,z\r5,6,x\n7,8,z\n"))
     np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4], [5, 6], [7, 8]])
+
+
+@pytest.mark.slow
+def test_the_data_benchmark_script_runs_and_reports_every_reader():
+    # A smoke test: tiny settings, one round; the figures themselves are not checked.
+    script = Path(__file__).resolve().parents[1] / "scripts" / "data_benchmark.py"
+    result = subprocess.run([sys.executable, str(script), "--rows", "300", "--cols", "4",
+                             "--rounds", "1", "--careful", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["tool"] for r in report["results"]] == [
+        "pandas.read_csv", "nnclf", "nnclf without pandas", "nnclf careful reader"]
+    assert all(r["seconds"] > 0 and r["peak_mb"] > 0 for r in report["results"])
