@@ -168,6 +168,7 @@ def load_dataset(
 
 
 def _named_columns(kind: str, source: str, **columns) -> dict:
+    """``columns`` (target, features, drop), when ``source`` has named columns to choose."""
     for key, value in columns.items():
         if value is not None and kind not in ("csv", "parquet"):
             raise _bad(f": only CSV and Parquet sources have named columns, but the source is "

@@ -170,7 +170,8 @@ def test_missing_target_column_lists_columns(tmp_path):
 
 
 def test_target_for_non_csv_source():
-    with pytest.raises(ValueError, match=r"^target: only CSV and Parquet sources.*remove the target$"):
+    with pytest.raises(ValueError,
+                       match=r"^target: only CSV and Parquet sources.*remove the target$"):
         load_dataset("sklearn:iris", target="species")
 
 
