@@ -282,7 +282,7 @@ def _resolve_source(source: str, base_dir) -> str:
     """A data file as an absolute path: found from the current directory, else next to the
     config file. Sources that are not files are returned unchanged. A path that exists but
     cannot be a data file (a directory, a FIFO, a symbolic link loop) is named as such."""
-    if Path(source).suffix.lower() not in (".csv", ".npz"):
+    if Path(source).suffix.lower() not in (".csv", ".npz", ".parquet"):
         return source
     given = os.path.expanduser(source)
     candidates = [given]

@@ -14,7 +14,13 @@ Accepted sources
         scikit-learn's bundled copies; nothing is downloaded.
     ``path/to/file.csv``
         a header row, then one row per example; the label column is ``target``
-        (default: the last column) and every other column must be numeric.
+        (default: the last column); the features are the columns ``features`` names (in
+        that order), else every other column but those ``drop`` names, and must be numeric.
+        Fields are split at ``delimiter``: by default the one of ``,`` ``;`` and tab that
+        splits the first lines evenly (see :func:`nnclf.datafiles.sniff_delimiter`).
+    ``path/to/file.parquet``
+        a Parquet table (read with pyarrow, the ``nnclf[parquet]`` extra), its columns
+        chosen as a CSV's.
     ``path/to/file.npz``
         arrays ``X`` and ``y``; optionally ``X_test``, ``y_test`` and ``feature_names``.
     ``synthetic``
@@ -40,8 +46,9 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as _skdatasets
 
-from .datafiles import (bad as _bad, file_problem, is_numeric_column, parse_labels,
-                        parse_numeric, read_csv, read_npz, shown)
+from .datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
+                        parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
+                        read_npz, read_parquet, shown, sniff_delimiter)
 from .errors import DataError
 from .settings import DataConfig
 from .suggest import closest
@@ -65,7 +72,7 @@ SKLEARN_DATASETS = {
 
 _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
-    "a path ending in .csv or .npz, or 'synthetic'"
+    "a path ending in .csv, .parquet or .npz, or 'synthetic'"
 )
 
 
@@ -108,21 +115,29 @@ def load_dataset(
     n_informative: int | None = None,
     seed: int = 0,
     encoding: str = "utf-8",
+    delimiter: str | None = None,
+    features: list[str] | None = None,
+    drop: list[str] | None = None,
 ) -> Dataset:
     """Load a labelled dataset from ``source``.
 
     Parameters
     ----------
     source : str
-        ``"sklearn:<name>"``, a path ending in ``.csv`` or ``.npz``, or ``"synthetic"``.
+        ``"sklearn:<name>"``, a path ending in ``.csv``, ``.parquet`` or ``.npz``, or
+        ``"synthetic"``.
     target : str, optional
-        CSV only: the label column. Default: the last column.
+        CSV and Parquet only: the label column. Default: the last column.
+    features, drop : list of str, optional
+        CSV and Parquet only: the feature columns, in this order; or the columns to leave
+        out. Default: every column but the label column.
     n_samples, n_features, n_classes, n_informative, seed : int
         ``synthetic`` only: passed to :func:`sklearn.datasets.make_classification`
         (``seed`` as ``random_state``). ``n_informative`` defaults to the fewest
         informative features that can separate ``n_classes`` classes, at least 2.
-    encoding : str
-        CSV only: the file's text encoding (UTF-8 by default, with or without a BOM).
+    encoding, delimiter : str
+        CSV only: the text encoding (UTF-8 by default, with or without a BOM); the one
+        character between fields (default: detected).
 
     Returns
     -------
@@ -135,33 +150,47 @@ def load_dataset(
         One line naming the argument at fault, what is wrong and how to fix it.
     """
     kind, arg = _source_kind(source)
-    if target is not None and kind != "csv":
-        raise _bad(f": only CSV sources have named columns, but the source is '{source}'; "
-                   "remove the target", name="target")
+    columns = _named_columns(kind, source, target=target, features=features, drop=drop)
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
         ds = Dataset(X, y, names, source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
-        ds = _load_csv_dataset(arg, target, encoding, source)
+        ds = _load_csv_dataset(arg, columns, encoding, delimiter, source)
+    elif kind == "parquet":
+        ds = _load_parquet_dataset(arg, columns, source)
     else:
         X, y, names, X_test, y_test = read_npz(arg, require_y=True)
         ds = Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
-    _check_labels(ds.y, ds.source, "target" if kind == "csv" else "source")
+    _check_labels(ds.y, ds.source, "target" if kind in ("csv", "parquet") else "source")
     return ds
 
 
-def _load_csv_dataset(path: str, target: str | None, encoding: str, source: str) -> Dataset:
-    header, rows, lines = read_csv(path, require_header=True, encoding=encoding)
-    label_col = _target_column(header, target, path)
-    feature_cols = [j for j in range(len(header)) if j != label_col]
-    if not feature_cols:
-        raise DataError(f": {path} has only the label column {shown(header[label_col])}; "
-                        "add at least one feature column", name="source")
-    X = parse_numeric(header, rows, lines, feature_cols, path)
-    y = parse_labels(header[label_col], [r[label_col] for r in rows], lines, path)
+def _named_columns(kind: str, source: str, **columns) -> dict:
+    """``columns`` (target, features, drop), when ``source`` has named columns to choose."""
+    for key, value in columns.items():
+        if value is not None and kind not in ("csv", "parquet"):
+            raise _bad(f": only CSV and Parquet sources have named columns, but the source is "
+                       f"'{source}'; remove the {key}", name=key)
+    return columns
+
+
+def _load_csv_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
+    delimiter = delimiter or sniff_delimiter(path, encoding)
+    header = read_csv_header(path, require_header=True, encoding=encoding, delimiter=delimiter)
+    label_col, feature_cols = _choose_columns(header, path, **columns)
+    X, y = read_csv_columns(path, header, feature_cols, label_col, encoding=encoding,
+                            delimiter=delimiter)
     return Dataset(X, y, tuple(header[j] for j in feature_cols), source=source)
+
+
+def _load_parquet_dataset(path: str, columns: dict, source: str) -> Dataset:
+    header = parquet_columns(path)
+    label_col, feature_cols = _choose_columns(header, path, **columns)
+    names = [header[j] for j in feature_cols]
+    X, y = read_parquet(path, names, header[label_col])
+    return Dataset(X, y, tuple(names), source=source)
 
 
 def load_features(
@@ -169,6 +198,7 @@ def load_features(
     feature_names: tuple[str, ...] | list[str] | None = None,
     target: str | None = None,
     encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     """Load the inputs of a prediction, lined up with a model's feature names.
 
@@ -176,18 +206,19 @@ def load_features(
     appear in the header (extra columns are ignored, order follows ``feature_names``);
     otherwise, when the number of numeric columns other than ``target`` equals
     ``len(feature_names)``, those columns are used in file order. A CSV whose first row
-    is all numbers is read as headerless and used positionally.
+    is all numbers is read as headerless and used positionally. Parquet columns match as a
+    CSV's; without ``target``, the labels are the one column that is not a feature, if any.
 
     Parameters
     ----------
     source : str
-        A path ending in ``.csv`` or ``.npz``, or ``"sklearn:<name>"``.
+        A path ending in ``.csv``, ``.parquet`` or ``.npz``, or ``"sklearn:<name>"``.
     feature_names : sequence of str, length d, optional
         The model's training feature names. Default: take every column.
     target : str, optional
         Name of a label column; when present in the CSV it is returned as ``y``.
-    encoding : str
-        CSV only: the file's text encoding.
+    encoding, delimiter : str
+        CSV only: the text encoding; the character between fields (default: detected).
 
     Returns
     -------
@@ -208,7 +239,9 @@ def load_features(
         raise DataError(": 'synthetic' has no fixed features to predict on; give a path "
                         "ending in .csv or .npz, or 'sklearn:<name>'", name="source")
     if kind == "csv":
-        return _load_csv_features(arg, expected, target, encoding)
+        return _load_csv_features(arg, expected, target, encoding, delimiter)
+    if kind == "parquet":
+        return _load_parquet_features(arg, expected, target)
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
     else:
@@ -220,6 +253,24 @@ def load_features(
         raise DataError(f": {source} has {X.shape[1]} features but the model expects "
                         f"{len(expected)} ({_names(expected)})", name="source")
     return X, y, tuple(names or _numbered(X.shape[1]))
+
+
+def _load_parquet_features(path, expected, target):
+    header = parquet_columns(path)
+    if target is None and expected is not None and len(header) == len(expected) + 1:
+        others = [name for name in header if name not in expected]
+        target = others[0] if len(others) == 1 else None
+    label = target if target in header else None
+    cols = _by_name(header, expected, path) if expected is not None else None
+    if cols is None:
+        cols = [j for j, name in enumerate(header) if name != label]
+        if expected is not None and len(cols) != len(expected):
+            raise _bad(f": {path} has {len(cols)} columns besides the labels but the model "
+                       f"expects {len(expected)} features ({_names(expected)}); name its "
+                       "columns as in training")
+    names = [header[j] for j in cols]
+    X, y = read_parquet(path, names, label)
+    return X, y, tuple(names)
 
 
 def _numbered(d: int) -> tuple[str, ...]:
@@ -254,7 +305,7 @@ def _source_kind(source: str) -> tuple[str, str]:
     if source == "synthetic":
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
-    if suffix not in (".csv", ".npz"):
+    if suffix not in (".csv", ".npz", ".parquet"):
         raise DataError(f": cannot read '{source}'; use {_FORMS}", name="source")
     problem = file_problem(source)
     if problem is not None:
@@ -315,6 +366,37 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
 # ----------------------------------------------------------------------------- CSV
 
 
+def _choose_columns(header: list[str], path: str, target=None, features=None, drop=None):
+    """The position of the label column and those of the feature columns in ``header``:
+    ``features`` in their order, else every column but the label and ``drop``."""
+    if features is not None and drop is not None:
+        raise _bad(" cannot be given with features; list the columns to keep in features, or "
+                   "those to leave out in drop", name="drop")
+    if features == []:
+        raise _bad(" is empty; name at least one column (or null for every column)",
+                   name="features")
+    label_col = _target_column(header, target, path)
+    key, listed = ("features", features) if features is not None else ("drop", drop or [])
+    for k, name in enumerate(listed):
+        if name in listed[:k]:
+            raise _bad(f" names {shown(name)} twice; name each column once", name=key)
+        if name not in header:
+            close = closest(name, header)
+            hint = f" (did you mean {shown(close)}?)" if close else ""
+            raise _bad(f": column {shown(name)} not in {path}{hint}; its columns are "
+                       f"{_names(header, 20)}", name=key)
+        if name == header[label_col]:
+            raise _bad(f": {shown(name)} is the label column (data.target, or the last column "
+                       f"when it is null); remove it from {key}", name=key)
+    cols = ([header.index(name) for name in features] if features is not None else
+            [j for j, name in enumerate(header) if j != label_col and name not in listed])
+    if not cols:
+        left = " and the columns in drop" if listed else ""
+        raise _bad(f": {path} has only the label column {shown(header[label_col])}{left}; "
+                   "add at least one feature column", name=key if listed else "source")
+    return label_col, cols
+
+
 def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target is None:
         return len(header) - 1
@@ -326,27 +408,34 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     return header.index(target)
 
 
-def _load_csv_features(path, expected, target, encoding):
-    header, rows, lines = read_csv(path, require_header=False, encoding=encoding)
-    y = None
-    if header is not None and target is not None and target in header:
-        label_col = header.index(target)
-        y = parse_labels(target, [r[label_col] for r in rows], lines, path)
+def _load_csv_features(path, expected, target, encoding, delimiter):
+    delimiter = delimiter or sniff_delimiter(path, encoding)
+    header = read_csv_header(path, require_header=False, encoding=encoding,
+                                delimiter=delimiter)
+    label_col = header.index(target) if header and target in header else None
+    if header is not None and expected is None:
+        cols = [j for j in range(len(header)) if j != label_col]
     else:
-        label_col = None
+        cols = _by_name(header, expected, path) if header and expected is not None else None
+    if cols is not None:
+        X, y = read_csv_columns(path, header, cols, label_col, encoding=encoding,
+                                delimiter=delimiter, may_be_target=False)
+        return X, y, tuple(header[j] for j in cols)
+    # No column has a feature's name: the numeric columns, in order, if they are as many.
+    header, rows, lines = read_csv(path, require_header=False, encoding=encoding,
+                                   delimiter=delimiter)
     names = header or list(_numbered(len(rows[0])))
     others = [j for j in range(len(names)) if j != label_col]
-    cols = _by_name(header, expected, path) if header and expected is not None else None
-    if expected is None:
-        cols = others
-    elif cols is None:
-        cols = [j for j in others if is_numeric_column([r[j] for r in rows])]
-        if len(cols) != len(expected):
-            found = f"{len(cols)} numeric columns"
-            if header is not None:
-                found += f" ({_names(names[j] for j in cols)})"
-            raise _bad(f": {path} has {found} but the model expects {len(expected)} features "
-                       f"({_names(expected)}); give the CSV a header with those column names")
+    cols = others if expected is None else [j for j in others
+                                            if is_numeric_column([r[j] for r in rows])]
+    if expected is not None and len(cols) != len(expected):
+        found = f"{len(cols)} numeric columns"
+        if header is not None:
+            found += f" ({_names(names[j] for j in cols)})"
+        raise _bad(f": {path} has {found} but the model expects {len(expected)} features "
+                   f"({_names(expected)}); give the CSV a header with those column names")
+    y = (None if label_col is None else
+         parse_labels(target, [r[label_col] for r in rows], lines, path))
     X = parse_numeric(names, rows, lines, cols, path, may_be_target=False)
     return X, y, tuple(names[j] for j in cols)
 

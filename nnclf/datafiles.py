@@ -1,19 +1,20 @@
-"""Data files: CSV and ``.npz`` read cell by cell, and every way they can be wrong named.
+"""Data files: CSV, Parquet and ``.npz`` read and checked, every way they can be wrong named.
 
 Contract
 --------
 :func:`file_problem` says why a path cannot be read as a data file (missing, a directory, a
-FIFO or device, a symbolic link loop, unreadable). :func:`read_csv` reads a UTF-8 CSV into
-its header, rows and line numbers; :func:`parse_numeric` and :func:`parse_labels` turn
-columns into a finite float64 matrix and labels (int64 when every label is an integer, else
-strings). :func:`read_npz` reads ``X``, ``y``, ``feature_names``, ``X_test``, ``y_test``
-from an ``.npz`` (never running code, whatever the file holds) and checks them: X finite
-numbers, labels integers, booleans, strings (UTF-8 bytes become strings) or finite floats.
+FIFO or device, a symbolic link loop, unreadable). CSV: :func:`sniff_delimiter` finds ``,``
+``;`` or tab, :func:`read_csv_header` reads the header, :func:`read_csv_columns` the chosen
+columns as a finite float64 matrix and labels (int64 when every label is an integer, else
+strings), by a C reader, falling back to :func:`read_csv`, the careful cell-by-cell reader
+that names the line at fault. Parquet (pyarrow): :func:`parquet_columns`,
+:func:`read_parquet`. :func:`read_npz` reads ``X``, ``y``, ``feature_names``, ``X_test``,
+``y_test`` from an ``.npz`` (never running code) and checks them: X finite numbers, labels
+integers, booleans, strings (UTF-8 bytes become strings) or finite floats.
 
 Whatever the bytes of a file, these functions return checked arrays or raise
 :class:`~nnclf.errors.DataError` about the argument ``source``, naming the file, the line or
 row, and the fix; nothing else escapes (``tests/test_data_properties.py`` tries that).
-:mod:`nnclf.data` builds datasets on them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import itertools
 import math
 import os
 import stat
@@ -31,8 +33,11 @@ import numpy as np
 from .archive import read_arrays
 from .errors import DataError
 
+DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
+
 __all__ = ["file_problem", "shown", "read_csv", "text_encoding", "parse_numeric", "parse_labels",
-           "is_number", "is_numeric_column", "read_npz"]
+           "is_number", "is_numeric_column", "read_npz", "read_csv_header", "read_csv_columns",
+           "sniff_delimiter", "parquet_columns", "read_parquet", "DELIMITERS"]
 
 
 def bad(problem: str, name: str = "source") -> DataError:
@@ -71,17 +76,34 @@ def file_problem(path) -> str | None:
 # ----------------------------------------------------------------------------- CSV
 
 
-def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8"):
-    """Read a CSV in ``encoding`` into (header, rows, line numbers); header is None if the
-    file has none.
+def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8", delimiter: str = ","):
+    """Read a CSV in ``encoding`` into (header, rows, line numbers), cell by cell; header is
+    None if the file has none. Blank lines are skipped; ``lines[i]`` is the 1-based line
+    number of ``rows[i]``. The careful reader: every message about a bad file comes from it."""
+    return _table(path, list(_records(path, encoding, delimiter)), require_header)
 
-    Blank lines are skipped; ``lines[i]`` is the 1-based line number of ``rows[i]``.
-    """
+
+def read_csv_header(path: str, *, require_header: bool, encoding: str = "utf-8",
+                    delimiter: str = ","):
+    """The header of a CSV (names stripped), None when the first row is all numbers. Only
+    the first lines are read; the checks are :func:`read_csv`'s."""
+    records = _records(path, encoding, delimiter)
+    first = next(records, None)
+    records.close()
+    if first is None:
+        raise bad(f": {path} is empty; it needs a header row and data rows")
+    return _header(path, first, require_header)
+
+
+def _records(path: str, encoding: str, delimiter: str):
+    """(line number, cells) of each row that is not blank, errors told as DataErrors."""
     reader = None
     try:
         with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
-            reader = csv.reader(f)
-            records = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+            reader = csv.reader(f, delimiter=delimiter)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    yield reader.line_num, row
     except UnicodeDecodeError:
         shown_as = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
         raise bad(f": {path} is not {shown_as} text ({_first_bad_byte(path, encoding)}); save it "
@@ -95,7 +117,21 @@ def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8"):
                   "check that the file is the CSV you meant") from None
     except OSError as e:
         raise bad(f": {path} cannot be read ({e.strerror or e})") from None
-    return _table(path, records, require_header)
+
+
+def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
+    """The delimiter of a CSV among ``,`` ``;`` and tab: the one that splits its first lines
+    into the same number of fields, more than one (the most fields wins); else the one that
+    splits the header most; else ``,``. Unreadable files give ``,`` (the reader reports them)."""
+    try:
+        with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
+            head = [line for line in itertools.islice(f, 20) if line.strip()]
+        widths = {c: [len(row) for row in csv.reader(head, delimiter=c)] for c in DELIMITERS}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ","
+    steady = [c for c, w in widths.items() if w and len(set(w)) == 1 and w[0] > 1]
+    pool = steady or [c for c, w in widths.items() if w and w[0] > 1]
+    return max(pool, key=lambda c: widths[c][0]) if pool else ","
 
 
 def text_encoding(encoding: str) -> str:
@@ -114,22 +150,26 @@ def _first_bad_byte(path: str, encoding: str = "utf-8") -> str:
     return f"a byte that is not {encoding}"
 
 
+def _header(path: str, first: tuple, require_header: bool) -> list[str] | None:
+    line, names = first[0], [c.strip() for c in first[1]]
+    if all(is_number(c) for c in names):
+        if require_header:
+            raise bad(f": {path} has no header (line {line} is all numbers); "
+                      "add a first line naming the columns")
+        return None
+    for j, name in enumerate(names):
+        if not name:
+            raise bad(f": {path} header has an empty name for column {j + 1}; name it")
+        if name in names[:j]:
+            raise bad(f": {path} header names column {shown(name)} twice; rename one")
+    return names
+
+
 def _table(path: str, records: list, require_header: bool):
     if not records:
         raise bad(f": {path} is empty; it needs a header row and data rows")
-    first = [c.strip() for c in records[0][1]]
-    if all(is_number(c) for c in first):
-        if require_header:
-            raise bad(f": {path} has no header (line {records[0][0]} is all numbers); "
-                      "add a first line naming the columns")
-        header, body = None, records
-    else:
-        header, body = first, records[1:]
-        for j, name in enumerate(header):
-            if not name:
-                raise bad(f": {path} header has an empty name for column {j + 1}; name it")
-            if name in header[:j]:
-                raise bad(f": {path} header names column {shown(name)} twice; rename one")
+    header = _header(path, records[0], require_header)
+    body = records if header is None else records[1:]
     if not body:
         raise bad(f": {path} has a header but no data rows")
     width = len(body[0][1]) if header is None else len(header)
@@ -176,11 +216,11 @@ def parse_numeric(header, rows, lines, cols, path: str, may_be_target: bool = Tr
                 problem = f"non-finite value {shown(cell.strip())}"
             else:
                 continue
-            raise bad(
-                f": {path} column {shown(name)} has {problem} at line {line}; feature "
-                "columns must hold finite numbers (fix the row, or drop the column"
-                + (", or make it the target)" if may_be_target else ")")
-            )
+            raise bad(f": {path} column {shown(name)} has {problem} at line {line}; feature "
+                      "columns must hold finite numbers (fix the row" + (
+                          f", leave the column out with data.drop: [{name}] (or choose the "
+                          "columns with data.features), or make it the target)"
+                          if may_be_target else ", or drop the column)"))
         raise AssertionError("column failed to parse but no bad cell was found")
     return X
 
@@ -192,10 +232,188 @@ def parse_labels(name, cells, lines, path) -> np.ndarray:
         if not label:
             raise bad(f": {path} column {shown(name)} has an empty label at line {line}; "
                       "fill it or remove the row", name="target")
+    return _label_array(labels)
+
+
+def _label_array(labels: list[str]) -> np.ndarray:
     try:
         return np.array([int(v) for v in labels], dtype=np.int64)
     except (ValueError, OverflowError):  # OverflowError: an integer beyond 64 bits
         return np.array(labels, dtype=str)
+
+
+# ----------------------------------------------------------------------------- CSV, fast
+
+CHUNK_ROWS = 1 << 14
+"""Rows numpy parses at a time (pandas: 8 times more, its chunks cost more and hold no Python
+strings): X is filled chunk by chunk, never held twice."""
+
+
+def read_csv_columns(path: str, header, cols, label_col, *, encoding: str = "utf-8",
+                     delimiter: str = ",", may_be_target: bool = True):
+    """Columns ``cols`` of a CSV as X, float64 of shape (n, len(cols)), and the labels in
+    column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None).
+
+    ``header`` is the file's, as :func:`read_csv_header` reads it. A C reader fills one
+    preallocated X chunk by chunk: pandas' when installed, else :func:`numpy.loadtxt`. Any
+    cell or row it does not take as it is sends the file to :func:`read_csv`, the careful
+    reader, which reads it or names the line at fault: same results, same messages.
+    """
+    try:
+        fast = _fast_columns(path, header, cols, label_col, encoding, delimiter)
+    except (ValueError, TypeError, LookupError, OSError):
+        fast = None  # the careful reader says what is wrong, with its line
+    if fast:
+        return fast
+    header, rows, lines = read_csv(path, require_header=True, encoding=encoding,
+                                   delimiter=delimiter)
+    X = parse_numeric(header, rows, lines, cols, path, may_be_target)
+    if label_col is None:
+        return X, None
+    return X, parse_labels(header[label_col], [r[label_col] for r in rows], lines, path)
+
+
+def _fast_columns(path, header, cols, label_col, encoding, delimiter):
+    """read_csv_columns by a C reader, or None when the careful reader must look."""
+    records = _records(path, encoding, delimiter)
+    skip, first = next(records)[0], next(records, None)
+    records.close()
+    if first is None or len(first[1]) != len(header):
+        return None  # (a long first row is the one pandas would not report)
+    X = np.empty((_line_bound(path), len(cols)), dtype=np.float64)
+    n, labels, last = 0, [], len(header) - 1
+    args = (path, len(header), skip, cols, label_col, encoding, delimiter)
+    try:
+        import pandas
+        chunks = _pandas_chunks(pandas, *args)
+    except ImportError:
+        chunks = _numpy_chunks(*args)
+    # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None.
+    for features, L, E in chunks:
+        F = X[n:n + len(features[0])]  # (a view: shorter than the chunk if X is full)
+        for k, column in enumerate(features):
+            F[:, k] = column
+        # A short row leaves the last column empty: the careful reader tells it from a cell.
+        if not np.isfinite(F).all() or (E is not None and last not in cols and (E == "").any()):
+            return None
+        labels.extend([] if L is None else L.tolist())
+        n += len(F)
+    labels = [str(v).strip() for v in labels]
+    if n == 0 or not all(labels):
+        return None
+    return X[:n], None if label_col is None else _label_array(labels)
+
+
+def _line_bound(path) -> int:
+    """At least the number of lines in a file (the rows to preallocate)."""
+    for end in (b"\n", b"\r"):  # (\r alone ends the lines of old Mac files)
+        with open(Path(path).expanduser(), "rb") as f:
+            count = sum(block.count(end) for block in iter(lambda: f.read(1 << 20), b""))
+        if count:
+            return count + 1
+    return 1
+
+
+def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
+    # All columns are read (usecols lets a long row pass), none as the index (the careful
+    # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
+    dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
+    options = dict(sep=delimiter, header=None, skiprows=skip, na_filter=False, encoding=encoding,
+                   engine="c", chunksize=8 * CHUNK_ROWS)
+    extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    binary = np.zeros(len(cols), dtype=bool)
+    with pd.read_csv(Path(path).expanduser(), names=list(range(width)), index_col=False,
+                     dtype=dtypes, **options, **extra) as reader:
+        for chunk in reader:
+            features = [chunk[j].to_numpy() for j in cols]  # (copied once, into X)
+            binary |= [((f == 0) | (f == 1)).all() for f in features]
+            yield (features, None if label_col is None else chunk[label_col].to_numpy(),
+                   chunk[width - 1].to_numpy())
+    if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
+        suspects = [cols[k] for k in np.flatnonzero(binary)]
+        with pd.read_csv(Path(path).expanduser(), usecols=suspects, dtype=str, **options) as f:
+            if any(chunk.stack().str.strip().str.lower().isin(["true", "false"]).any()
+                   for chunk in f):
+                raise ValueError("true or false in a feature column: for the careful reader")
+
+
+def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
+    options = dict(delimiter=delimiter, comments=None, quotechar='"', ndmin=2)
+    with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
+        for _ in range(skip):
+            next(f)
+        while chunk := list(itertools.islice(f, CHUNK_ROWS)):
+            # loadtxt skips the columns it is not asked for, whatever their number: the
+            # delimiters are counted here instead (a quote could hide one: careful reader).
+            lines = [line for line in chunk if line.strip()]
+            if any('"' in line or line.count(delimiter) != width - 1 for line in lines):
+                raise ValueError("a row the careful reader must read")
+            if not lines:
+                continue
+            F = np.loadtxt(lines, usecols=cols, dtype=np.float64, **options)
+            L = (None if label_col is None else
+                 np.loadtxt(lines, usecols=[label_col], dtype=str, **options)[:, 0])
+            yield F.T, L, None
+
+
+# ----------------------------------------------------------------------------- Parquet
+
+
+def _arrow(path: str, read):
+    """``read(pyarrow.parquet, path)``; a DataError naming the extra, or the file at fault."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise bad(': reading .parquet files needs pyarrow; install it with '
+                  'pip install "nnclf[parquet]"') from None
+    try:
+        return read(pq, Path(path).expanduser())
+    except (pa.ArrowException, OSError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise bad(f": {path} is not a readable Parquet file ({shown(why, 80)}); check that it "
+                  "is the file you meant, or write it again") from None
+
+
+def parquet_columns(path: str) -> list[str]:
+    """The column names of a Parquet file (its schema; no data is read)."""
+    return [str(name) for name in _arrow(path, lambda pq, p: pq.read_schema(p).names)]
+
+
+def read_parquet(path: str, names: list[str], label: str | None):
+    """Columns ``names`` of a Parquet file as X, float64 of shape (n, len(names)), and the
+    labels in column ``label`` (None: no labels): integers, booleans or strings as stored,
+    finite floats. Rows are counted from 0 in messages."""
+    wanted = list(names) + ([label] if label is not None else [])
+    table = _arrow(path, lambda pq, p: pq.read_table(p, columns=wanted))
+    if not table.num_rows:
+        raise bad(f": {path} has no rows")
+    X = np.empty((table.num_rows, len(names)), dtype=np.float64)
+    for k, name in enumerate(names):
+        column, what = table.column(name), f": {path} column {shown(name)}"
+        _no_nulls(column, f"{what} has an empty cell")
+        values = column.to_numpy()
+        if values.dtype.kind not in "biuf":
+            raise bad(f"{what} holds {column.type} values, not numbers; leave it out with "
+                      "data.drop (or choose the columns with data.features)")
+        X[:, k] = values
+        nonfinite = np.flatnonzero(~np.isfinite(X[:, k]))
+        if len(nonfinite):
+            raise bad(f"{what} has non-finite value {X[nonfinite[0], k]} at row "
+                      f"{nonfinite[0]} (0-based); feature columns must hold finite numbers")
+    if label is None:
+        return X, None
+    column = table.column(label)
+    _no_nulls(column, f": {path} column {shown(label)} has an empty label", name="target")
+    y = column.to_numpy()
+    return X, _check_labels(y.astype(str) if y.dtype == object else y,
+                            f"column {shown(label)}", len(X), path)
+
+
+def _no_nulls(column, problem: str, name: str = "source") -> None:
+    if column.null_count:
+        row = int(np.argmax(column.is_null().to_numpy()))
+        raise bad(f"{problem} at row {row} (0-based); fill it or remove the row", name=name)
 
 
 # ----------------------------------------------------------------------------- npz

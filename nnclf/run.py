@@ -120,7 +120,8 @@ def load_splits(cfg: Config) -> Splits:
     try:
         ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples,
                           n_features=d.n_features, n_classes=d.n_classes,
-                          n_informative=d.n_informative, seed=cfg.seed, encoding=d.encoding)
+                          n_informative=d.n_informative, seed=cfg.seed, encoding=d.encoding,
+                          delimiter=d.delimiter, features=d.features, drop=d.drop)
     except DataError as e:
         raise e.within("data") from None
     if ds.X_test is not None:

@@ -318,9 +318,9 @@ class SGDSettings:
 class DataConfig:
     """Where the examples come from and how they are split and scaled.
 
-    ``validation_fraction`` is a share of the training part (what is left after the test
-    split). ``n_samples``, ``n_features``, ``n_classes`` and ``n_informative`` are read only
-    by ``source: synthetic``.
+    ``validation_fraction`` is a share of the training part (after the test split). ``n_*``
+    are read by ``source: synthetic``; ``target``, ``features`` or ``drop`` (column names,
+    checked by :mod:`nnclf.data`) by CSV and Parquet; ``encoding``, ``delimiter`` by CSV.
     """
 
     source: str = "sklearn:digits"
@@ -333,6 +333,9 @@ class DataConfig:
     n_classes: int = 3
     n_informative: int | None = None
     encoding: str = "utf-8"
+    delimiter: str | None = None
+    features: list[str] | None = None
+    drop: list[str] | None = None
 
     RULES: ClassVar[dict[str, Rule]] = {
         "source": text("'sklearn:<name>', a .csv or .npz path, or 'synthetic'"),
@@ -345,6 +348,9 @@ class DataConfig:
         "n_classes": integer(2),
         "n_informative": integer(1, optional=True),
         "encoding": text("a text encoding such as utf-8 or latin-1"),
+        "delimiter": Rule("instance", cls=str, optional=True, says="one character or null"),
+        "features": Rule("instance", cls=list, optional=True, says="a list of names or null"),
+        "drop": Rule("instance", cls=list, optional=True, says="a list of names or null"),
     }
 
     def __post_init__(self):
@@ -354,6 +360,9 @@ class DataConfig:
         except LookupError:
             _fail("encoding", f": unknown text encoding {self.encoding!r}; give one Python "
                               "knows, e.g. utf-8, latin-1 or cp1252")
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
+            _fail("delimiter", " must be one character (not a quote), e.g. ';' or \"\\t\" for a "
+                               f"tab, or null to detect it; got {self.delimiter!r}")
 
 
 @dataclass(frozen=True)

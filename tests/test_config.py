@@ -140,7 +140,8 @@ def test_resolved_dict_fills_every_default():
     assert d["data"] == {"source": "sklearn:digits", "target": None, "test_fraction": 0.2,
                          "validation_fraction": 0.1, "standardize": True, "n_samples": 1000,
                          "n_features": 20, "n_classes": 3, "n_informative": None,
-                         "encoding": "utf-8"}
+                         "encoding": "utf-8", "delimiter": None, "features": None,
+                         "drop": None}
     assert set(d["train"]) == {f.name for f in dataclasses.fields(SGDSettings)}
     yaml.safe_dump(d)  # plain data only
 

@@ -1,8 +1,11 @@
 """Tests for nnclf.data: every source form, splits, standardisation, and the error texts."""
 
 import csv
+import json
 import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+from nnclf import datafiles
 from nnclf.data import (Dataset, data_changed, fingerprint, label_text, load_dataset,
                         load_features)
 from nnclf.errors import DataError
@@ -166,7 +170,8 @@ def test_missing_target_column_lists_columns(tmp_path):
 
 
 def test_target_for_non_csv_source():
-    with pytest.raises(ValueError, match=r"^target: only CSV sources.*remove the target$"):
+    with pytest.raises(ValueError,
+                       match=r"^target: only CSV and Parquet sources.*remove the target$"):
         load_dataset("sklearn:iris", target="species")
 
 
@@ -177,9 +182,9 @@ def test_unknown_sklearn_name_lists_valid_ones():
         load_dataset("sklearn:irs")
 
 
-@pytest.mark.parametrize("source", ["data.txt", "iris", "", "mnist.parquet"])
+@pytest.mark.parametrize("source", ["data.txt", "iris", "", "mnist.feather"])
 def test_unknown_source_form_names_accepted_forms(source):
-    with pytest.raises(ValueError, match=r"sklearn:<name>.*\.csv or \.npz.*'synthetic'"):
+    with pytest.raises(ValueError, match=r"sklearn:<name>.*\.csv, \.parquet or \.npz.*'synthetic'"):
         load_dataset(source)
 
 
@@ -526,3 +531,106 @@ def test_an_npz_whose_members_claim_to_be_encrypted_is_one_data_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DataError, match=r"d\.npz is truncated or not an npz file"):
         load_dataset(str(path))
+
+
+# ----------------------------------------------------------------------------- the CSV readers
+
+READERS = ["pandas", "numpy", "careful"]
+
+
+@pytest.fixture(params=READERS)
+def reader(request, monkeypatch):
+    """Load CSVs with pandas' C reader, numpy.loadtxt (pandas not installed) or the careful
+    reader alone; the C readers may not fall back to the careful one unless ``careful_ok``."""
+    if request.param != "pandas":
+        monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    if request.param == "careful":
+        monkeypatch.setattr(datafiles, "_fast_columns", lambda *args: None)
+    else:
+        def no_careful_reader(*args, **kwargs):
+            raise AssertionError("the C reader fell back to the careful one")
+        monkeypatch.setattr(datafiles, "read_csv", no_careful_reader)
+    return request.param
+
+
+def test_every_reader_reads_a_clean_file_exactly(tmp_path, reader, monkeypatch):
+    monkeypatch.setattr(datafiles, "CHUNK_ROWS", 2)  # many chunks, the last one short
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)) * 10.0 ** rng.integers(-300, 300, size=(50, 3))
+    X[0] = [0.0, -0.0, 5e-324]
+    y = rng.integers(0, 3, size=50)
+    text = "a,b,c,y\r\n" + "".join(f"{r[0]!r},{r[1]!r},{r[2]!r},{v}\r\n"
+                                   for r, v in zip(X.tolist(), y.tolist()))
+    ds = load_dataset(write(tmp_path, "\ufeff" + text))  # a byte-order mark, CRLF line ends
+    assert ds.X.tobytes() == X.tobytes() and ds.y.dtype == np.int64
+    assert ds.y.tolist() == y.tolist() and ds.feature_names == ("a", "b", "c")
+
+
+def test_every_reader_chooses_columns_by_name(tmp_path, reader):
+    text = "id\tb\tnote\ta\tlabel\nr1\t2\thi\t1\tx\nr2\t4\t\t3\tz\n\nr3\t6\tho\t5\tx\n"
+    ds = load_dataset(write(tmp_path, text), features=["a", "b"])
+    np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4], [5, 6]])
+    assert ds.y.tolist() == ["x", "z", "x"]
+    X, y, names = load_features(write(tmp_path, text), ("b", "a"), target="label")
+    np.testing.assert_array_equal(X, [[2, 1], [4, 3], [6, 5]])
+    assert y.tolist() == ["x", "z", "x"] and names == ("b", "a")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b,y\n1,2,x\n3,4\n5,6,x\n", "line 3 has 2 fields but the header has 3"),
+    ("a,b,y\n1,2,x\n3,4,z,\n5,6,x\n", "line 3 has 4 fields but the header has 3"),
+    ("a,b,y\n1,2,x,9\n3,4,z\n", "line 2 has 4 fields but the header has 3"),
+    ("a,b,c,y\n1,2,3,x\n3,4,5\n", "line 3 has 3 fields but the header has 4"),
+    ("a,b,y\n1,2,x\n3,NA,z\n", "column 'b' has non-numeric value 'NA' at line 3"),
+    ("a,b,y\n1,2,x\n3,1e999,z\n", "column 'b' has non-finite value '1e999' at line 3"),
+    ("a,b,y\n1,2,x\n3, ,z\n", "column 'b' has an empty cell at line 3"),
+    ("a,b,y\n1,2,x\n3,4, \n", "column 'y' has an empty label at line 3"),
+    ("a,b,y\n", "has a header but no data rows"),
+    # pandas reads a column of true/false as 1/0 (and TRUE, True...); the careful reader not.
+    ("a,b,y\ntrue,1,x\nFALSE,0,z\n", "column 'a' has non-numeric value 'true' at line 2"),
+])
+def test_every_reader_names_the_line_at_fault(tmp_path, text, message, monkeypatch):
+    """The C readers hand a file they cannot take to the careful reader: the same message."""
+    messages = set()
+    for name in READERS:
+        with monkeypatch.context() as m:
+            if name != "pandas":
+                m.setitem(sys.modules, "pandas", None)
+            if name == "careful":
+                m.setattr(datafiles, "_fast_columns", lambda *args: None)
+            with pytest.raises(DataError) as e:
+                load_dataset(write(tmp_path, text), target="y" if "c,y" in text else None)
+            messages.add(str(e.value))
+    assert len(messages) == 1 and message in messages.pop()
+
+
+def test_a_quirky_file_the_c_reader_leaves_is_read_by_the_careful_one(tmp_path):
+    # Python's float takes 1_000 and Arabic-Indic digits; a blank row of commas is skipped.
+    ds = load_dataset(write(tmp_path, 'a,b,y\n1_000,"2",x\n,,\n\u0663,4,z\n'))
+    np.testing.assert_array_equal(ds.X, [[1000, 2], [3, 4]])
+
+
+def test_every_reader_reads_columns_of_zeros_and_ones(tmp_path, reader):
+    ds = load_dataset(write(tmp_path, "a,b,y\n1,0,x\n0,1.0,z\n1,1,x\n"))
+    np.testing.assert_array_equal(ds.X, [[1, 0], [0, 1], [1, 1]])
+
+
+def test_rows_beyond_the_newlines_counted_go_to_the_careful_reader(tmp_path):
+    # X is preallocated for as many rows as the file has \n (or \r): lines that end in a
+    # lone \r besides overflow it, and the careful reader reads the file instead.
+    ds = load_dataset(write(tmp_path, "a,b,y\r1,2,x\r3,4,z\r5,6,x\n7,8,z\n"))
+    np.testing.assert_array_equal(ds.X, [[1, 2], [3, 4], [5, 6], [7, 8]])
+
+
+@pytest.mark.slow
+def test_the_data_benchmark_script_runs_and_reports_every_reader():
+    # A smoke test: tiny settings, one round; the figures themselves are not checked.
+    script = Path(__file__).resolve().parents[1] / "scripts" / "data_benchmark.py"
+    result = subprocess.run([sys.executable, str(script), "--rows", "300", "--cols", "4",
+                             "--rounds", "1", "--careful", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["tool"] for r in report["results"]] == [
+        "pandas.read_csv", "nnclf", "nnclf without pandas", "nnclf careful reader"]
+    assert all(r["seconds"] > 0 and r["peak_mb"] > 0 for r in report["results"])

@@ -6,11 +6,13 @@ The CSV strategies mix what breaks readers: numbers in every notation Python acc
 (``1_000``, ``1e999``, ``nan``, Arabic-Indic digits), quotes, separators and line breaks
 inside cells, blank lines, ragged rows, duplicate and empty header names, NUL bytes, text
 that is not UTF-8, and integers beyond 64 bits; the .npz ones are random bytes and valid
-files cut short or with one byte changed."""
+files cut short or with one byte changed. Whatever the CSV, pandas' C reader, numpy's and the
+careful reader alone give the same arrays, bit for bit, or the same message."""
 
 import csv
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
+from nnclf import datafiles  # noqa: E402
 from nnclf.data import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
@@ -33,6 +36,14 @@ CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
 TABLES = st.lists(st.lists(CELLS, min_size=1, max_size=5), min_size=0, max_size=8)
+NUMBERS = st.one_of(st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                    st.integers(-10**20, 10**20).map(str),
+                    st.sampled_from(["1e3", " 7 ", "+.5", "1.", "-0", "1_0", "", "nan", "1e999",
+                                     "4.9E-324", "0.1e-330", '"2"']))
+LABELS = st.sampled_from(["x", "y", " z ", "1", "2", "", "-3"])
+NUMERIC_TABLES = st.lists(st.lists(NUMBERS, min_size=2, max_size=2).map(tuple).flatmap(
+    lambda ab: st.one_of(LABELS.map(lambda y: [*ab, y]), st.just([*ab]),
+                         LABELS.map(lambda y: [*ab, y, "9"]))), min_size=1, max_size=10)
 
 
 def _check(ds_or_features, with_y: bool) -> None:
@@ -86,6 +97,47 @@ def test_any_small_table_loads_or_raises_a_data_error(rows, header, tmp_path):
     # A lone surrogate from st.text becomes bytes that are not UTF-8: one more bad input.
     path.write_bytes(out.getvalue().encode("utf-8", "surrogatepass"))
     _unchanged(tmp_path, path)
+
+
+def _outcome(load):
+    try:
+        X, y, names = load()
+    except DataError as e:
+        return str(e)
+    return X.shape, X.tobytes(), None if y is None else (y.dtype.str, y.tolist()), names
+
+
+def _every_reader(path: str) -> list:
+    """What each way of loading ``path`` gives, with pandas' C reader, with numpy's (pandas
+    not installed) and with the careful reader alone."""
+    loads = [lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(load_dataset(path)),
+             lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(
+                 load_dataset(path, features=["b", "a"], target="y")),
+             lambda: load_features(path, feature_names=("b", "a"), target="y"),
+             lambda: load_features(path)]
+    outcomes = []
+    with pytest.MonkeyPatch.context() as m:
+        outcomes.append([_outcome(load) for load in loads])
+        m.setitem(sys.modules, "pandas", None)
+        outcomes.append([_outcome(load) for load in loads])
+        m.setattr(datafiles, "_fast_columns", lambda *args: None)
+        outcomes.append([_outcome(load) for load in loads])
+    return outcomes
+
+
+@SETTINGS
+@given(rows=st.one_of(TABLES, NUMERIC_TABLES), delimiter=st.sampled_from([",", ";", "\t"]),
+       ends=st.sampled_from(["\n", "\r\n"]))
+def test_every_csv_reader_gives_the_same_arrays_or_the_same_message(rows, delimiter, ends,
+                                                                    tmp_path):
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=ends)
+    writer.writerow(["a", "b", "y"])
+    writer.writerows(rows)
+    path = tmp_path / "d.csv"
+    path.write_bytes(out.getvalue().encode("utf-8", "surrogatepass"))
+    pandas, numpy, careful = _every_reader(str(path))
+    assert pandas == careful and numpy == careful
 
 
 @SETTINGS
