@@ -187,10 +187,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from . import report
+    from . import card as model_card
 
-    card = report.model_card(args.model)
-    print(json.dumps(card) if args.json else report.format_card(card))
+    card = model_card.model_card(args.model)
+    print(json.dumps(card) if args.json else model_card.format_card(card))
     return EXIT_OK
 
 

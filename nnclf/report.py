@@ -12,8 +12,6 @@ same way.
   run's own test split by default, refused when the run's data file has changed since
   training) and its report of :func:`nnclf.metrics.evaluate`.
 - :func:`predict`: the CSV of ``nnclf predict``.
-- :func:`model_card`, :func:`format_card`: ``nnclf info``, what a run or model file says
-  about itself (architecture, training settings, data, metrics, versions).
 - :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
 - :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
 
@@ -31,15 +29,16 @@ import numpy as np
 
 from .config import Config, config_from_dict, load_config
 from .data import data_changed, load_features
-from .datafiles import file_problem, is_number, text_encoding
+from .datafiles import (file_problem, is_number, parquet_columns, sniff_delimiter,
+                        text_encoding)
 from .errors import ConfigError, DataError, RunError, UsageError
 from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
-                  load_splits, open_model, resume_command)
+                  load_splits, resume_command)
 from .trained import TrainedModel
 
-__all__ = ["format_training", "evaluation_data", "format_report", "predict", "model_card",
-           "format_card", "gradcheck", "graph_dot", "plot"]
+__all__ = ["format_training", "evaluation_data", "format_report", "predict", "gradcheck",
+           "graph_dot", "plot", "run_metrics"]
 
 
 def _show(source: str) -> str:
@@ -104,21 +103,29 @@ def _data_key(e: DataError) -> DataError:
     return e.renamed("--data")
 
 
+def _data_setting(model: TrainedModel, key: str):
+    """The training config's data.<key>, or None (a model saved by the estimator has none)."""
+    data = (model.config or {}).get("data")
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _encoding(model: TrainedModel) -> str:
     """The text encoding of new CSV data: the training config's data.encoding, else UTF-8."""
-    data = (model.config or {}).get("data")
-    encoding = data.get("encoding") if isinstance(data, dict) else None
-    return encoding if isinstance(encoding, str) else "utf-8"
+    return _data_setting(model, "encoding") or "utf-8"
 
 
-def _csv_header(source: str, encoding: str = "utf-8") -> list[str] | None:
-    """The first row of a CSV, or None; load_features reports a file it cannot read (and a
-    FIFO is never opened here, where it would wait for a writer)."""
+def _csv_header(source: str, encoding: str = "utf-8",
+                delimiter: str | None = None) -> list[str] | None:
+    """The first row of a CSV (split at ``delimiter``, else the detected one), or None;
+    load_features reports a file it cannot read (and a FIFO is never opened here, where it
+    would wait for a writer)."""
     if file_problem(source) is not None:
         return None
     try:
+        delimiter = delimiter or sniff_delimiter(source, encoding)
         with open(Path(source).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
-            for row in csv.reader(f):
+            for row in csv.reader(f, delimiter=delimiter):
                 if any(c.strip() for c in row):
                     return [c.strip() for c in row]
     except (OSError, UnicodeDecodeError, LookupError, csv.Error):
@@ -126,15 +133,25 @@ def _csv_header(source: str, encoding: str = "utf-8") -> list[str] | None:
     return None
 
 
+def _columns(model: TrainedModel, source: str) -> list[str] | None:
+    """The column names of a CSV or Parquet file, or None."""
+    if source.lower().endswith(".parquet"):
+        try:
+            return parquet_columns(source)
+        except DataError:
+            return None  # load_features reports it
+    return _csv_header(source, _encoding(model), _data_setting(model, "delimiter"))
+
+
 def _label_column(model: TrainedModel, source: str, target: str | None) -> str | None:
-    """The label column of a CSV: ``target``, the training config's data.target, or the one
-    column that is not a training feature."""
-    if target is not None or not source.lower().endswith(".csv"):
+    """The label column of a CSV or Parquet file: ``target``, the training config's
+    data.target, or the one column that is not a training feature."""
+    if target is not None or not source.lower().endswith((".csv", ".parquet")):
         return target
-    configured = (model.config or {}).get("data", {}).get("target")
+    configured = _data_setting(model, "target")
     if configured is not None:
         return configured
-    header = _csv_header(source, _encoding(model))
+    header = _columns(model, source)
     if header is None or model.feature_names is None:
         return None
     others = [c for c in header if c not in model.feature_names]
@@ -190,13 +207,14 @@ def _inputs(model: TrainedModel, data: str, label: str | None, notify):
     taken in order because none of them has a training feature's name."""
     try:
         X, y, names = load_features(data, feature_names=model.feature_names, target=label,
-                                    encoding=_encoding(model))
+                                    encoding=_encoding(model),
+                                    delimiter=_data_setting(model, "delimiter"))
     except DataError as e:
         raise _data_key(e) from None
     expected = model.feature_names
     if notify is not None and expected is not None and tuple(names) != tuple(expected):
         few = (lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else ""))
-        first = _csv_header(data, _encoding(model)) if data.lower().endswith(".csv") else None
+        first = _columns(model, data) if data.lower().endswith(".csv") else None
         if first and all(is_number(c) for c in first):
             what = "has no header, so its columns"
         else:
@@ -308,89 +326,6 @@ def graph_dot(cfg: Config) -> str:
     return net.graph.to_dot(values)
 
 
-# ----------------------------------------------------------------------------- info
-
-_PARTS = ("train", "validation", "test")
-_SCORES = ("n_samples", "accuracy", "balanced_accuracy", "log_loss", "macro_f1")
-
-
-def model_card(target) -> dict:
-    """What ``nnclf info`` shows of a run directory or a model file, JSON-able: ``model``,
-    ``run_dir``, ``architecture``, ``training``, ``data``, ``metrics`` (None without the
-    run's metrics.json) and ``versions``."""
-    import sklearn
-
-    from . import __version__
-    from .modelfile import load_model
-
-    model, path, run_dir = open_model(target)
-    meta, net = load_model(path)[1], model.network
-    has_metrics = run_dir is not None and (run_dir / METRICS).is_file()
-    metrics = _read_run_file(run_dir / METRICS, _read_metrics) if has_metrics else {}
-    config = model.config if isinstance(model.config, dict) else {}
-    if isinstance(config.get("train"), dict):
-        training = {"from": "nnclf train config", "seed": config.get("seed"), **config["train"]}
-    else:  # NNClassifier.save records the estimator's parameters
-        training = {"from": "NNClassifier parameters" if config else None,
-                    **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")}}
-    run = {f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds")}
-    counts = {}  # each class's examples over the run's splits
-    for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
-        counts[str(c["label"])] = counts.get(str(c["label"]), 0) + c["support"]
-    data = model.data if isinstance(model.data, dict) else {}
-    names = model.feature_names
-    return {
-        "model": str(path), "run_dir": None if run_dir is None else str(run_dir),
-        "architecture": {"n_features": net.n_features, "layers": list(net.layers),
-                         "n_classes": net.n_classes, "transfers": list(net.transfers),
-                         "parameters": sum(int(a.size) for a in net.params.values()),
-                         "dtype": net.dtype.name},
-        "training": {**training, **(run if metrics else {})},
-        "data": {**{k: data.get(k) for k in ("source", "rows", "sha256")},
-                 "features": None if names is None else list(names),
-                 "standardized": model.standardizer is not None,
-                 "classes": [{"label": c, "count": counts.get(str(c))}
-                             for c in model.classes.tolist()]},
-        "metrics": {part: {k: metrics[part][k] for k in _SCORES if k in metrics[part]}
-                    for part in _PARTS if metrics.get(part)} or None,
-        "versions": {"format_version": meta.get("format_version"),
-                     "written_by_nnclf": meta.get("nnclf_version"), "nnclf": __version__,
-                     "numpy": np.__version__, "scikit-learn": sklearn.__version__},
-    }
-
-
-def _setting(value) -> str:
-    """A value of the card as a config says it: a list comma-separated, a class with its
-    count in brackets, a named setting with its parameters in brackets."""
-    if isinstance(value, list):
-        if len(value) > 12:  # e.g. 784 pixel columns: --json lists them all
-            return (", ".join(map(_setting, value[:4])) + ", ..., " +
-                    ", ".join(map(_setting, value[-2:])) + f" ({len(value)} in all)")
-        return ", ".join(map(_setting, value))
-    if isinstance(value, dict) and {"label", "count"} == set(value):
-        return str(value["label"]) + ("" if value["count"] is None else f" ({value['count']})")
-    if isinstance(value, dict) and "name" in value:
-        rest = ", ".join(f"{k}={_setting(v)}" for k, v in value.items() if k != "name")
-        return f"{value['name']} ({rest})" if rest else str(value["name"])
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def format_card(card: dict) -> str:
-    """The text of ``nnclf info`` for a :func:`model_card`, under the same names (no final
-    newline)."""
-    head = [["model", card["model"]]] + ([["run", card["run_dir"]]] if card["run_dir"] else [])
-    parts = [format_table(head)] + [
-        title + "\n" + format_table([["", k, _setting(x)] for k, x in card[title].items()])
-        for title in ("architecture", "training", "data", "versions")]
-    if card["metrics"]:
-        rows = [["metrics", "examples", "accuracy", "balanced acc.", "log-loss", "macro F1"]]
-        rows += [[part, str(m["n_samples"])] + [f"{m[k]:.4f}" if k in m else "-"
-                                                 for k in _SCORES[1:]]
-                 for part, m in card["metrics"].items()]
-        parts.insert(-1, format_table(rows, right={1, 2, 3, 4, 5}))
-    return "\n\n".join(parts)
-
-
 # ----------------------------------------------------------------------------- plot
 
 
@@ -420,6 +355,11 @@ def plot(run_dir) -> list[Path]:
 
 
 _HISTORY_COLUMNS = ("step", "eta", "train_loss", "val_loss", "val_accuracy")
+
+
+def run_metrics(run_dir: Path) -> dict:
+    """A run's metrics.json, checked to be as ``nnclf train`` writes it (else a RunError)."""
+    return _read_run_file(Path(run_dir) / METRICS, _read_metrics)
 
 
 def _read_history(path: Path) -> dict[str, np.ndarray]:

@@ -200,6 +200,28 @@ def test_evaluate_reads_extra_columns_by_name(run, tmp_path, capsys):
     assert "150 examples of" in capsys.readouterr().out
 
 
+def test_evaluate_finds_the_label_column_of_new_data_in_the_training_delimiter(run, tmp_path,
+                                                                              capsys):
+    """The run was trained on ';' with the label in the last column (data.target null): new
+    data with the features and the label, also ';'-separated, needs no --target."""
+    (tmp_path / "new.csv").write_text(table(FEATURES[::-1] + ["species"], iris_rows(), ";"))
+    assert main(["evaluate", str(run / "run"), "--data", str(tmp_path / "new.csv")]) == 0
+    assert "150 examples of" in capsys.readouterr().out
+
+
+def test_a_delimiter_set_for_training_reads_new_data_too(tmp_path, capsys):
+    (tmp_path / "train.csv").write_text(table(FEATURES + ["species"], iris_rows(), "|"))
+    (tmp_path / "c.yaml").write_text('data: {source: train.csv, delimiter: "|"}\n'
+                                     "model: {hidden_units: 3}\ntrain: {epochs: 1}\n")
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    (tmp_path / "new.csv").write_text(table(FEATURES[::-1], iris_rows()[:7], "|"))
+    assert main(["predict", str(tmp_path / "r"), "--data", str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 8
+    assert main(["evaluate", str(tmp_path / "r"), "--data", str(tmp_path / "train.csv")]) == 0
+    assert "150 examples of" in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- bad input
 
 TRAIN = "data: {{source: {source}{more}}}\nmodel: {{hidden_units: 3}}\ntrain: {{epochs: 1}}\n"

@@ -150,3 +150,14 @@ def test_bad_parquet_input_is_one_line_exit_2(run, tmp_path, monkeypatch, capsys
     assert out == "" and err.startswith("nnclf: error: ") and err.count("\n") == 1
     assert message in err, err
     assert not (run / "p.csv").exists()
+
+
+def test_evaluate_finds_the_configured_label_column_among_extra_columns(tmp_path, capsys):
+    write(tmp_path, frame(), "train.parquet")
+    (tmp_path / "c.yaml").write_text("data: {source: train.parquet, target: label, "
+                                     "features: [a, b]}\nmodel: {hidden_units: 3}\n"
+                                     "train: {epochs: 1}\n")
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    new = write(tmp_path, frame(extra=np.ones(N)), "new.parquet")  # id, n, flag, extra besides
+    assert main(["evaluate", str(tmp_path / "r"), "--data", new]) == 0
+    assert f"{N} examples of" in capsys.readouterr().out
