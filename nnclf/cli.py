@@ -223,21 +223,11 @@ def cmd_plot(args) -> int:
 def cmd_sweep(args) -> int:
     from . import sweep
 
-    if args.resume is not None:
-        given = [flag for flag, value in (("SWEEP", args.sweep), ("--out", args.out)) if value]
-        if given:
-            raise UsageError(f"sweep --resume continues a sweep with its own saved trials; "
-                             f"drop {', '.join(given)}")
-        sweep_dir = Path(args.resume)
-        plan, rows = sweep.load(sweep_dir)
-    elif args.sweep is None:
-        raise UsageError("sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
-                         "or --resume SWEEP_DIR to continue a sweep")
-    else:
-        (sweep_dir, plan), rows = sweep.start(args.sweep, args.out), {}
+    sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
     where = (f"the Dask cluster at {args.scheduler}" if args.scheduler
              else f"{args.jobs} local processes")
-    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {len(rows)} ended before; "
+    ended = sum(r["status"] in sweep.ENDED for r in rows.values())
+    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; "
           f"running on {where}")
     outcome = sweep.run_sweep(sweep_dir, plan, rows, jobs=args.jobs, scheduler=args.scheduler,
                               notify=None if args.quiet else _note,

@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from .config import OutputConfig, config_from_dict, dump_config
 from .errors import NnclfError, RunError, UsageError
 from .sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 
-__all__ = ["SweepOutcome", "start", "load", "run_sweep", "run_trial", "summary", "plot",
+__all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "run_trial", "summary", "plot",
            "SWEEP_CSV", "TRIALS"]
 
 SWEEP_FILE, BASE, TRIALS, SWEEP_CSV = "sweep.yaml", "base.yaml", "trials.json", "sweep.csv"
@@ -143,6 +144,21 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     return sweep_dir, sweep
 
 
+def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, dict]:
+    """The command's sweep: a new one of ``sweep_file`` (:func:`start`), or the one in
+    ``resume_dir`` (:func:`load`); its directory, trials and sweep.csv rows."""
+    if resume_dir is not None:
+        given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
+        if given:
+            raise UsageError(f"sweep --resume continues a sweep with its own saved trials; "
+                             f"drop {', '.join(given)}")
+        return Path(resume_dir), *load(resume_dir)
+    if sweep_file is None:
+        raise UsageError("sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
+                         "or --resume SWEEP_DIR to continue a sweep")
+    return *start(sweep_file, out), {}
+
+
 def load(sweep_dir) -> tuple[Sweep, dict]:
     """A sweep directory's trials and the rows of its sweep.csv (by trial name)."""
     sweep_dir = Path(sweep_dir)
@@ -209,7 +225,7 @@ def _connect(address: str):
         raise UsageError("--scheduler needs Dask's distributed; install it with: "
                          'pip install "nnclf[dask]"') from None
     try:
-        return Client(address, timeout="5s")
+        return Client(address, timeout="3s")
     except (OSError, ValueError, TypeError) as e:
         raise RunError(f"--scheduler {address}: cannot reach the Dask scheduler "
                        f"({' '.join(str(e).split())}); start one with: dask scheduler") from None
@@ -256,8 +272,9 @@ def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0
+    results = _results(pending, jobs, scheduler)
     try:
-        for result in _results(pending, jobs, scheduler):
+        for result in results:
             trial = by_name[result["trial"]]
             if result["status"] == "finished":
                 _write_trial(sweep_dir, trial, result["files"])
@@ -271,6 +288,11 @@ def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
                 raise KeyboardInterrupt  # Ctrl-C reached the trial first, or stop_after
     except KeyboardInterrupt:
         return SweepOutcome(sweep_dir, "interrupted", rows)
+    finally:
+        with warnings.catch_warnings():
+            # Stopping early cancels the trials still running, as the user asked.
+            warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still|have been)")
+            results.close()
     return SweepOutcome(sweep_dir, "finished", rows)
 
 
