@@ -44,8 +44,8 @@ from .config import OutputConfig, config_from_dict, dump_config
 from .errors import NnclfError, RunError, UsageError
 from .sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 
-__all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "run_trial", "summary", "plot",
-           "SWEEP_CSV", "TRIALS"]
+__all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",
+           "summary", "plot", "SWEEP_CSV", "TRIALS"]
 
 SWEEP_FILE, BASE, TRIALS, SWEEP_CSV = "sweep.yaml", "base.yaml", "trials.json", "sweep.csv"
 METRIC_COLUMNS = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
@@ -377,7 +377,8 @@ def plot(sweep_dir) -> list[Path]:
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
+        raise UsageError("plotting needs matplotlib; install it with: "
+                         'pip install "nnclf[plot]"') from None
     plt.switch_backend("Agg")
     fig, axs = plt.subplots(1, len(sweep.axes), figsize=(4 * len(sweep.axes), 3.4),
                             squeeze=False)
@@ -398,5 +399,8 @@ def _plot_axis(ax, cells: list[str], y: list[float], axis: str) -> None:
     else:
         if x.min() > 0 and x.max() >= 20 * x.min():
             ax.set_xscale("log")
-    ax.scatter(x, y, alpha=0.7)
+    ax.scatter(x, y, alpha=0.7, label="trials")
+    values, y = np.unique(x), np.asarray(y)
+    ax.plot(values, [y[x == v].mean() for v in values], color="C1", label="mean")
     ax.set_xlabel(axis)
+    ax.legend(fontsize="small")

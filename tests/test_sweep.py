@@ -207,6 +207,7 @@ def test_summary_ranks_by_mean_and_names_the_best_command(full, capsys):
                                 "model.transfer=")
 
 
+@pytest.mark.slow
 def test_resume_after_stop_runs_the_rest_and_equals_the_full_sweep(full, tmp_path, capsys):
     path = write(tmp_path, GRID)
     out = tmp_path / "s"
@@ -276,6 +277,7 @@ def test_missing_dask_extra_is_one_line(tmp_path, capsys, monkeypatch):
                         'pip install "nnclf[dask]"\n')
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     pytest.importorskip("distributed")
     code, _, err = sweep(write(tmp_path, GRID), "--out", tmp_path / "s", "--scheduler",
@@ -330,3 +332,14 @@ def test_grid_search_under_the_dask_backend_equals_loky(cluster):
     assert dask.best_params_ == loky.best_params_
     np.testing.assert_array_equal(dask.cv_results_["mean_test_score"],
                                   loky.cv_results_["mean_test_score"])
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs(tmp_path):
+    script = ROOT / "scripts" / "sweep_benchmark.py"
+    result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("round 1: --jobs 1: ") and lines[1].startswith("round 1: --jobs 2: ")
+    assert "speed-up" in lines[-2] and lines[-1].startswith("  load average")
