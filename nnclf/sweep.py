@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import rundir
 from .archive import atomic_write_text
 from .config import OutputConfig, config_from_dict, dump_config
 from .errors import NnclfError, RunError, UsageError
@@ -269,6 +270,16 @@ def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
         Stop as Ctrl-C would once that many trials have ended (for tests).
     """
     sweep_dir = Path(sweep_dir)
+    # One driver per sweep directory: two would run and write the same trials.
+    lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
+    try:
+        return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
+    finally:
+        lock.release()
+
+
+def _run_pending(sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify,
+                 stop_after) -> SweepOutcome:
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0

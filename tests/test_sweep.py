@@ -223,6 +223,22 @@ def test_resume_after_stop_runs_the_rest_and_equals_the_full_sweep(full, tmp_pat
     assert metrics_of(out) == metrics_of(full)
 
 
+def test_a_sweep_dir_runs_one_driver_at_a_time(tmp_path, capsys):
+    from nnclf import rundir
+    from nnclf import sweep as sweeps
+
+    out = tmp_path / "s"
+    sweeps.start(write(tmp_path, GRID), str(out))
+    lock = rundir.lock_run(out, "sweep", "test")
+    try:
+        code, _, err = sweep("--resume", out, capsys=capsys)
+    finally:
+        lock.release()
+    assert code == 2
+    assert f"nnclf: error: sweep {out}: the run directory is in use by another nnclf (pid " in err
+    assert rows(out) == []
+
+
 def test_a_diverging_trial_is_recorded_and_the_others_finish(tmp_path, capsys):
     path = write(tmp_path, "base: base.yaml\ngrid:\n  train.schedule.eta0: [0.05, 1.0e+6]\n"
                            "  model.transfer: [relu]\nmetric: val_log_loss\n")
