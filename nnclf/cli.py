@@ -1,4 +1,4 @@
-"""The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot.
+"""The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot, sweep.
 
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
@@ -212,10 +212,33 @@ def cmd_graph(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from . import report
+    from . import report, sweep
 
-    for path in report.plot(args.run_dir):
+    plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
+    for path in plotter.plot(args.run_dir):
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
+    where = (f"the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"{args.jobs} local processes")
+    ended = sum(r["status"] in sweep.ENDED for r in rows.values())
+    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; "
+          f"running on {where}")
+    outcome = sweep.run_sweep(sweep_dir, plan, rows, jobs=args.jobs, scheduler=args.scheduler,
+                              notify=None if args.quiet else _note,
+                              stop_after=args.stop_after_trials)
+    if outcome.status == "interrupted":
+        how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
+        ended = sum(r["status"] in sweep.ENDED for r in outcome.rows.values())
+        _say(f"nnclf: {how} after {ended} of {len(plan.trials)} trials; resume with: "
+             f"{outcome.resume_command}")
+        return _SIGNALS.exit_code()
+    print(sweep.summary(sweep_dir, plan, outcome.rows))
     return EXIT_OK
 
 
@@ -314,6 +337,25 @@ COMMANDS = {
         'Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: '
         'pip install "nnclf[plot]".',
         [_arg("run_dir", metavar="RUN_DIR")]),
+    "sweep": (
+        cmd_sweep, "train many configurations at once, locally or on a Dask cluster",
+        "Expand SWEEP (a base config, grid and random axes written as --set keys, seeds, the "
+        "metric) into trials and train them in parallel, each into a run directory "
+        "SWEEP_DIR/trial-NNNN; sweep.csv holds every trial's metrics. Prints the "
+        "configurations ranked by the metric's mean over seeds and the nnclf train command "
+        "of the best. Ctrl-C stops it; --resume runs the trials that have not ended.",
+        [_arg("sweep", nargs="?", metavar="SWEEP", help="the sweep YAML file"),
+         _arg("--jobs", type=_positive_int, default=os.cpu_count() or 1,
+              help="local processes, each trial with one BLAS thread (default: the number "
+                   "of cores)"),
+         _arg("--out", metavar="DIR", help="the sweep directory (default: the first free one "
+              "of sweeps/NAME, sweeps/NAME-2, ...)"),
+         _arg("--resume", metavar="SWEEP_DIR", help="run the trials of an interrupted sweep "
+              "that have not ended"),
+         _arg("--scheduler", metavar="ADDRESS", help="run the trials on an existing Dask "
+              'cluster, e.g. tcp://127.0.0.1:8786 (pip install "nnclf[dask]")'),
+         _arg("--quiet", action="store_true", help="no line per trial"),
+         _arg("--stop-after-trials", type=_positive_int, help=argparse.SUPPRESS)]),
 }
 
 

@@ -343,7 +343,7 @@ def test_help_and_version(tmp_path):
     top = nnclf("--help", cwd=tmp_path)
     assert top.returncode == 0
     for command in ("train", "evaluate", "predict", "export", "info", "gradcheck", "graph",
-                    "plot"):
+                    "plot", "sweep"):
         assert command in top.stdout
         sub = nnclf(command, "--help", cwd=tmp_path)
         assert sub.returncode == 0 and sub.stdout.startswith(f"usage: nnclf {command}")
@@ -495,7 +495,7 @@ BAD_INPUTS = {
                                       "run/metrics.json: not as nnclf train writes it"),
     "unknown command": ({}, ["trian"], 2, "nnclf: error: unknown command 'trian'; did you mean "
                                           "train? the commands are train, evaluate, predict, "
-                                          "export, info, gradcheck, graph, plot "
+                                          "export, info, gradcheck, graph, plot, sweep "
                                           "(see nnclf --help)"),
     "unknown command far from any": ({}, ["frobnicate"], 2, "unknown command 'frobnicate'; the "
                                                           "commands are train, "),

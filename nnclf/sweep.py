@@ -1,0 +1,417 @@
+"""``nnclf sweep``: many runs of one base config at once, locally or on a Dask cluster.
+
+Contract
+--------
+A sweep directory holds
+
+    sweep.yaml       the sweep file as given (:mod:`nnclf.sweepfile` reads it)
+    base.yaml        the base config, resolved
+    trials.json      the expanded trials: index, axis values, seed, ``--set`` items, config
+    sweep.csv        one row per trial that ended: trial, the axis values, seed, the metrics
+                     of each split, steps, seconds, status (finished, failed, interrupted)
+                     and the error of a failed trial; rewritten atomically after each trial
+    trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
+
+A trial is :func:`run_trial`: :func:`nnclf.run.train` into a temporary directory on whatever
+process or machine runs it, with BLAS limited to one thread; it returns the run's files as
+bytes and the driver writes them into the sweep directory, so workers need not share a file
+system (they need nnclf and the data source). Local trials run in ``jobs`` loky processes
+(joblib); with a scheduler address, on an existing Dask ``distributed`` cluster through
+joblib's dask backend. A trial that fails on purpose (an :class:`~nnclf.errors.NnclfError`:
+divergence, data a worker cannot read) is a failed row and the others go on. Ctrl-C (and
+SIGTERM, through :mod:`nnclf.cli`) stops the sweep: the finished trials are kept and
+:func:`resume` runs the trials without a finished or failed row. A trial's metrics do not
+depend on where or alongside what it ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import rundir
+from .archive import atomic_write_text
+from .config import OutputConfig, config_from_dict, dump_config
+from .errors import NnclfError, RunError, UsageError
+from .sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+
+__all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",
+           "summary", "plot", "SWEEP_CSV", "TRIALS"]
+
+SWEEP_FILE, BASE, TRIALS, SWEEP_CSV = "sweep.yaml", "base.yaml", "trials.json", "sweep.csv"
+METRIC_COLUMNS = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
+ENDED = ("finished", "failed")
+
+
+@dataclass
+class SweepOutcome:
+    """How a sweep ended: "finished" (every trial ended) or "interrupted"."""
+
+    sweep_dir: Path
+    status: str
+    rows: dict
+
+    @property
+    def resume_command(self) -> str:
+        return f"nnclf sweep --resume {self.sweep_dir}"
+
+
+# ----------------------------------------------------------------------------- one trial
+
+
+def run_trial(name: str, config: dict) -> dict:
+    """Train one trial in a temporary directory; what the driver needs to write it.
+
+    Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
+    ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
+    directory), ``seconds`` (wall time on the worker) and ``error`` (one line, or "").
+    """
+    from threadpoolctl import threadpool_limits
+
+    from . import run
+
+    start = time.perf_counter()
+    out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
+    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
+        try:
+            outcome = run.train(config_from_dict(config), Path(tmp) / name, quiet=True)
+        except NnclfError as e:
+            out["error"] = " ".join(str(e).split())
+        else:
+            out["status"] = outcome.status
+            if outcome.status == "finished":
+                out["metrics"] = outcome.metrics
+                out["files"] = {p.name: p.read_bytes() for p in outcome.run_dir.iterdir()
+                                if p.is_file()}
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
+    """The trial's run directory, built aside and renamed into place; its config.yaml
+    names where it is (the worker trained it elsewhere)."""
+    from .run import CONFIG, _config_text
+
+    final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    for name, data in files.items():
+        (partial / name).write_bytes(data)
+    cfg = replace(config_from_dict(trial.config), output=OutputConfig(str(final)))
+    atomic_write_text(partial / CONFIG, _config_text(cfg))
+    if final.exists():  # an unfinished earlier attempt of this trial, written by the sweep
+        shutil.rmtree(final)
+    os.replace(partial, final)
+
+
+# ----------------------------------------------------------------------------- sweep dir
+
+
+def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
+    """Read ``sweep_file`` (every trial's config checked) and create the sweep directory:
+    ``out``, or the first free one of sweeps/NAME, sweeps/NAME-2, ..."""
+    sweep = read_sweep(sweep_file)
+    if out is not None:
+        sweep_dir = Path(out)
+        if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
+            raise RunError(f"--out {out}: exists and is not an empty directory; continue that "
+                           f"sweep with nnclf sweep --resume {out}, or choose another --out")
+    else:
+        stem = Path("sweeps") / Path(sweep_file).stem
+        sweep_dir = next(p for p in (Path(f"{stem}-{i}") if i > 1 else stem
+                                     for i in range(1, 10**6)) if not p.exists())
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
+    base = config_from_dict(sweep.base_config)
+    atomic_write_text(sweep_dir / BASE, dump_config(base, "The base config of this sweep."))
+    if sweep.base is None:
+        sweep.base = str(sweep_dir / BASE)
+    record = {"base": sweep.base, "axes": sweep.axes, "metric": sweep.metric,
+              "trials": [{"index": t.index, "values": t.values, "seed": t.seed,
+                          "overrides": t.overrides, "config": t.config}
+                         for t in sweep.trials]}
+    atomic_write_text(sweep_dir / TRIALS, json.dumps(record, indent=1) + "\n")
+    _write_csv(sweep_dir, sweep, {})
+    return sweep_dir, sweep
+
+
+def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, dict]:
+    """The command's sweep: a new one of ``sweep_file`` (:func:`start`), or the one in
+    ``resume_dir`` (:func:`load`); its directory, trials and sweep.csv rows."""
+    if resume_dir is not None:
+        given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
+        if given:
+            raise UsageError(f"sweep --resume continues a sweep with its own saved trials; "
+                             f"drop {', '.join(given)}")
+        return Path(resume_dir), *load(resume_dir)
+    if sweep_file is None:
+        raise UsageError("sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
+                         "or --resume SWEEP_DIR to continue a sweep")
+    return *start(sweep_file, out), {}
+
+
+def load(sweep_dir) -> tuple[Sweep, dict]:
+    """A sweep directory's trials and the rows of its sweep.csv (by trial name)."""
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / TRIALS).is_file():
+        raise RunError(f"{sweep_dir}: not a sweep directory (no {TRIALS}); start a sweep with "
+                       "nnclf sweep SWEEP.yaml")
+    try:
+        record = json.loads((sweep_dir / TRIALS).read_text(encoding="utf-8"))
+        trials = [Trial(t["index"], t["values"], t["seed"], t["overrides"], t["config"])
+                  for t in record["trials"]]
+        sweep = Sweep(record["base"], record["axes"], record["metric"], trials)
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{sweep_dir / TRIALS}: not as nnclf sweep writes it ({e})") from None
+    rows = {}
+    if (sweep_dir / SWEEP_CSV).is_file():
+        with open(sweep_dir / SWEEP_CSV, newline="", encoding="utf-8") as f:
+            rows = {row["trial"]: row for row in csv.DictReader(f)}
+    return sweep, rows
+
+
+def _columns(sweep: Sweep) -> list[str]:
+    return ["trial", *sweep.axes, "seed", *METRIC_COLUMNS, "steps", "seconds", "status",
+            "error"]
+
+
+def _write_csv(sweep_dir: Path, sweep: Sweep, rows: dict) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, _columns(sweep), lineterminator="\n")
+    writer.writeheader()
+    for trial in sweep.trials:
+        if trial.name in rows:
+            writer.writerow(rows[trial.name])
+    atomic_write_text(sweep_dir / SWEEP_CSV, text.getvalue())
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _row(sweep: Sweep, trial: Trial, result: dict) -> dict:
+    metrics = result["metrics"] or {}
+    row = {"trial": trial.name, "seed": trial.seed, "status": result["status"],
+           "error": result["error"], "steps": metrics.get("steps"),
+           "seconds": round(result["seconds"], 3)}
+    row |= {axis: trial.values[axis] for axis in sweep.axes}
+    for column in METRIC_COLUMNS:
+        part, _, name = column.partition("_")
+        scores = metrics.get(METRIC_PARTS[part])
+        row[column] = scores[name] if scores else None
+    return {k: _cell(v) for k, v in row.items()}
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _connect(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask's distributed; install it with: "
+                         'pip install "nnclf[dask]"') from None
+    try:
+        return Client(address, timeout="3s")
+    except (OSError, ValueError, TypeError) as e:
+        raise RunError(f"--scheduler {address}: cannot reach the Dask scheduler "
+                       f"({' '.join(str(e).split())}); start one with: dask scheduler") from None
+
+
+def _results(pending: list[Trial], jobs: int, scheduler: str | None):
+    """Each pending trial's :func:`run_trial` result, in the order they end."""
+    from joblib import Parallel, delayed, parallel_config
+
+    calls = (delayed(run_trial)(t.name, t.config) for t in pending)
+    if scheduler is None:
+        with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
+            yield from Parallel(return_as="generator_unordered")(calls)
+        return
+    client = _connect(scheduler)
+    try:
+        with parallel_config(backend="dask", n_jobs=-1):
+            yield from Parallel(return_as="generator_unordered")(calls)
+    finally:
+        client.close()
+
+
+def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
+              scheduler: str | None = None, notify=None,
+              stop_after: int | None = None) -> SweepOutcome:
+    """Run the trials of ``sweep`` without a finished or failed row in ``rows``.
+
+    Parameters
+    ----------
+    sweep_dir : Path
+    sweep : Sweep
+    rows : dict
+        sweep.csv's rows by trial name (updated in place).
+    jobs : int
+        Local processes (ignored with ``scheduler``).
+    scheduler : str, optional
+        A Dask scheduler's address, e.g. tcp://127.0.0.1:8786.
+    notify : callable, optional
+        ``notify(text)`` once per trial that ends.
+    stop_after : int, optional
+        Stop as Ctrl-C would once that many trials have ended (for tests).
+    """
+    sweep_dir = Path(sweep_dir)
+    # One driver per sweep directory: two would run and write the same trials.
+    lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
+    try:
+        return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
+    finally:
+        lock.release()
+
+
+def _run_pending(sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify,
+                 stop_after) -> SweepOutcome:
+    pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
+    by_name = {t.name: t for t in pending}
+    count, ran = len(sweep.trials) - len(pending), 0
+    results = _results(pending, jobs, scheduler)
+    try:
+        for result in results:
+            trial = by_name[result["trial"]]
+            if result["status"] == "finished":
+                _write_trial(sweep_dir, trial, result["files"])
+            rows[trial.name] = _row(sweep, trial, result)
+            _write_csv(sweep_dir, sweep, rows)
+            count += result["status"] in ENDED
+            if notify is not None:
+                notify(_progress(sweep, rows[trial.name], count))
+            ran += 1
+            if result["status"] == "interrupted" or ran == stop_after:
+                raise KeyboardInterrupt  # Ctrl-C reached the trial first, or stop_after
+    except KeyboardInterrupt:
+        return SweepOutcome(sweep_dir, "interrupted", rows)
+    finally:
+        with warnings.catch_warnings():
+            # Stopping early cancels the trials still running, as the user asked.
+            warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still|have been)")
+            results.close()
+    return SweepOutcome(sweep_dir, "finished", rows)
+
+
+def _ended(sweep_dir: Path, trial: Trial, row: dict | None) -> bool:
+    if row is None or row.get("status") not in ENDED:
+        return False
+    return row["status"] == "failed" or (sweep_dir / trial.name).is_dir()
+
+
+def _progress(sweep: Sweep, row: dict, count: int) -> str:
+    what = (f"{sweep.metric} {float(row[sweep.metric]):.4f}" if row.get(sweep.metric)
+            else row["error"] or "no metric")
+    return (f"{row['trial']} {row['status']} ({what}, {float(row['seconds']):.1f} s) "
+            f"[{count}/{len(sweep.trials)}]")
+
+
+def resume(sweep_dir, **options) -> SweepOutcome:
+    """Run the trials of the sweep in ``sweep_dir`` that have not ended."""
+    sweep, rows = load(sweep_dir)
+    return run_sweep(sweep_dir, sweep, rows, **options)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def _ranking(sweep: Sweep, rows: dict) -> list[dict]:
+    """Configurations (axis values) by the metric's mean over seeds, best first."""
+    groups = {}
+    for trial in sweep.trials:
+        row = rows.get(trial.name)
+        if row is None or row["status"] != "finished" or not row.get(sweep.metric):
+            continue
+        key = tuple(row[a] for a in sweep.axes)
+        groups.setdefault(key, []).append((float(row[sweep.metric]), trial))
+    ranked = []
+    for key, scored in groups.items():
+        scores = np.array([s for s, _ in scored])
+        best = (max if better(sweep.metric) == "max" else min)(scored, key=lambda st: st[0])
+        ranked.append({"values": key, "mean": scores.mean(), "n": len(scores),
+                       "sd": scores.std(ddof=1) if len(scores) > 1 else 0.0, "best": best[1]})
+    sign = -1 if better(sweep.metric) == "max" else 1
+    return sorted(ranked, key=lambda r: sign * r["mean"])
+
+
+def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
+    """The sweep's summary: counts, the configurations ranked by the metric's mean and sd
+    over seeds, and the ``nnclf train`` command that reproduces the best trial."""
+    import shlex
+
+    statuses = [rows[t.name]["status"] for t in sweep.trials if t.name in rows]
+    done = {s: statuses.count(s) for s in ("finished", "failed")}
+    lines = [f"sweep {sweep_dir}: {len(sweep.trials)} trials, {done['finished']} finished, "
+             f"{done['failed']} failed"]
+    lines += [f"  {r['trial']} failed: {r['error']}" for r in rows.values()
+              if r["status"] == "failed"][:5]
+    ranked = _ranking(sweep, rows)
+    if not ranked:
+        return "\n".join(lines + [f"no finished trial has a {sweep.metric}"])
+    lines.append(f"rank  {sweep.metric + ' mean':>22}  {'sd':>8}  seeds  " + "  ".join(sweep.axes))
+    for i, r in enumerate(ranked[:top], 1):
+        lines.append(f"{i:>4}  {r['mean']:>22.4f}  {r['sd']:>8.4f}  {r['n']:>5}  "
+                     + "  ".join(r["values"]))
+    best = ranked[0]["best"]
+    command = ["nnclf", "train", sweep.base] + [a for o in best.overrides for a in ("--set", o)]
+    score = float(rows[best.name][sweep.metric])
+    lines.append(f"best: {best.name} ({sweep.metric} {score:.4f}); reproduce it with:")
+    lines.append("  " + " ".join(shlex.quote(a) for a in command))
+    return "\n".join(lines)
+
+
+def plot(sweep_dir) -> list[Path]:
+    """Write sweep.png into ``sweep_dir``: the metric of each finished trial against each
+    swept value (a numeric axis on a log scale when its values span 20x or more)."""
+    from .report import _save_figure
+
+    sweep_dir = Path(sweep_dir)
+    sweep, rows = load(sweep_dir)
+    done = [r for r in rows.values() if r["status"] == "finished" and r.get(sweep.metric)]
+    if not done:
+        raise RunError(f"{sweep_dir}: no finished trial to plot; run it with nnclf sweep "
+                       f"--resume {sweep_dir}")
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("plotting needs matplotlib; install it with: "
+                         'pip install "nnclf[plot]"') from None
+    plt.switch_backend("Agg")
+    fig, axs = plt.subplots(1, len(sweep.axes), figsize=(4 * len(sweep.axes), 3.4),
+                            squeeze=False)
+    y = [float(r[sweep.metric]) for r in done]
+    for ax, axis in zip(axs[0], sweep.axes):
+        _plot_axis(ax, [r[axis] for r in done], y, axis)
+        ax.set_ylabel(sweep.metric)
+    return [_save_figure(plt, fig, sweep_dir / "sweep.png")]
+
+
+def _plot_axis(ax, cells: list[str], y: list[float], axis: str) -> None:
+    try:
+        x = np.array([float(c) for c in cells])
+    except ValueError:  # categorical: strings, lists
+        labels = list(dict.fromkeys(cells))
+        x = np.array([labels.index(c) for c in cells], dtype=float)
+        ax.set_xticks(range(len(labels)), labels)
+    else:
+        if x.min() > 0 and x.max() >= 20 * x.min():
+            ax.set_xscale("log")
+    ax.scatter(x, y, alpha=0.7, label="trials")
+    values, y = np.unique(x), np.asarray(y)
+    ax.plot(values, [y[x == v].mean() for v in values], color="C1", label="mean")
+    ax.set_xlabel(axis)
+    ax.legend(fontsize="small")

@@ -1,0 +1,327 @@
+"""A sweep file: a base config, the axes to vary, and the trials they expand into.
+
+Contract
+--------
+A sweep file is YAML with these keys (only ``base`` and one of ``grid``/``random`` needed)::
+
+    base: configs/iris.yaml     # a config file (from the current directory, else beside
+                                # this file), or an inline config mapping
+    grid:                       # every combination of these values ...
+      model.transfer: [tanh, relu]
+      train.schedule.eta0: [0.01, 0.03]
+    random:                     # ... times n random draws of these
+      n: 4
+      model.hidden_units: {int_log_uniform: [4, 64]}
+    seeds: [0, 1]               # each configuration trained once per seed (default: base's)
+    metric: val_accuracy        # what ranks the configurations (default val_accuracy)
+    max_trials: 1000            # refuse larger sweeps (default 1000)
+    seed: 0                     # seeds the random draws (default 0)
+
+Axis keys are the dotted keys of ``nnclf train --set``. The random distributions are
+``{uniform: [a, b]}``, ``{log_uniform: [a, b]}`` (a > 0), ``{int_uniform: [a, b]}``,
+``{int_log_uniform: [a, b]}`` (integers, a >= 1, both ends included) and
+``{choice: [v, ...]}``, all drawn from one ``numpy.random.default_rng(seed)`` in file order;
+a drawn float keeps 6 significant digits, so it reads back as written.
+
+Every trial's :class:`~nnclf.settings.Config` is built by :func:`read_sweep`, before anything
+runs: an unknown key, an empty axis, a bad distribution, a value the config refuses or more
+than ``max_trials`` trials is one :class:`~nnclf.errors.ConfigError` line naming the axis.
+The metric names ``PART_NAME``: PART one of train, val, test and NAME one of accuracy,
+balanced_accuracy, macro_f1 (higher is better) and log_loss (lower is better).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import (Config, _read_yaml, apply_overrides, config_from_dict, config_to_dict,
+                     parse_override)
+from .errors import ConfigError, NnclfError
+from .suggest import closest
+
+__all__ = ["Trial", "Sweep", "read_sweep", "override", "METRIC_PARTS", "METRIC_NAMES",
+           "metric_value", "better"]
+
+KEYS = ("base", "grid", "random", "seeds", "metric", "max_trials", "seed")
+DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "int_log_uniform", "choice")
+METRIC_PARTS = {"train": "train", "val": "validation", "test": "test"}
+METRIC_NAMES = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max",
+                "log_loss": "min"}
+MAX_TRIALS = 1000
+
+
+@dataclass
+class Trial:
+    """One run of the sweep: its axis values, its seed and the ``--set`` items that make
+    its config from the base."""
+
+    index: int
+    values: dict
+    seed: int | None
+    overrides: list[str]
+    config: dict = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"trial-{self.index:04d}"
+
+
+@dataclass
+class Sweep:
+    """A sweep file read and expanded: ``base`` as the reproducing command names it,
+    the axes in file order, the metric and the trials."""
+
+    base: str
+    axes: list[str]
+    metric: str
+    trials: list[Trial]
+    text: str = ""
+    base_config: dict | None = None
+
+
+def override(key: str, value) -> str:
+    """``key=value`` with the value written so that ``--set`` reads it back unchanged."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
+    text = text.removesuffix("...").strip()
+    return f"{key}={text}"
+
+
+def metric_value(metrics: dict, metric: str):
+    """The metric's value in a metrics.json dict (None when its part is empty)."""
+    part, name = _split_metric(metric)
+    scores = metrics.get(METRIC_PARTS[part])
+    return None if not scores else scores[name]
+
+
+def better(metric: str) -> str:
+    """"max" or "min": which way the metric improves."""
+    return METRIC_NAMES[_split_metric(metric)[1]]
+
+
+def _split_metric(metric: str) -> tuple[str, str]:
+    part, _, name = str(metric).partition("_")
+    if part not in METRIC_PARTS or name not in METRIC_NAMES:
+        valid = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
+        close = closest(str(metric), valid)
+        hint = f"did you mean {close}? " if close else ""
+        raise ConfigError(f"metric: unknown metric {metric!r}; {hint}the metrics are "
+                          f"{', '.join(valid)}")
+    return part, name
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_sweep(path) -> Sweep:
+    """Read, check and expand the sweep file ``path`` (see the module docstring)."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    try:
+        return _expand(raw, path)
+    except NnclfError as e:
+        raise e.within(str(path)) from None
+
+
+def _expand(raw, path: Path) -> Sweep:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("expected a mapping with base, grid and/or random, seeds, metric")
+    for key in raw:
+        if key not in KEYS:
+            close = closest(str(key), KEYS)
+            hint = f"did you mean {close}?" if close else f"valid keys are {', '.join(KEYS)}"
+            raise ConfigError(f"{key}: unknown key; {hint}")
+    base_raw, base_shown, base_dir = _base(raw.get("base"), path)
+    metric = raw.get("metric", "val_accuracy")
+    _split_metric(metric)
+    grid, random = _grid(raw.get("grid")), _random(raw.get("random"))
+    if not grid and not random:
+        raise ConfigError("nothing to sweep; add a grid: or random: mapping of "
+                          "key.path: values")
+    seeds = _seeds(raw.get("seeds"))
+    points = _points(grid, random, _seed(raw))
+    max_trials = _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1)
+    n_trials = len(points) * len(seeds)
+    if n_trials > max_trials:
+        raise ConfigError(f"the sweep asks for {n_trials} trials ({len(points)} "
+                          f"configurations x {len(seeds)} seeds), more than max_trials "
+                          f"{max_trials}; shrink the axes or raise max_trials")
+    axes = list(grid) + [k for k in random if k != "n"]
+    _check_axes(base_raw, base_dir, grid, random, points)
+    trials = []
+    for values, seed in itertools.product(points, seeds):
+        sets = [override(k, v) for k, v in values.items()]
+        sets += [] if seed is None else [override("seed", seed)]
+        cfg = _config(base_raw, base_dir, sets, "the trial " + " ".join(sets))
+        _check_metric_part(cfg, metric, sets)
+        trials.append(Trial(len(trials), values, cfg.seed, sets, config_to_dict(cfg)))
+    base_cfg = config_to_dict(_config(base_raw, base_dir, [], "base"))
+    return Sweep(base_shown, axes, metric, trials, path.read_text(encoding="utf-8"), base_cfg)
+
+
+def _base(base, path: Path):
+    """The base config as a raw mapping, how the reproducing command names it (None when
+    inline), and where its relative data paths are looked up."""
+    if isinstance(base, Mapping):
+        return dict(base), None, path.parent
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError("base must name a config file (e.g. base: configs/iris.yaml) or "
+                          f"be an inline config mapping, got {base!r}")
+    candidates = [Path(base), path.parent / base]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise ConfigError(f"base config '{base}' not found (looked in the current directory "
+                          f"and in {path.parent}); check the path")
+    raw = _read_yaml(found)
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"{found} is not a mapping of config sections")
+    return dict(raw or {}), str(found), found.parent
+
+
+def _config(base_raw: dict, base_dir: Path, sets: list[str], what: str) -> Config:
+    try:
+        return config_from_dict(apply_overrides(base_raw, sets), base_dir=base_dir)
+    except NnclfError as e:
+        raise ConfigError(f"{what}: {' '.join(str(e).split())}") from None
+
+
+def _axis_key(key, where: str) -> str:
+    if not isinstance(key, str):
+        raise ConfigError(f"{where}: axis {key!r} must be a dotted config key, "
+                          "e.g. train.schedule.eta0")
+    try:
+        parse_override(f"{key}=0")
+    except NnclfError as e:
+        raise ConfigError(f"{where}.{key}: {' '.join(str(e).split())}") from None
+    return key
+
+
+def _grid(grid) -> dict:
+    if grid is None:
+        return {}
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"grid must map config keys to lists of values, got {grid!r}")
+    out = {}
+    for key, values in grid.items():
+        _axis_key(key, "grid")
+        if not isinstance(values, list):
+            raise ConfigError(f"grid.{key}: expected a list of values, e.g. [0.01, 0.1], "
+                              f"got {values!r}")
+        if not values:
+            raise ConfigError(f"grid.{key}: empty axis; give at least one value")
+        out[key] = values
+    return out
+
+
+def _random(random) -> dict:
+    if random is None:
+        return {}
+    if not isinstance(random, Mapping):
+        raise ConfigError(f"random must be a mapping with n and key: {{distribution: ...}}, "
+                          f"got {random!r}")
+    axes = {k: v for k, v in random.items() if k != "n"}
+    if not axes:
+        raise ConfigError("random: no axes; add e.g. train.schedule.eta0: "
+                          "{log_uniform: [0.001, 0.1]}")
+    n = _count(random.get("n"), "random.n", 1)
+    return {"n": n} | {_axis_key(k, "random"): _distribution(k, v) for k, v in axes.items()}
+
+
+def _distribution(key: str, spec) -> tuple[str, list]:
+    where = f"random.{key}"
+    example = "e.g. {log_uniform: [0.001, 0.1]}"
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        raise ConfigError(f"{where}: expected one distribution ({', '.join(DISTRIBUTIONS)}), "
+                          f"{example}; got {spec!r}")
+    (kind, args), = spec.items()
+    if kind not in DISTRIBUTIONS:
+        close = closest(str(kind), DISTRIBUTIONS)
+        hint = f"did you mean {close}? " if close else ""
+        raise ConfigError(f"{where}: unknown distribution {kind!r}; {hint}the distributions "
+                          f"are {', '.join(DISTRIBUTIONS)}")
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            raise ConfigError(f"{where}: choice needs a non-empty list of values")
+        return kind, args
+    ints = kind.startswith("int")
+    number = (lambda v: isinstance(v, int)) if ints else (lambda v: isinstance(v, (int, float)))
+    if (not isinstance(args, list) or len(args) != 2
+            or not all(number(v) and not isinstance(v, bool) for v in args)
+            or not args[0] < args[1] or ("log" in kind and args[0] <= 0)):
+        what = "integers" if ints else "numbers"
+        low = " > 0" if "log" in kind else ""
+        raise ConfigError(f"{where}: {kind} needs [low, high], {what} with "
+                          f"{'0 < ' if low else ''}low < high; got {args!r}")
+    return kind, args
+
+
+def _draw(rng: np.random.Generator, kind: str, args: list):
+    if kind == "choice":
+        return args[int(rng.integers(len(args)))]
+    low, high = args
+    if kind == "int_uniform":
+        return int(rng.integers(low, high + 1))
+    if kind == "int_log_uniform":
+        x = math.exp(rng.uniform(math.log(low - 0.5 if low > 1 else low),
+                                 math.log(high + 0.5)))
+        return min(max(int(round(x)), low), high)
+    x = rng.uniform(low, high) if kind == "uniform" else math.exp(
+        rng.uniform(math.log(low), math.log(high)))
+    return float(f"{x:.6g}")
+
+
+def _points(grid: dict, random: dict, seed: int) -> list[dict]:
+    """Every grid combination times ``random.n`` draws (draws made in file order)."""
+    rng = np.random.default_rng(seed)
+    axes = {k: v for k, v in random.items() if k != "n"}
+    draws = [{k: _draw(rng, *spec) for k, spec in axes.items()}
+             for _ in range(random.get("n", 1))]
+    combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    return [combo | draw for combo in combos for draw in draws]
+
+
+def _check_axes(base_raw, base_dir, grid: dict, random: dict, points: list[dict]) -> None:
+    """Each value of each axis alone on the base, so that an error names its axis."""
+    for key, values in grid.items():
+        for value in values:
+            _config(base_raw, base_dir, [override(key, value)], f"grid.{key}: {value!r}")
+    for key in (k for k in random if k != "n"):
+        for value in {repr(p[key]): p[key] for p in points}.values():
+            _config(base_raw, base_dir, [override(key, value)], f"random.{key}: {value!r}")
+
+
+def _check_metric_part(cfg: Config, metric: str, sets: list[str]) -> None:
+    part = _split_metric(metric)[0]
+    fraction = {"val": cfg.data.validation_fraction, "test": cfg.data.test_fraction}.get(part)
+    if fraction == 0:
+        key = "validation_fraction" if part == "val" else "test_fraction"
+        raise ConfigError(f"metric: {metric} needs a {METRIC_PARTS[part]} split, but "
+                          f"data.{key} is 0 (in the trial {' '.join(sets) or 'base'}); "
+                          "choose another metric or a fraction > 0")
+
+
+def _seeds(seeds) -> list:
+    if seeds is None:
+        return [None]  # the base config's seed
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"seeds must be a non-empty list of integers, e.g. [0, 1, 2], "
+                          f"got {seeds!r}")
+    for s in seeds:
+        _count(s, "seeds", 0)
+    return seeds
+
+
+def _seed(raw) -> int:
+    return _count(raw.get("seed", 0), "seed", 0)
+
+
+def _count(value, key: str, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
+    return value
