@@ -44,6 +44,7 @@ from .archive import atomic_write_text
 from .config import OutputConfig, config_from_dict, dump_config
 from .errors import NnclfError, RunError, UsageError
 from .sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+from .tables import format_table
 
 __all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",
            "summary", "plot", "SWEEP_CSV", "TRIALS"]
@@ -362,10 +363,10 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
     ranked = _ranking(sweep, rows)
     if not ranked:
         return "\n".join(lines + [f"no finished trial has a {sweep.metric}"])
-    lines.append(f"rank  {sweep.metric + ' mean':>22}  {'sd':>8}  seeds  " + "  ".join(sweep.axes))
-    for i, r in enumerate(ranked[:top], 1):
-        lines.append(f"{i:>4}  {r['mean']:>22.4f}  {r['sd']:>8.4f}  {r['n']:>5}  "
-                     + "  ".join(r["values"]))
+    table = [["rank", f"{sweep.metric} mean", "sd", "seeds", *sweep.axes]]
+    table += [[str(i), f"{r['mean']:.4f}", f"{r['sd']:.4f}", str(r["n"]), *r["values"]]
+              for i, r in enumerate(ranked[:top], 1)]
+    lines.append(format_table(table, right={0, 1, 2, 3}))
     best = ranked[0]["best"]
     command = ["nnclf", "train", sweep.base] + [a for o in best.overrides for a in ("--set", o)]
     score = float(rows[best.name][sweep.metric])

@@ -203,6 +203,11 @@ def test_summary_ranks_by_mean_and_names_the_best_command(full, capsys):
     lines = text.splitlines()
     assert lines[0] == f"sweep {full}: 4 trials, 4 finished, 0 failed"
     assert float(lines[2].split()[1]) == pytest.approx(float(best["val_accuracy"]), abs=1e-4)
+    # The ranking is a table: each swept value starts under its axis's name.
+    for axis, values in (("model.transfer", ("tanh", "relu")), ("train.schedule.eta0",
+                                                                 ("0.02", "0.1"))):
+        col = lines[1].index(axis)
+        assert all(line[col:].split()[0] in values for line in lines[2:6]), text
     assert lines[-1].startswith(f"  nnclf train {full.parent / 'base.yaml'} --set "
                                 "model.transfer=")
 
