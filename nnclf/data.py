@@ -19,6 +19,10 @@ Accepted sources
         arrays ``X`` and ``y``; optionally ``X_test``, ``y_test`` and ``feature_names``.
     ``synthetic``
         :func:`sklearn.datasets.make_classification`.
+    ``path/to/folder``
+        ``X.npy`` and ``y.npy`` (optionally ``X_test.npy``, ``y_test.npy``), memory-mapped
+        (:mod:`nnclf.npyfolder`): X and X_test are then :class:`~nnclf.npyfolder.Rows`, read
+        a row or a chunk at a time, not float64 arrays.
 
 Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
 fault (``source: file 'x.csv' not found``); the caller says where the argument came from
@@ -43,6 +47,8 @@ from sklearn import datasets as _skdatasets
 from .datafiles import (bad as _bad, file_problem, is_numeric_column, parse_labels,
                         parse_numeric, read_csv, read_npz, shown)
 from .errors import DataError
+from .npyfolder import Rows, is_folder, open_folder
+from .npyfolder import fingerprint as folder_fingerprint
 from .settings import DataConfig
 from .suggest import closest
 
@@ -65,7 +71,7 @@ SKLEARN_DATASETS = {
 
 _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
-    "a path ending in .csv or .npz, or 'synthetic'"
+    "a path ending in .csv or .npz, a folder holding X.npy and y.npy, or 'synthetic'"
 )
 
 
@@ -145,6 +151,8 @@ def load_dataset(
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
         ds = _load_csv_dataset(arg, target, encoding, source)
+    elif kind == "folder":
+        ds = Dataset(*open_folder(arg), source=source)
     else:
         X, y, names, X_test, y_test = read_npz(arg, require_y=True)
         ds = Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
@@ -211,6 +219,9 @@ def load_features(
         return _load_csv_features(arg, expected, target, encoding)
     if kind == "sklearn":
         X, y, names = _load_sklearn(arg)
+    elif kind == "folder":
+        X, y, names = open_folder(arg, require_y=False)[:3]
+        names = None  # a folder's columns have no names: they are taken in order
     else:
         X, y, names, _, _ = read_npz(arg, require_y=False)
     cols = _by_name(names, expected, source) if names and expected else None
@@ -254,6 +265,8 @@ def _source_kind(source: str) -> tuple[str, str]:
     if source == "synthetic":
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
+    if suffix not in (".csv", ".npz") and is_folder(source):
+        return "folder", source
     if suffix not in (".csv", ".npz"):
         raise DataError(f": cannot read '{source}'; use {_FORMS}", name="source")
     problem = file_problem(source)
@@ -381,8 +394,12 @@ def fingerprint(ds: Dataset) -> dict:
     of X, y, X_test and y_test (dtypes, shapes and values, in order).
 
     Two loads of the same data give the same fingerprint; any change to a value, the order
-    of the rows, or their number gives another (see :func:`data_changed`).
+    of the rows, or their number gives another (see :func:`data_changed`). A folder source
+    is fingerprinted without reading all of a large X (:func:`nnclf.npyfolder.fingerprint`).
     """
+    if isinstance(ds.X, Rows):
+        rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)
+        return folder_fingerprint(ds.source.strip(), ds.source, rows)
     digest = hashlib.sha256()
     for a in (ds.X, ds.y, ds.X_test, ds.y_test):
         if a is None:

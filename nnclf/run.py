@@ -49,6 +49,7 @@ from .config import Config, OutputConfig, config_to_dict, dump_config, load_conf
 from .data import data_changed, fingerprint, label_text, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, RunError
 from .metrics import evaluate, no_better_than_chance
+from .npyfolder import prepare
 from .preprocessing import Standardizer, train_test_split_stratified
 from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, resume_command, save_run)
@@ -83,9 +84,9 @@ RUN_FILES = rundir.RUN_FILES
 class Splits:
     """The raw examples of one config, split as training splits them.
 
-    Features are unstandardised and labels are as the source has them; the validation and
-    test parts may be empty (n = 0). ``fingerprint`` identifies the data loaded
-    (:func:`nnclf.data.fingerprint`).
+    Features are unstandardised (arrays, or for a folder source :class:`~nnclf.npyfolder.Rows`
+    of its memory map: index arrays, not copies) and labels are as the source has them; the
+    validation and test parts may be empty (n = 0). ``fingerprint``: :func:`~nnclf.data.fingerprint`.
     """
 
     X_train: np.ndarray
@@ -111,7 +112,7 @@ def _split(X, y, fraction, seed, key):
 def load_splits(cfg: Config) -> Splits:
     """Load ``cfg.data`` and split it as training does.
 
-    The test part is split off first (unless an .npz brings its own X_test, y_test), then the
+    The test part is split off first (unless the source (.npz, folder) has its own), then the
     validation part from the rest; both splits are stratified and seeded with ``cfg.seed``,
     so every command that calls this sees the same examples. A fraction that leaves no
     training example is a :class:`~nnclf.errors.DataError` naming its config key.
@@ -267,9 +268,9 @@ class _Job:
 
 def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutcome:
     """Train to the end (or until Ctrl-C / ``stop_after`` steps), then save the run."""
-    X, y = job.model.prepare(job.splits.X_train), job.model.encode(job.splits.y_train)
+    X, y = prepare(job.model, job.splits.X_train), job.model.encode(job.splits.y_train)
     has_val = len(job.splits.X_val) > 0
-    X_val = job.model.prepare(job.splits.X_val) if has_val else None
+    X_val = prepare(job.model, job.splits.X_val) if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
     result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after,
