@@ -45,9 +45,9 @@ import numpy as np
 from .datafiles import _check_labels, bad
 
 __all__ = ["Rows", "open_folder", "is_folder", "mean_and_scale", "fingerprint",
-           "log_proba", "prepare", "checked_xy", "CHUNK_BYTES"]
+           "log_proba", "probabilities", "prepare", "checked_xy", "CHUNK_BYTES"]
 
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 8 << 20
 """About how many bytes of float64 features one chunk of rows holds (evaluation, statistics)."""
 
 WHOLE_HASH_BYTES = 64 << 20
@@ -91,9 +91,12 @@ class Rows:
 
     def __getitem__(self, k) -> np.ndarray:
         """The rows k (int: shape (d,); ints or a slice: shape (len, d)), standardised."""
-        raw = self.array[self.index[k]]
-        # float64 first: (x - mean) / scale exactly as on an in-memory float64 copy of X.
-        return ((raw.astype(np.float64) - self.mean) / self.scale).astype(self.dtype, copy=False)
+        # float64 first: (x - mean) / scale exactly as on an in-memory float64 copy of X,
+        # in place (a chunk is then one float64 copy of its rows).
+        out = self.array[self.index[k]].astype(np.float64)
+        out -= self.mean
+        out /= self.scale
+        return out.astype(self.dtype, copy=False)
 
     def __array__(self, dtype=None, copy=None):
         # Correct for any caller, but every row at once: nnclf's own code uses chunks().
@@ -152,7 +155,7 @@ def open_folder(path: str, require_y: bool = True):
                        else ("y_test.npy", "X_test.npy"))
         raise bad(f": folder {path} has {have} but no {lacks}; give both or neither")
     X = _matrix(folder, "X", path)
-    y = (_check_labels(_array(folder, "y", path), "y", len(X), path)
+    y = (_check_labels(_array(folder, "y", path), "y", len(X), f"folder {path}")
          if "y.npy" in present else None)
     X_test = y_test = None
     if "X_test.npy" in present:
@@ -160,7 +163,8 @@ def open_folder(path: str, require_y: bool = True):
         if X_test.shape[1] != X.shape[1]:
             raise bad(f": folder {path}: X_test.npy has {X_test.shape[1]} columns but X.npy "
                       f"has {X.shape[1]}; make them match")
-        y_test = _check_labels(_array(folder, "y_test", path), "y_test", len(X_test), path)
+        y_test = _check_labels(_array(folder, "y_test", path), "y_test", len(X_test),
+                               f"folder {path}")
     names = tuple(f"x{j}" for j in range(X.shape[1]))
     return X, y, names, X_test, y_test
 
@@ -242,6 +246,16 @@ def checked_xy(network, X, y):
     # An X of zero strides (no memory) of the right shape, to check the labels against.
     _, y = network._check_xy(np.broadcast_to(np.zeros(X.shape[1], network.dtype), X.shape), y)
     return X.standardized(X.mean, X.scale, network.dtype), y
+
+
+def probabilities(model, X):
+    """Yield p(k | x) of a :class:`~nnclf.trained.TrainedModel` for the raw rows of X, a
+    chunk at a time when X is :class:`Rows` (else all at once), as arrays (rows, K)."""
+    if not isinstance(X, Rows):
+        yield model.predict_proba(X)
+        return
+    for _, block in X.chunks():
+        yield model.predict_proba(block)
 
 
 def prepare(model, X):
