@@ -159,13 +159,17 @@ def test_rows_gather_standardised_rows_and_split_row_numbers():
     np.testing.assert_array_equal(np.asarray(rows), (X[::-1] - 1) / 2)
     blocks = list(rows.chunks(25))
     assert [s for s, _ in blocks] == [0, 25, 50] and sum(len(b) for _, b in blocks) == 60
-    from nnclf.preprocessing import train_test_split_stratified
-    a, b, y_a, y_b = train_test_split_stratified(Rows(X), y, 0.25, seed=4)
-    A, B, yA, yB = train_test_split_stratified(X, y, 0.25, seed=4)
-    assert isinstance(a, Rows) and a.array is X
-    np.testing.assert_array_equal(np.asarray(a), A)
-    np.testing.assert_array_equal(np.asarray(b), B)
-    np.testing.assert_array_equal(y_a, yA)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), (X[::-1] - 1) / 2)
+    assert rows.take([3, 0]).index.tolist() == [56, 59]
+    assert Rows(X, dtype=np.float32)[0].dtype == np.float32
+
+
+def test_the_trainer_checks_rows_without_reading_them():
+    X, y = arrays(50, d=4)
+    with pytest.raises(DataError, match=r"x has shape \(1, 4\); expected \(3,\)"):
+        Trainer(Network(3, 4, 3), SGDSettings(epochs=1), progress="none").fit(Rows(X), y)
+    with pytest.raises(DataError, match="y holds class indices outside 0..1"):
+        Trainer(Network(4, 4, 2), SGDSettings(epochs=1), progress="none").fit(Rows(X), y)
 
 
 def test_splits_hold_views_of_the_memory_map(tmp_path):
