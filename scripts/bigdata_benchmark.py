@@ -13,7 +13,9 @@ each engine runs, in alternating rounds, one child process of each kind:
   into a float64 array, as an in-memory source is trained, and the same trainer on them.
 
 The speed of each is steps / (seconds of Trainer.fit); the ratio folder / memory is the
-median over the rounds. The folder is deleted at the end (``--keep`` keeps it).
+ratio of the medians over the rounds. Children run BLAS on one thread (a shared machine's
+BLAS threads otherwise make the numpy engine's times swing by 2x either way), and report
+their major page faults (pages read from disk: 0 means X.npy stayed in the page cache). The folder is deleted at the end (``--keep`` keeps it).
 
     python scripts/bigdata_benchmark.py [--gigabytes 4] [--features 784] [--hidden 100]
         [--steps 300000] [--rounds 2] [--engines numpy numba] [--dir /tmp] [--json]
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -70,8 +73,10 @@ else:
     began = time.perf_counter()
     trainer.fit(X, model.encode(splits.y_train))
     seconds, steps = time.perf_counter() - began, trainer.t
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "steps": steps, "rss_anon_start": start,
-                  "rss_anon_peak": max(peak[0], rss_anon())}))
+                  "rss_anon_peak": max(peak[0], rss_anon()), "major_faults": usage.ru_majflt}))
 """
 
 
@@ -103,7 +108,11 @@ def read_through(path: Path) -> None:
 
 def child(kind: str, config: dict, out: Path) -> dict:
     args = json.dumps({"kind": kind, "config": config, "out": str(out)})
-    done = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True)
+    # BLAS on one thread in both kinds of child: on a shared machine BLAS's threads wait on
+    # each other's cores, which swamps the difference measured here (as nnclf.engine says).
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True,
+                          env=env)
     if done.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{done.stderr}")
     shutil.rmtree(out, ignore_errors=True)
@@ -139,6 +148,8 @@ def measure(folder: Path, engines, hidden: int, steps: int, rounds: int) -> list
             "folder_rss_anon_growth_mb": max(r["rss_anon_peak"] - r["rss_anon_start"]
                                              for r in runs["folder"]) / 2**20,
             "memory_rss_anon_peak_mb": max(r["rss_anon_peak"] for r in runs["memory"]) / 2**20,
+            # Pages read from disk, not from the page cache: 0 when the file stayed cached.
+            "folder_major_faults": max(r["major_faults"] for r in runs["folder"]),
         })
     return rows
 
@@ -154,35 +165,41 @@ def main(argv=None) -> int:
                         choices=["numpy", "numba"])
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--keep", action="store_true", help="keep the folder written")
+    parser.add_argument("--folder", help="use this folder (X.npy, y.npy) instead of writing one")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     need = args.gigabytes * 2**30 * 1.1
     if shutil.disk_usage(args.dir).free < need:
         raise SystemExit(f"{args.dir} has less than {need / 2**30:.1f} GB free; use --dir "
                          "or a smaller --gigabytes")
-    folder = Path(tempfile.mkdtemp(prefix="nnclf-bigdata-", dir=args.dir))
+    given = Path(args.folder) if args.folder else None
+    folder = given or Path(tempfile.mkdtemp(prefix="nnclf-bigdata-", dir=args.dir))
     try:
-        n = write_folder(folder, args.gigabytes, args.features)
+        if given is None:
+            write_folder(folder, args.gigabytes, args.features)
         read_through(folder / "X.npy")
+        X = np.load(folder / "X.npy", mmap_mode="r")
+        (n, d), gigabytes, dtype = X.shape, X.nbytes / 2**30, X.dtype.name
         rows = measure(folder, args.engines, args.hidden, args.steps, args.rounds)
     finally:
-        if not args.keep:
+        if not args.keep and given is None:
             shutil.rmtree(folder, ignore_errors=True)
-    size = (folder / "X.npy") if args.keep else None
-    info = {"X_npy_gigabytes": args.gigabytes, "rows": n, "features": args.features,
-            "hidden": args.hidden, "steps": args.steps, "rounds": args.rounds, "results": rows,
-            "kept": str(size) if size else None}
+    info = {"X_npy_gigabytes": gigabytes, "rows": n, "features": d, "hidden": args.hidden,
+            "steps": args.steps, "rounds": args.rounds, "results": rows,
+            "folder": str(folder) if args.keep or given else None}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"X.npy: {args.gigabytes:g} GB float32, {n} rows x {args.features} features; "
-          f"m = {args.hidden}, {args.steps} steps, median of {args.rounds} rounds")
+    print(f"X.npy: {gigabytes:.2f} GB {dtype}, {n} rows x {d} features; m = {args.hidden}, "
+          f"{args.steps} steps, median of {args.rounds} rounds")
     print(f"{'engine':<8}{'folder steps/s':>16}{'memory steps/s':>16}{'ratio':>8}"
-          f"{'folder RssAnon peak':>21}{'(growth)':>10}{'memory RssAnon peak':>21}")
+          f"{'folder RssAnon peak':>21}{'(growth)':>10}{'memory RssAnon peak':>21}"
+          f"{'major faults':>14}")
     for r in rows:
         print(f"{r['engine']:<8}{r['folder_steps_per_s']:>16,.0f}{r['memory_steps_per_s']:>16,.0f}"
               f"{r['ratio']:>8.2f}{r['folder_rss_anon_peak_mb']:>18,.0f} MB"
-              f"{r['folder_rss_anon_growth_mb']:>7,.0f} MB{r['memory_rss_anon_peak_mb']:>18,.0f} MB")
+              f"{r['folder_rss_anon_growth_mb']:>7,.0f} MB{r['memory_rss_anon_peak_mb']:>18,.0f} MB"
+              f"{r['folder_major_faults']:>14,}")
     return 0
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -358,3 +359,17 @@ def test_private_memory_stays_far_below_the_size_of_x(tmp_path):
     assert result["status"] == "finished"
     # The in-memory route holds a float64 copy: twice the file. Here: chunks, labels, indices.
     assert result["growth"] < size / 4, (result["growth"] / 2**20, size / 2**20)
+
+
+@pytest.mark.slow
+def test_the_benchmark_script_runs_small_and_cleans_up(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bigdata_benchmark.py"
+    done = subprocess.run([sys.executable, str(script), "--gigabytes", "0.002", "--steps", "300",
+                           "--rounds", "1", "--engines", "numpy", "--dir", str(tmp_path),
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["features"] == 784 and info["rows"] == int(0.002 * 2**30) // (4 * 784)
+    (row,) = info["results"]
+    assert row["engine"] == "numpy" and row["ratio"] > 0 and row["folder_rss_anon_peak_mb"] > 0
+    assert list(tmp_path.iterdir()) == []  # the folder it wrote is gone
