@@ -162,10 +162,12 @@ def cmd_predict(args) -> int:
     from .archive import atomic_write_text
 
     model, _, _ = run.open_model(args.model)
-    text = report.predict(model, args.data, notify=_note)
+    pieces = report.predict_csv(model, args.data, notify=_note)  # a folder: chunk by chunk
     if out is None:
-        sys.stdout.write(text)
+        for text in pieces:
+            sys.stdout.write(text)
     else:
+        text = "".join(pieces)
         atomic_write_text(out, text)
         _say(f"nnclf: wrote {text.count(chr(10)) - 1} predictions to {out}")
     return EXIT_OK

@@ -103,6 +103,16 @@ def _gather_rows(data, rows, out):
             out.flat[r * w + j] = data.flat[k + j]
 
 
+def _gather_standardized(data, index, rows, out, mean, scale):
+    # out[r] = (data[index[rows[r]]] - mean) / scale: a row of a memory-mapped X, standardised
+    # in float64 as it is read (as numpy does on a float64 copy), then stored in out's dtype.
+    w = out.size // rows.size
+    for r in range(rows.size):
+        k = index[rows[r]] * w
+        for j in range(w):
+            out.flat[r * w + j] = (np.float64(data.flat[k + j]) - mean[j]) / scale[j]
+
+
 def _axpy(target, a, x):
     for i in range(target.size):
         target.flat[i] += a * x.flat[i]
@@ -164,8 +174,8 @@ def _average(avg, theta, rate):
         avg.flat[i] += rate * (theta.flat[i] - avg.flat[i])
 
 
-_HELPERS = (_gather_rows, _axpy, _add_into, _sum_squares, _scale, _decay, _sgd, _momentum,
-            _adagrad, _adam, _average)
+_HELPERS = (_gather_rows, _gather_standardized, _axpy, _add_into, _sum_squares, _scale,
+            _decay, _sgd, _momentum, _adagrad, _adam, _average)
 
 
 # ------------------------------------------------------------------ generating the step
@@ -220,8 +230,10 @@ class _Source:
 
 
 def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Update,
-              p_slots: dict[int, int]) -> _Source:
-    """The source of ``run``; ``p_slots`` maps a vertex number to its slot in ``P``."""
+              p_slots: dict[int, int], standardized: bool = False) -> _Source:
+    """The source of ``run``; ``p_slots`` maps a vertex number to its slot in ``P``;
+    ``standardized``: the first data leaf is read through ``D[len(data)]`` (an index array)
+    and standardised with ``D[len(data) + 1]`` (mean) and ``D[len(data) + 2]`` (scale)."""
     src = _Source()
     n = graph.n
     number = {v.name: v.index for v in graph.vertices}
@@ -242,7 +254,12 @@ def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Upd
     src.emit("for step in range(picks.shape[0]):", 1)
     src.emit("rows = picks[step]\n        eta = etas[step]")
     for k, name in enumerate(data):
-        src.call("gather", _gather_rows, f"D[{k}], rows, u{number[name]}")
+        if k == 0 and standardized:
+            m = len(data)
+            src.call("gather_standardized", _gather_standardized,
+                     f"D[0], D[{m}], rows, u{number[name]}, D[{m + 1}], D[{m + 2}]")
+        else:
+            src.call("gather", _gather_rows, f"D[{k}], rows, u{number[name]}")
     for v in graph._ops:
         args = ", ".join(f"u{p.index}" for p in v.parents)
         src.call(f"f{v.index}", v.fn.compiled.forward, f"{args}, u{v.index}")
@@ -402,10 +419,14 @@ class CompiledSteps:
         Adam's count k of its updates, updated in place.
     average : dict of name -> array, optional
         The running average (with ``update.average``), updated in place.
+    standardized : bool
+        The data given to :meth:`run` are (X, ..., index, mean, scale): the first leaf's row
+        ``r`` is ``(X[index[r]] - mean) / scale`` (X memory-mapped, :mod:`nnclf.npyfolder`).
     """
 
     def __init__(self, graph, params: dict, data: tuple[str, ...], update: Update,
-                 state: tuple = (), count: np.ndarray | None = None, average: dict | None = None):
+                 state: tuple = (), count: np.ndarray | None = None, average: dict | None = None,
+                 standardized: bool = False):
         missing = missing_compiled_form(graph)
         if missing is not None:
             raise GraphError(f"local function '{missing.name}' has no compiled form")
@@ -423,7 +444,8 @@ class CompiledSteps:
         wanted = sorted({v.index for v, _ in self._plan()} |
                         {p.index for _, edges in self._plan() for _, p in edges})
         self._slots = {i: s for s, i in enumerate(wanted)}
-        self._source = _generate(graph, names, data, update, self._slots)
+        self.standardized = standardized
+        self._source = _generate(graph, names, data, update, self._slots, standardized)
         self.key = _fingerprint(self._source)
 
     @property
@@ -435,8 +457,11 @@ class CompiledSteps:
         """Buffers for batches shaped like ``sample`` (the data arrays' first rows)."""
         dtype = self.graph.dtype
         leaves = dict(self.params)
-        leaves.update({name: np.array(a, dtype=dtype if a.dtype.kind == "f" else a.dtype)
-                       for name, a in zip(self.data, sample)})
+        # Float data (and standardised rows, whatever X's dtype) in the graph's dtype.
+        floats = {k for k, a in enumerate(sample) if a.dtype.kind == "f"}
+        floats |= {0} if self.standardized else set()
+        leaves.update({name: np.array(a, dtype=dtype if k in floats else a.dtype)
+                       for k, (name, a) in enumerate(zip(self.data, sample))})
         values = self.graph.forward(leaves)
         U = tuple(leaves[v.name] if v.name in leaves else
                   np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype)

@@ -282,9 +282,12 @@ def _resolve_source(source: str, base_dir) -> str:
     """A data file as an absolute path: found from the current directory, else next to the
     config file. Sources that are not files are returned unchanged. A path that exists but
     cannot be a data file (a directory, a FIFO, a symbolic link loop) is named as such."""
-    if Path(source).suffix.lower() not in (".csv", ".npz", ".parquet"):
-        return source
     given = os.path.expanduser(source)
+    if Path(source).suffix.lower() not in (".csv", ".npz", ".parquet"):
+        # A folder of X.npy and y.npy (a folder source) is made absolute the same way.
+        folders = [given] + ([os.path.join(base_dir, given)] if base_dir is not None else [])
+        found = next((f for f in folders if os.path.isfile(os.path.join(f, "X.npy"))), None)
+        return os.path.realpath(found) if found is not None else source
     candidates = [given]
     if base_dir is not None and not os.path.isabs(given):
         # abspath, not Path.resolve: resolving a symbolic link loop raises (Python 3.11).

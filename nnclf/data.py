@@ -25,20 +25,23 @@ Accepted sources
         arrays ``X`` and ``y``; optionally ``X_test``, ``y_test`` and ``feature_names``.
     ``synthetic``
         :func:`sklearn.datasets.make_classification`.
+    ``path/to/folder``
+        ``X.npy`` and ``y.npy`` (optionally ``X_test.npy``, ``y_test.npy``), memory-mapped
+        (:mod:`nnclf.npyfolder`): X and X_test are then :class:`~nnclf.npyfolder.Rows`, read
+        a row or a chunk at a time, not float64 arrays.
 
 Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
 fault (``source: file 'x.csv' not found``); the caller says where the argument came from
 (``data.source``, ``--data``). :func:`load_features` reads the inputs of a prediction and
 lines their columns up with a trained model's feature names: by name when the source names
 all of them, in order when it names none of them, and an error naming the missing ones when
-it names some. :func:`fingerprint` identifies a dataset's contents, so that a run can tell
-when its data file changed (:func:`data_changed`). The files themselves are read in
+it names some. A dataset's contents are identified by :mod:`nnclf.fingerprints`, so that a
+run can tell when its data file changed. The files themselves are read in
 :mod:`nnclf.datafiles`; the split and the standardisation are in :mod:`nnclf.preprocessing`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +53,7 @@ from .datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_co
                         parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
                         read_npz, read_parquet, shown, sniff_delimiter)
 from .errors import DataError
+from .npyfolder import is_folder, open_folder
 from .settings import DataConfig
 from .suggest import closest
 
@@ -58,8 +62,6 @@ __all__ = [
     "SKLEARN_DATASETS",
     "load_dataset",
     "load_features",
-    "fingerprint",
-    "data_changed",
     "label_text",
 ]
 
@@ -72,7 +74,7 @@ SKLEARN_DATASETS = {
 
 _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
-    "a path ending in .csv, .parquet or .npz, or 'synthetic'"
+    "a path ending in .csv, .parquet or .npz, a folder holding X.npy and y.npy, or 'synthetic'"
 )
 
 
@@ -152,19 +154,24 @@ def load_dataset(
     kind, arg = _source_kind(source)
     columns = _named_columns(kind, source, target=target, features=features, drop=drop)
     if kind == "sklearn":
-        X, y, names = _load_sklearn(arg)
-        ds = Dataset(X, y, names, source=source)
+        ds = Dataset(*_load_sklearn(arg), source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     elif kind == "csv":
         ds = _load_csv_dataset(arg, columns, encoding, delimiter, source)
     elif kind == "parquet":
         ds = _load_parquet_dataset(arg, columns, source)
+    elif kind == "folder":
+        ds = Dataset(*open_folder(arg), source=source)
     else:
-        X, y, names, X_test, y_test = read_npz(arg, require_y=True)
-        ds = Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
+        ds = _load_npz_dataset(arg, source)
     _check_labels(ds.y, ds.source, "target" if kind in ("csv", "parquet") else "source")
     return ds
+
+
+def _load_npz_dataset(path: str, source: str) -> Dataset:
+    X, y, names, X_test, y_test = read_npz(path, require_y=True)
+    return Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
 
 
 def _named_columns(kind: str, source: str, **columns) -> dict:
@@ -242,10 +249,7 @@ def load_features(
         return _load_csv_features(arg, expected, target, encoding, delimiter)
     if kind == "parquet":
         return _load_parquet_features(arg, expected, target)
-    if kind == "sklearn":
-        X, y, names = _load_sklearn(arg)
-    else:
-        X, y, names, _, _ = read_npz(arg, require_y=False)
+    X, y, names = _unnamed_features(kind, arg)
     cols = _by_name(names, expected, source) if names and expected else None
     if cols is not None:
         return X[:, cols], y, tuple(names[j] for j in cols)
@@ -253,6 +257,16 @@ def load_features(
         raise DataError(f": {source} has {X.shape[1]} features but the model expects "
                         f"{len(expected)} ({_names(expected)})", name="source")
     return X, y, tuple(names or _numbered(X.shape[1]))
+
+
+def _unnamed_features(kind: str, path: str):
+    """X, y (or None) and the column names (None for a folder: its columns are taken in
+    order) of a scikit-learn data set, a folder or an .npz, read whole or mapped."""
+    if kind == "sklearn":
+        return _load_sklearn(path)
+    if kind == "folder":
+        return (*open_folder(path, require_y=False)[:2], None)
+    return read_npz(path, require_y=False)[:3]
 
 
 def _load_parquet_features(path, expected, target):
@@ -305,6 +319,8 @@ def _source_kind(source: str) -> tuple[str, str]:
     if source == "synthetic":
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
+    if suffix not in (".csv", ".npz", ".parquet") and is_folder(source):
+        return "folder", source
     if suffix not in (".csv", ".npz", ".parquet"):
         raise DataError(f": cannot read '{source}'; use {_FORMS}", name="source")
     problem = file_problem(source)
@@ -460,35 +476,3 @@ def label_text(label) -> str:
     if isinstance(label, np.generic):
         label = label.item()
     return repr(label) if isinstance(label, (str, bytes)) else str(label)
-
-
-# ----------------------------------------------------------------------------- fingerprints
-
-
-def fingerprint(ds: Dataset) -> dict:
-    """What identifies the contents of ``ds``: ``{"source", "rows", "sha256"}``, the digest
-    of X, y, X_test and y_test (dtypes, shapes and values, in order).
-
-    Two loads of the same data give the same fingerprint; any change to a value, the order
-    of the rows, or their number gives another (see :func:`data_changed`).
-    """
-    digest = hashlib.sha256()
-    for a in (ds.X, ds.y, ds.X_test, ds.y_test):
-        if a is None:
-            digest.update(b"none;")
-            continue
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(a.tobytes())
-    rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)
-    return {"source": ds.source, "rows": int(rows), "sha256": digest.hexdigest()}
-
-
-def data_changed(before: dict, now: dict, source: str) -> str | None:
-    """What changed in ``source`` between two fingerprints, in words; None if nothing."""
-    if before.get("sha256") == now.get("sha256"):
-        return None
-    rows = before.get("rows")
-    how = (f"{rows} rows then, {now['rows']} now" if rows != now["rows"] else
-           f"the same {rows} rows, but other values or another order")
-    return f"the data {source} has changed since the run was trained ({how})"

@@ -153,11 +153,12 @@ def choose_engine(requested: str, graph, steps: int, batch_size: int = 1) -> Cho
     return Choice("numba", f"numba {version}")
 
 
-def engine_loop(network, settings, opt_state, steps: int,
-                average=None) -> tuple[Choice, "CompiledLoop | None"]:
+def engine_loop(network, settings, opt_state, steps: int, average=None,
+                rows: bool = False) -> tuple[Choice, "CompiledLoop | None"]:
     """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
     and the compiled loop when it is numba (None for numpy); ``average`` is the trainer's
-    :class:`~nnclf.optimizers.RunningAverage`, if it averages.
+    :class:`~nnclf.optimizers.RunningAverage`, if it averages; ``rows``: the loop reads X
+    as :class:`~nnclf.npyfolder.Rows` (a memory map, standardised row by row).
 
     Raises
     ------
@@ -170,7 +171,7 @@ def engine_loop(network, settings, opt_state, steps: int,
         raise e.within("train") from None
     if choice.name == "numpy":
         return choice, None
-    return choice, CompiledLoop.for_trainer(network, settings, opt_state, average)
+    return choice, CompiledLoop.for_trainer(network, settings, opt_state, average, rows)
 
 
 class CompiledLoop:
@@ -192,9 +193,11 @@ class CompiledLoop:
         self.chunk = 256
 
     @classmethod
-    def for_trainer(cls, network, settings, opt_state, average=None) -> "CompiledLoop":
+    def for_trainer(cls, network, settings, opt_state, average=None,
+                    rows: bool = False) -> "CompiledLoop":
         """The loop for a trainer's network, settings, optimizer state (laid out as
-        :mod:`nnclf.optimizers` makes it) and running average."""
+        :mod:`nnclf.optimizers` makes it) and running average; ``rows``: for X given as
+        :class:`~nnclf.npyfolder.Rows`."""
         spec = dict(settings.optimizer)
         name = spec.pop("name")
         update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
@@ -205,12 +208,13 @@ class CompiledLoop:
         steps = compiled.CompiledSteps(
             network.graph, network.params, ("x", "y"), update,
             tuple(opt_state[slot] for slot in slots), opt_state.get("count", {}).get("k"),
-            average.values if average is not None else None)
+            average.values if average is not None else None, standardized=rows)
         return cls(steps, settings.batch_size, average)
 
     def run(self, X, y, order: np.ndarray, epoch_start: int, t: int, stop: int, schedule,
             loss_sum: float, interrupt) -> tuple[int, float, float | None]:
-        """Steps t + 1 .. stop of the epoch whose example indices are ``order``.
+        """Steps t + 1 .. stop of the epoch whose example indices are ``order`` (into X, an
+        array, or :class:`~nnclf.npyfolder.Rows` for a loop made with ``rows``).
 
         Returns (the step reached, the loss sum continued, the non-finite loss that stopped
         it or None); stops early when ``interrupt.requested``.
@@ -221,6 +225,8 @@ class CompiledLoop:
     def _run(self, X, y, order, epoch_start, t, stop, schedule, loss_sum, interrupt):
         B = self.batch_size
         data = (X, np.ascontiguousarray(y, dtype=np.intp))
+        if self.steps.standardized:  # X is Rows: its array, gathered through its index
+            data = (X.array, data[1], X.index, X.mean, X.scale)
         while t < stop and not interrupt.requested:
             end = min(stop, t + self.chunk)
             rows = order[(t - epoch_start) * B:(end - epoch_start) * B]

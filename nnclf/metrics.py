@@ -6,15 +6,21 @@ Contract
 returns plain data (JSON-ready): accuracy, mean log-loss, macro F1, per-class precision,
 recall, F1 and support, and the confusion matrix, every class of the model in its order. A
 label the model never saw is a :class:`~nnclf.errors.DataError`. This is what
-``metrics.json`` holds per split and what ``nnclf evaluate --json`` prints.
+``metrics.json`` holds per split and what ``nnclf evaluate --json`` prints. The rows of a
+folder source (:class:`~nnclf.npyfolder.Rows`) are scored a chunk at a time, never holding
+more than one chunk's features and probabilities; the log-loss is then a sum over chunks,
+equal to the in-memory figure to rounding, and every other figure is the same.
 :func:`no_better_than_chance` says when such a report shows a model that learned nothing.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+
+from .npyfolder import Rows
 
 __all__ = ["evaluate", "no_better_than_chance"]
 
@@ -26,7 +32,7 @@ def evaluate(model, X, y) -> dict:
     Parameters
     ----------
     model : TrainedModel
-    X : array-like of shape (n, d)
+    X : array-like or Rows of shape (n, d)
         Raw (unstandardised) features.
     y : array-like of shape (n,)
         Labels, each one of ``model.classes``.
@@ -46,14 +52,21 @@ def evaluate(model, X, y) -> dict:
     # Every class of the model is listed, so a class absent from y still has its row.
     labels = list(range(len(model.classes)))
     y_true = model.encode(y)
-    proba = model.predict_proba(X)
-    y_pred = np.argmax(proba, axis=1)
+    with warnings.catch_warnings():
+        # A float32 network's probabilities sum to 1 only to float32 rounding, which
+        # scikit-learn's check (to sqrt of float64's eps) calls a mistake; they are not one.
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        if isinstance(X, Rows):
+            y_pred, loss = _scored_in_chunks(model, X, y_true, labels)
+        else:
+            proba = model.predict_proba(X)
+            y_pred, loss = np.argmax(proba, axis=1), log_loss(y_true, proba, labels=labels)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "log_loss": float(log_loss(y_true, proba, labels=labels)),
+        "log_loss": float(loss),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
                                    zero_division=0)),
         "per_class": [
@@ -64,6 +77,20 @@ def evaluate(model, X, y) -> dict:
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_samples": int(len(y_true)),
     }
+
+
+def _scored_in_chunks(model, X, y_true: np.ndarray, labels: list) -> tuple[np.ndarray, float]:
+    """The predicted class of every row of X and the mean log-loss, one chunk at a time."""
+    from sklearn.metrics import log_loss
+
+    y_pred = np.empty(len(X), dtype=np.intp)
+    total = 0.0
+    for start, block in X.chunks():
+        proba = model.predict_proba(block)
+        stop = start + len(block)
+        y_pred[start:stop] = np.argmax(proba, axis=1)
+        total += log_loss(y_true[start:stop], proba, labels=labels, normalize=False)
+    return y_pred, total / len(X)
 
 
 def no_better_than_chance(report: dict) -> str | None:

@@ -6,6 +6,11 @@ Contract
 stratified by class when that is possible; :class:`Standardizer` maps each feature to
 (x - mean) / scale with statistics fitted on the training part only, and stores them as
 plain lists for a model file's JSON metadata.
+
+Both take the memory-mapped rows of a folder source (:class:`~nnclf.npyfolder.Rows`) as well
+as arrays: the split then splits the row numbers (the same rows an in-memory copy of the
+array would give to each part), and the statistics are gathered chunk by chunk
+(:func:`nnclf.npyfolder.mean_and_scale`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from .errors import DataError
+from .npyfolder import Rows, mean_and_scale
 
 __all__ = ["train_test_split_stratified", "Standardizer"]
 
@@ -32,7 +38,8 @@ def train_test_split_stratified(
 
     Parameters
     ----------
-    X : ndarray of shape (n, d)
+    X : ndarray or Rows of shape (n, d)
+        Rows are split as views of their array (their row numbers are split).
     y : ndarray of shape (n,)
     fraction : float in [0, 1)
         Share of the examples that goes to the second part; 0 gives an empty second part.
@@ -47,6 +54,10 @@ def train_test_split_stratified(
     y_b : ndarray of shape (m,)
         With m = ceil(fraction * n).
     """
+    if isinstance(X, Rows):
+        # Splitting the row numbers draws what splitting the rows themselves would.
+        a, b, y_a, y_b = train_test_split_stratified(np.arange(len(X)), y, fraction, seed)
+        return X.take(a), X.take(b), y_a, y_b
     is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
     if not is_number or not 0 <= fraction < 1:
         raise DataError(f" must be a number in [0, 1), got {fraction!r}", name="fraction")
@@ -78,7 +89,13 @@ class Standardizer:
     """
 
     def fit(self, X: np.ndarray) -> "Standardizer":
-        """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self."""
+        """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self.
+
+        X may be :class:`~nnclf.npyfolder.Rows`: the statistics are then gathered chunk by
+        chunk, equal to those of the array in memory (bit for bit when it is one chunk)."""
+        if isinstance(X, Rows) and len(X):
+            self.mean_, self.scale_ = mean_and_scale(X)
+            return self
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) == 0:
             raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")

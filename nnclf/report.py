@@ -28,10 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, config_from_dict, load_config
-from .data import data_changed, load_features
+from .data import load_features
+from .fingerprints import data_changed
 from .datafiles import (file_problem, is_number, parquet_columns, sniff_delimiter,
                         text_encoding)
 from .errors import ConfigError, DataError, RunError, UsageError
+from .npyfolder import probabilities
 from .tables import format_table
 from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
@@ -256,15 +258,22 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
 def predict(model: TrainedModel, data: str, notify=None) -> str:
     """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row.
     ``notify(text)``, if given, is told when columns are matched by position, not by name."""
+    return "".join(predict_csv(model, data, notify))
+
+
+def predict_csv(model: TrainedModel, data: str, notify=None):
+    """:func:`predict`'s text, piece by piece: a folder's rows are read a chunk at a time."""
     X, _ = _inputs(model, data, _label_column(model, data, None), notify)
-    proba = model.predict_proba(X)
-    labels = model.classes[np.argmax(proba, axis=1)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["label"] + [f"p_{c}" for c in model.classes.tolist()])
-    for lab, p in zip(labels.tolist(), proba):
-        writer.writerow([lab] + [f"{v:.6g}" for v in p])
-    return out.getvalue()
+    for proba in probabilities(model, X):
+        labels = model.classes[np.argmax(proba, axis=1)]
+        for lab, p in zip(labels.tolist(), proba):
+            writer.writerow([lab] + [f"{v:.6g}" for v in p])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
 
 
 # ----------------------------------------------------------------------------- gradcheck, graph

@@ -46,12 +46,14 @@ import numpy as np
 from . import rundir
 from .archive import atomic_write_text, to_json
 from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
-from .data import data_changed, fingerprint, label_text, load_dataset
+from .data import label_text, load_dataset
+from .fingerprints import data_changed, fingerprint
 from .errors import CheckpointError, ConfigError, DataError, RunError
 from .metrics import evaluate, no_better_than_chance
+from .npyfolder import prepare
 from .preprocessing import Standardizer, train_test_split_stratified
 from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
-                       history_csv, resume_command, save_run)
+                       history_csv, open_model, resume_command, save_run)
 from .sgd import Trainer, load_checkpoint, save_checkpoint
 from .trained import TrainedModel
 from .weights import example_weights
@@ -83,9 +85,9 @@ RUN_FILES = rundir.RUN_FILES
 class Splits:
     """The raw examples of one config, split as training splits them.
 
-    Features are unstandardised and labels are as the source has them; the validation and
-    test parts may be empty (n = 0). ``fingerprint`` identifies the data loaded
-    (:func:`nnclf.data.fingerprint`).
+    Features are unstandardised (arrays, or for a folder source :class:`~nnclf.npyfolder.Rows`
+    of its memory map: index arrays, not copies) and labels are as the source has them; the
+    validation and test parts may be empty (n = 0). ``fingerprint``: :func:`~nnclf.fingerprints.fingerprint`.
     """
 
     X_train: np.ndarray
@@ -111,7 +113,7 @@ def _split(X, y, fraction, seed, key):
 def load_splits(cfg: Config) -> Splits:
     """Load ``cfg.data`` and split it as training does.
 
-    The test part is split off first (unless an .npz brings its own X_test, y_test), then the
+    The test part is split off first (unless the source (.npz, folder) has its own), then the
     validation part from the rest; both splits are stratified and seeded with ``cfg.seed``,
     so every command that calls this sees the same examples. A fraction that leaves no
     training example is a :class:`~nnclf.errors.DataError` naming its config key.
@@ -268,9 +270,9 @@ class _Job:
 
 def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutcome:
     """Train to the end (or until Ctrl-C / ``stop_after`` steps), then save the run."""
-    X, y = job.model.prepare(job.splits.X_train), job.model.encode(job.splits.y_train)
+    X, y = prepare(job.model, job.splits.X_train), job.model.encode(job.splits.y_train)
     has_val = len(job.splits.X_val) > 0
-    X_val = job.model.prepare(job.splits.X_val) if has_val else None
+    X_val = prepare(job.model, job.splits.X_val) if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
     result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after,
@@ -474,27 +476,3 @@ def _chance_warning(cfg: Config, metrics: dict) -> str | None:
     tries.append("more train.epochs")
     return (f"this run learned little or nothing: its {part} {why}; try "
             f"{', '.join(tries[:-1])} or {tries[-1]}")
-
-
-def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
-    """The model of a run directory (its model.npz) or of a model file.
-
-    Returns
-    -------
-    model : TrainedModel
-    path : Path
-        The model file read.
-    run_dir : Path or None
-        The run directory, when ``target`` is one.
-    """
-    path = Path(target)
-    run_dir = None
-    if path.is_dir():
-        run_dir, path = path, path / MODEL
-        if not path.exists():
-            if (run_dir / CHECKPOINT).exists():
-                raise RunError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
-                               f"with: {resume_command(run_dir)}")
-            raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
-                           "directory written by nnclf train, or a model file")
-    return TrainedModel.load(path), path, run_dir

@@ -29,14 +29,17 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import rundir
 from .archive import atomic_write_text
 from .errors import ModelFileError, RunError
 
+if TYPE_CHECKING:
+    from .trained import TrainedModel
+
 __all__ = ["CONFIG", "MODEL", "CHECKPOINT", "HISTORY", "METRICS", "Place", "save_run",
-           "signals_held", "check_writable", "history_csv", "resume_command"]
+           "open_model", "signals_held", "check_writable", "history_csv", "resume_command"]
 
 CONFIG, MODEL, CHECKPOINT, HISTORY, METRICS = (
     "config.yaml", "model.npz", "checkpoint.npz", "history.csv", "metrics.json")
@@ -198,3 +201,29 @@ def check_writable(run_dir: Path, what: str) -> None:
     except OSError as e:
         raise RunError(f"{what}: cannot write in the run directory ({e.strerror or e}); make "
                        "it writable, then resume again (nothing was changed)") from None
+
+
+def open_model(target) -> tuple["TrainedModel", Path, Path | None]:
+    """The model of a run directory (its model.npz) or of a model file.
+
+    Returns
+    -------
+    model : TrainedModel
+    path : Path
+        The model file read.
+    run_dir : Path or None
+        The run directory, when ``target`` is one.
+    """
+    path = Path(target)
+    run_dir = None
+    if path.is_dir():
+        run_dir, path = path, path / MODEL
+        if not path.exists():
+            if (run_dir / CHECKPOINT).exists():
+                raise RunError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
+                               f"with: {resume_command(run_dir)}")
+            raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
+                           "directory written by nnclf train, or a model file")
+    from .trained import TrainedModel
+
+    return TrainedModel.load(path), path, run_dir

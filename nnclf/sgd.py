@@ -49,6 +49,7 @@ from .archive import read_archive, write_archive
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError
 from .engine import Choice, CompiledLoop, Interrupt, engine_loop
 from .model import Network
+from .npyfolder import Rows, checked_xy, log_proba
 from .modelfile import check_checkpoint_state
 from .optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
@@ -190,7 +191,7 @@ class Trainer:
 
         Parameters
         ----------
-        X : ndarray, shape (n, d)
+        X : ndarray or :class:`~nnclf.npyfolder.Rows` (read a row a step), shape (n, d)
         y : ndarray of int, shape (n,)
             Class indices 0..K-1.
         X_val, y_val : optional validation set, shapes (n_val, d) and (n_val,).
@@ -210,7 +211,7 @@ class Trainer:
         self._remember_if_finite()
         # Chosen for the run's T, not what this call has left: a run cut into calls (Ctrl-C and
         # resume) takes one engine throughout and ends bit-identical to an uninterrupted one.
-        loop = self._engine(T)
+        loop = self._engine(T, isinstance(X, Rows))
         with self.reporter.open(T, self.t), Interrupt() as interrupt, \
                 np.errstate(over="ignore", invalid="ignore"):
             while self.t < stop_at and stopped == "completed":
@@ -236,11 +237,11 @@ class Trainer:
             self.restore_best()
         return FitResult(self.t, stopped, self.history, self.best_step)
 
-    def _engine(self, steps: int) -> CompiledLoop | None:
-        """The compiled loop, or None for the numpy loop; with a bar, says which on stderr."""
+    def _engine(self, steps: int, rows: bool) -> CompiledLoop | None:
+        """The compiled loop (``rows``: X is Rows), or None for numpy; a bar says which."""
         said, mode = self.engine, self.reporter.mode
         self.engine, loop = engine_loop(self.network, self.settings, self.opt_state, steps,
-                                        self.average)
+                                        self.average, rows)
         if (mode == "bar" or mode == "auto" and sys.stderr.isatty()) and self.engine != said:
             print(self.engine, file=sys.stderr)
         return loop
@@ -299,11 +300,10 @@ class Trainer:
         return t == stop
 
     def _checked(self, X, y, X_val, y_val):
-        X, y = self.network._check_xy(X, y)
+        X, y = checked_xy(self.network, X, y)
         if X.ndim != 2 or not len(X):
             raise DataError("X must be a non-empty (n, d) array")
-        if X_val is not None:
-            X_val, y_val = self.network._check_xy(X_val, y_val)
+        X_val, y_val = checked_xy(self.network, X_val, y_val)
         rule, no_val = self.settings.early_stopping, X_val is None or not len(X_val)
         if rule is not None and rule.metric.startswith("val_") and no_val:
             raise ConfigError(f" is {rule.metric}, which needs a validation set; give X_val "
@@ -311,7 +311,7 @@ class Trainer:
         if self.schedule.needs_validation and no_val:
             raise ConfigError(f" is {self.schedule.name}, driven by the validation loss; give "
                               "X_val and y_val, or choose another schedule", name="schedule")
-        return np.ascontiguousarray(X), y, X_val, y_val
+        return X, y, X_val, y_val
 
     def _pause(self, epoch_end: int, stop_at: int) -> int:
         """Where the run of steps from t must pause: the epoch's end, the next evaluation,
@@ -341,7 +341,7 @@ class Trainer:
             "val_accuracy": float("nan"),
         }
         if X_val is not None and len(X_val):
-            log_p = self.network.predict_log_proba(X_val)
+            log_p = log_proba(self.network, X_val)
             row["val_loss"] = float(-np.mean(log_p[np.arange(len(y_val)), y_val]))
             row["val_accuracy"] = float(np.mean(np.argmax(log_p, axis=1) == y_val))
         self._loss_sum, self._loss_count = 0.0, 0

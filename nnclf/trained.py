@@ -63,7 +63,7 @@ class TrainedModel:
     config : dict, optional
         The resolved configuration that produced the model (for the record).
     data : dict, optional
-        The fingerprint of the data it was trained on (:func:`nnclf.data.fingerprint`), so
+        The fingerprint of the data it was trained on (:func:`nnclf.fingerprints.fingerprint`), so
         that a test split re-created from its config can be checked against it.
     """
 

@@ -14,7 +14,8 @@ import pytest
 from sklearn.datasets import load_iris
 
 from nnclf import datafiles
-from nnclf.data import (Dataset, data_changed, fingerprint, label_text, load_dataset,
+from nnclf.fingerprints import data_changed, fingerprint
+from nnclf.data import (Dataset, label_text, load_dataset,
                         load_features)
 from nnclf.errors import DataError
 

@@ -106,3 +106,41 @@ def test_standardizer_errors():
         Standardizer.from_dict({"mean": [0.0], "scale": [1.0, 2.0]})
 
 
+
+
+# ----------------------------------------------------------------------------- memory-mapped rows
+
+
+def test_split_of_rows_splits_their_row_numbers_as_the_rows_themselves():
+    from nnclf.npyfolder import Rows
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((90, 3)), np.repeat([0, 1, 2], 30)
+    parts = train_test_split_stratified(Rows(X), y, 0.3, seed=5)
+    expected = train_test_split_stratified(X, y, 0.3, seed=5)
+    assert all(isinstance(p, Rows) and p.array is X for p in parts[:2])
+    for got, want in zip((np.asarray(parts[0]), np.asarray(parts[1]), *parts[2:]), expected):
+        np.testing.assert_array_equal(got, want)
+    # a second split (validation from the rest) is of the first part's rows, as in memory
+    again = train_test_split_stratified(parts[0], parts[2], 0.25, seed=5)
+    want = train_test_split_stratified(expected[0], expected[2], 0.25, seed=5)
+    np.testing.assert_array_equal(np.asarray(again[1]), want[1])
+
+
+def test_standardizer_of_rows_is_fitted_chunk_by_chunk(monkeypatch):
+    from nnclf import npyfolder
+    from nnclf.npyfolder import Rows
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((500, 4)) * [1, 10, 1e-3, 0] + [0, 1e7, -3, 5]
+    index = rng.permutation(500)[:400]
+    whole = Standardizer().fit(X[index])
+    one_chunk = Standardizer().fit(Rows(X, index))
+    np.testing.assert_array_equal(one_chunk.mean_, whole.mean_)  # one chunk: bit for bit
+    np.testing.assert_array_equal(one_chunk.scale_, whole.scale_)
+    monkeypatch.setattr(npyfolder, "CHUNK_BYTES", 8 * 4 * 9)  # chunks of 9 rows
+    many = Standardizer().fit(Rows(X, index))
+    np.testing.assert_allclose(many.mean_, X[index].mean(axis=0), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(many.scale_, np.where(X[index].std(axis=0) > 0,
+                                                     X[index].std(axis=0), 1), rtol=1e-9)
+    assert many.scale_[3] == 1.0  # the constant column
