@@ -320,7 +320,8 @@ def _config_text(cfg: Config) -> str:
 
 
 def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
-          quiet: bool = False, stop_after: int | None = None, notify=None) -> RunOutcome:
+          quiet: bool = False, stop_after: int | None = None, notify=None,
+          record_as=None) -> RunOutcome:
     """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
 
     Parameters
@@ -339,6 +340,9 @@ def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
     notify : callable, optional
         ``notify(text)`` for each note the user should see before training starts (where
         the run goes, leftovers of killed runs cleaned up).
+    record_as : str or Path, optional
+        The run directory that config.yaml and the model record as ``output.dir``, when the
+        run is trained in one place to live in another (a sweep's trial on a worker).
 
     The data are loaded and the model built before anything is written, so bad input leaves
     no trace; the run directory is claimed and staged (:mod:`nnclf.rundir`) and config.yaml
@@ -357,7 +361,7 @@ def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
         for note in claim.notes:
             if notify is not None:
                 notify(note)
-        job.cfg = replace(cfg, output=OutputConfig(str(claim.path)))
+        job.cfg = replace(cfg, output=OutputConfig(str(record_as or claim.path)))
         job.model.config = config_to_dict(job.cfg)
         staging = claim.stage()
         atomic_write_text(staging / CONFIG, _config_text(job.cfg))

@@ -70,8 +70,9 @@ class SweepOutcome:
 # ----------------------------------------------------------------------------- one trial
 
 
-def run_trial(name: str, config: dict) -> dict:
-    """Train one trial in a temporary directory; what the driver needs to write it.
+def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
+    """Train one trial in a temporary directory; what the driver needs to write it
+    (``record_as``: the trial directory its config and model name, on the driver's side).
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
     ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
@@ -85,7 +86,8 @@ def run_trial(name: str, config: dict) -> dict:
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
         try:
-            outcome = run.train(config_from_dict(config), Path(tmp) / name, quiet=True)
+            outcome = run.train(config_from_dict(config), Path(tmp) / name, quiet=True,
+                                record_as=record_as)
         except NnclfError as e:
             out["error"] = " ".join(str(e).split())
         else:
@@ -233,11 +235,12 @@ def _connect(address: str):
                        f"({' '.join(str(e).split())}); start one with: dask scheduler") from None
 
 
-def _results(pending: list[Trial], jobs: int, scheduler: str | None):
+def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None):
     """Each pending trial's :func:`run_trial` result, in the order they end."""
     from joblib import Parallel, delayed, parallel_config
 
-    calls = (delayed(run_trial)(t.name, t.config) for t in pending)
+    where = Path(sweep_dir).resolve()
+    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name)) for t in pending)
     if scheduler is None:
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
@@ -284,7 +287,7 @@ def _run_pending(sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, not
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0
-    results = _results(pending, jobs, scheduler)
+    results = _results(sweep_dir, pending, jobs, scheduler)
     try:
         for result in results:
             trial = by_name[result["trial"]]

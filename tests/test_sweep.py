@@ -23,6 +23,7 @@ import pytest
 
 from nnclf import run
 from nnclf.cli import main
+from nnclf.trained import TrainedModel
 from nnclf.config import load_config
 from nnclf.sweepfile import override, read_sweep
 
@@ -190,6 +191,9 @@ def test_each_trial_is_the_run_its_command_makes(full, tmp_path, capsys):
         saved = json.loads((full / r["trial"] / "metrics.json").read_text())
         assert saved["test"] == alone.metrics["test"]
         assert load_config(full / r["trial"] / "config.yaml").output.dir == str(full / r["trial"])
+        # The model file, too, names the trial's directory, not the worker's temporary one.
+        model = TrainedModel.load(full / r["trial"] / "model.npz")
+        assert model.config["output"]["dir"] == str((full / r["trial"]).resolve())
     assert main(["evaluate", str(full / "trial-0002"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == float(table[2]["test_accuracy"])
 
