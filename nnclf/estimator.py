@@ -385,6 +385,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
     def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
         """Make the trained model and its trainer the fitted state."""
+        from .onnx_export import register_if_loaded
+
+        register_if_loaded()  # skl2onnx, if the script has imported it, can convert this
         self.model_ = model
         self._trainer = trainer
         self.t_ = trainer.t

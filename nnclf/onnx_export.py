@@ -38,7 +38,8 @@ import numpy as np
 
 from .errors import GraphError, UsageError
 
-__all__ = ["to_onnx", "save_onnx", "register", "ONNX_TRANSFERS", "OPSET", "IR_VERSION"]
+__all__ = ["to_onnx", "save_onnx", "register", "register_if_loaded", "ONNX_TRANSFERS", "OPSET",
+           "IR_VERSION"]
 
 OPSET = 17
 """The ONNX opset of exported graphs (onnxruntime 1.13 and later)."""
@@ -237,6 +238,22 @@ def _converter(scope, operator, container) -> None:
         container.add_node(op, ins, outs, name=scope.get_unique_operator_name(op), **attrs)
 
 
+def register_if_loaded() -> None:
+    """:func:`register`, when skl2onnx has been imported (and only then: importing it takes
+    over a second). NNClassifier calls it after every fit, so that a script that imports
+    skl2onnx before fitting needs no call of its own."""
+    import sys
+
+    if "skl2onnx" in sys.modules and not _REGISTERED:
+        try:
+            register()
+        except (ImportError, UsageError):  # skl2onnx half-installed: leave it to the user
+            pass
+
+
+_REGISTERED: list = []
+
+
 def register() -> None:
     """Teach skl2onnx to convert :class:`~nnclf.NNClassifier` (idempotent).
 
@@ -256,3 +273,4 @@ def register() -> None:
                                 _converter, overwrite=True,
                                 options={"zipmap": [True, False, "columns"],
                                          "nocl": [True, False]})
+    _REGISTERED.append(True)

@@ -6,6 +6,7 @@ the model was not fitted to.
 """
 
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -255,3 +256,23 @@ def test_skl2onnx_converts_a_pipeline(y):
     np.testing.assert_array_equal(label2, label)
     classes = pipe.classes_.tolist()
     np.testing.assert_allclose([[m[c] for c in classes] for m in maps], proba, atol=1e-6)
+
+
+def test_skl2onnx_imported_before_fit_converts_with_no_register_call():
+    """A fresh process: skl2onnx is imported first, so the fit registers the converter."""
+    pytest.importorskip("skl2onnx")
+    code = textwrap.dedent("""
+        import numpy as np, skl2onnx
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+        from nnclf import NNClassifier
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(60, 3)).astype(np.float32); y = (X[:, 0] > 0).astype(int)
+        pipe = Pipeline([("s", StandardScaler()), ("nn", NNClassifier(hidden_units=3,
+                                                                      epochs=2))]).fit(X, y)
+        onx = skl2onnx.to_onnx(pipe, X[:1], options={NNClassifier: {"zipmap": False}})
+        print([o.name for o in onx.graph.output])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "['label', 'probabilities']\n"
