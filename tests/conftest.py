@@ -7,9 +7,24 @@ the one central-difference helper. Test modules import it by name. This director
 (``--import-mode=importlib`` included), not only under the default that happens to prepend it.
 """
 
+import importlib.util
 import sys
 from pathlib import Path
+
+import pytest
 
 TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
+
+
+@pytest.fixture
+def load_script():
+    """``load_script("depth")``: scripts/depth.py imported as a module (its main not run)."""
+    def load(name: str):
+        path = Path(TESTS).parent / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_script", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -146,22 +146,12 @@ def test_the_engines_benchmark_runs_and_prints_one_row_per_case():
         assert len(cells) == 8 and all(float(c.replace(",", "").rstrip("x")) > 0 for c in cells[1:])
 
 
-def _features_script():
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "features.py"
-    spec = importlib.util.spec_from_file_location("features_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_features_script_runs_every_variants_settings(tmp_path, capsys, monkeypatch):
+def test_the_features_script_runs_every_variants_settings(tmp_path, monkeypatch, load_script):
     """Every variant's --set lines are valid settings (each builds a config), and two
     variants train to a table row with a sensible digits accuracy."""
     from nnclf.config import load_config
 
-    script = _features_script()
+    script = load_script("features")
     for name, sets in script.VARIANTS.items():
         load_config(script.ROOT / "configs" / "digits.yaml", sets)  # raises if one is wrong
     monkeypatch.setattr(script, "VARIANTS", {k: v for k, v in script.VARIANTS.items()

@@ -553,17 +553,8 @@ def test_the_estimator_names_the_bad_parameter(iris, params, message):
 # ----------------------------------------------------------------------------- scripts/depth.py
 
 
-def _depth_script():
-    import importlib.util
-    path = Path(__file__).resolve().parent.parent / "scripts" / "depth.py"
-    spec = importlib.util.spec_from_file_location("depth_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_depth_script_matches_parameter_counts_and_prints_its_table(capsys):
-    depth = _depth_script()
+def test_depth_script_matches_parameter_counts_and_prints_its_table(capsys, load_script):
+    depth = load_script("depth")
     # digits: one layer of 100 is 100*65 + 10*101 = 7510; (57, 57) is 57*65 + 57*58 + 10*58.
     assert depth.parameter_count(64, (100,), 10) == 7510
     assert depth.matched_two_layers(64, 100, 10) == (57, 57)
