@@ -159,17 +159,23 @@ def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Pat
 def cmd_predict(args) -> int:
     out = _output_file(args.out, args.force)
     from . import report, run
-    from .archive import atomic_write_text
+    from .archive import atomic_write
 
     model, _, _ = run.open_model(args.model)
     pieces = report.predict_csv(model, args.data, notify=_note)  # a folder: chunk by chunk
     if out is None:
         for text in pieces:
             sys.stdout.write(text)
-    else:
-        text = "".join(pieces)
-        atomic_write_text(out, text)
-        _say(f"nnclf: wrote {text.count(chr(10)) - 1} predictions to {out}")
+        return EXIT_OK
+    lines = [0]
+
+    def write(f):  # chunk by chunk into the temporary file, renamed into place once complete
+        for text in pieces:
+            f.write(text.encode("utf-8"))
+            lines[0] += text.count("\n")
+
+    atomic_write(out, write)
+    _say(f"nnclf: wrote {lines[0] - 1} predictions to {out}")
     return EXIT_OK
 
 

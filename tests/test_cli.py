@@ -674,6 +674,28 @@ def test_an_interrupt_inside_an_import_is_an_interrupt_not_a_bug(tmp_path, monke
     assert not (ws / "fresh").exists()
 
 
+def test_predictions_stream_into_a_file_that_appears_only_when_complete(trained, tmp_path,
+                                                                        monkeypatch, capsys):
+    """--out is written chunk by chunk (a folder source is never held whole); Ctrl-C after the
+    first chunk leaves neither p.csv nor a temporary file."""
+    def predict_csv(model, data, notify=None):
+        yield "label,p_a\n"
+        yield "a,1\n"
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("nnclf.report.predict_csv", predict_csv)
+    code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
+                 "--out", "p.csv"])
+    assert code == 130 and os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
+                 "--out", "p.csv"]) == 0
+    assert capsys.readouterr().err.endswith("nnclf: wrote 150 predictions to p.csv\n")
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 151
+
+
 @pytest.mark.parametrize("error, message", [
     (OSError(28, "No space left on device", "p.csv"), "p.csv: No space left on device"),
     (PermissionError(13, "Permission denied", "p.csv"), "p.csv: Permission denied"),
@@ -681,7 +703,7 @@ def test_an_interrupt_inside_an_import_is_an_interrupt_not_a_bug(tmp_path, monke
 def test_the_machine_refusing_is_one_line_naming_the_file(error, message, trained, tmp_path,
                                                           monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nnclf.archive.atomic_write_text", _raise(error))
+    monkeypatch.setattr("nnclf.archive.atomic_write", _raise(error))
     code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
                  "--out", "p.csv"])
     out, err = capsys.readouterr()
