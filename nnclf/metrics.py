@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .npyfolder import Rows
+from .npyfolder import Rows, probabilities
 
 __all__ = ["evaluate", "no_better_than_chance"]
 
@@ -84,12 +84,12 @@ def _scored_in_chunks(model, X, y_true: np.ndarray, labels: list) -> tuple[np.nd
     from sklearn.metrics import log_loss
 
     y_pred = np.empty(len(X), dtype=np.intp)
-    total = 0.0
-    for start, block in X.chunks():
-        proba = model.predict_proba(block)
-        stop = start + len(block)
+    total, start = 0.0, 0
+    for proba in probabilities(model, X):  # the chunks predict's CSV is written from
+        stop = start + len(proba)
         y_pred[start:stop] = np.argmax(proba, axis=1)
         total += log_loss(y_true[start:stop], proba, labels=labels, normalize=False)
+        start = stop
     return y_pred, total / len(X)
 
 
