@@ -55,6 +55,7 @@ __all__ = [
     "config_to_dict",
     "dump_config",
     "parse_override",
+    "read_yaml",
 ]
 
 
@@ -175,7 +176,7 @@ def _yaml_error(where: str, e: yaml.YAMLError) -> ValueError:
     return ConfigError(f"{where}{place}: YAML syntax error: {detail}; fix the file")
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -416,7 +417,7 @@ def load_config(path, overrides=()) -> Config:
         One line naming the file, key or value at fault and what to do.
     """
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     if raw is not None and not isinstance(raw, Mapping):
         raise ConfigError(
             f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)}), "

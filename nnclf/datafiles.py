@@ -37,7 +37,7 @@ DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
 
 __all__ = ["file_problem", "shown", "read_csv", "text_encoding", "parse_numeric", "parse_labels",
            "is_number", "is_numeric_column", "read_npz", "read_csv_header", "read_csv_columns",
-           "sniff_delimiter", "parquet_columns", "read_parquet", "DELIMITERS"]
+           "sniff_delimiter", "parquet_columns", "read_parquet", "check_label_array", "DELIMITERS"]
 
 
 def bad(problem: str, name: str = "source") -> DataError:
@@ -406,7 +406,7 @@ def read_parquet(path: str, names: list[str], label: str | None):
     column = table.column(label)
     _no_nulls(column, f": {path} column {shown(label)} has an empty label", name="target")
     y = column.to_numpy()
-    return X, _check_labels(y.astype(str) if y.dtype == object else y,
+    return X, check_label_array(y.astype(str) if y.dtype == object else y,
                             f"column {shown(label)}", len(X), path)
 
 
@@ -432,7 +432,7 @@ def read_npz(path: str, *, require_y: bool):
         raise bad(f": {path} has no array '{missing}' (arrays: {present}); "
                   "save it with np.savez(path, X=X, y=y)")
     X = _check_matrix(arrays["X"], "X", path)
-    y = _check_labels(arrays["y"], "y", len(X), path) if "y" in arrays else None
+    y = check_label_array(arrays["y"], "y", len(X), path) if "y" in arrays else None
     d = X.shape[1]
     names = None
     if "feature_names" in arrays:
@@ -447,7 +447,7 @@ def read_npz(path: str, *, require_y: bool):
         X_test = _check_matrix(arrays["X_test"], "X_test", path)
         if X_test.shape[1] != d:
             raise bad(f": {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match")
-        y_test = _check_labels(arrays["y_test"], "y_test", len(X_test), path)
+        y_test = check_label_array(arrays["y_test"], "y_test", len(X_test), path)
     return X, y, names, X_test, y_test
 
 
@@ -472,7 +472,7 @@ def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
     return a
 
 
-def _check_labels(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
+def check_label_array(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
     """Labels of shape (n,) that a model file can keep: integers, booleans, strings, finite
     floats; UTF-8 bytes become strings."""
     if y.ndim != 1:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datafiles import _check_labels, bad
+from .datafiles import bad, check_label_array
 
 __all__ = ["Rows", "open_folder", "is_folder", "mean_and_scale", "fingerprint",
            "log_proba", "probabilities", "prepare", "checked_xy", "CHUNK_BYTES"]
@@ -155,7 +155,7 @@ def open_folder(path: str, require_y: bool = True):
                        else ("y_test.npy", "X_test.npy"))
         raise bad(f": folder {path} has {have} but no {lacks}; give both or neither")
     X = _matrix(folder, "X", path)
-    y = (_check_labels(_array(folder, "y", path), "y", len(X), f"folder {path}")
+    y = (check_label_array(_array(folder, "y", path), "y", len(X), f"folder {path}")
          if "y.npy" in present else None)
     X_test = y_test = None
     if "X_test.npy" in present:
@@ -163,7 +163,7 @@ def open_folder(path: str, require_y: bool = True):
         if X_test.shape[1] != X.shape[1]:
             raise bad(f": folder {path}: X_test.npy has {X_test.shape[1]} columns but X.npy "
                       f"has {X.shape[1]}; make them match")
-        y_test = _check_labels(_array(folder, "y_test", path), "y_test", len(X_test),
+        y_test = check_label_array(_array(folder, "y_test", path), "y_test", len(X_test),
                                f"folder {path}")
     names = tuple(f"x{j}" for j in range(X.shape[1]))
     return X, y, names, X_test, y_test

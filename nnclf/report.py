@@ -40,7 +40,7 @@ from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build
 from .trained import TrainedModel
 
 __all__ = ["format_training", "evaluation_data", "format_report", "predict", "gradcheck",
-           "graph_dot", "plot", "run_metrics"]
+           "graph_dot", "plot", "run_metrics", "save_figure"]
 
 
 def _show(source: str) -> str:
@@ -419,7 +419,7 @@ def _plot_learning_curves(plt, history: dict[str, np.ndarray], path: Path) -> Pa
     axes[2].set(xlabel="step t", ylabel="eta^t", title="step size")
     for ax in axes:
         ax.grid(alpha=0.3)
-    return _save_figure(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
@@ -435,10 +435,10 @@ def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="predicted class", ylabel="true class",
            title=f"confusion matrix ({part}, accuracy {metrics[part]['accuracy']:.4f})")
-    return _save_figure(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _save_figure(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
     from .archive import atomic_write
 
     fig.tight_layout()

@@ -73,6 +73,7 @@ __all__ = [
     "resume",
     "open_model",
     "resume_command",
+    "config_text",
 ]
 
 RUN_FILES = rundir.RUN_FILES
@@ -297,7 +298,7 @@ def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seco
              (HISTORY, lambda p: atomic_write_text(p, history_csv(job.trainer.history))),
              (METRICS, lambda p: atomic_write_text(p, json.dumps(metrics, indent=2) + "\n"))]
     files = (files if finished else []) + [(CHECKPOINT, save_state)]
-    where = save_run(place, files, finished, save_state, _config_text(job.cfg))
+    where = save_run(place, files, finished, save_state, config_text(job.cfg))
     status = "finished" if finished else "interrupted"
     outcome = RunOutcome(where, status, job.trainer.t, job.total_steps, stopped, seconds, metrics)
     if where != place.shown:
@@ -315,7 +316,7 @@ def _kept_aside(place: Place, where: Path, finished: bool) -> str:
             f"run is in {where}")
 
 
-def _config_text(cfg: Config) -> str:
+def config_text(cfg: Config) -> str:
     return dump_config(cfg, "The resolved config of this run (written by nnclf).")
 
 
@@ -364,7 +365,7 @@ def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
         job.cfg = replace(cfg, output=OutputConfig(str(record_as or claim.path)))
         job.model.config = config_to_dict(job.cfg)
         staging = claim.stage()
-        atomic_write_text(staging / CONFIG, _config_text(job.cfg))
+        atomic_write_text(staging / CONFIG, config_text(job.cfg))
         return _fit(job, Place(staging, claim.path, claim), stop_after, 0.0)
     except BaseException:
         claim.discard()

@@ -103,7 +103,7 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     """The trial's run directory, built aside and renamed into place; its config.yaml
     names where it is (the worker trained it elsewhere)."""
-    from .run import CONFIG, _config_text
+    from .run import CONFIG, config_text
 
     final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -111,7 +111,7 @@ def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     for name, data in files.items():
         (partial / name).write_bytes(data)
     cfg = replace(config_from_dict(trial.config), output=OutputConfig(str(final)))
-    atomic_write_text(partial / CONFIG, _config_text(cfg))
+    atomic_write_text(partial / CONFIG, config_text(cfg))
     if final.exists():  # an unfinished earlier attempt of this trial, written by the sweep
         shutil.rmtree(final)
     os.replace(partial, final)
@@ -381,7 +381,7 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
 def plot(sweep_dir) -> list[Path]:
     """Write sweep.png into ``sweep_dir``: the metric of each finished trial against each
     swept value (a numeric axis on a log scale when its values span 20x or more)."""
-    from .report import _save_figure
+    from .report import save_figure
 
     sweep_dir = Path(sweep_dir)
     sweep, rows = load(sweep_dir)
@@ -401,7 +401,7 @@ def plot(sweep_dir) -> list[Path]:
     for ax, axis in zip(axs[0], sweep.axes):
         _plot_axis(ax, [r[axis] for r in done], y, axis)
         ax.set_ylabel(sweep.metric)
-    return [_save_figure(plt, fig, sweep_dir / "sweep.png")]
+    return [save_figure(plt, fig, sweep_dir / "sweep.png")]
 
 
 def _plot_axis(ax, cells: list[str], y: list[float], axis: str) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .config import (Config, _read_yaml, apply_overrides, config_from_dict, config_to_dict,
+from .config import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
                      parse_override)
 from .errors import ConfigError, NnclfError
 from .suggest import closest
@@ -122,7 +122,7 @@ def _split_metric(metric: str) -> tuple[str, str]:
 def read_sweep(path) -> Sweep:
     """Read, check and expand the sweep file ``path`` (see the module docstring)."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     try:
         return _expand(raw, path)
     except NnclfError as e:
@@ -178,7 +178,7 @@ def _base(base, path: Path):
     if found is None:
         raise ConfigError(f"base config '{base}' not found (looked in the current directory "
                           f"and in {path.parent}); check the path")
-    raw = _read_yaml(found)
+    raw = read_yaml(found)
     if raw is not None and not isinstance(raw, Mapping):
         raise ConfigError(f"{found} is not a mapping of config sections")
     return dict(raw or {}), str(found), found.parent
