@@ -18,15 +18,15 @@ module per idea (README.md, "From the notes to the code", has the whole map):
 - :mod:`nnclf.onnx_export` the trained network as an ONNX graph (``nnclf export``)
 """
 
-__version__ = "0.1.0"
+from nnclf.base.version import __version__
 
-__all__ = ["NNClassifier"]
+__all__ = ["NNClassifier", "__version__"]
 
 
 def __getattr__(name):
     # Lazy, so that ``import nnclf`` stays cheap for code that never needs scikit-learn.
     if name == "NNClassifier":
-        from .estimator import NNClassifier
+        from nnclf.estimator import NNClassifier
 
         return NNClassifier
     raise AttributeError(f"module 'nnclf' has no attribute {name!r}")

@@ -17,8 +17,8 @@ import json
 
 import numpy as np
 
-from .run import METRICS, open_model
-from .tables import format_table
+from nnclf.run import METRICS, open_model
+from nnclf.base.tables import format_table
 
 __all__ = ["model_card", "format_card"]
 
@@ -32,9 +32,9 @@ def model_card(target) -> dict:
     run's metrics.json) and ``versions``."""
     import sklearn
 
-    from . import __version__
-    from .modelfile import load_model
-    from .report import run_metrics
+    from nnclf.base.version import __version__
+    from nnclf.modelfile import load_model
+    from nnclf.report import run_metrics
 
     model, path, run_dir = open_model(target)
     meta, net = load_model(path)[1], model.network

@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
-from .errors import DivergenceError, NnclfError, UsageError
-from .suggest import closest
+from nnclf.base.version import __version__
+from nnclf.errors import DivergenceError, NnclfError, UsageError
+from nnclf.base.suggest import closest
 
 __all__ = ["main", "build_parser"]
 
@@ -73,7 +73,7 @@ def _say(*lines: str) -> None:
 
 
 def _load_config(path, overrides):
-    from .config import load_config
+    from nnclf.config import load_config
 
     return load_config(path, overrides or ())
 
@@ -89,7 +89,7 @@ def cmd_train(args) -> int:
         if given:
             raise UsageError(f"train --resume continues a run with its own saved config; "
                              f"drop {', '.join(given)}")
-        from . import run
+        from nnclf import run
 
         outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
         return _report_training(outcome, resumed=True)
@@ -98,10 +98,10 @@ def cmd_train(args) -> int:
                          "or --resume RUN_DIR to continue a run")
     cfg = _load_config(args.config, args.set)
     if args.out is not None:
-        from .config import OutputConfig
+        from nnclf.config import OutputConfig
 
         cfg = replace(cfg, output=OutputConfig(args.out))
-    from . import run
+    from nnclf import run
 
     outcome = run.train(cfg, explicit=args.out is not None, force=args.force, quiet=args.quiet,
                         stop_after=args.stop_after_steps, notify=_note)
@@ -116,7 +116,7 @@ def _report_training(outcome, resumed: bool) -> int:
         _say(f"nnclf: {how} at step {outcome.steps} of {outcome.total_steps}; "
              f"resume with: {outcome.resume_command}")
         return _SIGNALS.exit_code()
-    from . import report
+    from nnclf import report
 
     print(report.format_training(outcome, resumed))
     if outcome.warning:
@@ -125,7 +125,7 @@ def _report_training(outcome, resumed: bool) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from . import metrics, report, run
+    from nnclf import metrics, report, run
 
     model, path, run_dir = run.open_model(args.model)
     X, y, what = report.evaluation_data(model, run_dir, args.data, args.target, notify=_note)
@@ -158,8 +158,8 @@ def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Pat
 
 def cmd_predict(args) -> int:
     out = _output_file(args.out, args.force)
-    from . import report, run
-    from .archive import atomic_write
+    from nnclf import report, run
+    from nnclf.base.archive import atomic_write
 
     model, _, _ = run.open_model(args.model)
     pieces = report.predict_csv(model, args.data, notify=_note)  # a folder: chunk by chunk
@@ -184,8 +184,8 @@ def cmd_export(args) -> int:
         raise UsageError("--out -: an ONNX model is binary; give the name of the file to write "
                          "(e.g. --out model.onnx)")
     out = _output_file(args.out, args.force, example="model.onnx")
-    from . import run
-    from .onnx_export import save_onnx
+    from nnclf import run
+    from nnclf.onnx_export import save_onnx
 
     model, _, _ = run.open_model(args.model)
     save_onnx(model, out)
@@ -195,7 +195,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from . import card as model_card
+    from nnclf import card as model_card
 
     card = model_card.model_card(args.model)
     print(json.dumps(card) if args.json else model_card.format_card(card))
@@ -204,7 +204,7 @@ def cmd_info(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from . import report
+    from nnclf import report
 
     text, ok = report.gradcheck(cfg, args.examples)
     print(text)
@@ -213,14 +213,14 @@ def cmd_gradcheck(args) -> int:
 
 def cmd_graph(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from . import report
+    from nnclf import report
 
     sys.stdout.write(report.graph_dot(cfg))
     return EXIT_OK
 
 
 def cmd_plot(args) -> int:
-    from . import report, sweep
+    from nnclf import report, sweep
 
     plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
     for path in plotter.plot(args.run_dir):
@@ -229,7 +229,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from nnclf import sweep
 
     sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
     where = (f"the Dask cluster at {args.scheduler}" if args.scheduler

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import GraphError
+from nnclf.base.version import __version__
+from nnclf.errors import GraphError
 
 __all__ = ["numba_version", "missing_compiled_form", "cache_dir", "Update", "CompiledSteps"]
 

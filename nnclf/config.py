@@ -39,11 +39,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from .datafiles import file_problem
-from .errors import ConfigError
-from .settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
+from nnclf.datafiles import file_problem
+from nnclf.errors import ConfigError
+from nnclf.settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
                        ModelConfig, OutputConfig, SGDSettings, as_dict)
-from .suggest import closest
+from nnclf.base.suggest import closest
 
 __all__ = [
     "Config",

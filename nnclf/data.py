@@ -49,13 +49,13 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as _skdatasets
 
-from .datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
+from nnclf.datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
                         parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
                         read_npz, read_parquet, shown, sniff_delimiter)
-from .errors import DataError
-from .npyfolder import is_folder, open_folder
-from .settings import DataConfig
-from .suggest import closest
+from nnclf.errors import DataError
+from nnclf.npyfolder import is_folder, open_folder
+from nnclf.settings import DataConfig
+from nnclf.base.suggest import closest
 
 __all__ = [
     "Dataset",

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .archive import read_arrays
-from .errors import DataError
+from nnclf.base.archive import read_arrays
+from nnclf.errors import DataError
 
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
 

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import compiled
-from .errors import ConfigError
-from .optimizers import decayed
+from nnclf import compiled
+from nnclf.errors import ConfigError
+from nnclf.optimizers import decayed
 
 __all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "Interrupt",
            "one_blas_thread", "AUTO_MIN_STEPS", "INSTALL"]

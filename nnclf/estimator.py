@@ -31,18 +31,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from .errors import DataError, DivergenceError
-from .estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
+from nnclf.errors import DataError, DivergenceError
+from nnclf.estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
                                draw_seeds, to_config, validation_split)
-from .archive import to_json
-from .data import label_text
-from .fitted import FittedModel
-from .model import Network
-from .preprocessing import Standardizer
-from .settings import Config, SGDSettings
-from .sgd import Trainer
-from .trained import TrainedModel
-from .weights import estimator_weights
+from nnclf.base.archive import to_json
+from nnclf.data import label_text
+from nnclf.fitted import FittedModel
+from nnclf.model import Network
+from nnclf.preprocessing import Standardizer
+from nnclf.settings import Config, SGDSettings
+from nnclf.sgd import Trainer
+from nnclf.trained import TrainedModel
+from nnclf.weights import estimator_weights
 
 __all__ = ["NNClassifier"]
 
@@ -385,7 +385,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
     def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
         """Make the trained model and its trainer the fitted state."""
-        from .onnx_export import register_if_loaded
+        from nnclf.onnx_export import register_if_loaded
 
         register_if_loaded()  # skl2onnx, if the script has imported it, can convert this
         self.model_ = model

@@ -38,12 +38,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
                                              validate_parameter_constraints)
 
-from .errors import ConfigError, DataError
-from .preprocessing import train_test_split_stratified
-from .schedules import SCHEDULES, make_schedule
-from .weights import check_class_weight
-from .optimizers import OPTIMIZERS, optimizer_spec
-from .settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
+from nnclf.errors import ConfigError, DataError
+from nnclf.preprocessing import train_test_split_stratified
+from nnclf.schedules import SCHEDULES, make_schedule
+from nnclf.weights import check_class_weight
+from nnclf.optimizers import OPTIMIZERS, optimizer_spec
+from nnclf.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
                        PerLayer, Rule, SGDSettings, boolean, choice, number)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",

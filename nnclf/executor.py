@@ -32,9 +32,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GraphError
-from .functions import LocalFunction
-from .graph import Graph
+from nnclf.errors import GraphError
+from nnclf.functions import LocalFunction
+from nnclf.graph import Graph
 
 __all__ = ["Executor"]
 

@@ -14,8 +14,8 @@ import hashlib
 
 import numpy as np
 
-from .npyfolder import Rows
-from .npyfolder import fingerprint as folder_fingerprint
+from nnclf.npyfolder import Rows
+from nnclf.npyfolder import fingerprint as folder_fingerprint
 
 __all__ = ["fingerprint", "data_changed"]
 

@@ -22,10 +22,10 @@ from dataclasses import replace
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .estimator_params import params_from_record, params_record
-from .model import PARAMS
-from .sgd import Trainer
-from .trained import TrainedModel
+from nnclf.estimator_params import params_from_record, params_record
+from nnclf.model import PARAMS
+from nnclf.sgd import Trainer
+from nnclf.trained import TrainedModel
 
 __all__ = ["FittedModel"]
 
@@ -129,7 +129,7 @@ class FittedModel:
         -------
         onnx.ModelProto
         """
-        from .onnx_export import save_onnx, to_onnx
+        from nnclf.onnx_export import save_onnx, to_onnx
 
         check_is_fitted(self)
         return to_onnx(self.model_) if path is None else save_onnx(self.model_, path)

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg.blas import dger as _dger
 
-from .errors import GraphError
+from nnclf.errors import GraphError
 
 _TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFERS",
                    "tanh", "sigmoid", "relu", "identity", "softplus")
@@ -475,11 +475,11 @@ def __getattr__(name):
     # they are fetched from there on first use rather than imported here: either module may
     # then be imported first.
     if name in _TRANSFER_NAMES:
-        from . import transfers
+        from nnclf import transfers
 
         return getattr(transfers, name)
     if name in _SOFTMAX_NAMES:
-        from . import softmax
+        from nnclf import softmax
 
         return getattr(softmax, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import GraphError
-from .functions import LocalFunction
-from .graph import Graph
-from .tables import format_table
+from nnclf.errors import GraphError
+from nnclf.functions import LocalFunction
+from nnclf.graph import Graph
+from nnclf.base.tables import format_table
 
 __all__ = ["LeafCheck", "GradcheckReport", "numerical_gradient", "gradcheck", "gradcheck_modes",
            "check_function"]

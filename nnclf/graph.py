@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from .errors import GraphError
-from .functions import LocalFunction
-from .tables import format_table
+from nnclf.errors import GraphError
+from nnclf.functions import LocalFunction
+from nnclf.base.tables import format_table
 
 if TYPE_CHECKING:
-    from .executor import Executor
+    from nnclf.executor import Executor
 
 __all__ = ["Graph", "Vertex", "GlobalFunction", "PATH_LIMIT"]
 
@@ -653,7 +653,7 @@ class Graph:
     def compile(self, wrt=None) -> "Executor":
         """The graph planned once for many forward/backward passes (see
         :class:`nnclf.executor.Executor`)."""
-        from .executor import Executor  # the executor builds on the graph, not the reverse
+        from nnclf.executor import Executor  # the executor builds on the graph, not the reverse
 
         wrt = self._check_wrt(wrt, "compile")
         if wrt not in self._executors:

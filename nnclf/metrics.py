@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .npyfolder import Rows, probabilities
+from nnclf.npyfolder import Rows, probabilities
 
 __all__ = ["evaluate", "no_better_than_chance"]
 

@@ -33,9 +33,9 @@ import os
 
 import numpy as np
 
-from . import functions as F
-from .errors import ConfigError, DataError
-from .graph import Graph
+from nnclf import functions as F
+from nnclf.errors import ConfigError, DataError
+from nnclf.graph import Graph
 
 __all__ = ["Network", "PARAMS", "INITS", "MAX_LAYERS", "layer_sizes", "layer_transfers",
            "param_names", "layers_of", "init_params", "memory_needed", "physical_memory",

@@ -2,7 +2,7 @@
 
 Contract
 --------
-A model file is an archive (:mod:`nnclf.archive`: an ``.npz`` of arrays plus one JSON entry)
+A model file is an archive (:mod:`nnclf.base.archive`: an ``.npz`` of arrays plus one JSON entry)
 holding the network's float arrays by name and the JSON object ``metadata``, never a pickle.
 A network with one hidden layer (the notes') has ``W`` (m, d), ``b`` (m,), ``V`` (K, m),
 ``gamma`` (K,), as every file did before deeper networks (``format_version`` 1, still
@@ -28,12 +28,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-import nnclf
+from nnclf.base.version import __version__
 
-from .archive import (atomic_write, atomic_write_text, read_archive, to_json,
+from nnclf.base.archive import (atomic_write, atomic_write_text, read_archive, to_json,
                       write_archive)
-from .errors import ModelFileError
-from .model import MAX_LAYERS, layers_of, param_names
+from nnclf.errors import ModelFileError
+from nnclf.model import MAX_LAYERS, layers_of, param_names
 
 __all__ = ["save_model", "load_model", "ModelFileError", "atomic_write", "atomic_write_text",
            "check_fields", "check_checkpoint_state", "FIELD_KINDS", "CHECKPOINT_FIELDS"]
@@ -75,7 +75,7 @@ def save_model(path, params, metadata):
     except TypeError as exc:
         raise _error(path, str(exc)) from None
     metadata.update(format=FORMAT, format_version=1 if "W" in names else 2,
-                    nnclf_version=nnclf.__version__)
+                    nnclf_version=__version__)
     try:
         return write_archive(path, arrays, metadata, meta_key=META)
     except OSError as exc:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datafiles import bad, check_label_array
+from nnclf.datafiles import bad, check_label_array
 
 __all__ = ["Rows", "open_folder", "is_folder", "mean_and_scale", "fingerprint",
            "log_proba", "probabilities", "prepare", "checked_xy", "CHUNK_BYTES"]

@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GraphError, UsageError
+from nnclf.errors import GraphError, UsageError
 
 __all__ = ["to_onnx", "save_onnx", "register", "register_if_loaded", "ONNX_TRANSFERS", "OPSET",
            "IR_VERSION"]
@@ -156,7 +156,7 @@ def to_onnx(model, name: str = "nnclf"):
         Input ``X`` float32 (N, d); outputs ``label`` (N,) and ``probabilities`` float32
         (N, K).
     """
-    import nnclf
+    from nnclf.base.version import __version__
 
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -175,7 +175,7 @@ def to_onnx(model, name: str = "nnclf"):
                                        [None, len(labels)])],
         initializer=[numpy_helper.from_array(v, k) for k, v in constants.items()],
     )
-    proto = helper.make_model(graph, producer_name="nnclf", producer_version=nnclf.__version__,
+    proto = helper.make_model(graph, producer_name="nnclf", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, doc_string=_describe(model))
     names = list(model.feature_names) if model.feature_names is not None else None
@@ -195,7 +195,7 @@ def _describe(model) -> str:
 def save_onnx(model, path):
     """Write :func:`to_onnx` of ``model`` to ``path`` atomically (a reader sees the old
     file or the whole new one); returns the ``onnx.ModelProto`` written."""
-    from .archive import atomic_write
+    from nnclf.base.archive import atomic_write
 
     proto = to_onnx(model)
     data = proto.SerializeToString()
@@ -267,7 +267,7 @@ def register() -> None:
     except ImportError:
         raise UsageError("converting with skl2onnx needs it installed: pip install skl2onnx") \
             from None
-    from .estimator import NNClassifier
+    from nnclf.estimator import NNClassifier
 
     update_registered_converter(NNClassifier, "NnclfNNClassifier", _shape_calculator,
                                 _converter, overwrite=True,

@@ -53,11 +53,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
-from .suggest import did_you_mean
+from nnclf.errors import CheckpointError, ConfigError
+from nnclf.base.suggest import did_you_mean
 
 if TYPE_CHECKING:  # nnclf.settings checks its optimizer with optimizer_spec, from here
-    from .settings import SGDSettings
+    from nnclf.settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "OPTIMIZERS", "optimizer_spec", "clip_by_global_norm",
            "l2_decay", "sgd", "momentum", "adagrad", "adam", "decayed", "RunningAverage",

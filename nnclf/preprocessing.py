@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from .errors import DataError
-from .npyfolder import Rows, mean_and_scale
+from nnclf.errors import DataError
+from nnclf.npyfolder import Rows, mean_and_scale
 
 __all__ = ["train_test_split_stratified", "Standardizer"]
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
+from nnclf.errors import ConfigError
 
 __all__ = ["Progress", "MODES", "PROGRESS_EVERY"]
 

@@ -4,7 +4,7 @@ Contract
 --------
 Every function here returns text (or writes image files) for one command, from a config, a
 trained model or a run directory (:mod:`nnclf.run`); none of them trains or changes a run.
-Every text table goes through :func:`nnclf.tables.format_table`, so all of them line up the
+Every text table goes through :func:`nnclf.base.tables.format_table`, so all of them line up the
 same way.
 
 - :func:`format_training`: what ``nnclf train`` prints when a run finished.
@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, config_from_dict, load_config
-from .data import load_features
-from .fingerprints import data_changed
-from .datafiles import (file_problem, is_number, parquet_columns, sniff_delimiter,
+from nnclf.config import Config, config_from_dict, load_config
+from nnclf.data import load_features
+from nnclf.fingerprints import data_changed
+from nnclf.datafiles import (file_problem, is_number, parquet_columns, sniff_delimiter,
                         text_encoding)
-from .errors import ConfigError, DataError, RunError, UsageError
-from .npyfolder import probabilities
-from .tables import format_table
-from .run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
+from nnclf.errors import ConfigError, DataError, RunError, UsageError
+from nnclf.npyfolder import probabilities
+from nnclf.base.tables import format_table
+from nnclf.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
-from .trained import TrainedModel
+from nnclf.trained import TrainedModel
 
 __all__ = ["format_training", "evaluation_data", "format_report", "predict", "gradcheck",
            "graph_dot", "plot", "run_metrics", "save_figure"]
@@ -294,7 +294,7 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
 
     Returns the report text (no final newline) and whether everything agreed.
     """
-    from .gradcheck import gradcheck_modes
+    from nnclf.gradcheck import gradcheck_modes
 
     model, X, y = _examples(cfg, n_examples)
     net = model.network
@@ -439,7 +439,7 @@ def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
 
 
 def save_figure(plt, fig, path: Path) -> Path:
-    from .archive import atomic_write
+    from nnclf.base.archive import atomic_write
 
     fig.tight_layout()
     try:

@@ -43,20 +43,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir
-from .archive import atomic_write_text, to_json
-from .config import Config, OutputConfig, config_to_dict, dump_config, load_config
-from .data import label_text, load_dataset
-from .fingerprints import data_changed, fingerprint
-from .errors import CheckpointError, ConfigError, DataError, RunError
-from .metrics import evaluate, no_better_than_chance
-from .npyfolder import prepare
-from .preprocessing import Standardizer, train_test_split_stratified
-from .runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
+from nnclf import rundir
+from nnclf.base.archive import atomic_write_text, to_json
+from nnclf.config import Config, OutputConfig, config_to_dict, dump_config, load_config
+from nnclf.data import label_text, load_dataset
+from nnclf.fingerprints import data_changed, fingerprint
+from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
+from nnclf.metrics import evaluate, no_better_than_chance
+from nnclf.npyfolder import prepare
+from nnclf.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, open_model, resume_command, save_run)
-from .sgd import Trainer, load_checkpoint, save_checkpoint
-from .trained import TrainedModel
-from .weights import example_weights
+from nnclf.sgd import Trainer, load_checkpoint, save_checkpoint
+from nnclf.trained import TrainedModel
+from nnclf.weights import example_weights
 
 __all__ = [
     "CONFIG",

@@ -39,7 +39,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .errors import RunError
+from nnclf.errors import RunError
 
 __all__ = ["NNCLF_FILES", "RUN_FILES", "Claim", "NameLock", "claim", "lock_run", "check_target",
            "is_run_dir", "foreign_files"]
@@ -49,7 +49,7 @@ RUN_FILES = ("config.yaml", "model.npz", "checkpoint.npz")
 NNCLF_FILES = RUN_FILES + ("history.csv", "metrics.json", "learning_curves.png",
                            "confusion_matrix.png")
 """Every file nnclf writes into a run directory (train, resume, plot)."""
-_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short (nnclf.archive)
+_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short (nnclf.base.archive)
 _LEFTOVER = re.compile(r"\.(.+)\.(partial|replaced)-[0-9a-f]{8}")
 _LOCK = re.compile(r"\.(.+)\.lock")
 

@@ -32,9 +32,9 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import ConfigError
-from .settings import SAMPLING
-from .weights import check_sample_weight
+from nnclf.errors import ConfigError
+from nnclf.settings import SAMPLING
+from nnclf.weights import check_sample_weight
 
 __all__ = ["Sampler", "steps_per_epoch"]
 

@@ -32,9 +32,9 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from .datafiles import is_number
-from .errors import CheckpointError, ConfigError
-from .suggest import did_you_mean
+from nnclf.datafiles import is_number
+from nnclf.errors import CheckpointError, ConfigError
+from nnclf.base.suggest import did_you_mean
 
 __all__ = ["Schedule", "PlateauSchedule", "SCHEDULES", "make_schedule", "constant",
            "inverse_time", "invscaling", "step", "exponential", "cosine", "plateau"]

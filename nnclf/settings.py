@@ -28,13 +28,13 @@ from typing import Any, ClassVar, Collection, Mapping
 
 import numpy as np
 
-from .errors import ConfigError
-from .transfers import TRANSFERS
-from .model import INITS, MAX_LAYERS
-from .schedules import Schedule, make_schedule
-from .optimizers import optimizer_spec
-from .suggest import did_you_mean
-from .weights import check_class_weight
+from nnclf.errors import ConfigError
+from nnclf.transfers import TRANSFERS
+from nnclf.model import INITS, MAX_LAYERS
+from nnclf.schedules import Schedule, make_schedule
+from nnclf.optimizers import optimizer_spec
+from nnclf.base.suggest import did_you_mean
+from nnclf.weights import check_class_weight
 
 __all__ = ["Rule", "PerLayer", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",

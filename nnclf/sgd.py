@@ -45,18 +45,18 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .archive import read_archive, write_archive
-from .errors import CheckpointError, ConfigError, DataError, DivergenceError
-from .engine import Choice, CompiledLoop, Interrupt, engine_loop
-from .model import Network
-from .npyfolder import Rows, checked_xy, log_proba
-from .modelfile import check_checkpoint_state
-from .optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
+from nnclf.base.archive import read_archive, write_archive
+from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
+from nnclf.engine import Choice, CompiledLoop, Interrupt, engine_loop
+from nnclf.model import Network
+from nnclf.npyfolder import Rows, checked_xy, log_proba
+from nnclf.modelfile import check_checkpoint_state
+from nnclf.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
-from .progress import Progress
-from .sampler import Sampler
-from .settings import EarlyStopping, SGDSettings, as_dict
-from .stopping import EarlyStopper
+from nnclf.progress import Progress
+from nnclf.sampler import Sampler
+from nnclf.settings import EarlyStopping, SGDSettings, as_dict
+from nnclf.stopping import EarlyStopper
 
 # EarlyStopping, SGDSettings (nnclf.settings) and DivergenceError (nnclf.errors) are
 # re-exported for the trainer's callers.

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from .errors import GraphError
-from .functions import Compiled, LocalFunction
+from nnclf.errors import GraphError
+from nnclf.functions import Compiled, LocalFunction
 
 __all__ = ["log_softmax", "neg_pick"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .settings import METRICS, EarlyStopping
+from nnclf.settings import METRICS, EarlyStopping
 
 __all__ = ["EarlyStopper"]
 

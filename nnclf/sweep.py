@@ -39,12 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir
-from .archive import atomic_write_text
-from .config import OutputConfig, config_from_dict, dump_config
-from .errors import NnclfError, RunError, UsageError
-from .sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
-from .tables import format_table
+from nnclf import rundir
+from nnclf.base.archive import atomic_write_text
+from nnclf.config import OutputConfig, config_from_dict, dump_config
+from nnclf.errors import NnclfError, RunError, UsageError
+from nnclf.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+from nnclf.base.tables import format_table
 
 __all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",
            "summary", "plot", "SWEEP_CSV", "TRIALS"]
@@ -80,7 +80,7 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
     """
     from threadpoolctl import threadpool_limits
 
-    from . import run
+    from nnclf import run
 
     start = time.perf_counter()
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
@@ -103,7 +103,7 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     """The trial's run directory, built aside and renamed into place; its config.yaml
     names where it is (the worker trained it elsewhere)."""
-    from .run import CONFIG, config_text
+    from nnclf.run import CONFIG, config_text
 
     final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -381,7 +381,7 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
 def plot(sweep_dir) -> list[Path]:
     """Write sweep.png into ``sweep_dir``: the metric of each finished trial against each
     swept value (a numeric axis on a log scale when its values span 20x or more)."""
-    from .report import save_figure
+    from nnclf.report import save_figure
 
     sweep_dir = Path(sweep_dir)
     sweep, rows = load(sweep_dir)

@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .config import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
+from nnclf.config import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
                      parse_override)
-from .errors import ConfigError, NnclfError
-from .suggest import closest
+from nnclf.errors import ConfigError, NnclfError
+from nnclf.base.suggest import closest
 
 __all__ = ["Trial", "Sweep", "read_sweep", "override", "METRIC_PARTS", "METRIC_NAMES",
            "metric_value", "better"]

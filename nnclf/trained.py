@@ -22,12 +22,12 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DataError, ModelFileError
-from .model import Network, layers_of
-from .preprocessing import Standardizer
-from .modelfile import check_fields, load_model, save_model
-from .settings import DTYPES, ModelConfig
-from .transfers import TRANSFERS
+from nnclf.errors import DataError, ModelFileError
+from nnclf.model import Network, layers_of
+from nnclf.preprocessing import Standardizer
+from nnclf.modelfile import check_fields, load_model, save_model
+from nnclf.settings import DTYPES, ModelConfig
+from nnclf.transfers import TRANSFERS
 
 __all__ = ["TrainedModel", "encode_labels"]
 

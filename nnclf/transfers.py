@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import expit
 
-from .errors import GraphError
-from .functions import Compiled, LocalFunction, _copy
+from nnclf.errors import GraphError
+from nnclf.functions import Compiled, LocalFunction, _copy
 
 __all__ = ["elementwise", "register_transfer", "get_transfer", "TRANSFERS",
            "tanh", "sigmoid", "relu", "identity", "softplus"]

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from nnclf.errors import ConfigError, DataError
 
 __all__ = ["BALANCED", "check_class_weight", "class_weights", "check_sample_weight",
            "example_weights", "estimator_weights"]

@@ -703,7 +703,7 @@ def test_predictions_stream_into_a_file_that_appears_only_when_complete(trained,
 def test_the_machine_refusing_is_one_line_naming_the_file(error, message, trained, tmp_path,
                                                           monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nnclf.archive.atomic_write", _raise(error))
+    monkeypatch.setattr("nnclf.base.archive.atomic_write", _raise(error))
     code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
                  "--out", "p.csv"])
     out, err = capsys.readouterr()
@@ -728,14 +728,14 @@ def test_a_full_disk_at_the_end_names_the_file_and_keeps_the_run(tmp_path, monke
 
 def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary_file(
         trained, tmp_path, monkeypatch, capsys):
-    import nnclf.archive
+    import nnclf.base.archive
 
     monkeypatch.chdir(tmp_path)
     real_fsync = os.fsync
-    monkeypatch.setattr(nnclf.archive.os, "fsync", _raise(OSError(28, "No space left on device")))
+    monkeypatch.setattr(nnclf.base.archive.os, "fsync", _raise(OSError(28, "No space left on device")))
     code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
                  "--out", "p.csv"])
-    monkeypatch.setattr(nnclf.archive.os, "fsync", real_fsync)
+    monkeypatch.setattr(nnclf.base.archive.os, "fsync", real_fsync)
     out, err = capsys.readouterr()
     assert (code, out, err) == (2, "", "nnclf: error: p.csv: No space left on device\n")
     assert list(tmp_path.iterdir()) == []  # and the temporary file is gone

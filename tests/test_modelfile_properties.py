@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from nnclf.archive import read_archive, write_archive
+from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ModelFileError, NnclfError
 from nnclf.model import Network
 from nnclf.modelfile import CHECKPOINT_FIELDS

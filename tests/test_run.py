@@ -15,7 +15,8 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from nnclf import archive, run
+from nnclf import run
+from nnclf.base import archive
 from nnclf.config import config_from_dict
 from nnclf.errors import CheckpointError, DataError, RunError
 

@@ -1,4 +1,4 @@
-from nnclf.suggest import closest, did_you_mean
+from nnclf.base.suggest import closest, did_you_mean
 
 
 def test_closest_ignores_case_and_keeps_the_choice_spelling():

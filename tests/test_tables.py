@@ -1,6 +1,6 @@
-"""nnclf.tables: the one formatter of every text table, against layouts written by hand."""
+"""nnclf.base.tables: the one formatter of every text table, against layouts written by hand."""
 
-from nnclf.tables import format_table
+from nnclf.base.tables import format_table
 
 
 def test_columns_are_as_wide_as_their_widest_cell_two_spaces_apart():

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import NnclfError
+from nnclf.errors import NnclfError
 
 __all__ = ["atomic_write", "atomic_write_text", "write_archive", "read_archive", "read_arrays",
            "to_json"]

@@ -1,0 +1,12 @@
+"""What every layer uses: atomic files and the archive format, text tables, suggestions.
+
+Contract
+--------
+The bottom layer above :mod:`nnclf.errors`. Nothing here knows about graphs, data, training
+or runs; every other subpackage may import it.
+
+- :mod:`~nnclf.base.archive`  files written whole or not at all; arrays plus JSON in an .npz
+- :mod:`~nnclf.base.tables`   the one text-table formatter
+- :mod:`~nnclf.base.suggest`  "did you mean ...?" for mistyped names
+- :mod:`~nnclf.base.version`  the version nnclf records in what it writes
+"""
