@@ -3,12 +3,12 @@
 The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*, one
 module per idea (README.md, "From the notes to the code", has the whole map):
 
-- :mod:`nnclf.functions`  local functions f^i with their Jacobians J^{j->i} and VJPs
-- :mod:`nnclf.transfers`  the transfer functions g
-- :mod:`nnclf.graph`      the computational graph, forward pass, backward pass, path sums
-- :mod:`nnclf.executor`   the same passes compiled once, for training
-- :mod:`nnclf.gradcheck`  central finite differences against backpropagation
-- :mod:`nnclf.model`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
+- :mod:`nnclf.graph.functions`  local functions f^i with their Jacobians J^{j->i} and VJPs
+- :mod:`nnclf.graph.transfers`  the transfer functions g
+- :mod:`nnclf.graph.graph`      the computational graph, forward pass, backward pass, path sums
+- :mod:`nnclf.graph.executor`   the same passes compiled once, for training
+- :mod:`nnclf.graph.gradcheck`  central finite differences against backpropagation
+- :mod:`nnclf.graph.network`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
 - :mod:`nnclf.schedules`  step sizes eta^t
 - :mod:`nnclf.sgd`        the notes' stochastic gradient descent, with its parts
   :mod:`~nnclf.sampler`, :mod:`~nnclf.optimizers`, :mod:`~nnclf.stopping`

@@ -2,7 +2,7 @@
 
 Contract
 --------
-:class:`CompiledSteps` turns a :class:`~nnclf.graph.Graph` into one function that runs many
+:class:`CompiledSteps` turns a :class:`~nnclf.graph.graph.Graph` into one function that runs many
 SGD steps in native code: for each step, gather the picked rows of the data into the data
 leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
 ``graph._backward_plan(params)``, the parameter update (plain SGD fused into the backward
@@ -10,7 +10,7 @@ pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on
 gradients, as :mod:`nnclf.optimizers` writes them) and, with averaging, the running average
 avg <- avg + r (theta - avg); eta^t and the averaging rate r^t (0 before averaging starts)
 are read from arrays of the chunk's values, computed in Python. The source is generated
-from the plan and calls each vertex's :class:`~nnclf.functions.Compiled` kernels; it names
+from the plan and calls each vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names
 every value and kernel by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7,
 ``v9_4_0`` the VJP of f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second
 state array of parameter vertex 4, ``avg4`` its average), so no user text is ever compiled.

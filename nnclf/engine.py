@@ -5,7 +5,7 @@ Contract
 Two engines run the same steps of :class:`~nnclf.sgd.Trainer` on the same graph:
 
 - ``numpy``: the trainer's own loop, one forward and backward pass of the graph's
-  :class:`~nnclf.executor.Executor` per step;
+  :class:`~nnclf.graph.executor.Executor` per step;
 - ``numba``: :class:`CompiledLoop`, the whole loop between two pauses of the trainer in
   native code (:mod:`nnclf.compiled`), on the same example indices (the sampler's epoch, drawn
   from the same generator), the same eta^t and the same update (every optimizer, and the

@@ -3,7 +3,7 @@
 Contract
 --------
 :class:`NNClassifier` is a thin scikit-learn front end to the machinery the CLI uses: the
-same :class:`~nnclf.model.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)) and graph, the
+same :class:`~nnclf.graph.network.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)) and graph, the
 same :class:`~nnclf.sgd.Trainer`, the same :class:`~nnclf.trained.TrainedModel`. It adds
 only what scikit-learn asks of a classifier:
 
@@ -37,7 +37,7 @@ from nnclf.estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, chec
 from nnclf.base.archive import to_json
 from nnclf.data import label_text
 from nnclf.fitted import FittedModel
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.preprocessing import Standardizer
 from nnclf.settings import Config, SGDSettings
 from nnclf.sgd import Trainer
@@ -57,10 +57,10 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     ----------
     hidden_units : int, or tuple or list of int, default=100
         m, the number of hidden units; or (m_1, ..., m_L), 1 to 10 hidden layers
-        (:mod:`nnclf.model`). ``(100,)`` is the same network as ``100``.
+        (:mod:`nnclf.graph.network`). ``(100,)`` is the same network as ``100``.
     transfer : str, or tuple or list of str, default="tanh"
         The transfer function g: ``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"identity"``,
-        ``"softplus"`` (any name in :data:`nnclf.functions.TRANSFERS`); or one per layer.
+        ``"softplus"`` (any name in :data:`nnclf.graph.functions.TRANSFERS`); or one per layer.
     init : {"xavier", "he", "normal"}, default="xavier"
         Weight initialisation; biases start at zero.
     eta0 : float, default=0.05

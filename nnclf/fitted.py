@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nnclf.estimator_params import params_from_record, params_record
-from nnclf.model import PARAMS
+from nnclf.graph.network import PARAMS
 from nnclf.sgd import Trainer
 from nnclf.trained import TrainedModel
 

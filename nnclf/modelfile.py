@@ -33,7 +33,7 @@ from nnclf.base.version import __version__
 from nnclf.base.archive import (atomic_write, atomic_write_text, read_archive, to_json,
                       write_archive)
 from nnclf.errors import ModelFileError
-from nnclf.model import MAX_LAYERS, layers_of, param_names
+from nnclf.graph.network import MAX_LAYERS, layers_of, param_names
 
 __all__ = ["save_model", "load_model", "ModelFileError", "atomic_write", "atomic_write_text",
            "check_fields", "check_checkpoint_state", "FIELD_KINDS", "CHECKPOINT_FIELDS"]

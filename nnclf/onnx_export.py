@@ -49,7 +49,7 @@ IR_VERSION = 8
 ONNX_TRANSFERS: dict[str, str] = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu",
                                   "identity": "Identity", "softplus": "Softplus"}
 """The ONNX operator (one input, default domain) of each transfer function g, by name. A
-transfer function registered with :func:`nnclf.functions.register_transfer` is exported
+transfer function registered with :func:`nnclf.graph.functions.register_transfer` is exported
 once its operator is added here, e.g. ``ONNX_TRANSFERS["elu"] = "Elu"``."""
 
 INSTALL = 'pip install "nnclf[onnx]"'

@@ -294,7 +294,7 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
 
     Returns the report text (no final newline) and whether everything agreed.
     """
-    from nnclf.gradcheck import gradcheck_modes
+    from nnclf.graph.gradcheck import gradcheck_modes
 
     model, X, y = _examples(cfg, n_examples)
     net = model.network

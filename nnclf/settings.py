@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Collection, Mapping
 import numpy as np
 
 from nnclf.errors import ConfigError
-from nnclf.transfers import TRANSFERS
-from nnclf.model import INITS, MAX_LAYERS
+from nnclf.graph.transfers import TRANSFERS
+from nnclf.graph.network import INITS, MAX_LAYERS
 from nnclf.schedules import Schedule, make_schedule
 from nnclf.optimizers import optimizer_spec
 from nnclf.base.suggest import did_you_mean
@@ -398,7 +398,7 @@ class ModelConfig:
     memory, fewer digits).
 
     ``hidden_units`` is m (the notes' network) or a list of layer sizes [m_1, ..., m_L] for
-    L hidden layers (see :mod:`nnclf.model`); ``transfer`` is one name for every layer or a
+    L hidden layers (see :mod:`nnclf.graph.network`); ``transfer`` is one name for every layer or a
     list of one name per layer. Lists (or tuples) are kept as lists.
     """
 

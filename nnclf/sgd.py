@@ -48,7 +48,7 @@ import numpy as np
 from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from nnclf.engine import Choice, CompiledLoop, Interrupt, engine_loop
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.npyfolder import Rows, checked_xy, log_proba
 from nnclf.modelfile import check_checkpoint_state
 from nnclf.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
@@ -75,7 +75,7 @@ class FitResult:
 
 
 class Trainer:
-    """The notes' SGD on a :class:`~nnclf.model.Network`, resumable and reproducible.
+    """The notes' SGD on a :class:`~nnclf.graph.network.Network`, resumable and reproducible.
 
     Parameters
     ----------

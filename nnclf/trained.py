@@ -2,7 +2,7 @@
 
 Contract
 --------
-:class:`TrainedModel` bundles a :class:`~nnclf.model.Network` with the label set (class k of
+:class:`TrainedModel` bundles a :class:`~nnclf.graph.network.Network` with the label set (class k of
 the network is ``classes[k]``), the training feature names and the standardisation fitted on
 the training data. It predicts from raw features, and it is what a model file holds:
 ``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.modelfile`, so a
@@ -23,11 +23,11 @@ from typing import Callable
 import numpy as np
 
 from nnclf.errors import DataError, ModelFileError
-from nnclf.model import Network, layers_of
+from nnclf.graph.network import Network, layers_of
 from nnclf.preprocessing import Standardizer
 from nnclf.modelfile import check_fields, load_model, save_model
 from nnclf.settings import DTYPES, ModelConfig
-from nnclf.transfers import TRANSFERS
+from nnclf.graph.transfers import TRANSFERS
 
 __all__ = ["TrainedModel", "encode_labels"]
 
@@ -212,7 +212,7 @@ def _transfer(meta: dict, n_layers: int, error):
     for name in names:
         if name not in TRANSFERS:
             raise error(f"its transfer function {name!r} is not registered; register it "
-                        "(nnclf.functions.register_transfer) before loading the model")
+                        "(nnclf.graph.functions.register_transfer) before loading the model")
     if len(names) not in (1, n_layers):
         raise error(f"its 'transfer' lists {len(names)} functions for {n_layers} hidden "
                     f"layer{'s' if n_layers > 1 else ''}; the file was edited or damaged: use "

@@ -66,7 +66,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.sgd import SGDSettings, Trainer
 
 CASES = ("digits", "synthetic", "minibatch", "predict", "memory")

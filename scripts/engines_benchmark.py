@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer
 

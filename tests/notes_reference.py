@@ -6,15 +6,15 @@
   o = -q_y, built vertex by vertex;
 - :func:`hand_gradients`: the network's loss and its hand-derived gradients;
 - :func:`central_differences`: derivatives by central finite differences, the one helper every
-  test uses (written here rather than taken from ``nnclf.gradcheck``, which is tested too).
+  test uses (written here rather than taken from ``nnclf.graph.gradcheck``, which is tested too).
 
 ``conftest.py`` puts this directory on ``sys.path``, so test modules import it by name.
 """
 
 import numpy as np
 
-from nnclf import functions as F
-from nnclf.graph import Graph
+from nnclf.graph import functions as F
+from nnclf.graph.graph import Graph
 
 
 EPS = 1e-6

@@ -20,7 +20,7 @@ from nnclf import NNClassifier, run
 from nnclf.config import config_from_dict
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.estimator_params import expected_failed_checks
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.settings import ModelConfig, SGDSettings
 from nnclf.sgd import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnclf.errors import DivergenceError
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer
 

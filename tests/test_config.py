@@ -19,7 +19,7 @@ from nnclf.config import (
     load_config,
 )
 from nnclf.errors import ConfigError
-from nnclf.functions import TRANSFERS
+from nnclf.graph.functions import TRANSFERS
 from nnclf.sgd import EarlyStopping, SGDSettings
 
 ROOT = Path(__file__).resolve().parent.parent

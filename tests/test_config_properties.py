@@ -11,7 +11,7 @@ import yaml
 
 from nnclf.config import MAX_DEPTH, MAX_NODES, _Loader, config_from_dict, load_config
 from nnclf.errors import ConfigError, NnclfError
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer
 

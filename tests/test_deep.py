@@ -14,11 +14,11 @@ import pytest
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, notes_network
 
 from nnclf import NNClassifier
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.cli import main
 from nnclf.config import config_from_dict
 from nnclf.errors import ConfigError, ModelFileError
-from nnclf.model import Network, init_params, memory_needed
+from nnclf.graph.network import Network, init_params, memory_needed
 from nnclf.modelfile import load_model, save_model
 from nnclf.settings import ModelConfig, SGDSettings
 from nnclf.sgd import Trainer
@@ -149,7 +149,7 @@ def test_memory_estimate_counts_every_layer():
 
 
 def test_a_deep_network_too_large_is_refused_naming_its_layers(monkeypatch):
-    monkeypatch.setattr("nnclf.model.physical_memory", lambda: 2**30)
+    monkeypatch.setattr("nnclf.graph.network.physical_memory", lambda: 2**30)
     with pytest.raises(ConfigError, match=r"^a network with d=10 inputs, m=\[100000, 100000\] "
                                           r"hidden units and K=3 classes needs about .* GiB to "
                                           r"train \(W1..W2, V, their gradients and buffers\)"):

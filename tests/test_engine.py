@@ -6,15 +6,15 @@ import sys
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.compiled import CompiledSteps, Update, missing_compiled_form
 from nnclf.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError
-from nnclf.graph import Graph
-from nnclf.model import Network
+from nnclf.graph.graph import Graph
+from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer
-from nnclf.transfers import TRANSFERS, elementwise
+from nnclf.graph.transfers import TRANSFERS, elementwise
 
 
 def _data(n=60, d=5, K=3, seed=0):

@@ -21,7 +21,7 @@ import nnclf
 from nnclf import NNClassifier
 from nnclf.estimator_params import expected_failed_checks
 from nnclf.preprocessing import Standardizer
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.sgd import DivergenceError, SGDSettings, Trainer
 from nnclf.trained import TrainedModel
 from notes_reference import hand_gradients

@@ -9,8 +9,8 @@ each function's value and Jacobian in closed form, and central differences of f-
 import numpy as np
 import pytest
 
-from nnclf import functions as F
-from nnclf.graph import Graph
+from nnclf.graph import functions as F
+from nnclf.graph.graph import Graph
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 FD_TOL = dict(rtol=1e-6, atol=1e-8)   # analytic vs central differences

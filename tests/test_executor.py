@@ -1,13 +1,13 @@
-"""The compiled passes (nnclf.executor) against the plain graph's forward and backward, and
+"""The compiled passes (nnclf.graph.executor) against the plain graph's forward and backward, and
 the generated code: no user text in it, its own namespace, tracebacks that show it."""
 
 import numpy as np
 import pytest
 
-from nnclf import functions as F
-from nnclf.executor import Executor
+from nnclf.graph import functions as F
+from nnclf.graph.executor import Executor
 from nnclf.errors import GraphError
-from nnclf.graph import Graph
+from nnclf.graph.graph import Graph
 from notes_reference import REAL_LEAVES, diamonds, network_leaves, notes_example
 from notes_reference import notes_network as network
 

@@ -8,10 +8,10 @@ contract says (one epoch of indices at a time from numpy.random.default_rng(seed
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import GraphError
-from nnclf.graph import Graph
-from nnclf.model import PARAMS, Network
+from nnclf.graph.graph import Graph
+from nnclf.graph.network import PARAMS, Network
 from nnclf.sgd import SGDSettings, Trainer
 
 STEPS = 300

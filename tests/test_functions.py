@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import GraphError
-from nnclf.gradcheck import check_function
+from nnclf.graph.gradcheck import check_function
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 # Central differences in float64 with eps = 1e-6 are good to about 1e-9 here.
@@ -295,25 +295,26 @@ def test_unknown_transfer_lists_the_valid_names():
 
 
 def test_transfers_and_softmax_are_the_same_objects_from_either_module():
-    from nnclf import softmax, transfers
+    from nnclf.graph import softmax
+    from nnclf.graph import transfers
 
     for module in (transfers, softmax):
         for name in module.__all__:
             assert getattr(F, name) is getattr(module, name)
         assert set(module.__all__) <= set(F.__all__)
-    with pytest.raises(AttributeError, match="module 'nnclf.functions' has no attribute 'tahn'"):
+    with pytest.raises(AttributeError, match="module 'nnclf.graph.functions' has no attribute 'tahn'"):
         F.tahn
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first", ["nnclf.transfers", "nnclf.softmax", "nnclf.functions"])
+@pytest.mark.parametrize("first", ["nnclf.graph.transfers", "nnclf.graph.softmax", "nnclf.graph.functions"])
 def test_either_module_may_be_imported_first(first):
     # transfers.py builds on functions.py, which re-exports it: no import cycle either way.
     code = (f"import {first}\n"
-            "from nnclf.functions import TRANSFERS, tanh\n"
-            "from nnclf.transfers import get_transfer\n"
-            "from nnclf.functions import log_softmax\n"
-            "from nnclf.softmax import neg_pick\n"
+            "from nnclf.graph.functions import TRANSFERS, tanh\n"
+            "from nnclf.graph.transfers import get_transfer\n"
+            "from nnclf.graph.functions import log_softmax\n"
+            "from nnclf.graph.softmax import neg_pick\n"
             "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n"
             "assert log_softmax.name == 'log_softmax' and neg_pick.name == 'neg_pick'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -358,7 +359,7 @@ def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
 
 def test_the_readme_one_liner_trains(monkeypatch):
     # README: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
-    from nnclf.model import Network
+    from nnclf.graph.network import Network
     from nnclf.settings import SGDSettings
     from nnclf.sgd import Trainer
     monkeypatch.setitem(F.TRANSFERS, "cube_test", None)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import GraphError
-from nnclf.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
+from nnclf.graph.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
                              numerical_gradient)
-from nnclf.graph import Graph
+from nnclf.graph.graph import Graph
 from notes_reference import notes_example
 from notes_reference import notes_network as network
 

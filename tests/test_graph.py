@@ -5,10 +5,10 @@ error messages (the compiled passes: tests/test_executor.py)."""
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import GraphError
-from nnclf.gradcheck import gradcheck
-from nnclf.graph import Graph
+from nnclf.graph.gradcheck import gradcheck
+from nnclf.graph.graph import Graph
 from notes_reference import (REAL_LEAVES, TRANSFER_CLOSED_FORMS, central_differences, diamonds,
                              hand_gradients, network_leaves, notes_example)
 from notes_reference import notes_network as network

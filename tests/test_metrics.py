@@ -6,7 +6,7 @@ import pytest
 
 from nnclf.errors import DataError
 from nnclf.metrics import evaluate, no_better_than_chance
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.trained import TrainedModel
 
 # With identity g, W = [[1]], b = 0, V = [[-1], [0], [1]], gamma = 0 the logits of x are

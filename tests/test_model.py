@@ -17,11 +17,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import nnclf.model
-from nnclf import functions as F
-from nnclf.gradcheck import gradcheck
+import nnclf.graph.network
+from nnclf.graph import functions as F
+from nnclf.graph.gradcheck import gradcheck
 from nnclf.errors import ConfigError
-from nnclf.model import INITS, PARAMS, Network, init_params, memory_needed, physical_memory
+from nnclf.graph.network import INITS, PARAMS, Network, init_params, memory_needed, physical_memory
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 
 
@@ -281,7 +281,7 @@ def test_prediction_in_chunks_matches_one_pass(monkeypatch):
     X = rng.normal(size=(23, D))
     y = rng.integers(0, K, size=23)
     ref_loss, ref_p, _ = reference(net.params, X, y, "relu")
-    monkeypatch.setattr(nnclf.model, "PREDICT_CHUNK", 5)
+    monkeypatch.setattr(nnclf.graph.network, "PREDICT_CHUNK", 5)
     P = net.predict_proba(X)
     np.testing.assert_allclose(P, ref_p, rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(net.predict_log_proba(X), np.log(ref_p), rtol=1e-10, atol=1e-12)
@@ -423,7 +423,7 @@ def test_gradcheck_catches_a_wrong_derivative():
     # gradcheck is independent of the network: a graph whose backward disagrees fails it.
     wrong = F.LocalFunction("wrong_tanh", np.tanh, vjps=[lambda g, h, z: g * (1.0 + h * h)])
     net = Network(D, M, K)
-    from nnclf.model import build_graph
+    from nnclf.graph.network import build_graph
     net.graph = build_graph(wrong)
     report = gradcheck(net.graph, net.leaf_values(*example(batch=False)))
     assert not report.ok
@@ -484,18 +484,18 @@ def test_a_network_too_large_for_the_machine_is_refused_before_allocating(d, m, 
 
 
 def test_the_limit_is_the_machines_memory(monkeypatch):
-    monkeypatch.setattr(nnclf.model, "physical_memory", lambda: memory_needed(5, 7, 3))
+    monkeypatch.setattr(nnclf.graph.network, "physical_memory", lambda: memory_needed(5, 7, 3))
     Network(5, 7, 3)  # exactly what it needs: built
     with pytest.raises(ConfigError, match=r"m=8 hidden units .* but this machine has"):
         Network(5, 8, 3)
-    monkeypatch.setattr(nnclf.model, "physical_memory", lambda: None)
+    monkeypatch.setattr(nnclf.graph.network, "physical_memory", lambda: None)
     Network(5, 8, 3)  # a system that does not say: no check
 
 
 def test_an_allocation_that_fails_anyway_is_the_same_error(monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError
-    monkeypatch.setattr(nnclf.model, "init_params", no_memory)
+    monkeypatch.setattr(nnclf.graph.network, "init_params", no_memory)
     with pytest.raises(ConfigError, match=r"^a network with d=5 inputs, m=7 hidden units and K=3 "
                        r"classes does not fit in memory \(it needs about .* GiB\); use fewer "
                        "hidden units$"):
@@ -506,5 +506,5 @@ def test_an_allocation_that_fails_anyway_is_the_same_error(monkeypatch):
 def test_physical_memory_is_none_when_the_system_does_not_say(monkeypatch, failure):
     def sysconf(name):
         raise failure(name)
-    monkeypatch.setattr(nnclf.model.os, "sysconf", sysconf)
+    monkeypatch.setattr(nnclf.graph.network.os, "sysconf", sysconf)
     assert physical_memory() is None

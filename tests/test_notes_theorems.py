@@ -10,11 +10,11 @@ central differences of f-bar computed here.
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import GraphError
-from nnclf.gradcheck import gradcheck
-from nnclf.graph import Graph
-from nnclf.model import Network
+from nnclf.graph.gradcheck import gradcheck
+from nnclf.graph.graph import Graph
+from nnclf.graph.network import Network
 from notes_reference import (REAL_LEAVES, TRANSFER_CLOSED_FORMS, central_differences, diamonds,
                              network_leaves, notes_example)
 from notes_reference import notes_network as network

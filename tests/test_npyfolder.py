@@ -20,7 +20,7 @@ from nnclf.data import load_dataset, load_features
 from nnclf.fingerprints import fingerprint
 from nnclf.errors import DataError
 from nnclf.metrics import evaluate
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.npyfolder import Rows
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer

@@ -19,12 +19,12 @@ ort = pytest.importorskip("onnxruntime")
 from nnclf import NNClassifier  # noqa: E402
 from nnclf.cli import main  # noqa: E402
 from nnclf.errors import GraphError, UsageError  # noqa: E402
-from nnclf.functions import elementwise  # noqa: E402
-from nnclf.model import Network  # noqa: E402
+from nnclf.graph.functions import elementwise  # noqa: E402
+from nnclf.graph.network import Network  # noqa: E402
 from nnclf.onnx_export import ONNX_TRANSFERS, register, to_onnx  # noqa: E402
 from nnclf.preprocessing import Standardizer  # noqa: E402
 from nnclf.trained import TrainedModel  # noqa: E402
-from nnclf.transfers import TRANSFERS  # noqa: E402
+from nnclf.graph.transfers import TRANSFERS  # noqa: E402
 
 
 def run_onnx(proto, X):

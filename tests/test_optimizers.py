@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from nnclf.model import PARAMS, Network
+from nnclf.graph.network import PARAMS, Network
 from nnclf.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
                               l2_decay, make_optimizer, momentum, sgd)
 from nnclf.settings import SGDSettings

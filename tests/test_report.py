@@ -12,7 +12,7 @@ import pytest
 from nnclf import report
 from nnclf.config import config_from_dict
 from nnclf.errors import DataError, RunError
-from nnclf.gradcheck import GradcheckReport, LeafCheck
+from nnclf.graph.gradcheck import GradcheckReport, LeafCheck
 from nnclf.run import RunOutcome
 
 
@@ -119,7 +119,7 @@ def test_gradcheck_reports_the_worst_example_and_a_disagreement(monkeypatch):
         abs_err, ok = next(errors)
         return {"vjp": GradcheckReport([LeafCheck("W", abs_err, 10 * abs_err, ok, 8)])}
 
-    monkeypatch.setattr("nnclf.gradcheck.gradcheck_modes", fake_modes)
+    monkeypatch.setattr("nnclf.graph.gradcheck.gradcheck_modes", fake_modes)
     text, ok = report.gradcheck(CFG, n_examples=2)
     assert not ok
     assert text.splitlines()[1:] == [

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import ConfigError
 from nnclf.settings import (Config, DataConfig, EarlyStopping, ModelConfig, OutputConfig,
                             SGDSettings, as_dict, boolean, choice, integer, number, text)

@@ -23,7 +23,7 @@ from sklearn.datasets import load_digits, load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from nnclf.model import PARAMS, Network
+from nnclf.graph.network import PARAMS, Network
 from nnclf.sgd import (DivergenceError, EarlyStopping, SGDSettings, Trainer, load_checkpoint,
                        save_checkpoint)
 from notes_reference import hand_gradients

@@ -1,10 +1,10 @@
-"""nnclf.softmax: LS, the log-softmax, against the notes' closed form of its Jacobian, and
+"""nnclf.graph.softmax: LS, the log-softmax, against the notes' closed form of its Jacobian, and
 o = -q_y against hand computation."""
 
 import numpy as np
 import pytest
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 
 # Two analytic computations of the same number (Jacobian vs VJP).
 EXACT = dict(rtol=1e-12, atol=1e-14)

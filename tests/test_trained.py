@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nnclf.preprocessing import Standardizer
-from nnclf.model import Network
+from nnclf.graph.network import Network
 from nnclf.trained import TrainedModel, encode_labels
 
 

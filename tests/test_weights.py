@@ -9,7 +9,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from nnclf import run
 from nnclf.config import config_from_dict, load_config
 from nnclf.errors import ConfigError, DataError
-from nnclf.model import PARAMS, Network
+from nnclf.graph.network import PARAMS, Network
 from nnclf.sampler import Sampler
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer

@@ -4,7 +4,7 @@ Contract
 --------
 A :class:`Graph` is built vertex by vertex. Leaves (``Graph.leaf``) are vertices 1..l, numbered
 in the order they are added; every other vertex (``Graph.vertex``) gets the next number of
-l+1..n and names a :class:`~nnclf.functions.LocalFunction` f^i and an ordered tuple of parents
+l+1..n and names a :class:`~nnclf.graph.functions.LocalFunction` f^i and an ordered tuple of parents
 pi(i) that must already exist, so j < i holds for every edge (j, i) by construction and no
 cycle can be made. A vertex may use the same parent twice. The last vertex added is the
 output u^n.
@@ -22,17 +22,17 @@ Wherever a vertex is asked for, it may be named by its name (str) or by its numb
   paths from j to k as lists of edges (a, b), and the theorem du^k/du^j = sum over P(j, k) of
   the products of the D^{a->b} = J^{a->b}(A^b) along each path. Paths are counted first (by
   dynamic programming), so a graph with too many to enumerate is refused before any work.
-- ``compile(wrt)``: an :class:`~nnclf.executor.Executor`, the same passes planned once, with
-  buffers reused from call to call: the training hot path (see :mod:`nnclf.executor`).
+- ``compile(wrt)``: an :class:`~nnclf.graph.executor.Executor`, the same passes planned once, with
+  buffers reused from call to call: the training hot path (see :mod:`nnclf.graph.executor`).
 
 Leaves are real-valued (cast to the graph's floating ``dtype`` on the way in, by every pass)
 unless every use of them is a non-differentiable argument, as the class index y of
-:data:`~nnclf.functions.neg_pick` is: such a leaf keeps its integer dtype.
+:data:`~nnclf.graph.functions.neg_pick` is: such a leaf keeps its integer dtype.
 
 ``backward`` is idempotent: every call starts again from p^n = 1 and returns fresh arrays.
 Graphs, vertices and values that do not fit raise :class:`~nnclf.errors.GraphError` (a
 ``ValueError``) naming the vertex ("vertex 3 (u3)"); a wrong Python type (a parent that is not
-a vertex, a function that is not a :class:`~nnclf.functions.LocalFunction`) is a ``TypeError``,
+a vertex, a function that is not a :class:`~nnclf.graph.functions.LocalFunction`) is a ``TypeError``,
 and an unknown name looked up with ``graph[name]`` a ``KeyError``.
 """
 
@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.functions import LocalFunction
+from nnclf.graph.functions import LocalFunction
 from nnclf.base.tables import format_table
 
 if TYPE_CHECKING:
-    from nnclf.executor import Executor
+    from nnclf.graph.executor import Executor
 
 __all__ = ["Graph", "Vertex", "GlobalFunction", "PATH_LIMIT"]
 
@@ -94,7 +94,7 @@ class Graph:
     --------
     The notes' example with n = 4, l = 2:
 
-    >>> from nnclf import functions as F
+    >>> from nnclf.graph import functions as F
     >>> g = Graph()
     >>> u1, u2 = g.leaf("u1"), g.leaf("u2")
     >>> u3 = g.vertex("u3", F.add, u1, u2)
@@ -153,8 +153,8 @@ class Graph:
         """Add vertex u^i = f^i(u^{pi(i)_1}, u^{pi(i)_2}, ...); it becomes the output u^n."""
         if not isinstance(fn, LocalFunction):
             raise TypeError(
-                f"vertex '{name}': {fn!r} is not a LocalFunction; use one from nnclf.functions "
-                "or build one with nnclf.functions.LocalFunction"
+                f"vertex '{name}': {fn!r} is not a LocalFunction; use one from nnclf.graph.functions "
+                "or build one with nnclf.graph.functions.LocalFunction"
             )
         if len(parents) != fn.arity:
             raise GraphError(
@@ -652,8 +652,8 @@ class Graph:
 
     def compile(self, wrt=None) -> "Executor":
         """The graph planned once for many forward/backward passes (see
-        :class:`nnclf.executor.Executor`)."""
-        from nnclf.executor import Executor  # the executor builds on the graph, not the reverse
+        :class:`nnclf.graph.executor.Executor`)."""
+        from nnclf.graph.executor import Executor  # the executor builds on the graph, not the reverse
 
         wrt = self._check_wrt(wrt, "compile")
         if wrt not in self._executors:

@@ -5,7 +5,7 @@ Contract
 :data:`log_softmax` is LS(l)_k = l_k - log sum_k' exp(l_k'), computed so that large logits
 cannot overflow, with the notes' Jacobian [[k = k']] - softmax_k'(l); :data:`neg_pick` is
 o = -q_y, the loss -log p(y | x) (the mean over the rows of a batch), whose class index y is
-a leaf the output is piecewise constant in. Both are :class:`~nnclf.functions.LocalFunction`
+a leaf the output is piecewise constant in. Both are :class:`~nnclf.graph.functions.LocalFunction`
 objects with their numpy forms and, beside them, their compiled forms; both take a batch
 axis first.
 """
@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.functions import Compiled, LocalFunction
+from nnclf.graph.functions import Compiled, LocalFunction
 
 __all__ = ["log_softmax", "neg_pick"]
 

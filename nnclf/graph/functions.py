@@ -18,9 +18,9 @@ it. ``out``, when given, is a preallocated array of the result's shape that is w
 returned; the compiled graph passes buffers there, the plain evaluation passes ``None``.
 
 Built-ins: :data:`add`, :data:`mul`, :data:`affine` here; :data:`log_softmax` and
-:data:`neg_pick` (the network's output, q = LS(l) and o = -q_y) in :mod:`nnclf.softmax`; the
+:data:`neg_pick` (the network's output, q = LS(l) and o = -q_y) in :mod:`nnclf.graph.softmax`; the
 transfer functions g in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
-``softplus``) in :mod:`nnclf.transfers`. All of them are re-exported here. A new transfer
+``softplus``) in :mod:`nnclf.graph.transfers`. All of them are re-exported here. A new transfer
 function is one call to :func:`elementwise` plus :func:`register_transfer`; an arbitrary local
 function is one :class:`LocalFunction`.
 
@@ -42,7 +42,7 @@ from nnclf.errors import GraphError
 _TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFERS",
                    "tanh", "sigmoid", "relu", "identity", "softplus")
 _SOFTMAX_NAMES = ("log_softmax", "neg_pick")
-"""Defined in :mod:`nnclf.transfers` and :mod:`nnclf.softmax`, re-exported here (see
+"""Defined in :mod:`nnclf.graph.transfers` and :mod:`nnclf.graph.softmax`, re-exported here (see
 ``__getattr__`` at the end)."""
 
 __all__ = ["LocalFunction", "Compiled", "add", "mul", "affine", *_SOFTMAX_NAMES,
@@ -475,11 +475,11 @@ def __getattr__(name):
     # they are fetched from there on first use rather than imported here: either module may
     # then be imported first.
     if name in _TRANSFER_NAMES:
-        from nnclf import transfers
+        from nnclf.graph import transfers
 
         return getattr(transfers, name)
     if name in _SOFTMAX_NAMES:
-        from nnclf import softmax
+        from nnclf.graph import softmax
 
         return getattr(softmax, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

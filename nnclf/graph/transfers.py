@@ -2,7 +2,7 @@
 
 Contract
 --------
-A transfer function is a :class:`~nnclf.functions.LocalFunction` of one argument applied entry
+A transfer function is a :class:`~nnclf.graph.functions.LocalFunction` of one argument applied entry
 by entry, made by :func:`elementwise` from g and its derivative g'. :data:`TRANSFERS` maps the
 names a config's ``model.transfer`` may say to them; :func:`register_transfer` adds one and
 :func:`get_transfer` looks one up (an unknown name raises :class:`~nnclf.errors.GraphError`
@@ -13,7 +13,7 @@ Adding a transfer function is one ``def`` of its derivative and one registry lin
 
     register_transfer(elementwise("name", g, dg))
 
-Everything here is also importable from :mod:`nnclf.functions`.
+Everything here is also importable from :mod:`nnclf.graph.functions`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import expit
 
 from nnclf.errors import GraphError
-from nnclf.functions import Compiled, LocalFunction, _copy
+from nnclf.graph.functions import Compiled, LocalFunction, _copy
 
 __all__ = ["elementwise", "register_transfer", "get_transfer", "TRANSFERS",
            "tanh", "sigmoid", "relu", "identity", "softplus"]
@@ -49,7 +49,7 @@ def elementwise(name: str, g: Callable, dg: Callable,
         signature is a :class:`~nnclf.errors.GraphError` now rather than inside ``fit``.
     compiled : (forward, vjp), optional
         The same g and VJP as kernels for the compiled engine: ``forward(z, out)`` and
-        ``vjp(p, h, z, out)`` writing into ``out`` (see :class:`~nnclf.functions.Compiled`).
+        ``vjp(p, h, z, out)`` writing into ``out`` (see :class:`~nnclf.graph.functions.Compiled`).
         Without them, a network using this g trains on the numpy engine.
 
     Its Jacobian is diag(g'(z)) and its VJP is ``p * g'(z)``.

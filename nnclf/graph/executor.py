@@ -2,10 +2,10 @@
 
 Contract
 --------
-:meth:`nnclf.graph.Graph.compile` returns an :class:`Executor` for a set of vertices ``wrt``
+:meth:`nnclf.graph.graph.Graph.compile` returns an :class:`Executor` for a set of vertices ``wrt``
 (leaves or not: for a non-leaf vertex it returns the p^i the backward pass computes).
-It computes the numbers of :meth:`Graph.forward <nnclf.graph.Graph.forward>` and
-:meth:`Graph.backward <nnclf.graph.Graph.backward>` with the same local functions, but plans
+It computes the numbers of :meth:`Graph.forward <nnclf.graph.graph.Graph.forward>` and
+:meth:`Graph.backward <nnclf.graph.graph.Graph.backward>` with the same local functions, but plans
 the vertex order, the argument slots and the edges once, and writes each pass as
 straight-line Python (one line per vertex forward, one per edge backward). That code names
 slots and objects only by the notes' vertex numbers (``u[7]`` holds u^7, ``p[6]`` holds
@@ -13,7 +13,7 @@ p^6): no vertex name, function name or other user text is ever part of the code 
 Each pass has its own namespace, and its source is registered with :mod:`linecache`, so a
 traceback through it shows the generated line; :meth:`Executor.source` prints it. Real-valued
 leaves are cast to the graph's ``dtype`` on the way in, as :meth:`Graph.forward
-<nnclf.graph.Graph.forward>` does, and every buffer is allocated in that dtype.
+<nnclf.graph.graph.Graph.forward>` does, and every buffer is allocated in that dtype.
 
 ``Executor.backward(seed, into=params)`` adds p^j into given arrays in place: with
 ``seed = -eta`` and the parameters themselves that is the SGD step theta <- theta - eta do/dtheta
@@ -33,8 +33,8 @@ from typing import Callable
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.functions import LocalFunction
-from nnclf.graph import Graph
+from nnclf.graph.functions import LocalFunction
+from nnclf.graph.graph import Graph
 
 __all__ = ["Executor"]
 

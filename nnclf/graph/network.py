@@ -33,9 +33,9 @@ import os
 
 import numpy as np
 
-from nnclf import functions as F
+from nnclf.graph import functions as F
 from nnclf.errors import ConfigError, DataError
-from nnclf.graph import Graph
+from nnclf.graph.graph import Graph
 
 __all__ = ["Network", "PARAMS", "INITS", "MAX_LAYERS", "layer_sizes", "layer_transfers",
            "param_names", "layers_of", "init_params", "memory_needed", "physical_memory",
@@ -229,7 +229,7 @@ class Network:
     n_classes : int
         K >= 2, the number of labels.
     transfer : str or sequence of str
-        The transfer function g, one of ``nnclf.functions.TRANSFERS``, for every layer; or one
+        The transfer function g, one of ``nnclf.graph.functions.TRANSFERS``, for every layer; or one
         name per hidden layer.
     init : {"xavier", "he", "normal"}
         Weight initialisation (biases start at zero), each layer by its own fan-in and fan-out.
@@ -238,7 +238,7 @@ class Network:
     seed : int or numpy.random.Generator
         Seeds the initialisation.
     dtype : floating numpy dtype, default float64
-        The graph's dtype (see :class:`~nnclf.graph.Graph`); the parameters are in it.
+        The graph's dtype (see :class:`~nnclf.graph.graph.Graph`); the parameters are in it.
 
     Attributes
     ----------

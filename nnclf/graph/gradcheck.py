@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.functions import LocalFunction
-from nnclf.graph import Graph
+from nnclf.graph.functions import LocalFunction
+from nnclf.graph.graph import Graph
 from nnclf.base.tables import format_table
 
 __all__ = ["LeafCheck", "GradcheckReport", "numerical_gradient", "gradcheck", "gradcheck_modes",
