@@ -421,7 +421,7 @@ class CompiledSteps:
         The running average (with ``update.average``), updated in place.
     standardized : bool
         The data given to :meth:`run` are (X, ..., index, mean, scale): the first leaf's row
-        ``r`` is ``(X[index[r]] - mean) / scale`` (X memory-mapped, :mod:`nnclf.npyfolder`).
+        ``r`` is ``(X[index[r]] - mean) / scale`` (X memory-mapped, :mod:`nnclf.data.npyfolder`).
     """
 
     def __init__(self, graph, params: dict, data: tuple[str, ...], update: Update,

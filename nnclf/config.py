@@ -39,7 +39,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from nnclf.datafiles import file_problem
+from nnclf.data.files import file_problem
 from nnclf.errors import ConfigError
 from nnclf.settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
                        ModelConfig, OutputConfig, SGDSettings, as_dict)

@@ -158,7 +158,7 @@ def engine_loop(network, settings, opt_state, steps: int, average=None,
     """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
     and the compiled loop when it is numba (None for numpy); ``average`` is the trainer's
     :class:`~nnclf.optimizers.RunningAverage`, if it averages; ``rows``: the loop reads X
-    as :class:`~nnclf.npyfolder.Rows` (a memory map, standardised row by row).
+    as :class:`~nnclf.data.npyfolder.Rows` (a memory map, standardised row by row).
 
     Raises
     ------
@@ -197,7 +197,7 @@ class CompiledLoop:
                     rows: bool = False) -> "CompiledLoop":
         """The loop for a trainer's network, settings, optimizer state (laid out as
         :mod:`nnclf.optimizers` makes it) and running average; ``rows``: for X given as
-        :class:`~nnclf.npyfolder.Rows`."""
+        :class:`~nnclf.data.npyfolder.Rows`."""
         spec = dict(settings.optimizer)
         name = spec.pop("name")
         update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
@@ -214,7 +214,7 @@ class CompiledLoop:
     def run(self, X, y, order: np.ndarray, epoch_start: int, t: int, stop: int, schedule,
             loss_sum: float, interrupt) -> tuple[int, float, float | None]:
         """Steps t + 1 .. stop of the epoch whose example indices are ``order`` (into X, an
-        array, or :class:`~nnclf.npyfolder.Rows` for a loop made with ``rows``).
+        array, or :class:`~nnclf.data.npyfolder.Rows` for a loop made with ``rows``).
 
         Returns (the step reached, the loss sum continued, the non-finite loss that stopped
         it or None); stops early when ``interrupt.requested``.

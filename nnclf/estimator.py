@@ -35,10 +35,10 @@ from nnclf.errors import DataError, DivergenceError
 from nnclf.estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
                                draw_seeds, to_config, validation_split)
 from nnclf.base.archive import to_json
-from nnclf.data import label_text
+from nnclf.data.sources import label_text
 from nnclf.fitted import FittedModel
 from nnclf.graph.network import Network
-from nnclf.preprocessing import Standardizer
+from nnclf.data.preprocessing import Standardizer
 from nnclf.settings import Config, SGDSettings
 from nnclf.sgd import Trainer
 from nnclf.trained import TrainedModel

@@ -39,7 +39,7 @@ from sklearn.utils._param_validation import (InvalidParameterError, Interval, St
                                              validate_parameter_constraints)
 
 from nnclf.errors import ConfigError, DataError
-from nnclf.preprocessing import train_test_split_stratified
+from nnclf.data.preprocessing import train_test_split_stratified
 from nnclf.schedules import SCHEDULES, make_schedule
 from nnclf.weights import check_class_weight
 from nnclf.optimizers import OPTIMIZERS, optimizer_spec

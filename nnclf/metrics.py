@@ -7,7 +7,7 @@ returns plain data (JSON-ready): accuracy, mean log-loss, macro F1, per-class pr
 recall, F1 and support, and the confusion matrix, every class of the model in its order. A
 label the model never saw is a :class:`~nnclf.errors.DataError`. This is what
 ``metrics.json`` holds per split and what ``nnclf evaluate --json`` prints. The rows of a
-folder source (:class:`~nnclf.npyfolder.Rows`) are scored a chunk at a time, never holding
+folder source (:class:`~nnclf.data.npyfolder.Rows`) are scored a chunk at a time, never holding
 more than one chunk's features and probabilities; the log-loss is then a sum over chunks,
 equal to the in-memory figure to rounding, and every other figure is the same.
 :func:`no_better_than_chance` says when such a report shows a model that learned nothing.
@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from nnclf.npyfolder import Rows, probabilities
+from nnclf.data.npyfolder import Rows, probabilities
 
 __all__ = ["evaluate", "no_better_than_chance"]
 

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from nnclf.config import Config, config_from_dict, load_config
-from nnclf.data import load_features
-from nnclf.fingerprints import data_changed
-from nnclf.datafiles import (file_problem, is_number, parquet_columns, sniff_delimiter,
+from nnclf.data.sources import load_features
+from nnclf.data.fingerprints import data_changed
+from nnclf.data.files import (file_problem, is_number, parquet_columns, sniff_delimiter,
                         text_encoding)
 from nnclf.errors import ConfigError, DataError, RunError, UsageError
-from nnclf.npyfolder import probabilities
+from nnclf.data.npyfolder import probabilities
 from nnclf.base.tables import format_table
 from nnclf.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)

@@ -46,12 +46,12 @@ import numpy as np
 from nnclf import rundir
 from nnclf.base.archive import atomic_write_text, to_json
 from nnclf.config import Config, OutputConfig, config_to_dict, dump_config, load_config
-from nnclf.data import label_text, load_dataset
-from nnclf.fingerprints import data_changed, fingerprint
+from nnclf.data.sources import label_text, load_dataset
+from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
 from nnclf.metrics import evaluate, no_better_than_chance
-from nnclf.npyfolder import prepare
-from nnclf.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.data.npyfolder import prepare
+from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
 from nnclf.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, open_model, resume_command, save_run)
 from nnclf.sgd import Trainer, load_checkpoint, save_checkpoint
@@ -86,9 +86,9 @@ RUN_FILES = rundir.RUN_FILES
 class Splits:
     """The raw examples of one config, split as training splits them.
 
-    Features are unstandardised (arrays, or for a folder source :class:`~nnclf.npyfolder.Rows`
+    Features are unstandardised (arrays, or for a folder source :class:`~nnclf.data.npyfolder.Rows`
     of its memory map: index arrays, not copies) and labels are as the source has them; the
-    validation and test parts may be empty (n = 0). ``fingerprint``: :func:`~nnclf.fingerprints.fingerprint`.
+    validation and test parts may be empty (n = 0). ``fingerprint``: :func:`~nnclf.data.fingerprints.fingerprint`.
     """
 
     X_train: np.ndarray

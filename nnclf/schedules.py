@@ -32,7 +32,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from nnclf.datafiles import is_number
+from nnclf.data.files import is_number
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.base.suggest import did_you_mean
 

@@ -320,7 +320,7 @@ class DataConfig:
 
     ``validation_fraction`` is a share of the training part (after the test split). ``n_*``
     are read by ``source: synthetic``; ``target``, ``features`` or ``drop`` (column names,
-    checked by :mod:`nnclf.data`) by CSV and Parquet; ``encoding``, ``delimiter`` by CSV.
+    checked by :mod:`nnclf.data.sources`) by CSV and Parquet; ``encoding``, ``delimiter`` by CSV.
     """
 
     source: str = "sklearn:digits"

@@ -49,7 +49,7 @@ from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from nnclf.engine import Choice, CompiledLoop, Interrupt, engine_loop
 from nnclf.graph.network import Network
-from nnclf.npyfolder import Rows, checked_xy, log_proba
+from nnclf.data.npyfolder import Rows, checked_xy, log_proba
 from nnclf.modelfile import check_checkpoint_state
 from nnclf.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
@@ -191,7 +191,7 @@ class Trainer:
 
         Parameters
         ----------
-        X : ndarray or :class:`~nnclf.npyfolder.Rows` (read a row a step), shape (n, d)
+        X : ndarray or :class:`~nnclf.data.npyfolder.Rows` (read a row a step), shape (n, d)
         y : ndarray of int, shape (n,)
             Class indices 0..K-1.
         X_val, y_val : optional validation set, shapes (n_val, d) and (n_val,).

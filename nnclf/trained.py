@@ -24,7 +24,7 @@ import numpy as np
 
 from nnclf.errors import DataError, ModelFileError
 from nnclf.graph.network import Network, layers_of
-from nnclf.preprocessing import Standardizer
+from nnclf.data.preprocessing import Standardizer
 from nnclf.modelfile import check_fields, load_model, save_model
 from nnclf.settings import DTYPES, ModelConfig
 from nnclf.graph.transfers import TRANSFERS
@@ -63,7 +63,7 @@ class TrainedModel:
     config : dict, optional
         The resolved configuration that produced the model (for the record).
     data : dict, optional
-        The fingerprint of the data it was trained on (:func:`nnclf.fingerprints.fingerprint`), so
+        The fingerprint of the data it was trained on (:func:`nnclf.data.fingerprints.fingerprint`), so
         that a test split re-created from its config can be checked against it.
     """
 

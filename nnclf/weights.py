@@ -46,7 +46,7 @@ def _plain(value):
 
 
 def label_text(label) -> str:
-    """A label as messages show it (as :func:`nnclf.data.label_text`, which imports the
+    """A label as messages show it (as :func:`nnclf.data.sources.label_text`, which imports the
     settings that import this module)."""
     label = _plain(label)
     return repr(label) if isinstance(label, str) else str(label)

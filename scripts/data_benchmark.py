@@ -5,11 +5,11 @@ Python writes them, 17 significant digits, and an integer label) into a temporar
 directory, then reads it in a fresh subprocess per tool and round:
 
     pandas.read_csv         the whole file into a DataFrame
-    nnclf                   nnclf.data.load_dataset (pandas' C reader in chunks)
+    nnclf                   nnclf.data.sources.load_dataset (pandas' C reader in chunks)
     nnclf without pandas    the same with ``import pandas`` failing (numpy.loadtxt in chunks)
     nnclf careful reader    the cell-by-cell reader alone (nnclf 0.1's; with --careful)
 
-Each child first imports numpy, pandas (when it may) and nnclf.data, so that every tool
+Each child first imports numpy, pandas (when it may) and nnclf.data.sources, so that every tool
 starts from the same memory. Time is the wall-clock time of the read alone; peak memory
 is the child's peak resident set size (``ru_maxrss``, which counts every page numpy,
 pandas and the C readers touch, not only what tracemalloc sees) and its rise over the
@@ -44,7 +44,8 @@ try:
     import pandas
 except ImportError:
     pandas = None
-from nnclf import data, datafiles
+from nnclf.data import sources as data
+from nnclf.data import files as datafiles
 if tool == "nnclf careful reader":
     datafiles._fast_columns = lambda *args: None
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

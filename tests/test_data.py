@@ -1,4 +1,4 @@
-"""Tests for nnclf.data: every source form, splits, standardisation, and the error texts."""
+"""Tests for nnclf.data.sources: every source form, splits, standardisation, and the error texts."""
 
 import csv
 import json
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from nnclf import datafiles
-from nnclf.fingerprints import data_changed, fingerprint
-from nnclf.data import (Dataset, label_text, load_dataset,
+from nnclf.data import files as datafiles
+from nnclf.data.fingerprints import data_changed, fingerprint
+from nnclf.data.sources import (Dataset, label_text, load_dataset,
                         load_features)
 from nnclf.errors import DataError
 

@@ -1,4 +1,4 @@
-"""Property tests of the data readers (nnclf.data, nnclf.datafiles): whatever the bytes of a
+"""Property tests of the data readers (nnclf.data.sources, nnclf.data.files): whatever the bytes of a
 CSV or an .npz, loading gives data that keep the Dataset invariants or raises nnclf's own
 DataError (one line); no other exception escapes, and loading writes nothing.
 
@@ -20,8 +20,8 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from nnclf import datafiles  # noqa: E402
-from nnclf.data import load_dataset, load_features  # noqa: E402
+from nnclf.data import files as datafiles  # noqa: E402
+from nnclf.data.sources import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
 SETTINGS = settings(max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)), deadline=None,

@@ -20,7 +20,7 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 import nnclf
 from nnclf import NNClassifier
 from nnclf.estimator_params import expected_failed_checks
-from nnclf.preprocessing import Standardizer
+from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
 from nnclf.sgd import DivergenceError, SGDSettings, Trainer
 from nnclf.trained import TrainedModel

@@ -13,7 +13,7 @@ from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ModelFileError, NnclfError
 from nnclf.graph.network import Network
 from nnclf.modelfile import CHECKPOINT_FIELDS
-from nnclf.preprocessing import Standardizer
+from nnclf.data.preprocessing import Standardizer
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel

@@ -1,4 +1,4 @@
-"""Tests of folder sources (nnclf.npyfolder): a folder of .npy files trains, splits, evaluates
+"""Tests of folder sources (nnclf.data.npyfolder): a folder of .npy files trains, splits, evaluates
 and predicts as the same arrays in memory do (compared against an .npz of the same arrays,
 and against plain numpy written here), its errors, its fingerprint, and, in a subprocess, a
 run's private memory far below the size of its X.npy."""
@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf import npyfolder, run
+from nnclf import run
+from nnclf.data import npyfolder
 from nnclf.cli import main
 from nnclf.config import config_from_dict
-from nnclf.data import load_dataset, load_features
-from nnclf.fingerprints import fingerprint
+from nnclf.data.sources import load_dataset, load_features
+from nnclf.data.fingerprints import fingerprint
 from nnclf.errors import DataError
 from nnclf.metrics import evaluate
 from nnclf.graph.network import Network
-from nnclf.npyfolder import Rows
+from nnclf.data.npyfolder import Rows
 from nnclf.settings import SGDSettings
 from nnclf.sgd import Trainer
 from nnclf.trained import TrainedModel

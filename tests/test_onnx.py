@@ -22,7 +22,7 @@ from nnclf.errors import GraphError, UsageError  # noqa: E402
 from nnclf.graph.functions import elementwise  # noqa: E402
 from nnclf.graph.network import Network  # noqa: E402
 from nnclf.onnx_export import ONNX_TRANSFERS, register, to_onnx  # noqa: E402
-from nnclf.preprocessing import Standardizer  # noqa: E402
+from nnclf.data.preprocessing import Standardizer  # noqa: E402
 from nnclf.trained import TrainedModel  # noqa: E402
 from nnclf.graph.transfers import TRANSFERS  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Parquet sources (nnclf.data, nnclf.datafiles through pyarrow): the same column options
+"""Parquet sources (nnclf.data.sources, nnclf.data.files through pyarrow): the same column options
 and errors as a CSV, a corrupt file and a missing pyarrow as one error line, and
 ``nnclf predict/evaluate --data file.parquet``. Skipped when pyarrow is not installed
 (``pip install "nnclf[parquet]"``)."""
@@ -12,7 +12,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from nnclf.cli import main  # noqa: E402
-from nnclf.data import load_dataset, load_features  # noqa: E402
+from nnclf.data.sources import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 from nnclf.trained import TrainedModel  # noqa: E402
 

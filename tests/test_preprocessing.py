@@ -1,4 +1,4 @@
-"""Tests for nnclf.preprocessing: the stratified, seeded split and the standardiser, against
+"""Tests for nnclf.data.preprocessing: the stratified, seeded split and the standardiser, against
 hand formulas and scikit-learn's own splitter."""
 
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.data import load_dataset
-from nnclf.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.data.sources import load_dataset
+from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -112,7 +112,7 @@ def test_standardizer_errors():
 
 
 def test_split_of_rows_splits_their_row_numbers_as_the_rows_themselves():
-    from nnclf.npyfolder import Rows
+    from nnclf.data.npyfolder import Rows
 
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((90, 3)), np.repeat([0, 1, 2], 30)
@@ -128,8 +128,8 @@ def test_split_of_rows_splits_their_row_numbers_as_the_rows_themselves():
 
 
 def test_standardizer_of_rows_is_fitted_chunk_by_chunk(monkeypatch):
-    from nnclf import npyfolder
-    from nnclf.npyfolder import Rows
+    from nnclf.data import npyfolder
+    from nnclf.data.npyfolder import Rows
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((500, 4)) * [1, 10, 1e-3, 0] + [0, 1e7, -3, 5]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nnclf.preprocessing import Standardizer
+from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
 from nnclf.trained import TrainedModel, encode_labels
 

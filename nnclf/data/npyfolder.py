@@ -13,7 +13,7 @@ dtype, and finite (checked in chunks when the folder is opened).
 array, not a copy), standardised on the way out with a mean and a scale per feature.
 ``rows[k]`` (an int, a list or array of ints, or a slice) gathers those rows only, as a new
 array; :meth:`Rows.chunks` walks them in blocks of about :data:`CHUNK_BYTES`. Splits are
-index arrays into the same map (:func:`nnclf.preprocessing.train_test_split_stratified` splits
+index arrays into the same map (:func:`nnclf.data.preprocessing.train_test_split_stratified` splits
 ``Rows.index``), so the training rows of a folder are exactly the rows an in-memory copy of
 the same arrays trains on.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.datafiles import bad, check_label_array
+from nnclf.data.files import bad, check_label_array
 
 __all__ = ["Rows", "open_folder", "is_folder", "mean_and_scale", "fingerprint",
            "log_proba", "probabilities", "prepare", "checked_xy", "CHUNK_BYTES"]
@@ -274,7 +274,7 @@ def prepare(model, X):
 
 
 def fingerprint(path: str, source: str, rows: int) -> dict:
-    """``{"source", "rows", "sha256"}`` of a folder source, as :func:`nnclf.fingerprints.fingerprint`
+    """``{"source", "rows", "sha256"}`` of a folder source, as :func:`nnclf.data.fingerprints.fingerprint`
     gives for other sources; what is hashed is in the module's docstring."""
     folder = Path(path).expanduser()
     digest = hashlib.sha256(b"npy folder;")

@@ -7,10 +7,10 @@ stratified by class when that is possible; :class:`Standardizer` maps each featu
 (x - mean) / scale with statistics fitted on the training part only, and stores them as
 plain lists for a model file's JSON metadata.
 
-Both take the memory-mapped rows of a folder source (:class:`~nnclf.npyfolder.Rows`) as well
+Both take the memory-mapped rows of a folder source (:class:`~nnclf.data.npyfolder.Rows`) as well
 as arrays: the split then splits the row numbers (the same rows an in-memory copy of the
 array would give to each part), and the statistics are gathered chunk by chunk
-(:func:`nnclf.npyfolder.mean_and_scale`).
+(:func:`nnclf.data.npyfolder.mean_and_scale`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from nnclf.errors import DataError
-from nnclf.npyfolder import Rows, mean_and_scale
+from nnclf.data.npyfolder import Rows, mean_and_scale
 
 __all__ = ["train_test_split_stratified", "Standardizer"]
 
@@ -91,7 +91,7 @@ class Standardizer:
     def fit(self, X: np.ndarray) -> "Standardizer":
         """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self.
 
-        X may be :class:`~nnclf.npyfolder.Rows`: the statistics are then gathered chunk by
+        X may be :class:`~nnclf.data.npyfolder.Rows`: the statistics are then gathered chunk by
         chunk, equal to those of the array in memory (bit for bit when it is one chunk)."""
         if isinstance(X, Rows) and len(X):
             self.mean_, self.scale_ = mean_and_scale(X)

@@ -2,7 +2,7 @@
 
 Contract
 --------
-:func:`fingerprint` of a :class:`~nnclf.data.Dataset` is ``{"source", "rows", "sha256"}``;
+:func:`fingerprint` of a :class:`~nnclf.data.sources.Dataset` is ``{"source", "rows", "sha256"}``;
 two loads of the same data give the same one, and :func:`data_changed` says in words what
 differs between two. A run records its data's fingerprint (metrics.json, the model file) so
 that ``nnclf evaluate`` and ``--resume`` refuse a test split re-created from changed data.
@@ -14,8 +14,8 @@ import hashlib
 
 import numpy as np
 
-from nnclf.npyfolder import Rows
-from nnclf.npyfolder import fingerprint as folder_fingerprint
+from nnclf.data.npyfolder import Rows
+from nnclf.data.npyfolder import fingerprint as folder_fingerprint
 
 __all__ = ["fingerprint", "data_changed"]
 
@@ -26,7 +26,7 @@ def fingerprint(ds) -> dict:
 
     Two loads of the same data give the same fingerprint; any change to a value, the order
     of the rows, or their number gives another (see :func:`data_changed`). A folder source
-    is fingerprinted without reading all of a large X (:func:`nnclf.npyfolder.fingerprint`).
+    is fingerprinted without reading all of a large X (:func:`nnclf.data.npyfolder.fingerprint`).
     """
     if isinstance(ds.X, Rows):
         rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)

@@ -17,7 +17,7 @@ Accepted sources
         (default: the last column); the features are the columns ``features`` names (in
         that order), else every other column but those ``drop`` names, and must be numeric.
         Fields are split at ``delimiter``: by default the one of ``,`` ``;`` and tab that
-        splits the first lines evenly (see :func:`nnclf.datafiles.sniff_delimiter`).
+        splits the first lines evenly (see :func:`nnclf.data.files.sniff_delimiter`).
     ``path/to/file.parquet``
         a Parquet table (read with pyarrow, the ``nnclf[parquet]`` extra), its columns
         chosen as a CSV's.
@@ -27,7 +27,7 @@ Accepted sources
         :func:`sklearn.datasets.make_classification`.
     ``path/to/folder``
         ``X.npy`` and ``y.npy`` (optionally ``X_test.npy``, ``y_test.npy``), memory-mapped
-        (:mod:`nnclf.npyfolder`): X and X_test are then :class:`~nnclf.npyfolder.Rows`, read
+        (:mod:`nnclf.data.npyfolder`): X and X_test are then :class:`~nnclf.data.npyfolder.Rows`, read
         a row or a chunk at a time, not float64 arrays.
 
 Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
@@ -35,9 +35,9 @@ fault (``source: file 'x.csv' not found``); the caller says where the argument c
 (``data.source``, ``--data``). :func:`load_features` reads the inputs of a prediction and
 lines their columns up with a trained model's feature names: by name when the source names
 all of them, in order when it names none of them, and an error naming the missing ones when
-it names some. A dataset's contents are identified by :mod:`nnclf.fingerprints`, so that a
+it names some. A dataset's contents are identified by :mod:`nnclf.data.fingerprints`, so that a
 run can tell when its data file changed. The files themselves are read in
-:mod:`nnclf.datafiles`; the split and the standardisation are in :mod:`nnclf.preprocessing`.
+:mod:`nnclf.data.files`; the split and the standardisation are in :mod:`nnclf.data.preprocessing`.
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as _skdatasets
 
-from nnclf.datafiles import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
+from nnclf.data.files import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
                         parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
                         read_npz, read_parquet, shown, sniff_delimiter)
 from nnclf.errors import DataError
-from nnclf.npyfolder import is_folder, open_folder
+from nnclf.data.npyfolder import is_folder, open_folder
 from nnclf.settings import DataConfig
 from nnclf.base.suggest import closest
 
