@@ -9,9 +9,9 @@ module per idea (README.md, "From the notes to the code", has the whole map):
 - :mod:`nnclf.graph.executor`   the same passes compiled once, for training
 - :mod:`nnclf.graph.gradcheck`  central finite differences against backpropagation
 - :mod:`nnclf.graph.network`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
-- :mod:`nnclf.schedules`  step sizes eta^t
-- :mod:`nnclf.sgd`        the notes' stochastic gradient descent, with its parts
-  :mod:`~nnclf.sampler`, :mod:`~nnclf.optimizers`, :mod:`~nnclf.stopping`
+- :mod:`nnclf.training.schedules`  step sizes eta^t
+- :mod:`nnclf.training.trainer`        the notes' stochastic gradient descent, with its parts
+  :mod:`~nnclf.training.sampler`, :mod:`~nnclf.training.optimizers`, :mod:`~nnclf.training.stopping`
 - :mod:`nnclf.settings`   every setting's type and range; :mod:`nnclf.config` reads them from YAML
 - :mod:`nnclf.errors`     the errors nnclf raises on purpose
 - :class:`nnclf.NNClassifier`, the scikit-learn estimator

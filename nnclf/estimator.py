@@ -4,7 +4,7 @@ Contract
 --------
 :class:`NNClassifier` is a thin scikit-learn front end to the machinery the CLI uses: the
 same :class:`~nnclf.graph.network.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)) and graph, the
-same :class:`~nnclf.sgd.Trainer`, the same :class:`~nnclf.trained.TrainedModel`. It adds
+same :class:`~nnclf.training.trainer.Trainer`, the same :class:`~nnclf.trained.TrainedModel`. It adds
 only what scikit-learn asks of a classifier:
 
 - ``__init__`` stores its arguments; ``fit`` checks them against one declarative table,
@@ -15,7 +15,7 @@ only what scikit-learn asks of a classifier:
 - fitted state ends in ``_``; ``fit`` and ``partial_fit`` return ``self``; the fitted
   ``model_`` (a TrainedModel) predicts, encodes labels and standardises inputs;
 - ``warm_start`` and ``partial_fit`` continue the trainer (parameters, step counter t, sampler,
-  optimizer state, average) where the last call left it (:meth:`~nnclf.sgd.Trainer.extend`);
+  optimizer state, average) where the last call left it (:meth:`~nnclf.training.trainer.Trainer.extend`);
 - prediction, the fitted attributes, pickling, :meth:`~nnclf.fitted.FittedModel.save` and
   :meth:`~nnclf.fitted.FittedModel.load` (the CLI's model file) are the fitted half,
   :class:`~nnclf.fitted.FittedModel`, in :mod:`nnclf.fitted`.
@@ -40,9 +40,9 @@ from nnclf.fitted import FittedModel
 from nnclf.graph.network import Network
 from nnclf.data.preprocessing import Standardizer
 from nnclf.settings import Config, SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
-from nnclf.weights import estimator_weights
+from nnclf.training.weights import estimator_weights
 
 __all__ = ["NNClassifier"]
 
@@ -67,7 +67,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         The initial step size eta^1.
     schedule : {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine", \
 "plateau"}, default="inverse_time"
-        How the step size eta^t changes with the step t (see :mod:`nnclf.schedules`);
+        How the step size eta^t changes with the step t (see :mod:`nnclf.training.schedules`);
         ``"plateau"`` lowers it when the loss on ``validation_fraction`` stalls (fit only).
     schedule_params : dict, default=None
         The schedule's own parameters besides ``eta0``, e.g. ``{"tau": 20000}`` for
@@ -86,7 +86,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     l2 : float >= 0, default=0.0
         Weight decay on W and V (the biases are not decayed).
     optimizer : {"sgd", "adagrad", "adam"}, default="sgd"
-        The update rule (:mod:`nnclf.optimizers`); momentum is sgd's.
+        The update rule (:mod:`nnclf.training.optimizers`); momentum is sgd's.
     optimizer_params : dict, default=None
         Its parameters where not the defaults, e.g. ``{"beta1": 0.8}`` for adam.
     average : bool or int >= 1, default=False
@@ -125,7 +125,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         The floating dtype of the parameters and of every pass; kept in the model file.
     class_weight : None, "balanced" or dict {label: weight}, default=None
         Step t draws example i with probability proportional to class_weight[y_i] *
-        sample_weight_i (:mod:`nnclf.weights`; weight 2 is a repeated row, in expectation).
+        sample_weight_i (:mod:`nnclf.training.weights`; weight 2 is a repeated row, in expectation).
         ``"balanced"``: n / (K n_k), not in ``partial_fit``. Needs ``sampling="uniform"``.
     callbacks : list of callables, default=None
         ``callback(history)`` at every evaluation (the trainer's history rows); a true

@@ -40,9 +40,9 @@ from sklearn.utils._param_validation import (InvalidParameterError, Interval, St
 
 from nnclf.errors import ConfigError, DataError
 from nnclf.data.preprocessing import train_test_split_stratified
-from nnclf.schedules import SCHEDULES, make_schedule
-from nnclf.weights import check_class_weight
-from nnclf.optimizers import OPTIMIZERS, optimizer_spec
+from nnclf.training.schedules import SCHEDULES, make_schedule
+from nnclf.training.weights import check_class_weight
+from nnclf.training.optimizers import OPTIMIZERS, optimizer_spec
 from nnclf.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
                        PerLayer, Rule, SGDSettings, boolean, choice, number)
 
@@ -177,7 +177,7 @@ def schedule_spec(schedule: str, eta0: float, schedule_params: Mapping | None) -
     Raises
     ------
     ConfigError
-        Naming the three parameters, for a schedule :func:`~nnclf.schedules.make_schedule`
+        Naming the three parameters, for a schedule :func:`~nnclf.training.schedules.make_schedule`
         refuses or a ``schedule_params`` that repeats ``name`` or ``eta0``.
     """
     own = dict(schedule_params or {})

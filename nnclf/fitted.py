@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nnclf.estimator_params import params_from_record, params_record
 from nnclf.graph.network import PARAMS
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 
 __all__ = ["FittedModel"]

@@ -236,7 +236,7 @@ CHECKPOINT_FIELDS = {
     "loss_sum": "float", "loss_count": "int>=0", "schedule": "mapping", "settings": "mapping",
     # "extra" (the run's record) is read field by field, with defaults, by nnclf.run.
 }
-"""What each field of a checkpoint's state (:meth:`nnclf.sgd.Trainer.state_dict`) must be."""
+"""What each field of a checkpoint's state (:meth:`nnclf.training.trainer.Trainer.state_dict`) must be."""
 
 
 def check_fields(meta: Mapping, kinds: Mapping[str, str],

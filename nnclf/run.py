@@ -5,7 +5,7 @@ Contract
 A *run directory* is written by :func:`train` and holds
 
     config.yaml      the resolved config (every default filled in)
-    checkpoint.npz   the trainer's full state (nnclf.sgd.save_checkpoint), with the run's
+    checkpoint.npz   the trainer's full state (nnclf.training.trainer.save_checkpoint), with the run's
                      status and the fingerprint of its data
     model.npz        the model file (nnclf.trained.TrainedModel), only once training finished
     history.csv      one row per evaluation
@@ -23,7 +23,7 @@ trained state is saved where it still can be and the error names that place and 
 that finishes the run. Ctrl-C (and SIGTERM, which :mod:`nnclf.cli` turns into Ctrl-C) during
 the final writes waits for them.
 
-``train.class_weight`` weighs the training part's examples (:mod:`nnclf.weights`, after the
+``train.class_weight`` weighs the training part's examples (:mod:`nnclf.training.weights`, after the
 splits; a resumed run computes the weights again); evaluation counts every example once.
 
 The data splits are recomputed from the saved config, since they are seeded:
@@ -54,9 +54,9 @@ from nnclf.data.npyfolder import prepare
 from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
 from nnclf.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, open_model, resume_command, save_run)
-from nnclf.sgd import Trainer, load_checkpoint, save_checkpoint
+from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel
-from nnclf.weights import example_weights
+from nnclf.training.weights import example_weights
 
 __all__ = [
     "CONFIG",

@@ -14,8 +14,8 @@ constraints from the same rules.
 Checks across fields (epochs or steps, Nesterov needs momentum, momentum only with the sgd
 optimizer, a validation metric needs a validation split) are the dataclasses' own, right
 after the table. ``train.optimizer`` and ``train.schedule`` are a name or a mapping {name, ...},
-checked and kept with every parameter filled in by :func:`nnclf.optimizers.optimizer_spec`
-and :func:`nnclf.schedules.make_schedule`.
+checked and kept with every parameter filled in by :func:`nnclf.training.optimizers.optimizer_spec`
+and :func:`nnclf.training.schedules.make_schedule`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import numpy as np
 from nnclf.errors import ConfigError
 from nnclf.graph.transfers import TRANSFERS
 from nnclf.graph.network import INITS, MAX_LAYERS
-from nnclf.schedules import Schedule, make_schedule
-from nnclf.optimizers import optimizer_spec
+from nnclf.training.schedules import Schedule, make_schedule
+from nnclf.training.optimizers import optimizer_spec
 from nnclf.base.suggest import did_you_mean
-from nnclf.weights import check_class_weight
+from nnclf.training.weights import check_class_weight
 
 __all__ = ["Rule", "PerLayer", "integer", "number", "boolean", "choice", "text", "instance", "check", "as_dict",
            "Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
@@ -44,7 +44,7 @@ SAMPLING = ("uniform", "shuffle")
 ENGINES = ("auto", "numpy", "numba")
 DTYPES = ("float64", "float32")
 """The floating dtypes a network's parameters and passes may use."""
-"""Engines that run the SGD steps (see :mod:`nnclf.engine`)."""
+"""Engines that run the SGD steps (see :mod:`nnclf.training.engine`)."""
 METRICS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min"}
 """Early-stopping metrics and whether smaller or larger is better."""
 
@@ -205,16 +205,16 @@ class SGDSettings:
 
     ``steps`` is T; without it, T = ``epochs`` * (steps per epoch), where an epoch is
     ceil(n / batch_size) steps. ``schedule`` is a name-and-parameters mapping (see
-    :func:`nnclf.schedules.make_schedule`), kept with every parameter filled in, or a
-    :class:`~nnclf.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
+    :func:`nnclf.training.schedules.make_schedule`), kept with every parameter filled in, or a
+    :class:`~nnclf.training.schedules.Schedule`. ``eval_every`` defaults to once per epoch.
     ``engine`` chooses what runs the steps (``auto``, ``numpy``, ``numba``; see
-    :mod:`nnclf.engine`): the same steps, with results equal to rounding. ``optimizer`` is
+    :mod:`nnclf.training.engine`): the same steps, with results equal to rounding. ``optimizer`` is
     ``sgd`` (with ``momentum``, ``nesterov``), ``adagrad`` or ``adam``, a name or a mapping
-    kept with every parameter filled in (:data:`nnclf.optimizers.OPTIMIZERS`). ``average``:
+    kept with every parameter filled in (:data:`nnclf.training.optimizers.OPTIMIZERS`). ``average``:
     false, or the model is the running average of the parameters from step 1 (true) or from
-    the step it gives on (Polyak-Ruppert; see :mod:`nnclf.optimizers`). ``class_weight``
+    the step it gives on (Polyak-Ruppert; see :mod:`nnclf.training.optimizers`). ``class_weight``
     (null, ``balanced`` or {label: weight}, its labels kept as text) weighs the examples
-    SGD draws (:mod:`nnclf.weights`); the run layer computes the weights from the data.
+    SGD draws (:mod:`nnclf.training.weights`); the run layer computes the weights from the data.
     """
 
     epochs: int | None = 20

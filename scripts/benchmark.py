@@ -67,7 +67,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from nnclf.graph.network import Network
-from nnclf.sgd import SGDSettings, Trainer
+from nnclf.training.trainer import SGDSettings, Trainer
 
 CASES = ("digits", "synthetic", "minibatch", "predict", "memory")
 MINIBATCH_ETA = 0.1

@@ -55,7 +55,7 @@ def sample():
 import numpy as np
 from nnclf import run
 from nnclf.config import config_from_dict
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 start = rss_anon()
 threading.Thread(target=sample, daemon=True).start()
 cfg = config_from_dict(args["config"])
@@ -109,7 +109,7 @@ def read_through(path: Path) -> None:
 def child(kind: str, config: dict, out: Path) -> dict:
     args = json.dumps({"kind": kind, "config": config, "out": str(out)})
     # BLAS on one thread in both kinds of child: on a shared machine BLAS's threads wait on
-    # each other's cores, which swamps the difference measured here (as nnclf.engine says).
+    # each other's cores, which swamps the difference measured here (as nnclf.training.engine says).
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True,
                           env=env)

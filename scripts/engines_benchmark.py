@@ -22,7 +22,7 @@ from sklearn.neural_network import MLPClassifier
 
 from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 
 ETA = 0.01
 

@@ -8,6 +8,7 @@ the one central-difference helper. Test modules import it by name. This director
 """
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import pytest
 TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
+
+# The compiled engine's generated steps and numba's machine code go to an ignored folder of
+# the checkout (.cache/, in .gitignore), never to the user's own cache; subprocesses inherit it.
+os.environ["NNCLF_CACHE_DIR"] = str(Path(TESTS).parent / ".cache" / "numba")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from nnclf.errors import CheckpointError, ConfigError
 from nnclf.estimator_params import expected_failed_checks
 from nnclf.graph.network import Network
 from nnclf.settings import ModelConfig, SGDSettings
-from nnclf.sgd import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
+from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel
 
 D, M, K, N = 4, 6, 3, 30

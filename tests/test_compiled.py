@@ -6,7 +6,7 @@ import pytest
 from nnclf.errors import DivergenceError
 from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 
 pytest.importorskip("numba")
 

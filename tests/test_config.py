@@ -20,7 +20,7 @@ from nnclf.config import (
 )
 from nnclf.errors import ConfigError
 from nnclf.graph.functions import TRANSFERS
-from nnclf.sgd import EarlyStopping, SGDSettings
+from nnclf.training.trainer import EarlyStopping, SGDSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

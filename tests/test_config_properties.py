@@ -13,7 +13,7 @@ from nnclf.config import MAX_DEPTH, MAX_NODES, _Loader, config_from_dict, load_c
 from nnclf.errors import ConfigError, NnclfError
 from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402

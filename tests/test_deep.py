@@ -21,7 +21,7 @@ from nnclf.errors import ConfigError, ModelFileError
 from nnclf.graph.network import Network, init_params, memory_needed
 from nnclf.modelfile import load_model, save_model
 from nnclf.settings import ModelConfig, SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 
 

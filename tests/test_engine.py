@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from nnclf.graph import functions as F
-from nnclf.compiled import CompiledSteps, Update, missing_compiled_form
-from nnclf.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
+from nnclf.training.compiled import CompiledSteps, Update, missing_compiled_form
+from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 from nnclf.graph.transfers import TRANSFERS, elementwise
 
 

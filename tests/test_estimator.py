@@ -22,7 +22,7 @@ from nnclf import NNClassifier
 from nnclf.estimator_params import expected_failed_checks
 from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
-from nnclf.sgd import DivergenceError, SGDSettings, Trainer
+from nnclf.training.trainer import DivergenceError, SGDSettings, Trainer
 from nnclf.trained import TrainedModel
 from notes_reference import hand_gradients
 

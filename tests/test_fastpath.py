@@ -12,7 +12,7 @@ from nnclf.graph import functions as F
 from nnclf.errors import GraphError
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import PARAMS, Network
-from nnclf.sgd import SGDSettings, Trainer
+from nnclf.training.trainer import SGDSettings, Trainer
 
 STEPS = 300
 TOL = dict(rtol=0, atol=1e-12)

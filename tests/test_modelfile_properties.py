@@ -15,7 +15,7 @@ from nnclf.graph.network import Network
 from nnclf.modelfile import CHECKPOINT_FIELDS
 from nnclf.data.preprocessing import Standardizer
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer, load_checkpoint, save_checkpoint
+from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"

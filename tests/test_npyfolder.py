@@ -24,7 +24,7 @@ from nnclf.metrics import evaluate
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
+from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 
 

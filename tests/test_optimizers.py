@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnclf.graph.network import PARAMS, Network
-from nnclf.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
+from nnclf.training.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
                               l2_decay, make_optimizer, momentum, sgd)
 from nnclf.settings import SGDSettings
 from notes_reference import hand_gradients

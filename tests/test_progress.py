@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from nnclf.progress import PROGRESS_EVERY, Progress
+from nnclf.training.progress import PROGRESS_EVERY, Progress
 
 ROW = {"step": 30, "epoch": 1.0, "eta": 0.05, "train_loss": 0.123456,
        "val_loss": 0.5, "val_accuracy": 0.75}

@@ -418,7 +418,7 @@ def test_a_run_that_cannot_be_moved_into_place_stays_complete_where_it_was_built
 @pytest.mark.parametrize("extra", ["junk", None, {"status": 3, "seconds": "x", "data": [1],
                                                   "stopped": {}, "best_step": True}])
 def test_a_hand_edited_run_record_in_the_checkpoint_falls_back_to_defaults(extra, tmp_path):
-    from nnclf.sgd import load_checkpoint
+    from nnclf.training.trainer import load_checkpoint
 
     run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
     arrays, state = load_checkpoint(tmp_path / "a" / "checkpoint.npz")

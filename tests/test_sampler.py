@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nnclf.sampler import Sampler, steps_per_epoch
+from nnclf.training.sampler import Sampler, steps_per_epoch
 
 
 def run_epochs(sampler, n, epochs):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from nnclf.schedules import (SCHEDULES, Schedule, constant, cosine, exponential, inverse_time,
+from nnclf.training.schedules import (SCHEDULES, Schedule, constant, cosine, exponential, inverse_time,
                              invscaling, make_schedule, step)
 
 
@@ -201,7 +201,7 @@ def test_cosine_starts_near_eta0():
 
 
 def test_plateau_follows_a_scripted_sequence_of_validation_losses():
-    from nnclf.schedules import plateau
+    from nnclf.training.schedules import plateau
 
     s = plateau(0.8, factor=0.5, patience=2, min_delta=0.05)
     losses = [1.0, 0.9, 0.88, 0.87, 0.7, 0.7, 0.71, 0.6, float("nan"), 0.9, 0.2]
@@ -217,7 +217,7 @@ def test_plateau_follows_a_scripted_sequence_of_validation_losses():
 
 
 def test_plateau_never_goes_below_min_eta():
-    from nnclf.schedules import plateau
+    from nnclf.training.schedules import plateau
 
     s = plateau(1.0, factor=0.1, patience=1, min_eta=0.05)
     for loss in [1.0, 2.0, 2.0, 2.0, 2.0]:

@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from nnclf.graph.network import PARAMS, Network
-from nnclf.sgd import (DivergenceError, EarlyStopping, SGDSettings, Trainer, load_checkpoint,
+from nnclf.training.trainer import (DivergenceError, EarlyStopping, SGDSettings, Trainer, load_checkpoint,
                        save_checkpoint)
 from notes_reference import hand_gradients
 

@@ -3,7 +3,7 @@
 import pytest
 
 from nnclf.settings import EarlyStopping
-from nnclf.stopping import EarlyStopper
+from nnclf.training.stopping import EarlyStopper
 
 
 def feed(stopper, scores):

@@ -1,4 +1,4 @@
-"""Sample and class weights: what nnclf.weights documents, checked against independent
+"""Sample and class weights: what nnclf.training.weights documents, checked against independent
 references (scikit-learn's compute_class_weight, binomial counts, a plain-numpy replay of
 weighted SGD, duplicated rows)."""
 
@@ -10,10 +10,10 @@ from nnclf import run
 from nnclf.config import config_from_dict, load_config
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.network import PARAMS, Network
-from nnclf.sampler import Sampler
+from nnclf.training.sampler import Sampler
 from nnclf.settings import SGDSettings
-from nnclf.sgd import Trainer
-from nnclf.weights import check_class_weight, class_weights, example_weights
+from nnclf.training.trainer import Trainer
+from nnclf.training.weights import check_class_weight, class_weights, example_weights
 from notes_reference import hand_gradients
 
 D, M, K = 4, 6, 3

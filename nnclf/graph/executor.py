@@ -17,7 +17,7 @@ leaves are cast to the graph's ``dtype`` on the way in, as :meth:`Graph.forward
 
 ``Executor.backward(seed, into=params)`` adds p^j into given arrays in place: with
 ``seed = -eta`` and the parameters themselves that is the SGD step theta <- theta - eta do/dtheta
-(:mod:`nnclf.optimizers` decides when it applies).
+(:mod:`nnclf.training.optimizers` decides when it applies).
 """
 
 from __future__ import annotations

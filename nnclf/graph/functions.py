@@ -107,7 +107,7 @@ class LocalFunction:
         the same callers that add p^j into the leaves in place. Optional, per position; when
         missing they add the VJP. Plain backpropagation never uses it.
     compiled : Compiled, optional
-        The same function as kernels the compiled engine (:mod:`nnclf.compiled`) can jit;
+        The same function as kernels the compiled engine (:mod:`nnclf.training.compiled`) can jit;
         without it a graph using this function trains on the numpy engine.
 
     Examples
@@ -221,7 +221,7 @@ class LocalFunction:
 
 
 class Compiled(NamedTuple):
-    """A local function's kernels for the compiled engine (:mod:`nnclf.compiled`).
+    """A local function's kernels for the compiled engine (:mod:`nnclf.training.compiled`).
 
     Plain Python functions over C-contiguous arrays, written so that numba can jit them
     (they also run, slowly, as Python, which is how the tests read them without numba).

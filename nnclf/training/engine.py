@@ -2,12 +2,12 @@
 
 Contract
 --------
-Two engines run the same steps of :class:`~nnclf.sgd.Trainer` on the same graph:
+Two engines run the same steps of :class:`~nnclf.training.trainer.Trainer` on the same graph:
 
 - ``numpy``: the trainer's own loop, one forward and backward pass of the graph's
   :class:`~nnclf.graph.executor.Executor` per step;
 - ``numba``: :class:`CompiledLoop`, the whole loop between two pauses of the trainer in
-  native code (:mod:`nnclf.compiled`), on the same example indices (the sampler's epoch, drawn
+  native code (:mod:`nnclf.training.compiled`), on the same example indices (the sampler's epoch, drawn
   from the same generator), the same eta^t and the same update (every optimizer, and the
   running average with its rates computed here); results agree with the numpy engine to
   rounding. It runs with BLAS limited to one thread (:func:`one_blas_thread`).
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnclf import compiled
+from nnclf.training import compiled
 from nnclf.errors import ConfigError
-from nnclf.optimizers import decayed
+from nnclf.training.optimizers import decayed
 
 __all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "Interrupt",
            "one_blas_thread", "AUTO_MIN_STEPS", "INSTALL"]
@@ -157,7 +157,7 @@ def engine_loop(network, settings, opt_state, steps: int, average=None,
                 rows: bool = False) -> tuple[Choice, "CompiledLoop | None"]:
     """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
     and the compiled loop when it is numba (None for numpy); ``average`` is the trainer's
-    :class:`~nnclf.optimizers.RunningAverage`, if it averages; ``rows``: the loop reads X
+    :class:`~nnclf.training.optimizers.RunningAverage`, if it averages; ``rows``: the loop reads X
     as :class:`~nnclf.data.npyfolder.Rows` (a memory map, standardised row by row).
 
     Raises
@@ -175,7 +175,7 @@ def engine_loop(network, settings, opt_state, steps: int, average=None,
 
 
 class CompiledLoop:
-    """The trainer's steps between two pauses, run by :class:`~nnclf.compiled.CompiledSteps`.
+    """The trainer's steps between two pauses, run by :class:`~nnclf.training.compiled.CompiledSteps`.
 
     Parameters
     ----------
@@ -196,7 +196,7 @@ class CompiledLoop:
     def for_trainer(cls, network, settings, opt_state, average=None,
                     rows: bool = False) -> "CompiledLoop":
         """The loop for a trainer's network, settings, optimizer state (laid out as
-        :mod:`nnclf.optimizers` makes it) and running average; ``rows``: for X given as
+        :mod:`nnclf.training.optimizers` makes it) and running average; ``rows``: for X given as
         :class:`~nnclf.data.npyfolder.Rows`."""
         spec = dict(settings.optimizer)
         name = spec.pop("name")

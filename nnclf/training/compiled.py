@@ -7,7 +7,7 @@ SGD steps in native code: for each step, gather the picked rows of the data into
 leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
 ``graph._backward_plan(params)``, the parameter update (plain SGD fused into the backward
 pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
-gradients, as :mod:`nnclf.optimizers` writes them) and, with averaging, the running average
+gradients, as :mod:`nnclf.training.optimizers` writes them) and, with averaging, the running average
 avg <- avg + r (theta - avg); eta^t and the averaging rate r^t (0 before averaging starts)
 are read from arrays of the chunk's values, computed in Python. The source is generated
 from the plan and calls each vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names
@@ -318,7 +318,7 @@ def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None
 
 def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bool]) -> None:
     """Clipping by global norm, l2 on the decayed parameters, then the update rule, on the
-    gradients p^j (as :mod:`nnclf.optimizers` does); nothing when the step was fused."""
+    gradients p^j (as :mod:`nnclf.training.optimizers` does); nothing when the step was fused."""
     if src.fused:
         return
     if update.clip_norm is not None:
@@ -348,7 +348,8 @@ def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bo
 
 def _fingerprint(src: _Source) -> str:
     """A hash of the step's source, of every kernel's source and of the versions."""
-    h = hashlib.sha256(f"nnclf {__version__} numba {numba_version()}\n".encode())
+    # The module name too: a generated module imports its kernels from here by that name.
+    h = hashlib.sha256(f"nnclf {__version__} {__name__} numba {numba_version()}\n".encode())
     h.update("\n".join(src.lines).encode())
     seen = set()
     for name in sorted(src.kernels):
@@ -369,7 +370,7 @@ def _load(src: _Source, key: str):
     if key in _MODULES:
         return _MODULES[key].run
     _KERNELS[key] = {name: jit_kernel(fn) for name, fn in src.kernels.items()}
-    header = ("import math\nfrom numba import njit\nfrom nnclf.compiled import kernels_for\n"
+    header = ("import math\nfrom numba import njit\nfrom nnclf.training.compiled import kernels_for\n"
               f"globals().update(kernels_for({key!r}))\n\n\n@njit(cache=True)\n")
     text = header + "\n".join(src.lines) + "\n"
     folder = cache_dir()

@@ -2,7 +2,7 @@
 
 Contract
 --------
-A :class:`Progress` reporter is opened for one call of :meth:`nnclf.sgd.Trainer.fit`
+A :class:`Progress` reporter is opened for one call of :meth:`nnclf.training.trainer.Trainer.fit`
 (``with reporter.open(T, t):``), told how many steps were taken (:meth:`Progress.advance`) and
 shown every history row (:meth:`Progress.report`). ``"auto"`` is a bar when stderr is a
 terminal and lines otherwise. Everything goes to stderr; nothing here changes training.

@@ -10,12 +10,12 @@ The default is the notes' algorithm exactly::
         theta <- theta - eta^t dL/dtheta     for theta in W, b, V, gamma
 
 :meth:`Trainer.fit` is that loop; each line is one part with one job. "Pick i" is the
-:class:`~nnclf.sampler.Sampler`; eta^t the :class:`~nnclf.schedules.Schedule`; L the forward
-pass of the network's graph; the update the :class:`~nnclf.optimizers.Optimizer`, which runs
+:class:`~nnclf.training.sampler.Sampler`; eta^t the :class:`~nnclf.training.schedules.Schedule`; L the forward
+pass of the network's graph; the update the :class:`~nnclf.training.optimizers.Optimizer`, which runs
 the backward pass (for plain SGD seeded with p^n = -eta^t and added into the parameters in
 place). Around the loop: evaluations every epoch (or every ``eval_every`` steps), each a
-history row, shown by a :class:`~nnclf.progress.Progress` reporter, given to the callbacks and
-to the :class:`~nnclf.stopping.EarlyStopper`; Ctrl-C, which stops between two steps;
+history row, shown by a :class:`~nnclf.training.progress.Progress` reporter, given to the callbacks and
+to the :class:`~nnclf.training.stopping.EarlyStopper`; Ctrl-C, which stops between two steps;
 divergence, which puts back the last finite parameters and raises
 :class:`~nnclf.errors.DivergenceError`.
 
@@ -25,7 +25,7 @@ probability w_i / sum(w)), ``sampling="shuffle"`` (a new permutation every epoch
 and ``adam`` optimizers, ``l2`` weight decay on the weight matrices, gradient clipping,
 averaging, a validation set, early stopping, callbacks.
 
-Averaged SGD (:class:`~nnclf.optimizers.RunningAverage`): the average, once started, is the
+Averaged SGD (:class:`~nnclf.training.optimizers.RunningAverage`): the average, once started, is the
 model that evaluations see and that a finished fit leaves in the network.
 
 Determinism and resuming: every random choice comes from one ``numpy.random.Generator``,
@@ -47,16 +47,16 @@ import numpy as np
 
 from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
-from nnclf.engine import Choice, CompiledLoop, Interrupt, engine_loop
+from nnclf.training.engine import Choice, CompiledLoop, Interrupt, engine_loop
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows, checked_xy, log_proba
 from nnclf.modelfile import check_checkpoint_state
-from nnclf.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
+from nnclf.training.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
-from nnclf.progress import Progress
-from nnclf.sampler import Sampler
+from nnclf.training.progress import Progress
+from nnclf.training.sampler import Sampler
 from nnclf.settings import EarlyStopping, SGDSettings, as_dict
-from nnclf.stopping import EarlyStopper
+from nnclf.training.stopping import EarlyStopper
 
 # EarlyStopping, SGDSettings (nnclf.settings) and DivergenceError (nnclf.errors) are
 # re-exported for the trainer's callers.
@@ -288,7 +288,7 @@ class Trainer:
         return True
 
     def _compiled_steps(self, X, y, epoch_start: int, stop: int, interrupt, loop) -> bool:
-        """As :meth:`_steps`, every step in native code (see :mod:`nnclf.engine`)."""
+        """As :meth:`_steps`, every step in native code (see :mod:`nnclf.training.engine`)."""
         t, loss_sum = self.t, self._loss_sum
         try:
             t, loss_sum, bad = loop.run(X, y, self.sampler.order, epoch_start, t, stop,
@@ -400,7 +400,7 @@ class Trainer:
         """Everything needed to continue exactly: (arrays by name, JSON-able state).
 
         The arrays are ``param_<name>``, the optimizer's and the running average's
-        (:func:`~nnclf.optimizers.state_arrays`) and, when early stopping keeps them,
+        (:func:`~nnclf.training.optimizers.state_arrays`) and, when early stopping keeps them,
         ``best_<name>``; the arrays themselves, not copies.
         """
         arrays = {f"param_{k}": v for k, v in self.network.params.items()}

@@ -3,7 +3,7 @@
 Contract
 --------
 A weight enters the notes' SGD through the pick, not the step: step t draws example i with
-probability w_i / sum_j w_j (:class:`~nnclf.sampler.Sampler`), and the update is the notes'
+probability w_i / sum_j w_j (:class:`~nnclf.training.sampler.Sampler`), and the update is the notes'
 theta <- theta - eta^t dL_i/dtheta unchanged. Weighting an example by 2 is then, in
 expectation, the same as repeating its row; an example of weight 0 is never drawn. Equal
 weights (all ones included) draw exactly as unweighted SGD does, bit for bit.

@@ -11,7 +11,7 @@ when it starts:
 - ``"shuffle"``: ``rng.permutation(n)``, every example once (the last minibatch may be
   shorter).
 
-With per-example weights w (:meth:`Sampler.weigh`, see :mod:`nnclf.weights`), ``"uniform"``
+With per-example weights w (:meth:`Sampler.weigh`, see :mod:`nnclf.training.weights`), ``"uniform"``
 draws each index i with probability w_i / sum(w), by inverse CDF from the same generator:
 ``searchsorted(cumsum(w), rng.random(steps * batch_size) * sum(w), side="right")``, so an
 example of weight 0 is never drawn. Equal weights (or none) draw with ``rng.integers`` as
@@ -34,7 +34,7 @@ import numpy as np
 
 from nnclf.errors import ConfigError
 from nnclf.settings import SAMPLING
-from nnclf.weights import check_sample_weight
+from nnclf.training.weights import check_sample_weight
 
 __all__ = ["Sampler", "steps_per_epoch"]
 
