@@ -12,7 +12,7 @@ module per idea (README.md, "From the notes to the code", has the whole map):
 - :mod:`nnclf.training.schedules`  step sizes eta^t
 - :mod:`nnclf.training.trainer`        the notes' stochastic gradient descent, with its parts
   :mod:`~nnclf.training.sampler`, :mod:`~nnclf.training.optimizers`, :mod:`~nnclf.training.stopping`
-- :mod:`nnclf.settings`   every setting's type and range; :mod:`nnclf.config` reads them from YAML
+- :mod:`nnclf.config.settings`   every setting's type and range; :mod:`nnclf.config.load` reads them from YAML
 - :mod:`nnclf.errors`     the errors nnclf raises on purpose
 - :class:`nnclf.NNClassifier`, the scikit-learn estimator
 - :mod:`nnclf.onnx_export` the trained network as an ONNX graph (``nnclf export``)

@@ -73,7 +73,7 @@ def _say(*lines: str) -> None:
 
 
 def _load_config(path, overrides):
-    from nnclf.config import load_config
+    from nnclf.config.load import load_config
 
     return load_config(path, overrides or ())
 
@@ -98,7 +98,7 @@ def cmd_train(args) -> int:
                          "or --resume RUN_DIR to continue a run")
     cfg = _load_config(args.config, args.set)
     if args.out is not None:
-        from nnclf.config import OutputConfig
+        from nnclf.config.load import OutputConfig
 
         cfg = replace(cfg, output=OutputConfig(args.out))
     from nnclf import run

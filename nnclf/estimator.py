@@ -39,7 +39,7 @@ from nnclf.data.sources import label_text
 from nnclf.fitted import FittedModel
 from nnclf.graph.network import Network
 from nnclf.data.preprocessing import Standardizer
-from nnclf.settings import Config, SGDSettings
+from nnclf.config.settings import Config, SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 from nnclf.training.weights import estimator_weights
@@ -181,7 +181,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     (2, 3)
     """
 
-    # Derived from the settings' own rules (nnclf.settings), as the estimator's parameters are
+    # Derived from the settings' own rules (nnclf.config.settings), as the estimator's parameters are
     # the config's settings.
     _parameter_constraints: dict = CONSTRAINTS
 

@@ -4,14 +4,14 @@ Contract
 --------
 :class:`nnclf.NNClassifier` takes the ``model`` and ``train`` settings of a config as flat
 keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read from
-:mod:`nnclf.settings`), except:
+:mod:`nnclf.config.settings`), except:
 
 - ``schedule`` (a name), ``eta0`` and ``schedule_params`` (the schedule's other parameters)
   for the config's ``train.schedule`` mapping {name, eta0, ...}; parameters left out come
-  from :data:`nnclf.settings.DEFAULT_SCHEDULE` when the name is its name;
+  from :data:`nnclf.config.settings.DEFAULT_SCHEDULE` when the name is its name;
 - ``optimizer`` (a name) and ``optimizer_params`` (its parameters, e.g. ``{"beta1": 0.8}``)
   for the config's ``train.optimizer`` mapping {name, ...}; parameters left out take their
-  defaults (:data:`nnclf.settings.OPTIMIZERS`);
+  defaults (:data:`nnclf.config.settings.OPTIMIZERS`);
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
 - ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
@@ -21,7 +21,7 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
   ``callbacks`` (no setting) stay with the estimator, which computes the weights itself;
   a model file records callbacks as None.
 
-:func:`to_config` maps parameters to a :class:`~nnclf.settings.Config` (what the estimator
+:func:`to_config` maps parameters to a :class:`~nnclf.config.settings.Config` (what the estimator
 trains with); :func:`params_from_record` maps a model file's ``config`` back to parameters,
 whether the file was written by :meth:`NNClassifier.save` (the parameters by name,
 :func:`params_record`) or by ``nnclf train`` (a whole config).
@@ -43,7 +43,7 @@ from nnclf.data.preprocessing import train_test_split_stratified
 from nnclf.training.schedules import SCHEDULES, make_schedule
 from nnclf.training.weights import check_class_weight
 from nnclf.training.optimizers import OPTIMIZERS, optimizer_spec
-from nnclf.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
+from nnclf.config.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
                        PerLayer, Rule, SGDSettings, boolean, choice, number)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.config import Config, config_from_dict, load_config
+from nnclf.config.load import Config, config_from_dict, load_config
 from nnclf.data.sources import load_features
 from nnclf.data.fingerprints import data_changed
 from nnclf.data.files import (file_problem, is_number, parquet_columns, sniff_delimiter,

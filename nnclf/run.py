@@ -45,7 +45,7 @@ import numpy as np
 
 from nnclf import rundir
 from nnclf.base.archive import atomic_write_text, to_json
-from nnclf.config import Config, OutputConfig, config_to_dict, dump_config, load_config
+from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
 from nnclf.data.sources import label_text, load_dataset
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.errors import CheckpointError, ConfigError, DataError, RunError

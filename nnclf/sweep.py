@@ -41,7 +41,7 @@ import numpy as np
 
 from nnclf import rundir
 from nnclf.base.archive import atomic_write_text
-from nnclf.config import OutputConfig, config_from_dict, dump_config
+from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 from nnclf.base.tables import format_table

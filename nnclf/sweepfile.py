@@ -23,7 +23,7 @@ Axis keys are the dotted keys of ``nnclf train --set``. The random distributions
 ``{choice: [v, ...]}``, all drawn from one ``numpy.random.default_rng(seed)`` in file order;
 a drawn float keeps 6 significant digits, so it reads back as written.
 
-Every trial's :class:`~nnclf.settings.Config` is built by :func:`read_sweep`, before anything
+Every trial's :class:`~nnclf.config.settings.Config` is built by :func:`read_sweep`, before anything
 runs: an unknown key, an empty axis, a bad distribution, a value the config refuses or more
 than ``max_trials`` trials is one :class:`~nnclf.errors.ConfigError` line naming the axis.
 The metric names ``PART_NAME``: PART one of train, val, test and NAME one of accuracy,
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nnclf.config import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
+from nnclf.config.load import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
                      parse_override)
 from nnclf.errors import ConfigError, NnclfError
 from nnclf.base.suggest import closest

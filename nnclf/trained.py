@@ -26,7 +26,7 @@ from nnclf.errors import DataError, ModelFileError
 from nnclf.graph.network import Network, layers_of
 from nnclf.data.preprocessing import Standardizer
 from nnclf.modelfile import check_fields, load_model, save_model
-from nnclf.settings import DTYPES, ModelConfig
+from nnclf.config.settings import DTYPES, ModelConfig
 from nnclf.graph.transfers import TRANSFERS
 
 __all__ = ["TrainedModel", "encode_labels"]

@@ -54,7 +54,7 @@ def sample():
 
 import numpy as np
 from nnclf import run
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.training.trainer import Trainer
 start = rss_anon()
 threading.Thread(target=sample, daemon=True).start()

@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from nnclf.graph.network import Network
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 
 ETA = 0.01

@@ -47,7 +47,7 @@ VARIANTS = {
 
 def run_variant(overrides: list[str], seed: int, engine: str) -> dict:
     """Train configs/digits.yaml with ``overrides`` and this seed; the test metrics."""
-    from nnclf.config import load_config
+    from nnclf.config.load import load_config
     from nnclf.run import train
 
     sets = [*overrides, f"seed={seed}", f"train.engine={engine}"]

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from nnclf import run
-from nnclf.config import load_config
+from nnclf.config.load import load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"
 

@@ -17,11 +17,11 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnclf import NNClassifier, run
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.estimator_params import expected_failed_checks
 from nnclf.graph.network import Network
-from nnclf.settings import ModelConfig, SGDSettings
+from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel
 

@@ -149,7 +149,7 @@ def test_the_engines_benchmark_runs_and_prints_one_row_per_case():
 def test_the_features_script_runs_every_variants_settings(tmp_path, monkeypatch, load_script):
     """Every variant's --set lines are valid settings (each builds a config), and two
     variants train to a table row with a sensible digits accuracy."""
-    from nnclf.config import load_config
+    from nnclf.config.load import load_config
 
     script = load_script("features")
     for name, sets in script.VARIANTS.items():

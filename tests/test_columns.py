@@ -1,5 +1,5 @@
 """Choosing a CSV's columns: ``data.features``, ``data.drop``, ``data.delimiter`` (tests of
-nnclf.data.sources and nnclf.settings), a model that keeps its columns' names and finds them again by
+nnclf.data.sources and nnclf.config.settings), a model that keeps its columns' names and finds them again by
 name in new data (``nnclf predict`` and ``nnclf evaluate --data``), and every bad input as
 one ``nnclf: error:`` line, exit 2, nothing written (the pattern of tests/test_cli.py)."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnclf.cli import main
-from nnclf.config import load_config
+from nnclf.config.load import load_config
 from nnclf.data.sources import load_dataset, load_features
 from nnclf.data.files import sniff_delimiter
 from nnclf.trained import TrainedModel

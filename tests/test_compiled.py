@@ -5,7 +5,7 @@ import pytest
 
 from nnclf.errors import DivergenceError
 from nnclf.graph.network import Network
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 
 pytest.importorskip("numba")

@@ -1,4 +1,4 @@
-"""Tests for nnclf.config: defaults, the documented names, round trips, overrides, and the
+"""Tests for nnclf.config.load: defaults, the documented names, round trips, overrides, and the
 text of every error a config can produce."""
 
 import dataclasses
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nnclf.config import (
+from nnclf.config.load import (
     Config,
     DataConfig,
     ModelConfig,

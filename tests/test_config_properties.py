@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from nnclf.config import MAX_DEPTH, MAX_NODES, _Loader, config_from_dict, load_config
+from nnclf.config.load import MAX_DEPTH, MAX_NODES, _Loader, config_from_dict, load_config
 from nnclf.errors import ConfigError, NnclfError
 from nnclf.graph.network import Network
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"

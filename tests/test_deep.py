@@ -16,11 +16,11 @@ from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, notes_ne
 from nnclf import NNClassifier
 from nnclf.graph import functions as F
 from nnclf.cli import main
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.errors import ConfigError, ModelFileError
 from nnclf.graph.network import Network, init_params, memory_needed
 from nnclf.modelfile import load_model, save_model
-from nnclf.settings import ModelConfig, SGDSettings
+from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 

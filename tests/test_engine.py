@@ -12,7 +12,7 @@ from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.graph.transfers import TRANSFERS, elementwise
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from nnclf import NNClassifier
-from nnclf.config import config_to_dict
+from nnclf.config.load import config_to_dict
 from nnclf.estimator_params import (DEFAULTS, params_from_record, params_record,
                                     schedule_spec, to_config)
-from nnclf.settings import DEFAULT_SCHEDULE, Config, EarlyStopping, ModelConfig, SGDSettings
+from nnclf.config.settings import DEFAULT_SCHEDULE, Config, EarlyStopping, ModelConfig, SGDSettings
 
 CONSTRAINTS = NNClassifier._parameter_constraints
 

@@ -360,7 +360,7 @@ def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
 def test_the_readme_one_liner_trains(monkeypatch):
     # README: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
     from nnclf.graph.network import Network
-    from nnclf.settings import SGDSettings
+    from nnclf.config.settings import SGDSettings
     from nnclf.training.trainer import Trainer
     monkeypatch.setitem(F.TRANSFERS, "cube_test", None)
     F.register_transfer(F.elementwise("cube_test", lambda z: z ** 3 / 3 + z, lambda z: z ** 2 + 1))

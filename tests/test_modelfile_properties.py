@@ -14,7 +14,7 @@ from nnclf.errors import CheckpointError, ModelFileError, NnclfError
 from nnclf.graph.network import Network
 from nnclf.modelfile import CHECKPOINT_FIELDS
 from nnclf.data.preprocessing import Standardizer
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.trained import TrainedModel
 

@@ -16,14 +16,14 @@ import pytest
 from nnclf import run
 from nnclf.data import npyfolder
 from nnclf.cli import main
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.data.sources import load_dataset, load_features
 from nnclf.data.fingerprints import fingerprint
 from nnclf.errors import DataError
 from nnclf.metrics import evaluate
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.trained import TrainedModel
 
@@ -106,7 +106,7 @@ def test_float32_and_integer_files_and_a_float32_network(tmp_path):
 
 
 def _as_dict(cfg):
-    from nnclf.config import config_to_dict
+    from nnclf.config.load import config_to_dict
     d = config_to_dict(cfg)
     d.pop("output")
     return d
@@ -326,10 +326,10 @@ MEASURE = textwrap.dedent("""
         while True:
             peak[0] = max(peak[0], rss_anon())
             time.sleep(0.002)
-    import sklearn.metrics, nnclf.run, nnclf.config, nnclf.report  # imports are not data
+    import sklearn.metrics, nnclf.run, nnclf.config.load, nnclf.report  # imports are not data
     start = rss_anon()
     threading.Thread(target=sample, daemon=True).start()
-    cfg = nnclf.config.config_from_dict(json.loads(sys.argv[1]))
+    cfg = nnclf.config.load.config_from_dict(json.loads(sys.argv[1]))
     outcome = nnclf.run.train(cfg, sys.argv[2], quiet=True)
     print(json.dumps({"growth": max(peak[0], rss_anon()) - start, "status": outcome.status}))
 """)
@@ -386,7 +386,7 @@ def test_a_relative_folder_is_found_beside_the_config_and_recorded_absolute(tmp_
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    from nnclf.config import load_config
+    from nnclf.config.load import load_config
 
     cfg = load_config(tmp_path / "project" / "c.yaml")
     assert cfg.data.source == os.path.realpath(tmp_path / "project" / "folder")

@@ -8,7 +8,7 @@ import pytest
 from nnclf.graph.network import PARAMS, Network
 from nnclf.training.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
                               l2_decay, make_optimizer, momentum, sgd)
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from notes_reference import hand_gradients
 
 

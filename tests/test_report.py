@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nnclf import report
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.errors import DataError, RunError
 from nnclf.graph.gradcheck import GradcheckReport, LeafCheck
 from nnclf.run import RunOutcome

@@ -17,7 +17,7 @@ from sklearn.datasets import load_iris
 
 from nnclf import run
 from nnclf.base import archive
-from nnclf.config import config_from_dict
+from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, DataError, RunError
 
 IRIS = {"seed": 0, "data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3},

@@ -268,7 +268,7 @@ def test_bad_plateau_parameters_are_named(params, message):
 
 
 def test_plateau_without_validation_data_is_a_config_error():
-    from nnclf.config import config_from_dict
+    from nnclf.config.load import config_from_dict
 
     with pytest.raises(ValueError, match=re.escape(
             "train.schedule: plateau is driven by the validation loss, which needs a validation "

@@ -1,4 +1,4 @@
-"""Tests for nnclf.settings: one rule table per settings dataclass, one check, named errors."""
+"""Tests for nnclf.config.settings: one rule table per settings dataclass, one check, named errors."""
 
 import dataclasses
 import math
@@ -8,7 +8,7 @@ import pytest
 
 from nnclf.graph import functions as F
 from nnclf.errors import ConfigError
-from nnclf.settings import (Config, DataConfig, EarlyStopping, ModelConfig, OutputConfig,
+from nnclf.config.settings import (Config, DataConfig, EarlyStopping, ModelConfig, OutputConfig,
                             SGDSettings, as_dict, boolean, choice, integer, number, text)
 
 SECTIONS = (DataConfig, ModelConfig, SGDSettings, EarlyStopping, OutputConfig, Config)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nnclf.settings import EarlyStopping
+from nnclf.config.settings import EarlyStopping
 from nnclf.training.stopping import EarlyStopper
 
 

@@ -24,7 +24,7 @@ import pytest
 from nnclf import run
 from nnclf.cli import main
 from nnclf.trained import TrainedModel
-from nnclf.config import load_config
+from nnclf.config.load import load_config
 from nnclf.sweepfile import override, read_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_grid_times_random_times_seeds_in_order(tmp_path):
 @pytest.mark.parametrize("value", ["tanh", 0.1, 1.0e-05, 7, [16, 8], True, None,
                                    {"name": "constant", "eta0": 0.25}, "sklearn:iris"])
 def test_override_reads_back_the_same_value(value):
-    from nnclf.config import parse_override
+    from nnclf.config.load import parse_override
 
     assert parse_override(override("train.l2", value)) == (["train", "l2"], value)
 

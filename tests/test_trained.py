@@ -32,7 +32,7 @@ def test_trained_model_round_trip_predicts_the_same(tmp_path):
 
 
 def test_untrained_builds_the_network_of_the_model_settings():
-    from nnclf.settings import ModelConfig
+    from nnclf.config.settings import ModelConfig
 
     model = TrainedModel.untrained(ModelConfig(hidden_units=5, transfer="relu"), 3,
                                    np.array(["x", "y"]), seed=4, feature_names=("a", "b", "c"))
@@ -65,7 +65,7 @@ def test_encode_adds_the_callers_hint():
 
 
 def test_dtype_is_kept_in_the_model_file_and_honoured_on_load(tmp_path):
-    from nnclf.settings import ModelConfig
+    from nnclf.config.settings import ModelConfig
     from nnclf.trained import TrainedModel
 
     model = TrainedModel.untrained(ModelConfig(hidden_units=3, dtype="float32"), 4,

@@ -7,11 +7,11 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from nnclf import run
-from nnclf.config import config_from_dict, load_config
+from nnclf.config.load import config_from_dict, load_config
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.network import PARAMS, Network
 from nnclf.training.sampler import Sampler
-from nnclf.settings import SGDSettings
+from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.training.weights import check_class_weight, class_weights, example_weights
 from notes_reference import hand_gradients

@@ -56,8 +56,8 @@ import numpy as np
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.base.suggest import did_you_mean
 
-if TYPE_CHECKING:  # nnclf.settings checks its optimizer with optimizer_spec, from here
-    from nnclf.settings import SGDSettings
+if TYPE_CHECKING:  # nnclf.config.settings checks its optimizer with optimizer_spec, from here
+    from nnclf.config.settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "OPTIMIZERS", "optimizer_spec", "clip_by_global_norm",
            "l2_decay", "sgd", "momentum", "adagrad", "adam", "decayed", "RunningAverage",

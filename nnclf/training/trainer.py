@@ -55,10 +55,10 @@ from nnclf.training.optimizers import (RunningAverage, load_state, make_optimize
                          state_arrays)
 from nnclf.training.progress import Progress
 from nnclf.training.sampler import Sampler
-from nnclf.settings import EarlyStopping, SGDSettings, as_dict
+from nnclf.config.settings import EarlyStopping, SGDSettings, as_dict
 from nnclf.training.stopping import EarlyStopper
 
-# EarlyStopping, SGDSettings (nnclf.settings) and DivergenceError (nnclf.errors) are
+# EarlyStopping, SGDSettings (nnclf.config.settings) and DivergenceError (nnclf.errors) are
 # re-exported for the trainer's callers.
 __all__ = ["Trainer", "FitResult", "save_checkpoint", "load_checkpoint", "EarlyStopping",
            "SGDSettings", "DivergenceError"]
@@ -481,7 +481,7 @@ _ADDED_LATER = {k: v for k, v in as_dict(SGDSettings()).items() if k in ("optimi
 
 
 def _settings_from_json(d: Mapping) -> SGDSettings:
-    """The settings :func:`nnclf.settings.as_dict` recorded."""
+    """The settings :func:`nnclf.config.settings.as_dict` recorded."""
     d = dict(d)
     rule = d.pop("early_stopping", None)
     return SGDSettings(**d, early_stopping=EarlyStopping(**rule) if rule is not None else None)

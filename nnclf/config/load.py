@@ -7,7 +7,7 @@ Contract
 :class:`Config`. Nothing below this module sees a raw dict. Every field has a default, so an
 empty file is a valid config (digits, 100 tanh units, the notes' SGD).
 
-Sections and their dataclasses (in :mod:`nnclf.settings`, where every setting's type and
+Sections and their dataclasses (in :mod:`nnclf.config.settings`, where every setting's type and
 range is declared)::
 
     seed: 0              Config.seed: the split, the initialisation and SGD's sampling
@@ -41,7 +41,7 @@ import yaml
 
 from nnclf.data.files import file_problem
 from nnclf.errors import ConfigError
-from nnclf.settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
+from nnclf.config.settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
                        ModelConfig, OutputConfig, SGDSettings, as_dict)
 from nnclf.base.suggest import closest
 

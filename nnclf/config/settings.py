@@ -7,7 +7,7 @@ Each section of a config is a frozen dataclass: :class:`DataConfig`, :class:`Mod
 the whole. Beside its fields, each has one table ``RULES`` that gives every field's type and
 range as a :class:`Rule`; :func:`check` validates an instance against its table when it is
 made. A wrong value is a :class:`~nnclf.errors.ConfigError` named after the field
-(``epochs must be an integer >= 1, got 0``); :mod:`nnclf.config` adds the section once
+(``epochs must be an integer >= 1, got 0``); :mod:`nnclf.config.load` adds the section once
 (``train.epochs must be ...``), and :class:`nnclf.NNClassifier` derives its parameter
 constraints from the same rules.
 
