@@ -15,7 +15,7 @@ module per idea (README.md, "From the notes to the code", has the whole map):
 - :mod:`nnclf.config.settings`   every setting's type and range; :mod:`nnclf.config.load` reads them from YAML
 - :mod:`nnclf.errors`     the errors nnclf raises on purpose
 - :class:`nnclf.NNClassifier`, the scikit-learn estimator
-- :mod:`nnclf.onnx_export` the trained network as an ONNX graph (``nnclf export``)
+- :mod:`nnclf.export.onnx` the trained network as an ONNX graph (``nnclf export``)
 """
 
 from nnclf.base.version import __version__

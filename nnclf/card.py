@@ -33,7 +33,7 @@ def model_card(target) -> dict:
     import sklearn
 
     from nnclf.base.version import __version__
-    from nnclf.modelfile import load_model
+    from nnclf.export.modelfile import load_model
     from nnclf.report import run_metrics
 
     model, path, run_dir = open_model(target)

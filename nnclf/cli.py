@@ -185,7 +185,7 @@ def cmd_export(args) -> int:
                          "(e.g. --out model.onnx)")
     out = _output_file(args.out, args.force, example="model.onnx")
     from nnclf import run
-    from nnclf.onnx_export import save_onnx
+    from nnclf.export.onnx import save_onnx
 
     model, _, _ = run.open_model(args.model)
     save_onnx(model, out)

@@ -4,7 +4,7 @@ Contract
 --------
 :class:`NNClassifier` is a thin scikit-learn front end to the machinery the CLI uses: the
 same :class:`~nnclf.graph.network.Network` (p(y | x) = softmax(V g(Wx + b) + gamma)) and graph, the
-same :class:`~nnclf.training.trainer.Trainer`, the same :class:`~nnclf.trained.TrainedModel`. It adds
+same :class:`~nnclf.training.trainer.Trainer`, the same :class:`~nnclf.export.trained.TrainedModel`. It adds
 only what scikit-learn asks of a classifier:
 
 - ``__init__`` stores its arguments; ``fit`` checks them against one declarative table,
@@ -41,7 +41,7 @@ from nnclf.graph.network import Network
 from nnclf.data.preprocessing import Standardizer
 from nnclf.config.settings import Config, SGDSettings
 from nnclf.training.trainer import Trainer
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 from nnclf.training.weights import estimator_weights
 
 __all__ = ["NNClassifier"]
@@ -385,7 +385,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
     def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
         """Make the trained model and its trainer the fitted state."""
-        from nnclf.onnx_export import register_if_loaded
+        from nnclf.export.onnx import register_if_loaded
 
         register_if_loaded()  # skl2onnx, if the script has imported it, can convert this
         self.model_ = model

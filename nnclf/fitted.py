@@ -3,7 +3,7 @@
 Contract
 --------
 :class:`FittedModel` is the estimator's fitted half, a mixin that reads everything from the
-``model_`` attribute (a :class:`~nnclf.trained.TrainedModel`) that ``fit`` sets:
+``model_`` attribute (a :class:`~nnclf.export.trained.TrainedModel`) that ``fit`` sets:
 
 - prediction: ``predict``, ``predict_proba``, ``predict_log_proba``, each checking X as
   scikit-learn does (fitted, number of features, feature names) and delegating to the model;
@@ -12,7 +12,7 @@ Contract
   and ``intercepts_`` (the network's own arrays, not copies);
 - persistence: pickles hold the parameter arrays and the trainer's state, never the compiled
   graph; :meth:`FittedModel.save` and :meth:`FittedModel.load` use the CLI's model file;
-  :meth:`FittedModel.to_onnx` exports the model for onnxruntime (:mod:`nnclf.onnx_export`).
+  :meth:`FittedModel.to_onnx` exports the model for onnxruntime (:mod:`nnclf.export.onnx`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from nnclf.estimator_params import params_from_record, params_record
 from nnclf.graph.network import PARAMS
 from nnclf.training.trainer import Trainer
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 __all__ = ["FittedModel"]
 
@@ -119,7 +119,7 @@ class FittedModel:
     def to_onnx(self, path=None):
         """The fitted model as an ONNX model, written to ``path`` (atomically) when given.
 
-        The graph (:func:`nnclf.onnx_export.to_onnx`) takes the raw features as float32
+        The graph (:func:`nnclf.export.onnx.to_onnx`) takes the raw features as float32
         ``X`` of shape (n_samples, n_features), applies ``standardizer_`` if any, and has the
         outputs ``label`` of shape (n_samples,) (the labels of ``classes_``) and
         ``probabilities`` of shape (n_samples, K), float32. Needs the onnx package
@@ -129,7 +129,7 @@ class FittedModel:
         -------
         onnx.ModelProto
         """
-        from nnclf.onnx_export import save_onnx, to_onnx
+        from nnclf.export.onnx import save_onnx, to_onnx
 
         check_is_fitted(self)
         return to_onnx(self.model_) if path is None else save_onnx(self.model_, path)

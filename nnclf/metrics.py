@@ -2,7 +2,7 @@
 
 Contract
 --------
-:func:`evaluate` takes a :class:`~nnclf.trained.TrainedModel`, raw features and labels, and
+:func:`evaluate` takes a :class:`~nnclf.export.trained.TrainedModel`, raw features and labels, and
 returns plain data (JSON-ready): accuracy, mean log-loss, macro F1, per-class precision,
 recall, F1 and support, and the confusion matrix, every class of the model in its order. A
 label the model never saw is a :class:`~nnclf.errors.DataError`. This is what

@@ -37,7 +37,7 @@ from nnclf.data.npyfolder import probabilities
 from nnclf.base.tables import format_table
 from nnclf.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 __all__ = ["format_training", "evaluation_data", "format_report", "predict", "gradcheck",
            "graph_dot", "plot", "run_metrics", "save_figure"]

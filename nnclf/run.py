@@ -7,7 +7,7 @@ A *run directory* is written by :func:`train` and holds
     config.yaml      the resolved config (every default filled in)
     checkpoint.npz   the trainer's full state (nnclf.training.trainer.save_checkpoint), with the run's
                      status and the fingerprint of its data
-    model.npz        the model file (nnclf.trained.TrainedModel), only once training finished
+    model.npz        the model file (nnclf.export.trained.TrainedModel), only once training finished
     history.csv      one row per evaluation
     metrics.json     train, validation and test metrics (nnclf.metrics.evaluate of each),
                      and the fingerprint of the data the run was trained on
@@ -55,7 +55,7 @@ from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
 from nnclf.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, open_model, resume_command, save_run)
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 from nnclf.training.weights import example_weights
 
 __all__ = [

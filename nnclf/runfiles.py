@@ -36,7 +36,7 @@ from nnclf.base.archive import atomic_write_text
 from nnclf.errors import ModelFileError, RunError
 
 if TYPE_CHECKING:
-    from nnclf.trained import TrainedModel
+    from nnclf.export.trained import TrainedModel
 
 __all__ = ["CONFIG", "MODEL", "CHECKPOINT", "HISTORY", "METRICS", "Place", "save_run",
            "open_model", "signals_held", "check_writable", "history_csv", "resume_command"]
@@ -224,6 +224,6 @@ def open_model(target) -> tuple["TrainedModel", Path, Path | None]:
                                f"with: {resume_command(run_dir)}")
             raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
                            "directory written by nnclf train, or a model file")
-    from nnclf.trained import TrainedModel
+    from nnclf.export.trained import TrainedModel
 
     return TrainedModel.load(path), path, run_dir

@@ -23,7 +23,7 @@ from nnclf.estimator_params import expected_failed_checks
 from nnclf.graph.network import Network
 from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 D, M, K, N = 4, 6, 3, 30
 SEED = 7

@@ -18,7 +18,7 @@ import yaml
 from nnclf import __version__
 from nnclf.cli import main
 from nnclf.config.load import Config, config_to_dict, load_config
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -15,7 +15,7 @@ from nnclf.cli import main
 from nnclf.config.load import load_config
 from nnclf.data.sources import load_dataset, load_features
 from nnclf.data.files import sniff_delimiter
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

@@ -19,10 +19,10 @@ from nnclf.cli import main
 from nnclf.config.load import config_from_dict
 from nnclf.errors import ConfigError, ModelFileError
 from nnclf.graph.network import Network, init_params, memory_needed
-from nnclf.modelfile import load_model, save_model
+from nnclf.export.modelfile import load_model, save_model
 from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.training.trainer import Trainer
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 
 # ----------------------------------------------------------------------------- the reference

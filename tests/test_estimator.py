@@ -23,7 +23,7 @@ from nnclf.estimator_params import expected_failed_checks
 from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
 from nnclf.training.trainer import DivergenceError, SGDSettings, Trainer
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 from notes_reference import hand_gradients
 
 SMALL = dict(hidden_units=8, epochs=3, random_state=0)

@@ -7,7 +7,7 @@ import pytest
 from nnclf.errors import DataError
 from nnclf.metrics import evaluate, no_better_than_chance
 from nnclf.graph.network import Network
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 # With identity g, W = [[1]], b = 0, V = [[-1], [0], [1]], gamma = 0 the logits of x are
 # l = (-x, 0, x): x < 0 predicts "a", x > 0 predicts "c", and "b" is never predicted.

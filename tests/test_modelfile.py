@@ -1,4 +1,4 @@
-"""Tests for nnclf.modelfile: round trips, atomic writes, and one clear error per bad file."""
+"""Tests for nnclf.export.modelfile: round trips, atomic writes, and one clear error per bad file."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nnclf
-from nnclf.modelfile import (
+from nnclf.export.modelfile import (
     FORMAT_VERSION,
     ModelFileError,
     atomic_write,

@@ -12,11 +12,11 @@ import pytest
 from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ModelFileError, NnclfError
 from nnclf.graph.network import Network
-from nnclf.modelfile import CHECKPOINT_FIELDS
+from nnclf.export.modelfile import CHECKPOINT_FIELDS
 from nnclf.data.preprocessing import Standardizer
 from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402

@@ -25,7 +25,7 @@ from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows
 from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 
 
 def arrays(n=240, d=5, classes=3, seed=0, dtype=np.float64):

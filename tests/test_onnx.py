@@ -1,4 +1,4 @@
-"""ONNX export (nnclf.onnx_export): onnxruntime runs the exported graph and agrees with nnclf.
+"""ONNX export (nnclf.export.onnx): onnxruntime runs the exported graph and agrees with nnclf.
 
 Every model is checked the same way: onnxruntime's ``probabilities`` against nnclf's own
 predict_proba (within 1e-5) and its ``label`` against nnclf's predict (identical), on data
@@ -21,9 +21,9 @@ from nnclf.cli import main  # noqa: E402
 from nnclf.errors import GraphError, UsageError  # noqa: E402
 from nnclf.graph.functions import elementwise  # noqa: E402
 from nnclf.graph.network import Network  # noqa: E402
-from nnclf.onnx_export import ONNX_TRANSFERS, register, to_onnx  # noqa: E402
+from nnclf.export.onnx import ONNX_TRANSFERS, register, to_onnx  # noqa: E402
 from nnclf.data.preprocessing import Standardizer  # noqa: E402
-from nnclf.trained import TrainedModel  # noqa: E402
+from nnclf.export.trained import TrainedModel  # noqa: E402
 from nnclf.graph.transfers import TRANSFERS  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def test_a_transfer_without_an_onnx_form_is_a_clear_error(monkeypatch):
     with pytest.raises(GraphError, match=r"^transfer function 'cube' has no ONNX form; the "
                                          r"export knows tanh, sigmoid, relu, identity, "
                                          r"softplus \(add its operator to "
-                                         r"nnclf.onnx_export.ONNX_TRANSFERS\)$"):
+                                         r"nnclf.export.onnx.ONNX_TRANSFERS\)$"):
         to_onnx(model)
     monkeypatch.setitem(ONNX_TRANSFERS, "cube", "Neg")  # any one-input operator will do
     assert [n.op_type for n in to_onnx(model).graph.node][1] == "Neg"
@@ -131,7 +131,7 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch):
 
 
 def test_importing_nnclf_does_not_import_onnx():
-    code = ("import sys, nnclf, nnclf.estimator, nnclf.onnx_export, nnclf.cli; "
+    code = ("import sys, nnclf, nnclf.estimator, nnclf.export.onnx, nnclf.cli; "
             "print(sorted(m for m in ('onnx', 'skl2onnx', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -14,7 +14,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 from nnclf.cli import main  # noqa: E402
 from nnclf.data.sources import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
-from nnclf.trained import TrainedModel  # noqa: E402
+from nnclf.export.trained import TrainedModel  # noqa: E402
 
 RNG = np.random.default_rng(0)
 N = 60

@@ -23,7 +23,7 @@ import pytest
 
 from nnclf import run
 from nnclf.cli import main
-from nnclf.trained import TrainedModel
+from nnclf.export.trained import TrainedModel
 from nnclf.config.load import load_config
 from nnclf.sweepfile import override, read_sweep
 

@@ -3,7 +3,7 @@ import pytest
 
 from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
-from nnclf.trained import TrainedModel, encode_labels
+from nnclf.export.trained import TrainedModel, encode_labels
 
 
 def test_encode_labels_maps_each_label_to_its_class_index():
@@ -66,7 +66,7 @@ def test_encode_adds_the_callers_hint():
 
 def test_dtype_is_kept_in_the_model_file_and_honoured_on_load(tmp_path):
     from nnclf.config.settings import ModelConfig
-    from nnclf.trained import TrainedModel
+    from nnclf.export.trained import TrainedModel
 
     model = TrainedModel.untrained(ModelConfig(hidden_units=3, dtype="float32"), 4,
                                    np.array([0, 1]), seed=0)

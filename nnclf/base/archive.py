@@ -8,7 +8,7 @@ Contract
   file asked for, never the hidden temporary one.
 - An *archive* is a numpy ``.npz`` holding named float (or int) arrays and one entry, named by
   the caller, that is a JSON object stored as a numpy unicode string (uint8 UTF-8 bytes are
-  read too). Model files (:mod:`nnclf.modelfile`) and checkpoints (:mod:`nnclf.training.trainer`) are
+  read too). Model files (:mod:`nnclf.export.modelfile`) and checkpoints (:mod:`nnclf.training.trainer`) are
   archives. :func:`write_archive` writes one atomically; :func:`read_archive` opens it with
   ``allow_pickle=False``, so reading never runs code, and turns every problem into one error
   of the caller's class that names the file. :func:`read_arrays` reads any ``.npz`` the same

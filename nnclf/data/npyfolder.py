@@ -249,7 +249,7 @@ def checked_xy(network, X, y):
 
 
 def probabilities(model, X):
-    """Yield p(k | x) of a :class:`~nnclf.trained.TrainedModel` for the raw rows of X, a
+    """Yield p(k | x) of a :class:`~nnclf.export.trained.TrainedModel` for the raw rows of X, a
     chunk at a time when X is :class:`Rows` (else all at once), as arrays (rows, K)."""
     if not isinstance(X, Rows):
         yield model.predict_proba(X)
@@ -259,7 +259,7 @@ def probabilities(model, X):
 
 
 def prepare(model, X):
-    """The network's inputs of raw X for a :class:`~nnclf.trained.TrainedModel`: a
+    """The network's inputs of raw X for a :class:`~nnclf.export.trained.TrainedModel`: a
     standardised view of Rows (nothing read yet), else ``model.prepare(X)``."""
     if not isinstance(X, Rows):
         return model.prepare(X)

@@ -50,7 +50,7 @@ from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceErro
 from nnclf.training.engine import Choice, CompiledLoop, Interrupt, engine_loop
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows, checked_xy, log_proba
-from nnclf.modelfile import check_checkpoint_state
+from nnclf.export.modelfile import check_checkpoint_state
 from nnclf.training.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
 from nnclf.training.progress import Progress

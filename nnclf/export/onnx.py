@@ -2,7 +2,7 @@
 
 Contract
 --------
-:func:`to_onnx` turns a :class:`~nnclf.trained.TrainedModel` into an ``onnx.ModelProto``
+:func:`to_onnx` turns a :class:`~nnclf.export.trained.TrainedModel` into an ``onnx.ModelProto``
 (opset :data:`OPSET`, IR version :data:`IR_VERSION`, which onnxruntime 1.16 and later run)
 computing, for a float32 input ``X`` of shape (N, d) of raw features:
 
@@ -100,7 +100,7 @@ def _recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str]
         raise GraphError(
             f"transfer function {missing[0]!r} has no ONNX form; the export knows "
             f"{', '.join(ONNX_TRANSFERS)} (add its operator to "
-            "nnclf.onnx_export.ONNX_TRANSFERS)")
+            "nnclf.export.onnx.ONNX_TRANSFERS)")
     constants, nodes = {}, []
 
     def const(hint: str, value) -> str:

@@ -5,7 +5,7 @@ Contract
 :class:`TrainedModel` bundles a :class:`~nnclf.graph.network.Network` with the label set (class k of
 the network is ``classes[k]``), the training feature names and the standardisation fitted on
 the training data. It predicts from raw features, and it is what a model file holds:
-``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.modelfile`, so a
+``TrainedModel.save(path)`` and ``TrainedModel.load(path)`` use :mod:`nnclf.export.modelfile`, so a
 model written by ``nnclf train`` and one saved by :class:`nnclf.NNClassifier` are the same
 kind of file. A network of several hidden layers is stored with its layer sizes
 (``layers``) and its transfer functions (one name, or one per layer) in the metadata; files
@@ -25,7 +25,7 @@ import numpy as np
 from nnclf.errors import DataError, ModelFileError
 from nnclf.graph.network import Network, layers_of
 from nnclf.data.preprocessing import Standardizer
-from nnclf.modelfile import check_fields, load_model, save_model
+from nnclf.export.modelfile import check_fields, load_model, save_model
 from nnclf.config.settings import DTYPES, ModelConfig
 from nnclf.graph.transfers import TRANSFERS
 
@@ -168,7 +168,7 @@ class TrainedModel:
         }
 
     def save(self, path):
-        """Write the model file (atomically; see :func:`nnclf.modelfile.save_model`)."""
+        """Write the model file (atomically; see :func:`nnclf.export.modelfile.save_model`)."""
         return save_model(path, self.network.params, self.metadata())
 
     @classmethod
