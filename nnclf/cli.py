@@ -12,8 +12,8 @@ one line and its ``exit_code``. The machine refusing (permission denied, disk fu
 ``OSError``) is one line naming the file and exit 2. Anything else is a bug in nnclf: the
 traceback, one line saying so, and exit 1.
 
-The argument parsing lives here; what each command does is in :mod:`nnclf.run` (training and
-run directories) and :mod:`nnclf.report` (what the other commands print), imported only once
+The argument parsing lives here; what each command does is in :mod:`nnclf.runs.run` (training and
+run directories) and :mod:`nnclf.runs.report` (what the other commands print), imported only once
 the command line has been read, so that ``--help`` and config errors are quick.
 """
 
@@ -89,7 +89,7 @@ def cmd_train(args) -> int:
         if given:
             raise UsageError(f"train --resume continues a run with its own saved config; "
                              f"drop {', '.join(given)}")
-        from nnclf import run
+        from nnclf.runs import run
 
         outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
         return _report_training(outcome, resumed=True)
@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
         from nnclf.config.load import OutputConfig
 
         cfg = replace(cfg, output=OutputConfig(args.out))
-    from nnclf import run
+    from nnclf.runs import run
 
     outcome = run.train(cfg, explicit=args.out is not None, force=args.force, quiet=args.quiet,
                         stop_after=args.stop_after_steps, notify=_note)
@@ -116,7 +116,7 @@ def _report_training(outcome, resumed: bool) -> int:
         _say(f"nnclf: {how} at step {outcome.steps} of {outcome.total_steps}; "
              f"resume with: {outcome.resume_command}")
         return _SIGNALS.exit_code()
-    from nnclf import report
+    from nnclf.runs import report
 
     print(report.format_training(outcome, resumed))
     if outcome.warning:
@@ -125,7 +125,9 @@ def _report_training(outcome, resumed: bool) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from nnclf import metrics, report, run
+    from nnclf.runs import metrics
+    from nnclf.runs import report
+    from nnclf.runs import run
 
     model, path, run_dir = run.open_model(args.model)
     X, y, what = report.evaluation_data(model, run_dir, args.data, args.target, notify=_note)
@@ -158,7 +160,8 @@ def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Pat
 
 def cmd_predict(args) -> int:
     out = _output_file(args.out, args.force)
-    from nnclf import report, run
+    from nnclf.runs import report
+    from nnclf.runs import run
     from nnclf.base.archive import atomic_write
 
     model, _, _ = run.open_model(args.model)
@@ -184,7 +187,7 @@ def cmd_export(args) -> int:
         raise UsageError("--out -: an ONNX model is binary; give the name of the file to write "
                          "(e.g. --out model.onnx)")
     out = _output_file(args.out, args.force, example="model.onnx")
-    from nnclf import run
+    from nnclf.runs import run
     from nnclf.export.onnx import save_onnx
 
     model, _, _ = run.open_model(args.model)
@@ -195,7 +198,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from nnclf import card as model_card
+    from nnclf.runs import card as model_card
 
     card = model_card.model_card(args.model)
     print(json.dumps(card) if args.json else model_card.format_card(card))
@@ -204,7 +207,7 @@ def cmd_info(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from nnclf import report
+    from nnclf.runs import report
 
     text, ok = report.gradcheck(cfg, args.examples)
     print(text)
@@ -213,14 +216,15 @@ def cmd_gradcheck(args) -> int:
 
 def cmd_graph(args) -> int:
     cfg = _load_config(args.config, args.set)
-    from nnclf import report
+    from nnclf.runs import report
 
     sys.stdout.write(report.graph_dot(cfg))
     return EXIT_OK
 
 
 def cmd_plot(args) -> int:
-    from nnclf import report, sweep
+    from nnclf import sweep
+    from nnclf.runs import report
 
     plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
     for path in plotter.plot(args.run_dir):

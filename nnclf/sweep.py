@@ -12,7 +12,7 @@ A sweep directory holds
                      and the error of a failed trial; rewritten atomically after each trial
     trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
 
-A trial is :func:`run_trial`: :func:`nnclf.run.train` into a temporary directory on whatever
+A trial is :func:`run_trial`: :func:`nnclf.runs.run.train` into a temporary directory on whatever
 process or machine runs it, with BLAS limited to one thread; it returns the run's files as
 bytes and the driver writes them into the sweep directory, so workers need not share a file
 system (they need nnclf and the data source). Local trials run in ``jobs`` loky processes
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf import rundir
+from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.errors import NnclfError, RunError, UsageError
@@ -80,7 +80,7 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
     """
     from threadpoolctl import threadpool_limits
 
-    from nnclf import run
+    from nnclf.runs import run
 
     start = time.perf_counter()
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
@@ -103,7 +103,7 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     """The trial's run directory, built aside and renamed into place; its config.yaml
     names where it is (the worker trained it elsewhere)."""
-    from nnclf.run import CONFIG, config_text
+    from nnclf.runs.run import CONFIG, config_text
 
     final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -381,7 +381,7 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
 def plot(sweep_dir) -> list[Path]:
     """Write sweep.png into ``sweep_dir``: the metric of each finished trial against each
     swept value (a numeric axis on a log scale when its values span 20x or more)."""
-    from nnclf.report import save_figure
+    from nnclf.runs.report import save_figure
 
     sweep_dir = Path(sweep_dir)
     sweep, rows = load(sweep_dir)

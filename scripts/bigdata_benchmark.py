@@ -5,7 +5,7 @@ from a random linear map of the features, so there is something to learn) and y.
 temporary directory under ``--dir``, reads it once so that its pages are cached, then for
 each engine runs, in alternating rounds, one child process of each kind:
 
-- ``folder``: ``nnclf train`` of the folder (nnclf.run.train: loading, the chunked
+- ``folder``: ``nnclf train`` of the folder (nnclf.runs.run.train: loading, the chunked
   statistics, ``--steps`` SGD steps, metrics of every split, the run's files); its private
   memory is the peak of RssAnon in /proc/self/status, sampled every 5 ms by a thread of the
   child (a spike shorter than that can be missed), less the RssAnon after the imports;
@@ -53,7 +53,7 @@ def sample():
         time.sleep(0.005)
 
 import numpy as np
-from nnclf import run
+from nnclf.runs import run
 from nnclf.config.load import config_from_dict
 from nnclf.training.trainer import Trainer
 start = rss_anon()

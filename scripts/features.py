@@ -6,7 +6,7 @@ Every variant is ``configs/digits.yaml`` (scikit-learn's digits, the notes' netw
 m = 100 tanh units, 10 epochs of per-example SGD) with a few settings changed, exactly as
 ``nnclf train configs/digits.yaml --set KEY=VALUE ...`` would run it. Each variant is trained
 once per seed (``--seeds``, default 0..4: the seed moves the initialisation, the split and
-the picks) through :func:`nnclf.run.train`, on the numpy engine unless ``--engine`` says
+the picks) through :func:`nnclf.runs.run.train`, on the numpy engine unless ``--engine`` says
 otherwise, and the table gives the mean and standard deviation over the seeds of the test
 accuracy, the test log-loss and the training seconds::
 
@@ -48,7 +48,7 @@ VARIANTS = {
 def run_variant(overrides: list[str], seed: int, engine: str) -> dict:
     """Train configs/digits.yaml with ``overrides`` and this seed; the test metrics."""
     from nnclf.config.load import load_config
-    from nnclf.run import train
+    from nnclf.runs.run import train
 
     sets = [*overrides, f"seed={seed}", f"train.engine={engine}"]
     cfg = load_config(ROOT / "configs" / "digits.yaml", sets)

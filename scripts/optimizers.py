@@ -2,7 +2,7 @@
 epochs, batch 1) for plain SGD, Adagrad, Adam and averaged SGD, on each engine.
 
 Each variant is ``nnclf train configs/digits.yaml`` with a few ``--set`` overrides (below),
-run through :func:`nnclf.run.train` into a temporary directory; the time is the trainer's
+run through :func:`nnclf.runs.run.train` into a temporary directory; the time is the trainer's
 own (metrics.json ``seconds``), the median of the rounds, the numba engine's step compiled
 before the first round. Rounds alternate between the variants, so that a busy machine slows
 them alike. Step sizes are each optimizer's usual default, not tuned here: SGD the notes'
@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from nnclf import run
+from nnclf.runs import run
 from nnclf.config.load import load_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"

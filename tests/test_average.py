@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nnclf import NNClassifier, run
+from nnclf import NNClassifier
+from nnclf.runs import run
 from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.estimator_params import expected_failed_checks

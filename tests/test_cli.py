@@ -626,12 +626,12 @@ def _raise(exc):
 # name: (the function the command calls, the exception it raises, arguments)
 BUGS = {
     "numpy-like ValueError while evaluating": (
-        "nnclf.metrics.evaluate",
+        "nnclf.runs.metrics.evaluate",
         ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
         ["evaluate", "run"]),
-    "RuntimeError in gradcheck": ("nnclf.report.gradcheck", RuntimeError("lost the plot"),
+    "RuntimeError in gradcheck": ("nnclf.runs.report.gradcheck", RuntimeError("lost the plot"),
                                   ["gradcheck", "tiny.yaml"]),
-    "KeyError while building the model": ("nnclf.run.build_model", KeyError("W"),
+    "KeyError while building the model": ("nnclf.runs.run.build_model", KeyError("W"),
                                           ["train", "tiny.yaml", "--out", "fresh"]),
 }
 
@@ -667,7 +667,7 @@ def _import_interrupted(*args, **kwargs):
 def test_an_interrupt_inside_an_import_is_an_interrupt_not_a_bug(tmp_path, monkeypatch, capsys):
     ws = workspace(tmp_path)
     monkeypatch.chdir(ws)
-    monkeypatch.setattr("nnclf.run.build_model", _import_interrupted)
+    monkeypatch.setattr("nnclf.runs.run.build_model", _import_interrupted)
     code = main(["train", "tiny.yaml", "--out", "fresh"])
     out, err = capsys.readouterr()
     assert (code, out, err) == (130, "", "nnclf: interrupted; nothing was written\n")
@@ -684,7 +684,7 @@ def test_predictions_stream_into_a_file_that_appears_only_when_complete(trained,
         raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nnclf.report.predict_csv", predict_csv)
+    monkeypatch.setattr("nnclf.runs.report.predict_csv", predict_csv)
     code = main(["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"),
                  "--out", "p.csv"])
     assert code == 130 and os.listdir(tmp_path) == []
@@ -713,7 +713,7 @@ def test_the_machine_refusing_is_one_line_naming_the_file(error, message, traine
 def test_a_full_disk_at_the_end_names_the_file_and_keeps_the_run(tmp_path, monkeypatch, capsys):
     ws = workspace(tmp_path)
     monkeypatch.chdir(ws)
-    monkeypatch.setattr("nnclf.run.save_checkpoint",
+    monkeypatch.setattr("nnclf.runs.run.save_checkpoint",
                         _raise(OSError(28, "No space left on device", "checkpoint.npz")))
     code = main(["train", "tiny.yaml", "--quiet", "--out", "runs/new"])
     out, err = capsys.readouterr()
@@ -755,7 +755,7 @@ def test_a_run_that_learns_nothing_exits_0_with_one_warning(tmp_path, monkeypatc
 
 def test_ctrl_c_outside_training_exits_130(trained, monkeypatch, capsys):
     monkeypatch.chdir(trained[0])
-    monkeypatch.setattr("nnclf.report.graph_dot", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr("nnclf.runs.report.graph_dot", _raise(KeyboardInterrupt()))
     assert main(["graph", "tiny.yaml"]) == 130
     assert capsys.readouterr().err == "nnclf: interrupted; nothing was written\n"
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from nnclf import rundir
+from nnclf.runs import rundir
 from test_cli import NNCLF, assert_same_params, nnclf, params, snapshot, workspace
 
 pytestmark = [pytest.mark.slow,

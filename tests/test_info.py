@@ -1,4 +1,4 @@
-"""``nnclf info``: the model card of a run directory or a model file (nnclf.card.model_card)."""
+"""``nnclf info``: the model card of a run directory or a model file (nnclf.runs.card.model_card)."""
 
 import json
 from pathlib import Path

@@ -1,11 +1,11 @@
-"""nnclf.metrics.evaluate against metrics worked out by hand for a network whose outputs are
+"""nnclf.runs.metrics.evaluate against metrics worked out by hand for a network whose outputs are
 known in closed form; no_better_than_chance against log K and the majority share."""
 
 import numpy as np
 import pytest
 
 from nnclf.errors import DataError
-from nnclf.metrics import evaluate, no_better_than_chance
+from nnclf.runs.metrics import evaluate, no_better_than_chance
 from nnclf.graph.network import Network
 from nnclf.export.trained import TrainedModel
 

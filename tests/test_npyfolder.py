@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf import run
+from nnclf.runs import run
 from nnclf.data import npyfolder
 from nnclf.cli import main
 from nnclf.config.load import config_from_dict
 from nnclf.data.sources import load_dataset, load_features
 from nnclf.data.fingerprints import fingerprint
 from nnclf.errors import DataError
-from nnclf.metrics import evaluate
+from nnclf.runs.metrics import evaluate
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows
 from nnclf.config.settings import SGDSettings
@@ -326,11 +326,11 @@ MEASURE = textwrap.dedent("""
         while True:
             peak[0] = max(peak[0], rss_anon())
             time.sleep(0.002)
-    import sklearn.metrics, nnclf.run, nnclf.config.load, nnclf.report  # imports are not data
+    import sklearn.metrics, nnclf.runs.run, nnclf.config.load, nnclf.runs.report  # imports are not data
     start = rss_anon()
     threading.Thread(target=sample, daemon=True).start()
     cfg = nnclf.config.load.config_from_dict(json.loads(sys.argv[1]))
-    outcome = nnclf.run.train(cfg, sys.argv[2], quiet=True)
+    outcome = nnclf.runs.run.train(cfg, sys.argv[2], quiet=True)
     print(json.dumps({"growth": max(peak[0], rss_anon()) - start, "status": outcome.status}))
 """)
 

@@ -1,4 +1,4 @@
-"""nnclf.report: the texts the commands print (checked against the
+"""nnclf.runs.report: the texts the commands print (checked against the
 README's examples, written by hand), gradcheck's verdict, the run files plot reads, the
 evaluation data (refused when the run's data changed) and the note when columns are matched
 by position."""
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf import report
+from nnclf.runs import report
 from nnclf.config.load import config_from_dict
 from nnclf.errors import DataError, RunError
 from nnclf.graph.gradcheck import GradcheckReport, LeafCheck
-from nnclf.run import RunOutcome
+from nnclf.runs.run import RunOutcome
 
 
 # ----------------------------------------------------------------------------- the commands' texts
@@ -179,7 +179,7 @@ def csv_run(tmp_path_factory):
     """A finished run on a CSV copy of iris: (its directory, the CSV)."""
     from sklearn.datasets import load_iris
 
-    from nnclf import run
+    from nnclf.runs import run
 
     root = tmp_path_factory.mktemp("csv_run")
     frame = load_iris(as_frame=True).frame
@@ -192,7 +192,7 @@ def csv_run(tmp_path_factory):
 
 
 def test_evaluate_refuses_a_test_split_of_data_that_changed_since_training(csv_run, tmp_path):
-    from nnclf.run import open_model
+    from nnclf.runs.run import open_model
 
     run_dir, data = csv_run
     model, _, _ = open_model(run_dir)
@@ -218,7 +218,7 @@ def test_evaluate_refuses_a_test_split_of_data_that_changed_since_training(csv_r
 def test_a_model_file_alone_refuses_a_test_split_of_data_that_changed(csv_run, tmp_path):
     # The model file carries the fingerprint too, so evaluating it without its run directory
     # (as nnclf evaluate run/model.npz does) is checked the same way.
-    from nnclf.run import open_model
+    from nnclf.runs.run import open_model
 
     run_dir, data = csv_run
     model, _, found_dir = open_model(run_dir / "model.npz")
@@ -236,7 +236,7 @@ def test_a_model_file_alone_refuses_a_test_split_of_data_that_changed(csv_run, t
 def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run, tmp_path):
     import shutil
 
-    from nnclf.run import open_model
+    from nnclf.runs.run import open_model
 
     run_dir = Path(shutil.copytree(csv_run[0], tmp_path / "old"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -254,7 +254,7 @@ def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run
     (None, "has no header, so its columns are taken in order as a, b, c, d"),
 ])
 def test_predict_says_when_it_takes_columns_in_order(header, note, csv_run, tmp_path):
-    from nnclf.run import open_model
+    from nnclf.runs.run import open_model
 
     model, _, _ = open_model(csv_run[0])
     rows = "5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n"
@@ -267,7 +267,7 @@ def test_predict_says_when_it_takes_columns_in_order(header, note, csv_run, tmp_
 
 
 def test_predict_refuses_a_header_with_some_of_the_features(csv_run, tmp_path):
-    from nnclf.run import open_model
+    from nnclf.runs.run import open_model
 
     model, _, _ = open_model(csv_run[0])
     path = tmp_path / "new.csv"

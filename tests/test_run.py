@@ -1,4 +1,4 @@
-"""nnclf.run: the splits and the model of a config, where a run goes, and train / resume /
+"""nnclf.runs.run: the splits and the model of a config, where a run goes, and train / resume /
 open_model on tiny data (iris), checked against counts worked out by hand and against
 scikit-learn's own copy of the data; writes that fail at the end (a full disk, no
 permission: simulated, since tests may run as root), data that changed under a run, and the
@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from nnclf import run
+from nnclf.runs import run
 from nnclf.base import archive
 from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, DataError, RunError
@@ -325,7 +325,7 @@ def test_resume_into_a_directory_it_cannot_write_stops_before_the_first_step(tmp
 
 def test_a_run_being_resumed_cannot_be_resumed_or_replaced_at_the_same_time(tmp_path):
     run.train(cfg(), tmp_path / "a", quiet=True, stop_after=50)
-    from nnclf import rundir
+    from nnclf.runs import rundir
 
     held = rundir.lock_run(tmp_path / "a", "train --resume", "test")
     try:

@@ -1,4 +1,4 @@
-"""nnclf.rundir: claims under a lock, staging, publishing, --force's refusals and the cleanup
+"""nnclf.runs.rundir: claims under a lock, staging, publishing, --force's refusals and the cleanup
 of what killed runs leave behind, in one process (a second claim of a name from this process
 is refused as another process's would be: flock locks belong to open files). The same with
 real processes and signals is in test_faults.py."""
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nnclf import rundir
+from nnclf.runs import rundir
 from nnclf.errors import RunError
 
 

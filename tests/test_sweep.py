@@ -1,6 +1,6 @@
 """nnclf sweep: the sweep file, trials run in parallel (loky, Dask), resume, failures, plot.
 
-Independent references: each trial's metrics against ``nnclf.run.train`` of the config made
+Independent references: each trial's metrics against ``nnclf.runs.run.train`` of the config made
 by its ``--set`` items (the command the summary prints); the random draws against a numpy
 replay written here; an interrupted-then-resumed sweep against an uninterrupted one; the
 Dask routes against the loky ones.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf import run
+from nnclf.runs import run
 from nnclf.cli import main
 from nnclf.export.trained import TrainedModel
 from nnclf.config.load import load_config
@@ -233,7 +233,7 @@ def test_resume_after_stop_runs_the_rest_and_equals_the_full_sweep(full, tmp_pat
 
 
 def test_a_sweep_dir_runs_one_driver_at_a_time(tmp_path, capsys):
-    from nnclf import rundir
+    from nnclf.runs import rundir
     from nnclf import sweep as sweeps
 
     out = tmp_path / "s"

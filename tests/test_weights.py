@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from nnclf import run
+from nnclf.runs import run
 from nnclf.config.load import config_from_dict, load_config
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.network import PARAMS, Network

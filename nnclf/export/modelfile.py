@@ -234,7 +234,7 @@ CHECKPOINT_FIELDS = {
     "t": "int>=0", "seed": "int>=0", "epoch_rng_state": "rng_state", "epoch_start": "int>=0?",
     "history": "records", "best_score": "float?", "best_step": "int>=0?", "bad_evals": "int>=0",
     "loss_sum": "float", "loss_count": "int>=0", "schedule": "mapping", "settings": "mapping",
-    # "extra" (the run's record) is read field by field, with defaults, by nnclf.run.
+    # "extra" (the run's record) is read field by field, with defaults, by nnclf.runs.run.
 }
 """What each field of a checkpoint's state (:meth:`nnclf.training.trainer.Trainer.state_dict`) must be."""
 

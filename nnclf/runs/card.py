@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from nnclf.run import METRICS, open_model
+from nnclf.runs.run import METRICS, open_model
 from nnclf.base.tables import format_table
 
 __all__ = ["model_card", "format_card"]
@@ -34,7 +34,7 @@ def model_card(target) -> dict:
 
     from nnclf.base.version import __version__
     from nnclf.export.modelfile import load_model
-    from nnclf.report import run_metrics
+    from nnclf.runs.report import run_metrics
 
     model, path, run_dir = open_model(target)
     meta, net = load_model(path)[1], model.network

@@ -3,14 +3,14 @@
 Contract
 --------
 Every function here returns text (or writes image files) for one command, from a config, a
-trained model or a run directory (:mod:`nnclf.run`); none of them trains or changes a run.
+trained model or a run directory (:mod:`nnclf.runs.run`); none of them trains or changes a run.
 Every text table goes through :func:`nnclf.base.tables.format_table`, so all of them line up the
 same way.
 
 - :func:`format_training`: what ``nnclf train`` prints when a run finished.
 - :func:`evaluation_data`, :func:`format_report`: the data ``nnclf evaluate`` scores (the
   run's own test split by default, refused when the run's data file has changed since
-  training) and its report of :func:`nnclf.metrics.evaluate`.
+  training) and its report of :func:`nnclf.runs.metrics.evaluate`.
 - :func:`predict`: the CSV of ``nnclf predict``.
 - :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
 - :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
@@ -35,7 +35,7 @@ from nnclf.data.files import (file_problem, is_number, parquet_columns, sniff_de
 from nnclf.errors import ConfigError, DataError, RunError, UsageError
 from nnclf.data.npyfolder import probabilities
 from nnclf.base.tables import format_table
-from nnclf.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
+from nnclf.runs.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
                   load_splits, resume_command)
 from nnclf.export.trained import TrainedModel
 
@@ -75,7 +75,7 @@ def format_training(outcome: RunOutcome, resumed: bool = False) -> str:
 
 
 def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
-    """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.metrics.evaluate`:
+    """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.runs.metrics.evaluate`:
     the ``heading`` (name, value) lines, the overall scores, the per-class table and the
     confusion matrix (no final newline)."""
     scores = [("accuracy", report["accuracy"]), ("log-loss", report["log_loss"]),

@@ -3,10 +3,10 @@
 Contract
 --------
 A run directory holds ``config.yaml``, ``checkpoint.npz``, and once the run finished
-``model.npz``, ``history.csv`` and ``metrics.json`` (their contents: :mod:`nnclf.run`).
+``model.npz``, ``history.csv`` and ``metrics.json`` (their contents: :mod:`nnclf.runs.run`).
 
 :func:`save_run` writes a run's files into its :class:`Place` (a staging directory of
-:mod:`nnclf.rundir`, or the run directory itself when resuming) and then puts the run in
+:mod:`nnclf.runs.rundir`, or the run directory itself when resuming) and then puts the run in
 place. Ctrl-C and SIGTERM wait until that is done (:func:`signals_held`). When a file cannot
 be written (a full disk, no permission), the files written so far are removed again and the
 trained state (config.yaml and a checkpoint) is kept in the run's place, or failing that in a
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from nnclf import rundir
+from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text
 from nnclf.errors import ModelFileError, RunError
 

@@ -9,10 +9,10 @@ A *run directory* is written by :func:`train` and holds
                      status and the fingerprint of its data
     model.npz        the model file (nnclf.export.trained.TrainedModel), only once training finished
     history.csv      one row per evaluation
-    metrics.json     train, validation and test metrics (nnclf.metrics.evaluate of each),
+    metrics.json     train, validation and test metrics (nnclf.runs.metrics.evaluate of each),
                      and the fingerprint of the data the run was trained on
 
-A new run is claimed, staged and published as :mod:`nnclf.rundir` says: one process per run
+A new run is claimed, staged and published as :mod:`nnclf.runs.rundir` says: one process per run
 directory, built aside and renamed into place, an earlier run replaced (``--force``) only by
 a finished one, never a file deleted that nnclf did not write. Everything that can be checked
 is checked before the first step: the data and the model, that the run directory can be
@@ -43,16 +43,16 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf import rundir
+from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text, to_json
 from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
 from nnclf.data.sources import label_text, load_dataset
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
-from nnclf.metrics import evaluate, no_better_than_chance
+from nnclf.runs.metrics import evaluate, no_better_than_chance
 from nnclf.data.npyfolder import prepare
 from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
-from nnclf.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
+from nnclf.runs.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
                        history_csv, open_model, resume_command, save_run)
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.export.trained import TrainedModel
@@ -189,7 +189,7 @@ def choose_run_dir(out: str, *, explicit: bool, force: bool) -> tuple[Path, str 
     ``force`` (and only if it holds nothing but nnclf's files); otherwise ``output.dir`` from
     the config moves on to the next free name (runs/x-2, runs/x-3, ...), while an explicit
     ``--out`` is an error. :func:`train` makes the same choice again under a lock
-    (:func:`nnclf.rundir.claim`), which is what counts when several nnclf run at once.
+    (:func:`nnclf.runs.rundir.claim`), which is what counts when several nnclf run at once.
     """
     path, taken = rundir.check_target(out, explicit=explicit, force=force)
     if force and rundir.is_run_dir(path):
@@ -286,7 +286,7 @@ def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutco
 
 def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seconds: float):
     """Write the run's files (all of them, or config and checkpoint of an unfinished run)
-    and put the run in its place (:func:`nnclf.runfiles.save_run`)."""
+    and put the run in its place (:func:`nnclf.runs.runfiles.save_run`)."""
     extra = {"status": "finished" if finished else "interrupted", "stopped": stopped,
              "best_step": best_step, "seconds": seconds, "data": job.splits.fingerprint}
     metrics = _metrics(job, stopped, best_step, seconds) if finished else None
@@ -346,7 +346,7 @@ def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
         run is trained in one place to live in another (a sweep's trial on a worker).
 
     The data are loaded and the model built before anything is written, so bad input leaves
-    no trace; the run directory is claimed and staged (:mod:`nnclf.rundir`) and config.yaml
+    no trace; the run directory is claimed and staged (:mod:`nnclf.runs.rundir`) and config.yaml
     written before the first step.
 
     Raises
