@@ -223,7 +223,7 @@ def cmd_graph(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from nnclf import sweep
+    from nnclf.sweeps import sweep
     from nnclf.runs import report
 
     plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
@@ -233,7 +233,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from nnclf import sweep
+    from nnclf.sweeps import sweep
 
     sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
     where = (f"the Dask cluster at {args.scheduler}" if args.scheduler

@@ -25,7 +25,7 @@ from nnclf.runs import run
 from nnclf.cli import main
 from nnclf.export.trained import TrainedModel
 from nnclf.config.load import load_config
-from nnclf.sweepfile import override, read_sweep
+from nnclf.sweeps.sweepfile import override, read_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS = ROOT / "data" / "iris.csv"
@@ -199,7 +199,7 @@ def test_each_trial_is_the_run_its_command_makes(full, tmp_path, capsys):
 
 
 def test_summary_ranks_by_mean_and_names_the_best_command(full, capsys):
-    from nnclf import sweep as sweeps
+    from nnclf.sweeps import sweep as sweeps
 
     plan, table = sweeps.load(full)
     text = sweeps.summary(full, plan, table)
@@ -234,7 +234,7 @@ def test_resume_after_stop_runs_the_rest_and_equals_the_full_sweep(full, tmp_pat
 
 def test_a_sweep_dir_runs_one_driver_at_a_time(tmp_path, capsys):
     from nnclf.runs import rundir
-    from nnclf import sweep as sweeps
+    from nnclf.sweeps import sweep as sweeps
 
     out = tmp_path / "s"
     sweeps.start(write(tmp_path, GRID), str(out))

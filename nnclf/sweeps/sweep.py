@@ -4,7 +4,7 @@ Contract
 --------
 A sweep directory holds
 
-    sweep.yaml       the sweep file as given (:mod:`nnclf.sweepfile` reads it)
+    sweep.yaml       the sweep file as given (:mod:`nnclf.sweeps.sweepfile` reads it)
     base.yaml        the base config, resolved
     trials.json      the expanded trials: index, axis values, seed, ``--set`` items, config
     sweep.csv        one row per trial that ended: trial, the axis values, seed, the metrics
@@ -43,7 +43,7 @@ from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.errors import NnclfError, RunError, UsageError
-from nnclf.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 from nnclf.base.tables import format_table
 
 __all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",

@@ -1,0 +1,7 @@
+"""Sweeps: many runs of one base config, locally or on a Dask cluster.
+
+Contract
+--------
+- :mod:`~nnclf.sweeps.sweepfile`  a sweep file read and expanded into trials, each checked
+- :mod:`~nnclf.sweeps.sweep`      ``nnclf sweep``: the trials run, ranked, resumable
+"""
