@@ -26,7 +26,7 @@ __all__ = ["NNClassifier", "__version__"]
 def __getattr__(name):
     # Lazy, so that ``import nnclf`` stays cheap for code that never needs scikit-learn.
     if name == "NNClassifier":
-        from nnclf.estimator import NNClassifier
+        from nnclf.estimator.classifier import NNClassifier
 
         return NNClassifier
     raise AttributeError(f"module 'nnclf' has no attribute {name!r}")

@@ -20,7 +20,7 @@ from nnclf import NNClassifier
 from nnclf.runs import run
 from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, ConfigError
-from nnclf.estimator_params import expected_failed_checks
+from nnclf.estimator.params import expected_failed_checks
 from nnclf.graph.network import Network
 from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint

@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 import nnclf
 from nnclf import NNClassifier
-from nnclf.estimator_params import expected_failed_checks
+from nnclf.estimator.params import expected_failed_checks
 from nnclf.data.preprocessing import Standardizer
 from nnclf.graph.network import Network
 from nnclf.training.trainer import DivergenceError, SGDSettings, Trainer

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnclf import NNClassifier
 from nnclf.errors import ConfigError
-from nnclf.estimator_params import expected_failed_checks
+from nnclf.estimator.params import expected_failed_checks
 
 SMALL = dict(hidden_units=8, epochs=4, random_state=0)
 LOG = []

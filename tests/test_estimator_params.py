@@ -5,7 +5,7 @@ import pytest
 
 from nnclf import NNClassifier
 from nnclf.config.load import config_to_dict
-from nnclf.estimator_params import (DEFAULTS, params_from_record, params_record,
+from nnclf.estimator.params import (DEFAULTS, params_from_record, params_record,
                                     schedule_spec, to_config)
 from nnclf.config.settings import DEFAULT_SCHEDULE, Config, EarlyStopping, ModelConfig, SGDSettings
 
@@ -106,7 +106,7 @@ def test_the_estimators_constraints_accept_what_the_settings_rules_accept(name):
     from sklearn.utils._param_validation import (InvalidParameterError,
                                                  validate_parameter_constraints)
 
-    from nnclf.estimator_params import RULES
+    from nnclf.estimator.params import RULES
 
     for value in PROBES[name]:
         try:

@@ -267,7 +267,7 @@ def register() -> None:
     except ImportError:
         raise UsageError("converting with skl2onnx needs it installed: pip install skl2onnx") \
             from None
-    from nnclf.estimator import NNClassifier
+    from nnclf.estimator.classifier import NNClassifier
 
     update_registered_converter(NNClassifier, "NnclfNNClassifier", _shape_calculator,
                                 _converter, overwrite=True,

@@ -5,7 +5,7 @@ Contract
 :func:`model_card` gathers what a run or a model file says about itself, as JSON-able data:
 the architecture (d, the hidden layers, K, the transfer functions, the parameter count, the
 dtype), the training settings (the run's config, or the estimator's parameters for a file of
-:meth:`NNClassifier.save <nnclf.fitted.FittedModel.save>`) and how the run went, the data
+:meth:`NNClassifier.save <nnclf.estimator.fitted.FittedModel.save>`) and how the run went, the data
 (source, rows, fingerprint, feature columns, standardisation, classes with their counts),
 the metrics of each split (from the run's metrics.json) and the versions. :func:`format_card`
 prints it under the same names. A missing or damaged target is one NnclfError.

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nnclf.estimator_params import params_from_record, params_record
+from nnclf.estimator.params import params_from_record, params_record
 from nnclf.graph.network import PARAMS
 from nnclf.training.trainer import Trainer
 from nnclf.export.trained import TrainedModel

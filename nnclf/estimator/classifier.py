@@ -8,7 +8,7 @@ same :class:`~nnclf.training.trainer.Trainer`, the same :class:`~nnclf.export.tr
 only what scikit-learn asks of a classifier:
 
 - ``__init__`` stores its arguments; ``fit`` checks them against one declarative table,
-  :attr:`NNClassifier._parameter_constraints`, and :mod:`nnclf.estimator_params` maps them
+  :attr:`NNClassifier._parameter_constraints`, and :mod:`nnclf.estimator.params` maps them
   to the config's settings;
 - labels of any type are class indices 0..K-1 (``classes_`` holds them in order), binary
   problems included: K = 2 outputs, always the notes' softmax;
@@ -16,9 +16,9 @@ only what scikit-learn asks of a classifier:
   ``model_`` (a TrainedModel) predicts, encodes labels and standardises inputs;
 - ``warm_start`` and ``partial_fit`` continue the trainer (parameters, step counter t, sampler,
   optimizer state, average) where the last call left it (:meth:`~nnclf.training.trainer.Trainer.extend`);
-- prediction, the fitted attributes, pickling, :meth:`~nnclf.fitted.FittedModel.save` and
-  :meth:`~nnclf.fitted.FittedModel.load` (the CLI's model file) are the fitted half,
-  :class:`~nnclf.fitted.FittedModel`, in :mod:`nnclf.fitted`.
+- prediction, the fitted attributes, pickling, :meth:`~nnclf.estimator.fitted.FittedModel.save` and
+  :meth:`~nnclf.estimator.fitted.FittedModel.load` (the CLI's model file) are the fitted half,
+  :class:`~nnclf.estimator.fitted.FittedModel`, in :mod:`nnclf.estimator.fitted`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from nnclf.errors import DataError, DivergenceError
-from nnclf.estimator_params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
+from nnclf.estimator.params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
                                draw_seeds, to_config, validation_split)
 from nnclf.base.archive import to_json
 from nnclf.data.sources import label_text
-from nnclf.fitted import FittedModel
+from nnclf.estimator.fitted import FittedModel
 from nnclf.graph.network import Network
 from nnclf.data.preprocessing import Standardizer
 from nnclf.config.settings import Config, SGDSettings
