@@ -12,7 +12,7 @@ import pytest
 from nnclf.base.archive import read_archive, write_archive
 from nnclf.errors import CheckpointError, ModelFileError, NnclfError
 from nnclf.graph.network import Network
-from nnclf.export.modelfile import CHECKPOINT_FIELDS
+from nnclf.training.trainer import CHECKPOINT_FIELDS
 from nnclf.data.preprocessing import Standardizer
 from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint

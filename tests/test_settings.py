@@ -8,8 +8,9 @@ import pytest
 
 from nnclf.graph import functions as F
 from nnclf.errors import ConfigError
+from nnclf.base.rules import as_dict, boolean, choice, integer, number, text
 from nnclf.config.settings import (Config, DataConfig, EarlyStopping, ModelConfig, OutputConfig,
-                            SGDSettings, as_dict, boolean, choice, integer, number, text)
+                                   SGDSettings)
 
 SECTIONS = (DataConfig, ModelConfig, SGDSettings, EarlyStopping, OutputConfig, Config)
 

@@ -54,7 +54,7 @@ from nnclf.data.files import (bad as _bad, file_problem, is_numeric_column, parq
                         read_npz, read_parquet, shown, sniff_delimiter)
 from nnclf.errors import DataError
 from nnclf.data.npyfolder import is_folder, open_folder
-from nnclf.config.settings import DataConfig
+from nnclf.data.settings import DataConfig
 from nnclf.base.suggest import closest
 
 __all__ = [

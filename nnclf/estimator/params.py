@@ -11,7 +11,7 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
   from :data:`nnclf.config.settings.DEFAULT_SCHEDULE` when the name is its name;
 - ``optimizer`` (a name) and ``optimizer_params`` (its parameters, e.g. ``{"beta1": 0.8}``)
   for the config's ``train.optimizer`` mapping {name, ...}; parameters left out take their
-  defaults (:data:`nnclf.config.settings.OPTIMIZERS`);
+  defaults (:data:`nnclf.training.optimizers.OPTIMIZERS`);
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
 - ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
@@ -43,8 +43,9 @@ from nnclf.data.preprocessing import train_test_split_stratified
 from nnclf.training.schedules import SCHEDULES, make_schedule
 from nnclf.training.weights import check_class_weight
 from nnclf.training.optimizers import OPTIMIZERS, optimizer_spec
+from nnclf.base.rules import PerLayer, Rule, boolean, choice, number
 from nnclf.config.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
-                       PerLayer, Rule, SGDSettings, boolean, choice, number)
+                                   SGDSettings)
 
 __all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",
            "optimizer_settings", "to_config", "draw_seeds", "validation_split",

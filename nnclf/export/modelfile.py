@@ -35,8 +35,7 @@ from nnclf.base.archive import (atomic_write, atomic_write_text, read_archive, t
 from nnclf.errors import ModelFileError
 from nnclf.graph.network import MAX_LAYERS, layers_of, param_names
 
-__all__ = ["save_model", "load_model", "ModelFileError", "atomic_write", "atomic_write_text",
-           "check_fields", "check_checkpoint_state", "FIELD_KINDS", "CHECKPOINT_FIELDS"]
+__all__ = ["save_model", "load_model", "ModelFileError", "atomic_write", "atomic_write_text"]
 
 FORMAT = "nnclf-model"
 FORMAT_VERSION = 2
@@ -171,100 +170,3 @@ def _check_params(params, path):
                          f"{'classes' if w == 'V' else 'hidden units'}")
         fan_in, before = m, w
     return arrays
-
-
-# ----------------------------------------------------------------------------- field types
-# A model file's metadata and a checkpoint's state are JSON a user can edit: each field read
-# back is checked for its type here, once, so that a wrong one is one error naming the field
-# rather than a traceback wherever it is first used.
-
-
-def _integer(x, low=0) -> bool:
-    return type(x) is int and x >= low
-
-
-def _number(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)
-
-
-def _list_of(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda x: type(x) is list and all(test(v) for v in x)
-
-
-def _labels(x) -> bool:
-    """A non-empty list of distinct labels of one type: strings, integers, numbers or booleans."""
-    return (type(x) is list and len(x) > 0 and len({type(v) for v in x}) == 1
-            and all(type(v) in (str, bool) or _number(v) for v in x) and len(set(x)) == len(x))
-
-
-def _rng_state(x) -> bool:
-    """Whether a generator like the trainer's (PCG64) takes ``x`` as its state."""
-    try:
-        np.random.default_rng().bit_generator.state = x
-    except (TypeError, ValueError, KeyError, OverflowError):
-        return False
-    return True
-
-
-def _row(x) -> bool:
-    return type(x) is dict and all(type(v) in (int, float, type(None)) for v in x.values())
-
-
-FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "float": (lambda x: type(x) in (int, float), "a number"),
-    "rng_state": (_rng_state, "the state of a numpy PCG64 generator"),
-    "int>=0": (_integer, "an integer >= 0"),
-    "int>=1": (lambda x: _integer(x, 1), "an integer >= 1"),
-    "number": (_number, "a finite number"),
-    "text": (lambda x: type(x) is str, "a string"),
-    "mapping": (lambda x: type(x) is dict, "a JSON object"),
-    "list": (lambda x: type(x) is list, "a list"),
-    "records": (_list_of(_row), "a list of rows of numbers"),
-    "texts": (_list_of(lambda v: type(v) is str), "a list of strings"),
-    "transfers": (lambda x: type(x) is str or (_list_of(lambda v: type(v) is str)(x) and x != []),
-                  "a string or a non-empty list of strings"),
-    "sizes": (lambda x: _list_of(lambda v: _integer(v, 1))(x) and x != [],
-              "a non-empty list of integers >= 1"),
-    "numbers": (_list_of(_number), "a list of finite numbers"),
-    "labels": (_labels, "a non-empty list of distinct labels of one type"),
-}
-"""The kinds a field may be declared as in :func:`check_fields`: (test, words)."""
-
-CHECKPOINT_FIELDS = {
-    "t": "int>=0", "seed": "int>=0", "epoch_rng_state": "rng_state", "epoch_start": "int>=0?",
-    "history": "records", "best_score": "float?", "best_step": "int>=0?", "bad_evals": "int>=0",
-    "loss_sum": "float", "loss_count": "int>=0", "schedule": "mapping", "settings": "mapping",
-    # "extra" (the run's record) is read field by field, with defaults, by nnclf.runs.run.
-}
-"""What each field of a checkpoint's state (:meth:`nnclf.training.trainer.Trainer.state_dict`) must be."""
-
-
-def check_fields(meta: Mapping, kinds: Mapping[str, str],
-                 error: Callable[[str], Exception]) -> Mapping:
-    """``meta``, after checking that each field named in ``kinds`` is of its kind (a key of
-    :data:`FIELD_KINDS`, or ``"kind?"`` for "that or null", which may also be missing);
-    ``error(problem)`` is raised for the first that is not."""
-    for name, kind in kinds.items():
-        if name not in meta:
-            if kind.endswith("?"):
-                continue
-            raise error(f"has no {name!r} in its metadata; it was not written by nnclf")
-        value, nullable = meta[name], kind.endswith("?")
-        test, says = FIELD_KINDS[kind.rstrip("?")]
-        if not (value is None and nullable) and not test(value):
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise error(f"its {name!r} is {shown}, not {says}{' or null' if nullable else ''}; "
-                        "the file was edited or damaged: use the file nnclf wrote")
-    return meta
-
-
-def check_checkpoint_state(state: Mapping, error: Callable[[str], Exception]) -> Mapping:
-    """``state`` after :func:`check_fields` with :data:`CHECKPOINT_FIELDS` and the relations
-    between fields that continuing relies on (the epoch, and the best step, no later than t)."""
-    check_fields(state, CHECKPOINT_FIELDS, error)
-    for name in ("epoch_start", "best_step"):
-        if state.get(name) is not None and state[name] > state["t"]:
-            raise error(f"its {name!r} is {state[name]}, after its step t = {state['t']}; "
-                        "the file was edited or damaged: use the file nnclf wrote")
-    return state

@@ -25,7 +25,8 @@ import numpy as np
 from nnclf.errors import DataError, ModelFileError
 from nnclf.graph.network import Network, layers_of
 from nnclf.data.preprocessing import Standardizer
-from nnclf.export.modelfile import check_fields, load_model, save_model
+from nnclf.base.rules import check_fields
+from nnclf.export.modelfile import load_model, save_model
 from nnclf.config.settings import DTYPES, ModelConfig
 from nnclf.graph.transfers import TRANSFERS
 

@@ -49,15 +49,12 @@ import contextlib
 import math
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.base.suggest import did_you_mean
-
-if TYPE_CHECKING:  # nnclf.config.settings checks its optimizer with optimizer_spec, from here
-    from nnclf.config.settings import SGDSettings
 
 __all__ = ["Optimizer", "make_optimizer", "OPTIMIZERS", "optimizer_spec", "clip_by_global_norm",
            "l2_decay", "sgd", "momentum", "adagrad", "adam", "decayed", "RunningAverage",
@@ -255,7 +252,7 @@ def optimizer_spec(value) -> dict[str, Any]:
     return filled
 
 
-def make_optimizer(settings: SGDSettings) -> Optimizer:
+def make_optimizer(settings) -> Optimizer:
     """The optimizer ``settings`` ask for: clipping, l2, then the update rule of
     ``settings.optimizer`` (plain or momentum SGD, Adagrad, Adam)."""
     transforms = []

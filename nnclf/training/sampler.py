@@ -33,7 +33,7 @@ from typing import Mapping
 import numpy as np
 
 from nnclf.errors import ConfigError
-from nnclf.config.settings import SAMPLING
+from nnclf.training.settings import SAMPLING
 from nnclf.training.weights import check_sample_weight
 
 __all__ = ["Sampler", "steps_per_epoch"]

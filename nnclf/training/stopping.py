@@ -4,7 +4,7 @@ Contract
 --------
 An :class:`EarlyStopper` is fed one score per evaluation through :meth:`EarlyStopper.update`.
 A score is an improvement when it beats the best so far by more than ``min_delta`` (lower
-is better for losses, higher for accuracy: :data:`nnclf.config.settings.METRICS`); the first score
+is better for losses, higher for accuracy: :data:`nnclf.training.settings.METRICS`); the first score
 always is. ``update`` returns True once ``patience`` evaluations in a row have brought no
 improvement. Keeping the best parameters is the trainer's job: it asks
 :attr:`EarlyStopper.improved` after each update.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from nnclf.config.settings import METRICS, EarlyStopping
+from nnclf.training.settings import METRICS, EarlyStopping
 
 __all__ = ["EarlyStopper"]
 

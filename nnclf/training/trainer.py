@@ -50,15 +50,15 @@ from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceErro
 from nnclf.training.engine import Choice, CompiledLoop, Interrupt, engine_loop
 from nnclf.graph.network import Network
 from nnclf.data.npyfolder import Rows, checked_xy, log_proba
-from nnclf.export.modelfile import check_checkpoint_state
 from nnclf.training.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
                          state_arrays)
 from nnclf.training.progress import Progress
 from nnclf.training.sampler import Sampler
-from nnclf.config.settings import EarlyStopping, SGDSettings, as_dict
+from nnclf.base.rules import as_dict, check_fields
+from nnclf.training.settings import EarlyStopping, SGDSettings
 from nnclf.training.stopping import EarlyStopper
 
-# EarlyStopping, SGDSettings (nnclf.config.settings) and DivergenceError (nnclf.errors) are
+# EarlyStopping, SGDSettings (nnclf.training.settings) and DivergenceError (nnclf.errors) are
 # re-exported for the trainer's callers.
 __all__ = ["Trainer", "FitResult", "save_checkpoint", "load_checkpoint", "EarlyStopping",
            "SGDSettings", "DivergenceError"]
@@ -481,10 +481,30 @@ _ADDED_LATER = {k: v for k, v in as_dict(SGDSettings()).items() if k in ("optimi
 
 
 def _settings_from_json(d: Mapping) -> SGDSettings:
-    """The settings :func:`nnclf.config.settings.as_dict` recorded."""
+    """The settings :func:`nnclf.base.rules.as_dict` recorded."""
     d = dict(d)
     rule = d.pop("early_stopping", None)
     return SGDSettings(**d, early_stopping=EarlyStopping(**rule) if rule is not None else None)
+
+
+CHECKPOINT_FIELDS = {
+    "t": "int>=0", "seed": "int>=0", "epoch_rng_state": "rng_state", "epoch_start": "int>=0?",
+    "history": "records", "best_score": "float?", "best_step": "int>=0?", "bad_evals": "int>=0",
+    "loss_sum": "float", "loss_count": "int>=0", "schedule": "mapping", "settings": "mapping",
+    # "extra" (the run's record) is read field by field, with defaults, by nnclf.runs.run.
+}
+"""What each field of a checkpoint's state (:meth:`nnclf.training.trainer.Trainer.state_dict`) must be."""
+
+
+def check_checkpoint_state(state: Mapping, error: Callable[[str], Exception]) -> Mapping:
+    """``state`` after :func:`check_fields` with :data:`CHECKPOINT_FIELDS` and the relations
+    between fields that continuing relies on (the epoch, and the best step, no later than t)."""
+    check_fields(state, CHECKPOINT_FIELDS, error)
+    for name in ("epoch_start", "best_step"):
+        if state.get(name) is not None and state[name] > state["t"]:
+            raise error(f"its {name!r} is {state[name]}, after its step t = {state['t']}; "
+                        "the file was edited or damaged: use the file nnclf wrote")
+    return state
 
 
 def save_checkpoint(path, trainer: Trainer, extra: Mapping | None = None):
