@@ -13,7 +13,7 @@
 
 import numpy as np
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.graph.graph import Graph
 
 

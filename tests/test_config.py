@@ -19,7 +19,7 @@ from nnclf.config.load import (
     load_config,
 )
 from nnclf.errors import ConfigError
-from nnclf.graph.functions import TRANSFERS
+from nnclf.graph import TRANSFERS
 from nnclf.training.trainer import EarlyStopping, SGDSettings
 
 ROOT = Path(__file__).resolve().parent.parent

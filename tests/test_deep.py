@@ -14,7 +14,7 @@ import pytest
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, notes_network
 
 from nnclf import NNClassifier
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.cli import main
 from nnclf.config.load import config_from_dict
 from nnclf.errors import ConfigError, ModelFileError

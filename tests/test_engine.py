@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.training.compiled import CompiledSteps, Update, missing_compiled_form
 from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.errors import ConfigError

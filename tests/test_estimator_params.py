@@ -119,7 +119,7 @@ def test_the_estimators_constraints_accept_what_the_settings_rules_accept(name):
 
 
 def test_a_transfer_registered_after_import_is_a_valid_parameter():
-    from nnclf.graph import functions as F
+    import nnclf.graph as F
 
     name = "test_params_cube"
     with pytest.raises(ValueError, match="transfer"):

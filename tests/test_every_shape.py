@@ -9,7 +9,7 @@ each function's value and Jacobian in closed form, and central differences of f-
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.graph.graph import Graph
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 

@@ -4,7 +4,7 @@ the generated code: no user text in it, its own namespace, tracebacks that show 
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.graph.executor import Executor
 from nnclf.errors import GraphError
 from nnclf.graph.graph import Graph

@@ -8,7 +8,7 @@ contract says (one epoch of indices at a time from numpy.random.default_rng(seed
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import PARAMS, Network

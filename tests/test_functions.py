@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import check_function
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
@@ -294,26 +294,25 @@ def test_unknown_transfer_lists_the_valid_names():
         F.get_transfer("tahn")
 
 
-def test_transfers_and_softmax_are_the_same_objects_from_either_module():
-    from nnclf.graph import softmax
-    from nnclf.graph import transfers
+def test_the_graph_package_face_holds_the_same_objects_as_the_modules_that_define_them():
+    from nnclf.graph import functions, softmax, transfers
 
-    for module in (transfers, softmax):
+    for module in (functions, transfers, softmax):
         for name in module.__all__:
             assert getattr(F, name) is getattr(module, name)
         assert set(module.__all__) <= set(F.__all__)
-    with pytest.raises(AttributeError, match="module 'nnclf.graph.functions' has no attribute 'tahn'"):
+    with pytest.raises(AttributeError, match="module 'nnclf.graph' has no attribute 'tahn'"):
         F.tahn
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("first", ["nnclf.graph.transfers", "nnclf.graph.softmax", "nnclf.graph.functions"])
 def test_either_module_may_be_imported_first(first):
-    # transfers.py builds on functions.py, which re-exports it: no import cycle either way.
+    # transfers.py builds on functions.py and nnclf.graph imports both: no cycle, any order.
     code = (f"import {first}\n"
-            "from nnclf.graph.functions import TRANSFERS, tanh\n"
+            "from nnclf.graph import TRANSFERS, tanh\n"
             "from nnclf.graph.transfers import get_transfer\n"
-            "from nnclf.graph.functions import log_softmax\n"
+            "from nnclf.graph import log_softmax\n"
             "from nnclf.graph.softmax import neg_pick\n"
             "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n"
             "assert log_softmax.name == 'log_softmax' and neg_pick.name == 'neg_pick'\n")

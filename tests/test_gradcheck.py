@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
                              numerical_gradient)

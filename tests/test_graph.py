@@ -5,7 +5,7 @@ error messages (the compiled passes: tests/test_executor.py)."""
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import gradcheck
 from nnclf.graph.graph import Graph

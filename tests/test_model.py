@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import nnclf.graph.network
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.graph.gradcheck import gradcheck
 from nnclf.errors import ConfigError
 from nnclf.graph.network import INITS, PARAMS, Network, init_params, memory_needed, physical_memory

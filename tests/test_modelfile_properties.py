@@ -92,7 +92,7 @@ BAD_METADATA = [
      r"or null"),
     ("layers", _set("layers", [0]), r"its 'layers' is \[0\], not a non-empty list of integers"),
     ("transfer", _set("transfer", "swish"), r"its transfer function 'swish' is not registered; "
-     r"register it \(nnclf.graph.functions.register_transfer\) before loading the model"),
+     r"register it \(nnclf.graph.register_transfer\) before loading the model"),
     ("dtype", _set("dtype", "float16"), r"its 'dtype' is 'float16', not one of float64, float32"),
     ("dtype", _set("dtype", 64), r"its 'dtype' is 64, not a string or null"),
     ("config", _set("config", "seed: 0"), r"its 'config' is 'seed: 0', not a JSON object"),

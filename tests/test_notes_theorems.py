@@ -10,7 +10,7 @@ central differences of f-bar computed here.
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import gradcheck
 from nnclf.graph.graph import Graph

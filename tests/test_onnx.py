@@ -19,9 +19,9 @@ ort = pytest.importorskip("onnxruntime")
 from nnclf import NNClassifier  # noqa: E402
 from nnclf.cli import main  # noqa: E402
 from nnclf.errors import GraphError, UsageError  # noqa: E402
-from nnclf.graph.functions import elementwise  # noqa: E402
+from nnclf.graph import elementwise  # noqa: E402
 from nnclf.graph.network import Network  # noqa: E402
-from nnclf.export.onnx import ONNX_TRANSFERS, register, to_onnx  # noqa: E402
+from nnclf.export.onnx import ONNX_TRANSFERS, to_onnx  # noqa: E402
 from nnclf.data.preprocessing import Standardizer  # noqa: E402
 from nnclf.export.trained import TrainedModel  # noqa: E402
 from nnclf.graph.transfers import TRANSFERS  # noqa: E402
@@ -238,7 +238,7 @@ def test_skl2onnx_converts_a_pipeline(y):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    register()
+    NNClassifier.register_onnx()
     rng = np.random.default_rng(2)
     X = rng.normal(5.0, 3.0, size=(len(y), 4)) + (y == y[0])[:, None] * 4.0
     pipe = Pipeline([("scale", StandardScaler()),

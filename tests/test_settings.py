@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from nnclf.graph import functions as F
+import nnclf.graph as F
 from nnclf.errors import ConfigError
 from nnclf.base.rules import as_dict, boolean, choice, integer, number, text
 from nnclf.config.settings import (Config, DataConfig, EarlyStopping, ModelConfig, OutputConfig,

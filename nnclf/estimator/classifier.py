@@ -37,6 +37,7 @@ from nnclf.estimator.params import (CONSTRAINTS, DEFAULTS, check_callbacks, chec
 from nnclf.base.archive import to_json
 from nnclf.data.sources import label_text
 from nnclf.estimator.fitted import FittedModel
+from nnclf.estimator.onnx import register, register_if_loaded
 from nnclf.graph.network import Network
 from nnclf.data.preprocessing import Standardizer
 from nnclf.config.settings import Config, SGDSettings
@@ -60,7 +61,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         (:mod:`nnclf.graph.network`). ``(100,)`` is the same network as ``100``.
     transfer : str, or tuple or list of str, default="tanh"
         The transfer function g: ``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"identity"``,
-        ``"softplus"`` (any name in :data:`nnclf.graph.functions.TRANSFERS`); or one per layer.
+        ``"softplus"`` (any name in :data:`nnclf.graph.TRANSFERS`); or one per layer.
     init : {"xavier", "he", "normal"}, default="xavier"
         Weight initialisation; biases start at zero.
     eta0 : float, default=0.05
@@ -300,6 +301,16 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w)
         return self
 
+    @classmethod
+    def register_onnx(cls) -> None:
+        """Teach skl2onnx to convert a fitted NNClassifier, alone or in a Pipeline (idempotent).
+
+        After it, ``skl2onnx.to_onnx(estimator_or_pipeline, X[:1].astype(np.float32))``
+        converts as skl2onnx converts its own classifiers (see :mod:`nnclf.estimator.onnx`).
+        A fit in a process that has imported skl2onnx calls it by itself. Needs skl2onnx.
+        """
+        register(cls)
+
     def _validate_training_data(self, X, y, reset):
         # multi_output=True lets a 2-D y through, so that several labels per example get
         # their own message; column_or_1d then warns about a column vector, as sklearn does.
@@ -385,9 +396,7 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
     def _commit(self, model: TrainedModel, trainer: Trainer, t_before: int, n: int) -> None:
         """Make the trained model and its trainer the fitted state."""
-        from nnclf.export.onnx import register_if_loaded
-
-        register_if_loaded()  # skl2onnx, if the script has imported it, can convert this
+        register_if_loaded(type(self))  # skl2onnx, if the script has imported it, can convert this
         self.model_ = model
         self._trainer = trainer
         self.t_ = trainer.t

@@ -18,12 +18,8 @@ scikit-learn classifier converted by skl2onnx would be. The weights are stored a
 so probabilities agree with nnclf's to about 1e-7 and a label can differ only where two
 classes' probabilities tie to float32 rounding.
 
-:func:`register` makes skl2onnx convert an :class:`~nnclf.NNClassifier`, alone or as the
-last step of a Pipeline, with skl2onnx's conventions for classifiers (a ZipMap of the
-probabilities unless the option ``zipmap=False``). It is one call, not an import side effect,
-because importing skl2onnx takes over a second and ``import nnclf`` must stay quick. Given
-float64 inputs, skl2onnx builds the graph in double (the weights too), which onnxruntime runs
-for every transfer function but softplus (it has no double Softplus): give float32 inputs.
+:func:`recipe` is the graph as constants and nodes, which :mod:`nnclf.estimator.onnx` also
+gives skl2onnx to convert an :class:`~nnclf.NNClassifier` inside a Pipeline.
 
 The ``onnx`` package is needed (``pip install "nnclf[onnx]"``); without it, a one-line
 :class:`~nnclf.errors.UsageError` says so. This module imports it only when called.
@@ -38,8 +34,7 @@ import numpy as np
 
 from nnclf.errors import GraphError, UsageError
 
-__all__ = ["to_onnx", "save_onnx", "register", "register_if_loaded", "ONNX_TRANSFERS", "OPSET",
-           "IR_VERSION"]
+__all__ = ["to_onnx", "save_onnx", "recipe", "ONNX_TRANSFERS", "OPSET", "IR_VERSION"]
 
 OPSET = 17
 """The ONNX opset of exported graphs (onnxruntime 1.13 and later)."""
@@ -49,7 +44,7 @@ IR_VERSION = 8
 ONNX_TRANSFERS: dict[str, str] = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu",
                                   "identity": "Identity", "softplus": "Softplus"}
 """The ONNX operator (one input, default domain) of each transfer function g, by name. A
-transfer function registered with :func:`nnclf.graph.functions.register_transfer` is exported
+transfer function registered with :func:`nnclf.graph.register_transfer` is exported
 once its operator is added here, e.g. ``ONNX_TRANSFERS["elu"] = "Elu"``."""
 
 INSTALL = 'pip install "nnclf[onnx]"'
@@ -78,7 +73,7 @@ def _label_values(classes: np.ndarray) -> np.ndarray:
     return np.array([str(c) for c in classes.tolist()], dtype=object)
 
 
-def _recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str], str],
+def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str], str],
            dtype=np.float32) -> tuple[dict[str, np.ndarray], list[Node]]:
     """The graph of ``model`` as constants (by name) and nodes, for either builder.
 
@@ -161,7 +156,7 @@ def to_onnx(model, name: str = "nnclf"):
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    constants, nodes = _recipe(model, "X", "label", "probabilities",
+    constants, nodes = recipe(model, "X", "label", "probabilities",
                               _namer({"X", "label", "probabilities"}))
     labels = _label_values(model.classes)
     label_type = helper.np_dtype_to_tensor_dtype(labels.dtype) if labels.dtype != object \
@@ -201,76 +196,3 @@ def save_onnx(model, path):
     data = proto.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
     return proto
-
-
-# ----------------------------------------------------------------------------- skl2onnx
-
-
-def _shape_calculator(operator) -> None:
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
-
-    calculate_linear_classifier_output_shapes(operator)
-
-
-def _converter(scope, operator, container) -> None:
-    """skl2onnx's converter of a fitted NNClassifier: the recipe's nodes into its container."""
-    from onnx import TensorProto, helper
-    from skl2onnx.common.data_types import guess_numpy_type
-
-    x = operator.inputs[0]
-    dtype = guess_numpy_type(x.type)
-    if dtype not in (np.float32, np.float64):
-        dtype = np.float32
-        cast = scope.get_unique_variable_name("x_float")
-        container.add_node("Cast", [x.full_name], [cast], to=TensorProto.FLOAT,
-                           name=scope.get_unique_operator_name("Cast"))
-        x_name = cast
-    else:
-        x_name = x.full_name
-    label, probabilities = (v.full_name for v in operator.outputs[:2])
-    constants, nodes = _recipe(operator.raw_operator.model_, x_name, label, probabilities,
-                              scope.get_unique_variable_name, dtype)
-    for name, value in constants.items():
-        kind = TensorProto.STRING if value.dtype == object else \
-            helper.np_dtype_to_tensor_dtype(value.dtype)
-        container.add_initializer(name, kind, list(value.shape), value.ravel().tolist())
-    for op, ins, outs, attrs in nodes:
-        container.add_node(op, ins, outs, name=scope.get_unique_operator_name(op), **attrs)
-
-
-def register_if_loaded() -> None:
-    """:func:`register`, when skl2onnx has been imported (and only then: importing it takes
-    over a second). NNClassifier calls it after every fit, so that a script that imports
-    skl2onnx before fitting needs no call of its own."""
-    import sys
-
-    if "skl2onnx" in sys.modules and not _REGISTERED:
-        try:
-            register()
-        except (ImportError, UsageError):  # skl2onnx half-installed: leave it to the user
-            pass
-
-
-_REGISTERED: list = []
-
-
-def register() -> None:
-    """Teach skl2onnx to convert :class:`~nnclf.NNClassifier` (idempotent).
-
-    After it, ``skl2onnx.to_onnx(estimator_or_pipeline, X[:1].astype(np.float32))`` converts
-    a fitted NNClassifier, alone or in a Pipeline, as skl2onnx converts its own classifiers:
-    outputs ``label`` and ``probabilities`` (a ZipMap by default; a float tensor (N, K) with
-    ``options={NNClassifier: {"zipmap": False}}``). Needs skl2onnx (a UsageError says so).
-    """
-    try:
-        from skl2onnx import update_registered_converter
-    except ImportError:
-        raise UsageError("converting with skl2onnx needs it installed: pip install skl2onnx") \
-            from None
-    from nnclf.estimator.classifier import NNClassifier
-
-    update_registered_converter(NNClassifier, "NnclfNNClassifier", _shape_calculator,
-                                _converter, overwrite=True,
-                                options={"zipmap": [True, False, "columns"],
-                                         "nocl": [True, False]})
-    _REGISTERED.append(True)

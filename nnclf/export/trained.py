@@ -213,7 +213,7 @@ def _transfer(meta: dict, n_layers: int, error):
     for name in names:
         if name not in TRANSFERS:
             raise error(f"its transfer function {name!r} is not registered; register it "
-                        "(nnclf.graph.functions.register_transfer) before loading the model")
+                        "(nnclf.graph.register_transfer) before loading the model")
     if len(names) not in (1, n_layers):
         raise error(f"its 'transfer' lists {len(names)} functions for {n_layers} hidden "
                     f"layer{'s' if n_layers > 1 else ''}; the file was edited or damaged: use "

@@ -12,5 +12,19 @@ Everything of the notes' sections 1 to 3 lives here, and nothing of data, traini
 - :mod:`~nnclf.graph.gradcheck`  backpropagation against central finite differences
 - :mod:`~nnclf.graph.network`    the network z = Wx + b, h = g(z), l = Vh + gamma, q, o
 
-Imports go only to :mod:`nnclf.base` and :mod:`nnclf.errors`.
+Imports go only to :mod:`nnclf.base` and :mod:`nnclf.errors`. The package's face holds the
+vocabulary a reader of the notes builds graphs with, each name from the module that defines it::
+
+    from nnclf.graph import Graph, add, mul, tanh, log_softmax, neg_pick
 """
+
+from nnclf.graph.functions import Compiled, LocalFunction, add, affine, mul
+from nnclf.graph.softmax import log_softmax, neg_pick
+from nnclf.graph.transfers import (TRANSFERS, elementwise, get_transfer, identity, register_transfer,
+                                   relu, sigmoid, softplus, tanh)
+from nnclf.graph.graph import Graph
+from nnclf.graph.network import Network
+
+__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine", "log_softmax", "neg_pick",
+           "TRANSFERS", "elementwise", "get_transfer", "register_transfer", "tanh", "sigmoid",
+           "relu", "identity", "softplus", "Graph", "Network"]

@@ -34,7 +34,6 @@ import numpy as np
 
 from nnclf.errors import GraphError
 from nnclf.graph.functions import LocalFunction
-from nnclf.graph.graph import Graph
 
 __all__ = ["Executor"]
 
@@ -153,7 +152,7 @@ class Executor:
     new set of leaf shapes only.
     """
 
-    def __init__(self, graph: Graph, wrt: tuple[str, ...]):
+    def __init__(self, graph, wrt: tuple[str, ...]):
         self.graph = graph
         self.wrt = wrt
         # Slot i holds u^i (and p^i): vertex numbers, 1-based as in the notes; slot 0 is unused.

@@ -39,14 +39,7 @@ from scipy.linalg.blas import dger as _dger
 
 from nnclf.errors import GraphError
 
-_TRANSFER_NAMES = ("elementwise", "register_transfer", "get_transfer", "TRANSFERS",
-                   "tanh", "sigmoid", "relu", "identity", "softplus")
-_SOFTMAX_NAMES = ("log_softmax", "neg_pick")
-"""Defined in :mod:`nnclf.graph.transfers` and :mod:`nnclf.graph.softmax`, re-exported here (see
-``__getattr__`` at the end)."""
-
-__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine", *_SOFTMAX_NAMES,
-           *_TRANSFER_NAMES]
+__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine"]
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -466,20 +459,3 @@ affine = LocalFunction(
                       (_affine_add_W_c, None, _affine_add_b_c)),
 )
 """f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""
-
-
-# --------------------------------------------------------------------------- re-exports
-
-def __getattr__(name):
-    # transfers.py and softmax.py build their functions with LocalFunction from this module, so
-    # they are fetched from there on first use rather than imported here: either module may
-    # then be imported first.
-    if name in _TRANSFER_NAMES:
-        from nnclf.graph import transfers
-
-        return getattr(transfers, name)
-    if name in _SOFTMAX_NAMES:
-        from nnclf.graph import softmax
-
-        return getattr(softmax, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

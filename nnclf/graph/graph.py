@@ -27,7 +27,7 @@ Wherever a vertex is asked for, it may be named by its name (str) or by its numb
 
 Leaves are real-valued (cast to the graph's floating ``dtype`` on the way in, by every pass)
 unless every use of them is a non-differentiable argument, as the class index y of
-:data:`~nnclf.graph.functions.neg_pick` is: such a leaf keeps its integer dtype.
+:data:`~nnclf.graph.neg_pick` is: such a leaf keeps its integer dtype.
 
 ``backward`` is idempotent: every call starts again from p^n = 1 and returns fresh arrays.
 Graphs, vertices and values that do not fit raise :class:`~nnclf.errors.GraphError` (a
@@ -39,16 +39,15 @@ and an unknown name looked up with ``graph[name]`` a ``KeyError``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from nnclf.errors import GraphError
+from nnclf.graph.executor import Executor
 from nnclf.graph.functions import LocalFunction
 from nnclf.base.tables import format_table
 
-if TYPE_CHECKING:
-    from nnclf.graph.executor import Executor
 
 __all__ = ["Graph", "Vertex", "GlobalFunction", "PATH_LIMIT"]
 
@@ -94,7 +93,7 @@ class Graph:
     --------
     The notes' example with n = 4, l = 2:
 
-    >>> from nnclf.graph import functions as F
+    >>> import nnclf.graph as F
     >>> g = Graph()
     >>> u1, u2 = g.leaf("u1"), g.leaf("u2")
     >>> u3 = g.vertex("u3", F.add, u1, u2)
@@ -653,8 +652,6 @@ class Graph:
     def compile(self, wrt=None) -> "Executor":
         """The graph planned once for many forward/backward passes (see
         :class:`nnclf.graph.executor.Executor`)."""
-        from nnclf.graph.executor import Executor  # the executor builds on the graph, not the reverse
-
         wrt = self._check_wrt(wrt, "compile")
         if wrt not in self._executors:
             self._executors[wrt] = Executor(self, wrt)

@@ -33,7 +33,9 @@ import os
 
 import numpy as np
 
-from nnclf.graph import functions as F
+from nnclf.graph.functions import LocalFunction, affine
+from nnclf.graph.softmax import log_softmax, neg_pick
+from nnclf.graph.transfers import get_transfer
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.graph import Graph
 
@@ -195,7 +197,7 @@ def build_graph(transfer, dtype=np.float64) -> Graph:
     l = V h_L + gamma. Leaves come in the order W1, x, b1, W2, b2, ..., V, gamma, y (W, x,
     b, V, gamma, y for one layer); a single layer keeps the notes' names W, b, z, h.
     """
-    transfers = [transfer] if isinstance(transfer, F.LocalFunction) else list(transfer)
+    transfers = [transfer] if isinstance(transfer, LocalFunction) else list(transfer)
     names = param_names(len(transfers))
     suffix = [""] if len(transfers) == 1 else [str(k) for k in range(1, len(transfers) + 1)]
     g = Graph(dtype=dtype)
@@ -208,11 +210,11 @@ def build_graph(transfer, dtype=np.float64) -> Graph:
         b.append(g.leaf(names[2 * k + 1]))
     V, gamma, y = g.leaf("V"), g.leaf("gamma"), g.leaf("y")
     for W_k, b_k, g_k, s in zip(W, b, transfers, suffix):
-        z = g.vertex(f"z{s}", F.affine, W_k, h, b_k)
+        z = g.vertex(f"z{s}", affine, W_k, h, b_k)
         h = g.vertex(f"h{s}", g_k, z)
-    l = g.vertex("l", F.affine, V, h, gamma)
-    q = g.vertex("q", F.log_softmax, l)
-    g.vertex("o", F.neg_pick, q, y)
+    l = g.vertex("l", affine, V, h, gamma)
+    q = g.vertex("q", log_softmax, l)
+    g.vertex("o", neg_pick, q, y)
     return g
 
 
@@ -229,7 +231,7 @@ class Network:
     n_classes : int
         K >= 2, the number of labels.
     transfer : str or sequence of str
-        The transfer function g, one of ``nnclf.graph.functions.TRANSFERS``, for every layer; or one
+        The transfer function g, one of ``nnclf.graph.TRANSFERS``, for every layer; or one
         name per hidden layer.
     init : {"xavier", "he", "normal"}
         Weight initialisation (biases start at zero), each layer by its own fan-in and fan-out.
@@ -272,7 +274,7 @@ class Network:
         self.transfer = (self.transfers[0] if len(set(self.transfers)) == 1
                          else list(self.transfers))
         self.param_names = param_names(len(self.layers))
-        self.graph = build_graph([F.get_transfer(t) for t in self.transfers], dtype)
+        self.graph = build_graph([get_transfer(t) for t in self.transfers], dtype)
         self.dtype = self.graph.dtype
         check_fits_in_memory(self.n_features, self.layers, self.n_classes, self.dtype)
         try:

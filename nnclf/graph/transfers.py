@@ -13,7 +13,7 @@ Adding a transfer function is one ``def`` of its derivative and one registry lin
 
     register_transfer(elementwise("name", g, dg))
 
-Everything here is also importable from :mod:`nnclf.graph.functions`.
+Everything here is also importable from :mod:`nnclf.graph`.
 """
 
 from __future__ import annotations
