@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from nnclf.base.suggest import closest
 from nnclf.base.version import __version__
 from nnclf.errors import DivergenceError, NnclfError, UsageError
-from nnclf.base.suggest import closest
 
 __all__ = ["main", "build_parser"]
 
@@ -53,12 +53,10 @@ def _with_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
     if m:
         close = closest(m.group(1), COMMANDS)
         hint = f"did you mean {close}? " if close else ""
-        return (f"unknown command '{m.group(1)}'; {hint}the commands are "
-                f"{', '.join(COMMANDS)}")
+        return f"unknown command '{m.group(1)}'; {hint}the commands are {', '.join(COMMANDS)}"
     m = re.match(r"unrecognized arguments: (\S+)", message)
     if m and m.group(1).startswith("-"):
-        options = [o for a in getattr(parser, "_chosen", parser)._actions
-                   for o in a.option_strings]
+        options = [o for a in getattr(parser, "_chosen", parser)._actions for o in a.option_strings]
         close = closest(m.group(1).split("=", 1)[0], options)
         return message + (f"; did you mean {close}?" if close else "")
     return message
@@ -84,18 +82,29 @@ def _note(text: str) -> None:
 
 def cmd_train(args) -> int:
     if args.resume is not None:
-        given = [flag for flag, value in (("CONFIG", args.config), ("--set", args.set),
-                                          ("--out", args.out), ("--force", args.force)) if value]
+        given = [
+            flag
+            for flag, value in (
+                ("CONFIG", args.config),
+                ("--set", args.set),
+                ("--out", args.out),
+                ("--force", args.force),
+            )
+            if value
+        ]
         if given:
-            raise UsageError(f"train --resume continues a run with its own saved config; "
-                             f"drop {', '.join(given)}")
+            raise UsageError(
+                f"train --resume continues a run with its own saved config; drop {', '.join(given)}"
+            )
         from nnclf.runs import run
 
         outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
         return _report_training(outcome, resumed=True)
     if args.config is None:
-        raise UsageError("train needs a CONFIG file (e.g. nnclf train configs/digits.yaml), "
-                         "or --resume RUN_DIR to continue a run")
+        raise UsageError(
+            "train needs a CONFIG file (e.g. nnclf train configs/digits.yaml), "
+            "or --resume RUN_DIR to continue a run"
+        )
     cfg = _load_config(args.config, args.set)
     if args.out is not None:
         from nnclf.config.load import OutputConfig
@@ -103,8 +112,14 @@ def cmd_train(args) -> int:
         cfg = replace(cfg, output=OutputConfig(args.out))
     from nnclf.runs import run
 
-    outcome = run.train(cfg, explicit=args.out is not None, force=args.force, quiet=args.quiet,
-                        stop_after=args.stop_after_steps, notify=_note)
+    outcome = run.train(
+        cfg,
+        explicit=args.out is not None,
+        force=args.force,
+        quiet=args.quiet,
+        stop_after=args.stop_after_steps,
+        notify=_note,
+    )
     return _report_training(outcome, resumed=False)
 
 
@@ -113,8 +128,10 @@ def _report_training(outcome, resumed: bool) -> int:
         _note(outcome.note)
     if outcome.status == "interrupted":
         how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
-        _say(f"nnclf: {how} at step {outcome.steps} of {outcome.total_steps}; "
-             f"resume with: {outcome.resume_command}")
+        _say(
+            f"nnclf: {how} at step {outcome.steps} of {outcome.total_steps}; "
+            f"resume with: {outcome.resume_command}"
+        )
         return _SIGNALS.exit_code()
     from nnclf.runs import report
 
@@ -125,9 +142,7 @@ def _report_training(outcome, resumed: bool) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from nnclf.runs import metrics
-    from nnclf.runs import report
-    from nnclf.runs import run
+    from nnclf.runs import metrics, report, run
 
     model, path, run_dir = run.open_model(args.model)
     X, y, what = report.evaluation_data(model, run_dir, args.data, args.target, notify=_note)
@@ -147,22 +162,23 @@ def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Pat
     path = Path(out)
     if path.is_dir():
         what = "CSV file" if example.endswith(".csv") else "file"
-        raise UsageError(f"--out {out}: is a directory; give the name of the {what} to "
-                         f"write (e.g. --out {path / example})")
+        raise UsageError(
+            f"--out {out}: is a directory; give the name of the {what} to "
+            f"write (e.g. --out {path / example})"
+        )
     if path.exists() and not force:
-        raise UsageError(f"--out {out}: the file exists; choose another name, "
-                         "or add --force to overwrite it")
+        raise UsageError(
+            f"--out {out}: the file exists; choose another name, or add --force to overwrite it"
+        )
     if not path.parent.is_dir():
-        raise UsageError(f"--out {out}: directory '{path.parent}' does not exist; "
-                         "create it first")
+        raise UsageError(f"--out {out}: directory '{path.parent}' does not exist; create it first")
     return path
 
 
 def cmd_predict(args) -> int:
     out = _output_file(args.out, args.force)
-    from nnclf.runs import report
-    from nnclf.runs import run
     from nnclf.base.archive import atomic_write
+    from nnclf.runs import report, run
 
     model, _, _ = run.open_model(args.model)
     pieces = report.predict_csv(model, args.data, notify=_note)  # a folder: chunk by chunk
@@ -184,16 +200,20 @@ def cmd_predict(args) -> int:
 
 def cmd_export(args) -> int:
     if args.out == "-":
-        raise UsageError("--out -: an ONNX model is binary; give the name of the file to write "
-                         "(e.g. --out model.onnx)")
+        raise UsageError(
+            "--out -: an ONNX model is binary; give the name of the file to write "
+            "(e.g. --out model.onnx)"
+        )
     out = _output_file(args.out, args.force, example="model.onnx")
-    from nnclf.runs import run
     from nnclf.export.onnx import save_onnx
+    from nnclf.runs import run
 
     model, _, _ = run.open_model(args.model)
     save_onnx(model, out)
-    _say(f"nnclf: wrote {out} (ONNX: input X float32 (N, {model.n_features}); outputs label, "
-         f"probabilities (N, {len(model.classes)}))")
+    _say(
+        f"nnclf: wrote {out} (ONNX: input X float32 (N, {model.n_features}); outputs label, "
+        f"probabilities (N, {len(model.classes)}))"
+    )
     return EXIT_OK
 
 
@@ -223,8 +243,8 @@ def cmd_graph(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from nnclf.sweeps import sweep
     from nnclf.runs import report
+    from nnclf.sweeps import sweep
 
     plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
     for path in plotter.plot(args.run_dir):
@@ -236,19 +256,29 @@ def cmd_sweep(args) -> int:
     from nnclf.sweeps import sweep
 
     sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
-    where = (f"the Dask cluster at {args.scheduler}" if args.scheduler
-             else f"{args.jobs} local processes")
+    where = (
+        f"the Dask cluster at {args.scheduler}"
+        if args.scheduler
+        else f"{args.jobs} local processes"
+    )
     ended = sum(r["status"] in sweep.ENDED for r in rows.values())
-    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; "
-          f"running on {where}")
-    outcome = sweep.run_sweep(sweep_dir, plan, rows, jobs=args.jobs, scheduler=args.scheduler,
-                              notify=None if args.quiet else _note,
-                              stop_after=args.stop_after_trials)
+    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; running on {where}")
+    outcome = sweep.run_sweep(
+        sweep_dir,
+        plan,
+        rows,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        notify=None if args.quiet else _note,
+        stop_after=args.stop_after_trials,
+    )
     if outcome.status == "interrupted":
         how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
         ended = sum(r["status"] in sweep.ENDED for r in outcome.rows.values())
-        _say(f"nnclf: {how} after {ended} of {len(plan.trials)} trials; resume with: "
-             f"{outcome.resume_command}")
+        _say(
+            f"nnclf: {how} after {ended} of {len(plan.trials)} trials; resume with: "
+            f"{outcome.resume_command}"
+        )
         return _SIGNALS.exit_code()
     print(sweep.summary(sweep_dir, plan, outcome.rows))
     return EXIT_OK
@@ -272,102 +302,190 @@ def _arg(*names, **options) -> tuple[tuple[str, ...], dict]:
     return names, options
 
 
-_SET = _arg("--set", action="append", metavar="KEY.PATH=VALUE",
-            help="override a config value, e.g. --set train.epochs=5 "
-                 "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)")
+_SET = _arg(
+    "--set",
+    action="append",
+    metavar="KEY.PATH=VALUE",
+    help="override a config value, e.g. --set train.epochs=5 "
+    "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)",
+)
 _MODEL = _arg("model", metavar="RUN_DIR_OR_MODEL")
 
 # name: (function, help, description, arguments)
 COMMANDS = {
     "train": (
-        cmd_train, "train a network from a YAML config into a run directory",
+        cmd_train,
+        "train a network from a YAML config into a run directory",
         "Train from CONFIG and write a run directory: config.yaml, model.npz, history.csv, "
         "metrics.json, checkpoint.npz. Ctrl-C saves a checkpoint; --resume continues it exactly.",
-        [_arg("config", nargs="?", metavar="CONFIG", help="the YAML config file"), _SET,
-         _arg("--out", metavar="DIR", help="the run directory (default: output.dir of the "
-              "config, or its next free name runs/x-2, ... if taken)"),
-         _arg("--force", action="store_true",
-              help="replace an existing run directory (once the new run is complete)"),
-         _arg("--quiet", action="store_true", help="no progress output"),
-         _arg("--resume", metavar="RUN_DIR",
-              help="continue an interrupted run from its checkpoint and saved config"),
-         _arg("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS)]),
+        [
+            _arg("config", nargs="?", metavar="CONFIG", help="the YAML config file"),
+            _SET,
+            _arg(
+                "--out",
+                metavar="DIR",
+                help="the run directory (default: output.dir of the "
+                "config, or its next free name runs/x-2, ... if taken)",
+            ),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing run directory (once the new run is complete)",
+            ),
+            _arg("--quiet", action="store_true", help="no progress output"),
+            _arg(
+                "--resume",
+                metavar="RUN_DIR",
+                help="continue an interrupted run from its checkpoint and saved config",
+            ),
+            _arg("--stop-after-steps", type=_positive_int, help=argparse.SUPPRESS),
+        ],
+    ),
     "evaluate": (
-        cmd_evaluate, "accuracy, log-loss, F1 and confusion matrix of a model",
+        cmd_evaluate,
+        "accuracy, log-loss, F1 and confusion matrix of a model",
         "Evaluate a run (on its own test split by default) or a model file (on --data) with "
         "scikit-learn's metrics.",
-        [_MODEL,
-         _arg("--data", metavar="SOURCE",
-              help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>"),
-         _arg("--target", metavar="COLUMN",
-              help="the label column of a CSV (default: the training config's data.target, "
-                   "else the one column that is not a feature)"),
-         _arg("--json", action="store_true",
-              help="print one JSON object: accuracy, balanced_accuracy, log_loss, macro_f1, "
-                   "per_class, confusion_matrix, n_samples")]),
+        [
+            _MODEL,
+            _arg(
+                "--data",
+                metavar="SOURCE",
+                help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>",
+            ),
+            _arg(
+                "--target",
+                metavar="COLUMN",
+                help="the label column of a CSV (default: the training config's data.target, "
+                "else the one column that is not a feature)",
+            ),
+            _arg(
+                "--json",
+                action="store_true",
+                help="print one JSON object: accuracy, balanced_accuracy, log_loss, macro_f1, "
+                "per_class, confusion_matrix, n_samples",
+            ),
+        ],
+    ),
     "predict": (
-        cmd_predict, "write labels and class probabilities for new data",
+        cmd_predict,
+        "write labels and class probabilities for new data",
         "Predict a label and p(k|x) for every class for each row of --data (features only; "
         "a label column is ignored).",
-        [_MODEL,
-         _arg("--data", metavar="SOURCE", required=True,
-              help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>"),
-         _arg("--out", metavar="FILE", required=True,
-              help="the CSV to write (label, p_<class>, ...), or - for stdout"),
-         _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+        [
+            _MODEL,
+            _arg(
+                "--data",
+                metavar="SOURCE",
+                required=True,
+                help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>",
+            ),
+            _arg(
+                "--out",
+                metavar="FILE",
+                required=True,
+                help="the CSV to write (label, p_<class>, ...), or - for stdout",
+            ),
+            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+        ],
+    ),
     "export": (
-        cmd_export, "write a model as ONNX, for onnxruntime and other ONNX servers",
+        cmd_export,
+        "write a model as ONNX, for onnxruntime and other ONNX servers",
         "Write the model (its standardisation, layers and softmax) as an ONNX graph: input X "
         "float32 (N, d) of raw features, outputs label (N,) and probabilities (N, K). Needs "
         'the onnx package: pip install "nnclf[onnx]".',
-        [_MODEL,
-         _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
-         _arg("--force", action="store_true", help="overwrite an existing --out file")]),
+        [
+            _MODEL,
+            _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
+            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+        ],
+    ),
     "info": (
-        cmd_info, "a model card: architecture, training settings, data, metrics, versions",
+        cmd_info,
+        "a model card: architecture, training settings, data, metrics, versions",
         "Describe a run directory or a model file: the network (d, layers, K, transfer "
         "functions, parameter count), its training settings, its data (source, fingerprint, "
         "features, classes), the run's metrics and the versions that made it.",
-        [_MODEL,
-         _arg("--json", action="store_true", help="print one JSON object: model, run_dir, "
-              "architecture, training, data, metrics, versions")]),
+        [
+            _MODEL,
+            _arg(
+                "--json",
+                action="store_true",
+                help="print one JSON object: model, run_dir, "
+                "architecture, training, data, metrics, versions",
+            ),
+        ],
+    ),
     "gradcheck": (
-        cmd_gradcheck, "check backpropagation against finite differences",
+        cmd_gradcheck,
+        "check backpropagation against finite differences",
         "On a few examples of the configured data and network, compare backprop (VJP mode), "
         "the Jacobian mode and the path sum with central finite differences. Exit 1 on "
         "disagreement.",
-        [_arg("config", metavar="CONFIG"), _SET,
-         _arg("--examples", type=_positive_int, default=3,
-              help="how many training examples to check (default 3)")]),
+        [
+            _arg("config", metavar="CONFIG"),
+            _SET,
+            _arg(
+                "--examples",
+                type=_positive_int,
+                default=3,
+                help="how many training examples to check (default 3)",
+            ),
+        ],
+    ),
     "graph": (
-        cmd_graph, "print the network's computational graph as DOT",
+        cmd_graph,
+        "print the network's computational graph as DOT",
         "Print the configured network's graph in Graphviz DOT, each vertex with its "
         "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png",
-        [_arg("config", metavar="CONFIG"), _SET]),
+        [_arg("config", metavar="CONFIG"), _SET],
+    ),
     "plot": (
-        cmd_plot, "learning curves and confusion matrix as PNG files",
-        'Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: '
+        cmd_plot,
+        "learning curves and confusion matrix as PNG files",
+        "Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: "
         'pip install "nnclf[plot]".',
-        [_arg("run_dir", metavar="RUN_DIR")]),
+        [_arg("run_dir", metavar="RUN_DIR")],
+    ),
     "sweep": (
-        cmd_sweep, "train many configurations at once, locally or on a Dask cluster",
+        cmd_sweep,
+        "train many configurations at once, locally or on a Dask cluster",
         "Expand SWEEP (a base config, grid and random axes written as --set keys, seeds, the "
         "metric) into trials and train them in parallel, each into a run directory "
         "SWEEP_DIR/trial-NNNN; sweep.csv holds every trial's metrics. Prints the "
         "configurations ranked by the metric's mean over seeds and the nnclf train command "
         "of the best. Ctrl-C stops it; --resume runs the trials that have not ended.",
-        [_arg("sweep", nargs="?", metavar="SWEEP", help="the sweep YAML file"),
-         _arg("--jobs", type=_positive_int, default=os.cpu_count() or 1,
-              help="local processes, each trial with one BLAS thread (default: the number "
-                   "of cores)"),
-         _arg("--out", metavar="DIR", help="the sweep directory (default: the first free one "
-              "of sweeps/NAME, sweeps/NAME-2, ...)"),
-         _arg("--resume", metavar="SWEEP_DIR", help="run the trials of an interrupted sweep "
-              "that have not ended"),
-         _arg("--scheduler", metavar="ADDRESS", help="run the trials on an existing Dask "
-              'cluster, e.g. tcp://127.0.0.1:8786 (pip install "nnclf[dask]")'),
-         _arg("--quiet", action="store_true", help="no line per trial"),
-         _arg("--stop-after-trials", type=_positive_int, help=argparse.SUPPRESS)]),
+        [
+            _arg("sweep", nargs="?", metavar="SWEEP", help="the sweep YAML file"),
+            _arg(
+                "--jobs",
+                type=_positive_int,
+                default=os.cpu_count() or 1,
+                help="local processes, each trial with one BLAS thread (default: the number "
+                "of cores)",
+            ),
+            _arg(
+                "--out",
+                metavar="DIR",
+                help="the sweep directory (default: the first free one "
+                "of sweeps/NAME, sweeps/NAME-2, ...)",
+            ),
+            _arg(
+                "--resume",
+                metavar="SWEEP_DIR",
+                help="run the trials of an interrupted sweep that have not ended",
+            ),
+            _arg(
+                "--scheduler",
+                metavar="ADDRESS",
+                help="run the trials on an existing Dask "
+                'cluster, e.g. tcp://127.0.0.1:8786 (pip install "nnclf[dask]")',
+            ),
+            _arg("--quiet", action="store_true", help="no line per trial"),
+            _arg("--stop-after-trials", type=_positive_int, help=argparse.SUPPRESS),
+        ],
+    ),
 }
 
 
@@ -377,10 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nnclf",
         description="Train and use the softmax network p(y|x) = softmax(V g(Wx + b) + gamma) "
-                    "of Collins' notes, by SGD with backpropagation on a computational graph.",
+        "of Collins' notes, by SGD with backpropagation on a computational graph.",
         epilog="Start with: nnclf train configs/digits.yaml; then nnclf evaluate runs/digits. "
-               "Exit codes: 0 ok, 1 diverged or gradcheck failed, 2 bad input, 130 interrupted "
-               "(Ctrl-C), 143 terminated (SIGTERM).",
+        "Exit codes: 0 ok, 1 diverged or gradcheck failed, 2 bad input, 130 interrupted "
+        "(Ctrl-C), 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"nnclf {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -469,8 +587,10 @@ def _run(argv) -> int:
         if _raised_by_interrupt(e):  # Ctrl-C or SIGTERM inside an import or a C extension
             return _interrupted()
         traceback.print_exc()
-        _say(f"nnclf: internal error: this is a bug in nnclf {__version__}; please report it "
-             "with the traceback above")
+        _say(
+            f"nnclf: internal error: this is a bug in nnclf {__version__}; please report it "
+            "with the traceback above"
+        )
         return EXIT_FAILED
 
 

@@ -47,7 +47,7 @@ class NnclfError(ValueError):
     def __reduce__(self):
         return _rebuild, (type(self), self.problem, self.name)
 
-    def within(self, where: str) -> "NnclfError":
+    def within(self, where: str) -> NnclfError:
         """The same error told by an outer layer that knows where the value came from:
         ``epochs must be ...`` within ``train`` is ``train.epochs must be ...``; an error
         without a name becomes ``where: problem``."""
@@ -55,7 +55,7 @@ class NnclfError(ValueError):
             return type(self)(f": {self.problem}", name=where)
         return type(self)(self.problem, name=f"{where}.{self.name}")
 
-    def renamed(self, name: str) -> "NnclfError":
+    def renamed(self, name: str) -> NnclfError:
         """The same error about the argument ``name`` (e.g. ``source`` -> ``--data``)."""
         if self.name is None:
             return type(self)(f": {self.problem}", name=name)

@@ -120,17 +120,27 @@ class Problem:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
     def describe(self) -> str:
-        return (f"{self.name}: {len(self.X_train)} train / {len(self.X_test)} test rows, "
-                f"d = {self.n_features}, K = {self.n_classes}, m = {self.n_hidden}, tanh, "
-                f"eta = {self.eta}")
+        return (
+            f"{self.name}: {len(self.X_train)} train / {len(self.X_test)} test rows, "
+            f"d = {self.n_features}, K = {self.n_classes}, m = {self.n_hidden}, tanh, "
+            f"eta = {self.eta}"
+        )
 
 
 def split_and_scale(name: str, X, y, n_hidden: int, eta: float) -> Problem:
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, stratify=y, random_state=0)
+        X, y, test_size=0.2, stratify=y, random_state=0
+    )
     scaler = StandardScaler().fit(X_train)
-    return Problem(name, scaler.transform(X_train), y_train.astype(np.intp),
-                   scaler.transform(X_test), y_test.astype(np.intp), n_hidden, eta)
+    return Problem(
+        name,
+        scaler.transform(X_train),
+        y_train.astype(np.intp),
+        scaler.transform(X_test),
+        y_test.astype(np.intp),
+        n_hidden,
+        eta,
+    )
 
 
 def digits_problem() -> Problem:
@@ -139,8 +149,14 @@ def digits_problem() -> Problem:
 
 
 def synthetic_problem(n_rows: int) -> Problem:
-    X, y = make_classification(n_samples=n_rows, n_features=100, n_informative=20,
-                               n_redundant=10, n_classes=10, random_state=0)
+    X, y = make_classification(
+        n_samples=n_rows,
+        n_features=100,
+        n_informative=20,
+        n_redundant=10,
+        n_classes=10,
+        random_state=0,
+    )
     return split_and_scale("synthetic", X, y, n_hidden=256, eta=0.01)
 
 
@@ -191,22 +207,27 @@ def accuracy(predicted, y) -> float:
 def nnclf_settings(problem: Problem, epochs: int, batch_size: int, sampling: str) -> SGDSettings:
     # The numpy engine: this script measures it against the other tools; the numba engine
     # has its own script, scripts/engines_benchmark.py.
-    return SGDSettings(epochs=epochs, batch_size=batch_size, sampling=sampling, engine="numpy",
-                       schedule={"name": "constant", "eta0": problem.eta})
+    return SGDSettings(
+        epochs=epochs,
+        batch_size=batch_size,
+        sampling=sampling,
+        engine="numpy",
+        schedule={"name": "constant", "eta0": problem.eta},
+    )
 
 
 def fit_nnclf(problem: Problem, epochs: int, batch_size: int, sampling: str):
     """(Timed, Network): ``Trainer.fit`` alone is timed."""
     net = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0)
-    trainer = Trainer(net, nnclf_settings(problem, epochs, batch_size, sampling), seed=0,
-                      progress="none")
+    trainer = Trainer(
+        net, nnclf_settings(problem, epochs, batch_size, sampling), seed=0, progress="none"
+    )
     start = time.perf_counter()
     result = trainer.fit(problem.X_train, problem.y_train)
     seconds = time.perf_counter() - start
     # A shuffled epoch visits every row once (its last batch may be short); uniform sampling
     # draws full batches.
-    examples = (epochs * len(problem.X_train) if sampling == "shuffle"
-                else result.steps * batch_size)
+    examples = epochs * len(problem.X_train) if sampling == "shuffle" else result.steps * batch_size
     return Timed(seconds, examples), net
 
 
@@ -217,10 +238,22 @@ def fit_sklearn(problem: Problem, epochs: int, batch_size: int):
     """(Timed, MLPClassifier): the same network, constant eta, no momentum, no penalty,
     no early stopping; ``fit`` alone is timed."""
     clf = MLPClassifier(
-        hidden_layer_sizes=(problem.n_hidden,), activation="tanh", solver="sgd",
-        batch_size=batch_size, learning_rate="constant", learning_rate_init=problem.eta,
-        momentum=0.0, nesterovs_momentum=False, alpha=0.0, max_iter=epochs, shuffle=True,
-        random_state=0, tol=0.0, n_iter_no_change=epochs + 1, early_stopping=False)
+        hidden_layer_sizes=(problem.n_hidden,),
+        activation="tanh",
+        solver="sgd",
+        batch_size=batch_size,
+        learning_rate="constant",
+        learning_rate_init=problem.eta,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        max_iter=epochs,
+        shuffle=True,
+        random_state=0,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        early_stopping=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -243,8 +276,9 @@ def torch_or_none(disabled: bool):
     return torch
 
 
-def fit_torch(torch, problem: Problem, epochs: int, batch_size: int, max_seconds: float,
-              dtype: str):
+def fit_torch(
+    torch, problem: Problem, epochs: int, batch_size: int, max_seconds: float, dtype: str
+):
     """(Timed, model): an eager PyTorch loop over nnclf's permutations, one optimizer step
     per minibatch; stops after ``max_seconds``."""
     torch.manual_seed(0)
@@ -265,10 +299,10 @@ def fit_torch(torch, problem: Problem, epochs: int, batch_size: int, max_seconds
         X_epoch, y_epoch = X[order], y[order]
         for s in range(0, n, batch_size):
             optimizer.zero_grad()
-            loss = loss_fn(model(X_epoch[s:s + batch_size]), y_epoch[s:s + batch_size])
+            loss = loss_fn(model(X_epoch[s : s + batch_size]), y_epoch[s : s + batch_size])
             loss.backward()
             optimizer.step()
-            done += len(y_epoch[s:s + batch_size])
+            done += len(y_epoch[s : s + batch_size])
             if time.perf_counter() > deadline:
                 return Timed(time.perf_counter() - start, done, completed=False), model
     return Timed(time.perf_counter() - start, done), model
@@ -297,8 +331,7 @@ def fit_numpy_reference(problem: Problem, epochs: int, max_seconds: float):
     step of this network we know how to write, so it is the floor the graph engine is
     measured against.
     """
-    params = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh",
-                     seed=0).params
+    params = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0).params
     W, b, V, gamma = (params[k] for k in ("W", "b", "V", "gamma"))
     # dger updates a Fortran-ordered matrix in place; W.T and V.T are the parameters' own
     # memory seen that way.
@@ -313,20 +346,20 @@ def fit_numpy_reference(problem: Problem, epochs: int, max_seconds: float):
     for order in epoch_orders(len(X), epochs):
         for i in order.tolist():
             x = X[i]
-            np.dot(W, x, out=h)                  # z = Wx + b
+            np.dot(W, x, out=h)  # z = Wx + b
             h += b
-            np.tanh(h, out=h)                    # h = tanh z
-            np.dot(V, h, out=p)                  # l = Vh + gamma
+            np.tanh(h, out=h)  # h = tanh z
+            np.dot(V, h, out=p)  # l = Vh + gamma
             p += gamma
             p -= p.max()
             np.exp(p, out=p)
-            p *= -eta / p.sum()                  # -eta softmax(l)
-            p[y[i]] += eta                       # -eta dL/dl = -eta (p - onehot(y))
-            np.dot(p, V, out=dz)                 # -eta dL/dh
+            p *= -eta / p.sum()  # -eta softmax(l)
+            p[y[i]] += eta  # -eta dL/dl = -eta (p - onehot(y))
+            np.dot(p, V, out=dz)  # -eta dL/dh
             np.multiply(h, h, out=tmp)
             np.subtract(1.0, tmp, out=tmp)
-            dz *= tmp                            # -eta dL/dz
-            _dger(1.0, h, p, a=V_f, overwrite_a=True)   # V += (-eta dL/dl) h^T
+            dz *= tmp  # -eta dL/dz
+            _dger(1.0, h, p, a=V_f, overwrite_a=True)  # V += (-eta dL/dl) h^T
             gamma += p
             _dger(1.0, x, dz, a=W_f, overwrite_a=True)  # W += (-eta dL/dz) x^T
             b += dz
@@ -375,16 +408,26 @@ def warm_up(problem: Problem, batch_size: int, opts: Options, torch) -> None:
         fit_numpy_reference(small, 1, opts.max_seconds)
 
 
-def train_rows(case: str, problem: Problem, epochs: int, batch_size: int, opts: Options,
-               torch) -> list[Row]:
+def train_rows(
+    case: str, problem: Problem, epochs: int, batch_size: int, opts: Options, torch
+) -> list[Row]:
     """nnclf (shuffle and uniform), sklearn, torch and, for batch size 1, the numpy
     reference, on one problem; ratios against sklearn."""
     warm_up(problem, batch_size, opts, torch)
     rows = []
 
     def add(tool, timed: Timed, acc, note=""):
-        rows.append(Row(case, tool, timed.examples / timed.seconds, timed.seconds,
-                        timed.examples, acc, note=note))
+        rows.append(
+            Row(
+                case,
+                tool,
+                timed.examples / timed.seconds,
+                timed.seconds,
+                timed.examples,
+                acc,
+                note=note,
+            )
+        )
 
     timed, clf = best_of(opts.repeat, lambda: fit_sklearn(problem, epochs, batch_size))
     add(SKLEARN, timed, clf.score(problem.X_test, problem.y_test))
@@ -393,29 +436,44 @@ def train_rows(case: str, problem: Problem, epochs: int, batch_size: int, opts: 
     add("nnclf (shuffle)", timed, accuracy(net.predict(problem.X_test), problem.y_test))
     nnclf_params = net.params
     timed, net = best_of(opts.repeat, lambda: fit_nnclf(problem, epochs, batch_size, "uniform"))
-    add("nnclf (uniform, the notes')", timed,
-        accuracy(net.predict(problem.X_test), problem.y_test))
+    add("nnclf (uniform, the notes')", timed, accuracy(net.predict(problem.X_test), problem.y_test))
 
     if torch is not None:
-        timed, model = best_of(opts.repeat, lambda: fit_torch(
-            torch, problem, epochs, batch_size, opts.max_seconds, opts.torch_dtype))
+        timed, model = best_of(
+            opts.repeat,
+            lambda: fit_torch(
+                torch, problem, epochs, batch_size, opts.max_seconds, opts.torch_dtype
+            ),
+        )
         if timed.completed:
             add(f"torch eager ({opts.torch_dtype})", timed, torch_accuracy(torch, model, problem))
         else:
-            add(f"torch eager ({opts.torch_dtype})", timed, None,
-                f"stopped by --max-seconds after {timed.examples} examples")
+            add(
+                f"torch eager ({opts.torch_dtype})",
+                timed,
+                None,
+                f"stopped by --max-seconds after {timed.examples} examples",
+            )
 
     if batch_size == 1:
-        timed, params = best_of(opts.repeat, lambda: fit_numpy_reference(
-            problem, epochs, opts.max_seconds))
+        timed, params = best_of(
+            opts.repeat, lambda: fit_numpy_reference(problem, epochs, opts.max_seconds)
+        )
         if timed.completed:
             gap = max(float(np.max(np.abs(params[k] - nnclf_params[k]))) for k in params)
-            add("numpy reference (hand-written)", timed,
+            add(
+                "numpy reference (hand-written)",
+                timed,
                 accuracy(numpy_predict(params, problem.X_test), problem.y_test),
-                f"same trajectory as nnclf (shuffle): max |param diff| = {gap:.1e}")
+                f"same trajectory as nnclf (shuffle): max |param diff| = {gap:.1e}",
+            )
         else:
-            add("numpy reference (hand-written)", timed, None,
-                f"stopped by --max-seconds after {timed.examples} examples")
+            add(
+                "numpy reference (hand-written)",
+                timed,
+                None,
+                f"stopped by --max-seconds after {timed.examples} examples",
+            )
 
     base = rows[0].examples_per_second
     for r in rows:
@@ -447,10 +505,12 @@ def predict_case(problem: Problem, opts: Options) -> list[Row]:
     X = X_all[np.random.default_rng(0).integers(0, len(X_all), size=opts.predict_rows)]
     rows = []
     for tool, predict_proba in ((SKLEARN, clf.predict_proba), ("nnclf", net.predict_proba)):
+
         def run():
             start = time.perf_counter()
             predict_proba(X)
             return (Timed(time.perf_counter() - start, len(X)),)
+
         (timed,) = best_of(max(3, opts.repeat), run)
         rows.append(Row(case, tool, timed.examples / timed.seconds, timed.seconds, timed.examples))
     for r in rows:
@@ -470,8 +530,11 @@ def current_rss() -> int | None:
 def memory_case(opts: Options) -> dict | None:
     """A per-example nnclf run of ``memory_steps`` steps (the notes' uniform sampling) on
     digits; resident memory right after loading the data, at 20 evaluations and at the end."""
-    print(f"[benchmark] memory: {opts.memory_steps} per-example steps on digits",
-          file=sys.stderr, flush=True)
+    print(
+        f"[benchmark] memory: {opts.memory_steps} per-example steps on digits",
+        file=sys.stderr,
+        flush=True,
+    )
     gc.collect()
     problem = digits_problem()
     start_rss = current_rss()
@@ -485,16 +548,22 @@ def memory_case(opts: Options) -> dict | None:
         return False
 
     net = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0)
-    settings = SGDSettings(epochs=None, steps=opts.memory_steps, batch_size=1, sampling="uniform",
-                           engine="numpy", schedule={"name": "constant", "eta0": problem.eta},
-                           eval_every=max(1, opts.memory_steps // 20))
+    settings = SGDSettings(
+        epochs=None,
+        steps=opts.memory_steps,
+        batch_size=1,
+        sampling="uniform",
+        engine="numpy",
+        schedule={"name": "constant", "eta0": problem.eta},
+        eval_every=max(1, opts.memory_steps // 20),
+    )
     trainer = Trainer(net, settings, seed=0, progress="none", callbacks=(sample_rss,))
     start = time.perf_counter()
     trainer.fit(problem.X_train, problem.y_train)
     seconds = time.perf_counter() - start
     end_rss = current_rss()
     peak_rss = max(samples + [end_rss])
-    mb = 2.0 ** 20
+    mb = 2.0**20
     return {
         "steps": trainer.t,
         "seconds": seconds,
@@ -538,8 +607,10 @@ def machine_info(torch) -> dict:
         "blas": [],
     }
     info["blas"] = [
-        {k: lib.get(k) for k in ("internal_api", "prefix", "version", "num_threads",
-                                 "architecture")}
+        {
+            k: lib.get(k)
+            for k in ("internal_api", "prefix", "version", "num_threads", "architecture")
+        }
         for lib in threadpool_info()
     ]
     return info
@@ -547,9 +618,12 @@ def machine_info(torch) -> dict:
 
 def check_targets(rows: list[Row], memory: dict | None, batch_size: int) -> dict:
     """The issue's targets that this run measured: name -> {comparison, target, value, met}."""
+
     def find(case_start, tool_start):
-        return next((r for r in rows if r.case.startswith(case_start)
-                     and r.tool.startswith(tool_start)), None)
+        return next(
+            (r for r in rows if r.case.startswith(case_start) and r.tool.startswith(tool_start)),
+            None,
+        )
 
     out = {}
 
@@ -562,11 +636,12 @@ def check_targets(rows: list[Row], memory: dict | None, batch_size: int) -> dict
     if sk and nn:
         record("digits per-example: nnclf / sklearn", nn.ratio_vs_sklearn)
         if sk.test_accuracy is not None and nn.test_accuracy is not None:
-            record("digits per-example: accuracy gap (points)",
-                   100 * abs(nn.test_accuracy - sk.test_accuracy))
+            record(
+                "digits per-example: accuracy gap (points)",
+                100 * abs(nn.test_accuracy - sk.test_accuracy),
+            )
     if nn and th:
-        record("digits per-example: nnclf / torch",
-               nn.examples_per_second / th.examples_per_second)
+        record("digits per-example: nnclf / torch", nn.examples_per_second / th.examples_per_second)
     for problem in ("digits", "synthetic"):
         mb = find(f"{problem}, batch {batch_size},", "nnclf (shuffle)")
         if mb and batch_size == 32:
@@ -589,8 +664,17 @@ def fmt(value, spec: str, missing: str = "-") -> str:
 
 def table_lines(rows: list[Row], markdown: bool = False) -> list[str]:
     header = ("case", "tool", "examples/s", "vs sklearn", "test acc", "seconds")
-    body = [(r.case, r.tool, f"{r.examples_per_second:,.0f}", fmt(r.ratio_vs_sklearn, ".2f") + "x",
-             fmt(r.test_accuracy, ".4f"), f"{r.seconds:.2f}") for r in rows]
+    body = [
+        (
+            r.case,
+            r.tool,
+            f"{r.examples_per_second:,.0f}",
+            fmt(r.ratio_vs_sklearn, ".2f") + "x",
+            fmt(r.test_accuracy, ".4f"),
+            f"{r.seconds:.2f}",
+        )
+        for r in rows
+    ]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * 4]
         return lines + ["| " + " | ".join(b) + " |" for b in body]
@@ -620,8 +704,14 @@ def memory_lines(memory: dict) -> list[str]:
 
 def report(result: dict) -> str:
     m = result["machine"]
-    blas = ", ".join(" ".join(filter(None, (b["prefix"], b["version"])))
-                     + f" ({plural(b['num_threads'], 'thread')})" for b in m["blas"]) or "unknown"
+    blas = (
+        ", ".join(
+            " ".join(filter(None, (b["prefix"], b["version"])))
+            + f" ({plural(b['num_threads'], 'thread')})"
+            for b in m["blas"]
+        )
+        or "unknown"
+    )
     lines = [
         f"nnclf benchmark, {result['date']}",
         f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}",
@@ -629,8 +719,12 @@ def report(result: dict) -> str:
         f"torch {m['torch'] or 'not installed/disabled'}"
         + (f" ({plural(m['torch_threads'], 'thread')})" if m["torch_threads"] else ""),
         f"BLAS: {blas}",
-        "threads: " + (f"{result['settings']['threads']} per library (--threads)"
-                       if result["settings"]["threads"] else "each library's default"),
+        "threads: "
+        + (
+            f"{result['settings']['threads']} per library (--threads)"
+            if result["settings"]["threads"]
+            else "each library's default"
+        ),
         f"command: {result['command']}",
         "",
     ]
@@ -640,8 +734,10 @@ def report(result: dict) -> str:
     if result["targets"]:
         lines += ["", "targets:"]
         for name, t in result["targets"].items():
-            lines.append(f"  {name}: {t['value']:.3g} (target {t['comparison']} {t['target']:g}) "
-                         f"{'met' if t['met'] else 'NOT met'}")
+            lines.append(
+                f"  {name}: {t['value']:.3g} (target {t['comparison']} {t['target']:g}) "
+                f"{'met' if t['met'] else 'NOT met'}"
+            )
     notes = [f"{r['case']} / {r['tool']}: {r['note']}" for r in result["results"] if r["note"]]
     notes += result["notes"]
     if notes:
@@ -653,10 +749,13 @@ def report(result: dict) -> str:
 def markdown(result: dict) -> str:
     m = result["machine"]
     threads = result["settings"]["threads"]
-    lines = [f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores, "
-             f"{plural(threads, 'thread') + ' per library' if threads else 'default threads'}), "
-             f"Python {m['python']}, numpy {m['numpy']}, scikit-learn {m['sklearn']}, "
-             f"torch {m['torch'] or 'not installed'}:", ""]
+    lines = [
+        f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores, "
+        f"{plural(threads, 'thread') + ' per library' if threads else 'default threads'}), "
+        f"Python {m['python']}, numpy {m['numpy']}, scikit-learn {m['sklearn']}, "
+        f"torch {m['torch'] or 'not installed'}:",
+        "",
+    ]
     lines += table_lines([Row(**r) for r in result["results"]], markdown=True)
     if result["memory"] is not None:
         lines += [""] + memory_lines(result["memory"])
@@ -672,13 +771,16 @@ def parse_cases(text: str) -> tuple[str, ...]:
     unknown = [c for c in cases if c not in CASES]
     if unknown or not cases:
         raise argparse.ArgumentTypeError(
-            f"unknown case {unknown[0]!r}; choose from {','.join(CASES)}" if unknown
-            else f"no case given; choose from {','.join(CASES)}")
+            f"unknown case {unknown[0]!r}; choose from {','.join(CASES)}"
+            if unknown
+            else f"no case given; choose from {','.join(CASES)}"
+        )
     return cases
 
 
 def _argument(parse, ok, expected: str):
     """An argparse ``type``: ``parse`` the text, then require ``ok(value)``."""
+
     def convert(text: str):
         try:
             value = parse(text)
@@ -687,6 +789,7 @@ def _argument(parse, ok, expected: str):
         if value is None or not ok(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
+
     return convert
 
 
@@ -699,59 +802,109 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python scripts/benchmark.py",
         description="nnclf's per-example and minibatch SGD and predict_proba against "
-                    "scikit-learn's MLPClassifier, an eager PyTorch loop and a hand-written "
-                    "numpy step, in one process on the same data.")
+        "scikit-learn's MLPClassifier, an eager PyTorch loop and a hand-written "
+        "numpy step, in one process on the same data.",
+    )
     full = {k: v[0] for k, v in DEFAULTS.items()}
     quick = {k: v[1] for k, v in DEFAULTS.items()}
-    parser.add_argument("--cases", type=parse_cases, default=CASES,
-                        help=f"comma-separated cases to run (default all: {','.join(CASES)})")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"tiny sizes for a smoke test: {quick}")
-    parser.add_argument("--epochs", type=positive_int,
-                        help=f"epochs of the digits per-example case (default {full['epochs']})")
-    parser.add_argument("--synthetic-rows", type=positive_int,
-                        help=f"rows of the synthetic problem, 80%% used for training "
-                             f"(default {full['synthetic_rows']})")
-    parser.add_argument("--synthetic-epochs", type=positive_int,
-                        help=f"epochs of the synthetic per-example case "
-                             f"(default {full['synthetic_epochs']})")
-    parser.add_argument("--minibatch-epochs", type=positive_int,
-                        help=f"epochs of the minibatch cases (default {full['minibatch_epochs']} "
-                             "on digits; the synthetic one runs a tenth of that, at least 1)")
-    parser.add_argument("--batch-size", type=positive_int, default=32,
-                        help="batch size of the minibatch cases (default 32)")
-    parser.add_argument("--predict-rows", type=positive_int,
-                        help=f"rows given to predict_proba (default {full['predict_rows']})")
-    parser.add_argument("--memory-steps", type=positive_int,
-                        help=f"steps of the memory run (default {full['memory_steps']})")
-    parser.add_argument("--max-seconds", type=positive_float,
-                        help="time limit for each torch loop and numpy-reference run; a run "
-                             "that hits it reports examples/s from the steps it made "
-                             f"(default {full['max_seconds']:g})")
-    parser.add_argument("--repeat", type=positive_int, default=1,
-                        help="time every training run this many times and keep the fastest "
-                             "(default 1)")
-    parser.add_argument("--threads", type=nonnegative_int, default=0,
-                        help="threads for BLAS (numpy, scipy) and torch in every case "
-                             "(default 0: each library's own default; 1 steadies the numbers "
-                             "on a busy machine, since per-example SGD is sequential)")
+    parser.add_argument(
+        "--cases",
+        type=parse_cases,
+        default=CASES,
+        help=f"comma-separated cases to run (default all: {','.join(CASES)})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"tiny sizes for a smoke test: {quick}"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        help=f"epochs of the digits per-example case (default {full['epochs']})",
+    )
+    parser.add_argument(
+        "--synthetic-rows",
+        type=positive_int,
+        help=f"rows of the synthetic problem, 80%% used for training "
+        f"(default {full['synthetic_rows']})",
+    )
+    parser.add_argument(
+        "--synthetic-epochs",
+        type=positive_int,
+        help=f"epochs of the synthetic per-example case (default {full['synthetic_epochs']})",
+    )
+    parser.add_argument(
+        "--minibatch-epochs",
+        type=positive_int,
+        help=f"epochs of the minibatch cases (default {full['minibatch_epochs']} "
+        "on digits; the synthetic one runs a tenth of that, at least 1)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=32,
+        help="batch size of the minibatch cases (default 32)",
+    )
+    parser.add_argument(
+        "--predict-rows",
+        type=positive_int,
+        help=f"rows given to predict_proba (default {full['predict_rows']})",
+    )
+    parser.add_argument(
+        "--memory-steps",
+        type=positive_int,
+        help=f"steps of the memory run (default {full['memory_steps']})",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        help="time limit for each torch loop and numpy-reference run; a run "
+        "that hits it reports examples/s from the steps it made "
+        f"(default {full['max_seconds']:g})",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=1,
+        help="time every training run this many times and keep the fastest (default 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=nonnegative_int,
+        default=0,
+        help="threads for BLAS (numpy, scipy) and torch in every case "
+        "(default 0: each library's own default; 1 steadies the numbers "
+        "on a busy machine, since per-example SGD is sequential)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
-    parser.add_argument("--torch-dtype", choices=("float32", "float64"), default="float32",
-                        help="dtype of the PyTorch loop (default float32, PyTorch's own; "
-                             "nnclf, scikit-learn and the numpy reference use float64)")
+    parser.add_argument(
+        "--torch-dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="dtype of the PyTorch loop (default float32, PyTorch's own; "
+        "nnclf, scikit-learn and the numpy reference use float64)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
-    parser.add_argument("--markdown", metavar="PATH",
-                        help="also write a README-ready markdown table here")
+    parser.add_argument(
+        "--markdown", metavar="PATH", help="also write a README-ready markdown table here"
+    )
     return parser
 
 
 def options_from_args(args) -> Options:
     pick = 1 if args.quick else 0
-    values = {k: getattr(args, k) if getattr(args, k) is not None else v[pick]
-              for k, v in DEFAULTS.items()}
-    return Options(cases=args.cases, batch_size=args.batch_size, repeat=args.repeat,
-                   torch_dtype=args.torch_dtype, no_torch=args.no_torch,
-                   threads=args.threads, **values)
+    values = {
+        k: getattr(args, k) if getattr(args, k) is not None else v[pick]
+        for k, v in DEFAULTS.items()
+    }
+    return Options(
+        cases=args.cases,
+        batch_size=args.batch_size,
+        repeat=args.repeat,
+        torch_dtype=args.torch_dtype,
+        no_torch=args.no_torch,
+        threads=args.threads,
+        **values,
+    )
 
 
 def run(opts: Options, command: str) -> dict:
@@ -763,18 +916,26 @@ def run(opts: Options, command: str) -> dict:
     if torch is not None and opts.threads:
         torch.set_num_threads(opts.threads)
     if torch is None:
-        opts.notes.append("torch: skipped (" + ("--no-torch" if opts.no_torch else
-                          "not installed; pip install torch") + ")")
+        opts.notes.append(
+            "torch: skipped ("
+            + ("--no-torch" if opts.no_torch else "not installed; pip install torch")
+            + ")"
+        )
     else:
         threads = plural(torch.get_num_threads(), "thread")
-        opts.notes.append(f"torch: {opts.torch_dtype}, {threads}; "
-                          "nnclf, scikit-learn and numpy use float64")
-    opts.notes.append("nnclf (shuffle) draws a new permutation every epoch, as scikit-learn and "
-                      "the torch loop do; nnclf (uniform) picks i uniformly at random at every "
-                      "step, as in the notes")
+        opts.notes.append(
+            f"torch: {opts.torch_dtype}, {threads}; nnclf, scikit-learn and numpy use float64"
+        )
+    opts.notes.append(
+        "nnclf (shuffle) draws a new permutation every epoch, as scikit-learn and "
+        "the torch loop do; nnclf (uniform) picks i uniformly at random at every "
+        "step, as in the notes"
+    )
     if "minibatch" in opts.cases:
-        opts.notes.append(f"minibatch cases use eta = {MINIBATCH_ETA} (the mean gradient of "
-                          f"{opts.batch_size} examples per step)")
+        opts.notes.append(
+            f"minibatch cases use eta = {MINIBATCH_ETA} (the mean gradient of "
+            f"{opts.batch_size} examples per step)"
+        )
 
     rows: list[Row] = []
     digits = digits_problem()
@@ -820,8 +981,10 @@ def main(argv=None) -> int:
     else:
         result = run(opts, command)
     print(report(result))
-    for path, text in ((args.json, lambda: json.dumps(result, indent=2) + "\n"),
-                       (args.markdown, lambda: markdown(result))):
+    for path, text in (
+        (args.json, lambda: json.dumps(result, indent=2) + "\n"),
+        (args.markdown, lambda: markdown(result)),
+    ):
         if path:
             try:
                 with open(path, "w") as f:

@@ -90,9 +90,10 @@ def write_folder(folder: Path, gigabytes: float, d: int, seed: int = 0) -> int:
     block = max(1, (64 << 20) // (4 * d))
     for s in range(0, n, block):
         x = rng.standard_normal((min(block, n - s), d)).astype(np.float32) * 2 + 1
-        X[s:s + len(x)] = x
-        y[s:s + len(x)] = np.argmax((x - 1) @ A + 0.5 * rng.standard_normal((len(x), CLASSES)),
-                                    axis=1)
+        X[s : s + len(x)] = x
+        y[s : s + len(x)] = np.argmax(
+            (x - 1) @ A + 0.5 * rng.standard_normal((len(x), CLASSES)), axis=1
+        )
     X.flush()
     del X
     np.save(folder / "y.npy", y)
@@ -111,8 +112,9 @@ def child(kind: str, config: dict, out: Path) -> dict:
     # BLAS on one thread in both kinds of child: on a shared machine BLAS's threads wait on
     # each other's cores, which swamps the difference measured here (as nnclf.training.engine says).
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True,
-                          env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, args], capture_output=True, text=True, env=env
+    )
     if done.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{done.stderr}")
     shutil.rmtree(out, ignore_errors=True)
@@ -120,11 +122,12 @@ def child(kind: str, config: dict, out: Path) -> dict:
 
 
 def config(folder: Path, engine: str, hidden: int, steps: int) -> dict:
-    return {"seed": 0,
-            "data": {"source": str(folder), "test_fraction": 0.1, "validation_fraction": 0.0},
-            "model": {"hidden_units": hidden},
-            "train": {"steps": steps, "engine": engine,
-                      "schedule": {"name": "constant", "eta0": 0.01}}}
+    return {
+        "seed": 0,
+        "data": {"source": str(folder), "test_fraction": 0.1, "validation_fraction": 0.0},
+        "model": {"hidden_units": hidden},
+        "train": {"steps": steps, "engine": engine, "schedule": {"name": "constant", "eta0": 0.01}},
+    }
 
 
 def measure(folder: Path, engines, hidden: int, steps: int, rounds: int) -> list[dict]:
@@ -137,20 +140,25 @@ def measure(folder: Path, engines, hidden: int, steps: int, rounds: int) -> list
         for _ in range(rounds):
             for kind in runs:  # alternating, so that a noisy machine hits both alike
                 runs[kind].append(child(kind, cfg, folder / "run"))
-        speed = {k: statistics.median(r["steps"] / r["seconds"] for r in v)
-                 for k, v in runs.items()}
-        rows.append({
-            "engine": engine,
-            "folder_steps_per_s": speed["folder"],
-            "memory_steps_per_s": speed["memory"],
-            "ratio": speed["folder"] / speed["memory"],
-            "folder_rss_anon_peak_mb": max(r["rss_anon_peak"] for r in runs["folder"]) / 2**20,
-            "folder_rss_anon_growth_mb": max(r["rss_anon_peak"] - r["rss_anon_start"]
-                                             for r in runs["folder"]) / 2**20,
-            "memory_rss_anon_peak_mb": max(r["rss_anon_peak"] for r in runs["memory"]) / 2**20,
-            # Pages read from disk, not from the page cache: 0 when the file stayed cached.
-            "folder_major_faults": max(r["major_faults"] for r in runs["folder"]),
-        })
+        speed = {
+            k: statistics.median(r["steps"] / r["seconds"] for r in v) for k, v in runs.items()
+        }
+        rows.append(
+            {
+                "engine": engine,
+                "folder_steps_per_s": speed["folder"],
+                "memory_steps_per_s": speed["memory"],
+                "ratio": speed["folder"] / speed["memory"],
+                "folder_rss_anon_peak_mb": max(r["rss_anon_peak"] for r in runs["folder"]) / 2**20,
+                "folder_rss_anon_growth_mb": max(
+                    r["rss_anon_peak"] - r["rss_anon_start"] for r in runs["folder"]
+                )
+                / 2**20,
+                "memory_rss_anon_peak_mb": max(r["rss_anon_peak"] for r in runs["memory"]) / 2**20,
+                # Pages read from disk, not from the page cache: 0 when the file stayed cached.
+                "folder_major_faults": max(r["major_faults"] for r in runs["folder"]),
+            }
+        )
     return rows
 
 
@@ -161,8 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--engines", nargs="+", default=["numpy", "numba"],
-                        choices=["numpy", "numba"])
+    parser.add_argument(
+        "--engines", nargs="+", default=["numpy", "numba"], choices=["numpy", "numba"]
+    )
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--keep", action="store_true", help="keep the folder written")
     parser.add_argument("--folder", help="use this folder (X.npy, y.npy) instead of writing one")
@@ -170,8 +179,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     need = args.gigabytes * 2**30 * 1.1
     if shutil.disk_usage(args.dir).free < need:
-        raise SystemExit(f"{args.dir} has less than {need / 2**30:.1f} GB free; use --dir "
-                         "or a smaller --gigabytes")
+        raise SystemExit(
+            f"{args.dir} has less than {need / 2**30:.1f} GB free; use --dir "
+            "or a smaller --gigabytes"
+        )
     given = Path(args.folder) if args.folder else None
     folder = given or Path(tempfile.mkdtemp(prefix="nnclf-bigdata-", dir=args.dir))
     try:
@@ -184,22 +195,35 @@ def main(argv=None) -> int:
     finally:
         if not args.keep and given is None:
             shutil.rmtree(folder, ignore_errors=True)
-    info = {"X_npy_gigabytes": gigabytes, "rows": n, "features": d, "hidden": args.hidden,
-            "steps": args.steps, "rounds": args.rounds, "results": rows,
-            "folder": str(folder) if args.keep or given else None}
+    info = {
+        "X_npy_gigabytes": gigabytes,
+        "rows": n,
+        "features": d,
+        "hidden": args.hidden,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "results": rows,
+        "folder": str(folder) if args.keep or given else None,
+    }
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"X.npy: {gigabytes:.2f} GB {dtype}, {n} rows x {d} features; m = {args.hidden}, "
-          f"{args.steps} steps, median of {args.rounds} rounds")
-    print(f"{'engine':<8}{'folder steps/s':>16}{'memory steps/s':>16}{'ratio':>8}"
-          f"{'folder RssAnon peak':>21}{'(growth)':>10}{'memory RssAnon peak':>21}"
-          f"{'major faults':>14}")
+    print(
+        f"X.npy: {gigabytes:.2f} GB {dtype}, {n} rows x {d} features; m = {args.hidden}, "
+        f"{args.steps} steps, median of {args.rounds} rounds"
+    )
+    print(
+        f"{'engine':<8}{'folder steps/s':>16}{'memory steps/s':>16}{'ratio':>8}"
+        f"{'folder RssAnon peak':>21}{'(growth)':>10}{'memory RssAnon peak':>21}"
+        f"{'major faults':>14}"
+    )
     for r in rows:
-        print(f"{r['engine']:<8}{r['folder_steps_per_s']:>16,.0f}{r['memory_steps_per_s']:>16,.0f}"
-              f"{r['ratio']:>8.2f}{r['folder_rss_anon_peak_mb']:>18,.0f} MB"
-              f"{r['folder_rss_anon_growth_mb']:>7,.0f} MB{r['memory_rss_anon_peak_mb']:>18,.0f} MB"
-              f"{r['folder_major_faults']:>14,}")
+        print(
+            f"{r['engine']:<8}{r['folder_steps_per_s']:>16,.0f}{r['memory_steps_per_s']:>16,.0f}"
+            f"{r['ratio']:>8.2f}{r['folder_rss_anon_peak_mb']:>18,.0f} MB"
+            f"{r['folder_rss_anon_growth_mb']:>7,.0f} MB{r['memory_rss_anon_peak_mb']:>18,.0f} MB"
+            f"{r['folder_major_faults']:>14,}"
+        )
     return 0
 
 

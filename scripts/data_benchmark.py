@@ -73,10 +73,17 @@ def write_csv(path: Path, rows: int, cols: int, seed: int = 0) -> None:
 
 
 def measure(tool: str, path: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    out = subprocess.run([sys.executable, "-c", CHILD, tool, str(path)], capture_output=True,
-                         text=True, env=env, check=True).stdout.split()
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, tool, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split()
     seconds, peak, rise, rows, cols = map(float, out)
     return {"seconds": seconds, "peak_mb": peak, "rise_mb": rise, "shape": (int(rows), int(cols))}
 
@@ -86,8 +93,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--cols", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--careful", action="store_true",
-                        help="also time the careful cell-by-cell reader (slow, memory-hungry)")
+    parser.add_argument(
+        "--careful",
+        action="store_true",
+        help="also time the careful cell-by-cell reader (slow, memory-hungry)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     tools = ["pandas.read_csv", "nnclf", "nnclf without pandas"]
@@ -100,26 +110,47 @@ def main(argv=None) -> dict:
         for _ in range(args.rounds):
             for tool in tools:
                 runs[tool].append(measure(tool, path))
-    base = {key: statistics.median(r[key] for r in runs["pandas.read_csv"])
-            for key in ("seconds", "peak_mb", "rise_mb")}
+    base = {
+        key: statistics.median(r[key] for r in runs["pandas.read_csv"])
+        for key in ("seconds", "peak_mb", "rise_mb")
+    }
     rows = []
     for tool, results in runs.items():
         assert all(r["shape"] == (args.rows, args.cols) for r in results), (tool, results)
-        row = {"tool": tool, **{key: statistics.median(r[key] for r in results)
-                                for key in ("seconds", "peak_mb", "rise_mb")}}
+        row = {
+            "tool": tool,
+            **{
+                key: statistics.median(r[key] for r in results)
+                for key in ("seconds", "peak_mb", "rise_mb")
+            },
+        }
         row.update({f"{key}_ratio": row[key] / base[key] for key in base})
         rows.append(row)
     if args.json:
-        print(json.dumps({"rows": args.rows, "cols": args.cols, "bytes": size,
-                          "rounds": args.rounds, "results": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "rows": args.rows,
+                    "cols": args.cols,
+                    "bytes": size,
+                    "rounds": args.rounds,
+                    "results": rows,
+                },
+                indent=2,
+            )
+        )
         return {"results": rows}
-    print(f"{args.rows} x {args.cols} numeric CSV, {size / 1e6:.0f} MB; median of "
-          f"{args.rounds} rounds, each in a fresh process; ratios to pandas.read_csv")
+    print(
+        f"{args.rows} x {args.cols} numeric CSV, {size / 1e6:.0f} MB; median of "
+        f"{args.rounds} rounds, each in a fresh process; ratios to pandas.read_csv"
+    )
     print(f"{'tool':<22} {'seconds':>8} {'x':>6} {'peak MB':>8} {'x':>6} {'rise MB':>8} {'x':>6}")
     for r in rows:
-        print(f"{r['tool']:<22} {r['seconds']:>8.2f} {r['seconds_ratio']:>6.2f} "
-              f"{r['peak_mb']:>8.0f} {r['peak_mb_ratio']:>6.2f} "
-              f"{r['rise_mb']:>8.0f} {r['rise_mb_ratio']:>6.2f}")
+        print(
+            f"{r['tool']:<22} {r['seconds']:>8.2f} {r['seconds_ratio']:>6.2f} "
+            f"{r['peak_mb']:>8.0f} {r['peak_mb_ratio']:>6.2f} "
+            f"{r['rise_mb']:>8.0f} {r['rise_mb_ratio']:>6.2f}"
+        )
     return {"results": rows}
 
 

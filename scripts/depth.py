@@ -40,8 +40,10 @@ def parameter_count(d: int, sizes, K: int) -> int:
 def matched_two_layers(d: int, m: int, K: int) -> tuple[int, int]:
     """(a, a) whose parameter count is nearest to one layer of m units."""
     target = parameter_count(d, (m,), K)
-    return min(((a, a) for a in range(1, 4 * m)),
-               key=lambda sizes: abs(parameter_count(d, sizes, K) - target))
+    return min(
+        ((a, a) for a in range(1, 4 * m)),
+        key=lambda sizes: abs(parameter_count(d, sizes, K) - target),
+    )
 
 
 def shells(seed: int = 0, n: int = 3000, d: int = 10, k: int = 3):
@@ -53,9 +55,16 @@ def shells(seed: int = 0, n: int = 3000, d: int = 10, k: int = 3):
 
 
 def clusters(seed: int = 0):
-    return make_classification(n_samples=3000, n_features=20, n_informative=20, n_redundant=0,
-                               n_classes=8, n_clusters_per_class=4, class_sep=1.5,
-                               random_state=seed)
+    return make_classification(
+        n_samples=3000,
+        n_features=20,
+        n_informative=20,
+        n_redundant=0,
+        n_classes=8,
+        n_clusters_per_class=4,
+        class_sep=1.5,
+        random_state=seed,
+    )
 
 
 DATA = {
@@ -66,31 +75,43 @@ DATA = {
 """name -> (loader, m of the one-layer network)."""
 
 
-def run(name: str, seeds: int, epochs: int, transfer: str, engine: str,
-        eta0: float) -> list[dict]:
+def run(name: str, seeds: int, epochs: int, transfer: str, engine: str, eta0: float) -> list[dict]:
     load, m = DATA[name]
     X, y = load()
     d, K = X.shape[1], len(np.unique(y))
     rows = []
     for sizes in ((m,), matched_two_layers(d, m, K)):
         # Untimed: the first fit of a graph in a process compiles the numba engine's steps.
-        NNClassifier(hidden_units=sizes, transfer=transfer, steps=10,
-                     engine=engine).fit(X[:50], y[:50])
+        NNClassifier(hidden_units=sizes, transfer=transfer, steps=10, engine=engine).fit(
+            X[:50], y[:50]
+        )
         scores, seconds = [], []
         for seed in range(seeds):
-            X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y,
-                                                      random_state=seed)
-            clf = NNClassifier(hidden_units=sizes, transfer=transfer, epochs=epochs,
-                               eta0=eta0, engine=engine, random_state=seed)
+            X_tr, X_te, y_tr, y_te = train_test_split(
+                X, y, test_size=0.25, stratify=y, random_state=seed
+            )
+            clf = NNClassifier(
+                hidden_units=sizes,
+                transfer=transfer,
+                epochs=epochs,
+                eta0=eta0,
+                engine=engine,
+                random_state=seed,
+            )
             start = time.perf_counter()
             clf.fit(X_tr, y_tr)
             seconds.append(time.perf_counter() - start)
             scores.append(clf.score(X_te, y_te))
-        rows.append({"data": name, "layers": list(sizes),
-                     "params": parameter_count(d, sizes, K),
-                     "mean": statistics.mean(scores),
-                     "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                     "seconds": statistics.mean(seconds)})
+        rows.append(
+            {
+                "data": name,
+                "layers": list(sizes),
+                "params": parameter_count(d, sizes, K),
+                "mean": statistics.mean(scores),
+                "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                "seconds": statistics.mean(seconds),
+            }
+        )
     return rows
 
 
@@ -99,22 +120,35 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--transfer", default="tanh")
-    parser.add_argument("--eta0", type=float, default=0.05,
-                        help="eta^1 of the default inverse-time schedule (default 0.05)")
-    parser.add_argument("--engine", default="numba", choices=["numba", "numpy"],
-                        help="one engine for every fit, so that times compare (default numba)")
+    parser.add_argument(
+        "--eta0",
+        type=float,
+        default=0.05,
+        help="eta^1 of the default inverse-time schedule (default 0.05)",
+    )
+    parser.add_argument(
+        "--engine",
+        default="numba",
+        choices=["numba", "numpy"],
+        help="one engine for every fit, so that times compare (default numba)",
+    )
     parser.add_argument("--data", nargs="+", choices=sorted(DATA), default=list(DATA))
     parser.add_argument("--quick", action="store_true", help="2 seeds, 3 epochs (a smoke test)")
     args = parser.parse_args(argv)
     seeds, epochs = (2, 3) if args.quick else (args.seeds, args.epochs)
-    print(f"{seeds} seeds, {epochs} epochs, transfer {args.transfer}, plain SGD (inverse-time "
-          f"schedule, eta0 {args.eta0:g}), batch 1, engine {args.engine}")
+    print(
+        f"{seeds} seeds, {epochs} epochs, transfer {args.transfer}, plain SGD (inverse-time "
+        f"schedule, eta0 {args.eta0:g}), batch 1, engine {args.engine}"
+    )
     print("| data | hidden layers | parameters | test accuracy (mean ± sd) | fit seconds |")
     print("|---|---|---|---|---|")
     for name in args.data:
         for row in run(name, seeds, epochs, args.transfer, args.engine, args.eta0):
-            print(f"| {row['data']} | {row['layers']} | {row['params']} | "
-                  f"{row['mean']:.4f} ± {row['sd']:.4f} | {row['seconds']:.2f} |", flush=True)
+            print(
+                f"| {row['data']} | {row['layers']} | {row['params']} | "
+                f"{row['mean']:.4f} ± {row['sd']:.4f} | {row['seconds']:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

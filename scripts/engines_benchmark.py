@@ -20,8 +20,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from nnclf.graph.network import Network
 from nnclf.config.settings import SGDSettings
+from nnclf.graph.network import Network
 from nnclf.training.trainer import Trainer
 
 ETA = 0.01
@@ -88,9 +88,18 @@ def _nnclf(engine, X, y, m, steps):
 
 
 def _sklearn(X, y, m, steps):
-    clf = MLPClassifier((m,), activation="tanh", solver="sgd", batch_size=1, alpha=0.0,
-                        momentum=0.0, learning_rate_init=ETA, max_iter=1, shuffle=True,
-                        random_state=0)
+    clf = MLPClassifier(
+        (m,),
+        activation="tanh",
+        solver="sgd",
+        batch_size=1,
+        alpha=0.0,
+        momentum=0.0,
+        learning_rate_init=ETA,
+        max_iter=1,
+        shuffle=True,
+        random_state=0,
+    )
     rows = min(len(X), steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -117,8 +126,10 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test)")
     args = parser.parse_args(argv)
-    print("| data, hidden units m | nnclf numba | nnclf numpy | sklearn bs=1 | fused numba kernel "
-          "| numba / sklearn | numba / kernel | numpy / sklearn |")
+    print(
+        "| data, hidden units m | nnclf numba | nnclf numpy | sklearn bs=1 | fused numba kernel "
+        "| numba / sklearn | numba / kernel | numpy / sklearn |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for data, m in CASES:
         X, y = _data(data)
@@ -126,18 +137,23 @@ def main(argv=None):
         work = m * X.shape[1]
         steps = 2000 if args.quick else int(min(2e6, 6e9 / work))
         _nnclf("numba", X, y, m, 100)  # compile or load from the cache outside the timing
-        tools = {"numba": lambda: _nnclf("numba", X, y, m, steps),
-                 "numpy": lambda: _nnclf("numpy", X, y, m, max(steps // 10, 1000)),
-                 "sklearn": lambda: _sklearn(X, y, m, max(steps // 40, 500)),
-                 "kernel": lambda: _fused(X, y, m, steps)}
+        tools = {
+            "numba": lambda: _nnclf("numba", X, y, m, steps),
+            "numpy": lambda: _nnclf("numpy", X, y, m, max(steps // 10, 1000)),
+            "sklearn": lambda: _sklearn(X, y, m, max(steps // 40, 500)),
+            "kernel": lambda: _fused(X, y, m, steps),
+        }
         rates = {name: [] for name in tools}
         for _ in range(args.rounds):
             for name, run in tools.items():
                 rates[name].append(run())
         r = {name: statistics.median(v) for name, v in rates.items()}
-        print(f"| {data} d={X.shape[1]}, m={m} | {r['numba']:,.0f} | {r['numpy']:,.0f} | "
-              f"{r['sklearn']:,.0f} | {r['kernel']:,.0f} | {r['numba'] / r['sklearn']:.1f}x | "
-              f"{r['numba'] / r['kernel']:.2f} | {r['numpy'] / r['sklearn']:.1f}x |", flush=True)
+        print(
+            f"| {data} d={X.shape[1]}, m={m} | {r['numba']:,.0f} | {r['numpy']:,.0f} | "
+            f"{r['sklearn']:,.0f} | {r['kernel']:,.0f} | {r['numba'] / r['sklearn']:.1f}x | "
+            f"{r['numba'] / r['kernel']:.2f} | {r['numpy'] / r['sklearn']:.1f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -36,12 +36,15 @@ VARIANTS = {
     "averaged SGD": ["train.average=true"],
     "averaged from step 5000": ["train.average=5000"],
     "adagrad": ["train.optimizer=adagrad"],
-    "adam, eta 0.001": ["train.optimizer=adam",
-                        "train.schedule={name: constant, eta0: 0.001}"],
-    "plateau schedule": ["train.schedule={name: plateau, eta0: 0.05, factor: 0.5, patience: 2}",
-                         "train.eval_every=1000"],
-    "momentum 0.9, eta 0.005": ["train.momentum=0.9",
-                                "train.schedule={name: inverse_time, eta0: 0.005, tau: 20000}"],
+    "adam, eta 0.001": ["train.optimizer=adam", "train.schedule={name: constant, eta0: 0.001}"],
+    "plateau schedule": [
+        "train.schedule={name: plateau, eta0: 0.05, factor: 0.5, patience: 2}",
+        "train.eval_every=1000",
+    ],
+    "momentum 0.9, eta 0.005": [
+        "train.momentum=0.9",
+        "train.schedule={name: inverse_time, eta0: 0.005, tau: 20000}",
+    ],
 }
 
 
@@ -55,8 +58,11 @@ def run_variant(overrides: list[str], seed: int, engine: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         outcome = train(cfg, Path(tmp) / "run", quiet=True)
     test = outcome.metrics["test"]
-    return {"accuracy": test["accuracy"], "log_loss": test["log_loss"],
-            "seconds": outcome.metrics["seconds"]}
+    return {
+        "accuracy": test["accuracy"],
+        "log_loss": test["log_loss"],
+        "seconds": outcome.metrics["seconds"],
+    }
 
 
 def _mean_sd(values: list[float], digits: int) -> str:
@@ -72,20 +78,26 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", help="also write the table to this path")
     args = parser.parse_args(argv)
     names = args.only or list(VARIANTS)
-    lines = ["| variant | settings (`--set`) | test accuracy | test log-loss | seconds |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| variant | settings (`--set`) | test accuracy | test log-loss | seconds |",
+        "|---|---|---|---|---|",
+    ]
     print(lines[0], lines[1], sep="\n", flush=True)
     for name in names:
         rows = [run_variant(VARIANTS[name], seed, args.engine) for seed in range(args.seeds)]
         settings = "<br>".join(f"`{s}`" for s in VARIANTS[name]) or "(configs/digits.yaml)"
-        line = (f"| {name} | {settings} | "
-                f"{_mean_sd([r['accuracy'] for r in rows], 4)} | "
-                f"{_mean_sd([r['log_loss'] for r in rows], 4)} | "
-                f"{_mean_sd([r['seconds'] for r in rows], 2)} |")
+        line = (
+            f"| {name} | {settings} | "
+            f"{_mean_sd([r['accuracy'] for r in rows], 4)} | "
+            f"{_mean_sd([r['log_loss'] for r in rows], 4)} | "
+            f"{_mean_sd([r['seconds'] for r in rows], 2)} |"
+        )
         lines.append(line)
         print(line, flush=True)
-    note = (f"\n{args.seeds} seeds each, engine {args.engine}; python scripts/features.py "
-            f"{' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
+    note = (
+        f"\n{args.seeds} seeds each, engine {args.engine}; python scripts/features.py "
+        f"{' '.join(argv if argv is not None else sys.argv[1:])}".rstrip()
+    )
     print(note)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n" + note + "\n")

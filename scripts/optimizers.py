@@ -18,8 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from nnclf.runs import run
 from nnclf.config.load import load_config
+from nnclf.runs import run
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"
 
@@ -29,8 +29,11 @@ VARIANTS = {
     "adam": ["train.optimizer=adam", "train.schedule={name: constant, eta0: 0.001}"],
     "averaged sgd": ["train.average=true"],
     "averaged sgd from epoch 5": ["train.average=5173"],  # after 4 epochs of 1293 steps
-    "adam, averaged": ["train.optimizer=adam", "train.schedule={name: constant, eta0: 0.001}",
-                       "train.average=true"],
+    "adam, averaged": [
+        "train.optimizer=adam",
+        "train.schedule={name: constant, eta0: 0.001}",
+        "train.average=true",
+    ],
 }
 
 
@@ -62,15 +65,21 @@ def main() -> None:
                         accuracy.setdefault((name, engine), {})[seed] = acc
                         seconds.setdefault((name, engine), []).append(secs)
     seeds = ", ".join(map(str, args.seeds))
-    print(f"digits: test accuracy and log-loss (mean over seeds {seeds}), seconds of training "
-          f"(median of {args.rounds} rounds x {len(args.seeds)} seeds)")
-    print(f"{'variant':26s} {'engine':6s} {'accuracy':>8s} {'min..max':>13s} {'log-loss':>8s} "
-          f"{'seconds':>7s}")
+    print(
+        f"digits: test accuracy and log-loss (mean over seeds {seeds}), seconds of training "
+        f"(median of {args.rounds} rounds x {len(args.seeds)} seeds)"
+    )
+    print(
+        f"{'variant':26s} {'engine':6s} {'accuracy':>8s} {'min..max':>13s} {'log-loss':>8s} "
+        f"{'seconds':>7s}"
+    )
     for (name, engine), by_seed in accuracy.items():
         acc = [by_seed[s][0] for s in args.seeds]
         loss = statistics.mean(by_seed[s][1] for s in args.seeds)
-        print(f"{name:26s} {engine:6s} {statistics.mean(acc):8.4f} {min(acc):.4f}..{max(acc):.4f} "
-              f"{loss:8.4f} {statistics.median(seconds[name, engine]):7.2f}")
+        print(
+            f"{name:26s} {engine:6s} {statistics.mean(acc):8.4f} {min(acc):.4f}..{max(acc):.4f} "
+            f"{loss:8.4f} {statistics.median(seconds[name, engine]):7.2f}"
+        )
 
 
 if __name__ == "__main__":

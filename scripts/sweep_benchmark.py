@@ -36,12 +36,28 @@ seeds: [0, 1]
 
 def one_sweep(sweep_file: Path, jobs: int, out: Path) -> float:
     """Seconds of one whole ``nnclf sweep`` run (a fresh process)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nnclf", "sweep", str(sweep_file), "--jobs", str(jobs),
-                    "--out", str(out), "--quiet"], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnclf",
+            "sweep",
+            str(sweep_file),
+            "--jobs",
+            str(jobs),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -54,8 +70,9 @@ def trial_seconds(out: Path) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=150,
-                        help="epochs per trial (default 150: about 4 s each)")
+    parser.add_argument(
+        "--epochs", type=int, default=150, help="epochs per trial (default 150: about 4 s each)"
+    )
     parser.add_argument("--engine", default="numpy", help="train.engine of the trials")
     parser.add_argument("--quick", action="store_true", help="1 round of 1-epoch trials")
     args = parser.parse_args(argv)
@@ -71,15 +88,19 @@ def main(argv=None) -> None:
                 out = Path(tmp) / f"r{r}-j{jobs}"
                 seconds = one_sweep(sweep_file, jobs, out)
                 times[jobs].append(seconds)
-                print(f"round {r + 1}: --jobs {jobs}: {seconds:.2f} s (the trials' own seconds "
-                      f"sum to {trial_seconds(out):.2f} s)", flush=True)
+                print(
+                    f"round {r + 1}: --jobs {jobs}: {seconds:.2f} s (the trials' own seconds "
+                    f"sum to {trial_seconds(out):.2f} s)",
+                    flush=True,
+                )
         load_after = os.getloadavg()
     one, two = statistics.median(times[1]), statistics.median(times[2])
-    print(f"8 trials ({len(etas)} step sizes x 2 seeds, digits, {epochs} epochs, "
-          f"engine {args.engine}), median of {rounds} rounds on {os.cpu_count()} cores:")
+    print(
+        f"8 trials ({len(etas)} step sizes x 2 seeds, digits, {epochs} epochs, "
+        f"engine {args.engine}), median of {rounds} rounds on {os.cpu_count()} cores:"
+    )
     print(f"  --jobs 1: {one:.2f} s   --jobs 2: {two:.2f} s   speed-up {one / two:.2f}x")
-    print(f"  load average (1, 5, 15 min) before {_load(load_before)}, after "
-          f"{_load(load_after)}")
+    print(f"  load average (1, 5, 15 min) before {_load(load_before)}, after {_load(load_after)}")
 
 
 def _load(load) -> str:

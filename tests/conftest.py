@@ -26,10 +26,12 @@ os.environ["NNCLF_CACHE_DIR"] = str(Path(TESTS).parent / ".cache" / "numba")
 @pytest.fixture
 def load_script():
     """``load_script("depth")``: scripts/depth.py imported as a module (its main not run)."""
+
     def load(name: str):
         path = Path(TESTS).parent / "scripts" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(f"{name}_script", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
+
     return load

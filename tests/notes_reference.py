@@ -16,7 +16,6 @@ import numpy as np
 import nnclf.graph as F
 from nnclf.graph.graph import Graph
 
-
 EPS = 1e-6
 """The step of :func:`central_differences`: in float64 its results are good to about 1e-9."""
 
@@ -92,10 +91,14 @@ def hand_gradients(params, X, y, transfer="tanh", with_x=False):
     L = H @ V.T + gamma
     E = np.exp(L - L.max(axis=1, keepdims=True))
     P = E / E.sum(axis=1, keepdims=True)
-    delta = P - np.eye(P.shape[1])[y]                 # p - onehot(y), one row per example
-    dZ = (delta @ V) * dg(Z)                          # (V^T (p - onehot)) * g'(z)
-    grads = {"W": dZ.T @ X2 / B, "b": dZ.mean(axis=0), "V": delta.T @ H / B,
-             "gamma": delta.mean(axis=0)}
+    delta = P - np.eye(P.shape[1])[y]  # p - onehot(y), one row per example
+    dZ = (delta @ V) * dg(Z)  # (V^T (p - onehot)) * g'(z)
+    grads = {
+        "W": dZ.T @ X2 / B,
+        "b": dZ.mean(axis=0),
+        "V": delta.T @ H / B,
+        "gamma": delta.mean(axis=0),
+    }
     if with_x:
         # The loss is the mean over the rows, so each row's dx carries a factor 1/B.
         grads["x"] = (dZ @ W / B).reshape(np.shape(X))
@@ -117,8 +120,7 @@ def network_leaves(rng, batch=None):
             "b": rng.normal(size=M),
             "V": rng.normal(size=(K, M)),
             "gamma": rng.normal(size=K),
-            "y": (np.int64(rng.integers(K)) if batch is None
-                  else rng.integers(K, size=batch)),
+            "y": (np.int64(rng.integers(K)) if batch is None else rng.integers(K, size=batch)),
         }
         z = leaves["x"] @ leaves["W"].T + leaves["b"]
         if np.min(np.abs(z)) > 1e-3:

@@ -17,20 +17,27 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnclf import NNClassifier
-from nnclf.runs import run
 from nnclf.config.load import config_from_dict
+from nnclf.config.settings import ModelConfig, SGDSettings
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.estimator.params import expected_failed_checks
-from nnclf.graph.network import Network
-from nnclf.config.settings import ModelConfig, SGDSettings
-from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
 from nnclf.export.trained import TrainedModel
+from nnclf.graph.network import Network
+from nnclf.runs import run
+from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save_checkpoint
 
 D, M, K, N = 4, 6, 3, 30
 SEED = 7
 
-ENGINES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
+ENGINES = [
+    "numpy",
+    pytest.param(
+        "numba",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("numba") is None, reason="numba is not installed"
+        ),
+    ),
+]
 
 
 def toy_data(n=N, seed=0):
@@ -46,17 +53,32 @@ def gradients(p, X, y):
     L = H @ p["V"].T + p["gamma"]
     P = np.exp(L - L.max(axis=1, keepdims=True))
     P /= P.sum(axis=1, keepdims=True)
-    delta = (P - np.eye(K)[y]) / len(y)                 # dL/dl, one row per example
-    dZ = (delta @ p["V"]) * (1 - H ** 2)                # dL/dz = V^T dL/dl * tanh'(z)
+    delta = (P - np.eye(K)[y]) / len(y)  # dL/dl, one row per example
+    dZ = (delta @ p["V"]) * (1 - H**2)  # dL/dz = V^T dL/dl * tanh'(z)
     return {"W": dZ.T @ X, "b": dZ.sum(axis=0), "V": delta.T @ H, "gamma": delta.sum(axis=0)}
 
 
-def replay(params, X, y, T, eta, optimizer="sgd", beta1=0.9, beta2=0.999, epsilon=1e-8,
-           clip_norm=None, l2=0.0, average=None, batch_size=1, on_step=None, seed=SEED):
+def replay(
+    params,
+    X,
+    y,
+    T,
+    eta,
+    optimizer="sgd",
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    clip_norm=None,
+    l2=0.0,
+    average=None,
+    batch_size=1,
+    on_step=None,
+    seed=SEED,
+):
     """(final iterate, running average or None) after T steps, written out independently."""
     theta = {k: np.array(v, dtype=float) for k, v in params.items()}
-    G = {k: np.zeros_like(v) for k, v in theta.items()}             # Adagrad's sum of g*g
-    m = {k: np.zeros_like(v) for k, v in theta.items()}             # Adam's moments
+    G = {k: np.zeros_like(v) for k, v in theta.items()}  # Adagrad's sum of g*g
+    m = {k: np.zeros_like(v) for k, v in theta.items()}  # Adam's moments
     v2 = {k: np.zeros_like(v) for k, v in theta.items()}
     avg = None
     rng = np.random.default_rng(seed)
@@ -66,7 +88,7 @@ def replay(params, X, y, T, eta, optimizer="sgd", beta1=0.9, beta2=0.999, epsilo
         order = rng.integers(0, len(X), size=per_epoch * B)
         for s in range(min(per_epoch, T - t)):
             t += 1
-            rows = order[s * B:(s + 1) * B]
+            rows = order[s * B : (s + 1) * B]
             g = gradients(theta, X[rows], y[rows])
             norm = math.sqrt(sum(np.sum(a * a) for a in g.values()))
             if clip_norm is not None and norm > clip_norm:
@@ -79,13 +101,16 @@ def replay(params, X, y, T, eta, optimizer="sgd", beta1=0.9, beta2=0.999, epsilo
                 elif optimizer == "adam":
                     m[k] = beta1 * m[k] + (1 - beta1) * g[k]
                     v2[k] = beta2 * v2[k] + (1 - beta2) * g[k] ** 2
-                    mhat, vhat = m[k] / (1 - beta1 ** t), v2[k] / (1 - beta2 ** t)
+                    mhat, vhat = m[k] / (1 - beta1**t), v2[k] / (1 - beta2**t)
                     theta[k] = theta[k] - eta * mhat / (np.sqrt(vhat) + epsilon)
                 else:
                     theta[k] = theta[k] - eta * g[k]
             if average is not None and t >= average:
-                avg = {k: a.copy() for k, a in theta.items()} if t == average else \
-                    {k: avg[k] + (theta[k] - avg[k]) / (t - average + 1) for k in theta}
+                avg = (
+                    {k: a.copy() for k, a in theta.items()}
+                    if t == average
+                    else {k: avg[k] + (theta[k] - avg[k]) / (t - average + 1) for k in theta}
+                )
             if on_step is not None:
                 on_step(t, theta, avg)
     return theta, avg
@@ -94,20 +119,30 @@ def replay(params, X, y, T, eta, optimizer="sgd", beta1=0.9, beta2=0.999, epsilo
 CASES = {
     # name: (settings, the replay's arguments)
     "adagrad": (dict(optimizer="adagrad"), dict(optimizer="adagrad")),
-    "adam": (dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
-             dict(optimizer="adam", beta1=0.8, beta2=0.99)),
+    "adam": (
+        dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
+        dict(optimizer="adam", beta1=0.8, beta2=0.99),
+    ),
     "averaged_sgd": (dict(average=True), dict(average=1)),
     "averaged_from_t0": (dict(average=40), dict(average=40)),
-    "adam_clip_l2_averaged": (dict(optimizer="adam", clip_norm=0.5, l2=0.01, average=20),
-                              dict(optimizer="adam", clip_norm=0.5, l2=0.01, average=20)),
+    "adam_clip_l2_averaged": (
+        dict(optimizer="adam", clip_norm=0.5, l2=0.01, average=20),
+        dict(optimizer="adam", clip_norm=0.5, l2=0.01, average=20),
+    ),
 }
 ETA = 0.05
 T = 75  # two and a half epochs of 30
 
 
 def settings_for(options, engine="numpy", steps=T, batch_size=1, **more):
-    return SGDSettings(steps=steps, engine=engine, batch_size=batch_size,
-                       schedule={"name": "constant", "eta0": ETA}, **options, **more)
+    return SGDSettings(
+        steps=steps,
+        engine=engine,
+        batch_size=batch_size,
+        schedule={"name": "constant", "eta0": ETA},
+        **options,
+        **more,
+    )
 
 
 def assert_close(actual, expected, tol=1e-10):
@@ -123,14 +158,15 @@ def test_both_engines_follow_the_replay(name, batch_size, engine):
     X, y = toy_data()
     net = Network(D, M, K, seed=0)
     start = {k: v.copy() for k, v in net.params.items()}
-    trainer = Trainer(net, settings_for(options, engine, batch_size=batch_size), seed=SEED,
-                      progress="none")
+    trainer = Trainer(
+        net, settings_for(options, engine, batch_size=batch_size), seed=SEED, progress="none"
+    )
     trainer.fit(X, y)
     assert trainer.engine.name == engine
     theta, avg = replay(start, X, y, T, ETA, batch_size=batch_size, **replayed)
     if "average" in replayed:
-        assert_close(net.params, avg)                      # the model is the average ...
-        assert_close(trainer.average.iterate, theta)       # ... the iterate is kept
+        assert_close(net.params, avg)  # the model is the average ...
+        assert_close(trainer.average.iterate, theta)  # ... the iterate is kept
         assert trainer.average.count == T - replayed["average"] + 1
     else:
         assert_close(net.params, theta)
@@ -139,8 +175,9 @@ def test_both_engines_follow_the_replay(name, batch_size, engine):
 
 def test_adams_count_is_in_its_state_and_the_bias_correction_uses_it():
     X, y = toy_data()
-    trainer = Trainer(Network(D, M, K, seed=0), settings_for(dict(optimizer="adam")),
-                      seed=SEED, progress="none")
+    trainer = Trainer(
+        Network(D, M, K, seed=0), settings_for(dict(optimizer="adam")), seed=SEED, progress="none"
+    )
     trainer.fit(X, y, max_steps=12)
     assert trainer.opt_state["count"]["k"].tolist() == [12.0]
     arrays, _ = trainer.state_dict()
@@ -167,8 +204,9 @@ def test_an_extend_that_switches_to_adam_starts_its_count_at_one():
         for k in theta:
             m[k] = 0.9 * m[k] + 0.1 * g[k]
             v2[k] = 0.999 * v2[k] + 0.001 * g[k] ** 2
-            theta[k] = theta[k] - ETA * (m[k] / (1 - 0.9 ** k_adam)) / (
-                np.sqrt(v2[k] / (1 - 0.999 ** k_adam)) + 1e-8)
+            theta[k] = theta[k] - ETA * (m[k] / (1 - 0.9**k_adam)) / (
+                np.sqrt(v2[k] / (1 - 0.999**k_adam)) + 1e-8
+            )
     assert_close(net.params, theta)
 
 
@@ -222,8 +260,12 @@ def test_a_finished_averaged_run_saved_and_restored_shows_the_average_and_goes_o
         assert np.array_equal(restored.network.params[k], done.network.params[k])
         assert np.array_equal(restored.average.iterate[k], done.average.iterate[k])
     # Going on 30 more steps from either is the same as one run of T + 30 steps.
-    longer = Trainer(Network(D, M, K, seed=0), settings_for(dict(average=10), steps=T + 30),
-                     seed=SEED, progress="none")
+    longer = Trainer(
+        Network(D, M, K, seed=0),
+        settings_for(dict(average=10), steps=T + 30),
+        seed=SEED,
+        progress="none",
+    )
     longer.fit(X, y)
     for trainer in (done, restored):
         trainer.extend(30)
@@ -248,42 +290,58 @@ def test_a_checkpoint_written_before_optimizer_and_average_existed_resumes(tmp_p
         assert np.array_equal(again.network.params[k], whole.network.params[k])
     # ... and its missing settings are the defaults: a run that averages refuses it.
     with pytest.raises(CheckpointError, match=r"written with train.average = False, not True"):
-        Trainer(Network(D, M, K), settings_for(dict(average=True), momentum=0.5),
-                progress="none").load_state_dict(arrays, state)
+        Trainer(
+            Network(D, M, K), settings_for(dict(average=True), momentum=0.5), progress="none"
+        ).load_state_dict(arrays, state)
 
 
 def test_damaged_averaging_state_is_a_checkpoint_error():
     X, y = toy_data()
-    trainer = Trainer(Network(D, M, K, seed=0), settings_for(dict(average=3)), seed=SEED,
-                      progress="none")
+    trainer = Trainer(
+        Network(D, M, K, seed=0), settings_for(dict(average=3)), seed=SEED, progress="none"
+    )
     trainer.fit(X, y, max_steps=10)
     arrays, state = trainer.state_dict()
     fresh = Trainer(Network(D, M, K), settings_for(dict(average=3)), progress="none")
-    with pytest.raises(CheckpointError, match="its 'average_count' must be an integer >= 0, "
-                                              "got -2"):
+    with pytest.raises(
+        CheckpointError, match="its 'average_count' must be an integer >= 0, got -2"
+    ):
         fresh.load_state_dict(arrays, dict(state, average_count=-2))
     with pytest.raises(CheckpointError, match="no array 'average_V'"):
         fresh.load_state_dict({k: v for k, v in arrays.items() if k != "average_V"}, state)
-    with pytest.raises(CheckpointError, match=r"array 'average_b' has shape \(2,\), not the "
-                                              r"network's \(6,\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"array 'average_b' has shape \(2,\), not the "
+        r"network's \(6,\)",
+    ):
         fresh.load_state_dict(dict(arrays, average_b=np.zeros(2)), state)
 
 
 # ------------------------------------------------------------------ what the model is
 
+
 def test_evaluations_and_early_stopping_see_the_average():
     X, y = toy_data()
     Xv, yv = toy_data(12, seed=2)
-    settings = settings_for(dict(average=25), eval_every=15,
-                            early_stopping=EarlyStopping("val_loss", patience=100))
+    settings = settings_for(
+        dict(average=25), eval_every=15, early_stopping=EarlyStopping("val_loss", patience=100)
+    )
     net = Network(D, M, K, seed=0)
     start = {k: v.copy() for k, v in net.params.items()}
     trainer = Trainer(net, settings, seed=SEED, progress="none")
     trainer.fit(X, y, Xv, yv)
     seen = {}
-    replay(start, X, y, T, ETA, average=25,
-           on_step=lambda t, theta, avg: seen.__setitem__(t, {k: a.copy() for k, a in
-                                                               (avg or theta).items()}))
+    replay(
+        start,
+        X,
+        y,
+        T,
+        ETA,
+        average=25,
+        on_step=lambda t, theta, avg: seen.__setitem__(
+            t, {k: a.copy() for k, a in (avg or theta).items()}
+        ),
+    )
 
     def val_loss(p):
         H = np.tanh(Xv @ p["W"].T + p["b"])
@@ -312,8 +370,9 @@ def test_the_model_file_holds_the_averaged_parameters(tmp_path):
     X, y = toy_data()
     model = TrainedModel.untrained(ModelConfig(hidden_units=M), D, np.arange(K), seed=0)
     start = {k: v.copy() for k, v in model.network.params.items()}
-    Trainer(model.network, settings_for(dict(optimizer="adam", average=30)), seed=SEED,
-            progress="none").fit(X, y)
+    Trainer(
+        model.network, settings_for(dict(optimizer="adam", average=30)), seed=SEED, progress="none"
+    ).fit(X, y)
     model.save(tmp_path / "model.npz")
     with np.load(tmp_path / "model.npz") as saved:
         stored = {k: saved[k] for k in start}
@@ -323,9 +382,17 @@ def test_the_model_file_holds_the_averaged_parameters(tmp_path):
 
 
 def test_a_cli_run_saves_the_average_and_resumes_to_it(tmp_path):
-    raw = {"seed": 0, "data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3},
-           "train": {"epochs": 2, "optimizer": "adam", "average": 100,
-                     "schedule": {"name": "constant", "eta0": 0.01}}}
+    raw = {
+        "seed": 0,
+        "data": {"source": "sklearn:iris"},
+        "model": {"hidden_units": 3},
+        "train": {
+            "epochs": 2,
+            "optimizer": "adam",
+            "average": 100,
+            "schedule": {"name": "constant", "eta0": 0.01},
+        },
+    }
     cfg = config_from_dict(raw)
     run.train(cfg, tmp_path / "a", quiet=True)
     half = run.train(cfg, tmp_path / "b", quiet=True, stop_after=150)
@@ -342,29 +409,53 @@ def test_a_cli_run_saves_the_average_and_resumes_to_it(tmp_path):
 
 # ------------------------------------------------------------------ settings and errors
 
-@pytest.mark.parametrize("value, message", [
-    ({"name": "adam", "beta1": 1.0}, "train.optimizer.beta1 must be a number in [0, 1), got 1.0"),
-    ({"name": "adam", "beta2": -0.1}, "train.optimizer.beta2 must be a number in [0, 1), "
-                                      "got -0.1"),
-    ({"name": "adagrad", "epsilon": 0}, "train.optimizer.epsilon must be a number > 0, got 0"),
-    ("adamw", "train.optimizer: unknown optimizer 'adamw' (did you mean 'adam'?); choose one "
-              "of sgd, adagrad, adam"),
-    ({"name": "adam", "beta": 0.5}, "train.optimizer: adam has no parameter 'beta' (did you "
-                                    "mean 'beta2'?); its parameters are beta1, beta2, epsilon"),
-    ({"beta1": 0.5}, "train.optimizer must be a name (sgd, adagrad, adam) or a mapping with a "
-                     "'name', got {'beta1': 0.5}"),
-])
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (
+            {"name": "adam", "beta1": 1.0},
+            "train.optimizer.beta1 must be a number in [0, 1), got 1.0",
+        ),
+        (
+            {"name": "adam", "beta2": -0.1},
+            "train.optimizer.beta2 must be a number in [0, 1), got -0.1",
+        ),
+        ({"name": "adagrad", "epsilon": 0}, "train.optimizer.epsilon must be a number > 0, got 0"),
+        (
+            "adamw",
+            "train.optimizer: unknown optimizer 'adamw' (did you mean 'adam'?); choose one "
+            "of sgd, adagrad, adam",
+        ),
+        (
+            {"name": "adam", "beta": 0.5},
+            "train.optimizer: adam has no parameter 'beta' (did you "
+            "mean 'beta2'?); its parameters are beta1, beta2, epsilon",
+        ),
+        (
+            {"beta1": 0.5},
+            "train.optimizer must be a name (sgd, adagrad, adam) or a mapping with a "
+            "'name', got {'beta1': 0.5}",
+        ),
+    ],
+)
 def test_a_bad_optimizer_is_one_line_naming_the_key(value, message):
     with pytest.raises(ConfigError) as e:
         config_from_dict({"train": {"optimizer": value}})
     assert str(e.value) == message
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(momentum=0.9), "train.momentum is 0.9, which only optimizer sgd uses, but optimizer "
-                         "is adam; set momentum to 0 or use optimizer sgd"),
-    (dict(momentum=0.9, nesterov=True), "train.momentum is 0.9, which only optimizer sgd uses"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            dict(momentum=0.9),
+            "train.momentum is 0.9, which only optimizer sgd uses, but optimizer "
+            "is adam; set momentum to 0 or use optimizer sgd",
+        ),
+        (dict(momentum=0.9, nesterov=True), "train.momentum is 0.9, which only optimizer sgd uses"),
+    ],
+)
 def test_momentum_with_adam_names_both_settings(options, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         config_from_dict({"train": {"optimizer": "adam", **options}})
@@ -374,33 +465,50 @@ def test_momentum_with_adam_names_both_settings(options, message):
 def test_average_is_false_true_or_a_step_from_one(value):
     with pytest.raises(ConfigError) as e:
         config_from_dict({"train": {"average": value}})
-    assert str(e.value) == ("train.average must be false, true or an integer >= 1 (the step to "
-                            f"average from), got {value!r}")
+    assert str(e.value) == (
+        "train.average must be false, true or an integer >= 1 (the step to "
+        f"average from), got {value!r}"
+    )
 
 
 def test_settings_keep_every_optimizer_parameter_and_the_defaults_are_the_notes():
     assert SGDSettings().optimizer == {"name": "sgd"} and SGDSettings().average is False
-    assert SGDSettings(optimizer="adam").optimizer == {"name": "adam", "beta1": 0.9,
-                                                       "beta2": 0.999, "epsilon": 1e-8}
+    assert SGDSettings(optimizer="adam").optimizer == {
+        "name": "adam",
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+    }
     assert SGDSettings(optimizer={"name": "adagrad", "epsilon": 1}).optimizer == {
-        "name": "adagrad", "epsilon": 1.0}
-    assert (SGDSettings(average=True).average_start, SGDSettings(average=7).average_start,
-            SGDSettings().average_start) == (1, 7, None)
+        "name": "adagrad",
+        "epsilon": 1.0,
+    }
+    assert (
+        SGDSettings(average=True).average_start,
+        SGDSettings(average=7).average_start,
+        SGDSettings().average_start,
+    ) == (1, 7, None)
 
 
 # ------------------------------------------------------------------ the estimator
 
+
 @pytest.fixture(scope="module")
 def iris():
     from sklearn.datasets import load_iris
+
     X, y = load_iris(return_X_y=True)
     return (X - X.mean(axis=0)) / X.std(axis=0), y
 
 
-@pytest.mark.parametrize("options", [
-    dict(average=True), dict(average=200, optimizer="adam"),
-    dict(optimizer="adagrad", optimizer_params={"epsilon": 1e-6}),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(average=True),
+        dict(average=200, optimizer="adam"),
+        dict(optimizer="adagrad", optimizer_params={"epsilon": 1e-6}),
+    ],
+)
 def test_partial_fit_and_warm_start_go_on_from_the_iterate(iris, options):
     X, y = iris
     whole = NNClassifier(hidden_units=5, epochs=3, random_state=0, **options).fit(X, y)
@@ -418,8 +526,15 @@ def test_partial_fit_and_warm_start_go_on_from_the_iterate(iris, options):
 
 def test_the_estimators_averaged_model_is_the_replays_average(iris, tmp_path):
     X, y = iris
-    clf = NNClassifier(hidden_units=M, steps=200, schedule="constant", eta0=ETA,
-                       standardize=False, average=50, random_state=0).fit(X[:, :D], y)
+    clf = NNClassifier(
+        hidden_units=M,
+        steps=200,
+        schedule="constant",
+        eta0=ETA,
+        standardize=False,
+        average=50,
+        random_state=0,
+    ).fit(X[:, :D], y)
     init_seed, sgd_seed, _ = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=3)
     start = Network(D, M, K, seed=int(init_seed)).params
     _, avg = replay(start, X[:, :D], y, 200, ETA, average=50, seed=int(sgd_seed))
@@ -431,15 +546,22 @@ def test_the_estimators_averaged_model_is_the_replays_average(iris, tmp_path):
     np.testing.assert_array_equal(again.W_, clf.W_)
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(optimizer="adam", optimizer_params={"beta1": 1.0}),
-     r"optimizer_params\['beta1'\] must be a number in \[0, 1\), got 1.0"),
-    (dict(optimizer_params={"beta1": 0.5}),
-     r"optimizer_params: sgd has no parameter 'beta1'; it has none"),
-    (dict(optimizer="adam", momentum=0.5), r"momentum is 0.5, which only optimizer sgd uses"),
-    (dict(average=0), r"The 'average' parameter of NNClassifier must be"),
-    (dict(optimizer="adamw"), r"The 'optimizer' parameter of NNClassifier must be"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            dict(optimizer="adam", optimizer_params={"beta1": 1.0}),
+            r"optimizer_params\['beta1'\] must be a number in \[0, 1\), got 1.0",
+        ),
+        (
+            dict(optimizer_params={"beta1": 0.5}),
+            r"optimizer_params: sgd has no parameter 'beta1'; it has none",
+        ),
+        (dict(optimizer="adam", momentum=0.5), r"momentum is 0.5, which only optimizer sgd uses"),
+        (dict(average=0), r"The 'average' parameter of NNClassifier must be"),
+        (dict(optimizer="adamw"), r"The 'optimizer' parameter of NNClassifier must be"),
+    ],
+)
 def test_the_estimators_bad_optimizer_or_average_is_a_value_error(iris, params, message):
     X, y = iris
     with pytest.raises(ValueError, match=message):
@@ -447,21 +569,36 @@ def test_the_estimators_bad_optimizer_or_average_is_a_value_error(iris, params, 
 
 
 def test_an_estimator_loads_a_cli_runs_optimizer_and_average(tmp_path):
-    raw = {"data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3},
-           "train": {"epochs": 1, "optimizer": {"name": "adam", "beta1": 0.8}, "average": 30}}
+    raw = {
+        "data": {"source": "sklearn:iris"},
+        "model": {"hidden_units": 3},
+        "train": {"epochs": 1, "optimizer": {"name": "adam", "beta1": 0.8}, "average": 30},
+    }
     run.train(config_from_dict(raw), tmp_path / "r", quiet=True)
     params = NNClassifier.load(tmp_path / "r" / "model.npz").get_params()
     assert (params["optimizer"], params["optimizer_params"], params["average"]) == (
-        "adam", {"beta1": 0.8, "beta2": 0.999, "epsilon": 1e-8}, 30)
+        "adam",
+        {"beta1": 0.8, "beta2": 0.999, "epsilon": 1e-8},
+        30,
+    )
 
 
 # Adam with averaging from a later step, and Adagrad with minibatches, through every check
 # scikit-learn runs (those failing by design for every NNClassifier are listed as such).
-@parametrize_with_checks([
-    NNClassifier(hidden_units=6, optimizer="adam", eta0=0.01, schedule="constant",
-                 average=50, steps=600),
-    NNClassifier(hidden_units=6, optimizer="adagrad", optimizer_params={"epsilon": 1e-6},
-                 batch_size=4, average=True),
-], expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    [
+        NNClassifier(
+            hidden_units=6, optimizer="adam", eta0=0.01, schedule="constant", average=50, steps=600
+        ),
+        NNClassifier(
+            hidden_units=6,
+            optimizer="adagrad",
+            optimizer_params={"epsilon": 1e-6},
+            batch_size=4,
+            average=True,
+        ),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
 def test_sklearn_checks_with_adaptive_optimizers_and_averaging(estimator, check):
     check(estimator)

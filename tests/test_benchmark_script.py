@@ -36,8 +36,11 @@ TOOLS_WITHOUT_TORCH = {
 
 
 def run_script(*args, torch=False):
-    command = ([sys.executable, str(SCRIPT)] if torch
-               else [sys.executable, "-c", WITHOUT_TORCH, str(SCRIPT)])
+    command = (
+        [sys.executable, str(SCRIPT)]
+        if torch
+        else [sys.executable, "-c", WITHOUT_TORCH, str(SCRIPT)]
+    )
     return subprocess.run(command + list(args), capture_output=True, text=True, timeout=600)
 
 
@@ -57,8 +60,17 @@ def test_digits_quick_without_torch_writes_the_table_as_json(tmp_path):
     assert "examples/s" in done.stdout and "vs sklearn" in done.stdout
 
     result = json.loads(out.read_text())
-    assert {"date", "command", "machine", "settings", "results", "memory", "targets",
-            "notes", "total_seconds"} <= set(result)
+    assert {
+        "date",
+        "command",
+        "machine",
+        "settings",
+        "results",
+        "memory",
+        "targets",
+        "notes",
+        "total_seconds",
+    } <= set(result)
     assert "--quick" in result["command"]
     assert result["machine"]["cores"] >= 1
     assert result["machine"]["torch"] is None
@@ -95,8 +107,15 @@ def test_every_case_runs_quick(tmp_path):
 
     memory = result["memory"]
     assert memory["steps"] == 20_000
-    for key in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "end_vs_start", "peak_vs_start",
-                "examples_per_second", "seconds"):
+    for key in (
+        "rss_start_mb",
+        "rss_peak_mb",
+        "rss_end_mb",
+        "end_vs_start",
+        "peak_vs_start",
+        "examples_per_second",
+        "seconds",
+    ):
         assert memory[key] > 0
     assert memory["rss_samples_mb"]
     assert any("torch: skipped (--no-torch)" in note for note in result["notes"])
@@ -110,8 +129,9 @@ def test_every_case_runs_quick(tmp_path):
 def test_torch_rows_when_torch_is_installed(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "bench.json"
-    done = run_script("--cases", "digits", "--epochs", "1", "--quick", "--json", str(out),
-                      torch=True)
+    done = run_script(
+        "--cases", "digits", "--epochs", "1", "--quick", "--json", str(out), torch=True
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     torch_rows = [r for r in result["results"] if r["tool"].startswith("torch")]
@@ -124,8 +144,10 @@ def test_torch_rows_when_torch_is_installed(tmp_path):
 def test_an_unknown_case_is_one_line_and_exit_2():
     done = run_script("--cases", "digits,digitz")
     assert done.returncode == 2
-    assert ("unknown case 'digitz'; choose from digits,synthetic,minibatch,predict,memory"
-            in done.stderr)
+    assert (
+        "unknown case 'digitz'; choose from digits,synthetic,minibatch,predict,memory"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -135,11 +157,18 @@ def test_the_engines_benchmark_runs_and_prints_one_row_per_case():
     # script's wiring, with tiny step counts: the figures it prints mean nothing here.
     pytest.importorskip("numba")
     script = SCRIPT.parent / "engines_benchmark.py"
-    done = subprocess.run([sys.executable, str(script), "--quick", "--rounds", "1"],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| digits")
-            or line.startswith("| random")]
+    rows = [
+        line
+        for line in done.stdout.splitlines()
+        if line.startswith("| digits") or line.startswith("| random")
+    ]
     assert len(rows) == 5
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -154,8 +183,11 @@ def test_the_features_script_runs_every_variants_settings(tmp_path, monkeypatch,
     script = load_script("features")
     for name, sets in script.VARIANTS.items():
         load_config(script.ROOT / "configs" / "digits.yaml", sets)  # raises if one is wrong
-    monkeypatch.setattr(script, "VARIANTS", {k: v for k, v in script.VARIANTS.items()
-                                             if k in ("baseline", "averaged SGD")})
+    monkeypatch.setattr(
+        script,
+        "VARIANTS",
+        {k: v for k, v in script.VARIANTS.items() if k in ("baseline", "averaged SGD")},
+    )
     table = tmp_path / "features.md"
     assert script.main(["--seeds", "1", "--markdown", str(table)]) == 0
     rows = [line.split(" | ") for line in table.read_text().splitlines()[2:4]]

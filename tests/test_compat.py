@@ -12,8 +12,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def test_a_pickled_classifier_of_0_2_unpickles_and_predicts_the_same():
     data = (FIXTURES / "nnclassifier-0.2.pkl").read_bytes()
-    named = {arg for _, arg, _ in pickletools.genops(data)
-             if isinstance(arg, str) and arg.startswith("nnclf.")}
+    named = {
+        arg
+        for _, arg, _ in pickletools.genops(data)
+        if isinstance(arg, str) and arg.startswith("nnclf.")
+    }
     assert {"nnclf.trained", "nnclf.preprocessing"} <= named  # the old paths, as written
     clf = pickle.loads(data)
     X, y = load_iris(return_X_y=True)
@@ -26,8 +29,11 @@ def test_a_pickled_classifier_of_0_2_unpickles_and_predicts_the_same():
 def test_a_pickle_made_now_names_only_the_new_modules():
     clf = pickle.loads((FIXTURES / "nnclassifier-0.2.pkl").read_bytes())
     data = pickle.dumps(clf)
-    named = {arg for _, arg, _ in pickletools.genops(data)
-             if isinstance(arg, str) and arg.startswith("nnclf.")}
+    named = {
+        arg
+        for _, arg, _ in pickletools.genops(data)
+        if isinstance(arg, str) and arg.startswith("nnclf.")
+    }
     assert named and not named & {"nnclf.trained", "nnclf.preprocessing"}
     assert {n.split(".")[1] for n in named} <= {"estimator", "export", "data"}
     again = pickle.loads(data)

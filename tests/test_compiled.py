@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from nnclf.config.settings import SGDSettings
 from nnclf.errors import DivergenceError
 from nnclf.graph.network import Network
-from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 
 pytest.importorskip("numba")
@@ -23,8 +23,12 @@ def _train(engine, transfer="tanh", steps=1000, max_steps=None, trainer=None, **
     if trainer is None:
         net = Network(8, 6, 3, transfer=transfer, seed=1)
         schedule = settings.pop("schedule", {"name": "inverse_time", "eta0": 0.05, "tau": 500})
-        trainer = Trainer(net, SGDSettings(steps=steps, engine=engine, schedule=schedule,
-                                           **settings), seed=3, progress="none")
+        trainer = Trainer(
+            net,
+            SGDSettings(steps=steps, engine=engine, schedule=schedule, **settings),
+            seed=3,
+            progress="none",
+        )
     trainer.fit(X, y, max_steps=max_steps)
     assert trainer.engine.name == engine
     return trainer
@@ -44,8 +48,7 @@ def test_engines_agree_after_1000_steps(transfer, momentum, batch_size, sampling
     kw = dict(transfer=transfer, momentum=momentum, batch_size=batch_size, sampling=sampling)
     fast, slow = _train("numba", **kw), _train("numpy", **kw)
     _assert_close(fast.network.params, slow.network.params, 1e-8)
-    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"],
-                                                           rel=1e-8)
+    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"], rel=1e-8)
 
 
 @pytest.mark.parametrize("batch_size", [1, 16])
@@ -56,19 +59,28 @@ def test_engines_agree_when_the_compiled_affine_calls_blas(batch_size):
     params = []
     for engine in ("numba", "numpy"):
         net = Network(40, 16, 3, seed=1)
-        settings = SGDSettings(steps=1000, engine=engine, batch_size=batch_size,
-                               schedule={"name": "constant", "eta0": 0.02})
+        settings = SGDSettings(
+            steps=1000,
+            engine=engine,
+            batch_size=batch_size,
+            schedule={"name": "constant", "eta0": 0.02},
+        )
         Trainer(net, settings, seed=3, progress="none").fit(X, y)
         params.append(net.params)
     _assert_close(*params, 1e-8)
 
 
-@pytest.mark.parametrize("extra", [
-    dict(l2=1e-3), dict(clip_norm=0.5), dict(momentum=0.8, nesterov=True, l2=1e-4),
-    dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),
-    dict(schedule={"name": "cosine", "eta0": 0.1, "total_steps": 800, "warmup": 50}),
-    dict(schedule={"name": "step", "eta0": 0.1, "factor": 0.5, "every": 300}),
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(l2=1e-3),
+        dict(clip_norm=0.5),
+        dict(momentum=0.8, nesterov=True, l2=1e-4),
+        dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),
+        dict(schedule={"name": "cosine", "eta0": 0.1, "total_steps": 800, "warmup": 50}),
+        dict(schedule={"name": "step", "eta0": 0.1, "factor": 0.5, "every": 300}),
+    ],
+)
 def test_engines_agree_with_l2_clipping_nesterov_and_schedules(extra):
     fast, slow = _train("numba", **dict(extra)), _train("numpy", **dict(extra))
     _assert_close(fast.network.params, slow.network.params, 1e-8)
@@ -120,14 +132,21 @@ def test_float32_engines_agree_to_single_precision(transfer):
 
 @pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
 @pytest.mark.parametrize("batch_size", [1, 16])
-@pytest.mark.parametrize("extra", [
-    dict(optimizer="adagrad"), dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
-    dict(optimizer="adam", clip_norm=0.3, l2=1e-3), dict(average=True),
-    dict(average=400, momentum=0.9, nesterov=True), dict(average=50, optimizer="adam"),
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(optimizer="adagrad"),
+        dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
+        dict(optimizer="adam", clip_norm=0.3, l2=1e-3),
+        dict(average=True),
+        dict(average=400, momentum=0.9, nesterov=True),
+        dict(average=50, optimizer="adam"),
+    ],
+)
 def test_engines_agree_with_adaptive_optimizers_and_averaging(extra, batch_size, sampling):
-    kw = dict(extra, batch_size=batch_size, sampling=sampling,
-              schedule={"name": "constant", "eta0": 0.01})
+    kw = dict(
+        extra, batch_size=batch_size, sampling=sampling, schedule={"name": "constant", "eta0": 0.01}
+    )
     fast, slow = _train("numba", **dict(kw)), _train("numpy", **dict(kw))
     _assert_close(fast.network.params, slow.network.params, 1e-8)
     for name, value in slow.opt_state.items():
@@ -142,8 +161,13 @@ def test_float32_engines_agree_with_adam_and_averaging(transfer):
     params = []
     for engine in ("numba", "numpy"):
         net = Network(8, 6, 3, transfer=transfer, seed=1, dtype=np.float32)
-        settings = SGDSettings(steps=1000, engine=engine, optimizer="adam", average=300,
-                               schedule={"name": "constant", "eta0": 0.001})
+        settings = SGDSettings(
+            steps=1000,
+            engine=engine,
+            optimizer="adam",
+            average=300,
+            schedule={"name": "constant", "eta0": 0.001},
+        )
         Trainer(net, settings, seed=3, progress="none").fit(*_data())
         assert all(p.dtype == np.float32 for p in net.params.values())
         params.append(net.params)

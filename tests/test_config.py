@@ -108,9 +108,11 @@ def test_reference_yaml_shows_every_option_at_its_default():
         assert set(raw[section]) == set(resolved[section]), section
     assert load_config(CONFIGS / "reference.yaml") == Config()
     text = (CONFIGS / "reference.yaml").read_text()
-    option_lines = [line for line in text.splitlines()
-                    if ":" in line and not line.lstrip().startswith("#")
-                    and not line.rstrip().endswith(":")]  # section headers need none
+    option_lines = [
+        line
+        for line in text.splitlines()
+        if ":" in line and not line.lstrip().startswith("#") and not line.rstrip().endswith(":")
+    ]  # section headers need none
     assert all("#" in line for line in option_lines), "every option has a comment"
 
 
@@ -129,19 +131,33 @@ def test_resolved_dict_round_trips(tmp_path):
     cfg = load_config(write(tmp_path, ISSUE_EXAMPLE), ["train.steps=50", "train.epochs=null"])
     d = config_to_dict(cfg)
     assert config_from_dict(d) == cfg
-    assert d["train"]["early_stopping"] == {"metric": "val_loss", "patience": 5,
-                                           "min_delta": 0.0, "restore_best": True}
+    assert d["train"]["early_stopping"] == {
+        "metric": "val_loss",
+        "patience": 5,
+        "min_delta": 0.0,
+        "restore_best": True,
+    }
     assert d["train"]["steps"] == 50 and d["train"]["epochs"] is None
     assert load_config(write(tmp_path, dump_config(cfg, "a header"), "resolved.yaml")) == cfg
 
 
 def test_resolved_dict_fills_every_default():
     d = config_to_dict(Config())
-    assert d["data"] == {"source": "sklearn:digits", "target": None, "test_fraction": 0.2,
-                         "validation_fraction": 0.1, "standardize": True, "n_samples": 1000,
-                         "n_features": 20, "n_classes": 3, "n_informative": None,
-                         "encoding": "utf-8", "delimiter": None, "features": None,
-                         "drop": None}
+    assert d["data"] == {
+        "source": "sklearn:digits",
+        "target": None,
+        "test_fraction": 0.2,
+        "validation_fraction": 0.1,
+        "standardize": True,
+        "n_samples": 1000,
+        "n_features": 20,
+        "n_classes": 3,
+        "n_informative": None,
+        "encoding": "utf-8",
+        "delimiter": None,
+        "features": None,
+        "drop": None,
+    }
     assert set(d["train"]) == {f.name for f in dataclasses.fields(SGDSettings)}
     yaml.safe_dump(d)  # plain data only
 
@@ -149,8 +165,10 @@ def test_resolved_dict_fills_every_default():
 def test_schedule_is_stored_with_all_its_parameters(tmp_path):
     cfg = load_config(write(tmp_path, "train: {schedule: {name: constant, eta0: 0.1}}"))
     assert cfg.train.schedule == {"name": "constant", "eta0": 0.1, "warmup": 0}
-    assert Config(train=SGDSettings(schedule={"name": "constant", "eta0": 0.1})) \
-        .train.schedule == cfg.train.schedule
+    assert (
+        Config(train=SGDSettings(schedule={"name": "constant", "eta0": 0.1})).train.schedule
+        == cfg.train.schedule
+    )
 
 
 def test_steps_instead_of_epochs(tmp_path):
@@ -160,9 +178,13 @@ def test_steps_instead_of_epochs(tmp_path):
 
 
 def test_early_stopping_true_means_its_defaults(tmp_path):
-    assert load_config(write(tmp_path, "train: {early_stopping: true}")).train.early_stopping \
+    assert (
+        load_config(write(tmp_path, "train: {early_stopping: true}")).train.early_stopping
         == EarlyStopping()
-    assert load_config(write(tmp_path, "train: {early_stopping: false}")).train.early_stopping is None
+    )
+    assert (
+        load_config(write(tmp_path, "train: {early_stopping: false}")).train.early_stopping is None
+    )
 
 
 def test_exponent_without_a_dot_is_a_number(tmp_path):
@@ -217,58 +239,103 @@ def test_top_level_must_be_a_mapping(tmp_path):
     assert "expected a mapping of sections" in error_of(tmp_path, "- 1\n- 2\n")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("train: {epoch: 3}", "train.epoch: unknown key; did you mean train.epochs?"),
-    ("trian: {}", "trian: unknown key; did you mean train?"),
-    ("model: {hiden_units: 3}", "model.hiden_units: unknown key; did you mean model.hidden_units?"),
-    ("data: {test_frac: 0.1}", "data.test_frac: unknown key; did you mean data.test_fraction?"),
-    ("output: {directory: x}", "output.directory: unknown key; did you mean output.dir?"),
-    ("train: {early_stopping: {patiense: 2}}",
-     "train.early_stopping.patiense: unknown key; did you mean train.early_stopping.patience?"),
-    ("zzz: 1", "zzz: unknown key; valid keys are seed, data, model, train, output"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train: {epoch: 3}", "train.epoch: unknown key; did you mean train.epochs?"),
+        ("trian: {}", "trian: unknown key; did you mean train?"),
+        (
+            "model: {hiden_units: 3}",
+            "model.hiden_units: unknown key; did you mean model.hidden_units?",
+        ),
+        ("data: {test_frac: 0.1}", "data.test_frac: unknown key; did you mean data.test_fraction?"),
+        ("output: {directory: x}", "output.directory: unknown key; did you mean output.dir?"),
+        (
+            "train: {early_stopping: {patiense: 2}}",
+            "train.early_stopping.patiense: unknown key; did you mean train.early_stopping.patience?",
+        ),
+        ("zzz: 1", "zzz: unknown key; valid keys are seed, data, model, train, output"),
+    ],
+)
 def test_unknown_keys_suggest_the_nearest(tmp_path, text, message):
     assert error_of(tmp_path, text) == message
 
 
-@pytest.mark.parametrize("text, message", [
-    ("model: {hidden_units: 0}", "model.hidden_units must be an integer >= 1, got 0"),
-    ("model: {hidden_units: ten}", "model.hidden_units must be an integer >= 1, got 'ten'"),
-    ("model: {hidden_units: 2.5}", "model.hidden_units must be an integer >= 1, got 2.5"),
-    ("train: {schedule: {name: inverse_time, eta0: -1, tau: 10}}",
-     "train.schedule: inverse_time: eta0 must be > 0, got -1"),
-    ("train: {schedule: {name: constant, et0: 1}}",
-     "train.schedule: constant: unknown parameter 'et0' (did you mean 'eta0'?); "
-     "valid parameters: eta0, warmup"),
-    ("train: {schedule: constnt}", "train.schedule: unknown schedule 'constnt' (did you mean "
-     "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine, plateau"),
-    ("model: {transfer: foo}", "model.transfer: unknown transfer function 'foo'; choose one of "
-     + ", ".join(TRANSFERS)),
-    ("model: {transfer: [tanh, relu]}", "model.transfer lists 2 functions but hidden_units has "
-     "1 layer; give one name per hidden layer, or one name for all"),
-    ("model: {init: xavir}", "model.init: unknown initialisation 'xavir' (did you mean 'xavier'?); "
-     "choose one of xavier, he, normal"),
-    ("data: {test_fraction: 1.5}", "data.test_fraction must be a number in [0, 1), got 1.5"),
-    ("data: {validation_fraction: -0.1}",
-     "data.validation_fraction must be a number in [0, 1), got -0.1"),
-    ("data: {standardize: yes please}", "data.standardize must be true or false, got 'yes please'"),
-    ("data: {source: 3}", "data.source must be 'sklearn:<name>', a .csv or .npz path, or "
-     "'synthetic', got 3"),
-    ("train: {epochs: 0}", "train.epochs must be an integer >= 1 or null, got 0"),
-    ("train: {batch_size: -2}", "train.batch_size must be an integer >= 1, got -2"),
-    ("train: {sampling: random}",
-     "train.sampling: unknown sampling 'random'; choose one of uniform, shuffle"),
-    ("train: {momentum: 1}", "train.momentum must be a number in [0, 1), got 1"),
-    ("train: {epochs: 3, steps: 10}", "train: give either epochs or steps, not both; set the "
-     "other to null (e.g. --set train.epochs=null)"),
-    ("train: {early_stopping: {metric: acc}}", "train.early_stopping.metric: unknown metric "
-     "'acc'; choose one of val_loss, val_accuracy, train_loss"),
-    ("train: {early_stopping: 5}", "train.early_stopping must be a mapping of keys to values "
-     "(e.g. {metric: val_loss, patience: 5}), got 5"),
-    ("train: 5", "train must be a mapping of keys to values (e.g. {key: value}), got 5"),
-    ("seed: -1", "seed must be an integer in [0, 2**32), got -1"),
-    ("output: {dir: ''}", "output.dir must be a directory path, got ''"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model: {hidden_units: 0}", "model.hidden_units must be an integer >= 1, got 0"),
+        ("model: {hidden_units: ten}", "model.hidden_units must be an integer >= 1, got 'ten'"),
+        ("model: {hidden_units: 2.5}", "model.hidden_units must be an integer >= 1, got 2.5"),
+        (
+            "train: {schedule: {name: inverse_time, eta0: -1, tau: 10}}",
+            "train.schedule: inverse_time: eta0 must be > 0, got -1",
+        ),
+        (
+            "train: {schedule: {name: constant, et0: 1}}",
+            "train.schedule: constant: unknown parameter 'et0' (did you mean 'eta0'?); "
+            "valid parameters: eta0, warmup",
+        ),
+        (
+            "train: {schedule: constnt}",
+            "train.schedule: unknown schedule 'constnt' (did you mean "
+            "'constant'?); valid choices: constant, inverse_time, invscaling, step, exponential, cosine, plateau",
+        ),
+        (
+            "model: {transfer: foo}",
+            "model.transfer: unknown transfer function 'foo'; choose one of "
+            + ", ".join(TRANSFERS),
+        ),
+        (
+            "model: {transfer: [tanh, relu]}",
+            "model.transfer lists 2 functions but hidden_units has "
+            "1 layer; give one name per hidden layer, or one name for all",
+        ),
+        (
+            "model: {init: xavir}",
+            "model.init: unknown initialisation 'xavir' (did you mean 'xavier'?); "
+            "choose one of xavier, he, normal",
+        ),
+        ("data: {test_fraction: 1.5}", "data.test_fraction must be a number in [0, 1), got 1.5"),
+        (
+            "data: {validation_fraction: -0.1}",
+            "data.validation_fraction must be a number in [0, 1), got -0.1",
+        ),
+        (
+            "data: {standardize: yes please}",
+            "data.standardize must be true or false, got 'yes please'",
+        ),
+        (
+            "data: {source: 3}",
+            "data.source must be 'sklearn:<name>', a .csv or .npz path, or 'synthetic', got 3",
+        ),
+        ("train: {epochs: 0}", "train.epochs must be an integer >= 1 or null, got 0"),
+        ("train: {batch_size: -2}", "train.batch_size must be an integer >= 1, got -2"),
+        (
+            "train: {sampling: random}",
+            "train.sampling: unknown sampling 'random'; choose one of uniform, shuffle",
+        ),
+        ("train: {momentum: 1}", "train.momentum must be a number in [0, 1), got 1"),
+        (
+            "train: {epochs: 3, steps: 10}",
+            "train: give either epochs or steps, not both; set the "
+            "other to null (e.g. --set train.epochs=null)",
+        ),
+        (
+            "train: {early_stopping: {metric: acc}}",
+            "train.early_stopping.metric: unknown metric "
+            "'acc'; choose one of val_loss, val_accuracy, train_loss",
+        ),
+        (
+            "train: {early_stopping: 5}",
+            "train.early_stopping must be a mapping of keys to values "
+            "(e.g. {metric: val_loss, patience: 5}), got 5",
+        ),
+        ("train: 5", "train must be a mapping of keys to values (e.g. {key: value}), got 5"),
+        ("seed: -1", "seed must be an integer in [0, 2**32), got -1"),
+        ("output: {dir: ''}", "output.dir must be a directory path, got ''"),
+    ],
+)
 def test_wrong_types_and_ranges(tmp_path, text, message):
     assert error_of(tmp_path, text) == message
 
@@ -278,32 +345,52 @@ def test_wrong_types_and_ranges(tmp_path, text, message):
 
 def test_overrides_parse_values_as_yaml(tmp_path):
     path = write(tmp_path, ISSUE_EXAMPLE)
-    cfg = load_config(path, [
-        "train.epochs=3", "model.transfer=relu", "data.standardize=false",
-        "train.eval_every=null", "data.source=sklearn:iris", "train.l2=1e-4", "seed=7",
-        "train.schedule={name: constant, eta0: 0.01}",
-    ])
-    assert (cfg.train.epochs, cfg.model.transfer, cfg.data.standardize, cfg.seed) == (3, "relu", False, 7)
+    cfg = load_config(
+        path,
+        [
+            "train.epochs=3",
+            "model.transfer=relu",
+            "data.standardize=false",
+            "train.eval_every=null",
+            "data.source=sklearn:iris",
+            "train.l2=1e-4",
+            "seed=7",
+            "train.schedule={name: constant, eta0: 0.01}",
+        ],
+    )
+    assert (cfg.train.epochs, cfg.model.transfer, cfg.data.standardize, cfg.seed) == (
+        3,
+        "relu",
+        False,
+        7,
+    )
     assert cfg.data.source == "sklearn:iris" and cfg.train.l2 == 1e-4
     assert cfg.train.schedule == {"name": "constant", "eta0": 0.01, "warmup": 0}
 
 
 def test_override_one_schedule_parameter(tmp_path):
-    assert load_config(write(tmp_path, ""), ["train.schedule.eta0=0.2"]).train.schedule == \
-        {"name": "inverse_time", "eta0": 0.2, "tau": 20000.0, "warmup": 0}
-    cfg = load_config(write(tmp_path, "train: {schedule: constant}"),
-                      ["train.schedule.eta0=0.3"])
+    assert load_config(write(tmp_path, ""), ["train.schedule.eta0=0.2"]).train.schedule == {
+        "name": "inverse_time",
+        "eta0": 0.2,
+        "tau": 20000.0,
+        "warmup": 0,
+    }
+    cfg = load_config(write(tmp_path, "train: {schedule: constant}"), ["train.schedule.eta0=0.3"])
     assert cfg.train.schedule == {"name": "constant", "eta0": 0.3, "warmup": 0}
 
 
 def test_override_one_optimizer_parameter(tmp_path):
     cfg = load_config(write(tmp_path, "train: {optimizer: adam}"), ["train.optimizer.beta1=0.8"])
     assert cfg.train.optimizer == {"name": "adam", "beta1": 0.8, "beta2": 0.999, "epsilon": 1e-8}
-    cfg = load_config(write(tmp_path, ""), ["train.optimizer=adagrad",
-                                            "train.optimizer.epsilon=1e-6"])
+    cfg = load_config(
+        write(tmp_path, ""), ["train.optimizer=adagrad", "train.optimizer.epsilon=1e-6"]
+    )
     assert cfg.train.optimizer == {"name": "adagrad", "epsilon": 1e-6}
-    with pytest.raises(ConfigError, match=r"^train\.optimizer: sgd has no parameter 'beta1'; "
-                                          r"it has none$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^train\.optimizer: sgd has no parameter 'beta1'; "
+        r"it has none$",
+    ):
         load_config(write(tmp_path, ""), ["train.optimizer.beta1=0.8"])
 
 
@@ -317,18 +404,35 @@ def test_overrides_apply_in_order(tmp_path):
     assert cfg.train.epochs == 4
 
 
-@pytest.mark.parametrize("item, message", [
-    ("train.epoch=3", "train.epoch: unknown key; did you mean train.epochs? (in --set train.epoch=3)"),
-    ("modle.hidden_units=3",
-     "modle: unknown key; did you mean model? (in --set modle.hidden_units=3)"),
-    ("train.early_stopping.patiense=3", "train.early_stopping.patiense: unknown key; did you "
-     "mean train.early_stopping.patience? (in --set train.early_stopping.patiense=3)"),
-    ("model.hidden_units.x=3", "--set model.hidden_units.x=3: model.hidden_units has no sub-key 'x'"),
-    ("seed.x=1", "--set seed.x=1: seed has no sub-keys; use --set seed=VALUE"),
-    ("model.hidden_units", "--set model.hidden_units: expected key.path=value, e.g. --set train.epochs=5"),
-    ("=3", "--set =3: expected key.path=value, e.g. --set train.epochs=5"),
-    ("model.hidden_units=[1,", "--set model.hidden_units=[1,: cannot parse the value '[1,'"),
-    ("model.hidden_units=0", "model.hidden_units must be an integer >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        (
+            "train.epoch=3",
+            "train.epoch: unknown key; did you mean train.epochs? (in --set train.epoch=3)",
+        ),
+        (
+            "modle.hidden_units=3",
+            "modle: unknown key; did you mean model? (in --set modle.hidden_units=3)",
+        ),
+        (
+            "train.early_stopping.patiense=3",
+            "train.early_stopping.patiense: unknown key; did you "
+            "mean train.early_stopping.patience? (in --set train.early_stopping.patiense=3)",
+        ),
+        (
+            "model.hidden_units.x=3",
+            "--set model.hidden_units.x=3: model.hidden_units has no sub-key 'x'",
+        ),
+        ("seed.x=1", "--set seed.x=1: seed has no sub-keys; use --set seed=VALUE"),
+        (
+            "model.hidden_units",
+            "--set model.hidden_units: expected key.path=value, e.g. --set train.epochs=5",
+        ),
+        ("=3", "--set =3: expected key.path=value, e.g. --set train.epochs=5"),
+        ("model.hidden_units=[1,", "--set model.hidden_units=[1,: cannot parse the value '[1,'"),
+        ("model.hidden_units=0", "model.hidden_units must be an integer >= 1, got 0"),
+    ],
+)
 def test_bad_overrides(tmp_path, item, message):
     assert error_of(tmp_path, "", [item]).startswith(message)

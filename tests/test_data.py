@@ -15,8 +15,7 @@ from sklearn.datasets import load_iris
 
 from nnclf.data import files as datafiles
 from nnclf.data.fingerprints import data_changed, fingerprint
-from nnclf.data.sources import (Dataset, label_text, load_dataset,
-                        load_features)
+from nnclf.data.sources import Dataset, label_text, load_dataset, load_features
 from nnclf.errors import DataError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -33,8 +32,12 @@ def write(tmp_path, text, name="d.csv"):
 
 @pytest.mark.parametrize(
     "name, shape, n_classes",
-    [("iris", (150, 4), 3), ("digits", (1797, 64), 10), ("wine", (178, 13), 3),
-     ("breast_cancer", (569, 30), 2)],
+    [
+        ("iris", (150, 4), 3),
+        ("digits", (1797, 64), 10),
+        ("wine", (178, 13), 3),
+        ("breast_cancer", (569, 30), 2),
+    ],
 )
 def test_sklearn_sources(name, shape, n_classes):
     ds = load_dataset(f"sklearn:{name}")
@@ -85,9 +88,14 @@ def test_csv_target_selects_label_column(tmp_path):
 def test_npz_source_with_test_set_and_names(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"
-    np.savez(path, X=rng.normal(size=(10, 3)), y=np.arange(10) % 2,
-             X_test=rng.normal(size=(4, 3)), y_test=np.array([0, 1, 0, 1]),
-             feature_names=np.array(["p", "q", "r"]))
+    np.savez(
+        path,
+        X=rng.normal(size=(10, 3)),
+        y=np.arange(10) % 2,
+        X_test=rng.normal(size=(4, 3)),
+        y_test=np.array([0, 1, 0, 1]),
+        feature_names=np.array(["p", "q", "r"]),
+    )
     ds = load_dataset(str(path))
     assert ds.X.shape == (10, 3) and ds.y.shape == (10,)
     assert ds.X_test.shape == (4, 3) and ds.y_test.shape == (4,)
@@ -171,14 +179,17 @@ def test_missing_target_column_lists_columns(tmp_path):
 
 
 def test_target_for_non_csv_source():
-    with pytest.raises(ValueError,
-                       match=r"^target: only CSV and Parquet sources.*remove the target$"):
+    with pytest.raises(
+        ValueError, match=r"^target: only CSV and Parquet sources.*remove the target$"
+    ):
         load_dataset("sklearn:iris", target="species")
 
 
 def test_unknown_sklearn_name_lists_valid_ones():
-    expected = (r"unknown scikit-learn dataset 'irs'.*did you mean 'sklearn:iris'"
-                r".*iris, digits, wine, breast_cancer")
+    expected = (
+        r"unknown scikit-learn dataset 'irs'.*did you mean 'sklearn:iris'"
+        r".*iris, digits, wine, breast_cancer"
+    )
     with pytest.raises(ValueError, match=expected):
         load_dataset("sklearn:irs")
 
@@ -197,16 +208,29 @@ def test_unknown_source_form_names_accepted_forms(source):
         ({"X": np.ones(4), "y": np.array([0, 1, 0, 1])}, r"X must be 2-D.*shape \(4,\)"),
         ({"X": np.ones((3, 2)), "y": np.array([0, 1])}, r"3 rows in X but 2 labels in y"),
         ({"X": np.ones((2, 2)), "y": np.array([[0], [1]])}, r"y must be 1-D.*ravel"),
-        ({"X": np.array([[1.0, np.inf], [0, 0]]), "y": np.array([0, 1])},
-         r"non-finite value \(inf\) at row 0, column 1"),
+        (
+            {"X": np.array([[1.0, np.inf], [0, 0]]), "y": np.array([0, 1])},
+            r"non-finite value \(inf\) at row 0, column 1",
+        ),
         ({"X": np.array([["a", "b"], ["c", "d"]]), "y": np.array([0, 1])}, r"X must be numeric"),
         ({"X": np.ones((2, 2)), "y": np.array([1, 1])}, r"only one class"),
-        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "X_test": np.ones((1, 2))},
-         r"only one of X_test and y_test"),
-        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "X_test": np.ones((1, 3)),
-          "y_test": np.array([0])}, r"X_test has 3 columns but X has 2"),
-        ({"X": np.ones((2, 2)), "y": np.array([0, 1]), "feature_names": np.array(["a"])},
-         r"1 feature_names but X has 2 columns"),
+        (
+            {"X": np.ones((2, 2)), "y": np.array([0, 1]), "X_test": np.ones((1, 2))},
+            r"only one of X_test and y_test",
+        ),
+        (
+            {
+                "X": np.ones((2, 2)),
+                "y": np.array([0, 1]),
+                "X_test": np.ones((1, 3)),
+                "y_test": np.array([0]),
+            },
+            r"X_test has 3 columns but X has 2",
+        ),
+        (
+            {"X": np.ones((2, 2)), "y": np.array([0, 1]), "feature_names": np.array(["a"])},
+            r"1 feature_names but X has 2 columns",
+        ),
         ({"X": np.ones((2, 2)), "y": np.array([{}, {}], dtype=object)}, r"object arrays"),
     ],
 )
@@ -226,11 +250,18 @@ def test_npz_that_is_not_an_npz(tmp_path):
     "kwargs, match",
     [
         ({"n_classes": 1}, r"^n_classes must be an integer >= 2, got 1$"),
-        ({"n_samples": 2, "n_classes": 3}, r"^n_samples: 2 samples cannot cover 3 classes; use n_samples >= n_classes$"),
-        ({"n_features": 3, "n_informative": 4},
-         r"^n_informative must be in \[1, n_features=3\], got 4$"),
-        ({"n_classes": 5, "n_informative": 2},
-         r"cannot separate 5 classes; use n_informative >= 3"),
+        (
+            {"n_samples": 2, "n_classes": 3},
+            r"^n_samples: 2 samples cannot cover 3 classes; use n_samples >= n_classes$",
+        ),
+        (
+            {"n_features": 3, "n_informative": 4},
+            r"^n_informative must be in \[1, n_features=3\], got 4$",
+        ),
+        (
+            {"n_classes": 5, "n_informative": 2},
+            r"cannot separate 5 classes; use n_informative >= 3",
+        ),
     ],
 )
 def test_synthetic_errors(kwargs, match):
@@ -311,9 +342,12 @@ def test_load_features_refuses_a_header_with_some_but_not_all_feature_names(tmp_
     # Taking the columns in order here would pair 'pw' (or 'species') with petal_width.
     path = write(tmp_path, "sepal_length,sepal_width,petal_length,pw,species\n1,2,3,4,x\n")
     names = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-    with pytest.raises(DataError, match=r"^source: .*d\.csv has 3 of the model's 4 features but "
-                                        r"no column named petal_width \(its other columns: pw, "
-                                        r"species\); name its columns as in training$"):
+    with pytest.raises(
+        DataError,
+        match=r"^source: .*d\.csv has 3 of the model's 4 features but "
+        r"no column named petal_width \(its other columns: pw, "
+        r"species\); name its columns as in training$",
+    ):
         load_features(path, feature_names=names, target="species")
 
 
@@ -333,8 +367,11 @@ def test_npz_feature_names_match_by_name_or_all_in_order(tmp_path):
     assert names == ("a", "b", "c")
     got, _, names = load_features(str(path), feature_names=("p", "q", "r"))  # none: in order
     np.testing.assert_array_equal(got, X) and names == ("c", "a", "b")
-    with pytest.raises(DataError, match=r"has 2 of the model's 3 features but no column named "
-                                        r"r \(its other columns: c\)"):
+    with pytest.raises(
+        DataError,
+        match=r"has 2 of the model's 3 features but no column named "
+        r"r \(its other columns: c\)",
+    ):
         load_features(str(path), feature_names=("a", "b", "r"))
 
 
@@ -356,8 +393,10 @@ FILE_PROBLEMS = {
     "directory": (lambda p: (p / "d.csv").mkdir(), "is a directory, not a data file"),
     "fifo": (_fifo, "is not a regular file (a FIFO, socket or device)"),
     "symlink loop": (_loop, "is a symbolic link loop"),
-    "dangling symlink": (lambda p: os.symlink(p / "gone.csv", p / "d.csv"),
-                         "is a symbolic link to a file that does not exist"),
+    "dangling symlink": (
+        lambda p: os.symlink(p / "gone.csv", p / "d.csv"),
+        "is a symbolic link to a file that does not exist",
+    ),
     "missing": (lambda p: None, "not found"),
 }
 
@@ -370,21 +409,28 @@ def test_a_path_that_is_not_a_readable_file_is_named_for_what_it_is(name, loader
     source = str(tmp_path / "d.csv")
     with pytest.raises(DataError) as e:  # a FIFO would block here if it were opened
         loader(source)
-    assert str(e.value) == f"source: file '{source}' {problem}" or \
-        str(e.value).startswith(f"source: file '{source}' {problem}; ")
+    assert str(e.value) == f"source: file '{source}' {problem}" or str(e.value).startswith(
+        f"source: file '{source}' {problem}; "
+    )
 
 
-@pytest.mark.parametrize("data, where", [
-    ("a,b,y\n1,2,caf\xe9\n".encode("latin-1"), "byte 0xe9 on line 2"),
-    ("a,b,y\n1,2,x\n3,4,z\n".encode("utf-16"), "byte 0xff on line 1"),
-    (b"a,b,y\n1,2,x\n3,4,\x80z\n", "byte 0x80 on line 3"),
-])
+@pytest.mark.parametrize(
+    "data, where",
+    [
+        ("a,b,y\n1,2,caf\xe9\n".encode("latin-1"), "byte 0xe9 on line 2"),
+        ("a,b,y\n1,2,x\n3,4,z\n".encode("utf-16"), "byte 0xff on line 1"),
+        (b"a,b,y\n1,2,x\n3,4,\x80z\n", "byte 0x80 on line 3"),
+    ],
+)
 @pytest.mark.parametrize("loader", [load_dataset, load_features])
 def test_a_csv_that_is_not_utf8_is_named_with_its_first_bad_byte(data, where, loader, tmp_path):
     (tmp_path / "d.csv").write_bytes(data)
-    with pytest.raises(DataError, match=rf"^source: .*d\.csv is not UTF-8 text \({where}\); "
-                                        r"save it as UTF-8, or give the encoding it is in "
-                                        r"\(data\.encoding in a config, e\.g\. latin-1\)$"):
+    with pytest.raises(
+        DataError,
+        match=rf"^source: .*d\.csv is not UTF-8 text \({where}\); "
+        r"save it as UTF-8, or give the encoding it is in "
+        r"\(data\.encoding in a config, e\.g\. latin-1\)$",
+    ):
         loader(str(tmp_path / "d.csv"))
 
 
@@ -394,20 +440,25 @@ def test_a_csv_in_another_encoding_loads_when_its_encoding_is_given(tmp_path):
     ds = load_dataset(str(path), encoding="latin-1")
     np.testing.assert_array_equal(ds.X, [[1.0, 2.0], [3.0, 4.0]])
     assert ds.y.tolist() == ["café", "thé"]
-    X, y, names = load_features(str(path), feature_names=("a", "b"), target="y",
-                                encoding="latin-1")
+    X, y, names = load_features(str(path), feature_names=("a", "b"), target="y", encoding="latin-1")
     assert y.tolist() == ["café", "thé"] and names == ("a", "b")
     # Another encoding names itself when the file is not in it.
-    with pytest.raises(DataError, match=r"^source: .*d\.csv is not ascii text \(byte 0xe9 on "
-                                        r"line 2\); save it as UTF-8, or give the encoding"):
+    with pytest.raises(
+        DataError,
+        match=r"^source: .*d\.csv is not ascii text \(byte 0xe9 on "
+        r"line 2\); save it as UTF-8, or give the encoding",
+    ):
         load_dataset(str(path), encoding="ascii")
 
 
 def test_a_cell_over_the_csv_field_limit_names_the_line(tmp_path):
     limit = csv.field_size_limit()
     path = write(tmp_path, "a,b,y\n1,2,x\n3," + "9" * (limit + 1) + ",z\n")
-    with pytest.raises(DataError, match=rf"d\.csv line 3 is not valid CSV \(a cell longer than "
-                                        rf"{limit} characters\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"d\.csv line 3 is not valid CSV \(a cell longer than "
+        rf"{limit} characters\)",
+    ):
         load_dataset(path)
 
 
@@ -431,11 +482,12 @@ def _corrupt_member(path, compressed=False):
     import io
 
     buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, X=np.arange(400.0).reshape(200, 2),
-                                                      y=np.arange(200) % 2)
+    (np.savez_compressed if compressed else np.savez)(
+        buffer, X=np.arange(400.0).reshape(200, 2), y=np.arange(200) % 2
+    )
     data = bytearray(buffer.getvalue())
     at = data.index(b"X.npy") + 200  # inside X's bytes: the zip's CRC no longer matches
-    data[at:at + 8] = b"\xff" * 8
+    data[at : at + 8] = b"\xff" * 8
     path.write_bytes(bytes(data))
 
 
@@ -446,28 +498,50 @@ def _zip_of_text(path):
 
 
 NPZ_FILES = {
-    "cut in half": (lambda p: p.write_bytes(GOOD[: len(GOOD) // 2]),
-                    "is truncated or not an npz file"),
+    "cut in half": (
+        lambda p: p.write_bytes(GOOD[: len(GOOD) // 2]),
+        "is truncated or not an npz file",
+    ),
     "cut before its end": (lambda p: p.write_bytes(GOOD[:-30]), "is truncated or not an npz file"),
     "a member corrupted": (_corrupt_member, "is truncated or not an npz file"),
-    "a compressed member corrupted": (lambda p: _corrupt_member(p, compressed=True),
-                                      "is truncated or not an npz file"),
+    "a compressed member corrupted": (
+        lambda p: _corrupt_member(p, compressed=True),
+        "is truncated or not an npz file",
+    ),
     "empty": (lambda p: p.write_bytes(b""), "is truncated or not an npz file"),
-    "an np.save array": (lambda p: np.save(open(p, "wb"), np.ones((3, 2))),
-                         "is a single .npy array, not a data .npz; save X as numbers"),
+    "an np.save array": (
+        lambda p: np.save(open(p, "wb"), np.ones((3, 2))),
+        "is a single .npy array, not a data .npz; save X as numbers",
+    ),
     "a zip of text": (_zip_of_text, "is truncated or not an npz file"),
-    "NaN in a float y": (lambda p: np.savez(p, X=np.ones((3, 2)), y=np.array([0.0, np.nan, 1.0])),
-                         r"y has a non-finite label \(nan\) at row 1"),
-    "inf in y_test": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([0, 1]),
-                                         X_test=np.ones((1, 2)), y_test=np.array([np.inf])),
-                      r"y_test has a non-finite label \(inf\) at row 0"),
-    "datetime y": (lambda p: np.savez(p, X=np.ones((2, 2)),
-                                      y=np.array(["2020-01-01", "2021-01-01"], "datetime64[D]")),
-                   r"y holds datetime64\[D\] values, which cannot be class labels"),
-    "complex y": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([1j, 2j])),
-                  r"y holds complex128 values"),
-    "bytes y not UTF-8": (lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([b"\xff", b"a"])),
-                          "y holds bytes that are not UTF-8 text"),
+    "NaN in a float y": (
+        lambda p: np.savez(p, X=np.ones((3, 2)), y=np.array([0.0, np.nan, 1.0])),
+        r"y has a non-finite label \(nan\) at row 1",
+    ),
+    "inf in y_test": (
+        lambda p: np.savez(
+            p,
+            X=np.ones((2, 2)),
+            y=np.array([0, 1]),
+            X_test=np.ones((1, 2)),
+            y_test=np.array([np.inf]),
+        ),
+        r"y_test has a non-finite label \(inf\) at row 0",
+    ),
+    "datetime y": (
+        lambda p: np.savez(
+            p, X=np.ones((2, 2)), y=np.array(["2020-01-01", "2021-01-01"], "datetime64[D]")
+        ),
+        r"y holds datetime64\[D\] values, which cannot be class labels",
+    ),
+    "complex y": (
+        lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([1j, 2j])),
+        r"y holds complex128 values",
+    ),
+    "bytes y not UTF-8": (
+        lambda p: np.savez(p, X=np.ones((2, 2)), y=np.array([b"\xff", b"a"])),
+        "y holds bytes that are not UTF-8 text",
+    ),
 }
 
 
@@ -483,8 +557,12 @@ def test_a_broken_npz_is_one_data_error_naming_it(name, tmp_path):
 
 
 def test_npz_bytes_labels_are_read_as_strings(tmp_path):
-    np.savez(tmp_path / "d.npz", X=np.ones((2, 2)), y=np.array([b"cat", b"dog"]),
-             feature_names=np.array([b"p", b"q"]))
+    np.savez(
+        tmp_path / "d.npz",
+        X=np.ones((2, 2)),
+        y=np.array([b"cat", b"dog"]),
+        feature_names=np.array([b"p", b"q"]),
+    )
     ds = load_dataset(str(tmp_path / "d.npz"))
     assert ds.y.tolist() == ["cat", "dog"] and ds.feature_names == ("p", "q")
 
@@ -492,8 +570,13 @@ def test_npz_bytes_labels_are_read_as_strings(tmp_path):
 def test_a_one_class_message_shows_the_label_as_written(tmp_path):
     with pytest.raises(DataError, match=r"only one class \('versicolor'\) in its labels"):
         load_dataset(write(tmp_path, "a,y\n1,versicolor\n2,versicolor\n"))
-    assert [label_text(v) for v in (np.str_("x"), np.int64(3), "y", 4, np.bool_(True))] == \
-        ["'x'", "3", "'y'", "4", "True"]
+    assert [label_text(v) for v in (np.str_("x"), np.int64(3), "y", 4, np.bool_(True))] == [
+        "'x'",
+        "3",
+        "'y'",
+        "4",
+        "True",
+    ]
 
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -501,11 +584,17 @@ def test_a_one_class_message_shows_the_label_as_written(tmp_path):
 
 def test_a_fingerprint_changes_with_any_value_the_order_or_the_rows(tmp_path):
     base = "a,b,y\n1,2,x\n3,4,z\n5,6,x\n"
-    variants = {"same": base, "value": base.replace("6", "7"), "label": base.replace("z", "w"),
-                "order": "a,b,y\n3,4,z\n1,2,x\n5,6,x\n", "more": base + "7,8,z\n",
-                "spacing": "a, b ,y\n1, 2,x\n\n3,4 ,z\n5,6,x\n"}
-    prints = {k: fingerprint(load_dataset(write(tmp_path, v, f"{k}.csv")))
-              for k, v in variants.items()}
+    variants = {
+        "same": base,
+        "value": base.replace("6", "7"),
+        "label": base.replace("z", "w"),
+        "order": "a,b,y\n3,4,z\n1,2,x\n5,6,x\n",
+        "more": base + "7,8,z\n",
+        "spacing": "a, b ,y\n1, 2,x\n\n3,4 ,z\n5,6,x\n",
+    }
+    prints = {
+        k: fingerprint(load_dataset(write(tmp_path, v, f"{k}.csv"))) for k, v in variants.items()
+    }
     first = prints["same"]
     assert first["rows"] == 3 and len(first["sha256"]) == 64
     assert data_changed(first, prints["same"], "d.csv") is None
@@ -513,7 +602,8 @@ def test_a_fingerprint_changes_with_any_value_the_order_or_the_rows(tmp_path):
     for k in ("value", "label", "order"):
         assert data_changed(first, prints[k], "d.csv") == (
             "the data d.csv has changed since the run was trained (the same 3 rows, but other "
-            "values or another order)")
+            "values or another order)"
+        )
     assert data_changed(first, prints["more"], "d.csv").endswith("(3 rows then, 4 now)")
 
 
@@ -548,8 +638,10 @@ def reader(request, monkeypatch):
     if request.param == "careful":
         monkeypatch.setattr(datafiles, "_fast_columns", lambda *args: None)
     else:
+
         def no_careful_reader(*args, **kwargs):
             raise AssertionError("the C reader fell back to the careful one")
+
         monkeypatch.setattr(datafiles, "read_csv", no_careful_reader)
     return request.param
 
@@ -560,8 +652,9 @@ def test_every_reader_reads_a_clean_file_exactly(tmp_path, reader, monkeypatch):
     X = rng.normal(size=(50, 3)) * 10.0 ** rng.integers(-300, 300, size=(50, 3))
     X[0] = [0.0, -0.0, 5e-324]
     y = rng.integers(0, 3, size=50)
-    text = "a,b,c,y\r\n" + "".join(f"{r[0]!r},{r[1]!r},{r[2]!r},{v}\r\n"
-                                   for r, v in zip(X.tolist(), y.tolist()))
+    text = "a,b,c,y\r\n" + "".join(
+        f"{r[0]!r},{r[1]!r},{r[2]!r},{v}\r\n" for r, v in zip(X.tolist(), y.tolist())
+    )
     ds = load_dataset(write(tmp_path, "\ufeff" + text))  # a byte-order mark, CRLF line ends
     assert ds.X.tobytes() == X.tobytes() and ds.y.dtype == np.int64
     assert ds.y.tolist() == y.tolist() and ds.feature_names == ("a", "b", "c")
@@ -577,19 +670,22 @@ def test_every_reader_chooses_columns_by_name(tmp_path, reader):
     assert y.tolist() == ["x", "z", "x"] and names == ("b", "a")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,b,y\n1,2,x\n3,4\n5,6,x\n", "line 3 has 2 fields but the header has 3"),
-    ("a,b,y\n1,2,x\n3,4,z,\n5,6,x\n", "line 3 has 4 fields but the header has 3"),
-    ("a,b,y\n1,2,x,9\n3,4,z\n", "line 2 has 4 fields but the header has 3"),
-    ("a,b,c,y\n1,2,3,x\n3,4,5\n", "line 3 has 3 fields but the header has 4"),
-    ("a,b,y\n1,2,x\n3,NA,z\n", "column 'b' has non-numeric value 'NA' at line 3"),
-    ("a,b,y\n1,2,x\n3,1e999,z\n", "column 'b' has non-finite value '1e999' at line 3"),
-    ("a,b,y\n1,2,x\n3, ,z\n", "column 'b' has an empty cell at line 3"),
-    ("a,b,y\n1,2,x\n3,4, \n", "column 'y' has an empty label at line 3"),
-    ("a,b,y\n", "has a header but no data rows"),
-    # pandas reads a column of true/false as 1/0 (and TRUE, True...); the careful reader not.
-    ("a,b,y\ntrue,1,x\nFALSE,0,z\n", "column 'a' has non-numeric value 'true' at line 2"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b,y\n1,2,x\n3,4\n5,6,x\n", "line 3 has 2 fields but the header has 3"),
+        ("a,b,y\n1,2,x\n3,4,z,\n5,6,x\n", "line 3 has 4 fields but the header has 3"),
+        ("a,b,y\n1,2,x,9\n3,4,z\n", "line 2 has 4 fields but the header has 3"),
+        ("a,b,c,y\n1,2,3,x\n3,4,5\n", "line 3 has 3 fields but the header has 4"),
+        ("a,b,y\n1,2,x\n3,NA,z\n", "column 'b' has non-numeric value 'NA' at line 3"),
+        ("a,b,y\n1,2,x\n3,1e999,z\n", "column 'b' has non-finite value '1e999' at line 3"),
+        ("a,b,y\n1,2,x\n3, ,z\n", "column 'b' has an empty cell at line 3"),
+        ("a,b,y\n1,2,x\n3,4, \n", "column 'y' has an empty label at line 3"),
+        ("a,b,y\n", "has a header but no data rows"),
+        # pandas reads a column of true/false as 1/0 (and TRUE, True...); the careful reader not.
+        ("a,b,y\ntrue,1,x\nFALSE,0,z\n", "column 'a' has non-numeric value 'true' at line 2"),
+    ],
+)
 def test_every_reader_names_the_line_at_fault(tmp_path, text, message, monkeypatch):
     """The C readers hand a file they cannot take to the careful reader: the same message."""
     messages = set()
@@ -627,11 +723,29 @@ def test_rows_beyond_the_newlines_counted_go_to_the_careful_reader(tmp_path):
 def test_the_data_benchmark_script_runs_and_reports_every_reader():
     # A smoke test: tiny settings, one round; the figures themselves are not checked.
     script = Path(__file__).resolve().parents[1] / "scripts" / "data_benchmark.py"
-    result = subprocess.run([sys.executable, str(script), "--rows", "300", "--cols", "4",
-                             "--rounds", "1", "--careful", "--json"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--rows",
+            "300",
+            "--cols",
+            "4",
+            "--rounds",
+            "1",
+            "--careful",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [r["tool"] for r in report["results"]] == [
-        "pandas.read_csv", "nnclf", "nnclf without pandas", "nnclf careful reader"]
+        "pandas.read_csv",
+        "nnclf",
+        "nnclf without pandas",
+        "nnclf careful reader",
+    ]
     assert all(r["seconds"] > 0 and r["peak_mb"] > 0 for r in report["results"])

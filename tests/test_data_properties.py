@@ -18,32 +18,77 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from nnclf.data import files as datafiles  # noqa: E402
 from nnclf.data.sources import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
-SETTINGS = settings(max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)), deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 CELLS = st.one_of(
-    st.sampled_from(["0", "1", "-2.5", "1e3", "1_000", " 7 ", "1e999", "-inf", "nan", "NaN",
-                     "0x10", "١٢", "+.5", "", " ", "a", "b", "x y", '"', "'", ",", "\n", "\r",
-                     "\x00", "\ufeff", "é", "99999999999999999999", "1,5", "true"]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-2.5",
+            "1e3",
+            "1_000",
+            " 7 ",
+            "1e999",
+            "-inf",
+            "nan",
+            "NaN",
+            "0x10",
+            "١٢",
+            "+.5",
+            "",
+            " ",
+            "a",
+            "b",
+            "x y",
+            '"',
+            "'",
+            ",",
+            "\n",
+            "\r",
+            "\x00",
+            "\ufeff",
+            "é",
+            "99999999999999999999",
+            "1,5",
+            "true",
+        ]
+    ),
     st.text(max_size=6),
     st.integers(-3, 3).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
 TABLES = st.lists(st.lists(CELLS, min_size=1, max_size=5), min_size=0, max_size=8)
-NUMBERS = st.one_of(st.floats(allow_nan=False, allow_infinity=False).map(repr),
-                    st.integers(-10**20, 10**20).map(str),
-                    st.sampled_from(["1e3", " 7 ", "+.5", "1.", "-0", "1_0", "", "nan", "1e999",
-                                     "4.9E-324", "0.1e-330", '"2"']))
+NUMBERS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(
+        ["1e3", " 7 ", "+.5", "1.", "-0", "1_0", "", "nan", "1e999", "4.9E-324", "0.1e-330", '"2"']
+    ),
+)
 LABELS = st.sampled_from(["x", "y", " z ", "1", "2", "", "-3"])
-NUMERIC_TABLES = st.lists(st.lists(NUMBERS, min_size=2, max_size=2).map(tuple).flatmap(
-    lambda ab: st.one_of(LABELS.map(lambda y: [*ab, y]), st.just([*ab]),
-                         LABELS.map(lambda y: [*ab, y, "9"]))), min_size=1, max_size=10)
+NUMERIC_TABLES = st.lists(
+    st.lists(NUMBERS, min_size=2, max_size=2)
+    .map(tuple)
+    .flatmap(
+        lambda ab: st.one_of(
+            LABELS.map(lambda y: [*ab, y]), st.just([*ab]), LABELS.map(lambda y: [*ab, y, "9"])
+        )
+    ),
+    min_size=1,
+    max_size=10,
+)
 
 
 def _check(ds_or_features, with_y: bool) -> None:
@@ -59,12 +104,13 @@ def _check(ds_or_features, with_y: bool) -> None:
 
 
 def _load_every_way(path: str) -> None:
-    for load in (lambda: _check(load_dataset(path), True),
-                 lambda: _check(load_dataset(path, target="a"), True),
-                 lambda: _check(load_features(path), False),
-                 lambda: _check(load_features(path, feature_names=("a", "b")), False),
-                 lambda: _check(load_features(path, feature_names=("a", "b"), target="y"),
-                                False)):
+    for load in (
+        lambda: _check(load_dataset(path), True),
+        lambda: _check(load_dataset(path, target="a"), True),
+        lambda: _check(load_features(path), False),
+        lambda: _check(load_features(path, feature_names=("a", "b")), False),
+        lambda: _check(load_features(path, feature_names=("a", "b"), target="y"), False),
+    ):
         try:
             load()
         except DataError as e:
@@ -110,11 +156,14 @@ def _outcome(load):
 def _every_reader(path: str) -> list:
     """What each way of loading ``path`` gives, with pandas' C reader, with numpy's (pandas
     not installed) and with the careful reader alone."""
-    loads = [lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(load_dataset(path)),
-             lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(
-                 load_dataset(path, features=["b", "a"], target="y")),
-             lambda: load_features(path, feature_names=("b", "a"), target="y"),
-             lambda: load_features(path)]
+    loads = [
+        lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(load_dataset(path)),
+        lambda: (lambda ds: (ds.X, ds.y, ds.feature_names))(
+            load_dataset(path, features=["b", "a"], target="y")
+        ),
+        lambda: load_features(path, feature_names=("b", "a"), target="y"),
+        lambda: load_features(path),
+    ]
     outcomes = []
     with pytest.MonkeyPatch.context() as m:
         outcomes.append([_outcome(load) for load in loads])
@@ -126,10 +175,14 @@ def _every_reader(path: str) -> list:
 
 
 @SETTINGS
-@given(rows=st.one_of(TABLES, NUMERIC_TABLES), delimiter=st.sampled_from([",", ";", "\t"]),
-       ends=st.sampled_from(["\n", "\r\n"]))
-def test_every_csv_reader_gives_the_same_arrays_or_the_same_message(rows, delimiter, ends,
-                                                                    tmp_path):
+@given(
+    rows=st.one_of(TABLES, NUMERIC_TABLES),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    ends=st.sampled_from(["\n", "\r\n"]),
+)
+def test_every_csv_reader_gives_the_same_arrays_or_the_same_message(
+    rows, delimiter, ends, tmp_path
+):
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator=ends)
     writer.writerow(["a", "b", "y"])
@@ -141,9 +194,17 @@ def test_every_csv_reader_gives_the_same_arrays_or_the_same_message(rows, delimi
 
 
 @SETTINGS
-@given(rows=st.lists(st.tuples(st.floats(allow_nan=False, allow_infinity=False, width=32),
-                               st.floats(allow_nan=False, allow_infinity=False, width=32),
-                               st.sampled_from(["x", "y", "z"])), min_size=2, max_size=8))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.floats(allow_nan=False, allow_infinity=False, width=32),
+            st.floats(allow_nan=False, allow_infinity=False, width=32),
+            st.sampled_from(["x", "y", "z"]),
+        ),
+        min_size=2,
+        max_size=8,
+    )
+)
 def test_a_table_of_finite_numbers_and_labels_reads_back_exactly(rows, tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("a,b,y\n" + "".join(f"{a!r},{b!r},{c}\n" for a, b, c in rows))
@@ -167,8 +228,11 @@ def test_any_bytes_as_an_npz_load_or_raise_a_data_error(data, tmp_path):
 def _valid_npz(compressed: bool) -> bytes:
     out = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(
-        out, X=np.arange(12.0).reshape(6, 2), y=np.array(["a", "b"] * 3),
-        feature_names=np.array(["a", "b"]))
+        out,
+        X=np.arange(12.0).reshape(6, 2),
+        y=np.array(["a", "b"] * 3),
+        feature_names=np.array(["a", "b"]),
+    )
     return out.getvalue()
 
 
@@ -176,10 +240,15 @@ VALID = {False: _valid_npz(False), True: _valid_npz(True)}
 
 
 @SETTINGS
-@given(compressed=st.booleans(), cut=st.integers(0, 10_000), at=st.integers(0, 10_000),
-       byte=st.integers(0, 255))
+@given(
+    compressed=st.booleans(),
+    cut=st.integers(0, 10_000),
+    at=st.integers(0, 10_000),
+    byte=st.integers(0, 255),
+)
 def test_an_npz_cut_short_or_with_a_byte_changed_loads_or_raises_a_data_error(
-        compressed, cut, at, byte, tmp_path):
+    compressed, cut, at, byte, tmp_path
+):
     data = bytearray(VALID[compressed])
     data[at % len(data)] = byte
     path = tmp_path / "d.npz"

@@ -13,17 +13,16 @@ import numpy as np
 import pytest
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, notes_network
 
-from nnclf import NNClassifier
 import nnclf.graph as F
+from nnclf import NNClassifier
 from nnclf.cli import main
 from nnclf.config.load import config_from_dict
-from nnclf.errors import ConfigError, ModelFileError
-from nnclf.graph.network import Network, init_params, memory_needed
-from nnclf.export.modelfile import load_model, save_model
 from nnclf.config.settings import ModelConfig, SGDSettings
-from nnclf.training.trainer import Trainer
+from nnclf.errors import ConfigError, ModelFileError
+from nnclf.export.modelfile import load_model, save_model
 from nnclf.export.trained import TrainedModel
-
+from nnclf.graph.network import Network, init_params, memory_needed
+from nnclf.training.trainer import Trainer
 
 # ----------------------------------------------------------------------------- the reference
 
@@ -75,29 +74,91 @@ def test_two_layers_build_the_notes_construction_twice():
     g = net.graph
     assert [v.name for v in g.leaves] == ["W1", "x", "b1", "W2", "b2", "V", "gamma", "y"]
     assert [v.name for v in g.vertices] == [
-        "W1", "x", "b1", "W2", "b2", "V", "gamma", "y", "z1", "h1", "z2", "h2", "l", "q", "o"]
+        "W1",
+        "x",
+        "b1",
+        "W2",
+        "b2",
+        "V",
+        "gamma",
+        "y",
+        "z1",
+        "h1",
+        "z2",
+        "h2",
+        "l",
+        "q",
+        "o",
+    ]
     assert (g.l, g.n) == (8, 15)
-    parents = {v.name: g.parents(v.name) for v in g.vertices[g.l:]}
-    assert parents == {"z1": ("W1", "x", "b1"), "h1": ("z1",), "z2": ("W2", "h1", "b2"),
-                       "h2": ("z2",), "l": ("V", "h2", "gamma"), "q": ("l",), "o": ("q", "y")}
-    assert [v.fn for v in g.vertices[g.l:]] == [F.affine, F.tanh, F.affine, F.relu, F.affine,
-                                                F.log_softmax, F.neg_pick]
+    parents = {v.name: g.parents(v.name) for v in g.vertices[g.l :]}
+    assert parents == {
+        "z1": ("W1", "x", "b1"),
+        "h1": ("z1",),
+        "z2": ("W2", "h1", "b2"),
+        "h2": ("z2",),
+        "l": ("V", "h2", "gamma"),
+        "q": ("l",),
+        "o": ("q", "y"),
+    }
+    assert [v.fn for v in g.vertices[g.l :]] == [
+        F.affine,
+        F.tanh,
+        F.affine,
+        F.relu,
+        F.affine,
+        F.log_softmax,
+        F.neg_pick,
+    ]
     # E as the notes number it: (j, i) for every parent j of i.
-    assert g.edges == [(1, 9), (2, 9), (3, 9), (9, 10), (4, 11), (10, 11), (5, 11), (11, 12),
-                       (6, 13), (12, 13), (7, 13), (13, 14), (14, 15), (8, 15)]
+    assert g.edges == [
+        (1, 9),
+        (2, 9),
+        (3, 9),
+        (9, 10),
+        (4, 11),
+        (10, 11),
+        (5, 11),
+        (11, 12),
+        (6, 13),
+        (12, 13),
+        (7, 13),
+        (13, 14),
+        (14, 15),
+        (8, 15),
+    ]
     assert net.param_names == ("W1", "b1", "W2", "b2", "V", "gamma")
     assert list(net.params) == list(net.param_names)
     assert {k: v.shape for k, v in net.params.items()} == {
-        "W1": (5, 4), "b1": (5,), "W2": (3, 5), "b2": (3,), "V": (3, 3), "gamma": (3,)}
+        "W1": (5, 4),
+        "b1": (5,),
+        "W2": (3, 5),
+        "b2": (3,),
+        "V": (3, 3),
+        "gamma": (3,),
+    }
     assert (net.layers, net.n_hidden, net.transfers, net.transfer) == (
-        (5, 3), (5, 3), ("tanh", "relu"), ["tanh", "relu"])
+        (5, 3),
+        (5, 3),
+        ("tanh", "relu"),
+        ["tanh", "relu"],
+    )
 
 
 def test_three_layers_name_every_layer():
     net = Network(2, (4, 3, 2), 2)
     assert net.param_names == ("W1", "b1", "W2", "b2", "W3", "b3", "V", "gamma")
-    assert [v.name for v in net.graph.vertices[net.graph.l:]] == [
-        "z1", "h1", "z2", "h2", "z3", "h3", "l", "q", "o"]
+    assert [v.name for v in net.graph.vertices[net.graph.l :]] == [
+        "z1",
+        "h1",
+        "z2",
+        "h2",
+        "z3",
+        "h3",
+        "l",
+        "q",
+        "o",
+    ]
     assert net.transfer == "tanh" and net.transfers == ("tanh",) * 3
 
 
@@ -106,7 +167,8 @@ def test_one_layer_in_any_spelling_is_the_notes_network(n_hidden):
     net = Network(3, n_hidden, 3, seed=7)
     notes = notes_network(F.tanh)
     assert [(v.name, v.fn, net.graph.parents(v.name)) for v in net.graph.vertices] == [
-        (v.name, v.fn, notes.parents(v.name)) for v in notes.vertices]
+        (v.name, v.fn, notes.parents(v.name)) for v in notes.vertices
+    ]
     assert net.graph.edges == notes.edges
     assert net.param_names == ("W", "b", "V", "gamma") and net.n_hidden == 4
     reference = Network(3, 4, 3, seed=7)
@@ -150,17 +212,23 @@ def test_memory_estimate_counts_every_layer():
 
 def test_a_deep_network_too_large_is_refused_naming_its_layers(monkeypatch):
     monkeypatch.setattr("nnclf.graph.network.physical_memory", lambda: 2**30)
-    with pytest.raises(ConfigError, match=r"^a network with d=10 inputs, m=\[100000, 100000\] "
-                                          r"hidden units and K=3 classes needs about .* GiB to "
-                                          r"train \(W1..W2, V, their gradients and buffers\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^a network with d=10 inputs, m=\[100000, 100000\] "
+        r"hidden units and K=3 classes needs about .* GiB to "
+        r"train \(W1..W2, V, their gradients and buffers\)",
+    ):
         Network(10, [100000, 100000], 3)
 
 
 # ----------------------------------------------------------------------------- gradients
 
 
-CASES = [([5, 4], ["tanh", "sigmoid"]), ([4, 3, 5], ["relu", "softplus", "tanh"]),
-         ([3, 3], "identity")]
+CASES = [
+    ([5, 4], ["tanh", "sigmoid"]),
+    ([4, 3, 5], ["relu", "softplus", "tanh"]),
+    ([3, 3], "identity"),
+]
 
 
 @pytest.mark.parametrize("sizes, transfer", CASES)
@@ -172,8 +240,10 @@ def test_every_mode_matches_hand_backprop_and_finite_differences(sizes, transfer
     loss, hand = deep_hand_gradients(net.params, x, y, net.transfers)
     values = net.graph.forward(net.leaf_values(x, y))
     assert float(values["o"]) == pytest.approx(loss, rel=1e-13)
-    modes = {mode: net.graph.backward(values, mode=mode, wrt=net.param_names)
-             for mode in ("vjp", "jacobian")}
+    modes = {
+        mode: net.graph.backward(values, mode=mode, wrt=net.param_names)
+        for mode in ("vjp", "jacobian")
+    }
     modes["path_sum"] = {k: net.graph.path_sum(values, k, "o") for k in net.param_names}
 
     def o():
@@ -182,10 +252,16 @@ def test_every_mode_matches_hand_backprop_and_finite_differences(sizes, transfer
     for name in net.param_names:
         numeric = central_differences(o, net.params[name])
         for mode, grads in modes.items():
-            np.testing.assert_allclose(grads[name], hand[name], rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{mode} {name}")
-            np.testing.assert_allclose(grads[name], numeric, rtol=1e-6, atol=1e-8,
-                                       err_msg=f"{mode} {name} vs finite differences")
+            np.testing.assert_allclose(
+                grads[name], hand[name], rtol=1e-10, atol=1e-12, err_msg=f"{mode} {name}"
+            )
+            np.testing.assert_allclose(
+                grads[name],
+                numeric,
+                rtol=1e-6,
+                atol=1e-8,
+                err_msg=f"{mode} {name} vs finite differences",
+            )
 
 
 def test_batch_gradients_are_the_mean_of_the_hand_backprop():
@@ -215,28 +291,39 @@ def test_per_layer_transfers_are_applied_in_order():
 
 def test_gradcheck_command_checks_every_parameter_of_a_deep_config(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "deep.yaml").write_text("data: {source: sklearn:iris}\n"
-                                        "model: {hidden_units: [6, 5, 4], transfer: softplus}\n")
+    (tmp_path / "deep.yaml").write_text(
+        "data: {source: sklearn:iris}\nmodel: {hidden_units: [6, 5, 4], transfer: softplus}\n"
+    )
     assert main(["gradcheck", "deep.yaml", "--examples", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("gradcheck: 2 training examples of sklearn:iris, network d=4 "
-                               "m=[6, 5, 4] K=3 (softplus), each mode")
+    assert lines[0].startswith(
+        "gradcheck: 2 training examples of sklearn:iris, network d=4 "
+        "m=[6, 5, 4] K=3 (softplus), each mode"
+    )
     rows = [line.split() for line in lines[2:-1]]
     assert [(r[0], r[1]) for r in rows] == [
-        (m, p) for m in ("vjp", "jacobian", "path_sum")
-        for p in ("W1", "b1", "W2", "b2", "W3", "b3", "V", "gamma")]
+        (m, p)
+        for m in ("vjp", "jacobian", "path_sum")
+        for p in ("W1", "b1", "W2", "b2", "W3", "b3", "V", "gamma")
+    ]
     assert all(r[-1] == "yes" for r in rows) and lines[-1] == "all agree"
 
 
 def test_graph_command_shows_the_deeper_graph(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "deep.yaml").write_text("data: {source: sklearn:iris}\n"
-                                        "model: {hidden_units: [6, 5], transfer: [relu, tanh]}\n")
+    (tmp_path / "deep.yaml").write_text(
+        "data: {source: sklearn:iris}\nmodel: {hidden_units: [6, 5], transfer: [relu, tanh]}\n"
+    )
     assert main(["graph", "deep.yaml"]) == 0
     dot = capsys.readouterr().out
-    for label in ('1: W1\\nd = 24, shape (6, 4)', '9: z1 = affine(W1, x, b1)\\nd = 6',
-                  '10: h1 = relu(z1)', '11: z2 = affine(W2, h1, b2)\\nd = 5', '12: h2 = tanh(z2)',
-                  '13: l = affine(V, h2, gamma)\\nd = 3'):
+    for label in (
+        "1: W1\\nd = 24, shape (6, 4)",
+        "9: z1 = affine(W1, x, b1)\\nd = 6",
+        "10: h1 = relu(z1)",
+        "11: z2 = affine(W2, h1, b2)\\nd = 5",
+        "12: h2 = tanh(z2)",
+        "13: l = affine(V, h2, gamma)\\nd = 3",
+    ):
         assert label in dot
     assert "v10 -> v11;" in dot and "v12 -> v13;" in dot
 
@@ -251,17 +338,28 @@ def _data(n=120, d=6, K=3, seed=0):
 
 def _train(engine, sizes, **settings):
     X, y = _data()
-    net = Network(6, sizes, 3, transfer=["tanh", "relu", "sigmoid"][:len(sizes)], seed=1)
-    trainer = Trainer(net, SGDSettings(steps=600, engine=engine, schedule={
-        "name": "inverse_time", "eta0": 0.05, "tau": 300}, **settings), seed=3, progress="none")
+    net = Network(6, sizes, 3, transfer=["tanh", "relu", "sigmoid"][: len(sizes)], seed=1)
+    trainer = Trainer(
+        net,
+        SGDSettings(
+            steps=600,
+            engine=engine,
+            schedule={"name": "inverse_time", "eta0": 0.05, "tau": 300},
+            **settings,
+        ),
+        seed=3,
+        progress="none",
+    )
     trainer.fit(X, y)
     assert trainer.engine.name == engine
     return trainer
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("settings", [{}, {"momentum": 0.9, "l2": 0.01},
-                                      {"momentum": 0.5, "nesterov": True, "batch_size": 8}])
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"momentum": 0.9, "l2": 0.01}, {"momentum": 0.5, "nesterov": True, "batch_size": 8}],
+)
 @pytest.mark.parametrize("sizes", [(7, 5), (6, 5, 4)])
 def test_both_engines_take_the_same_steps_on_deep_networks(sizes, settings):
     pytest.importorskip("numba")
@@ -270,8 +368,7 @@ def test_both_engines_take_the_same_steps_on_deep_networks(sizes, settings):
     for name, value in slow.network.params.items():
         scale = np.max(np.abs(value))
         assert np.max(np.abs(fast.network.params[name] - value)) <= 1e-8 * scale, name
-    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"],
-                                                           rel=1e-8)
+    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"], rel=1e-8)
 
 
 @pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
@@ -284,15 +381,26 @@ def test_l2_decays_every_weight_matrix_of_a_deep_network_and_no_bias(engine):
     before = {k: v.copy() for k, v in net.params.items()}
     eta, l2 = 0.2, 0.3
     # One step over a batch of all 16 rows: the gradient is the full mean, whatever the order.
-    trainer = Trainer(net, SGDSettings(steps=1, batch_size=16, sampling="shuffle", l2=l2,
-                                       schedule={"name": "constant", "eta0": eta}, engine=engine),
-                      seed=0, progress="none")
+    trainer = Trainer(
+        net,
+        SGDSettings(
+            steps=1,
+            batch_size=16,
+            sampling="shuffle",
+            l2=l2,
+            schedule={"name": "constant", "eta0": eta},
+            engine=engine,
+        ),
+        seed=0,
+        progress="none",
+    )
     trainer.fit(X, y)
     _, grads = deep_hand_gradients(before, X, y, ("tanh", "sigmoid"))
     for name, p in before.items():
         decay = l2 * p if p.ndim == 2 else 0.0
-        np.testing.assert_allclose(net.params[name], p - eta * (grads[name] + decay),
-                                   rtol=1e-12, atol=1e-14, err_msg=name)
+        np.testing.assert_allclose(
+            net.params[name], p - eta * (grads[name] + decay), rtol=1e-12, atol=1e-14, err_msg=name
+        )
 
 
 def test_a_checkpoint_of_a_deep_network_resumes_bit_identically():
@@ -321,8 +429,9 @@ output: {dir: runs/deep}
 """
 
 
-def test_a_deep_config_trains_and_its_run_directory_evaluates_and_predicts(tmp_path, monkeypatch,
-                                                                           capsys):
+def test_a_deep_config_trains_and_its_run_directory_evaluates_and_predicts(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deep.yaml").write_text(DEEP_RUN)
     assert main(["train", "deep.yaml", "--quiet", "--set", "model.hidden_units=[8,6]"]) == 0
@@ -344,27 +453,40 @@ def test_a_deep_config_trains_and_its_run_directory_evaluates_and_predicts(tmp_p
 
 def test_the_bundled_two_layer_digits_config_trains_well(tmp_path, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parent.parent)
-    assert main(["train", "configs/digits_deep.yaml", "--quiet", "--out",
-                 str(tmp_path / "d")]) == 0
+    assert main(["train", "configs/digits_deep.yaml", "--quiet", "--out", str(tmp_path / "d")]) == 0
     assert TrainedModel.load(tmp_path / "d" / "model.npz").network.layers == (57, 57)
     assert json.loads((tmp_path / "d" / "metrics.json").read_text())["test"]["accuracy"] >= 0.96
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.hidden_units=[64,0]", "model.hidden_units[1] must be an integer >= 1, got 0"),
-    ("model.hidden_units=[]", "model.hidden_units must list 1 to 10 values (one per hidden "
-                              "layer), got 0: []"),
-    ("model.hidden_units=[1,1,1,1,1,1,1,1,1,1,1]", "model.hidden_units must list 1 to 10 "
-                                                   "values (one per hidden layer), got 11"),
-    ("model.hidden_units=[8, x]", "model.hidden_units[1] must be an integer >= 1, got 'x'"),
-    ("model.transfer=[tanh, relu, tanh]", "model.transfer lists 3 functions but hidden_units "
-                                          "has 2 layers; give one name per hidden layer, or one "
-                                          "name for all"),
-    ("model.transfer=[tanh, rellu]", "model.transfer[1]: unknown transfer function 'rellu' "
-                                     "(did you mean 'relu'?); choose one of "),
-])
-def test_bad_layer_lists_are_one_line_naming_the_key_and_element(tmp_path, monkeypatch, capsys,
-                                                                  override, message):
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.hidden_units=[64,0]", "model.hidden_units[1] must be an integer >= 1, got 0"),
+        (
+            "model.hidden_units=[]",
+            "model.hidden_units must list 1 to 10 values (one per hidden layer), got 0: []",
+        ),
+        (
+            "model.hidden_units=[1,1,1,1,1,1,1,1,1,1,1]",
+            "model.hidden_units must list 1 to 10 values (one per hidden layer), got 11",
+        ),
+        ("model.hidden_units=[8, x]", "model.hidden_units[1] must be an integer >= 1, got 'x'"),
+        (
+            "model.transfer=[tanh, relu, tanh]",
+            "model.transfer lists 3 functions but hidden_units "
+            "has 2 layers; give one name per hidden layer, or one "
+            "name for all",
+        ),
+        (
+            "model.transfer=[tanh, rellu]",
+            "model.transfer[1]: unknown transfer function 'rellu' "
+            "(did you mean 'relu'?); choose one of ",
+        ),
+    ],
+)
+def test_bad_layer_lists_are_one_line_naming_the_key_and_element(
+    tmp_path, monkeypatch, capsys, override, message
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deep.yaml").write_text(DEEP_RUN)
     assert main(["train", "deep.yaml", "--set", override]) == 2
@@ -375,7 +497,9 @@ def test_bad_layer_lists_are_one_line_naming_the_key_and_element(tmp_path, monke
 
 def test_model_config_keeps_lists_and_names_its_layers():
     cfg = config_from_dict({"model": {"hidden_units": [6, 4], "transfer": ["relu", "tanh"]}})
-    assert cfg.model == ModelConfig([6, 4], ["relu", "tanh"]) == ModelConfig((6, 4), ("relu", "tanh"))
+    assert (
+        cfg.model == ModelConfig([6, 4], ["relu", "tanh"]) == ModelConfig((6, 4), ("relu", "tanh"))
+    )
     assert (cfg.model.layers, cfg.model.transfers) == ((6, 4), ("relu", "tanh"))
     assert ModelConfig([6, 4], "relu").transfers == ("relu", "relu")
     assert (ModelConfig().layers, ModelConfig().transfers) == ((100,), ("tanh",))
@@ -394,8 +518,11 @@ def test_deep_model_files_round_trip_and_predict_identically(tmp_path):
     model.save(tmp_path / "m.npz")
     params, meta = load_model(tmp_path / "m.npz")
     assert list(params) == ["W1", "b1", "W2", "b2", "V", "gamma"]
-    assert (meta["format_version"], meta["layers"], meta["transfer"]) == (2, [5, 3],
-                                                                          ["relu", "tanh"])
+    assert (meta["format_version"], meta["layers"], meta["transfer"]) == (
+        2,
+        [5, 3],
+        ["relu", "tanh"],
+    )
     back = TrainedModel.load(tmp_path / "m.npz")
     assert back.network.layers == (5, 3) and back.network.transfers == ("relu", "tanh")
     X = np.random.default_rng(1).normal(size=(7, 4))
@@ -414,12 +541,24 @@ def test_a_file_written_before_deep_networks_loads_and_predicts_as_before(tmp_pa
     """A model file exactly as nnclf wrote it before layers existed: W, b, V, gamma, an int
     hidden_units in its config, one transfer name, no 'layers'."""
     rng = np.random.default_rng(3)
-    p = {"W": rng.normal(size=(5, 4)), "b": rng.normal(size=5), "V": rng.normal(size=(3, 5)),
-         "gamma": rng.normal(size=3)}
-    meta = {"format": "nnclf-model", "format_version": 1, "nnclf_version": "0.1.0",
-            "classes": ["x", "y", "z"], "feature_names": None, "standardizer": None,
-            "transfer": "sigmoid", "dtype": "float64",
-            "config": {"model": {"hidden_units": 5, "transfer": "sigmoid"}}, "data": None}
+    p = {
+        "W": rng.normal(size=(5, 4)),
+        "b": rng.normal(size=5),
+        "V": rng.normal(size=(3, 5)),
+        "gamma": rng.normal(size=3),
+    }
+    meta = {
+        "format": "nnclf-model",
+        "format_version": 1,
+        "nnclf_version": "0.1.0",
+        "classes": ["x", "y", "z"],
+        "feature_names": None,
+        "standardizer": None,
+        "transfer": "sigmoid",
+        "dtype": "float64",
+        "config": {"model": {"hidden_units": 5, "transfer": "sigmoid"}},
+        "data": None,
+    }
     np.savez(tmp_path / "old.npz", metadata=np.array(json.dumps(meta)), **p)
     model = TrainedModel.load(tmp_path / "old.npz")
     X = rng.normal(size=(6, 4))
@@ -439,19 +578,34 @@ def _rewrite_arrays(path, change):
     np.savez(path, **arrays)
 
 
-@pytest.mark.parametrize("change, problem", [
-    (lambda a: a.update(W2=np.zeros((3, 4))), r"parameter 'W2' has shape \(3, 4\) but W1 has 5 "
-                                              r"hidden units"),
-    (lambda a: a.update(b2=np.zeros(4)), r"parameter 'b2' has shape \(4,\) but W2 has 3 hidden "
-                                         r"units"),
-    (lambda a: a.update(V=np.zeros((3, 5))), r"parameter 'V' has shape \(3, 5\) but W2 has 3 "
-                                             r"hidden units"),
-    (lambda a: a.update(gamma=np.zeros(2)), r"parameter 'gamma' has shape \(2,\) but V has 3 "
-                                            r"classes"),
-    (lambda a: a.pop("b2"), r"is not an nnclf model \(missing parameter 'b2'\)"),
-    (lambda a: a.update(W=np.zeros((5, 4))), r"has both 'W' and 'W1'"),
-    (lambda a: a.update(W1=np.zeros((5, 4), dtype=int)), r"parameter 'W1' has dtype int64"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            lambda a: a.update(W2=np.zeros((3, 4))),
+            r"parameter 'W2' has shape \(3, 4\) but W1 has 5 "
+            r"hidden units",
+        ),
+        (
+            lambda a: a.update(b2=np.zeros(4)),
+            r"parameter 'b2' has shape \(4,\) but W2 has 3 hidden "
+            r"units",
+        ),
+        (
+            lambda a: a.update(V=np.zeros((3, 5))),
+            r"parameter 'V' has shape \(3, 5\) but W2 has 3 "
+            r"hidden units",
+        ),
+        (
+            lambda a: a.update(gamma=np.zeros(2)),
+            r"parameter 'gamma' has shape \(2,\) but V has 3 "
+            r"classes",
+        ),
+        (lambda a: a.pop("b2"), r"is not an nnclf model \(missing parameter 'b2'\)"),
+        (lambda a: a.update(W=np.zeros((5, 4))), r"has both 'W' and 'W1'"),
+        (lambda a: a.update(W1=np.zeros((5, 4), dtype=int)), r"parameter 'W1' has dtype int64"),
+    ],
+)
 def test_inconsistent_deep_files_are_one_clear_error(tmp_path, change, problem):
     _deep_model().save(tmp_path / "m.npz")
     _rewrite_arrays(tmp_path / "m.npz", change)
@@ -461,11 +615,17 @@ def test_inconsistent_deep_files_are_one_clear_error(tmp_path, change, problem):
 
 def test_save_model_refuses_a_broken_chain_and_stray_names(tmp_path):
     params = dict(_deep_model().network.params)
-    with pytest.raises(ModelFileError, match=r"unexpected parameter 'U'; expected W1, b1, W2, "
-                                             r"b2, V, gamma"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"unexpected parameter 'U'; expected W1, b1, W2, "
+        r"b2, V, gamma",
+    ):
         save_model(tmp_path / "m.npz", {**params, "U": params["W2"]}, {})
-    with pytest.raises(ModelFileError, match=r"parameter 'b3' is missing; pass all of W1, b1, "
-                                             r"W2, b2, W3, b3, V, gamma"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"parameter 'b3' is missing; pass all of W1, b1, "
+        r"W2, b2, W3, b3, V, gamma",
+    ):
         save_model(tmp_path / "m.npz", {**params, "W3": params["W2"]}, {})
     with pytest.raises(ModelFileError, match=r"has both 'W' and 'W1'"):
         save_model(tmp_path / "m.npz", {**params, "W": params["W1"]}, {})
@@ -476,6 +636,7 @@ def test_save_model_refuses_a_broken_chain_and_stray_names(tmp_path):
 
 def test_deep_models_pickle():
     import pickle
+
     model = _deep_model(seed=3)
     back = pickle.loads(pickle.dumps(model))
     X = np.random.default_rng(0).normal(size=(4, 4))
@@ -489,13 +650,15 @@ def test_deep_models_pickle():
 @pytest.fixture(scope="module")
 def iris():
     from sklearn.datasets import load_iris
+
     return load_iris(return_X_y=True)
 
 
 def test_the_estimator_takes_a_tuple_and_exposes_coefs_and_intercepts(iris, tmp_path):
     X, y = iris
-    clf = NNClassifier(hidden_units=(8, 6), transfer=("tanh", "relu"), epochs=30,
-                       random_state=0).fit(X, y)
+    clf = NNClassifier(
+        hidden_units=(8, 6), transfer=("tanh", "relu"), epochs=30, random_state=0
+    ).fit(X, y)
     assert clf.score(X, y) > 0.9
     net = clf.network_
     assert net.layers == (8, 6) and net.transfers == ("tanh", "relu")
@@ -503,9 +666,12 @@ def test_the_estimator_takes_a_tuple_and_exposes_coefs_and_intercepts(iris, tmp_
     assert [b.shape for b in clf.intercepts_] == [(8,), (6,), (3,)]
     assert clf.coefs_[1] is net.params["W2"] and clf.intercepts_[-1] is net.params["gamma"]
     assert clf.V_ is net.params["V"]
-    with pytest.raises(AttributeError, match=r"W_: the network has 2 hidden layers "
-                                             r"\(hidden_units=\[8, 6\]\), so there is no single W;"
-                                             r" use coefs_ and intercepts_"):
+    with pytest.raises(
+        AttributeError,
+        match=r"W_: the network has 2 hidden layers "
+        r"\(hidden_units=\[8, 6\]\), so there is no single W;"
+        r" use coefs_ and intercepts_",
+    ):
         clf.W_
     assert not hasattr(clf, "b_")
     clf.save(tmp_path / "m.npz")
@@ -528,22 +694,33 @@ def test_warm_start_refuses_changed_layers_but_not_a_respelling(iris):
     clf = NNClassifier(hidden_units=(6, 4), epochs=1, warm_start=True, random_state=0).fit(X, y)
     clf.set_params(hidden_units=[6, 4], transfer=["tanh", "tanh"]).fit(X, y)  # the same network
     clf.set_params(hidden_units=(6, 5))
-    with pytest.raises(ConfigError, match=r"^hidden_units is \(6, 5\) but the fitted network has "
-                                          r"\(6, 4\), so training cannot continue"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^hidden_units is \(6, 5\) but the fitted network has "
+        r"\(6, 4\), so training cannot continue",
+    ):
         clf.fit(X, y)
     clf.set_params(hidden_units=(6, 4), transfer=["tanh", "relu"])
-    with pytest.raises(ConfigError, match=r"^transfer is \['tanh', 'relu'\] but the fitted "
-                                          r"network has 'tanh'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^transfer is \['tanh', 'relu'\] but the fitted "
+        r"network has 'tanh'",
+    ):
         clf.partial_fit(X, y)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"hidden_units": (4, 0)}, r"^hidden_units\[1\] must be an integer >= 1, got 0$"),
-    ({"hidden_units": ()}, r"^hidden_units must list 1 to 10 values"),
-    ({"hidden_units": (4, 4), "transfer": ["tanh"] * 3},
-     r"^transfer lists 3 functions but hidden_units has 2 layers"),
-    ({"hidden_units": "4"}, r"The 'hidden_units' parameter of NNClassifier must be an int"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"hidden_units": (4, 0)}, r"^hidden_units\[1\] must be an integer >= 1, got 0$"),
+        ({"hidden_units": ()}, r"^hidden_units must list 1 to 10 values"),
+        (
+            {"hidden_units": (4, 4), "transfer": ["tanh"] * 3},
+            r"^transfer lists 3 functions but hidden_units has 2 layers",
+        ),
+        ({"hidden_units": "4"}, r"The 'hidden_units' parameter of NNClassifier must be an int"),
+    ],
+)
 def test_the_estimator_names_the_bad_parameter(iris, params, message):
     X, y = iris
     with pytest.raises(ValueError, match=message):
@@ -561,5 +738,8 @@ def test_depth_script_matches_parameter_counts_and_prints_its_table(capsys, load
     assert depth.parameter_count(64, (57, 57), 10) == 57 * 65 + 57 * 58 + 10 * 58
     depth.main(["--quick", "--data", "shells", "--engine", "numpy"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == "| data | hidden layers | parameters | test accuracy (mean ± sd) | fit seconds |"
+    assert (
+        lines[1]
+        == "| data | hidden layers | parameters | test accuracy (mean ± sd) | fit seconds |"
+    )
     assert [line.split(" | ")[1:3] for line in lines[3:]] == [["[50]", "703"], ["[20, 20]", "703"]]

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import nnclf.graph as F
-from nnclf.training.compiled import CompiledSteps, Update, missing_compiled_form
-from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
+from nnclf.config.settings import SGDSettings
 from nnclf.errors import ConfigError
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
-from nnclf.config.settings import SGDSettings
-from nnclf.training.trainer import Trainer
 from nnclf.graph.transfers import TRANSFERS, elementwise
+from nnclf.training.compiled import CompiledSteps, Update, missing_compiled_form
+from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
+from nnclf.training.trainer import Trainer
 
 
 def _data(n=60, d=5, K=3, seed=0):
@@ -51,16 +51,19 @@ def test_auto_without_numba_uses_numpy_and_says_why(no_numba, capsys):
     trainer.fit(X, y)
     assert trainer.engine.name == "numpy"
     err = capsys.readouterr().err
-    assert err.splitlines()[0] == ('engine: numpy (numba is not installed; pip install '
-                                   '"nnclf[fast]" for the compiled engine)')
+    assert err.splitlines()[0] == (
+        'engine: numpy (numba is not installed; pip install "nnclf[fast]" for the compiled engine)'
+    )
 
 
 def test_engine_numba_without_numba_is_one_clear_error(no_numba):
     X, y = _data()
     with pytest.raises(ConfigError) as e:
         _trainer("numba").fit(X, y)
-    assert str(e.value) == ('train.engine is numba, but numba is not installed; '
-                            'pip install "nnclf[fast]", or use engine auto or numpy')
+    assert str(e.value) == (
+        "train.engine is numba, but numba is not installed; "
+        'pip install "nnclf[fast]", or use engine auto or numpy'
+    )
 
 
 @pytest.fixture
@@ -83,8 +86,10 @@ def test_a_function_without_compiled_form_keeps_auto_on_numpy(user_transfer):
 def test_engine_numba_with_a_function_without_compiled_form_is_an_error(user_transfer):
     pytest.importorskip("numba")
     X, y = _data()
-    with pytest.raises(ConfigError, match="train.engine is numba, but the local function "
-                                          "'my_tanh' has no compiled form"):
+    with pytest.raises(
+        ConfigError,
+        match="train.engine is numba, but the local function 'my_tanh' has no compiled form",
+    ):
         _trainer("numba", transfer="my_tanh").fit(X, y)
 
 
@@ -93,21 +98,30 @@ def test_auto_keeps_short_runs_on_numpy_and_takes_numba_for_long_ones():
     net = Network(5, 4, 3)
     short = choose_engine("auto", net.graph, AUTO_MIN_STEPS - 1)
     assert short.name == "numpy"
-    assert short.reason == (f"a short run of {AUTO_MIN_STEPS - 1} steps: compiling would take "
-                            "longer; train.engine: numba compiles it anyway, and caches it")
-    assert str(choose_engine("auto", net.graph, AUTO_MIN_STEPS)) == f"engine: numba (numba {version})"
+    assert short.reason == (
+        f"a short run of {AUTO_MIN_STEPS - 1} steps: compiling would take "
+        "longer; train.engine: numba compiles it anyway, and caches it"
+    )
+    assert (
+        str(choose_engine("auto", net.graph, AUTO_MIN_STEPS)) == f"engine: numba (numba {version})"
+    )
 
 
 def test_auto_keeps_minibatches_on_numpy_and_numba_still_forces_them():
     version = pytest.importorskip("numba").__version__
     net = Network(5, 4, 3)
     batch = choose_engine("auto", net.graph, AUTO_MIN_STEPS, batch_size=32)
-    assert (batch.name, batch.reason) == ("numpy", "minibatches of 32 run faster on numpy's "
-                                          "BLAS; train.engine: numba uses the compiled engine "
-                                          "anyway")
+    assert (batch.name, batch.reason) == (
+        "numpy",
+        "minibatches of 32 run faster on numpy's "
+        "BLAS; train.engine: numba uses the compiled engine "
+        "anyway",
+    )
     assert choose_engine("auto", net.graph, AUTO_MIN_STEPS, batch_size=1).name == "numba"
-    assert str(choose_engine("numba", net.graph, 10, batch_size=32)) == \
-        f"engine: numba (numba {version})"
+    assert (
+        str(choose_engine("numba", net.graph, 10, batch_size=32))
+        == f"engine: numba (numba {version})"
+    )
 
 
 def test_generated_source_names_only_vertex_numbers():
@@ -128,26 +142,39 @@ def test_generated_source_names_only_vertex_numbers():
     # Adam and averaging add state arrays and kernels, named by vertex numbers and by nnclf.
     state = tuple({name: np.zeros(2) for name in params} for _ in range(2))
     update = Update(optimizer="adam", beta1=0.9, beta2=0.999, epsilon=1e-8, average=True)
-    source = CompiledSteps(g, params, (x.name, y.name), update, state, np.zeros(1),
-                           {name: np.zeros(2) for name in params}).source
+    source = CompiledSteps(
+        g,
+        params,
+        (x.name, y.name),
+        update,
+        state,
+        np.zeros(1),
+        {name: np.zeros(2) for name in params},
+    ).source
     for vertex in g.vertices:
         assert vertex.name not in source
     assert "adam(u1, p1, s1_0, s1_1, eta, beta1, beta2, epsilon, c1, c2)" in source
     assert "average(avg5, u5, rate)" in source
 
 
-@pytest.mark.parametrize("update, slots, fused", [
-    (Update(), 0, True), (Update(momentum=0.5), 1, False), (Update(l2=0.1), 0, False),
-    (Update(optimizer="adagrad", epsilon=1e-8), 1, False),
-    (Update(optimizer="adam", beta1=0.9, beta2=0.999, epsilon=1e-8), 2, False),
-    (Update(average=True), 0, True),
-])
+@pytest.mark.parametrize(
+    "update, slots, fused",
+    [
+        (Update(), 0, True),
+        (Update(momentum=0.5), 1, False),
+        (Update(l2=0.1), 0, False),
+        (Update(optimizer="adagrad", epsilon=1e-8), 1, False),
+        (Update(optimizer="adam", beta1=0.9, beta2=0.999, epsilon=1e-8), 2, False),
+        (Update(average=True), 0, True),
+    ],
+)
 def test_the_update_knows_its_state_and_whether_it_fuses(update, slots, fused):
     # Averaging reads the parameters after the fused update: it never stops the fusing.
     assert (update.slots, update.fused) == (slots, fused)
 
 
 # ------------------------------------------------------------------ kernels as plain Python
+
 
 def _kernel_forward(fn, *args):
     shape = np.shape(fn.forward(*args))
@@ -170,8 +197,28 @@ def test_transfer_kernels_match_their_numpy_forms(name):
 
 def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
     # The kernel computes expm1(2z) / (expm1(2z) + 2), and +-1 beyond |z| = 20.
-    z = np.array([[0.0, -0.0, 1e-300, -1e-12, 3e-8, 0.25, -0.7, 1.5, 9.0, -18.9, 19.5, 20.0,
-                   20.5, -700.0, np.inf, -np.inf]])
+    z = np.array(
+        [
+            [
+                0.0,
+                -0.0,
+                1e-300,
+                -1e-12,
+                3e-8,
+                0.25,
+                -0.7,
+                1.5,
+                9.0,
+                -18.9,
+                19.5,
+                20.0,
+                20.5,
+                -700.0,
+                np.inf,
+                -np.inf,
+            ]
+        ]
+    )
     out = np.empty_like(z)
     TRANSFERS["tanh"].compiled.forward(z, out)
     np.testing.assert_array_max_ulp(out, np.tanh(z), maxulp=4)
@@ -211,12 +258,17 @@ def test_affine_log_softmax_neg_pick_kernels_match_numpy(shape, batch):
 
 def test_the_compiled_loop_runs_blas_on_one_thread_and_restores_it():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-              if lib["user_api"] == "blas"]
+    before = [
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    ]
     with one_blas_thread():
-        inside = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-                  if lib["user_api"] == "blas"]
-    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-             if lib["user_api"] == "blas"]
+        inside = [
+            lib["num_threads"]
+            for lib in threadpoolctl.threadpool_info()
+            if lib["user_api"] == "blas"
+        ]
+    after = [
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    ]
     assert inside and set(inside) == {1}
     assert after == before

@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from notes_reference import hand_gradients
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris
@@ -19,12 +20,11 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 import nnclf
 from nnclf import NNClassifier
-from nnclf.estimator.params import expected_failed_checks
 from nnclf.data.preprocessing import Standardizer
+from nnclf.estimator.params import expected_failed_checks
+from nnclf.export.trained import TrainedModel
 from nnclf.graph.network import Network
 from nnclf.training.trainer import DivergenceError, SGDSettings, Trainer
-from nnclf.export.trained import TrainedModel
-from notes_reference import hand_gradients
 
 SMALL = dict(hidden_units=8, epochs=3, random_state=0)
 """Quick settings for tests that are about behaviour, not accuracy."""
@@ -47,26 +47,51 @@ def array_api_check_enabled(monkeypatch):
 
 
 def test_check_estimator_passes_every_check_with_the_defaults(array_api_check_enabled):
-    results = check_estimator(NNClassifier(), on_skip=None, on_fail=None,
-                              expected_failed_checks=expected_failed_checks(NNClassifier()))
-    not_passed = [(r["check_name"], r["status"], r["exception"])
-                  for r in results if r["status"] != "passed"]
+    results = check_estimator(
+        NNClassifier(),
+        on_skip=None,
+        on_fail=None,
+        expected_failed_checks=expected_failed_checks(NNClassifier()),
+    )
+    not_passed = [
+        (r["check_name"], r["status"], r["exception"]) for r in results if r["status"] != "passed"
+    ]
     # Only the checks listed as failing by design, and each of them does fail.
     assert {(name, status) for name, status, _ in not_passed} == {
-        (name, "xfail") for name in expected_failed_checks(NNClassifier())}
+        (name, "xfail") for name in expected_failed_checks(NNClassifier())
+    }
     assert len(results) >= 50
 
 
 # Every other code path: minibatches, shuffling, momentum, weight decay, early stopping,
 # a schedule with its own parameters, other transfer functions, a fixed number of steps.
-@parametrize_with_checks([
-    NNClassifier(hidden_units=20, transfer="relu", init="he", schedule="step",
-                 schedule_params={"factor": 0.5, "every": 2000}, batch_size=4,
-                 sampling="shuffle", momentum=0.9, l2=1e-4, early_stopping=True,
-                 validation_fraction=0.2, patience=3),
-    NNClassifier(hidden_units=5, transfer="sigmoid", init="normal", steps=700,
-                 schedule="constant", eta0=0.2),
-], expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    [
+        NNClassifier(
+            hidden_units=20,
+            transfer="relu",
+            init="he",
+            schedule="step",
+            schedule_params={"factor": 0.5, "every": 2000},
+            batch_size=4,
+            sampling="shuffle",
+            momentum=0.9,
+            l2=1e-4,
+            early_stopping=True,
+            validation_fraction=0.2,
+            patience=3,
+        ),
+        NNClassifier(
+            hidden_units=5,
+            transfer="sigmoid",
+            init="normal",
+            steps=700,
+            schedule="constant",
+            eta0=0.2,
+        ),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
 def test_sklearn_estimator_check(estimator, check, array_api_check_enabled):
     check(estimator)
 
@@ -86,16 +111,18 @@ def test_works_in_pipeline_grid_search_and_cross_val_score(iris):
 
 def test_clone_copies_the_parameters_and_not_the_fit(iris):
     X, y = iris
-    clf = NNClassifier(schedule="step", schedule_params={"factor": 0.5, "every": 100},
-                       **SMALL).fit(X, y)
+    clf = NNClassifier(schedule="step", schedule_params={"factor": 0.5, "every": 100}, **SMALL).fit(
+        X, y
+    )
     copy = clone(clf)
     assert copy.get_params() == clf.get_params()
     assert not hasattr(copy, "classes_") and not hasattr(copy, "network_")
     assert_array_equal(copy.fit(X, y).predict_proba(X), clf.predict_proba(X))
 
 
-@pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads),
-                                          (None, None)], ids=["pickle", "joblib"])
+@pytest.mark.parametrize(
+    "dumps, loads", [(pickle.dumps, pickle.loads), (None, None)], ids=["pickle", "joblib"]
+)
 def test_pickled_estimator_predicts_and_continues_identically(iris, tmp_path, dumps, loads):
     X, y = iris
     clf = NNClassifier(momentum=0.5, warm_start=True, **SMALL).fit(X, y)
@@ -136,8 +163,9 @@ def test_same_random_state_same_model_different_random_state_different_weights(i
 
 def test_digits_with_default_parameters_in_a_scaling_pipeline():
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, stratify=y, random_state=0
+    )
     pipe = Pipeline([("scale", StandardScaler()), ("clf", NNClassifier(random_state=0))])
     assert pipe.fit(X_train, y_train).score(X_test, y_test) >= 0.96
 
@@ -200,9 +228,12 @@ def test_one_class_is_a_clear_error(iris):
 
 def test_parameter_errors_name_the_parameter_and_the_valid_range(iris):
     X, y = iris
-    with pytest.raises(ValueError, match=r"The 'hidden_units' parameter of NNClassifier must "
-                                         r"be an int in the range \[1, inf\), an instance of "
-                                         r"'list' or an instance of 'tuple'\. Got 0 instead"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'hidden_units' parameter of NNClassifier must "
+        r"be an int in the range \[1, inf\), an instance of "
+        r"'list' or an instance of 'tuple'\. Got 0 instead",
+    ):
         NNClassifier(hidden_units=0).fit(X, y)
     with pytest.raises(ValueError, match=r"The 'momentum' parameter .* range \[0\.0, 1\.0\)"):
         NNClassifier(momentum=1.0).fit(X, y)
@@ -212,8 +243,10 @@ def test_parameter_errors_name_the_parameter_and_the_valid_range(iris):
 
 def test_schedule_params_errors(iris):
     X, y = iris
-    with pytest.raises(ValueError, match="schedule='step'.*missing required parameter 'factor', "
-                                         "'every'.*schedule_params"):
+    with pytest.raises(
+        ValueError,
+        match="schedule='step'.*missing required parameter 'factor', 'every'.*schedule_params",
+    ):
         NNClassifier(schedule="step").fit(X, y)
     with pytest.raises(ValueError, match="unknown parameter 'tua' \\(did you mean 'tau'\\?\\)"):
         NNClassifier(schedule_params={"tua": 100}).fit(X, y)
@@ -248,8 +281,9 @@ def test_minibatches_count_steps_not_examples(iris):
 
 def test_early_stopping_holds_out_a_validation_set(iris):
     X, y = iris
-    clf = NNClassifier(hidden_units=8, epochs=200, early_stopping=True, patience=3,
-                       random_state=0).fit(X, y)
+    clf = NNClassifier(
+        hidden_units=8, epochs=200, early_stopping=True, patience=3, random_state=0
+    ).fit(X, y)
     assert clf.n_iter_ < 200  # stopped early
     assert len(clf.validation_scores_) == len(clf.loss_curve_) == clf.n_iter_
     assert clf.t_ == clf.n_iter_ * 135  # 10% of the 150 examples held out
@@ -267,8 +301,9 @@ def test_early_stopping_on_too_little_data_names_validation_fraction():
 
 def test_divergence_is_reported_with_the_step_size(iris):
     X, y = iris
-    clf = NNClassifier(hidden_units=8, transfer="identity", eta0=10.0, schedule="constant",
-                       random_state=0)
+    clf = NNClassifier(
+        hidden_units=8, transfer="identity", eta0=10.0, schedule="constant", random_state=0
+    )
     with pytest.raises(DivergenceError, match="diverged at step .*eta0, now 10.0"):
         clf.fit(100 * X, y)
 
@@ -298,8 +333,11 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_t(iris):
     clf.partial_fit(X[60:], y[60:])
     assert (clf.t_, clf.n_iter_, len(clf.loss_curve_)) == (150, 2, 2)
     assert [row["step"] for row in clf._trainer.history] == [60, 150]
-    with pytest.raises(ValueError, match=r"label 7 was never seen in training; the model knows "
-                                         r"0, 1, 2; the classes are fixed by the first fit"):
+    with pytest.raises(
+        ValueError,
+        match=r"label 7 was never seen in training; the model knows "
+        r"0, 1, 2; the classes are fixed by the first fit",
+    ):
         clf.partial_fit(X[:5], [7] * 5)
     with pytest.raises(ValueError, match="differs from the classes of earlier calls"):
         clf.partial_fit(X, y, classes=[0, 1])
@@ -321,8 +359,9 @@ def test_partial_fit_on_uneven_batches_gives_each_call_one_whole_epoch(iris):
     # Replayed by hand: the seeds as the estimator draws them (initial weights, sampler),
     # then one epoch of uniform picks over each call's own batch, from one generator.
     X, y = iris
-    clf = NNClassifier(hidden_units=8, schedule="constant", eta0=0.1, standardize=False,
-                       random_state=0)
+    clf = NNClassifier(
+        hidden_units=8, schedule="constant", eta0=0.1, standardize=False, random_state=0
+    )
     init_seed, sgd_seed, _ = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=3)
     params = Network(4, 8, 3, seed=int(init_seed)).params
     rng = np.random.default_rng(int(sgd_seed))
@@ -409,17 +448,29 @@ def cli_style_model(X, y, path):
     features, the standardiser, the feature names and the resolved config."""
     std = Standardizer().fit(X)
     net = Network(X.shape[1], 6, 3, transfer="sigmoid", seed=1)
-    Trainer(net, SGDSettings(epochs=3, schedule={"name": "constant", "eta0": 0.1}), seed=2,
-            progress="none").fit(std.transform(X), y)
+    Trainer(
+        net,
+        SGDSettings(epochs=3, schedule={"name": "constant", "eta0": 0.1}),
+        seed=2,
+        progress="none",
+    ).fit(std.transform(X), y)
     config = {
         "data": {"source": "sklearn:iris", "validation_fraction": 0.2},
         "model": {"hidden_units": 6, "transfer": "sigmoid", "init": "xavier"},
-        "train": {"epochs": 3, "batch_size": 1, "schedule": {"name": "constant", "eta0": 0.1},
-                  "early_stopping": {"metric": "val_loss", "patience": 2}},
+        "train": {
+            "epochs": 3,
+            "batch_size": 1,
+            "schedule": {"name": "constant", "eta0": 0.1},
+            "early_stopping": {"metric": "val_loss", "patience": 2},
+        },
     }
-    model = TrainedModel(net, np.array(["setosa", "versicolor", "virginica"]),
-                         feature_names=("sl", "sw", "pl", "pw"), standardizer=std,
-                         config=config)
+    model = TrainedModel(
+        net,
+        np.array(["setosa", "versicolor", "virginica"]),
+        feature_names=("sl", "sw", "pl", "pw"),
+        standardizer=std,
+        config=config,
+    )
     model.save(path)
     return model
 
@@ -435,10 +486,22 @@ def test_a_file_written_like_nnclf_train_loads_and_predicts_the_same(tmp_path):
     assert_array_equal(clf.predict(X), model.predict(X))
     assert_array_equal(clf.predict_proba(X), model.predict_proba(X))
     assert_array_equal(clf.feature_names_in_, ["sl", "sw", "pl", "pw"])
-    assert clf.get_params() == NNClassifier(
-        hidden_units=6, transfer="sigmoid", init="xavier", epochs=3, batch_size=1,
-        schedule="constant", eta0=0.1, schedule_params={}, early_stopping=True, patience=2,
-        validation_fraction=0.2).get_params()  # and random_state=None: the config has no seed
+    assert (
+        clf.get_params()
+        == NNClassifier(
+            hidden_units=6,
+            transfer="sigmoid",
+            init="xavier",
+            epochs=3,
+            batch_size=1,
+            schedule="constant",
+            eta0=0.1,
+            schedule_params={},
+            early_stopping=True,
+            patience=2,
+            validation_fraction=0.2,
+        ).get_params()
+    )  # and random_state=None: the config has no seed
     # Training further keeps feeding the network standardised features.
     clf.partial_fit(X, model.classes[y])
     assert clf.score(X, model.classes[y]) > 0.7
@@ -465,8 +528,9 @@ def test_exported_from_the_package():
 
 
 def nnclf_command(*args, cwd):
-    done = subprocess.run([sys.executable, "-m", "nnclf", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "nnclf", *map(str, args)], cwd=cwd, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -475,8 +539,9 @@ def nnclf_command(*args, cwd):
 def iris_csv(tmp_path):
     """data/iris.csv as a pandas frame and a CSV file: four named features, string labels."""
     iris = load_iris()
-    frame = pd.DataFrame(iris.data, columns=["sepal_length", "sepal_width", "petal_length",
-                                             "petal_width"])
+    frame = pd.DataFrame(
+        iris.data, columns=["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    )
     frame["species"] = iris.target_names[iris.target]
     frame.to_csv(tmp_path / "iris.csv", index=False)
     return frame.drop(columns="species"), frame["species"].to_numpy()
@@ -505,10 +570,28 @@ def test_a_model_from_nnclf_train_loads_and_predicts_as_nnclf_predict(tmp_path, 
     assert_array_equal(clf.predict(X), labels)
     assert_allclose(clf.predict_proba(X), proba, rtol=1e-5)  # the CSV keeps 6 digits
     params = clf.get_params()
-    assert {k: params[k] for k in ("hidden_units", "transfer", "epochs", "schedule", "eta0",
-                                   "early_stopping", "patience", "random_state")} == {
-        "hidden_units": 6, "transfer": "sigmoid", "epochs": 3, "schedule": "constant",
-        "eta0": 0.1, "early_stopping": True, "patience": 2, "random_state": 3}
+    assert {
+        k: params[k]
+        for k in (
+            "hidden_units",
+            "transfer",
+            "epochs",
+            "schedule",
+            "eta0",
+            "early_stopping",
+            "patience",
+            "random_state",
+        )
+    } == {
+        "hidden_units": 6,
+        "transfer": "sigmoid",
+        "epochs": 3,
+        "schedule": "constant",
+        "eta0": 0.1,
+        "early_stopping": True,
+        "patience": 2,
+        "random_state": 3,
+    }
 
 
 @pytest.mark.slow
@@ -516,13 +599,13 @@ def test_nnclf_predict_and_evaluate_accept_a_model_saved_from_python(tmp_path, i
     X, species = iris_csv
     clf = NNClassifier(**SMALL).fit(X, species)
     clf.save(tmp_path / "model.npz")
-    nnclf_command("predict", "model.npz", "--data", "iris.csv", "--out", "pred.csv",
-                  cwd=tmp_path)
+    nnclf_command("predict", "model.npz", "--data", "iris.csv", "--out", "pred.csv", cwd=tmp_path)
     labels, proba = read_predictions(tmp_path / "pred.csv")
     assert_array_equal(labels, clf.predict(X))
     assert_allclose(proba, clf.predict_proba(X), rtol=1e-5, atol=1e-12)
-    report = json.loads(nnclf_command("evaluate", "model.npz", "--data", "iris.csv", "--json",
-                                      cwd=tmp_path))
+    report = json.loads(
+        nnclf_command("evaluate", "model.npz", "--data", "iris.csv", "--json", cwd=tmp_path)
+    )
     assert report["accuracy"] == pytest.approx(clf.score(X, species))
 
 
@@ -537,8 +620,10 @@ def test_standardize_is_the_clis_default_and_fitted_on_the_training_data(iris):
     assert_allclose(clf.standardizer_.mean_, reference.mean_, rtol=1e-12)
     assert_allclose(clf.standardizer_.scale_, reference.scale_, rtol=1e-12)
     # predict_proba is the network on (x - mean) / std.
-    assert_allclose(clf.predict_proba(X[:5]),
-                    clf.network_.predict_proba((X[:5] - reference.mean_) / reference.scale_))
+    assert_allclose(
+        clf.predict_proba(X[:5]),
+        clf.network_.predict_proba((X[:5] - reference.mean_) / reference.scale_),
+    )
 
 
 def test_standardize_false_keeps_raw_inputs(iris):
@@ -552,8 +637,9 @@ def test_standardize_matters_on_raw_digits():
     # The issue's case: with defaults on raw digits (pixel values 0..16) the estimator got
     # 21%; standardised as the CLI does, it learns.
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0,
-                                                        stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=0, stratify=y
+    )
     clf = NNClassifier(epochs=3, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) > 0.9
 
@@ -588,11 +674,14 @@ def test_the_model_file_keeps_the_standardisation(tmp_path, iris, standardize):
     assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
-@pytest.mark.parametrize("labels", [
-    np.array([b"a", b"b"] * 10),
-    np.array(["2020-01-01", "2021-01-01"] * 10, dtype="datetime64[D]"),
-    np.array([1, 2] * 10, dtype="timedelta64[s]"),
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([b"a", b"b"] * 10),
+        np.array(["2020-01-01", "2021-01-01"] * 10, dtype="datetime64[D]"),
+        np.array([1, 2] * 10, dtype="timedelta64[s]"),
+    ],
+)
 def test_labels_a_model_file_cannot_hold_fail_at_fit(labels):
     X = np.random.default_rng(0).normal(size=(20, 3))
     clf = NNClassifier(hidden_units=3, epochs=1)
@@ -608,8 +697,9 @@ def test_labels_a_model_file_cannot_hold_fail_at_fit(labels):
         assert message.endswith("give labels as strings or integers")
 
 
-@pytest.mark.parametrize("label, shown", [("versicolor", "'versicolor'"), (3, "3"),
-                                          (True, "True"), ("", "''")])
+@pytest.mark.parametrize(
+    "label, shown", [("versicolor", "'versicolor'"), (3, "3"), (True, "True"), ("", "''")]
+)
 def test_one_class_shows_the_label_plainly(label, shown):
     X = np.ones((4, 2))
     y = np.array([label] * 4)
@@ -618,6 +708,7 @@ def test_one_class_shows_the_label_plainly(label, shown):
     assert "np." not in str(caught.value)
     if "only one class" in str(caught.value):
         assert f"y has only one class ({shown})" in str(caught.value)
-    with pytest.raises(ValueError, match=r"^classes has only one class \(" + shown.replace(
-            ".", r"\.") + r"\)"):
+    with pytest.raises(
+        ValueError, match=r"^classes has only one class \(" + shown.replace(".", r"\.") + r"\)"
+    ):
         NNClassifier().partial_fit(X, y, classes=np.array([label]))

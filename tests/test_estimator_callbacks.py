@@ -91,8 +91,9 @@ def test_clone_keeps_a_function_and_copies_a_callable_object(iris):
 def test_grid_search_clones_log_into_a_shared_list_through_a_function(iris):
     X, y = iris
     LOG.clear()
-    search = GridSearchCV(NNClassifier(callbacks=[log_to_module_list], **SMALL),
-                          {"hidden_units": [3, 5]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        NNClassifier(callbacks=[log_to_module_list], **SMALL), {"hidden_units": [3, 5]}, cv=2
+    ).fit(X, y)
     # 2 settings x 2 folds + the refit, 4 evaluations each.
     assert len(LOG) == (2 * 2 + 1) * 4
     assert search.best_estimator_.callbacks == [log_to_module_list]
@@ -146,20 +147,36 @@ def test_class_weight_and_sample_weight_multiply_and_zero_weights_never_train(ir
 
 
 def test_balanced_raises_minority_recall_and_partial_fit_refuses_it():
-    X, y = make_classification(n_samples=600, n_features=6, n_informative=3,
-                               weights=[0.9, 0.1], class_sep=0.5, random_state=0)
-    recall = [np.mean(NNClassifier(hidden_units=8, epochs=10, random_state=0, class_weight=cw)
-                      .fit(X, y).predict(X)[y == 1] == 1) for cw in (None, "balanced")]
+    X, y = make_classification(
+        n_samples=600,
+        n_features=6,
+        n_informative=3,
+        weights=[0.9, 0.1],
+        class_sep=0.5,
+        random_state=0,
+    )
+    recall = [
+        np.mean(
+            NNClassifier(hidden_units=8, epochs=10, random_state=0, class_weight=cw)
+            .fit(X, y)
+            .predict(X)[y == 1]
+            == 1
+        )
+        for cw in (None, "balanced")
+    ]
     assert recall[1] > recall[0] + 0.15, recall
-    with pytest.raises(ConfigError, match="partial_fit: class_weight='balanced' would count "
-                                          "the classes of this batch only"):
+    with pytest.raises(
+        ConfigError,
+        match="partial_fit: class_weight='balanced' would count the classes of this batch only",
+    ):
         NNClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
 
 
 def test_partial_fit_takes_sample_weights_and_bad_ones_are_named(iris):
     X, y = iris
-    clf = NNClassifier(**SMALL).partial_fit(X, y, classes=[0, 1, 2],
-                                            sample_weight=np.arange(len(y)) % 3)
+    clf = NNClassifier(**SMALL).partial_fit(
+        X, y, classes=[0, 1, 2], sample_weight=np.arange(len(y)) % 3
+    )
     assert clf.t_ == len(X)
     with pytest.raises(ValueError, match="sample_weight"):
         clf.partial_fit(X, y, sample_weight=np.ones(3))
@@ -174,8 +191,9 @@ def test_partial_fit_takes_sample_weights_and_bad_ones_are_named(iris):
 
 def test_plateau_holds_out_validation_data_and_reduces_eta(iris):
     X, y = iris
-    clf = NNClassifier(schedule="plateau", eta0=0.2,
-                       schedule_params={"patience": 1, "min_delta": 10.0}, **SMALL).fit(X, y)
+    clf = NNClassifier(
+        schedule="plateau", eta0=0.2, schedule_params={"patience": 1, "min_delta": 10.0}, **SMALL
+    ).fit(X, y)
     history = clf._trainer.history
     assert all(np.isfinite(row["val_loss"]) for row in history)  # a validation split
     assert [row["eta"] for row in history] == [0.2, 0.2, 0.1, 0.05]
@@ -185,8 +203,13 @@ def test_plateau_holds_out_validation_data_and_reduces_eta(iris):
 
 def test_plateau_warm_start_goes_on_with_its_reductions(iris):
     X, y = iris
-    params = dict(schedule="plateau", eta0=0.2, schedule_params={"patience": 1, "min_delta": 10.0},
-                  warm_start=True, **SMALL)
+    params = dict(
+        schedule="plateau",
+        eta0=0.2,
+        schedule_params={"patience": 1, "min_delta": 10.0},
+        warm_start=True,
+        **SMALL,
+    )
     clf = NNClassifier(**params).fit(X, y)
     clf.fit(X, y)
     assert [row["eta"] for row in clf._trainer.history][4:] == [0.025, 0.0125, 0.00625, 0.003125]
@@ -196,11 +219,15 @@ def test_plateau_warm_start_goes_on_with_its_reductions(iris):
 
 
 # (A class_weight mapping names labels of one data set; sklearn's checks use many label sets.)
-@parametrize_with_checks([
-    NNClassifier(hidden_units=6, steps=600, schedule="plateau", eta0=0.1,
-                 callbacks=[log_to_module_list]),
-    NNClassifier(hidden_units=6, steps=600, class_weight="balanced"),
-], expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    [
+        NNClassifier(
+            hidden_units=6, steps=600, schedule="plateau", eta0=0.1, callbacks=[log_to_module_list]
+        ),
+        NNClassifier(hidden_units=6, steps=600, class_weight="balanced"),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
 def test_sklearn_checks_with_weights_plateau_and_callbacks(estimator, check, monkeypatch):
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")  # so that no check is skipped
     check(estimator)

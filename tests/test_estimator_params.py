@@ -5,9 +5,14 @@ import pytest
 
 from nnclf import NNClassifier
 from nnclf.config.load import config_to_dict
-from nnclf.estimator.params import (DEFAULTS, params_from_record, params_record,
-                                    schedule_spec, to_config)
 from nnclf.config.settings import DEFAULT_SCHEDULE, Config, EarlyStopping, ModelConfig, SGDSettings
+from nnclf.estimator.params import (
+    DEFAULTS,
+    params_from_record,
+    params_record,
+    schedule_spec,
+    to_config,
+)
 
 CONSTRAINTS = NNClassifier._parameter_constraints
 
@@ -24,44 +29,92 @@ def test_the_defaults_are_the_estimators_and_the_settings():
 def test_the_default_schedule_is_filled_in_from_the_settings_only_for_its_own_name():
     assert schedule_spec("inverse_time", 0.2, None) == {**DEFAULT_SCHEDULE, "eta0": 0.2}
     assert schedule_spec("inverse_time", 0.2, {"tau": 5}) == {
-        "name": "inverse_time", "eta0": 0.2, "tau": 5}
+        "name": "inverse_time",
+        "eta0": 0.2,
+        "tau": 5,
+    }
     assert schedule_spec("constant", 0.3, {"warmup": 4}) == {
-        "name": "constant", "eta0": 0.3, "warmup": 4}
+        "name": "constant",
+        "eta0": 0.3,
+        "warmup": 4,
+    }
 
 
-@pytest.mark.parametrize("args, message", [
-    (("step", 0.1, None), r"^schedule='step' with eta0=0.1 and schedule_params=None: step: "
-                          r"missing required parameter 'factor', 'every'"),
-    (("constant", 0.1, {"name": "x"}), r"schedule_params: 'name' is set by the schedule "
-                                       r"parameter; remove it from schedule_params"),
-    (("constant", -1.0, None), r"eta0 must be > 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("step", 0.1, None),
+            r"^schedule='step' with eta0=0.1 and schedule_params=None: step: "
+            r"missing required parameter 'factor', 'every'",
+        ),
+        (
+            ("constant", 0.1, {"name": "x"}),
+            r"schedule_params: 'name' is set by the schedule "
+            r"parameter; remove it from schedule_params",
+        ),
+        (("constant", -1.0, None), r"eta0 must be > 0, got -1.0"),
+    ],
+)
 def test_schedule_errors_name_the_parameters(args, message):
     with pytest.raises(ValueError, match=message):
         schedule_spec(*args)
 
 
 def test_to_config_maps_every_training_parameter():
-    params = dict(DEFAULTS, hidden_units=7, transfer="relu", init="he", eta0=0.3,
-                  schedule="step", schedule_params={"factor": 0.5, "every": 9}, epochs=None,
-                  steps=123, batch_size=8, sampling="shuffle", momentum=0.4, l2=0.01,
-                  early_stopping=True, validation_fraction=0.3, patience=4, random_state=11)
+    params = dict(
+        DEFAULTS,
+        hidden_units=7,
+        transfer="relu",
+        init="he",
+        eta0=0.3,
+        schedule="step",
+        schedule_params={"factor": 0.5, "every": 9},
+        epochs=None,
+        steps=123,
+        batch_size=8,
+        sampling="shuffle",
+        momentum=0.4,
+        l2=0.01,
+        early_stopping=True,
+        validation_fraction=0.3,
+        patience=4,
+        random_state=11,
+    )
     cfg = to_config(params)
     assert cfg.seed == 11 and cfg.data.validation_fraction == 0.3
     assert cfg.model == ModelConfig(7, "relu", "he")
     assert cfg.train == SGDSettings(
-        epochs=None, steps=123, batch_size=8, sampling="shuffle", momentum=0.4, l2=0.01,
+        epochs=None,
+        steps=123,
+        batch_size=8,
+        sampling="shuffle",
+        momentum=0.4,
+        l2=0.01,
         schedule={"name": "step", "eta0": 0.3, "factor": 0.5, "every": 9, "warmup": 0},
-        early_stopping=EarlyStopping(patience=4))
+        early_stopping=EarlyStopping(patience=4),
+    )
     assert to_config(params, steps=5).train.steps == 5
     with pytest.raises(ValueError, match="epochs and steps are both None"):
         to_config(dict(params, steps=None))
 
 
 def test_an_nnclf_train_config_maps_back_to_the_same_parameters():
-    params = dict(DEFAULTS, hidden_units=7, transfer="sigmoid", eta0=0.3, schedule="constant",
-                  schedule_params={"warmup": 3}, epochs=4, batch_size=2, momentum=0.4,
-                  early_stopping=True, validation_fraction=0.3, patience=4, random_state=11)
+    params = dict(
+        DEFAULTS,
+        hidden_units=7,
+        transfer="sigmoid",
+        eta0=0.3,
+        schedule="constant",
+        schedule_params={"warmup": 3},
+        epochs=4,
+        batch_size=2,
+        momentum=0.4,
+        early_stopping=True,
+        validation_fraction=0.3,
+        patience=4,
+        random_state=11,
+    )
     record = config_to_dict(to_config(params))  # what `nnclf train` writes in a model file
     back = params_from_record(record, 7, "sigmoid", CONSTRAINTS)
     assert {k: back.get(k, DEFAULTS[k]) for k in DEFAULTS} == params
@@ -103,15 +156,18 @@ PROBES = {
 
 @pytest.mark.parametrize("name", sorted(PROBES))
 def test_the_estimators_constraints_accept_what_the_settings_rules_accept(name):
-    from sklearn.utils._param_validation import (InvalidParameterError,
-                                                 validate_parameter_constraints)
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
 
     from nnclf.estimator.params import RULES
 
     for value in PROBES[name]:
         try:
-            validate_parameter_constraints({name: CONSTRAINTS[name]}, {name: value},
-                                           caller_name="NNClassifier")
+            validate_parameter_constraints(
+                {name: CONSTRAINTS[name]}, {name: value}, caller_name="NNClassifier"
+            )
             sklearn_ok = True
         except InvalidParameterError:
             sklearn_ok = False
@@ -124,8 +180,13 @@ def test_a_transfer_registered_after_import_is_a_valid_parameter():
     name = "test_params_cube"
     with pytest.raises(ValueError, match="transfer"):
         NNClassifier(transfer=name, epochs=1).fit(np.eye(2), [0, 1])
-    F.register_transfer(F.elementwise(name, lambda z, out=None: np.power(z, 3, out=out),
-                                      lambda z, h, out=None: np.multiply(3 * z, z, out=out)))
+    F.register_transfer(
+        F.elementwise(
+            name,
+            lambda z, out=None: np.power(z, 3, out=out),
+            lambda z, h, out=None: np.multiply(3 * z, z, out=out),
+        )
+    )
     try:
         X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
         clf = NNClassifier(hidden_units=2, transfer=name, epochs=1, random_state=0)
@@ -138,6 +199,9 @@ def test_a_validation_split_that_leaves_nothing_names_the_parameter():
     from nnclf.errors import DataError
 
     X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]
-    with pytest.raises(DataError, match=r"^validation_fraction \(early_stopping=True\): 0\.9 of 4 "
-                                        r"examples leaves none for training"):
+    with pytest.raises(
+        DataError,
+        match=r"^validation_fraction \(early_stopping=True\): 0\.9 of 4 "
+        r"examples leaves none for training",
+    ):
         NNClassifier(early_stopping=True, validation_fraction=0.9, epochs=1).fit(X, y)

@@ -8,14 +8,14 @@ each function's value and Jacobian in closed form, and central differences of f-
 
 import numpy as np
 import pytest
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 import nnclf.graph as F
 from nnclf.graph.graph import Graph
-from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
-FD_TOL = dict(rtol=1e-6, atol=1e-8)   # analytic vs central differences
-SAME = dict(rtol=1e-12, atol=1e-12)   # analytic vs closed form
-D, B = 3, 2                           # a vector's length, a batch's rows
+FD_TOL = dict(rtol=1e-6, atol=1e-8)  # analytic vs central differences
+SAME = dict(rtol=1e-12, atol=1e-12)  # analytic vs closed form
+D, B = 3, 2  # a vector's length, a batch's rows
 
 
 def _away_from_zero(rng, shape):
@@ -24,6 +24,7 @@ def _away_from_zero(rng, shape):
 
 
 # --------------------------------------------------------------------------- closed forms
+
 
 def _elementwise_case(value, derivatives):
     """(value, [Jacobian per argument]) for an elementwise f: diagonal Jacobians."""
@@ -48,7 +49,11 @@ def _affine(W, x, b):
     X = np.atleast_2d(x)
     rows, (m, d) = X.shape[0], W.shape
     u = np.zeros((rows, m))
-    JW, Jx, Jb = np.zeros((rows * m, m * d)), np.zeros((rows * m, rows * d)), np.zeros((rows * m, m))
+    JW, Jx, Jb = (
+        np.zeros((rows * m, m * d)),
+        np.zeros((rows * m, rows * d)),
+        np.zeros((rows * m, m)),
+    )
     for r in range(rows):
         for i in range(m):
             u[r, i] = b[i] + sum(W[i, j] * X[r, j] for j in range(d))
@@ -68,7 +73,7 @@ def _log_softmax(l):
     for r in range(rows):
         total = sum(np.exp(L[r, k]) for k in range(K))
         q[r] = [L[r, k] - np.log(total) for k in range(K)]
-        J[r * K:(r + 1) * K, r * K:(r + 1) * K] = np.eye(K) - np.exp(L[r])[None, :] / total
+        J[r * K : (r + 1) * K, r * K : (r + 1) * K] = np.eye(K) - np.exp(L[r])[None, :] / total
     return q.reshape(np.shape(l)), [J]
 
 
@@ -90,18 +95,29 @@ def _cases():
     rng = np.random.default_rng(20240610)
     cases = []
     for label, shape in SHAPES.items():
-        cases.append((f"add {label}", F.add, _add, (rng.normal(size=shape), rng.normal(size=shape))))
-        cases.append((f"mul {label}", F.mul, _mul, (rng.normal(size=shape), rng.normal(size=shape))))
+        cases.append(
+            (f"add {label}", F.add, _add, (rng.normal(size=shape), rng.normal(size=shape)))
+        )
+        cases.append(
+            (f"mul {label}", F.mul, _mul, (rng.normal(size=shape), rng.normal(size=shape)))
+        )
         for name in sorted(TRANSFER_CLOSED_FORMS):
-            cases.append((f"{name} {label}", F.get_transfer(name), _transfer(name),
-                          (_away_from_zero(rng, shape),)))
+            cases.append(
+                (
+                    f"{name} {label}",
+                    F.get_transfer(name),
+                    _transfer(name),
+                    (_away_from_zero(rng, shape),),
+                )
+            )
     # affine, log_softmax and neg_pick take vectors or batches, not 0-d values.
     for label, x_shape, m in [("(1,)", (1,), 1), ("(d,)", (D,), 2), ("batch", (B, D), 2)]:
         W, b = rng.normal(size=(m, x_shape[-1])), rng.normal(size=m)
         cases.append((f"affine {label}", F.affine, _affine, (W, rng.normal(size=x_shape), b)))
     for label, shape in [("(1,)", (1,)), ("(d,)", (D,)), ("batch", (B, D))]:
-        cases.append((f"log_softmax {label}", F.log_softmax, _log_softmax,
-                      (rng.normal(size=shape),)))
+        cases.append(
+            (f"log_softmax {label}", F.log_softmax, _log_softmax, (rng.normal(size=shape),))
+        )
         y = np.int64(rng.integers(shape[-1])) if len(shape) == 1 else rng.integers(D, size=B)
         cases.append((f"neg_pick {label}", F.neg_pick, _neg_pick, (rng.normal(size=shape), y)))
     return cases
@@ -137,10 +153,13 @@ def _graph(fn, args, rng):
 
 
 def _real_positions(fn, args):
-    return [k for k, a in enumerate(args) if fn.differentiable[k] and np.asarray(a).dtype.kind == "f"]
+    return [
+        k for k, a in enumerate(args) if fn.differentiable[k] and np.asarray(a).dtype.kind == "f"
+    ]
 
 
 # --------------------------------------------------------------------------- the tests
+
 
 @pytest.mark.parametrize("label, fn, closed, args", CASES, ids=IDS)
 def test_forward_and_the_jacobian_to_f_by_path_sum_and_central_differences(label, fn, closed, args):
@@ -156,12 +175,15 @@ def test_forward_and_the_jacobian_to_f_by_path_sum_and_central_differences(label
         # or shaped like u^j when f is the output (d_n = 1), as p^j is.
         by_paths = g.path_sum(values, name, "f")
         is_output = g.output.name == "f"
-        assert by_paths.shape == (np.shape(args[k]) if is_output
-                                  else (np.size(value), np.size(args[k])))
+        assert by_paths.shape == (
+            np.shape(args[k]) if is_output else (np.size(value), np.size(args[k]))
+        )
         by_paths = by_paths.reshape(np.size(value), np.size(args[k]))
         np.testing.assert_allclose(by_paths, jacobians[k], **SAME)
-        x = {n: np.array(v, dtype=float) if n != "a2" or fn is not F.neg_pick else v
-             for n, v in leaves.items()}
+        x = {
+            n: np.array(v, dtype=float) if n != "a2" or fn is not F.neg_pick else v
+            for n, v in leaves.items()
+        }
         numeric = central_differences(lambda: fbar(x), x[name])
         np.testing.assert_allclose(by_paths, numeric.reshape(by_paths.shape), **FD_TOL)
 
@@ -176,10 +198,12 @@ def test_every_mode_gives_c_times_the_jacobian(label, fn, closed, args):
     ex = g.compile(wrt=names + ["f"])
     ex.forward(leaves)
     compiled = ex.backward()
-    results = {"vjp": g.backward(values, mode="vjp", wrt=names + ["f"]),
-               "jacobian": g.backward(values, mode="jacobian", wrt=names + ["f"]),
-               "path_sum": {n: g.path_sum(values, n) for n in names},
-               "compiled": compiled}
+    results = {
+        "vjp": g.backward(values, mode="vjp", wrt=names + ["f"]),
+        "jacobian": g.backward(values, mode="jacobian", wrt=names + ["f"]),
+        "path_sum": {n: g.path_sum(values, n) for n in names},
+        "compiled": compiled,
+    }
     for mode, p in results.items():
         for k, name in zip(positions, names):
             expected = (np.ravel(c) @ jacobians[k]).reshape(np.shape(args[k]))

@@ -3,13 +3,13 @@ the generated code: no user text in it, its own namespace, tracebacks that show 
 
 import numpy as np
 import pytest
-
-import nnclf.graph as F
-from nnclf.graph.executor import Executor
-from nnclf.errors import GraphError
-from nnclf.graph.graph import Graph
 from notes_reference import REAL_LEAVES, diamonds, network_leaves, notes_example
 from notes_reference import notes_network as network
+
+import nnclf.graph as F
+from nnclf.errors import GraphError
+from nnclf.graph.executor import Executor
+from nnclf.graph.graph import Graph
 
 COMPILED = dict(rtol=1e-12, atol=1e-12)  # executor vs plain graph
 
@@ -17,6 +17,7 @@ TRANSFER_NAMES = sorted(F.TRANSFERS)
 
 
 # --------------------------------------------------------------------------- compiled executor
+
 
 @pytest.mark.parametrize("transfer", TRANSFER_NAMES)
 def test_compiled_matches_graph_over_random_values_and_shape_changes(transfer):
@@ -104,18 +105,26 @@ def test_compiled_errors():
     del leaves["y"]
     with pytest.raises(GraphError, match="forward: no value for leaf 'y'"):
         ex.forward(leaves)
-    with pytest.raises(GraphError, match="compile: no vertex named 'zz'; vertices are W, x, b, V, "
-                                         "gamma, y, z, h, l, q, o"):
+    with pytest.raises(
+        GraphError,
+        match="compile: no vertex named 'zz'; vertices are W, x, b, V, gamma, y, z, h, l, q, o",
+    ):
         g.compile(wrt=["W", "zz"])
     with pytest.raises(GraphError, match=r"compile: no vertex 12; vertices are numbered 1\.\.11"):
         g.compile(wrt=[1, 12])
     ex = g.compile(wrt=["W", "z"])
     ex.forward(network_leaves(np.random.default_rng(1100)))
-    with pytest.raises(GraphError, match="backward: into names 'z', which is not a leaf; into adds "
-                                         "p\\^j into the arrays of leaves only"):
+    with pytest.raises(
+        GraphError,
+        match="backward: into names 'z', which is not a leaf; into adds "
+        "p\\^j into the arrays of leaves only",
+    ):
         ex.backward(1.0, into={"z": np.zeros(4)})
-    with pytest.raises(GraphError, match="backward: into names 'V', which is not among the "
-                                         r"vertices this executor differentiates \(W, z\)"):
+    with pytest.raises(
+        GraphError,
+        match="backward: into names 'V', which is not among the "
+        r"vertices this executor differentiates \(W, z\)",
+    ):
         ex.backward(1.0, into={"V": np.zeros((3, 4))})
 
 
@@ -141,8 +150,11 @@ def hostile_network(payload):
     """The notes' network with the payload appended to every vertex and function name."""
     g = Graph()
     W, x, b, V, gamma, y = (g.leaf(name + payload) for name in ("W", "x", "b", "V", "gamma", "y"))
-    tanh = F.elementwise("tanh" + payload, np.tanh,
-                         lambda z, h, out=None: np.subtract(1.0, np.multiply(h, h, out=out), out=out))
+    tanh = F.elementwise(
+        "tanh" + payload,
+        np.tanh,
+        lambda z, h, out=None: np.subtract(1.0, np.multiply(h, h, out=out), out=out),
+    )
     z = g.vertex("z" + payload, F.affine, W, x, b)
     h = g.vertex("h" + payload, tanh, z)
     l_ = g.vertex("l" + payload, F.affine, V, h, gamma)
@@ -187,8 +199,12 @@ def test_source_holds_no_vertex_or_function_name():
     u = g.vertex("LOGPROB", F.log_softmax, t)
     g.vertex("LOSS", F.neg_pick, u, leaves[3])
     ex = g.compile(wrt=["WEIGHTS", "BIAS"])
-    values = {"WEIGHTS": np.ones((3, 2)), "INPUT": np.ones(2), "BIAS": np.zeros(3),
-              "CLASS": np.int64(1)}
+    values = {
+        "WEIGHTS": np.ones((3, 2)),
+        "INPUT": np.ones(2),
+        "BIAS": np.zeros(3),
+        "CLASS": np.int64(1),
+    }
     ex.forward(values)
     ex.backward(-0.1, into={"WEIGHTS": values["WEIGHTS"], "BIAS": values["BIAS"]})
     text = ex.source()
@@ -202,6 +218,7 @@ def test_source_holds_no_vertex_or_function_name():
 
 def _raising_graph():
     """u^2 = f^2(u^1), whose forward fails on negative input: the compiled pass meets it."""
+
     def forward(a):
         if np.any(a < 0):
             raise RuntimeError("a negative entry")
@@ -239,5 +256,3 @@ def test_each_pass_has_its_own_namespace_and_file_name_while_it_lives():
     del g, ex, passes
     gc.collect()
     assert not files & set(linecache.cache)  # dropped with the code, so nothing piles up
-
-

@@ -40,7 +40,7 @@ def _reference_sgd(net, X, y, steps, eta, batch_size, momentum, seed):
         for k in range(per_epoch):
             if t == steps:
                 break
-            rows = order[k * batch_size:(k + 1) * batch_size]
+            rows = order[k * batch_size : (k + 1) * batch_size]
             x, target = (X[rows[0]], y[rows[0]]) if batch_size == 1 else (X[rows], y[rows])
             values = net.graph.forward({**params, "x": x, "y": target})
             grads = net.graph.backward(values, wrt=PARAMS)
@@ -62,8 +62,12 @@ def test_trainer_matches_plain_graph_evaluation(transfer, momentum, batch_size):
     eta = 0.05
     net = Network(5, 6, 3, transfer=transfer, seed=1)
     expected = _reference_sgd(net, X, y, STEPS, eta, batch_size, momentum, seed=7)
-    settings = SGDSettings(steps=STEPS, batch_size=batch_size, momentum=momentum,
-                           schedule={"name": "constant", "eta0": eta})
+    settings = SGDSettings(
+        steps=STEPS,
+        batch_size=batch_size,
+        momentum=momentum,
+        schedule={"name": "constant", "eta0": eta},
+    )
     Trainer(net, settings, seed=7, progress="none").fit(X, y)
     for name in PARAMS:
         np.testing.assert_allclose(net.params[name], expected[name], **TOL)
@@ -147,8 +151,13 @@ def test_source_shows_one_line_per_vertex_and_edge():
     ex.forward(net.leaf_values(np.zeros(3), np.int64(0)))
     text = ex.source()
     # Numbered as in the notes: leaves W, x, b, V, gamma, y are 1..6; z, h, l, q, o are 7..11.
-    for vertex in ["u^7 = f^7(u^1, u^2, u^3)", "u^8 = f^8(u^7)", "u^9 = f^9(u^4, u^8, u^5)",
-                   "u^10 = f^10(u^9)", "u^11 = f^11(u^10, u^6)"]:
+    for vertex in [
+        "u^7 = f^7(u^1, u^2, u^3)",
+        "u^8 = f^8(u^7)",
+        "u^9 = f^9(u^4, u^8, u^5)",
+        "u^10 = f^10(u^9)",
+        "u^11 = f^11(u^10, u^6)",
+    ]:
         assert f"  # {vertex}\n" in text
     # Eight backward steps: o->q, q->l, l->V, l->h, l->gamma, h->z, z->W, z->b (never x, y).
     assert text.count("J^{") == 8

@@ -18,22 +18,28 @@ import time
 
 import numpy as np
 import pytest
-
-from nnclf.runs import rundir
 from test_cli import NNCLF, assert_same_params, nnclf, params, snapshot, workspace
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
+from nnclf.runs import rundir
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 # Long enough never to finish before the signal (about 10 s), with a progress line early.
-LONG = ["--set", "train.epochs=null", "--set", "train.steps=1000000",
-        "--set", "train.eval_every=200"]
+LONG = [
+    "--set",
+    "train.epochs=null",
+    "--set",
+    "train.steps=1000000",
+    "--set",
+    "train.eval_every=200",
+]
 SHORT = ["--set", "train.epochs=null", "--set", "train.steps=3000"]
 
 
 def start(ws, *args) -> subprocess.Popen:
-    return subprocess.Popen([*NNCLF, *map(str, args)], cwd=ws, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*NNCLF, *map(str, args)], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_until_training(proc) -> list[str]:
@@ -71,18 +77,22 @@ def straight_run(ws, name, *args):
 # ----------------------------------------------------------------------------- SIGINT, SIGTERM
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
-                                             (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_saves_a_checkpoint_that_resumes_to_the_same_parameters(sig, code, word,
-                                                                         tmp_path):
+@pytest.mark.parametrize(
+    "sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_saves_a_checkpoint_that_resumes_to_the_same_parameters(sig, code, word, tmp_path):
     ws = workspace(tmp_path)
     proc = start(ws, "train", "tiny.yaml", "--out", "a", *SHORT, "--set", "train.eval_every=100")
     wait_until_training(proc)
     proc.send_signal(sig)
     rc, out, err = finish(proc)
     assert rc == code, err
-    assert re.search(rf"^nnclf: {word} at step \d+ of 3000; resume with: nnclf train --resume "
-                     r"a$", err, re.M), err
+    assert re.search(
+        rf"^nnclf: {word} at step \d+ of 3000; resume with: nnclf train --resume "
+        r"a$",
+        err,
+        re.M,
+    ), err
     assert "Traceback" not in err and out == ""
     assert sorted(p.name for p in (ws / "a").iterdir()) == ["checkpoint.npz", "config.yaml"]
     resumed = nnclf("train", "--resume", resume_target(err), "--quiet", cwd=ws)
@@ -106,8 +116,10 @@ def test_force_then_a_signal_leaves_the_finished_run_untouched(sig, code, tmp_pa
     rc, _, err = finish(proc)
     assert rc == code, err
     assert snapshot(ws / "runs" / "iris") == before  # not a byte, not a timestamp changed
-    assert ("nnclf: the run in runs/iris is untouched (--force replaces it only with a "
-            "finished run); this one is kept in runs/iris-2\n") in err
+    assert (
+        "nnclf: the run in runs/iris is untouched (--force replaces it only with a "
+        "finished run); this one is kept in runs/iris-2\n"
+    ) in err
     kept = resume_target(err)
     assert kept == "runs/iris-2" and (ws / kept / "checkpoint.npz").is_file()
     assert sorted(os.listdir(ws / "runs")) == ["iris", "iris-2"]
@@ -119,13 +131,17 @@ def test_sigterm_at_any_moment_exits_143_and_leaves_a_run_or_nothing(sigint, tmp
     """Also when SIGINT is ignored, as in a background job of a shell script or under nohup:
     SIGTERM still stops nnclf (it is handled as Ctrl-C, but never ignored)."""
     ws = workspace(tmp_path)
-    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" \
-        else None
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
     # From before the data are read to the middle of training.
     for k, delay in enumerate([0.05, 0.3, 0.6, 0.9, 1.5]):
-        proc = subprocess.Popen([*NNCLF, "train", "tiny.yaml", "--out", f"r{k}", *LONG], cwd=ws,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=ignore)
+        proc = subprocess.Popen(
+            [*NNCLF, "train", "tiny.yaml", "--out", f"r{k}", *LONG],
+            cwd=ws,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ignore,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         rc, out, err = finish(proc)
@@ -133,8 +149,10 @@ def test_sigterm_at_any_moment_exits_143_and_leaves_a_run_or_nothing(sigint, tmp
         assert "Traceback" not in err
         last = err.rstrip().splitlines()[-1] if err.strip() else ""
         if (ws / f"r{k}").exists():
-            assert last == f"nnclf: terminated at step {last.split()[4]} of 1000000; resume " \
-                           f"with: nnclf train --resume r{k}", err
+            assert (
+                last == f"nnclf: terminated at step {last.split()[4]} of 1000000; resume "
+                f"with: nnclf train --resume r{k}"
+            ), err
             assert (ws / f"r{k}" / "checkpoint.npz").is_file()
         elif rc == 143:
             assert last == "nnclf: terminated; nothing was written", err
@@ -159,8 +177,7 @@ def test_sigkill_while_forcing_leaves_the_old_run_and_the_next_nnclf_cleans_up(t
     assert lock == ".iris.lock" and staging.startswith(".iris.partial-")
     after = nnclf("train", "tiny.yaml", "--quiet", "--out", "runs/other", cwd=ws)
     assert after.returncode == 0, after.stderr
-    assert after.stderr == (f"nnclf: removed runs/{staging}, left by an nnclf that was "
-                            "killed\n")
+    assert after.stderr == (f"nnclf: removed runs/{staging}, left by an nnclf that was killed\n")
     assert hidden(ws / "runs") == [] and snapshot(ws / "runs" / "iris") == before
 
 
@@ -216,9 +233,12 @@ def test_two_trains_at_once_on_one_explicit_out_one_wins(tmp_path):
     wait_until_training(first)
     second = nnclf("train", "tiny.yaml", "--quiet", "--out", "same", cwd=ws)
     assert second.returncode == 2
-    assert re.fullmatch(r"nnclf: error: --out same: the run directory is in use by another "
-                        rf"nnclf \(pid {first.pid} on .+, nnclf train since .+\); wait for it "
-                        r"to finish, or choose another\n", second.stderr), second.stderr
+    assert re.fullmatch(
+        r"nnclf: error: --out same: the run directory is in use by another "
+        rf"nnclf \(pid {first.pid} on .+, nnclf train since .+\); wait for it "
+        r"to finish, or choose another\n",
+        second.stderr,
+    ), second.stderr
     forced = nnclf("train", "tiny.yaml", "--quiet", "--out", "same", "--force", cwd=ws)
     assert forced.returncode == 2 and "is in use by another nnclf" in forced.stderr
     first.send_signal(signal.SIGINT)
@@ -229,16 +249,24 @@ def test_two_trains_at_once_on_one_explicit_out_one_wins(tmp_path):
 
 def test_two_resumes_at_once_one_resumes_and_the_other_is_told(tmp_path):
     ws = workspace(tmp_path)
-    args = ["--set", "train.epochs=null", "--set", "train.steps=200000",
-            "--set", "train.eval_every=200"]
+    args = [
+        "--set",
+        "train.epochs=null",
+        "--set",
+        "train.steps=200000",
+        "--set",
+        "train.eval_every=200",
+    ]
     first = nnclf("train", "tiny.yaml", "--out", "a", *args, "--stop-after-steps", "100", cwd=ws)
     assert first.returncode == 130
     resuming = start(ws, "train", "--resume", "a")
     wait_until_training(resuming)
     other = nnclf("train", "--resume", "a", "--quiet", cwd=ws)
     assert other.returncode == 2
-    assert other.stderr.startswith("nnclf: error: --resume a: the run directory is in use by "
-                                   f"another nnclf (pid {resuming.pid} on ")
+    assert other.stderr.startswith(
+        "nnclf: error: --resume a: the run directory is in use by "
+        f"another nnclf (pid {resuming.pid} on "
+    )
     rc, out, err = finish(resuming, timeout=300)
     assert rc == 0, err
     straight = straight_run(ws, "b", *args)
@@ -249,8 +277,10 @@ def test_two_resumes_at_once_one_resumes_and_the_other_is_told(tmp_path):
 # ----------------------------------------------------------------------------- read-only
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root writes through chmod; test_run.py simulates a refused write")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root writes through chmod; test_run.py simulates a refused write",
+)
 def test_a_read_only_output_directory_is_found_before_training(tmp_path):
     ws = workspace(tmp_path)
     (ws / "runs").mkdir()
@@ -260,6 +290,8 @@ def test_a_read_only_output_directory_is_found_before_training(tmp_path):
     finally:
         os.chmod(ws / "runs", 0o755)
     assert result.returncode == 2
-    assert result.stderr == ("nnclf: error: cannot create the run directory runs/iris "
-                             "(Permission denied); choose another --out or output.dir\n")
+    assert result.stderr == (
+        "nnclf: error: cannot create the run directory runs/iris "
+        "(Permission denied); choose another --out or output.dir\n"
+    )
     assert list((ws / "runs").iterdir()) == []

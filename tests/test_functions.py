@@ -4,18 +4,17 @@ Every Jacobian J^{j->i}(A^i) is compared with a finite-difference Jacobian built
 every VJP with g J from those same differences, and both with ``check_function``.
 """
 
+import re
 import subprocess
 import sys
 
 import numpy as np
-import re
-
 import pytest
+from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import check_function
-from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 # Central differences in float64 with eps = 1e-6 are good to about 1e-9 here.
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
@@ -24,6 +23,7 @@ EXACT = dict(rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _is_real(a):
     return np.asarray(a).dtype.kind == "f"
@@ -43,8 +43,6 @@ def differentiable_positions(fn, args):
     return [k for k, a in enumerate(args) if fn.differentiable[k] and _is_real(a)]
 
 
-
-
 def _away_from_zero(rng, shape):
     """Entries with 0.2 <= |z| <= 2, so that relu's kink is never within eps."""
     return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
@@ -58,8 +56,11 @@ def _cases():
         ("mul", F.mul, (rng.normal(size=3), rng.normal(size=3))),
         ("mul-batch", F.mul, (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))),
         ("affine", F.affine, (rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=2))),
-        ("affine-batch", F.affine,
-         (rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), rng.normal(size=2))),
+        (
+            "affine-batch",
+            F.affine,
+            (rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), rng.normal(size=2)),
+        ),
         ("log_softmax", F.log_softmax, (rng.normal(size=4),)),
         ("log_softmax-batch", F.log_softmax, (rng.normal(size=(3, 4)),)),
         ("neg_pick", F.neg_pick, (rng.normal(size=4), np.int64(2))),
@@ -76,6 +77,7 @@ CASE_IDS = [c[0] for c in CASES]
 
 
 # --------------------------------------------------------------------------- every function
+
 
 @pytest.mark.parametrize("label, fn, args", CASES, ids=CASE_IDS)
 def test_jacobian_matches_central_differences(label, fn, args):
@@ -141,6 +143,7 @@ def test_functions_do_not_modify_their_arguments(label, fn, args):
 
 
 # --------------------------------------------------------------------------- forward values
+
 
 def test_add_and_mul_forward():
     a, b = np.array([1.0, -2.0, 3.5]), np.array([4.0, 0.5, -1.0])
@@ -209,17 +212,21 @@ def test_the_notes_transfer_functions_are_registered():
 
 # --------------------------------------------------------------------------- user functions
 
+
 def _cube(with_jacobians=True, with_vjps=True):
     return F.LocalFunction(
         "cube",
-        lambda x: x ** 3,
-        jacobians=[lambda ans, x: np.diag(np.ravel(3 * x ** 2))] if with_jacobians else None,
-        vjps=[lambda g, ans, x: g * 3 * x ** 2] if with_vjps else None,
+        lambda x: x**3,
+        jacobians=[lambda ans, x: np.diag(np.ravel(3 * x**2))] if with_jacobians else None,
+        vjps=[lambda g, ans, x: g * 3 * x**2] if with_vjps else None,
     )
 
 
-@pytest.mark.parametrize("with_jacobians, with_vjps", [(True, True), (True, False), (False, True)],
-                         ids=["both", "jacobians-only", "vjps-only"])
+@pytest.mark.parametrize(
+    "with_jacobians, with_vjps",
+    [(True, True), (True, False), (False, True)],
+    ids=["both", "jacobians-only", "vjps-only"],
+)
 def test_user_function_derives_the_missing_half(with_jacobians, with_vjps):
     cube = _cube(with_jacobians, with_vjps)
     x = np.array([2.0, -1.0, 0.5])
@@ -235,11 +242,13 @@ def test_user_function_derives_the_missing_half(with_jacobians, with_vjps):
 def test_elementwise_and_register_transfer_make_a_new_transfer(monkeypatch):
     # monkeypatch removes the registry entry again after the test.
     monkeypatch.setitem(F.TRANSFERS, "leaky_test", None)
-    leaky = F.register_transfer(F.elementwise(
-        "leaky_test",
-        lambda z, out=None: np.where(z > 0, z, 0.1 * z),
-        lambda z, h, out=None: np.where(z > 0, 1.0, 0.1),
-    ))
+    leaky = F.register_transfer(
+        F.elementwise(
+            "leaky_test",
+            lambda z, out=None: np.where(z > 0, z, 0.1 * z),
+            lambda z, h, out=None: np.where(z > 0, 1.0, 0.1),
+        )
+    )
     assert F.get_transfer("leaky_test") is leaky
     z = np.array([-2.0, 0.5, 3.0])
     np.testing.assert_allclose(leaky.forward(z), [-0.2, 0.5, 3.0])
@@ -249,8 +258,11 @@ def test_elementwise_and_register_transfer_make_a_new_transfer(monkeypatch):
 
 # --------------------------------------------------------------------------- errors
 
+
 def test_local_function_needs_jacobians_or_vjps():
-    with pytest.raises(GraphError, match="local function 'f': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(
+        GraphError, match="local function 'f': give its Jacobians, its VJPs, or both"
+    ):
         F.LocalFunction("f", lambda x: x)
 
 
@@ -264,11 +276,17 @@ def test_local_function_rejects_inconsistent_declarations():
 def test_check_errors_name_the_problem():
     with pytest.raises(GraphError, match="add takes 2 arguments, got 1"):
         F.add.check(np.ones(3))
-    with pytest.raises(GraphError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"):
+    with pytest.raises(
+        GraphError, match=r"add needs arguments of one shape, got \(3,\) and \(2,\)"
+    ):
         F.add.check(np.ones(3), np.ones(2))
-    with pytest.raises(GraphError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"):
+    with pytest.raises(
+        GraphError, match=r"argument 1 \(the matrix\) must be 2-D, got shape \(3,\)"
+    ):
         F.affine.check(np.ones(3), np.ones(3), np.ones(3))
-    with pytest.raises(GraphError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"):
+    with pytest.raises(
+        GraphError, match=r"argument 2 has shape \(4,\) but the matrix has shape \(2, 3\)"
+    ):
         F.affine.check(np.ones((2, 3)), np.ones(4), np.ones(2))
     with pytest.raises(GraphError, match=r"argument 3 has shape \(3,\) .* expected \(2,\)"):
         F.affine.check(np.ones((2, 3)), np.ones(3), np.ones(3))
@@ -276,16 +294,25 @@ def test_check_errors_name_the_problem():
         F.log_softmax.check(np.ones((2, 2, 2)))
     with pytest.raises(GraphError, match="must be an integer class index"):
         F.neg_pick.check(np.ones(3), np.float64(1.0))
-    with pytest.raises(GraphError, match="argument 2 must be an integer class index, got dtype bool"):
+    with pytest.raises(
+        GraphError, match="argument 2 must be an integer class index, got dtype bool"
+    ):
         F.neg_pick.check(np.ones(3), np.bool_(True))
-    with pytest.raises(GraphError, match="argument 2 must be an integer class index, got dtype bool"):
+    with pytest.raises(
+        GraphError, match="argument 2 must be an integer class index, got dtype bool"
+    ):
         F.neg_pick.check(np.ones((2, 3)), np.array([True, False]))
-    with pytest.raises(GraphError, match=r"argument 1 is an empty batch, shape \(0, 3\); the mean "
-                                         "loss needs at least one row"):
+    with pytest.raises(
+        GraphError,
+        match=r"argument 1 is an empty batch, shape \(0, 3\); the mean "
+        "loss needs at least one row",
+    ):
         F.neg_pick.check(np.ones((0, 3)), np.zeros(0, dtype=int))
     with pytest.raises(GraphError, match="class indices outside 0..2"):
         F.neg_pick.check(np.ones(3), np.int64(3))
-    with pytest.raises(GraphError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"):
+    with pytest.raises(
+        GraphError, match=r"argument 2 has shape \(3,\) but argument 1 has shape \(2, 3\)"
+    ):
         F.neg_pick.check(np.ones((2, 3)), np.array([0, 1, 2]))
 
 
@@ -306,21 +333,26 @@ def test_the_graph_package_face_holds_the_same_objects_as_the_modules_that_defin
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first", ["nnclf.graph.transfers", "nnclf.graph.softmax", "nnclf.graph.functions"])
+@pytest.mark.parametrize(
+    "first", ["nnclf.graph.transfers", "nnclf.graph.softmax", "nnclf.graph.functions"]
+)
 def test_either_module_may_be_imported_first(first):
     # transfers.py builds on functions.py and nnclf.graph imports both: no cycle, any order.
-    code = (f"import {first}\n"
-            "from nnclf.graph import TRANSFERS, tanh\n"
-            "from nnclf.graph.transfers import get_transfer\n"
-            "from nnclf.graph import log_softmax\n"
-            "from nnclf.graph.softmax import neg_pick\n"
-            "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n"
-            "assert log_softmax.name == 'log_softmax' and neg_pick.name == 'neg_pick'\n")
+    code = (
+        f"import {first}\n"
+        "from nnclf.graph import TRANSFERS, tanh\n"
+        "from nnclf.graph.transfers import get_transfer\n"
+        "from nnclf.graph import log_softmax\n"
+        "from nnclf.graph.softmax import neg_pick\n"
+        "assert get_transfer('tanh') is tanh and sorted(TRANSFERS)[0] == 'identity'\n"
+        "assert log_softmax.name == 'log_softmax' and neg_pick.name == 'neg_pick'\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
 # --------------------------------------------------------------------------- elementwise's dg forms
+
 
 def _d_softsign(z):
     return 1.0 / (1.0 + np.abs(z)) ** 2
@@ -342,8 +374,9 @@ DG_FORMS = {
 @pytest.mark.parametrize("form", DG_FORMS)
 def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
     monkeypatch.setitem(F.TRANSFERS, "softsign_test", None)
-    fn = F.register_transfer(F.elementwise("softsign_test", lambda z: z / (1 + np.abs(z)),
-                                           DG_FORMS[form]))
+    fn = F.register_transfer(
+        F.elementwise("softsign_test", lambda z: z / (1 + np.abs(z)), DG_FORMS[form])
+    )
     z = np.array([-2.0, -0.5, 0.0, 0.25, 3.0])
     h = fn.forward(z)
     expected = 1 / (1 + np.abs(z)) ** 2  # by hand: d/dz z/(1+|z|) = 1/(1+|z|)^2
@@ -358,11 +391,12 @@ def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
 
 def test_the_readme_one_liner_trains(monkeypatch):
     # README: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
-    from nnclf.graph.network import Network
     from nnclf.config.settings import SGDSettings
+    from nnclf.graph.network import Network
     from nnclf.training.trainer import Trainer
+
     monkeypatch.setitem(F.TRANSFERS, "cube_test", None)
-    F.register_transfer(F.elementwise("cube_test", lambda z: z ** 3 / 3 + z, lambda z: z ** 2 + 1))
+    F.register_transfer(F.elementwise("cube_test", lambda z: z**3 / 3 + z, lambda z: z**2 + 1))
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
     settings = SGDSettings(epochs=2, engine="numpy", schedule={"name": "constant", "eta0": 0.01})
@@ -370,31 +404,42 @@ def test_the_readme_one_liner_trains(monkeypatch):
     assert trainer.fit(X, y).stopped == "completed" and trainer.t == 40
 
 
-@pytest.mark.parametrize("dg, takes", [
-    (lambda: 1.0, "0 argument(s) (0 required)"),
-    (lambda z, h, extra: z, "3 argument(s) (3 required)"),
-    (lambda a, b, c, out=None: a, "3 argument(s) (3 required)"),
-    (lambda *, z: z, "0 argument(s) (0 required)"),
-    (lambda out=None: out, "0 argument(s) (0 required)"),
-    (lambda z, h, p, q: z, "4 argument(s) (4 required)"),
-])
+@pytest.mark.parametrize(
+    "dg, takes",
+    [
+        (lambda: 1.0, "0 argument(s) (0 required)"),
+        (lambda z, h, extra: z, "3 argument(s) (3 required)"),
+        (lambda a, b, c, out=None: a, "3 argument(s) (3 required)"),
+        (lambda *, z: z, "0 argument(s) (0 required)"),
+        (lambda out=None: out, "0 argument(s) (0 required)"),
+        (lambda z, h, p, q: z, "4 argument(s) (4 required)"),
+    ],
+)
 def test_a_dg_of_another_signature_is_refused_when_made(dg, takes):
-    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): dg must be called as dg\(z\), "
-                       r"dg\(z, h\), dg\(z, out=None\) or dg\(z, h, out=None\); got '<lambda>', "
-                       rf"which takes {re.escape(takes)}$"):
+    with pytest.raises(
+        GraphError,
+        match=r"^elementwise\('bad'\): dg must be called as dg\(z\), "
+        r"dg\(z, h\), dg\(z, out=None\) or dg\(z, h, out=None\); got '<lambda>', "
+        rf"which takes {re.escape(takes)}$",
+    ):
         F.elementwise("bad", np.tanh, dg)
 
 
 @pytest.mark.parametrize("dg", [None, 1.0, "tanh", np.ones(3)])
 def test_a_dg_that_is_not_a_function_is_refused(dg):
-    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): dg must be a function, as dg\(z\)"):
+    with pytest.raises(
+        GraphError, match=r"^elementwise\('bad'\): dg must be a function, as dg\(z\)"
+    ):
         F.elementwise("bad", np.tanh, dg)
 
 
 @pytest.mark.parametrize("g", [lambda: 0, lambda z, h: z, lambda a, b, c: a, None, 3])
 def test_a_g_that_cannot_take_z_is_refused(g):
-    with pytest.raises(GraphError, match=r"^elementwise\('bad'\): g must be called as g\(z\) or "
-                       r"g\(z, out=None\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"^elementwise\('bad'\): g must be called as g\(z\) or "
+        r"g\(z, out=None\)",
+    ):
         F.elementwise("bad", g, lambda z: z)
 
 

@@ -2,14 +2,20 @@
 
 import numpy as np
 import pytest
+from notes_reference import notes_example
+from notes_reference import notes_network as network
 
 import nnclf.graph as F
 from nnclf.errors import GraphError
-from nnclf.graph.gradcheck import (GradcheckReport, LeafCheck, check_function, gradcheck, gradcheck_modes,
-                             numerical_gradient)
+from nnclf.graph.gradcheck import (
+    GradcheckReport,
+    LeafCheck,
+    check_function,
+    gradcheck,
+    gradcheck_modes,
+    numerical_gradient,
+)
 from nnclf.graph.graph import Graph
-from notes_reference import notes_example
-from notes_reference import notes_network as network
 
 MODES = ["vjp", "jacobian", "path_sum"]
 REAL_LEAVES = ["W", "x", "b", "V", "gamma"]
@@ -40,15 +46,17 @@ def tanh_with(jacobian_factor=1.0, vjp_factor=None):
 
 # --------------------------------------------------------------------------- numerical_gradient
 
+
 def test_numerical_gradient_of_a_closed_form_and_restores_x():
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
     saved = x.copy()
-    grad = numerical_gradient(lambda: np.sum(x ** 3), x)
-    np.testing.assert_allclose(grad, 3 * saved ** 2, rtol=1e-8)
+    grad = numerical_gradient(lambda: np.sum(x**3), x)
+    np.testing.assert_allclose(grad, 3 * saved**2, rtol=1e-8)
     np.testing.assert_array_equal(x, saved)
 
 
 # --------------------------------------------------------------------------- passes when right
+
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("transfer", sorted(F.TRANSFERS))
@@ -70,9 +78,10 @@ def test_gradcheck_passes_on_a_batch(mode):
 
 
 def test_gradcheck_on_the_notes_chain_rule_example():
-    square = F.LocalFunction("square", lambda z: z * z,
-                             jacobians=[lambda ans, z: np.diag(np.ravel(2 * z))])
-    cube = F.LocalFunction("cube", lambda x: x ** 3, vjps=[lambda g, ans, x: g * 3 * x ** 2])
+    square = F.LocalFunction(
+        "square", lambda z: z * z, jacobians=[lambda ans, z: np.diag(np.ravel(2 * z))]
+    )
+    cube = F.LocalFunction("cube", lambda x: x**3, vjps=[lambda g, ans, x: g * 3 * x**2])
     g = Graph()
     g.vertex("h", square, g.vertex("z", cube, g.leaf("x")))
     for mode in MODES:
@@ -108,7 +117,9 @@ def test_gradcheck_does_not_modify_the_callers_values():
 
 
 def test_report_lookup_and_unknown_leaf():
-    report = GradcheckReport([LeafCheck("a", 0.0, 0.0, True, 2), LeafCheck("b", 1.0, 0.5, False, 1)])
+    report = GradcheckReport(
+        [LeafCheck("a", 0.0, 0.0, True, 2), LeafCheck("b", 1.0, 0.5, False, 1)]
+    )
     assert report["b"].max_abs_error == 1.0
     assert not report.ok and not bool(report)
     with pytest.raises(KeyError):
@@ -117,6 +128,7 @@ def test_report_lookup_and_unknown_leaf():
 
 
 # --------------------------------------------------------------------------- fails when wrong
+
 
 @pytest.mark.parametrize("mode", MODES)
 def test_gradcheck_fails_on_a_jacobian_off_by_a_factor_of_2(mode):
@@ -149,7 +161,7 @@ def test_gradcheck_tells_a_wrong_vjp_from_a_right_jacobian():
 def test_gradcheck_tolerance_decides_a_small_error():
     g = network(tanh_with(jacobian_factor=1.01))
     values = leaves(seed=8)
-    assert not gradcheck(g, values).ok            # 1% is above the default rtol = 1e-3
+    assert not gradcheck(g, values).ok  # 1% is above the default rtol = 1e-3
     assert gradcheck(g, values, rtol=0.05).ok
 
 
@@ -173,10 +185,16 @@ def test_check_function_fails_on_a_vjp_that_disagrees_with_its_jacobian():
 
 def test_check_function_rows_per_argument_position():
     rng = np.random.default_rng(9)
-    report = check_function(F.affine, rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=2))
+    report = check_function(
+        F.affine, rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=2)
+    )
     assert [c.name for c in report.checks] == [
-        "arg 1: jacobian", "arg 1: vjp", "arg 2: jacobian", "arg 2: vjp",
-        "arg 3: jacobian", "arg 3: vjp",
+        "arg 1: jacobian",
+        "arg 1: vjp",
+        "arg 2: jacobian",
+        "arg 2: vjp",
+        "arg 3: jacobian",
+        "arg 3: vjp",
     ]
     assert report.ok
     # The class index of neg_pick is not differentiable: only argument 1 is checked.
@@ -192,10 +210,13 @@ def test_check_function_rejects_arguments_that_do_not_fit():
 
 def test_gradcheck_checks_leaves_only():
     g = notes_example()
-    with pytest.raises(GraphError, match=r"gradcheck: vertex 3 \(u3\) is not a leaf; finite "
-                                         "differences perturb leaves only"):
+    with pytest.raises(
+        GraphError,
+        match=r"gradcheck: vertex 3 \(u3\) is not a leaf; finite "
+        "differences perturb leaves only",
+    ):
         gradcheck(g, {"u1": 1.0, "u2": 2.0}, wrt=["u1", "u3"])
-    report = gradcheck(g, {"u1": 1, "u2": 2}, wrt=2)     # by number, integer values cast
+    report = gradcheck(g, {"u1": 1, "u2": 2}, wrt=2)  # by number, integer values cast
     assert report.ok and [c.name for c in report.checks] == ["u2"]
 
 
@@ -208,14 +229,19 @@ def test_gradcheck_modes_gives_each_mode_its_own_report():
         alone = gradcheck(g, values, mode=mode)
         assert together[mode].ok and together[mode].what == alone.what
         assert together[mode].checks == alone.checks
-    with pytest.raises(GraphError, match="gradcheck: unknown mode 'jvp'; use one of vjp, jacobian, path_sum"):
+    with pytest.raises(
+        GraphError, match="gradcheck: unknown mode 'jvp'; use one of vjp, jacobian, path_sum"
+    ):
         gradcheck_modes(g, values, modes=("jvp",))
 
 
 def test_the_report_text_is_one_aligned_table():
-    report = GradcheckReport([LeafCheck("W", 1.986e-10, 1.332e-07, True, 40),
-                              LeafCheck("gamma", 3e-3, 0.5, False, 3)])
-    assert str(report) == ("backprop vs finite differences\n"
-                           "leaf   entries  max abs err  max rel err  ok\n"
-                           "W           40    1.986e-10    1.332e-07  yes\n"
-                           "gamma        3    3.000e-03    5.000e-01  NO")
+    report = GradcheckReport(
+        [LeafCheck("W", 1.986e-10, 1.332e-07, True, 40), LeafCheck("gamma", 3e-3, 0.5, False, 3)]
+    )
+    assert str(report) == (
+        "backprop vs finite differences\n"
+        "leaf   entries  max abs err  max rel err  ok\n"
+        "W           40    1.986e-10    1.332e-07  yes\n"
+        "gamma        3    3.000e-03    5.000e-01  NO"
+    )

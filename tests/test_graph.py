@@ -4,17 +4,24 @@ error messages (the compiled passes: tests/test_executor.py)."""
 
 import numpy as np
 import pytest
+from notes_reference import (
+    REAL_LEAVES,
+    TRANSFER_CLOSED_FORMS,
+    central_differences,
+    diamonds,
+    hand_gradients,
+    network_leaves,
+    notes_example,
+)
+from notes_reference import notes_network as network
 
 import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import gradcheck
 from nnclf.graph.graph import Graph
-from notes_reference import (REAL_LEAVES, TRANSFER_CLOSED_FORMS, central_differences, diamonds,
-                             hand_gradients, network_leaves, notes_example)
-from notes_reference import notes_network as network
 
-FD_TOL = dict(rtol=1e-6, atol=1e-8)      # analytic vs central differences
-SAME = dict(rtol=1e-10, atol=1e-12)      # two analytic ways of computing one number
+FD_TOL = dict(rtol=1e-6, atol=1e-8)  # analytic vs central differences
+SAME = dict(rtol=1e-10, atol=1e-12)  # two analytic ways of computing one number
 COMPILED = dict(rtol=1e-12, atol=1e-12)  # executor vs plain graph
 
 TRANSFER_NAMES = sorted(F.TRANSFERS)
@@ -22,18 +29,21 @@ TRANSFER_NAMES = sorted(F.TRANSFERS)
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _real(v):
     return np.asarray(v).dtype.kind == "f"
 
 
 def numeric_grad(graph, leaf_values, name):
     """du^n/du^j for leaf ``name`` by central differences of ``graph.forward``."""
-    values = {k: (np.array(v, dtype=float) if _real(v) else np.asarray(v))
-              for k, v in leaf_values.items()}
+    values = {
+        k: (np.array(v, dtype=float) if _real(v) else np.asarray(v)) for k, v in leaf_values.items()
+    }
     return central_differences(lambda: graph.forward(values)[graph.output.name], values[name])
 
 
 # --------------------------------------------------------------------------- the notes' n = 4 example
+
 
 def test_notes_example_structure():
     g = notes_example()
@@ -85,29 +95,33 @@ def test_notes_example_against_finite_differences_at_random_points():
             grads = g.backward(values, mode=mode)
             for name in leaves:
                 np.testing.assert_allclose(grads[name], numeric_grad(g, leaves, name), **FD_TOL)
-        np.testing.assert_allclose(float(g.backward(values)["u2"]),
-                                   leaves["u1"] + 2 * leaves["u2"], **SAME)
+        np.testing.assert_allclose(
+            float(g.backward(values)["u2"]), leaves["u1"] + 2 * leaves["u2"], **SAME
+        )
 
 
 # --------------------------------------------------------------------------- chain rule, user functions
+
 
 def _square(kind):
     forward = lambda z: z * z  # noqa: E731
     jac = [lambda ans, z: np.diag(np.ravel(2 * z))]
     vjp = [lambda g, ans, z: g * 2 * z]
     return F.LocalFunction(
-        "square", forward,
+        "square",
+        forward,
         jacobians=jac if kind in ("both", "jacobians") else None,
         vjps=vjp if kind in ("both", "vjps") else None,
     )
 
 
 def _cube(kind):
-    forward = lambda x: x ** 3  # noqa: E731
-    jac = [lambda ans, x: np.diag(np.ravel(3 * x ** 2))]
-    vjp = [lambda g, ans, x: g * 3 * x ** 2]
+    forward = lambda x: x**3  # noqa: E731
+    jac = [lambda ans, x: np.diag(np.ravel(3 * x**2))]
+    vjp = [lambda g, ans, x: g * 3 * x**2]
     return F.LocalFunction(
-        "cube", forward,
+        "cube",
+        forward,
         jacobians=jac if kind in ("both", "jacobians") else None,
         vjps=vjp if kind in ("both", "vjps") else None,
     )
@@ -134,12 +148,23 @@ def test_notes_chain_rule_example_gives_192(square_kind, cube_kind, mode):
 
 # --------------------------------------------------------------------------- the notes' network
 
+
 def test_network_structure():
     g = network(F.tanh)
     assert (g.n, g.l) == (11, 6)
     # W=1, x=2, b=3, V=4, gamma=5, y=6, z=7, h=8, l=9, q=10, o=11.
-    assert g.edges == [(1, 7), (2, 7), (3, 7), (7, 8), (4, 9), (8, 9), (5, 9),
-                       (9, 10), (10, 11), (6, 11)]
+    assert g.edges == [
+        (1, 7),
+        (2, 7),
+        (3, 7),
+        (7, 8),
+        (4, 9),
+        (8, 9),
+        (5, 9),
+        (9, 10),
+        (10, 11),
+        (6, 11),
+    ]
     assert g.paths("W") == [[(1, 7), (7, 8), (8, 9), (9, 10), (10, 11)]]
     assert g.paths("V") == [[(4, 9), (9, 10), (10, 11)]]
 
@@ -181,8 +206,10 @@ def test_network_batch_mean_loss_all_ways_agree(transfer):
     leaves = network_leaves(np.random.default_rng(300), batch=5)
     values = g.forward(leaves)
     # o is the mean of the per-example losses.
-    per_example = [float(g.forward({**leaves, "x": leaves["x"][r], "y": leaves["y"][r]})["o"])
-                   for r in range(5)]
+    per_example = [
+        float(g.forward({**leaves, "x": leaves["x"][r], "y": leaves["y"][r]})["o"])
+        for r in range(5)
+    ]
     assert float(values["o"]) == pytest.approx(np.mean(per_example), rel=1e-12)
     by_vjp = g.backward(values, mode="vjp")
     by_jacobian = g.backward(values, mode="jacobian")
@@ -209,12 +236,13 @@ def test_network_wrt_subset_gives_the_same_numbers():
 
 # --------------------------------------------------------------------------- many paths
 
+
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_diamonds_in_series_have_2_to_the_k_paths(k):
     g = diamonds(k)
     paths = g.paths("u")
-    assert len(paths) == 2 ** k == g.count_paths("u")
-    assert len({tuple(p) for p in paths}) == 2 ** k
+    assert len(paths) == 2**k == g.count_paths("u")
+    assert len({tuple(p) for p in paths}) == 2**k
     assert all(p[0][0] == 1 and p[-1][1] == g.n for p in paths)
     # each path is a chain of edges of E: (a, b) then (b, c)
     assert all(set(p) <= set(g.edges) for p in paths)
@@ -229,8 +257,8 @@ def test_diamonds_path_sum_equals_backward_equals_closed_form(k):
     # Closed form: c_t = 2 c_{t-1}^3 and dc_t/dc_{t-1} = 6 c_{t-1}^2.
     c, derivative = u, 1.0
     for _ in range(k):
-        derivative *= 6 * c ** 2
-        c = 2 * c ** 3
+        derivative *= 6 * c**2
+        c = 2 * c**3
     assert float(values[g.output.name]) == pytest.approx(c, rel=1e-14)
     by_vjp = float(g.backward(values)["u"])
     by_jacobian = float(g.backward(values, mode="jacobian")["u"])
@@ -242,6 +270,7 @@ def test_diamonds_path_sum_equals_backward_equals_closed_form(k):
 
 
 # --------------------------------------------------------------------------- same parent twice
+
 
 @pytest.mark.parametrize("mode", ["vjp", "jacobian"])
 def test_same_parent_twice_scalar(mode):
@@ -277,6 +306,7 @@ def test_same_parent_twice_vector():
 
 # --------------------------------------------------------------------------- idempotence
 
+
 @pytest.mark.parametrize("mode", ["vjp", "jacobian"])
 def test_backward_is_idempotent(mode):
     g = network(F.tanh)
@@ -311,6 +341,7 @@ def test_backward_does_not_accumulate_across_calls_on_shared_parents():
 
 # --------------------------------------------------------------------------- leaves and numbering
 
+
 def test_unused_leaf_has_zero_gradient_and_no_paths():
     g = Graph()
     a = g.leaf("a")
@@ -334,8 +365,12 @@ def test_leaves_are_numbered_first_even_when_added_later():
     assert (a.index, b.index, s.index) == (1, 2, 3)
     # The summary and the DOT text number them so too, parents by number.
     rows = [line.split() for line in g.summary().splitlines()[1:]]
-    assert [r[:3] for r in rows] == [["1", "a", "leaf"], ["2", "b", "leaf"], ["3", "s", "tanh"],
-                                     ["4", "o", "mul"]]
+    assert [r[:3] for r in rows] == [
+        ["1", "a", "leaf"],
+        ["2", "b", "leaf"],
+        ["3", "s", "tanh"],
+        ["4", "o", "mul"],
+    ]
     assert rows[3][3:] == ["3,", "2"]
     dot = g.to_dot()
     assert 'v2 [label="2: b"' in dot and 'v4 [label="4: o = mul(s, b)"' in dot
@@ -355,6 +390,7 @@ def test_parents_may_be_given_by_name():
 
 # --------------------------------------------------------------------------- output of shape (1,)
 
+
 def _scalar_regression():
     """o = V tanh(z) + c with V of shape (1, 2): the output has d_n = 1 but shape (1,)."""
     g = Graph()
@@ -368,8 +404,11 @@ def _scalar_regression():
 def test_output_of_shape_1_jacobian_mode_and_path_sum():
     g, leaves = _scalar_regression()
     values = g.forward(leaves)
-    expected = {"z": np.array([1.0, 2.0]) / np.cosh(leaves["z"]) ** 2,
-                "V": np.tanh(leaves["z"]).reshape(1, 2), "c": np.array([1.0])}
+    expected = {
+        "z": np.array([1.0, 2.0]) / np.cosh(leaves["z"]) ** 2,
+        "V": np.tanh(leaves["z"]).reshape(1, 2),
+        "c": np.array([1.0]),
+    }
     grads = g.backward(values, mode="jacobian")
     for name in leaves:
         np.testing.assert_allclose(grads[name], expected[name], **SAME)
@@ -392,6 +431,7 @@ def test_output_of_shape_1_vjp_mode_compiled_and_gradcheck():
 
 
 # --------------------------------------------------------------------------- display
+
 
 def test_to_dot_lists_every_vertex_and_edge():
     g = network(F.tanh)
@@ -427,11 +467,12 @@ def test_summary_has_a_row_per_vertex():
         fields = line.split()
         assert fields[:3] == [str(v.index), v.name, "leaf" if v.is_leaf else v.fn.name]
     assert "(4, 3)" in lines[1]
-    assert lines[7].split()[:4] == ["7", "z", "affine", "1,"]   # parents 1, 2, 3
+    assert lines[7].split()[:4] == ["7", "z", "affine", "1,"]  # parents 1, 2, 3
     assert len(notes_example().summary().splitlines()) == 5
 
 
 # --------------------------------------------------------------------------- errors
+
 
 def test_duplicate_and_empty_names():
     g = notes_example()
@@ -482,7 +523,9 @@ def test_forward_missing_and_unknown_leaf_values():
     g = notes_example()
     with pytest.raises(GraphError, match="forward: no value for leaf 'u2'"):
         g.forward({"u1": 1.0})
-    with pytest.raises(GraphError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"):
+    with pytest.raises(
+        GraphError, match="forward: 'u5' is not a leaf of this graph; leaves are u1, u2"
+    ):
         g.forward({"u1": 1.0, "u2": 2.0, "u5": 3.0})
     with pytest.raises(GraphError, match="forward: 'u3' is not a leaf of this graph"):
         g.forward({"u1": 1.0, "u2": 2.0, "u3": 3.0})
@@ -491,24 +534,38 @@ def test_forward_missing_and_unknown_leaf_values():
 def test_shape_that_does_not_fit_names_the_vertex_and_shapes():
     g = network(F.tanh)
     leaves = network_leaves(np.random.default_rng(1500))
-    with pytest.raises(GraphError, match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
-                                         r"\(5,\) but the matrix has shape \(4, 3\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'z' = affine\(W, x, b\): argument 2 has shape "
+        r"\(5,\) but the matrix has shape \(4, 3\)",
+    ):
         g.forward({**leaves, "x": np.ones(5)})
-    with pytest.raises(GraphError, match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
-                                         r"shape \(2,\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'l' = affine\(V, h, gamma\): argument 3 has "
+        r"shape \(2,\)",
+    ):
         g.forward({**leaves, "gamma": np.ones(2)})
-    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
-                                         r"indices outside 0..2"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'o' = neg_pick\(q, y\): argument 2 holds class "
+        r"indices outside 0..2",
+    ):
         g.forward({**leaves, "y": np.int64(3)})
-    with pytest.raises(GraphError, match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
-                                         r"shape, got \(2,\) and \(3,\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'u3' = add\(u1, u2\): add needs arguments of one "
+        r"shape, got \(2,\) and \(3,\)",
+    ):
         notes_example().forward({"u1": np.ones(2), "u2": np.ones(3)})
 
 
 def test_unknown_vertex_in_path_sum_and_paths():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(GraphError, match="path_sum: no vertex named 'u7'; vertices are u1, u2, u3, u4"):
+    with pytest.raises(
+        GraphError, match="path_sum: no vertex named 'u7'; vertices are u1, u2, u3, u4"
+    ):
         g.path_sum(values, "u7")
     with pytest.raises(GraphError, match=r"path_sum: no vertex 5; vertices are numbered 1\.\.4"):
         g.path_sum(values, 5)
@@ -516,16 +573,21 @@ def test_unknown_vertex_in_path_sum_and_paths():
         g.paths("u7")
     with pytest.raises(GraphError, match="count_paths: no vertex 0; vertices are numbered 1..4"):
         g.count_paths(0)
-    with pytest.raises(TypeError, match=r"paths: name a vertex by its name \(str\) or number i "
-                                        r"\(int\), got True"):
+    with pytest.raises(
+        TypeError,
+        match=r"paths: name a vertex by its name \(str\) or number i "
+        r"\(int\), got True",
+    ):
         g.paths(True)
 
 
 def test_k_must_be_a_non_leaf_vertex():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    message = (r"k must be a non-leaf vertex \(the notes' k in l\+1\.\.n = 3\.\.4\); "
-               r"vertex 2 \(u2\) is a leaf")
+    message = (
+        r"k must be a non-leaf vertex \(the notes' k in l\+1\.\.n = 3\.\.4\); "
+        r"vertex 2 \(u2\) is a leaf"
+    )
     with pytest.raises(GraphError, match="path_sum: " + message):
         g.path_sum(values, "u1", "u2")
     with pytest.raises(GraphError, match="paths: " + message):
@@ -539,14 +601,21 @@ def test_k_must_be_a_non_leaf_vertex():
 def test_backward_errors():
     g = notes_example()
     values = g.forward({"u1": 1.0, "u2": 2.0})
-    with pytest.raises(GraphError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"):
+    with pytest.raises(
+        GraphError, match="backward: unknown mode 'jacobians'; use 'vjp' or 'jacobian'"
+    ):
         g.backward(values, mode="jacobians")
-    with pytest.raises(GraphError, match="backward: no vertex named 'u5'; vertices are u1, u2, u3, u4"):
+    with pytest.raises(
+        GraphError, match="backward: no vertex named 'u5'; vertices are u1, u2, u3, u4"
+    ):
         g.backward(values, wrt="u5")
     with pytest.raises(GraphError, match=r"backward: no vertex 5; vertices are numbered 1\.\.4"):
         g.backward(values, wrt=[1, 5])
-    with pytest.raises(GraphError, match="backward: no value for vertex 'u3'; pass the dict that "
-                                         r"forward\(\) returned"):
+    with pytest.raises(
+        GraphError,
+        match="backward: no value for vertex 'u3'; pass the dict that "
+        r"forward\(\) returned",
+    ):
         g.backward({"u1": 1.0, "u2": 2.0})
 
 
@@ -554,13 +623,19 @@ def test_an_empty_batch_is_a_graph_error_naming_the_vertex():
     g = network(F.tanh)
     leaves = network_leaves(np.random.default_rng(1600), batch=2)
     empty = {**leaves, "x": np.zeros((0, 3)), "y": np.zeros(0, dtype=np.int64)}
-    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 1 is an empty "
-                                         r"batch, shape \(0, 3\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'o' = neg_pick\(q, y\): argument 1 is an empty "
+        r"batch, shape \(0, 3\)",
+    ):
         g.forward(empty)
     with pytest.raises(GraphError, match="argument 1 is an empty batch"):
         g.compile().forward(empty)
-    with pytest.raises(GraphError, match=r"vertex 'o' = neg_pick\(q, y\): argument 2 must be an "
-                                         "integer class index, got dtype bool"):
+    with pytest.raises(
+        GraphError,
+        match=r"vertex 'o' = neg_pick\(q, y\): argument 2 must be an "
+        "integer class index, got dtype bool",
+    ):
         g.forward({**leaves, "y": np.array([True, False])})
 
 
@@ -569,8 +644,11 @@ def test_backward_needs_a_scalar_output():
     a, b = g.leaf("a"), g.leaf("b")
     g.vertex("s", F.add, a, b)
     values = g.forward({"a": np.ones(2), "b": np.ones(2)})
-    with pytest.raises(GraphError, match=r"backward: the output 's' has shape \(2,\); "
-                                         r"backpropagation needs a scalar output \(d_n = 1\)"):
+    with pytest.raises(
+        GraphError,
+        match=r"backward: the output 's' has shape \(2,\); "
+        r"backpropagation needs a scalar output \(d_n = 1\)",
+    ):
         g.backward(values)
     with pytest.raises(GraphError, match="needs a scalar output"):
         g.backward(values, mode="jacobian")
@@ -586,5 +664,7 @@ def test_graph_without_vertices_has_no_output():
 
 
 def test_local_function_with_neither_jacobians_nor_vjps():
-    with pytest.raises(GraphError, match="local function 'mystery': give its Jacobians, its VJPs, or both"):
+    with pytest.raises(
+        GraphError, match="local function 'mystery': give its Jacobians, its VJPs, or both"
+    ):
         F.LocalFunction("mystery", lambda x: x)

@@ -19,7 +19,8 @@ def run(tmp_path_factory):
     (where / "c.yaml").write_text(
         f"seed: 3\ndata: {{source: {IRIS}, target: species}}\n"
         "model: {hidden_units: [6, 5], transfer: relu}\n"
-        "train: {epochs: 2, batch_size: 4, optimizer: adam, class_weight: balanced}\n")
+        "train: {epochs: 2, batch_size: 4, optimizer: adam, class_weight: balanced}\n"
+    )
     assert main(["train", str(where / "c.yaml"), "--out", str(where / "run"), "--quiet"]) == 0
     return where / "run"
 
@@ -34,17 +35,33 @@ def test_the_card_of_a_run(run, capsys):
     code, out, err = info(capsys, run, "--json")
     assert code == 0 and err == ""
     card = json.loads(out)
-    assert list(card) == ["model", "run_dir", "architecture", "training", "data", "metrics",
-                          "versions"]
+    assert list(card) == [
+        "model",
+        "run_dir",
+        "architecture",
+        "training",
+        "data",
+        "metrics",
+        "versions",
+    ]
     assert card["model"] == str(run / "model.npz") and card["run_dir"] == str(run)
     # d = 4 inputs, layers 6 and 5, K = 3: weights and biases counted by hand.
-    assert card["architecture"] == {"n_features": 4, "layers": [6, 5], "n_classes": 3,
-                                    "transfers": ["relu", "relu"],
-                                    "parameters": 4 * 6 + 6 + 6 * 5 + 5 + 5 * 3 + 3,
-                                    "dtype": "float64"}
+    assert card["architecture"] == {
+        "n_features": 4,
+        "layers": [6, 5],
+        "n_classes": 3,
+        "transfers": ["relu", "relu"],
+        "parameters": 4 * 6 + 6 + 6 * 5 + 5 + 5 * 3 + 3,
+        "dtype": "float64",
+    }
     t = card["training"]
-    assert (t["from"], t["seed"], t["epochs"], t["batch_size"], t["class_weight"]) == \
-        ("nnclf train config", 3, 2, 4, "balanced")
+    assert (t["from"], t["seed"], t["epochs"], t["batch_size"], t["class_weight"]) == (
+        "nnclf train config",
+        3,
+        2,
+        4,
+        "balanced",
+    )
     assert t["optimizer"]["name"] == "adam" and t["schedule"]["name"] == "inverse_time"
     metrics = json.loads((run / "metrics.json").read_text())
     assert (t["run_steps"], t["run_stopped"]) == (metrics["steps"], "completed")
@@ -52,15 +69,21 @@ def test_the_card_of_a_run(run, capsys):
     assert d["source"] == str(IRIS) and d["rows"] == 150 and len(d["sha256"]) == 64
     assert d["features"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert d["standardized"] is True
-    assert d["classes"] == [{"label": c, "count": 50}
-                            for c in ("setosa", "versicolor", "virginica")]
+    assert d["classes"] == [
+        {"label": c, "count": 50} for c in ("setosa", "versicolor", "virginica")
+    ]
     for part in ("train", "validation", "test"):
-        assert card["metrics"][part] == {k: metrics[part][k] for k in
-                                         ("n_samples", "accuracy", "balanced_accuracy",
-                                          "log_loss", "macro_f1")}
-    assert card["versions"] == {"format_version": 2, "written_by_nnclf": __version__,
-                                "nnclf": __version__, "numpy": np.__version__,
-                                "scikit-learn": sklearn.__version__}
+        assert card["metrics"][part] == {
+            k: metrics[part][k]
+            for k in ("n_samples", "accuracy", "balanced_accuracy", "log_loss", "macro_f1")
+        }
+    assert card["versions"] == {
+        "format_version": 2,
+        "written_by_nnclf": __version__,
+        "nnclf": __version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
 def test_the_text_of_a_run(run, capsys):
@@ -68,16 +91,28 @@ def test_the_text_of_a_run(run, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[:2] == [f"model  {run / 'model.npz'}", f"run    {run}"]
-    for line in ("architecture", "  layers      6, 5", "  transfers   relu, relu",
-                 "  parameters  83", "  optimizer", "  class_weight    balanced",
-                 "  classes       setosa (50), versicolor (50), virginica (50)", "versions",
-                 f"  nnclf             {__version__}"):
+    for line in (
+        "architecture",
+        "  layers      6, 5",
+        "  transfers   relu, relu",
+        "  parameters  83",
+        "  optimizer",
+        "  class_weight    balanced",
+        "  classes       setosa (50), versicolor (50), virginica (50)",
+        "versions",
+        f"  nnclf             {__version__}",
+    ):
         assert any(x.startswith(line) for x in lines), line
     test = json.loads((run / "metrics.json").read_text())["test"]
     row = next(x for x in lines if x.startswith("test "))
-    assert row.split() == ["test", str(test["n_samples"]), f"{test['accuracy']:.4f}",
-                           f"{test['balanced_accuracy']:.4f}", f"{test['log_loss']:.4f}",
-                           f"{test['macro_f1']:.4f}"]
+    assert row.split() == [
+        "test",
+        str(test["n_samples"]),
+        f"{test['accuracy']:.4f}",
+        f"{test['balanced_accuracy']:.4f}",
+        f"{test['log_loss']:.4f}",
+        f"{test['macro_f1']:.4f}",
+    ]
     assert "  schedule        inverse_time (eta0=" in out
 
 
@@ -118,14 +153,18 @@ def test_a_long_list_of_features_is_shortened_in_the_text_only(tmp_path, capsys)
     assert json.loads(out)["data"]["features"] == [f"f{i}" for i in range(20)]
 
 
-@pytest.mark.parametrize("target, message", [
-    ("nowhere", "nnclf: error: model file 'nowhere': not found"),
-    ("empty", "nnclf: error: empty: not an nnclf run directory (no model.npz)"),
-    ("broken.npz", "nnclf: error: model file 'broken.npz'"),
-    ("run", "nnclf: error: run/metrics.json: not as nnclf train writes it"),
-])
-def test_a_missing_or_corrupt_target_is_one_line_and_exit_2(run, tmp_path, monkeypatch,
-                                                            capsys, target, message):
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("nowhere", "nnclf: error: model file 'nowhere': not found"),
+        ("empty", "nnclf: error: empty: not an nnclf run directory (no model.npz)"),
+        ("broken.npz", "nnclf: error: model file 'broken.npz'"),
+        ("run", "nnclf: error: run/metrics.json: not as nnclf train writes it"),
+    ],
+)
+def test_a_missing_or_corrupt_target_is_one_line_and_exit_2(
+    run, tmp_path, monkeypatch, capsys, target, message
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.npz").write_bytes((run / "model.npz").read_bytes()[:200])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from nnclf.errors import DataError
-from nnclf.runs.metrics import evaluate, no_better_than_chance
-from nnclf.graph.network import Network
 from nnclf.export.trained import TrainedModel
+from nnclf.graph.network import Network
+from nnclf.runs.metrics import evaluate, no_better_than_chance
 
 # With identity g, W = [[1]], b = 0, V = [[-1], [0], [1]], gamma = 0 the logits of x are
 # l = (-x, 0, x): x < 0 predicts "a", x > 0 predicts "c", and "b" is never predicted.
@@ -17,8 +17,10 @@ Y = np.array(["a", "b", "c", "c", "b"])
 
 @pytest.fixture
 def model():
-    net = Network.from_params({"W": [[1.0]], "b": [0.0], "V": [[-1.0], [0.0], [1.0]],
-                               "gamma": [0.0, 0.0, 0.0]}, transfer="identity")
+    net = Network.from_params(
+        {"W": [[1.0]], "b": [0.0], "V": [[-1.0], [0.0], [1.0]], "gamma": [0.0, 0.0, 0.0]},
+        transfer="identity",
+    )
     return TrainedModel(net, np.array(["a", "b", "c"]))
 
 
@@ -31,12 +33,15 @@ def test_every_metric_matches_the_hand_computation(model):
     per_class = {c["label"]: c for c in report["per_class"]}
     assert [c["label"] for c in report["per_class"]] == ["a", "b", "c"]
     assert per_class["a"] == pytest.approx(
-        {"label": "a", "precision": 1 / 2, "recall": 1.0, "f1": 2 / 3, "support": 1})
+        {"label": "a", "precision": 1 / 2, "recall": 1.0, "f1": 2 / 3, "support": 1}
+    )
     # "b" is never predicted: its precision is 0/0, reported as 0.
     assert per_class["b"] == pytest.approx(
-        {"label": "b", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2})
+        {"label": "b", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+    )
     assert per_class["c"] == pytest.approx(
-        {"label": "c", "precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+        {"label": "c", "precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2}
+    )
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0 + 0.8) / 3)
     assert report["balanced_accuracy"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)  # the recalls
     # -log softmax(l)_y with l = (-x, 0, x): log(e^-x + 1 + e^x) - l_y
@@ -60,27 +65,42 @@ def test_the_report_is_plain_json_data(model):
 
 
 def test_a_label_the_model_never_saw_names_it(model):
-    with pytest.raises(DataError, match=r"label 'z' was never seen in training; "
-                                        r"the model knows a, b, c"):
+    with pytest.raises(
+        DataError,
+        match=r"label 'z' was never seen in training; "
+        r"the model knows a, b, c",
+    ):
         evaluate(model, X[:2], np.array(["a", "z"]))
 
 
 def _report(log_loss, accuracy, supports):
-    return {"log_loss": log_loss, "accuracy": accuracy, "n_samples": sum(supports),
-            "per_class": [{"support": s} for s in supports]}
+    return {
+        "log_loss": log_loss,
+        "accuracy": accuracy,
+        "n_samples": sum(supports),
+        "per_class": [{"support": s} for s in supports],
+    }
 
 
-@pytest.mark.parametrize("log_loss, accuracy, supports, verdict", [
-    (np.log(3), 0.9, [10, 10, 10], "log-loss 1.0986 is no better than chance (log 3 = 1.0986"),
-    (12.0, 1.0, [5, 5], "log-loss 12.0000 is no better than chance (log 2 = 0.6931"),
-    (0.5, 0.9, [90, 10], "accuracy 0.9000 is no better than always answering its most common "
-                         "class (0.9000)"),
-    (0.5, 0.0, [1, 1, 1, 1], "accuracy 0.0000 is no better"),
-    (np.log(3) - 1e-9, 0.34, [10, 10, 10], None),  # just better than both
-    (0.1, 0.91, [90, 10], None),
-])
+@pytest.mark.parametrize(
+    "log_loss, accuracy, supports, verdict",
+    [
+        (np.log(3), 0.9, [10, 10, 10], "log-loss 1.0986 is no better than chance (log 3 = 1.0986"),
+        (12.0, 1.0, [5, 5], "log-loss 12.0000 is no better than chance (log 2 = 0.6931"),
+        (
+            0.5,
+            0.9,
+            [90, 10],
+            "accuracy 0.9000 is no better than always answering its most common class (0.9000)",
+        ),
+        (0.5, 0.0, [1, 1, 1, 1], "accuracy 0.0000 is no better"),
+        (np.log(3) - 1e-9, 0.34, [10, 10, 10], None),  # just better than both
+        (0.1, 0.91, [90, 10], None),
+    ],
+)
 def test_no_better_than_chance_compares_with_log_k_and_the_majority_share(
-        log_loss, accuracy, supports, verdict):
+    log_loss, accuracy, supports, verdict
+):
     got = no_better_than_chance(_report(log_loss, accuracy, supports))
     assert got == verdict if verdict is None else got.startswith(verdict)
 

@@ -16,14 +16,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
-import nnclf.graph.network
-import nnclf.graph as F
-from nnclf.graph.gradcheck import gradcheck
-from nnclf.errors import ConfigError
-from nnclf.graph.network import INITS, PARAMS, Network, init_params, memory_needed, physical_memory
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, hand_gradients
 
+import nnclf.graph as F
+import nnclf.graph.network
+from nnclf.errors import ConfigError
+from nnclf.graph.gradcheck import gradcheck
+from nnclf.graph.network import INITS, PARAMS, Network, init_params, memory_needed, physical_memory
 
 D, M, K = 4, 5, 3
 
@@ -36,8 +35,10 @@ def reference(params, X, y, transfer):
 
 def finite_differences(net, x, y):
     """Central differences of the network's own loss in every parameter entry."""
-    return {name: central_differences(lambda: net.loss_and_gradients(x, y)[0], net.params[name])
-            for name in PARAMS}
+    return {
+        name: central_differences(lambda: net.loss_and_gradients(x, y)[0], net.params[name])
+        for name in PARAMS
+    }
 
 
 def example(batch, seed=0):
@@ -64,12 +65,24 @@ def test_every_transfer_has_a_reference_formula_here():
 
 # --- the graph ------------------------------------------------------------------------------
 
+
 def test_graph_has_the_notes_leaves_vertices_and_edges():
     g = Network(D, M, K).graph
     assert [(v.index, v.name) for v in g.leaves] == [
-        (1, "W"), (2, "x"), (3, "b"), (4, "V"), (5, "gamma"), (6, "y")]
+        (1, "W"),
+        (2, "x"),
+        (3, "b"),
+        (4, "V"),
+        (5, "gamma"),
+        (6, "y"),
+    ]
     assert [(v.index, v.name) for v in g.vertices[6:]] == [
-        (7, "z"), (8, "h"), (9, "l"), (10, "q"), (11, "o")]
+        (7, "z"),
+        (8, "h"),
+        (9, "l"),
+        (10, "q"),
+        (11, "o"),
+    ]
     assert (g.n, g.l) == (11, 6)
     assert g.output.name == "o"
     # z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
@@ -78,8 +91,9 @@ def test_graph_has_the_notes_leaves_vertices_and_edges():
     assert g.parents("l") == ("V", "h", "gamma")
     assert g.parents("q") == ("l",)
     assert g.parents("o") == ("q", "y")
-    assert sorted(g.edges) == sorted([
-        (1, 7), (2, 7), (3, 7), (7, 8), (4, 9), (8, 9), (5, 9), (9, 10), (10, 11), (6, 11)])
+    assert sorted(g.edges) == sorted(
+        [(1, 7), (2, 7), (3, 7), (7, 8), (4, 9), (8, 9), (5, 9), (9, 10), (10, 11), (6, 11)]
+    )
     assert g["z"].fn is F.affine and g["l"].fn is F.affine
     assert g["h"].fn is F.TRANSFERS["tanh"]
     assert g["q"].fn is F.log_softmax and g["o"].fn is F.neg_pick
@@ -94,7 +108,11 @@ def test_params_have_the_notes_shapes():
     net = Network(7, 5, 3)
     assert list(net.params) == ["W", "b", "V", "gamma"]
     assert {k: v.shape for k, v in net.params.items()} == {
-        "W": (5, 7), "b": (5,), "V": (3, 5), "gamma": (3,)}
+        "W": (5, 7),
+        "b": (5,),
+        "V": (3, 5),
+        "gamma": (3,),
+    }
     assert all(v.dtype == np.float64 for v in net.params.values())
     assert PARAMS == ("W", "b", "V", "gamma")
 
@@ -118,10 +136,14 @@ def test_assigning_new_param_arrays_changes_the_outputs():
     net = Network(D, M, K, seed=0)
     X, y = example(batch=True)
     before = net.predict_proba(X)
-    first_loss = net.loss_and_gradients(X, y)[0]     # the compiled graph exists now
+    first_loss = net.loss_and_gradients(X, y)[0]  # the compiled graph exists now
     rng = np.random.default_rng(7)
-    new = {"W": rng.normal(size=(M, D)), "b": rng.normal(size=M),
-           "V": rng.normal(size=(K, M)), "gamma": rng.normal(size=K)}
+    new = {
+        "W": rng.normal(size=(M, D)),
+        "b": rng.normal(size=M),
+        "V": rng.normal(size=(K, M)),
+        "gamma": rng.normal(size=K),
+    }
     for name, value in new.items():
         net.params[name] = value.copy()
     ref_loss, ref_p, ref_grads = reference(new, X, y, "tanh")
@@ -138,8 +160,12 @@ def test_assigning_new_param_arrays_changes_the_outputs():
 
 def test_from_params_copies_the_given_arrays():
     rng = np.random.default_rng(3)
-    params = {"W": rng.normal(size=(M, D)), "b": rng.normal(size=M),
-              "V": rng.normal(size=(K, M)), "gamma": rng.normal(size=K)}
+    params = {
+        "W": rng.normal(size=(M, D)),
+        "b": rng.normal(size=M),
+        "V": rng.normal(size=(K, M)),
+        "gamma": rng.normal(size=K),
+    }
     net = Network.from_params(params, transfer="relu")
     assert (net.n_features, net.n_hidden, net.n_classes, net.transfer) == (D, M, K, "relu")
     X, y = example(batch=True)
@@ -150,6 +176,7 @@ def test_from_params_copies_the_given_arrays():
 
 
 # --- loss and gradients ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
 @pytest.mark.parametrize("transfer", sorted(F.TRANSFERS))
@@ -178,8 +205,9 @@ def test_gradients_equal_finite_differences(transfer, batch):
     assert set(grads) == set(PARAMS)
     for name in PARAMS:
         assert grads[name].shape == net.params[name].shape
-        np.testing.assert_allclose(grads[name], numeric[name], rtol=1e-5, atol=1e-8,
-                                   err_msg=f"dL/d{name}")
+        np.testing.assert_allclose(
+            grads[name], numeric[name], rtol=1e-5, atol=1e-8, err_msg=f"dL/d{name}"
+        )
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
@@ -191,8 +219,9 @@ def test_gradients_equal_hand_derived_formulas(transfer, batch):
     ref_loss, _, ref_grads = reference(net.params, x, y, transfer)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for name in PARAMS:
-        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-10, atol=1e-14,
-                                   err_msg=f"dL/d{name}")
+        np.testing.assert_allclose(
+            grads[name], ref_grads[name], rtol=1e-10, atol=1e-14, err_msg=f"dL/d{name}"
+        )
 
 
 def test_batch_gradient_is_the_mean_of_single_example_gradients():
@@ -202,8 +231,9 @@ def test_batch_gradient_is_the_mean_of_single_example_gradients():
     singles = [net.loss_and_gradients(x_r, int(y_r)) for x_r, y_r in zip(X, y)]
     assert loss == pytest.approx(np.mean([s[0] for s in singles]), rel=1e-12)
     for name in PARAMS:
-        np.testing.assert_allclose(grads[name], np.mean([s[1][name] for s in singles], axis=0),
-                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            grads[name], np.mean([s[1][name] for s in singles], axis=0), rtol=1e-10, atol=1e-14
+        )
 
 
 def test_returned_gradients_are_fresh_arrays():
@@ -245,6 +275,7 @@ def test_bad_inputs_are_named():
 
 # --- prediction -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("transfer", sorted(F.TRANSFERS))
 def test_predict_proba_is_the_softmax(transfer):
     net = perturbed_network(transfer)
@@ -269,7 +300,7 @@ def test_predict_single_row():
 
 def test_predict_log_proba_keeps_tiny_probabilities():
     net = Network(D, M, K, seed=0)
-    net.params["gamma"][...] = [0.0, -800.0, 0.0]     # exp(-800) underflows to 0
+    net.params["gamma"][...] = [0.0, -800.0, 0.0]  # exp(-800) underflows to 0
     log_p = net.predict_log_proba(np.zeros((1, D)))
     assert np.all(np.isfinite(log_p))
     assert log_p[0, 1] == pytest.approx(-800.0 - np.log(2.0), rel=1e-12)
@@ -291,18 +322,20 @@ def test_prediction_in_chunks_matches_one_pass(monkeypatch):
 
 # --- initialisation -------------------------------------------------------------------------
 
+
 def test_xavier_is_uniform_within_the_glorot_bound_and_biases_are_zero():
     net = Network(300, 200, 10, init="xavier", seed=0)
     W, V = net.params["W"], net.params["V"]
     bound_W, bound_V = np.sqrt(6 / (300 + 200)), np.sqrt(6 / (200 + 10))
     assert np.abs(W).max() <= bound_W
     assert np.abs(V).max() <= bound_V
-    assert np.abs(W).max() > 0.99 * bound_W           # the whole interval is used
+    assert np.abs(W).max() > 0.99 * bound_W  # the whole interval is used
     # U(-a, a) has mean 0 and variance a^2 / 3
     assert W.mean() == pytest.approx(0.0, abs=0.01 * bound_W)
     assert W.std() == pytest.approx(bound_W / np.sqrt(3), rel=0.01)
     assert np.histogram(W, bins=4, range=(-bound_W, bound_W))[0] == pytest.approx(
-        [W.size / 4] * 4, rel=0.05)
+        [W.size / 4] * 4, rel=0.05
+    )
     np.testing.assert_array_equal(net.params["b"], np.zeros(200))
     np.testing.assert_array_equal(net.params["gamma"], np.zeros(10))
 
@@ -328,7 +361,7 @@ def test_normal_has_the_given_scale():
     assert net.params["W"].std() == pytest.approx(0.3, rel=0.02)
     assert net.params["V"].std() == pytest.approx(0.3, rel=0.1)
     small = Network(300, 200, 5, init="normal", seed=0)
-    assert small.params["W"].std() == pytest.approx(0.01, rel=0.02)   # the default scale
+    assert small.params["W"].std() == pytest.approx(0.01, rel=0.02)  # the default scale
     np.testing.assert_array_equal(net.params["b"], 0.0)
 
 
@@ -347,13 +380,17 @@ def test_same_seed_same_params_different_seed_different(init):
 
 
 def test_unknown_init_lists_the_choices():
-    with pytest.raises(ValueError, match=r"unknown initialisation 'glorot'; choose one of xavier, he, normal"):
+    with pytest.raises(
+        ValueError, match=r"unknown initialisation 'glorot'; choose one of xavier, he, normal"
+    ):
         Network(D, M, K, init="glorot")
 
 
 def test_unknown_transfer_lists_the_choices():
     choices = ", ".join(sorted(F.TRANSFERS))
-    with pytest.raises(ValueError, match=rf"unknown transfer function 'tahn'; choose one of {choices}$"):
+    with pytest.raises(
+        ValueError, match=rf"unknown transfer function 'tahn'; choose one of {choices}$"
+    ):
         Network(D, M, K, transfer="tahn")
 
 
@@ -362,11 +399,14 @@ def test_fewer_than_two_classes_is_an_error():
         Network(D, M, 1)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_features": 0}, r"n_features must be a positive integer, got 0"),
-    ({"n_hidden": 2.5}, r"n_hidden must be a positive integer, got 2.5"),
-    ({"n_classes": True}, r"n_classes must be a positive integer, got True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_features": 0}, r"n_features must be a positive integer, got 0"),
+        ({"n_hidden": 2.5}, r"n_hidden must be a positive integer, got 2.5"),
+        ({"n_classes": True}, r"n_classes must be a positive integer, got True"),
+    ],
+)
 def test_bad_sizes_are_named(kwargs, message):
     sizes = dict(n_features=D, n_hidden=M, n_classes=K)
     sizes.update(kwargs)
@@ -376,10 +416,12 @@ def test_bad_sizes_are_named(kwargs, message):
 
 def test_repr():
     assert repr(Network(4, 5, 3, "relu")) == (
-        "Network(n_features=4, n_hidden=5, n_classes=3, transfer='relu')")
+        "Network(n_features=4, n_hidden=5, n_classes=3, transfer='relu')"
+    )
 
 
 # --- the graph's own tools on the network ---------------------------------------------------
+
 
 @pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
 def test_jacobian_mode_and_path_sum_agree_with_the_formulas(batch):
@@ -392,8 +434,9 @@ def test_jacobian_mode_and_path_sum_agree_with_the_formulas(batch):
     for name in PARAMS:
         np.testing.assert_allclose(jac[name], ref_grads[name], rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(vjp[name], ref_grads[name], rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(net.graph.path_sum(values, name), ref_grads[name],
-                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            net.graph.path_sum(values, name), ref_grads[name], rtol=1e-10, atol=1e-14
+        )
     # x has a gradient too: dL/dx = W^T dL/dz, per row of a batch (divided by B in the mean)
     g, dg = TRANSFER_CLOSED_FORMS["tanh"]
     X, Y = np.atleast_2d(x), np.atleast_1d(y)
@@ -424,6 +467,7 @@ def test_gradcheck_catches_a_wrong_derivative():
     wrong = F.LocalFunction("wrong_tanh", np.tanh, vjps=[lambda g, h, z: g * (1.0 + h * h)])
     net = Network(D, M, K)
     from nnclf.graph.network import build_graph
+
     net.graph = build_graph(wrong)
     report = gradcheck(net.graph, net.leaf_values(*example(batch=False)))
     assert not report.ok
@@ -462,8 +506,17 @@ def test_memory_needed_counts_by_hand():
     assert memory_needed(3, 2, 2, batch_size=10) == 448 + 1760
 
 
-@pytest.mark.parametrize("d, m, K", [(64, 10**9, 10), (10**6, 10**6, 2), (10**8, 10**4, 3),
-                                     (4, 10**12, 2), (2, 10, 10**12), (10**15, 1, 2)])
+@pytest.mark.parametrize(
+    "d, m, K",
+    [
+        (64, 10**9, 10),
+        (10**6, 10**6, 2),
+        (10**8, 10**4, 3),
+        (4, 10**12, 2),
+        (2, 10, 10**12),
+        (10**15, 1, 2),
+    ],
+)
 def test_a_network_too_large_for_the_machine_is_refused_before_allocating(d, m, K):
     have = physical_memory()
     if have is None:
@@ -479,7 +532,8 @@ def test_a_network_too_large_for_the_machine_is_refused_before_allocating(d, m, 
     assert str(caught.value) == (
         f"a network with d={d} inputs, m={m} hidden units and K={K} classes needs about "
         f"{need / 2**30:.3g} GiB to train (W, V, their gradients and buffers) but this machine "
-        f"has {have / 2**30:.3g} GiB; use fewer hidden units")
+        f"has {have / 2**30:.3g} GiB; use fewer hidden units"
+    )
     assert peak < 50e6
 
 
@@ -495,10 +549,14 @@ def test_the_limit_is_the_machines_memory(monkeypatch):
 def test_an_allocation_that_fails_anyway_is_the_same_error(monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError
+
     monkeypatch.setattr(nnclf.graph.network, "init_params", no_memory)
-    with pytest.raises(ConfigError, match=r"^a network with d=5 inputs, m=7 hidden units and K=3 "
-                       r"classes does not fit in memory \(it needs about .* GiB\); use fewer "
-                       "hidden units$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^a network with d=5 inputs, m=7 hidden units and K=3 "
+        r"classes does not fit in memory \(it needs about .* GiB\); use fewer "
+        "hidden units$",
+    ):
         Network(5, 7, 3)
 
 
@@ -506,5 +564,6 @@ def test_an_allocation_that_fails_anyway_is_the_same_error(monkeypatch):
 def test_physical_memory_is_none_when_the_system_does_not_say(monkeypatch, failure):
     def sysconf(name):
         raise failure(name)
+
     monkeypatch.setattr(nnclf.graph.network.os, "sysconf", sysconf)
     assert physical_memory() is None

@@ -20,14 +20,22 @@ from nnclf.export.modelfile import (
 
 def make_params(m=5, d=3, K=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"W": rng.normal(size=(m, d)), "b": rng.normal(size=m),
-            "V": rng.normal(size=(K, m)), "gamma": rng.normal(size=K)}
+    return {
+        "W": rng.normal(size=(m, d)),
+        "b": rng.normal(size=m),
+        "V": rng.normal(size=(K, m)),
+        "gamma": rng.normal(size=K),
+    }
 
 
 def make_metadata(classes=("setosa", "versicolor", "virginica", "other")):
-    return {"classes": list(classes), "feature_names": ["x0", "x1", "x2"],
-            "standardizer": {"mean": [0.0, 1.0, 2.0], "scale": [1.0, 2.0, 3.0]},
-            "transfer": "tanh", "config": {"lr": 0.1, "epochs": 3}}
+    return {
+        "classes": list(classes),
+        "feature_names": ["x0", "x1", "x2"],
+        "standardizer": {"mean": [0.0, 1.0, 2.0], "scale": [1.0, 2.0, 3.0]},
+        "transfer": "tanh",
+        "config": {"lr": 0.1, "epochs": 3},
+    }
 
 
 def write_raw_npz(path, metadata=None, **arrays):
@@ -46,6 +54,7 @@ def no_temp_files(directory):
 
 # --- round trips -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("classes", [["a", "b", "c", "d"], [0, 1, 2, 3], [-1, "x", 7, "7"]])
 def test_round_trip_keeps_arrays_and_metadata(tmp_path, classes):
     params, metadata = make_params(), make_metadata(classes)
@@ -63,8 +72,13 @@ def test_round_trip_keeps_arrays_and_metadata(tmp_path, classes):
 
 
 def test_numpy_labels_and_values_become_plain_python(tmp_path):
-    metadata = {"classes": np.array([3, 1, 2, 0]), "names": np.array(["a", "b"]),
-                "lr": np.float32(0.5), "shuffle": np.bool_(True), "nested": {"k": (np.int64(2),)}}
+    metadata = {
+        "classes": np.array([3, 1, 2, 0]),
+        "names": np.array(["a", "b"]),
+        "lr": np.float32(0.5),
+        "shuffle": np.bool_(True),
+        "nested": {"k": (np.int64(2),)},
+    }
     save_model(tmp_path / "m.npz", make_params(), metadata)
     _, meta = load_model(tmp_path / "m.npz")
     assert meta["classes"] == [3, 1, 2, 0] and type(meta["classes"][0]) is int
@@ -74,8 +88,12 @@ def test_numpy_labels_and_values_become_plain_python(tmp_path):
 
 def test_loaded_params_are_float64_contiguous_and_writable(tmp_path):
     params = make_params()
-    params = {"W": np.asfortranarray(params["W"]).astype(np.float32), "b": params["b"][::1],
-              "V": params["V"], "gamma": params["gamma"].astype(np.float32)}
+    params = {
+        "W": np.asfortranarray(params["W"]).astype(np.float32),
+        "b": params["b"][::1],
+        "V": params["V"],
+        "gamma": params["gamma"].astype(np.float32),
+    }
     save_model(tmp_path / "m.npz", params, make_metadata())
     loaded, _ = load_model(tmp_path / "m.npz")
     for arr in loaded.values():
@@ -99,13 +117,17 @@ def test_metadata_is_stored_as_json_string_not_pickle(tmp_path):
 
 def test_uint8_metadata_is_accepted(tmp_path):
     text = json.dumps({"format": "nnclf-model", "format_version": 1, "classes": ["é", 2]})
-    write_raw_npz(tmp_path / "m.npz", **make_params(),
-                  metadata=np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
+    write_raw_npz(
+        tmp_path / "m.npz",
+        **make_params(),
+        metadata=np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
+    )
     _, meta = load_model(tmp_path / "m.npz")
     assert meta["classes"] == ["é", 2]
 
 
 # --- atomic writes -----------------------------------------------------------------------
+
 
 def test_atomic_write_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
     path = tmp_path / "m.npz"
@@ -154,14 +176,18 @@ def test_save_into_missing_directory_is_a_clear_error(tmp_path):
 
 # --- save-side validation ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, value, match", [
-    ("V", np.zeros((3, 4)), r"parameter 'V' has shape \(3, 4\) but W has 5 hidden units"),
-    ("b", np.zeros(4), r"parameter 'b' has shape \(4,\) but W has 5 hidden units"),
-    ("gamma", np.zeros(3), r"parameter 'gamma' has shape \(3,\) but V has 4 classes"),
-    ("W", np.zeros(5), r"parameter 'W' has shape \(5,\); expected \(m, d\)"),
-    ("W", np.zeros((5, 3), dtype=np.int64), r"parameter 'W' has dtype int64; expected a float"),
-    ("gamma", None, r"parameter 'gamma' is missing; pass all of W, b, V, gamma"),
-])
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("V", np.zeros((3, 4)), r"parameter 'V' has shape \(3, 4\) but W has 5 hidden units"),
+        ("b", np.zeros(4), r"parameter 'b' has shape \(4,\) but W has 5 hidden units"),
+        ("gamma", np.zeros(3), r"parameter 'gamma' has shape \(3,\) but V has 4 classes"),
+        ("W", np.zeros(5), r"parameter 'W' has shape \(5,\); expected \(m, d\)"),
+        ("W", np.zeros((5, 3), dtype=np.int64), r"parameter 'W' has dtype int64; expected a float"),
+        ("gamma", None, r"parameter 'gamma' is missing; pass all of W, b, V, gamma"),
+    ],
+)
 def test_save_rejects_bad_params(tmp_path, name, value, match):
     params = make_params()
     if value is None:
@@ -192,6 +218,7 @@ def test_save_rejects_non_json_metadata(tmp_path):
 
 # --- load-side errors --------------------------------------------------------------------
 
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ModelFileError, match=r"model file '.*absent\.npz': not found"):
         load_model(tmp_path / "absent.npz")
@@ -208,10 +235,16 @@ def test_truncated_model_file(tmp_path):
         load_model(path)
 
 
-@pytest.mark.parametrize("content", [
-    np.random.default_rng(0).bytes(1000), b"", b"PK\x03\x04garbage", b"\x93NUMPY broken",
-    pickle.dumps({"W": 1}),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        np.random.default_rng(0).bytes(1000),
+        b"",
+        b"PK\x03\x04garbage",
+        b"\x93NUMPY broken",
+        pickle.dumps({"W": 1}),
+    ],
+)
 def test_not_an_npz_file(tmp_path, content):
     path = tmp_path / "junk.npz"
     path.write_bytes(content)
@@ -237,26 +270,32 @@ def test_npz_with_foreign_metadata_or_missing_param(tmp_path):
         load_model(tmp_path / "a.npz")
     params = make_params()
     del params["V"]
-    write_raw_npz(tmp_path / "b.npz", metadata={"format": "nnclf-model", "format_version": 1},
-                  **params)
+    write_raw_npz(
+        tmp_path / "b.npz", metadata={"format": "nnclf-model", "format_version": 1}, **params
+    )
     with pytest.raises(ModelFileError, match=r"is not an nnclf model \(missing parameter 'V'\)"):
         load_model(tmp_path / "b.npz")
 
 
 def test_newer_format_version(tmp_path):
     assert FORMAT_VERSION == 2
-    write_raw_npz(tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 3},
-                  **make_params())
-    with pytest.raises(ModelFileError, match=r"was written by a newer nnclf \(format version "
-                                             r"3 > 2\); upgrade nnclf"):
+    write_raw_npz(
+        tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 3}, **make_params()
+    )
+    with pytest.raises(
+        ModelFileError,
+        match=r"was written by a newer nnclf \(format version "
+        r"3 > 2\); upgrade nnclf",
+    ):
         load_model(tmp_path / "m.npz")
 
 
 def test_object_arrays_are_refused(tmp_path):
     params = make_params()
     params["W"] = np.array([[{"evil": os.getcwd}]] * 5, dtype=object)
-    write_raw_npz(tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 1},
-                  **params)
+    write_raw_npz(
+        tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 1}, **params
+    )
     with pytest.raises(ModelFileError, match="contains object arrays; refusing to load"):
         load_model(tmp_path / "m.npz")
     pickled_metadata = np.array([{"a": 1}], dtype=object)
@@ -268,8 +307,10 @@ def test_object_arrays_are_refused(tmp_path):
 def test_inconsistent_shapes_on_load(tmp_path):
     params = make_params()
     params["V"] = np.zeros((3, 4))
-    write_raw_npz(tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 1},
-                  **params)
-    with pytest.raises(ModelFileError,
-                       match=r"m\.npz': parameter 'V' has shape \(3, 4\) but W has 5 hidden units"):
+    write_raw_npz(
+        tmp_path / "m.npz", metadata={"format": "nnclf-model", "format_version": 1}, **params
+    )
+    with pytest.raises(
+        ModelFileError, match=r"m\.npz': parameter 'V' has shape \(3, 4\) but W has 5 hidden units"
+    ):
         load_model(tmp_path / "m.npz")

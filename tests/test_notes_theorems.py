@@ -9,15 +9,21 @@ central differences of f-bar computed here.
 
 import numpy as np
 import pytest
+from notes_reference import (
+    REAL_LEAVES,
+    TRANSFER_CLOSED_FORMS,
+    central_differences,
+    diamonds,
+    network_leaves,
+    notes_example,
+)
+from notes_reference import notes_network as network
 
 import nnclf.graph as F
 from nnclf.errors import GraphError
 from nnclf.graph.gradcheck import gradcheck
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
-from notes_reference import (REAL_LEAVES, TRANSFER_CLOSED_FORMS, central_differences, diamonds,
-                             network_leaves, notes_example)
-from notes_reference import notes_network as network
 
 FD_TOL = dict(rtol=1e-6, atol=1e-8)
 SAME = dict(rtol=1e-10, atol=1e-12)
@@ -37,11 +43,12 @@ def _by_hand(leaves, transfer):
     P = _softmax(g(z) @ V.T + gamma)
     rows = 1 if np.ndim(x) == 1 else len(x)
     p_l = (P - np.eye(P.shape[-1])[y]) / rows
-    p_h = p_l @ V                                     # V^T (softmax(l) - e_y)
+    p_h = p_l @ V  # V^T (softmax(l) - e_y)
     return {"z": z, "dg": dg(z), "P": P, "l": p_l, "h": p_h, "z_p": p_h * dg(z)}
 
 
 # --------------------------------------------------------------------------- p^i for any i
+
 
 @pytest.mark.parametrize("transfer", sorted(TRANSFER_CLOSED_FORMS))
 @pytest.mark.parametrize("batch", [None, 4], ids=["single", "batch"])
@@ -54,13 +61,20 @@ def test_p_of_inner_vertices_by_hand(transfer, batch):
     rows = 1 if batch is None else batch
     p_q = np.zeros((rows, values["q"].shape[-1]))
     p_q[np.arange(rows), np.atleast_1d(leaves["y"])] = -1.0 / rows
-    expected = {"h": hand["h"], "z": hand["z_p"], "l": hand["l"],
-                "q": p_q.reshape(values["q"].shape), "o": 1.0}
+    expected = {
+        "h": hand["h"],
+        "z": hand["z_p"],
+        "l": hand["l"],
+        "q": p_q.reshape(values["q"].shape),
+        "o": 1.0,
+    }
     ex = g.compile(wrt=["z", "h", "l", "q", "o", "W"])
     ex.forward(leaves)
-    results = {"vjp": g.backward(values, wrt=["z", "h", "l", "q", "o", "W"]),
-               "jacobian": g.backward(values, mode="jacobian", wrt=["z", "h", "l", "q", "o", "W"]),
-               "compiled": ex.backward()}
+    results = {
+        "vjp": g.backward(values, wrt=["z", "h", "l", "q", "o", "W"]),
+        "jacobian": g.backward(values, mode="jacobian", wrt=["z", "h", "l", "q", "o", "W"]),
+        "compiled": ex.backward(),
+    }
     for mode, p in results.items():
         assert list(p) == ["z", "h", "l", "q", "o", "W"]
         for name, value in expected.items():
@@ -88,7 +102,7 @@ def test_p_of_an_inner_vertex_is_du_n_du_i_with_u_i_a_free_input():
         p = g.backward(values, mode=mode, wrt=["u3", "u4", "u2"])
         assert float(p["u3"]) == -0.5
         assert float(p["u4"]) == 1.0
-        assert float(p["u2"]) == 1.5 + 2 * -0.5     # u3 + u2
+        assert float(p["u2"]) == 1.5 + 2 * -0.5  # u3 + u2
 
 
 def test_a_vertex_with_no_path_to_the_output_has_p_zero():
@@ -99,13 +113,17 @@ def test_a_vertex_with_no_path_to_the_output_has_p_zero():
     values = g.forward({"a": np.ones(2), "b": 3.0})
     ex = g.compile(wrt=["dead", "a"])
     ex.forward({"a": np.ones(2), "b": 3.0})
-    for p in (g.backward(values, wrt=["dead", "a"]), g.backward(values, "jacobian", ["dead", "a"]),
-              ex.backward()):
+    for p in (
+        g.backward(values, wrt=["dead", "a"]),
+        g.backward(values, "jacobian", ["dead", "a"]),
+        ex.backward(),
+    ):
         np.testing.assert_array_equal(p["dead"], [0.0, 0.0])
         np.testing.assert_array_equal(p["a"], [0.0, 0.0])
 
 
 # --------------------------------------------------------------------------- paths P(j, k)
+
 
 def test_paths_between_any_vertices_of_the_notes_example():
     g = notes_example()
@@ -115,8 +133,8 @@ def test_paths_between_any_vertices_of_the_notes_example():
     assert g.paths("u2", "u3") == [[(2, 3)]]
     assert g.paths(3) == [[(3, 4)]]
     assert g.paths(1, 4) == [[(1, 3), (3, 4)]]
-    assert g.paths(4) == [] and g.paths(3, 3) == []     # j == k: no path of one edge or more
-    assert g.paths(4, 3) == []                          # edges go from j to i > j only
+    assert g.paths(4) == [] and g.paths(3, 3) == []  # j == k: no path of one edge or more
+    assert g.paths(4, 3) == []  # edges go from j to i > j only
     assert [g.count_paths(j) for j in (1, 2, 3, 4)] == [1, 2, 1, 0]
     assert g.count_paths(2, 3) == 1
 
@@ -136,7 +154,7 @@ def test_path_sum_between_inner_vertices_by_the_chain_rule():
     # dz/dW: [i, (i', j)] = [[i = i']] x_j, then dh/dW = diag(g'(z)) dz/dW.
     dz_dW = np.zeros((m, m * d))
     for i in range(m):
-        dz_dW[i, i * d:(i + 1) * d] = x
+        dz_dW[i, i * d : (i + 1) * d] = x
     np.testing.assert_allclose(g.path_sum(values, "W", "h"), dg[:, None] * dz_dW, **SAME)
     np.testing.assert_allclose(g.path_sum(values, 1, 8), g.path_sum(values, "W", "h"), **SAME)
     # No path from V to h, and j == k: zero matrices of shape (d_k, d_j).
@@ -149,34 +167,41 @@ def test_path_sum_through_two_diamonds_by_the_chain_rule():
     g = diamonds(2)
     u = 0.8
     values = g.forward({"u": u})
-    c1 = 2 * u ** 3
+    c1 = 2 * u**3
     assert float(values["c1"]) == pytest.approx(c1, rel=1e-15)
     # P(c1, c2) = (c1 -> a2 -> c2), (c1 -> b2 -> c2): D^{a2->c2} D^{c1->a2} + D^{b2->c2} D^{c1->b2}
     assert g.paths("c1", "c2") == [[(4, 5), (5, 7)], [(4, 6), (6, 7)]]
     by_hand = values["b2"] * (2 * c1) + values["a2"] * 2.0
     # c2 is the output (d_n = 1): the sum is shaped like u^j, here a scalar.
     assert float(g.path_sum(values, "c1", "c2")) == pytest.approx(by_hand, rel=1e-14)
-    assert float(g.path_sum(values, "u", "c1")[0, 0]) == pytest.approx(6 * u ** 2, rel=1e-14)
-    assert float(g.path_sum(values, "u")) == pytest.approx(6 * u ** 2 * 6 * c1 ** 2, rel=1e-14)
+    assert float(g.path_sum(values, "u", "c1")[0, 0]) == pytest.approx(6 * u**2, rel=1e-14)
+    assert float(g.path_sum(values, "u")) == pytest.approx(6 * u**2 * 6 * c1**2, rel=1e-14)
 
 
 def test_forty_diamonds_are_counted_not_enumerated():
     g = diamonds(40)
     assert (g.n, g.l) == (121, 1)
-    assert g.count_paths("u") == 2 ** 40 == 1099511627776
-    assert g.count_paths("u", "c20") == 2 ** 20
+    assert g.count_paths("u") == 2**40 == 1099511627776
+    assert g.count_paths("u", "c20") == 2**20
     assert g.count_paths("c39") == 2
     values = g.forward({"u": 0.5})
-    message = (r"path_sum: 1099511627776 directed paths from vertex 1 \(u\) to vertex 121 \(c40\), "
-               r"more than limit=100000; use backward\(\), which gives the same number in one "
-               r"pass, or raise limit")
+    message = (
+        r"path_sum: 1099511627776 directed paths from vertex 1 \(u\) to vertex 121 \(c40\), "
+        r"more than limit=100000; use backward\(\), which gives the same number in one "
+        r"pass, or raise limit"
+    )
     with pytest.raises(GraphError, match=message):
         g.path_sum(values, "u")
-    with pytest.raises(GraphError, match=r"paths: 1099511627776 directed paths from vertex 1 \(u\)"):
+    with pytest.raises(
+        GraphError, match=r"paths: 1099511627776 directed paths from vertex 1 \(u\)"
+    ):
         g.paths("u")
     # To a k other than the output, backward() is no way round: the message says so.
-    with pytest.raises(GraphError, match=r"path_sum: 1048576 directed paths from vertex 1 \(u\) to "
-                                         r"vertex 61 \(c20\), more than limit=100000; raise limit$"):
+    with pytest.raises(
+        GraphError,
+        match=r"path_sum: 1048576 directed paths from vertex 1 \(u\) to "
+        r"vertex 61 \(c20\), more than limit=100000; raise limit$",
+    ):
         g.path_sum(values, "u", "c20")
     # gradcheck's path_sum mode meets the same limit.
     with pytest.raises(GraphError, match="path_sum: 1099511627776 directed paths"):
@@ -195,6 +220,7 @@ def test_the_limit_is_a_parameter():
 
 
 # --------------------------------------------------------------------------- f-bar^k
+
 
 def test_global_function_of_the_notes_example():
     g = notes_example()
@@ -228,16 +254,18 @@ def test_fbar_of_an_inner_vertex_and_the_path_sum_to_it():
     assert repr(fbar_h) == "<global function fbar^8: u^8 (h) of the leaves W, x, b>"
     only_needed = {k: leaves[k] for k in ("W", "x", "b")}
     np.testing.assert_array_equal(fbar_h(only_needed), values["h"])
-    np.testing.assert_array_equal(fbar_h(leaves), values["h"])   # other leaves are ignored
+    np.testing.assert_array_equal(fbar_h(leaves), values["h"])  # other leaves are ignored
     for name in ("W", "x", "b"):
         numeric = central_differences(lambda: fbar_h(leaves), leaves[name])
-        np.testing.assert_allclose(g.path_sum(values, name, "h"),
-                                   numeric.reshape(values["h"].size, -1), **FD_TOL)
+        np.testing.assert_allclose(
+            g.path_sum(values, name, "h"), numeric.reshape(values["h"].size, -1), **FD_TOL
+        )
     with pytest.raises(GraphError, match="fbar\\^8: no value for leaf 'x'"):
         fbar_h({"W": leaves["W"], "b": leaves["b"]})
 
 
 # --------------------------------------------------------------------------- the graph's dtype
+
 
 def _mul_graph():
     g = Graph()
@@ -245,9 +273,15 @@ def _mul_graph():
     return g
 
 
-@pytest.mark.parametrize("u1, u2", [(np.int8(100), np.uint8(200)), (100, 200),
-                                    (np.array([100], np.int8), np.array([200], np.uint8))],
-                         ids=["int8 scalars", "Python ints", "int8 arrays"])
+@pytest.mark.parametrize(
+    "u1, u2",
+    [
+        (np.int8(100), np.uint8(200)),
+        (100, 200),
+        (np.array([100], np.int8), np.array([200], np.uint8)),
+    ],
+    ids=["int8 scalars", "Python ints", "int8 arrays"],
+)
 def test_integer_leaves_are_cast_before_anything_overflows(u1, u2):
     g = _mul_graph()
     values = g.forward({"u1": u1, "u2": u2})
@@ -280,7 +314,7 @@ def test_the_label_leaf_stays_integer():
     g = network(F.tanh)
     assert g.real_leaves == ("W", "x", "b", "V", "gamma")
     leaves = network_leaves(np.random.default_rng(15), batch=3)
-    leaves["x"] = np.arange(9).reshape(3, 3)          # an integer input is cast
+    leaves["x"] = np.arange(9).reshape(3, 3)  # an integer input is cast
     values = g.forward(leaves)
     assert values["y"].dtype == leaves["y"].dtype and values["x"].dtype == np.float64
     ex = g.compile()
@@ -337,12 +371,16 @@ def test_network_passes_its_dtype_on():
 
 
 def test_dtype_must_be_floating():
-    with pytest.raises(GraphError, match="dtype must be a floating dtype such as float64, got int64"):
+    with pytest.raises(
+        GraphError, match="dtype must be a floating dtype such as float64, got int64"
+    ):
         Graph(dtype=np.int64)
     with pytest.raises(GraphError, match="dtype must be a numpy floating dtype, got 'nonsense'"):
         Graph(dtype="nonsense")
 
 
 def test_a_leaf_that_holds_no_number():
-    with pytest.raises(GraphError, match="forward: leaf 'u1' must hold real numbers, got str 'abc'"):
+    with pytest.raises(
+        GraphError, match="forward: leaf 'u1' must hold real numbers, got str 'abc'"
+    ):
         notes_example().forward({"u1": "abc", "u2": 1.0})

@@ -13,27 +13,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.runs import run
-from nnclf.data import npyfolder
 from nnclf.cli import main
 from nnclf.config.load import config_from_dict
-from nnclf.data.sources import load_dataset, load_features
-from nnclf.data.fingerprints import fingerprint
-from nnclf.errors import DataError
-from nnclf.runs.metrics import evaluate
-from nnclf.graph.network import Network
-from nnclf.data.npyfolder import Rows
 from nnclf.config.settings import SGDSettings
-from nnclf.training.trainer import Trainer
+from nnclf.data import npyfolder
+from nnclf.data.fingerprints import fingerprint
+from nnclf.data.npyfolder import Rows
+from nnclf.data.sources import load_dataset, load_features
+from nnclf.errors import DataError
 from nnclf.export.trained import TrainedModel
+from nnclf.graph.network import Network
+from nnclf.runs import run
+from nnclf.runs.metrics import evaluate
+from nnclf.training.trainer import Trainer
 
 
 def arrays(n=240, d=5, classes=3, seed=0, dtype=np.float64):
     """Features on different scales (so standardising matters) and learnable labels."""
     rng = np.random.default_rng(seed)
     X = (rng.standard_normal((n, d)) * np.arange(1, d + 1) + 10 * np.arange(d)).astype(dtype)
-    y = np.argmax(X[:, :classes] - 10 * np.arange(classes) + rng.standard_normal((n, classes)),
-                  axis=1)
+    y = np.argmax(
+        X[:, :classes] - 10 * np.arange(classes) + rng.standard_normal((n, classes)), axis=1
+    )
     return X, y
 
 
@@ -47,12 +48,19 @@ def write_folder(path, X, y, **more):
 
 
 def cfg_of(source, engine="numpy", **train):
-    return config_from_dict({
-        "seed": 3,
-        "data": {"source": str(source), "test_fraction": 0.2, "validation_fraction": 0.2},
-        "model": {"hidden_units": 6},
-        "train": {"epochs": 2, "engine": engine, "schedule": {"name": "constant", "eta0": 0.05},
-                  **train}})
+    return config_from_dict(
+        {
+            "seed": 3,
+            "data": {"source": str(source), "test_fraction": 0.2, "validation_fraction": 0.2},
+            "model": {"hidden_units": 6},
+            "train": {
+                "epochs": 2,
+                "engine": engine,
+                "schedule": {"name": "constant", "eta0": 0.05},
+                **train,
+            },
+        }
+    )
 
 
 def trained(tmp_path, source, name, engine="numpy", **train):
@@ -97,16 +105,23 @@ def test_float32_and_integer_files_and_a_float32_network(tmp_path):
             models = []
             for source in (folder, tmp_path / f"{kind}.npz"):
                 cfg = cfg_of(source)
-                cfg = config_from_dict({**_as_dict(cfg), "model": {"hidden_units": 6,
-                                                                   "dtype": dtype}})
-                models.append(TrainedModel.load(
-                    run.train(cfg, tmp_path / f"{kind}-{dtype}-{len(models)}", quiet=True)
-                    .run_dir / "model.npz"))
+                cfg = config_from_dict(
+                    {**_as_dict(cfg), "model": {"hidden_units": 6, "dtype": dtype}}
+                )
+                models.append(
+                    TrainedModel.load(
+                        run.train(
+                            cfg, tmp_path / f"{kind}-{dtype}-{len(models)}", quiet=True
+                        ).run_dir
+                        / "model.npz"
+                    )
+                )
             assert_same_params(*models)
 
 
 def _as_dict(cfg):
     from nnclf.config.load import config_to_dict
+
     d = config_to_dict(cfg)
     d.pop("output")
     return d
@@ -148,8 +163,7 @@ def test_trainer_on_rows_is_the_trainer_on_their_standardised_copy(engine):
     settings = SGDSettings(epochs=3, engine=engine, momentum=0.5, batch_size=1)
     nets = [Network(4, 5, 3, seed=0), Network(4, 5, 3, seed=0)]
     Trainer(nets[0], settings, seed=2, progress="none").fit(copy, y[index])
-    Trainer(nets[1], settings, seed=2, progress="none").fit(
-        Rows(X, index, mean, scale), y[index])
+    Trainer(nets[1], settings, seed=2, progress="none").fit(Rows(X, index, mean, scale), y[index])
     for k in nets[0].params:
         assert np.array_equal(nets[0].params[k], nets[1].params[k]), k
 
@@ -213,8 +227,10 @@ def test_resume_evaluate_and_predict_on_a_folder(tmp_path, capsys):
     cut = run.train(cfg, tmp_path / "cut", quiet=True, stop_after=50)
     assert cut.status == "interrupted"
     assert run.resume(tmp_path / "cut", quiet=True).status == "finished"
-    assert_same_params(TrainedModel.load(tmp_path / "whole" / "model.npz"),
-                       TrainedModel.load(tmp_path / "cut" / "model.npz"))
+    assert_same_params(
+        TrainedModel.load(tmp_path / "whole" / "model.npz"),
+        TrainedModel.load(tmp_path / "cut" / "model.npz"),
+    )
     assert main(["evaluate", str(tmp_path / "whole"), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["n_samples"] == whole.metrics["test"]["n_samples"] == 40
@@ -222,8 +238,7 @@ def test_resume_evaluate_and_predict_on_a_folder(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "whole"), "--data", str(folder), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_samples"] == 200
     out = tmp_path / "p.csv"
-    assert main(["predict", str(tmp_path / "whole"), "--data", str(folder), "--out",
-                 str(out)]) == 0
+    assert main(["predict", str(tmp_path / "whole"), "--data", str(folder), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     model = TrainedModel.load(tmp_path / "whole" / "model.npz")
     assert len(lines) == 201 and lines[0] == "label,p_0,p_1,p_2"
@@ -262,25 +277,43 @@ def test_fingerprint_of_a_large_file_samples_it(tmp_path, monkeypatch):
 
 
 BAD_FOLDERS = {
-    "no y.npy": ({"X": np.ones((4, 2))},
-                 "has no y.npy; a folder source holds X.npy (n, d) and y.npy (n,)"),
+    "no y.npy": (
+        {"X": np.ones((4, 2))},
+        "has no y.npy; a folder source holds X.npy (n, d) and y.npy (n,)",
+    ),
     "no X.npy": ({"y": np.arange(4)}, "has no X.npy"),
-    "rows differ": ({"X": np.ones((4, 2)), "y": np.arange(3)},
-                    "has 4 rows in X but 3 labels in y"),
+    "rows differ": ({"X": np.ones((4, 2)), "y": np.arange(3)}, "has 4 rows in X but 3 labels in y"),
     "X 1-D": ({"X": np.ones(4), "y": np.arange(4)}, "X.npy must be 2-D"),
-    "X text": ({"X": np.array([["a", "b"]] * 4), "y": np.arange(4)},
-               "X.npy must hold float32, float64 or integers, got dtype <U1"),
+    "X text": (
+        {"X": np.array([["a", "b"]] * 4), "y": np.arange(4)},
+        "X.npy must hold float32, float64 or integers, got dtype <U1",
+    ),
     "y 2-D": ({"X": np.ones((4, 2)), "y": np.ones((4, 1))}, "y must be 1-D"),
-    "objects": ({"X": np.ones((4, 2)), "y": np.array([{}, 1, 2, 3], dtype=object)},
-                "y.npy holds Python objects (dtype object), which nnclf never unpickles"),
-    "X_test alone": ({"X": np.ones((4, 2)), "y": np.arange(4), "X_test": np.ones((2, 2))},
-                     "has X_test.npy but no y_test.npy; give both or neither"),
-    "X_test narrower": ({"X": np.ones((4, 2)), "y": np.arange(4), "X_test": np.ones((2, 3)),
-                         "y_test": np.arange(2)}, "X_test.npy has 3 columns but X.npy has 2"),
-    "not finite": ({"X": np.array([[1.0, 2], [3, np.nan], [0, 0], [1, 1]]),
-                    "y": np.arange(4)}, "X.npy has a non-finite value (nan) at row 1, column 1"),
-    "Fortran": ({"X": np.asfortranarray(np.ones((4, 2))), "y": np.arange(4)},
-                "X.npy is stored in Fortran order"),
+    "objects": (
+        {"X": np.ones((4, 2)), "y": np.array([{}, 1, 2, 3], dtype=object)},
+        "y.npy holds Python objects (dtype object), which nnclf never unpickles",
+    ),
+    "X_test alone": (
+        {"X": np.ones((4, 2)), "y": np.arange(4), "X_test": np.ones((2, 2))},
+        "has X_test.npy but no y_test.npy; give both or neither",
+    ),
+    "X_test narrower": (
+        {
+            "X": np.ones((4, 2)),
+            "y": np.arange(4),
+            "X_test": np.ones((2, 3)),
+            "y_test": np.arange(2),
+        },
+        "X_test.npy has 3 columns but X.npy has 2",
+    ),
+    "not finite": (
+        {"X": np.array([[1.0, 2], [3, np.nan], [0, 0], [1, 1]]), "y": np.arange(4)},
+        "X.npy has a non-finite value (nan) at row 1, column 1",
+    ),
+    "Fortran": (
+        {"X": np.asfortranarray(np.ones((4, 2))), "y": np.arange(4)},
+        "X.npy is stored in Fortran order",
+    ),
 }
 
 
@@ -291,8 +324,9 @@ def test_bad_folders_are_one_line_errors(tmp_path, capsys, case):
     folder.mkdir()
     for name, a in files.items():
         np.save(folder / f"{name}.npy", a, allow_pickle=a.dtype == object)
-    with pytest.raises(DataError, match="source: folder .*" + message.replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        DataError, match="source: folder .*" + message.replace("(", r"\(").replace(")", r"\)")
+    ):
         load_dataset(str(folder))
     (tmp_path / "c.yaml").write_text(f"data: {{source: {folder}}}\n")
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 2
@@ -344,18 +378,24 @@ def test_private_memory_stays_far_below_the_size_of_x(tmp_path):
     X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(n, d))
     rng = np.random.default_rng(0)
     for s in range(0, n, 50_000):
-        X[s:s + 50_000] = rng.standard_normal((50_000, d))
+        X[s : s + 50_000] = rng.standard_normal((50_000, d))
     y = (X[:, 0] > 0).astype(np.int8)
     X.flush()
     del X
     np.save(folder / "y.npy", y)
     size = os.path.getsize(folder / "X.npy")
-    cfg = {"seed": 0, "data": {"source": str(folder), "test_fraction": 0.1,
-                               "validation_fraction": 0.1},
-           "model": {"hidden_units": 8}, "train": {"steps": 20_000, "eval_every": 10_000,
-                                                   "engine": "numpy"}}
-    done = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(cfg), str(tmp_path / "r")],
-                          capture_output=True, text=True, timeout=600)
+    cfg = {
+        "seed": 0,
+        "data": {"source": str(folder), "test_fraction": 0.1, "validation_fraction": 0.1},
+        "model": {"hidden_units": 8},
+        "train": {"steps": 20_000, "eval_every": 10_000, "engine": "numpy"},
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(cfg), str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["status"] == "finished"
@@ -366,9 +406,26 @@ def test_private_memory_stays_far_below_the_size_of_x(tmp_path):
 @pytest.mark.slow
 def test_the_benchmark_script_runs_small_and_cleans_up(tmp_path):
     script = Path(__file__).resolve().parents[1] / "scripts" / "bigdata_benchmark.py"
-    done = subprocess.run([sys.executable, str(script), "--gigabytes", "0.002", "--steps", "300",
-                           "--rounds", "1", "--engines", "numpy", "--dir", str(tmp_path),
-                           "--json"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--gigabytes",
+            "0.002",
+            "--steps",
+            "300",
+            "--rounds",
+            "1",
+            "--engines",
+            "numpy",
+            "--dir",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert info["features"] == 784 and info["rows"] == int(0.002 * 2**30) // (4 * 784)
@@ -377,12 +434,12 @@ def test_the_benchmark_script_runs_small_and_cleans_up(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the folder it wrote is gone
 
 
-def test_a_relative_folder_is_found_beside_the_config_and_recorded_absolute(tmp_path,
-                                                                            monkeypatch):
+def test_a_relative_folder_is_found_beside_the_config_and_recorded_absolute(tmp_path, monkeypatch):
     X, y = arrays(n=60)
     write_folder(tmp_path / "project" / "folder", X, y)
     (tmp_path / "project" / "c.yaml").write_text(
-        "data: {source: folder}\nmodel: {hidden_units: 3}\ntrain: {epochs: 1}\n")
+        "data: {source: folder}\nmodel: {hidden_units: 3}\ntrain: {epochs: 1}\n"
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

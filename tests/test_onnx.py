@@ -6,8 +6,8 @@ the model was not fitted to.
 """
 
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,12 @@ ort = pytest.importorskip("onnxruntime")
 
 from nnclf import NNClassifier  # noqa: E402
 from nnclf.cli import main  # noqa: E402
+from nnclf.data.preprocessing import Standardizer  # noqa: E402
 from nnclf.errors import GraphError, UsageError  # noqa: E402
+from nnclf.export.onnx import ONNX_TRANSFERS, to_onnx  # noqa: E402
+from nnclf.export.trained import TrainedModel  # noqa: E402
 from nnclf.graph import elementwise  # noqa: E402
 from nnclf.graph.network import Network  # noqa: E402
-from nnclf.export.onnx import ONNX_TRANSFERS, to_onnx  # noqa: E402
-from nnclf.data.preprocessing import Standardizer  # noqa: E402
-from nnclf.export.trained import TrainedModel  # noqa: E402
 from nnclf.graph.transfers import TRANSFERS  # noqa: E402
 
 
@@ -50,8 +50,9 @@ def random_model(transfer, layers, classes, standardize, dtype="float64", seed=0
     rng = np.random.default_rng(seed)
     d = 5
     net = Network(d, layers, len(classes), transfer=transfer, dtype=dtype, seed=seed)
-    net.params = {k: (2.0 * rng.standard_normal(v.shape)).astype(net.dtype)
-                  for k, v in net.params.items()}
+    net.params = {
+        k: (2.0 * rng.standard_normal(v.shape)).astype(net.dtype) for k, v in net.params.items()
+    }
     X = rng.normal(3.0, 2.0, size=(200, d))
     scaler = Standardizer().fit(X) if standardize else None
     return TrainedModel(net, np.asarray(classes), standardizer=scaler), X[:100], X[100:]
@@ -87,8 +88,9 @@ def test_string_labels_binary_and_multiclass(classes):
 
 
 def test_a_float32_model_and_mixed_transfers():
-    model, _, X = random_model(["softplus", "tanh"], (6, 6), [0, 1, 2], standardize=True,
-                               dtype="float32", seed=5)
+    model, _, X = random_model(
+        ["softplus", "tanh"], (6, 6), [0, 1, 2], standardize=True, dtype="float32", seed=5
+    )
     assert model.network.dtype == np.float32
     assert_agrees(model, X)
 
@@ -114,10 +116,13 @@ def test_a_transfer_without_an_onnx_form_is_a_clear_error(monkeypatch):
     cube = elementwise("cube", lambda z, out=None: np.power(z, 3, out=out), lambda z: 3 * z * z)
     monkeypatch.setitem(TRANSFERS, "cube", cube)
     model, _, _ = random_model("cube", 3, [0, 1], standardize=False)
-    with pytest.raises(GraphError, match=r"^transfer function 'cube' has no ONNX form; the "
-                                         r"export knows tanh, sigmoid, relu, identity, "
-                                         r"softplus \(add its operator to "
-                                         r"nnclf.export.onnx.ONNX_TRANSFERS\)$"):
+    with pytest.raises(
+        GraphError,
+        match=r"^transfer function 'cube' has no ONNX form; the "
+        r"export knows tanh, sigmoid, relu, identity, "
+        r"softplus \(add its operator to "
+        r"nnclf.export.onnx.ONNX_TRANSFERS\)$",
+    ):
         to_onnx(model)
     monkeypatch.setitem(ONNX_TRANSFERS, "cube", "Neg")  # any one-input operator will do
     assert [n.op_type for n in to_onnx(model).graph.node][1] == "Neg"
@@ -131,10 +136,11 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch):
 
 
 def test_importing_nnclf_does_not_import_onnx():
-    code = ("import sys, nnclf, nnclf.estimator.classifier, nnclf.export.onnx, nnclf.cli; "
-            "print(sorted(m for m in ('onnx', 'skl2onnx', 'onnxruntime') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, nnclf, nnclf.estimator.classifier, nnclf.export.onnx, nnclf.cli; "
+        "print(sorted(m for m in ('onnx', 'skl2onnx', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
 
 
@@ -173,23 +179,38 @@ def test_nnclf_export_writes_the_model(model_file, capsys):
     path, model, X = model_file
     out = path.parent / "m.onnx"
     assert main(["export", str(path), "--out", str(out)]) == 0
-    assert capsys.readouterr().err == (f"nnclf: wrote {out} (ONNX: input X float32 (N, 5); "
-                                       "outputs label, probabilities (N, 3))\n")
+    assert capsys.readouterr().err == (
+        f"nnclf: wrote {out} (ONNX: input X float32 (N, 5); outputs label, probabilities (N, 3))\n"
+    )
     label, proba = run_onnx(onnx.load(str(out)), X)
     np.testing.assert_allclose(proba, model.predict_proba(X.astype(np.float32)), atol=1e-5)
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no temp
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--out", "{dir}/m.onnx"], "--out {dir}/m.onnx: the file exists; choose another name, "
-                                "or add --force to overwrite it"),
-    (["--out", "-"], "--out -: an ONNX model is binary; give the name of the file to write "
-                     "(e.g. --out model.onnx)"),
-    (["--out", "{dir}"], "--out {dir}: is a directory; give the name of the file to write "
-                         "(e.g. --out {dir}/model.onnx)"),
-    (["--out", "{dir}/no/m.onnx"], "--out {dir}/no/m.onnx: directory '{dir}/no' does not "
-                                   "exist; create it first"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--out", "{dir}/m.onnx"],
+            "--out {dir}/m.onnx: the file exists; choose another name, "
+            "or add --force to overwrite it",
+        ),
+        (
+            ["--out", "-"],
+            "--out -: an ONNX model is binary; give the name of the file to write "
+            "(e.g. --out model.onnx)",
+        ),
+        (
+            ["--out", "{dir}"],
+            "--out {dir}: is a directory; give the name of the file to write "
+            "(e.g. --out {dir}/model.onnx)",
+        ),
+        (
+            ["--out", "{dir}/no/m.onnx"],
+            "--out {dir}/no/m.onnx: directory '{dir}/no' does not exist; create it first",
+        ),
+    ],
+)
 def test_nnclf_export_bad_out_is_one_line_and_exit_2(model_file, capsys, args, message):
     path, _, _ = model_file
     d = str(path.parent)
@@ -215,10 +236,11 @@ def test_nnclf_export_force_replaces_and_a_bad_model_is_one_line(model_file, cap
 
 def test_nnclf_export_of_a_trained_run(tmp_path):
     iris = Path(__file__).resolve().parents[1] / "data" / "iris.csv"
-    (tmp_path / "c.yaml").write_text(f"data: {{source: {iris}, target: species}}\n"
-                                     "model: {hidden_units: [8, 4]}\ntrain: {epochs: 2}\n")
-    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"),
-                 "--quiet"]) == 0
+    (tmp_path / "c.yaml").write_text(
+        f"data: {{source: {iris}, target: species}}\n"
+        "model: {hidden_units: [8, 4]}\ntrain: {epochs: 2}\n"
+    )
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     assert main(["export", str(tmp_path / "r"), "--out", str(tmp_path / "r.onnx")]) == 0
     model = TrainedModel.load(tmp_path / "r" / "model.npz")
     X = np.loadtxt(iris, delimiter=",", skiprows=1, usecols=range(4))
@@ -231,8 +253,11 @@ def test_nnclf_export_of_a_trained_run(tmp_path):
 # ----------------------------------------------------------------------------- skl2onnx
 
 
-@pytest.mark.parametrize("y", [np.array(["no", "yes"] * 60), np.array([2, 5, 7, 9] * 30)],
-                         ids=["string binary", "integer multiclass"])
+@pytest.mark.parametrize(
+    "y",
+    [np.array(["no", "yes"] * 60), np.array([2, 5, 7, 9] * 30)],
+    ids=["string binary", "integer multiclass"],
+)
 def test_skl2onnx_converts_a_pipeline(y):
     skl2onnx = pytest.importorskip("skl2onnx")
     from sklearn.pipeline import Pipeline
@@ -241,9 +266,15 @@ def test_skl2onnx_converts_a_pipeline(y):
     NNClassifier.register_onnx()
     rng = np.random.default_rng(2)
     X = rng.normal(5.0, 3.0, size=(len(y), 4)) + (y == y[0])[:, None] * 4.0
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("nn", NNClassifier(hidden_units=(5, 4), transfer="softplus", epochs=3,
-                                         random_state=0))]).fit(X, y)
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "nn",
+                NNClassifier(hidden_units=(5, 4), transfer="softplus", epochs=3, random_state=0),
+            ),
+        ]
+    ).fit(X, y)
     X32 = X.astype(np.float32)
     plain = skl2onnx.to_onnx(pipe, X32[:1], options={NNClassifier: {"zipmap": False}})
     label, proba = run_onnx(plain, X32)

@@ -4,18 +4,31 @@ import math
 
 import numpy as np
 import pytest
-
-from nnclf.graph.network import PARAMS, Network
-from nnclf.training.optimizers import (Optimizer, RunningAverage, adagrad, adam, clip_by_global_norm,
-                              l2_decay, make_optimizer, momentum, sgd)
-from nnclf.config.settings import SGDSettings
 from notes_reference import hand_gradients
+
+from nnclf.config.settings import SGDSettings
+from nnclf.graph.network import PARAMS, Network
+from nnclf.training.optimizers import (
+    Optimizer,
+    RunningAverage,
+    adagrad,
+    adam,
+    clip_by_global_norm,
+    l2_decay,
+    make_optimizer,
+    momentum,
+    sgd,
+)
 
 
 def arrays(seed):
     rng = np.random.default_rng(seed)
-    return {"W": rng.normal(size=(3, 2)), "b": rng.normal(size=3),
-            "V": rng.normal(size=(2, 3)), "gamma": rng.normal(size=2)}
+    return {
+        "W": rng.normal(size=(3, 2)),
+        "b": rng.normal(size=3),
+        "V": rng.normal(size=(2, 3)),
+        "gamma": rng.normal(size=2),
+    }
 
 
 def copy(d):
@@ -55,7 +68,7 @@ def test_momentum_two_steps_by_hand(nesterov):
 
 def test_clipping_rescales_to_the_global_norm_and_leaves_small_gradients_alone():
     grads = arrays(1)
-    norm = math.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    norm = math.sqrt(sum(np.sum(g**2) for g in grads.values()))
     clipped = clip_by_global_norm(norm / 4)(grads, {})
     for k in PARAMS:
         np.testing.assert_allclose(clipped[k], grads[k] / 4, rtol=1e-12)
@@ -72,9 +85,15 @@ def test_l2_decays_w_and_v_only_and_never_writes_into_the_gradients():
         np.testing.assert_array_equal(grads[k], before[k])  # the executor's buffers
 
 
-@pytest.mark.parametrize("options, fused", [
-    ({}, True), ({"momentum": 0.5}, False), ({"l2": 0.1}, False), ({"clip_norm": 1.0}, False),
-])
+@pytest.mark.parametrize(
+    "options, fused",
+    [
+        ({}, True),
+        ({"momentum": 0.5}, False),
+        ({"l2": 0.1}, False),
+        ({"clip_norm": 1.0}, False),
+    ],
+)
 def test_only_plain_sgd_takes_the_fused_path(options, fused):
     assert make_optimizer(SGDSettings(**options)).fused is fused
 
@@ -101,7 +120,7 @@ def test_make_optimizer_chains_clipping_then_l2():
     params, grads = arrays(0), {k: 100 * v for k, v in arrays(1).items()}
     start = copy(params)
     opt.update(grads, 0.1, params, opt.init(params))
-    norm = math.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    norm = math.sqrt(sum(np.sum(g**2) for g in grads.values()))
     for k in PARAMS:
         step = grads[k] / norm + (0.1 * start[k] if k in ("W", "V") else 0.0)
         v = -0.1 * step
@@ -109,6 +128,7 @@ def test_make_optimizer_chains_clipping_then_l2():
 
 
 # ---------------------------------------------------------------------- Adagrad and Adam
+
 
 def test_adagrad_two_steps_by_hand():
     params, g1, g2 = arrays(0), arrays(1), arrays(2)
@@ -120,8 +140,9 @@ def test_adagrad_two_steps_by_hand():
     opt.update(g2, 0.2, params, state)
     for k in PARAMS:
         G1, G2 = g1[k] ** 2, g1[k] ** 2 + g2[k] ** 2
-        expected = (start[k] - 0.1 * g1[k] / (np.sqrt(G1) + 1e-8)
-                    - 0.2 * g2[k] / (np.sqrt(G2) + 1e-8))
+        expected = (
+            start[k] - 0.1 * g1[k] / (np.sqrt(G1) + 1e-8) - 0.2 * g2[k] / (np.sqrt(G2) + 1e-8)
+        )
         np.testing.assert_allclose(params[k], expected, rtol=1e-12)
         np.testing.assert_allclose(state["accumulator"][k], G2, rtol=1e-15)
 
@@ -152,15 +173,19 @@ def test_adams_second_step_by_hand():
     for k in PARAMS:
         m2 = 0.5 * 0.5 * g1[k] + 0.5 * g2[k]
         v2 = 0.75 * 0.25 * g1[k] ** 2 + 0.25 * g2[k] ** 2
-        step2 = 0.1 * (m2 / 0.75) / (np.sqrt(v2 / (1 - 0.75 ** 2)) + 1e-3)
+        step2 = 0.1 * (m2 / 0.75) / (np.sqrt(v2 / (1 - 0.75**2)) + 1e-3)
         step1 = 0.1 * g1[k] / (np.abs(g1[k]) + 1e-3)
         np.testing.assert_allclose(params[k], start[k] - step1 - step2, rtol=1e-12)
 
 
-@pytest.mark.parametrize("spec, rule_state", [
-    ("adagrad", {"accumulator"}), ({"name": "adam", "beta1": 0.5}, {"m", "v", "count"}),
-    ("sgd", set()),
-])
+@pytest.mark.parametrize(
+    "spec, rule_state",
+    [
+        ("adagrad", {"accumulator"}),
+        ({"name": "adam", "beta1": 0.5}, {"m", "v", "count"}),
+        ("sgd", set()),
+    ],
+)
 def test_make_optimizer_takes_the_named_rule_and_never_fuses_it(spec, rule_state):
     opt = make_optimizer(SGDSettings(optimizer=spec))
     assert set(opt.init(arrays(0))) == rule_state
@@ -168,6 +193,7 @@ def test_make_optimizer_takes_the_named_rule_and_never_fuses_it(spec, rule_state
 
 
 # ---------------------------------------------------------------------- averaging
+
 
 def test_the_running_average_is_the_mean_from_its_start():
     params = arrays(0)
@@ -180,8 +206,9 @@ def test_the_running_average_is_the_mean_from_its_start():
             seen.append(params)
     assert average.count == 5
     for k in PARAMS:
-        np.testing.assert_allclose(average.values[k], np.mean([p[k] for p in seen], axis=0),
-                                   rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(
+            average.values[k], np.mean([p[k] for p in seen], axis=0), rtol=1e-13, atol=1e-15
+        )
 
 
 def test_the_rates_for_the_compiled_engine_are_the_updates_own():

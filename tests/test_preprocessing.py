@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.data.sources import load_dataset
 from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.data.sources import load_dataset
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -106,8 +106,6 @@ def test_standardizer_errors():
         Standardizer.from_dict({"mean": [0.0], "scale": [1.0, 2.0]})
 
 
-
-
 # ----------------------------------------------------------------------------- memory-mapped rows
 
 
@@ -141,6 +139,7 @@ def test_standardizer_of_rows_is_fitted_chunk_by_chunk(monkeypatch):
     monkeypatch.setattr(npyfolder, "CHUNK_BYTES", 8 * 4 * 9)  # chunks of 9 rows
     many = Standardizer().fit(Rows(X, index))
     np.testing.assert_allclose(many.mean_, X[index].mean(axis=0), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(many.scale_, np.where(X[index].std(axis=0) > 0,
-                                                     X[index].std(axis=0), 1), rtol=1e-9)
+    np.testing.assert_allclose(
+        many.scale_, np.where(X[index].std(axis=0) > 0, X[index].std(axis=0), 1), rtol=1e-9
+    )
     assert many.scale_[3] == 1.0  # the constant column

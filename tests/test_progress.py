@@ -9,8 +9,14 @@ import pytest
 
 from nnclf.training.progress import PROGRESS_EVERY, Progress
 
-ROW = {"step": 30, "epoch": 1.0, "eta": 0.05, "train_loss": 0.123456,
-       "val_loss": 0.5, "val_accuracy": 0.75}
+ROW = {
+    "step": 30,
+    "epoch": 1.0,
+    "eta": 0.05,
+    "train_loss": 0.123456,
+    "val_loss": 0.5,
+    "val_accuracy": 0.75,
+}
 
 
 def test_lines_mode_prints_one_line_per_row(capsys):
@@ -18,8 +24,9 @@ def test_lines_mode_prints_one_line_per_row(capsys):
     with reporter.open(100, 0):
         reporter.advance(30)
         reporter.report(ROW)
-        reporter.report(dict(ROW, step=60, epoch=2.0, val_loss=float("nan"),
-                             val_accuracy=float("nan")))
+        reporter.report(
+            dict(ROW, step=60, epoch=2.0, val_loss=float("nan"), val_accuracy=float("nan"))
+        )
     assert capsys.readouterr().err.splitlines() == [
         "step 30 epoch 1.00 loss=0.1235 val_loss=0.5000 val_acc=0.7500 lr=0.05",
         "step 60 epoch 2.00 loss=0.1235 lr=0.05",
@@ -46,8 +53,11 @@ def test_a_bar_asks_for_updates_every_so_many_steps_while_open(capsys):
 
 
 def test_a_bad_mode_is_named():
-    with pytest.raises(ValueError, match=r"progress must be 'auto', 'bar', 'lines' or 'none', "
-                                         r"got 'loud'"):
+    with pytest.raises(
+        ValueError,
+        match=r"progress must be 'auto', 'bar', 'lines' or 'none', "
+        r"got 'loud'",
+    ):
         Progress("loud")
 
 
@@ -84,15 +94,24 @@ class Terminal(io.StringIO):
 @pytest.mark.parametrize("columns", [80, 100])
 @pytest.mark.parametrize("total", [12930, 1_000_000])
 def test_a_bar_on_a_narrow_terminal_shows_the_step_and_validation_figures_and_stays(
-        columns, total, monkeypatch):
+    columns, total, monkeypatch
+):
     term = Terminal(columns)
     monkeypatch.setattr(sys, "stderr", term)
     reporter = Progress("auto")  # a terminal: the bar
     try:
         with reporter.open(total, 0):
             reporter.advance(1293)
-            reporter.report(dict(ROW, step=1293, eta=0.0275, train_loss=0.3011, val_loss=0.2459,
-                                 val_accuracy=0.9306))
+            reporter.report(
+                dict(
+                    ROW,
+                    step=1293,
+                    eta=0.0275,
+                    train_loss=0.3011,
+                    val_loss=0.2459,
+                    val_accuracy=0.9306,
+                )
+            )
             reporter.advance(7)
     finally:
         term.shut()
@@ -100,6 +119,7 @@ def test_a_bar_on_a_narrow_terminal_shows_the_step_and_validation_figures_and_st
     assert lines[-1] == "" and lines[-2]  # the bar's last state stays, then a new line
     last = lines[-2]
     assert len(last) < columns
-    assert last.startswith(f"step 1300/{total} loss=0.3011 val_loss=0.2459 val_acc=0.9306 "
-                           "lr=0.0275")
+    assert last.startswith(
+        f"step 1300/{total} loss=0.3011 val_loss=0.2459 val_acc=0.9306 lr=0.0275"
+    )
     assert "eta" not in last.lower()  # "eta" reads as time remaining on a terminal

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.runs import report
 from nnclf.config.load import config_from_dict
 from nnclf.errors import DataError, RunError
 from nnclf.graph.gradcheck import GradcheckReport, LeafCheck
+from nnclf.runs import report
 from nnclf.runs.run import RunOutcome
-
 
 # ----------------------------------------------------------------------------- the commands' texts
 
@@ -35,17 +34,23 @@ next: nnclf evaluate runs/digits"""
 
 
 def test_training_summary_is_the_readme_text():
-    metrics = {"train": _scores(1293, 1.0, 0.0032, 1.0),
-               "validation": _scores(144, 0.9514, 0.2116, 0.9513),
-               "test": _scores(360, 0.975, 0.0934, 0.9752), "best_step": None}
-    outcome = RunOutcome(Path("runs/digits"), "finished", 12930, 12930, "completed", 0.31,
-                         metrics)
+    metrics = {
+        "train": _scores(1293, 1.0, 0.0032, 1.0),
+        "validation": _scores(144, 0.9514, 0.2116, 0.9513),
+        "test": _scores(360, 0.975, 0.0934, 0.9752),
+        "best_step": None,
+    }
+    outcome = RunOutcome(Path("runs/digits"), "finished", 12930, 12930, "completed", 0.31, metrics)
     assert report.format_training(outcome) == README_TRAIN
 
 
 def test_training_summary_of_an_early_stopped_resumed_run_without_validation():
-    metrics = {"train": _scores(120, 0.95, 0.356, 0.95), "validation": None,
-               "test": _scores(30, 0.9333, 0.3447, 0.9327), "best_step": 200}
+    metrics = {
+        "train": _scores(120, 0.95, 0.356, 0.95),
+        "validation": None,
+        "test": _scores(30, 0.9333, 0.3447, 0.9327),
+        "best_step": 200,
+    }
     outcome = RunOutcome(Path("r"), "finished", 240, 1000, "early_stopping", 2.04, metrics)
     assert report.format_training(outcome, resumed=True).splitlines()[:4] == [
         "resumed and finished 240 steps in 2.0 s, early stopping (best step 200)",
@@ -79,16 +84,22 @@ virginica        0           1          9"""
 def test_evaluate_report_is_the_readme_text():
     per_class = [
         {"label": "setosa", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 10},
-        {"label": "versicolor", "precision": 10 / 11, "recall": 1.0, "f1": 20 / 21,
-         "support": 10},
+        {"label": "versicolor", "precision": 10 / 11, "recall": 1.0, "f1": 20 / 21, "support": 10},
         {"label": "virginica", "precision": 1.0, "recall": 0.9, "f1": 18 / 19, "support": 10},
     ]
-    scores = {"accuracy": 29 / 30, "balanced_accuracy": (1 + 1 + 0.9) / 3, "log_loss": 0.0504,
-              "macro_f1": 0.9666,
-              "per_class": per_class,
-              "confusion_matrix": [[10, 0, 0], [0, 10, 0], [0, 1, 9]], "n_samples": 30}
-    heading = [("model", "runs/iris/model.npz"),
-               ("data", "the run's test split: 30 examples of data/iris.csv")]
+    scores = {
+        "accuracy": 29 / 30,
+        "balanced_accuracy": (1 + 1 + 0.9) / 3,
+        "log_loss": 0.0504,
+        "macro_f1": 0.9666,
+        "per_class": per_class,
+        "confusion_matrix": [[10, 0, 0], [0, 10, 0], [0, 1, 9]],
+        "n_samples": 30,
+    }
+    heading = [
+        ("model", "runs/iris/model.npz"),
+        ("data", "the run's test split: 30 examples of data/iris.csv"),
+    ]
     assert report.format_report(scores, heading) == README_EVALUATE
 
 
@@ -102,8 +113,10 @@ def test_gradcheck_agrees_and_its_table_lines_up():
     text, ok = report.gradcheck(CFG, n_examples=1)
     lines = text.splitlines()
     assert ok and lines[-1] == "all agree"
-    assert lines[0] == ("gradcheck: 1 training examples of sklearn:iris, network d=4 m=2 K=3 "
-                        "(tanh), each mode against central finite differences")
+    assert lines[0] == (
+        "gradcheck: 1 training examples of sklearn:iris, network d=4 m=2 K=3 "
+        "(tanh), each mode against central finite differences"
+    )
     header, rows = lines[1], lines[2:-1]
     assert len(rows) == 3 * 4  # three modes, four parameters
     # right-aligned numbers end where their heading ends
@@ -138,14 +151,26 @@ def _run_dir(tmp_path, history, metrics='{"classes": ["a", "b"], "test": null}')
     return tmp_path
 
 
-@pytest.mark.parametrize("history, metrics, why", [
-    ("step,epoch,eta,train_loss,val_loss,val_accuracy\n1,0.1,0.1,oops,nan,nan\n", None,
-     "history.csv: not as nnclf train writes it (could not convert string to float: 'oops')"),
-    ("step,eta,train_loss\n1,0.1,0.5\n", None,
-     "history.csv: not as nnclf train writes it (no column 'val_loss')"),
-    ("step,epoch,eta,train_loss,val_loss,val_accuracy\n", "[1, 2]",
-     "metrics.json: not as nnclf train writes it (no classes)"),
-])
+@pytest.mark.parametrize(
+    "history, metrics, why",
+    [
+        (
+            "step,epoch,eta,train_loss,val_loss,val_accuracy\n1,0.1,0.1,oops,nan,nan\n",
+            None,
+            "history.csv: not as nnclf train writes it (could not convert string to float: 'oops')",
+        ),
+        (
+            "step,eta,train_loss\n1,0.1,0.5\n",
+            None,
+            "history.csv: not as nnclf train writes it (no column 'val_loss')",
+        ),
+        (
+            "step,epoch,eta,train_loss,val_loss,val_accuracy\n",
+            "[1, 2]",
+            "metrics.json: not as nnclf train writes it (no classes)",
+        ),
+    ],
+)
 def test_plot_names_a_run_file_it_cannot_read(history, metrics, why, tmp_path):
     run = _run_dir(tmp_path, history, *([metrics] if metrics else []))
     with pytest.raises(RunError) as e:
@@ -163,8 +188,11 @@ def test_plot_of_a_run_without_evaluations_draws_empty_curves(tmp_path):
 
 
 def test_history_is_read_back_as_written(tmp_path):
-    run = _run_dir(tmp_path, "step,epoch,eta,train_loss,val_loss,val_accuracy\n"
-                             "10,0.5,0.1,0.7,nan,nan\n20,1.0,0.05,0.3,0.4,0.75\n")
+    run = _run_dir(
+        tmp_path,
+        "step,epoch,eta,train_loss,val_loss,val_accuracy\n"
+        "10,0.5,0.1,0.7,nan,nan\n20,1.0,0.05,0.3,0.4,0.75\n",
+    )
     history = report._read_history(run / "history.csv")
     assert list(history) == ["step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"]
     assert history["step"].tolist() == [10, 20]
@@ -185,8 +213,13 @@ def csv_run(tmp_path_factory):
     frame = load_iris(as_frame=True).frame
     frame.columns = ["a", "b", "c", "d", "target"]
     frame.to_csv(root / "iris.csv", index=False)
-    cfg = config_from_dict({"data": {"source": str(root / "iris.csv")},
-                            "model": {"hidden_units": 3}, "train": {"epochs": 1}})
+    cfg = config_from_dict(
+        {
+            "data": {"source": str(root / "iris.csv")},
+            "model": {"hidden_units": 3},
+            "train": {"epochs": 1},
+        }
+    )
     run.train(cfg, root / "run", quiet=True)
     return root / "run", root / "iris.csv"
 
@@ -208,7 +241,8 @@ def test_evaluate_refuses_a_test_split_of_data_that_changed_since_training(csv_r
             f"the data {data} has changed since the run was trained (the same 150 rows, but "
             "other values or another order), so its test split re-created now would not be the "
             "one held out in training (it could hold training rows); evaluate on data of your "
-            "choice with --data SOURCE")
+            "choice with --data SOURCE"
+        )
         X, y, _ = report.evaluation_data(model, run_dir, str(data))  # --data: as asked
         assert len(X) == 150
     finally:
@@ -246,13 +280,19 @@ def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run
     assert len(report.evaluation_data(model, run_dir, None)[0]) == 30
 
 
-@pytest.mark.parametrize("header, note", [
-    ("a,b,c,d", None),  # by name
-    ("d,c,b,a", None),  # by name, another order
-    ("p,q,r,s", "has none of the model's feature names, so its columns (p, q, r, s) are taken "
-                "in order as a, b, c, d"),
-    (None, "has no header, so its columns are taken in order as a, b, c, d"),
-])
+@pytest.mark.parametrize(
+    "header, note",
+    [
+        ("a,b,c,d", None),  # by name
+        ("d,c,b,a", None),  # by name, another order
+        (
+            "p,q,r,s",
+            "has none of the model's feature names, so its columns (p, q, r, s) are taken "
+            "in order as a, b, c, d",
+        ),
+        (None, "has no header, so its columns are taken in order as a, b, c, d"),
+    ],
+)
 def test_predict_says_when_it_takes_columns_in_order(header, note, csv_run, tmp_path):
     from nnclf.runs.run import open_model
 
@@ -272,6 +312,9 @@ def test_predict_refuses_a_header_with_some_of_the_features(csv_run, tmp_path):
     model, _, _ = open_model(csv_run[0])
     path = tmp_path / "new.csv"
     path.write_text("a,b,c,dd\n1,2,3,4\n")
-    with pytest.raises(DataError, match=rf"^--data: {path} has 3 of the model's 4 features but "
-                                        r"no column named d \(its other columns: dd\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"^--data: {path} has 3 of the model's 4 features but "
+        r"no column named d \(its other columns: dd\)",
+    ):
         report.predict(model, str(path))

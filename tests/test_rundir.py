@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nnclf.runs import rundir
 from nnclf.errors import RunError
+from nnclf.runs import rundir
 
 
 def make(root, *names, text="x"):
@@ -36,8 +36,11 @@ def test_a_claim_holds_the_name_until_released_and_leaves_nothing(tmp_path):
     lock = tmp_path / "runs" / ".r.lock"
     owner = lock.read_text()
     assert f'"pid": {os.getpid()}' in owner and socket.gethostname() in owner
-    with pytest.raises(RunError, match=rf"^--out {out}: the run directory is in use by another "
-                                       rf"nnclf \(pid {os.getpid()} on .*, nnclf train since "):
+    with pytest.raises(
+        RunError,
+        match=rf"^--out {out}: the run directory is in use by another "
+        rf"nnclf \(pid {os.getpid()} on .*, nnclf train since ",
+    ):
         rundir.claim(out, explicit=True, force=False)
     other = rundir.claim(str(tmp_path / "runs" / "r"), explicit=False, force=False)
     assert other.path == tmp_path / "runs" / "r-2"  # in use: the next free name
@@ -74,15 +77,24 @@ def test_staging_that_fails_removes_the_directories_it_created(tmp_path):
 
 
 def test_force_replaces_an_earlier_run_only_with_a_published_one(tmp_path):
-    make(tmp_path, "r/model.npz", "r/config.yaml", "r/learning_curves.png",
-         "r/.model.npz.0123456789ab.tmp")  # plots and a cut write are nnclf's own
+    make(
+        tmp_path,
+        "r/model.npz",
+        "r/config.yaml",
+        "r/learning_curves.png",
+        "r/.model.npz.0123456789ab.tmp",
+    )  # plots and a cut write are nnclf's own
     claim = rundir.claim(str(tmp_path / "r"), explicit=True, force=True)
     assert claim.replace and claim.notes == [
-        f"replacing the run in {tmp_path / 'r'} once this one is complete (--force)"]
+        f"replacing the run in {tmp_path / 'r'} once this one is complete (--force)"
+    ]
     make(claim.stage(), "model.npz", text="new")
     assert claim.publish() == tmp_path / "r"
     claim.release()
-    assert listing(tmp_path) == ["r", "r/model.npz"] and (tmp_path / "r/model.npz").read_text() == "new"
+    assert (
+        listing(tmp_path) == ["r", "r/model.npz"]
+        and (tmp_path / "r/model.npz").read_text() == "new"
+    )
 
 
 def test_an_unfinished_run_never_replaces_one_and_goes_to_the_next_free_name(tmp_path):
@@ -117,38 +129,58 @@ def test_force_keeps_files_nnclf_did_not_write_when_they_appear_while_training(t
 # ----------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("files, names", [
-    (["r/model.npz", "r/predictions.csv"], "predictions.csv"),
-    (["r/config.yaml", "r/notes/", "r/.hidden"], ".hidden, notes/"),
-    (["r/checkpoint.npz", "r/model.npz.bak", "r/.model.npz.tmp"], ".model.npz.tmp, model.npz.bak"),
-    (["r/model.npz"] + [f"r/p{i}.csv" for i in range(7)], "p0.csv, p1.csv, p2.csv, p3.csv, "
-                                                         "p4.csv, ... (7 in all)"),
-])
-def test_force_refuses_a_run_holding_files_nnclf_did_not_write_and_names_them(files, names,
-                                                                              tmp_path):
+@pytest.mark.parametrize(
+    "files, names",
+    [
+        (["r/model.npz", "r/predictions.csv"], "predictions.csv"),
+        (["r/config.yaml", "r/notes/", "r/.hidden"], ".hidden, notes/"),
+        (
+            ["r/checkpoint.npz", "r/model.npz.bak", "r/.model.npz.tmp"],
+            ".model.npz.tmp, model.npz.bak",
+        ),
+        (
+            ["r/model.npz"] + [f"r/p{i}.csv" for i in range(7)],
+            "p0.csv, p1.csv, p2.csv, p3.csv, p4.csv, ... (7 in all)",
+        ),
+    ],
+)
+def test_force_refuses_a_run_holding_files_nnclf_did_not_write_and_names_them(
+    files, names, tmp_path
+):
     make(tmp_path, *files)
     before = listing(tmp_path)
     out = str(tmp_path / "r")
     with pytest.raises(RunError) as e:
         rundir.claim(out, explicit=True, force=True)
-    assert str(e.value) == (f"--force: {out} holds files nnclf did not write ({names}); move "
-                            "them out of the run directory first (--force never deletes them), "
-                            "or choose another --out")
+    assert str(e.value) == (
+        f"--force: {out} holds files nnclf did not write ({names}); move "
+        "them out of the run directory first (--force never deletes them), "
+        "or choose another --out"
+    )
     assert listing(tmp_path) == before
 
 
-@pytest.mark.parametrize("out, what", [(".", "the current directory"),
-                                       ("./", "the current directory"),
-                                       ("sub/..", "the current directory"),
-                                       ("..", "a parent of the current directory"),
-                                       ("/", "a parent of the current directory")])
+@pytest.mark.parametrize(
+    "out, what",
+    [
+        (".", "the current directory"),
+        ("./", "the current directory"),
+        ("sub/..", "the current directory"),
+        ("..", "a parent of the current directory"),
+        ("/", "a parent of the current directory"),
+    ],
+)
 @pytest.mark.parametrize("explicit", [True, False])
-def test_the_current_directory_or_a_parent_is_not_a_run_directory(out, what, explicit, tmp_path,
-                                                                  monkeypatch):
+def test_the_current_directory_or_a_parent_is_not_a_run_directory(
+    out, what, explicit, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     option = "--out" if explicit else "output.dir"
-    with pytest.raises(RunError, match=rf"^{option} {out}: that is {what}; a run needs a "
-                                       rf"directory of its own \(e\.g\. {option} runs/"):
+    with pytest.raises(
+        RunError,
+        match=rf"^{option} {out}: that is {what}; a run needs a "
+        rf"directory of its own \(e\.g\. {option} runs/",
+    ):
         rundir.check_target(out, explicit=explicit, force=False)
 
 
@@ -156,8 +188,7 @@ def test_dot_dot_names_a_sibling_directory(tmp_path, monkeypatch):
     (tmp_path / "a").mkdir()
     monkeypatch.chdir(tmp_path / "a")
     assert rundir.check_target("../b", explicit=True, force=False) == (Path("../b"), None)
-    assert rundir.check_target("x/../../c", explicit=True, force=False) == \
-        (Path("x/../../c"), None)
+    assert rundir.check_target("x/../../c", explicit=True, force=False) == (Path("x/../../c"), None)
 
 
 def test_a_parent_that_cannot_be_written_is_found_before_anything_is_made(tmp_path, monkeypatch):
@@ -170,8 +201,11 @@ def test_a_parent_that_cannot_be_written_is_found_before_anything_is_made(tmp_pa
 
     monkeypatch.setattr(os, "open", refuse)
     out = tmp_path / "new" / "r"
-    with pytest.raises(RunError, match=rf"^cannot create the run directory {out} \(Permission "
-                                       r"denied\); choose another --out or output.dir$"):
+    with pytest.raises(
+        RunError,
+        match=rf"^cannot create the run directory {out} \(Permission "
+        r"denied\); choose another --out or output.dir$",
+    ):
         rundir.claim(str(out), explicit=True, force=False)
     assert listing(tmp_path) == []
 
@@ -180,20 +214,34 @@ def test_a_parent_that_cannot_be_written_is_found_before_anything_is_made(tmp_pa
 
 
 def test_leftovers_of_killed_runs_are_cleaned_up_by_the_next_claim(tmp_path):
-    make(tmp_path, "r/model.npz", ".r.partial-0000000a/config.yaml",
-         ".r.replaced-0000000b/model.npz", ".s.partial-0000000c/config.yaml",
-         ".t.replaced-0000000d/model.npz", ".u.partial-0000000e/checkpoint.npz")
+    make(
+        tmp_path,
+        "r/model.npz",
+        ".r.partial-0000000a/config.yaml",
+        ".r.replaced-0000000b/model.npz",
+        ".s.partial-0000000c/config.yaml",
+        ".t.replaced-0000000d/model.npz",
+        ".u.partial-0000000e/checkpoint.npz",
+    )
     claim = rundir.claim(str(tmp_path / "r"), explicit=False, force=False)
     claim.release()
     assert claim.path == tmp_path / "r-2"
     # r's trash goes (r exists); t's earlier run comes back (t is missing); u keeps its
     # checkpoint, which is named; the staging directory of s goes.
-    assert listing(tmp_path) == [".u.partial-0000000e", ".u.partial-0000000e/checkpoint.npz",
-                                 "r", "r/model.npz", "t", "t/model.npz"]
+    assert listing(tmp_path) == [
+        ".u.partial-0000000e",
+        ".u.partial-0000000e/checkpoint.npz",
+        "r",
+        "r/model.npz",
+        "t",
+        "t/model.npz",
+    ]
     notes = "\n".join(claim.notes)
     assert f"restored the run {tmp_path / 't'} from .t.replaced-0000000d" in notes
-    assert (f"{tmp_path / '.u.partial-0000000e'} holds a run whose nnclf was killed while "
-            "saving it; to keep it, rename it") in notes
+    assert (
+        f"{tmp_path / '.u.partial-0000000e'} holds a run whose nnclf was killed while "
+        "saving it; to keep it, rename it"
+    ) in notes
     assert "left by an nnclf that was killed" in notes
 
 

@@ -1,46 +1,57 @@
 """Schedules against hand-computed values of their formulas, and their error messages."""
 
 import math
-
 import re
 
 import pytest
 
-from nnclf.training.schedules import (SCHEDULES, Schedule, constant, cosine, exponential, inverse_time,
-                             invscaling, make_schedule, step)
+from nnclf.training.schedules import (
+    SCHEDULES,
+    Schedule,
+    constant,
+    cosine,
+    exponential,
+    inverse_time,
+    invscaling,
+    make_schedule,
+    step,
+)
 
 
-@pytest.mark.parametrize("schedule, t, expected", [
-    # eta0
-    (constant(0.1), 1, 0.1),
-    (constant(0.1), 1000, 0.1),
-    # eta0 / (1 + t / tau)
-    (inverse_time(0.1, tau=10), 1, 0.1 / 1.1),
-    (inverse_time(0.1, tau=10), 10, 0.05),
-    (inverse_time(0.1, tau=10), 30, 0.025),
-    # eta0 / t**power
-    (invscaling(0.1), 1, 0.1),
-    (invscaling(0.1), 4, 0.05),
-    (invscaling(0.1), 100, 0.01),
-    (invscaling(0.1, power=1), 8, 0.0125),
-    (invscaling(0.1, power=0), 50, 0.1),
-    # eta0 * factor**floor(t / every)
-    (step(0.1, factor=0.5, every=10), 1, 0.1),
-    (step(0.1, factor=0.5, every=10), 9, 0.1),
-    (step(0.1, factor=0.5, every=10), 10, 0.05),
-    (step(0.1, factor=0.5, every=10), 25, 0.025),
-    # eta0 * rate**(t / every)
-    (exponential(0.1, rate=0.9), 2, 0.081),
-    (exponential(0.1, rate=0.5, every=2), 1, 0.07071067811865475),
-    (exponential(0.1, rate=0.5, every=2), 2, 0.05),
-    (exponential(0.1, rate=0.5, every=2), 4, 0.025),
-    # floor + (eta0 - floor) * (1 + cos(pi * min(t, T) / T)) / 2
-    (cosine(0.1, total_steps=100), 50, 0.05),
-    (cosine(0.1, total_steps=100, floor=0.02), 25, 0.08828427124746190),
-    (cosine(0.1, total_steps=100, floor=0.02), 50, 0.06),
-    (cosine(0.1, total_steps=100, floor=0.02), 100, 0.02),
-    (cosine(0.1, total_steps=100, floor=0.02), 500, 0.02),
-])
+@pytest.mark.parametrize(
+    "schedule, t, expected",
+    [
+        # eta0
+        (constant(0.1), 1, 0.1),
+        (constant(0.1), 1000, 0.1),
+        # eta0 / (1 + t / tau)
+        (inverse_time(0.1, tau=10), 1, 0.1 / 1.1),
+        (inverse_time(0.1, tau=10), 10, 0.05),
+        (inverse_time(0.1, tau=10), 30, 0.025),
+        # eta0 / t**power
+        (invscaling(0.1), 1, 0.1),
+        (invscaling(0.1), 4, 0.05),
+        (invscaling(0.1), 100, 0.01),
+        (invscaling(0.1, power=1), 8, 0.0125),
+        (invscaling(0.1, power=0), 50, 0.1),
+        # eta0 * factor**floor(t / every)
+        (step(0.1, factor=0.5, every=10), 1, 0.1),
+        (step(0.1, factor=0.5, every=10), 9, 0.1),
+        (step(0.1, factor=0.5, every=10), 10, 0.05),
+        (step(0.1, factor=0.5, every=10), 25, 0.025),
+        # eta0 * rate**(t / every)
+        (exponential(0.1, rate=0.9), 2, 0.081),
+        (exponential(0.1, rate=0.5, every=2), 1, 0.07071067811865475),
+        (exponential(0.1, rate=0.5, every=2), 2, 0.05),
+        (exponential(0.1, rate=0.5, every=2), 4, 0.025),
+        # floor + (eta0 - floor) * (1 + cos(pi * min(t, T) / T)) / 2
+        (cosine(0.1, total_steps=100), 50, 0.05),
+        (cosine(0.1, total_steps=100, floor=0.02), 25, 0.08828427124746190),
+        (cosine(0.1, total_steps=100, floor=0.02), 50, 0.06),
+        (cosine(0.1, total_steps=100, floor=0.02), 100, 0.02),
+        (cosine(0.1, total_steps=100, floor=0.02), 500, 0.02),
+    ],
+)
 def test_schedule_matches_hand_computed_formula(schedule, t, expected):
     assert schedule(t) == pytest.approx(expected, rel=1e-12)
 
@@ -57,9 +68,9 @@ def test_warmup_ramps_linearly_to_the_base_schedule():
 
 def test_warmup_scales_base_at_its_own_t_then_base_continues_unchanged():
     eta = inverse_time(0.1, tau=10, warmup=5)
-    assert eta(1) == pytest.approx(0.1 / 1.1 / 5)         # base(1) * 1/5
-    assert eta(5) == pytest.approx(0.1 / 1.5)             # = base(5): continuous
-    assert eta(6) == pytest.approx(0.0625)                # base(6) = 0.1 / 1.6
+    assert eta(1) == pytest.approx(0.1 / 1.1 / 5)  # base(1) * 1/5
+    assert eta(5) == pytest.approx(0.1 / 1.5)  # = base(5): continuous
+    assert eta(6) == pytest.approx(0.0625)  # base(6) = 0.1 / 1.6
     assert eta(6) == inverse_time(0.1, tau=10)(6)
 
 
@@ -80,8 +91,15 @@ def test_name_params_repr_and_round_trip():
 
 
 def test_registry_lists_every_factory():
-    assert set(SCHEDULES) == {"constant", "inverse_time", "invscaling", "step", "exponential", "cosine",
-                              "plateau"}
+    assert set(SCHEDULES) == {
+        "constant",
+        "inverse_time",
+        "invscaling",
+        "step",
+        "exponential",
+        "cosine",
+        "plateau",
+    }
     for name, factory in SCHEDULES.items():
         assert factory.__name__ == name
 
@@ -90,7 +108,9 @@ def test_make_schedule_from_dict():
     eta = make_schedule({"name": "inverse_time", "eta0": 0.05, "tau": 20000})
     assert eta == inverse_time(0.05, 20000)
     assert eta(20000) == pytest.approx(0.025)
-    assert make_schedule({"name": "cosine", "eta0": 0.1, "total_steps": 100, "warmup": 10})(100) == 0.0
+    assert (
+        make_schedule({"name": "cosine", "eta0": 0.1, "total_steps": 100, "warmup": 10})(100) == 0.0
+    )
 
 
 def test_make_schedule_from_name_needs_every_required_parameter():
@@ -105,13 +125,23 @@ def test_make_schedule_returns_a_schedule_unchanged():
 
 # --- error messages -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("factory, args", [
-    (constant, ()), (inverse_time, (10,)), (invscaling, ()), (step, (0.5, 10)),
-    (exponential, (0.9,)), (cosine, (100,)),
-])
+
+@pytest.mark.parametrize(
+    "factory, args",
+    [
+        (constant, ()),
+        (inverse_time, (10,)),
+        (invscaling, ()),
+        (step, (0.5, 10)),
+        (exponential, (0.9,)),
+        (cosine, (100,)),
+    ],
+)
 @pytest.mark.parametrize("eta0", [0, -0.1])
 def test_non_positive_eta0_is_named(factory, args, eta0):
-    with pytest.raises(ValueError, match=rf"schedule: {factory.__name__}: eta0 must be > 0, got {eta0}"):
+    with pytest.raises(
+        ValueError, match=rf"schedule: {factory.__name__}: eta0 must be > 0, got {eta0}"
+    ):
         factory(eta0, *args)
 
 
@@ -120,18 +150,39 @@ def test_bad_tau_is_named():
         inverse_time(0.1, tau=-3)
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: invscaling(0.1, power=-1), r"schedule: invscaling: power must be >= 0, got -1"),
-    (lambda: step(0.1, factor=0, every=10), r"schedule: step: factor must be > 0, got 0"),
-    (lambda: step(0.1, factor=0.5, every=2.5), r"schedule: step: every must be an integer >= 1, got 2.5"),
-    (lambda: step(0.1, factor=0.5, every=0), r"schedule: step: every must be an integer >= 1, got 0"),
-    (lambda: exponential(0.1, rate=-0.5), r"schedule: exponential: rate must be > 0, got -0.5"),
-    (lambda: cosine(0.1, total_steps=0), r"schedule: cosine: total_steps must be an integer >= 1, got 0"),
-    (lambda: cosine(0.1, 100, floor=0.2), r"schedule: cosine: floor must be in \[0, eta0=0.1\], got 0.2"),
-    (lambda: cosine(0.1, 100, floor=-0.01), r"schedule: cosine: floor must be in \[0, eta0=0.1\], got -0.01"),
-    (lambda: constant(0.1, warmup=-1), r"schedule: constant: warmup must be an integer >= 0, got -1"),
-    (lambda: constant(float("nan")), r"schedule: constant: eta0 must be finite, got nan"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: invscaling(0.1, power=-1), r"schedule: invscaling: power must be >= 0, got -1"),
+        (lambda: step(0.1, factor=0, every=10), r"schedule: step: factor must be > 0, got 0"),
+        (
+            lambda: step(0.1, factor=0.5, every=2.5),
+            r"schedule: step: every must be an integer >= 1, got 2.5",
+        ),
+        (
+            lambda: step(0.1, factor=0.5, every=0),
+            r"schedule: step: every must be an integer >= 1, got 0",
+        ),
+        (lambda: exponential(0.1, rate=-0.5), r"schedule: exponential: rate must be > 0, got -0.5"),
+        (
+            lambda: cosine(0.1, total_steps=0),
+            r"schedule: cosine: total_steps must be an integer >= 1, got 0",
+        ),
+        (
+            lambda: cosine(0.1, 100, floor=0.2),
+            r"schedule: cosine: floor must be in \[0, eta0=0.1\], got 0.2",
+        ),
+        (
+            lambda: cosine(0.1, 100, floor=-0.01),
+            r"schedule: cosine: floor must be in \[0, eta0=0.1\], got -0.01",
+        ),
+        (
+            lambda: constant(0.1, warmup=-1),
+            r"schedule: constant: warmup must be an integer >= 0, got -1",
+        ),
+        (lambda: constant(float("nan")), r"schedule: constant: eta0 must be finite, got nan"),
+    ],
+)
 def test_other_bad_values_are_named(build, message):
     with pytest.raises(ValueError, match=message):
         build()
@@ -139,9 +190,13 @@ def test_other_bad_values_are_named(build, message):
 
 @pytest.mark.parametrize("text", ["2e4", "20000", " 2e4 ", "2.0e+4", "inf", "1_000", "-3"])
 def test_a_number_in_quotes_is_told_so(text):
-    with pytest.raises(ValueError, match=r"schedule: inverse_time: tau must be a number, got "
-                       + re.escape(repr(text)) + r" \(text, since it is in quotes; write the "
-                       r"number without them\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"schedule: inverse_time: tau must be a number, got "
+        + re.escape(repr(text))
+        + r" \(text, since it is in quotes; write the "
+        r"number without them\)$",
+    ):
         make_schedule({"name": "inverse_time", "eta0": 0.1, "tau": text})
 
 
@@ -160,9 +215,12 @@ def test_non_numeric_value_is_a_clear_error():
 
 
 def test_unknown_name_suggests_nearest_and_lists_choices():
-    with pytest.raises(ValueError, match=r"unknown schedule 'inverse_tme' \(did you mean 'inverse_time'\?\); "
-                                         r"valid choices: constant, inverse_time, invscaling, step, "
-                                         r"exponential, cosine"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown schedule 'inverse_tme' \(did you mean 'inverse_time'\?\); "
+        r"valid choices: constant, inverse_time, invscaling, step, "
+        r"exponential, cosine",
+    ):
         make_schedule({"name": "inverse_tme", "eta0": 0.1, "tau": 10})
 
 
@@ -172,22 +230,30 @@ def test_spec_without_name_lists_choices():
 
 
 def test_unknown_parameter_is_named_with_valid_ones():
-    message = (r"schedule: step: unknown parameter 'evry' \(did you mean 'every'\?\); "
-               r"valid parameters: eta0, factor, every, warmup")
+    message = (
+        r"schedule: step: unknown parameter 'evry' \(did you mean 'every'\?\); "
+        r"valid parameters: eta0, factor, every, warmup"
+    )
     with pytest.raises(ValueError, match=message):
         make_schedule({"name": "step", "eta0": 0.1, "factor": 0.5, "evry": 10})
 
 
 def test_missing_parameter_is_named():
-    with pytest.raises(ValueError, match=r"schedule: inverse_time: missing required parameter 'tau'; "
-                                         r"required: eta0, tau"):
+    with pytest.raises(
+        ValueError,
+        match=r"schedule: inverse_time: missing required parameter 'tau'; "
+        r"required: eta0, tau",
+    ):
         make_schedule({"name": "inverse_time", "eta0": 0.1})
 
 
 @pytest.mark.parametrize("t", [0, -1, 0.5, float("nan")])
 def test_step_before_one_is_an_error(t):
-    with pytest.raises(ValueError, match=rf"schedule: constant: step t must be >= 1 \(steps count from 1\), "
-                                         rf"got {t}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"schedule: constant: step t must be >= 1 \(steps count from 1\), "
+        rf"got {t}",
+    ):
         constant(0.1)(t)
 
 
@@ -227,8 +293,15 @@ def test_plateau_never_goes_below_min_eta():
 
 def test_plateau_defaults_state_round_trip_and_fresh_copies():
     s = make_schedule({"name": "plateau", "eta0": 0.1})
-    assert s.to_dict() == {"name": "plateau", "eta0": 0.1, "factor": 0.5, "patience": 3,
-                           "min_delta": 0.0, "min_eta": 0.0, "warmup": 0}
+    assert s.to_dict() == {
+        "name": "plateau",
+        "eta0": 0.1,
+        "factor": 0.5,
+        "patience": 3,
+        "min_delta": 0.0,
+        "min_eta": 0.0,
+        "warmup": 0,
+    }
     assert s.needs_validation and not constant(0.1).needs_validation
     for loss in [1.0, 1.0, 1.0, 1.0]:
         s.observe(loss)
@@ -240,11 +313,19 @@ def test_plateau_defaults_state_round_trip_and_fresh_copies():
 
 def json_round_trip(value):
     import json
+
     return json.loads(json.dumps(value))
 
 
-@pytest.mark.parametrize("state", [None, {}, {"reductions": -1, "best": None, "bad_evals": 0},
-                                   {"reductions": 1, "best": "x", "bad_evals": 0}])
+@pytest.mark.parametrize(
+    "state",
+    [
+        None,
+        {},
+        {"reductions": -1, "best": None, "bad_evals": 0},
+        {"reductions": 1, "best": "x", "bad_evals": 0},
+    ],
+)
 def test_a_damaged_plateau_state_is_a_checkpoint_error(state):
     from nnclf.errors import CheckpointError
 
@@ -252,15 +333,18 @@ def test_a_damaged_plateau_state_is_a_checkpoint_error(state):
         make_schedule({"name": "plateau", "eta0": 0.1}).load_state_dict(state)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"factor": 1}, "plateau: factor must be in (0, 1), got 1"),
-    ({"factor": 0}, "plateau: factor must be in (0, 1), got 0"),
-    ({"patience": 0}, "plateau: patience must be an integer >= 1, got 0"),
-    ({"patience": 1.5}, "plateau: patience must be an integer >= 1, got 1.5"),
-    ({"min_delta": -0.1}, "plateau: min_delta must be >= 0, got -0.1"),
-    ({"min_eta": 0.2}, "plateau: min_eta must be in [0, eta0=0.1], got 0.2"),
-    ({"cooldown": 2}, "plateau: unknown parameter 'cooldown'"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"factor": 1}, "plateau: factor must be in (0, 1), got 1"),
+        ({"factor": 0}, "plateau: factor must be in (0, 1), got 0"),
+        ({"patience": 0}, "plateau: patience must be an integer >= 1, got 0"),
+        ({"patience": 1.5}, "plateau: patience must be an integer >= 1, got 1.5"),
+        ({"min_delta": -0.1}, "plateau: min_delta must be >= 0, got -0.1"),
+        ({"min_eta": 0.2}, "plateau: min_eta must be in [0, eta0=0.1], got 0.2"),
+        ({"cooldown": 2}, "plateau: unknown parameter 'cooldown'"),
+    ],
+)
 def test_bad_plateau_parameters_are_named(params, message):
     with pytest.raises(ValueError) as e:
         make_schedule({"name": "plateau", "eta0": 0.1, **params})
@@ -270,8 +354,16 @@ def test_bad_plateau_parameters_are_named(params, message):
 def test_plateau_without_validation_data_is_a_config_error():
     from nnclf.config.load import config_from_dict
 
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "train.schedule: plateau is driven by the validation loss, which needs a validation "
-            "set; set data.validation_fraction > 0 or choose another schedule")):
-        config_from_dict({"data": {"validation_fraction": 0},
-                          "train": {"schedule": {"name": "plateau", "eta0": 0.1}}})
+            "set; set data.validation_fraction > 0 or choose another schedule"
+        ),
+    ):
+        config_from_dict(
+            {
+                "data": {"validation_fraction": 0},
+                "train": {"schedule": {"name": "plateau", "eta0": 0.1}},
+            }
+        )

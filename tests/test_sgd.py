@@ -17,22 +17,42 @@ import signal
 
 import numpy as np
 import pytest
-
-from nnclf.errors import CheckpointError
+from notes_reference import hand_gradients
 from sklearn.datasets import load_digits, load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from nnclf.errors import CheckpointError
 from nnclf.graph.network import PARAMS, Network
-from nnclf.training.trainer import (DivergenceError, EarlyStopping, SGDSettings, Trainer, load_checkpoint,
-                       save_checkpoint)
-from notes_reference import hand_gradients
+from nnclf.training.trainer import (
+    DivergenceError,
+    EarlyStopping,
+    SGDSettings,
+    Trainer,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 D, M, K = 4, 6, 3
 HISTORY_KEYS = {"step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"}
 
-def replay(params, X, y, T, seed, eta, batch_size=1, sampling="uniform", momentum=0.0,
-           nesterov=False, l2=0.0, clip_norm=None, transfer="tanh", on_step=None):
+
+def replay(
+    params,
+    X,
+    y,
+    T,
+    seed,
+    eta,
+    batch_size=1,
+    sampling="uniform",
+    momentum=0.0,
+    nesterov=False,
+    l2=0.0,
+    clip_norm=None,
+    transfer="tanh",
+    on_step=None,
+):
     """The trainer's algorithm, written out independently. Returns (params, per-step losses)."""
     params = {k: np.array(v, dtype=float) for k, v in params.items()}
     velocity = {k: np.zeros_like(v) for k, v in params.items()}
@@ -42,17 +62,20 @@ def replay(params, X, y, T, seed, eta, batch_size=1, sampling="uniform", momentu
     losses = []
     t = 0
     while t < T:
-        order = (rng.integers(0, n, size=steps_per_epoch * B) if sampling == "uniform"
-                 else rng.permutation(n))
+        order = (
+            rng.integers(0, n, size=steps_per_epoch * B)
+            if sampling == "uniform"
+            else rng.permutation(n)
+        )
         for k in range(steps_per_epoch):
             if t == T:
                 break
             t += 1
-            rows = order[k * B:(k + 1) * B]
+            rows = order[k * B : (k + 1) * B]
             loss, g, _ = hand_gradients(params, X[rows], y[rows], transfer)
             losses.append(loss)
             if clip_norm is not None:
-                norm = math.sqrt(sum(np.sum(v ** 2) for v in g.values()))
+                norm = math.sqrt(sum(np.sum(v**2) for v in g.values()))
                 if norm > clip_norm:
                     g = {k: v * (clip_norm / norm) for k, v in g.items()}
             e = eta(t)
@@ -92,7 +115,9 @@ def assert_params_close(actual, expected, tol=1e-10):
 
 
 def same_number(a, b):
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return a == b or (
+        isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    )
 
 
 def assert_same_history(a, b):
@@ -116,15 +141,23 @@ SCHEDULES = {
     # name: (spec, the formula eta^t written out by hand)
     "default": (None, lambda t: 0.05 / (1 + t / 20000)),
     "constant": ({"name": "constant", "eta0": 0.1}, lambda t: 0.1),
-    "inverse_time": ({"name": "inverse_time", "eta0": 0.2, "tau": 50},
-                     lambda t: 0.2 / (1 + t / 50)),
+    "inverse_time": (
+        {"name": "inverse_time", "eta0": 0.2, "tau": 50},
+        lambda t: 0.2 / (1 + t / 50),
+    ),
     "invscaling": ({"name": "invscaling", "eta0": 0.3, "power": 0.5}, lambda t: 0.3 / math.sqrt(t)),
-    "step": ({"name": "step", "eta0": 0.2, "factor": 0.5, "every": 40},
-             lambda t: 0.2 * 0.5 ** math.floor(t / 40)),
-    "exponential": ({"name": "exponential", "eta0": 0.2, "rate": 0.99, "every": 2},
-                    lambda t: 0.2 * 0.99 ** (t / 2)),
-    "cosine": ({"name": "cosine", "eta0": 0.2, "total_steps": 150, "floor": 0.01},
-               lambda t: 0.01 + 0.19 * (1 + math.cos(math.pi * min(t, 150) / 150)) / 2),
+    "step": (
+        {"name": "step", "eta0": 0.2, "factor": 0.5, "every": 40},
+        lambda t: 0.2 * 0.5 ** math.floor(t / 40),
+    ),
+    "exponential": (
+        {"name": "exponential", "eta0": 0.2, "rate": 0.99, "every": 2},
+        lambda t: 0.2 * 0.99 ** (t / 2),
+    ),
+    "cosine": (
+        {"name": "cosine", "eta0": 0.2, "total_steps": 150, "floor": 0.01},
+        lambda t: 0.01 + 0.19 * (1 + math.cos(math.pi * min(t, 150) / 150)) / 2,
+    ),
     "warmup": ({"name": "constant", "eta0": 0.2, "warmup": 45}, lambda t: 0.2 * min(1.0, t / 45)),
 }
 
@@ -158,7 +191,7 @@ def test_plain_sgd_is_the_notes_algorithm(name):
 REPLAYED_VARIANTS = {
     "shuffle": dict(sampling="shuffle"),
     "minibatch_uniform": dict(batch_size=4),
-    "minibatch_shuffle": dict(batch_size=4, sampling="shuffle"),   # 30 = 7 * 4 + 2
+    "minibatch_shuffle": dict(batch_size=4, sampling="shuffle"),  # 30 = 7 * 4 + 2
     "momentum": dict(momentum=0.9),
     "nesterov": dict(momentum=0.5, nesterov=True),
     "l2": dict(l2=0.05),
@@ -172,8 +205,9 @@ def test_variants_are_replayed_exactly(name):
     options = REPLAYED_VARIANTS[name]
     X, y = toy_data()
     T = 240
-    settings = SGDSettings(steps=T, schedule={"name": "inverse_time", "eta0": 0.1, "tau": 100},
-                           **options)
+    settings = SGDSettings(
+        steps=T, schedule={"name": "inverse_time", "eta0": 0.1, "tau": 100}, **options
+    )
     net = Network(D, M, K, seed=1)
     start = params_of(net)
     Trainer(net, settings, seed=2, progress="none").fit(X, y)
@@ -212,8 +246,12 @@ def test_relu_replay():
     X, y = toy_data()
     net = Network(D, M, K, "relu", seed=0)
     start = params_of(net)
-    Trainer(net, SGDSettings(steps=150, schedule={"name": "constant", "eta0": 0.1}), seed=0,
-            progress="none").fit(X, y)
+    Trainer(
+        net,
+        SGDSettings(steps=150, schedule={"name": "constant", "eta0": 0.1}),
+        seed=0,
+        progress="none",
+    ).fit(X, y)
     expected, _ = replay(start, X, y, T=150, seed=0, eta=lambda t: 0.1, transfer="relu")
     assert_params_close(net.params, expected)
 
@@ -222,9 +260,12 @@ def test_clipping_bounds_every_step():
     X, y = toy_data()
     eta, clip = 0.5, 1e-4
     net = Network(D, M, K, seed=0)
-    trainer = Trainer(net, SGDSettings(steps=25, clip_norm=clip,
-                                       schedule={"name": "constant", "eta0": eta}),
-                      seed=0, progress="none")
+    trainer = Trainer(
+        net,
+        SGDSettings(steps=25, clip_norm=clip, schedule={"name": "constant", "eta0": eta}),
+        seed=0,
+        progress="none",
+    )
     for _ in range(25):
         before = params_of(net)
         trainer.fit(X, y, max_steps=1)
@@ -237,6 +278,7 @@ def test_clipping_bounds_every_step():
 
 # --- history --------------------------------------------------------------------------------
 
+
 def test_history_has_one_row_per_epoch_by_default():
     X, y, Xv, yv = toy_data(n_val=12)
     _, _, result = train(SGDSettings(epochs=3), X, y, Xv, yv)
@@ -244,7 +286,7 @@ def test_history_has_one_row_per_epoch_by_default():
     assert [r["step"] for r in result.history] == [30, 60, 90]
     assert [r["epoch"] for r in result.history] == [1.0, 2.0, 3.0]
     _, _, result = train(SGDSettings(epochs=3, batch_size=4), X, y, Xv, yv)
-    assert [r["step"] for r in result.history] == [8, 16, 24]          # ceil(30 / 4) = 8
+    assert [r["step"] for r in result.history] == [8, 16, 24]  # ceil(30 / 4) = 8
     assert [r["epoch"] for r in result.history] == [1.0, 2.0, 3.0]
 
 
@@ -253,7 +295,8 @@ def test_eval_every_is_honoured_across_epochs():
     _, _, result = train(SGDSettings(epochs=2, eval_every=7), X, y)
     assert [r["step"] for r in result.history] == [7, 14, 21, 28, 35, 42, 49, 56, 60]
     assert [r["epoch"] for r in result.history] == pytest.approx(
-        [s / 30 for s in (7, 14, 21, 28, 35, 42, 49, 56, 60)])
+        [s / 30 for s in (7, 14, 21, 28, 35, 42, 49, 56, 60)]
+    )
     assert all(math.isnan(r["val_loss"]) and math.isnan(r["val_accuracy"]) for r in result.history)
 
 
@@ -262,8 +305,12 @@ def test_history_losses_match_an_independent_replay(batch_size):
     X, y, Xv, yv = toy_data(n=20, n_val=15)
     eval_every = 6
     T = 40
-    settings = SGDSettings(steps=T, eval_every=eval_every, batch_size=batch_size,
-                           schedule={"name": "constant", "eta0": 0.2})
+    settings = SGDSettings(
+        steps=T,
+        eval_every=eval_every,
+        batch_size=batch_size,
+        schedule={"name": "constant", "eta0": 0.2},
+    )
     net = Network(D, M, K, seed=0)
     start = params_of(net)
     result = Trainer(net, settings, seed=1, progress="none").fit(X, y, Xv, yv)
@@ -273,8 +320,9 @@ def test_history_losses_match_an_independent_replay(batch_size):
         if t % eval_every == 0 or t == T:
             at_eval[t] = {k: v.copy() for k, v in params.items()}
 
-    _, losses = replay(start, X, y, T=T, seed=1, eta=lambda t: 0.2, batch_size=batch_size,
-                       on_step=keep)
+    _, losses = replay(
+        start, X, y, T=T, seed=1, eta=lambda t: 0.2, batch_size=batch_size, on_step=keep
+    )
     steps = [r["step"] for r in result.history]
     assert steps == sorted(at_eval) == [6, 12, 18, 24, 30, 36, 40]
     previous = 0
@@ -294,17 +342,42 @@ def test_history_losses_match_an_independent_replay(batch_size):
 RESUME_CASES = {
     "uniform_b1": (dict(epochs=4, schedule={"name": "constant", "eta0": 0.1}), [13, 30, 47]),
     "shuffle_b1": (dict(epochs=4, sampling="shuffle"), [13, 30, 47]),
-    "uniform_b4_momentum": (dict(epochs=4, batch_size=4, momentum=0.9,
-                                 schedule={"name": "constant", "eta0": 0.05}), [5, 8, 11]),
-    "shuffle_b4_nesterov": (dict(epochs=4, batch_size=4, sampling="shuffle", momentum=0.9,
-                                 nesterov=True, schedule={"name": "constant", "eta0": 0.05}),
-                            [5, 8, 11]),
-    "early_stopping": (dict(epochs=6, eval_every=10, l2=0.01, clip_norm=1.0,
-                            schedule={"name": "constant", "eta0": 0.3},
-                            early_stopping=EarlyStopping(patience=3)), [13, 30, 47]),
-    "shuffle_b4_early_stopping": (dict(epochs=6, batch_size=4, sampling="shuffle", eval_every=3,
-                                       early_stopping=EarlyStopping("val_accuracy", patience=4)),
-                                  [5, 8, 11]),
+    "uniform_b4_momentum": (
+        dict(epochs=4, batch_size=4, momentum=0.9, schedule={"name": "constant", "eta0": 0.05}),
+        [5, 8, 11],
+    ),
+    "shuffle_b4_nesterov": (
+        dict(
+            epochs=4,
+            batch_size=4,
+            sampling="shuffle",
+            momentum=0.9,
+            nesterov=True,
+            schedule={"name": "constant", "eta0": 0.05},
+        ),
+        [5, 8, 11],
+    ),
+    "early_stopping": (
+        dict(
+            epochs=6,
+            eval_every=10,
+            l2=0.01,
+            clip_norm=1.0,
+            schedule={"name": "constant", "eta0": 0.3},
+            early_stopping=EarlyStopping(patience=3),
+        ),
+        [13, 30, 47],
+    ),
+    "shuffle_b4_early_stopping": (
+        dict(
+            epochs=6,
+            batch_size=4,
+            sampling="shuffle",
+            eval_every=3,
+            early_stopping=EarlyStopping("val_accuracy", patience=4),
+        ),
+        [5, 8, 11],
+    ),
 }
 
 
@@ -321,7 +394,7 @@ def test_stop_save_restore_finish_is_bit_identical(name, tmp_path):
         assert result.steps == k and result.stopped == "completed"
         path = tmp_path / f"ckpt_{k}.npz"
         save_checkpoint(path, first_trainer)
-        fresh_net = Network(D, M, K, seed=99)            # a different initialisation
+        fresh_net = Network(D, M, K, seed=99)  # a different initialisation
         fresh = Trainer(fresh_net, settings, seed=7, progress="none")
         fresh.load_state_dict(*load_checkpoint(path))
         assert fresh.t == k
@@ -330,7 +403,10 @@ def test_stop_save_restore_finish_is_bit_identical(name, tmp_path):
             assert np.array_equal(fresh_net.params[p], full_net.params[p]), (k, p)
         assert_same_history(finished.history, full.history)
         assert (finished.steps, finished.stopped, finished.best_step) == (
-            full.steps, full.stopped, full.best_step)
+            full.steps,
+            full.stopped,
+            full.best_step,
+        )
 
 
 def test_early_stopping_case_really_stops_early():
@@ -377,7 +453,9 @@ def test_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "nothing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(CheckpointError, match=r"checkpoint '.*bad.npz': is truncated or not an npz"):
+    with pytest.raises(
+        CheckpointError, match=r"checkpoint '.*bad.npz': is truncated or not an npz"
+    ):
         load_checkpoint(bad)
 
 
@@ -407,6 +485,7 @@ def test_interrupt_stops_between_steps_and_the_run_can_continue():
 
 # --- determinism ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
 def test_same_seed_same_numbers_different_seed_different(sampling):
     settings = SGDSettings(epochs=2, sampling=sampling)
@@ -423,14 +502,18 @@ def test_same_seed_same_numbers_different_seed_different(sampling):
 
 # --- divergence -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("transfer, eta0", [("relu", 1e30), ("identity", 1e30)])
 def test_divergence_names_the_step_and_keeps_finite_params(transfer, eta0):
     X, y = toy_data()
     settings = SGDSettings(epochs=5, eval_every=5, schedule={"name": "constant", "eta0": eta0})
     net = Network(D, M, K, transfer, seed=0)
     trainer = Trainer(net, settings, seed=0, progress="none")
-    with pytest.raises(DivergenceError, match=r"training diverged at step (\d+).*"
-                                              r"Try a smaller step size \(schedule eta0, now 1e\+30\)") as e:
+    with pytest.raises(
+        DivergenceError,
+        match=r"training diverged at step (\d+).*"
+        r"Try a smaller step size \(schedule eta0, now 1e\+30\)",
+    ) as e:
         trainer.fit(X, y)
     assert f"step {trainer.t + 1}:" in str(e.value)
     assert isinstance(e.value, ValueError)
@@ -440,9 +523,15 @@ def test_divergence_names_the_step_and_keeps_finite_params(transfer, eta0):
 def test_divergence_with_identity_transfer():
     X, y = toy_data()
     net = Network(D, M, K, "identity", seed=0)
-    trainer = Trainer(net, SGDSettings(epochs=5, schedule={"name": "constant", "eta0": 1e6}),
-                      seed=0, progress="none")
-    with pytest.raises(DivergenceError, match=r"training diverged at step \d+: the loss is (nan|inf)"):
+    trainer = Trainer(
+        net,
+        SGDSettings(epochs=5, schedule={"name": "constant", "eta0": 1e6}),
+        seed=0,
+        progress="none",
+    )
+    with pytest.raises(
+        DivergenceError, match=r"training diverged at step \d+: the loss is (nan|inf)"
+    ):
         trainer.fit(X, y)
     assert all(np.all(np.isfinite(p)) for p in net.params.values())
 
@@ -452,8 +541,12 @@ def test_divergence_before_the_first_evaluation_leaves_finite_params():
     # finite copy it keeps from the start of fit.
     X, y = toy_data()
     net = Network(D, M, K, "tanh", seed=0)
-    trainer = Trainer(net, SGDSettings(epochs=5, schedule={"name": "constant", "eta0": 1e200}),
-                      seed=0, progress="none")
+    trainer = Trainer(
+        net,
+        SGDSettings(epochs=5, schedule={"name": "constant", "eta0": 1e200}),
+        seed=0,
+        progress="none",
+    )
     with pytest.raises(DivergenceError, match=r"training diverged at step \d+"):
         trainer.fit(X, y)
     assert all(np.all(np.isfinite(p)) for p in net.params.values())
@@ -464,14 +557,19 @@ def test_fit_never_returns_non_finite_params_silently():
     # the parameters before it returns.
     X, y = toy_data()
     net = Network(D, M, K, "tanh", seed=0)
-    trainer = Trainer(net, SGDSettings(steps=2, schedule={"name": "constant", "eta0": 1e200}),
-                      seed=0, progress="none")
+    trainer = Trainer(
+        net,
+        SGDSettings(steps=2, schedule={"name": "constant", "eta0": 1e200}),
+        seed=0,
+        progress="none",
+    )
     with pytest.raises(DivergenceError, match="training diverged at step 2: .*infinite or NaN"):
         trainer.fit(X, y)
     assert all(np.all(np.isfinite(p)) for p in net.params.values())
 
 
 # --- early stopping -------------------------------------------------------------------------
+
 
 def noisy_validation():
     """A training set the network can overfit and a validation set with unrelated labels, so
@@ -486,8 +584,12 @@ def noisy_validation():
 def test_early_stopping_stops_with_patience_and_restores_the_best():
     X, y, Xv, yv = noisy_validation()
     patience = 3
-    settings = SGDSettings(epochs=200, eval_every=6, schedule={"name": "constant", "eta0": 0.5},
-                           early_stopping=EarlyStopping("val_loss", patience=patience))
+    settings = SGDSettings(
+        epochs=200,
+        eval_every=6,
+        schedule={"name": "constant", "eta0": 0.5},
+        early_stopping=EarlyStopping("val_loss", patience=patience),
+    )
     snapshots = {}
 
     def snapshot(history):
@@ -500,8 +602,8 @@ def test_early_stopping_stops_with_patience_and_restores_the_best():
     assert result.steps < 200 * 12
     val = [r["val_loss"] for r in result.history]
     best = int(np.argmin(val))
-    assert len(val) - 1 - best == patience                # stopped `patience` evals after the best
-    assert all(v >= val[best] for v in val[best + 1:])
+    assert len(val) - 1 - best == patience  # stopped `patience` evals after the best
+    assert all(v >= val[best] for v in val[best + 1 :])
     assert all(min(val[:i]) <= val[i] for i in range(best + 1, len(val)))
     assert result.best_step == result.history[best]["step"] == trainer.best_step
     for p in PARAMS:
@@ -512,11 +614,16 @@ def test_early_stopping_stops_with_patience_and_restores_the_best():
 def test_without_restore_best_the_last_params_stay():
     X, y, Xv, yv = noisy_validation()
     common = dict(epochs=200, eval_every=6, schedule={"name": "constant", "eta0": 0.5})
-    keep, _, r1 = train(SGDSettings(**common, early_stopping=EarlyStopping(patience=3)),
-                        X, y, Xv, yv)
-    last, _, r2 = train(SGDSettings(**common, early_stopping=EarlyStopping(patience=3,
-                                                                          restore_best=False)),
-                        X, y, Xv, yv)
+    keep, _, r1 = train(
+        SGDSettings(**common, early_stopping=EarlyStopping(patience=3)), X, y, Xv, yv
+    )
+    last, _, r2 = train(
+        SGDSettings(**common, early_stopping=EarlyStopping(patience=3, restore_best=False)),
+        X,
+        y,
+        Xv,
+        yv,
+    )
     assert r1.steps == r2.steps and r2.stopped == "early_stopping"
     assert last.loss(Xv, yv) == pytest.approx(r2.history[-1]["val_loss"], rel=1e-12)
     assert keep.loss(Xv, yv) < last.loss(Xv, yv)
@@ -530,8 +637,11 @@ def test_min_delta_counts_small_improvements_as_none():
         snapshots[history[-1]["step"]] = params_of(net)
 
     net = Network(D, M, K, seed=0)
-    settings = SGDSettings(epochs=20, schedule={"name": "constant", "eta0": 0.1},
-                           early_stopping=EarlyStopping("train_loss", patience=2, min_delta=1e9))
+    settings = SGDSettings(
+        epochs=20,
+        schedule={"name": "constant", "eta0": 0.1},
+        early_stopping=EarlyStopping("train_loss", patience=2, min_delta=1e9),
+    )
     result = Trainer(net, settings, progress="none", callbacks=(snapshot,)).fit(X, y, Xv, yv)
     # nothing improves by 1e9: the first evaluation stays the best, two more and it stops
     assert result.stopped == "early_stopping"
@@ -552,13 +662,17 @@ def test_train_loss_metric_needs_no_validation_set():
 def test_validation_metric_without_validation_set_is_a_clear_error(metric):
     X, y = toy_data()
     settings = SGDSettings(epochs=3, early_stopping=EarlyStopping(metric))
-    with pytest.raises(ValueError, match=rf"^early_stopping.metric is {metric}, which needs a "
-                                         r"validation set; give X_val and y_val, or use metric "
-                                         r"train_loss$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^early_stopping.metric is {metric}, which needs a "
+        r"validation set; give X_val and y_val, or use metric "
+        r"train_loss$",
+    ):
         train(settings, X, y)
 
 
 # --- callbacks ------------------------------------------------------------------------------
+
 
 def test_a_callback_returning_true_stops_training():
     X, y = toy_data()
@@ -583,16 +697,22 @@ def test_callbacks_see_every_evaluation_even_the_one_that_stops_early():
     # "callback(history) at every evaluation", the one that triggers early stopping included.
     X, y, Xv, yv = noisy_validation()
     seen = []
-    settings = SGDSettings(epochs=200, eval_every=6, schedule={"name": "constant", "eta0": 0.5},
-                           early_stopping=EarlyStopping("val_loss", patience=3))
+    settings = SGDSettings(
+        epochs=200,
+        eval_every=6,
+        schedule={"name": "constant", "eta0": 0.5},
+        early_stopping=EarlyStopping("val_loss", patience=3),
+    )
     net = Network(D, M, K, seed=0)
-    result = Trainer(net, settings, progress="none",
-                     callbacks=(lambda h: seen.append(len(h)),)).fit(X, y, Xv, yv)
+    result = Trainer(
+        net, settings, progress="none", callbacks=(lambda h: seen.append(len(h)),)
+    ).fit(X, y, Xv, yv)
     assert result.stopped == "early_stopping"
     assert seen == list(range(1, len(result.history) + 1))
 
 
 # --- settings (their types and ranges: tests/test_settings.py) ---------------------------
+
 
 def test_steps_take_precedence_over_epochs():
     s = SGDSettings(epochs=5, steps=17, batch_size=4)
@@ -614,9 +734,11 @@ def test_bad_progress_and_empty_data_are_named():
 
 # --- quality on bundled data ----------------------------------------------------------------
 
+
 def split_and_scale(X, y):
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, stratify=y, random_state=0
+    )
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
@@ -653,8 +775,12 @@ def test_checkpoint_from_other_settings_or_shapes_is_refused():
     trainer.fit(X, y, max_steps=5)
     arrays, state = trainer.state_dict()
     with_momentum = SGDSettings(epochs=2, momentum=0.9, schedule={"name": "constant", "eta0": 0.1})
-    with pytest.raises(ValueError, match=r"checkpoint: it was written with train.momentum = 0.0, not 0.9"):
-        Trainer(Network(D, M, K, seed=0), with_momentum, progress="none").load_state_dict(arrays, state)
+    with pytest.raises(
+        ValueError, match=r"checkpoint: it was written with train.momentum = 0.0, not 0.9"
+    ):
+        Trainer(Network(D, M, K, seed=0), with_momentum, progress="none").load_state_dict(
+            arrays, state
+        )
     with pytest.raises(ValueError, match=r"checkpoint: parameter W has shape \(%d, %d\)" % (M, D)):
         Trainer(Network(D, M + 1, K, seed=0), plain, progress="none").load_state_dict(arrays, state)
 
@@ -669,8 +795,13 @@ def test_state_saved_by_a_callback_at_an_epoch_boundary_resumes_exactly():
 
     saved = []
     net = Network(D, M, K, seed=0)
-    trainer = Trainer(net, settings, seed=5, progress="none",
-                      callbacks=(lambda h: saved.append(trainer.state_dict()) or len(h) == 2,))
+    trainer = Trainer(
+        net,
+        settings,
+        seed=5,
+        progress="none",
+        callbacks=(lambda h: saved.append(trainer.state_dict()) or len(h) == 2,),
+    )
     trainer.fit(X, y)
     arrays, state = saved[1]
     arrays = {k: v.copy() for k, v in arrays.items()}
@@ -684,15 +815,18 @@ def test_state_saved_by_a_callback_at_an_epoch_boundary_resumes_exactly():
 
 # --- extending and rebuilding a trainer -----------------------------------------------------
 
-@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9, batch_size=4),
-                                     dict(sampling="shuffle", l2=0.01)])
+
+@pytest.mark.parametrize(
+    "options", [dict(), dict(momentum=0.9, batch_size=4), dict(sampling="shuffle", l2=0.01)]
+)
 def test_extend_continues_exactly_as_one_longer_run(options):
     X, y = toy_data()
     constant = {"name": "constant", "eta0": 0.1}
     longer, _, _ = train(SGDSettings(steps=100, schedule=constant, **options), X, y, seed=3)
     net = Network(D, M, K, seed=0)
-    trainer = Trainer(net, SGDSettings(steps=37, schedule=constant, **options), seed=3,
-                      progress="none")
+    trainer = Trainer(
+        net, SGDSettings(steps=37, schedule=constant, **options), seed=3, progress="none"
+    )
     trainer.fit(X, y)
     assert trainer.extend(63) == 100
     result = trainer.fit(X, y)
@@ -742,13 +876,20 @@ def test_extend_restarts_early_stopping_and_refuses_a_bad_length():
     trainer.extend(5)
     assert trainer.best_step is None and trainer.best_params is None
     for bad in (0, 2.5, True):
-        with pytest.raises(ValueError, match=rf"extend: steps must be an integer >= 1, got {bad!r}"):
+        with pytest.raises(
+            ValueError, match=rf"extend: steps must be an integer >= 1, got {bad!r}"
+        ):
             trainer.extend(bad)
 
 
 def test_from_state_rebuilds_a_trainer_that_continues_bit_identically():
-    settings = SGDSettings(epochs=3, batch_size=4, sampling="shuffle", momentum=0.5,
-                           early_stopping=EarlyStopping("train_loss", patience=9))
+    settings = SGDSettings(
+        epochs=3,
+        batch_size=4,
+        sampling="shuffle",
+        momentum=0.5,
+        early_stopping=EarlyStopping("train_loss", patience=9),
+    )
     X, y = toy_data()
     full_net, _, full = train(settings, X, y, seed=3)
     first = Trainer(Network(D, M, K, seed=0), settings, seed=3, progress="none")
@@ -796,7 +937,7 @@ def plateau_etas(val_losses, eta0=0.3, factor=0.5, patience=2, min_delta=0.0):
     """The eta of each history row under reduce-on-plateau, by the rule written out here."""
     best, bad, k, etas = math.inf, 0, 0, []
     for loss in val_losses:
-        etas.append(eta0 * factor ** k)
+        etas.append(eta0 * factor**k)
         if loss < best - min_delta:
             best, bad = loss, 0
         else:
@@ -839,8 +980,11 @@ def test_plateau_resumes_bit_identically_across_a_reduction(tmp_path):
 
 def test_plateau_without_a_validation_set_is_named():
     X, y = toy_data()
-    with pytest.raises(ValueError, match="schedule is plateau, driven by the validation loss; "
-                                         "give X_val and y_val, or choose another schedule"):
+    with pytest.raises(
+        ValueError,
+        match="schedule is plateau, driven by the validation loss; "
+        "give X_val and y_val, or choose another schedule",
+    ):
         train(SGDSettings(epochs=1, schedule=PLATEAU), X, y)
 
 

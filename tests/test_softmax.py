@@ -31,6 +31,7 @@ def test_neg_pick_gradient_by_hand_and_none_through_the_class_index():
 
 # --------------------------------------------------------------------------- log-softmax
 
+
 def _log_softmax_jacobian_closed_form(l):
     """The notes: [dLS(l)/dl]_{k,k'} = [[k = k']] - exp(l_k') / sum_k'' exp(l_k'')."""
     K = len(l)
@@ -53,8 +54,9 @@ def test_log_softmax_forward_closed_form():
 def test_log_softmax_jacobian_is_the_notes_closed_form():
     l = np.random.default_rng(5).normal(size=5)
     q = F.log_softmax.forward(l)
-    np.testing.assert_allclose(F.log_softmax.jacobian(0, q, l),
-                               _log_softmax_jacobian_closed_form(l), **EXACT)
+    np.testing.assert_allclose(
+        F.log_softmax.jacobian(0, q, l), _log_softmax_jacobian_closed_form(l), **EXACT
+    )
 
 
 def test_log_softmax_batch_jacobian_is_block_diagonal_closed_form():
@@ -62,7 +64,7 @@ def test_log_softmax_batch_jacobian_is_block_diagonal_closed_form():
     Q = F.log_softmax.forward(L)
     expected = np.zeros((12, 12))
     for r in range(3):
-        expected[r * 4:(r + 1) * 4, r * 4:(r + 1) * 4] = _log_softmax_jacobian_closed_form(L[r])
+        expected[r * 4 : (r + 1) * 4, r * 4 : (r + 1) * 4] = _log_softmax_jacobian_closed_form(L[r])
     np.testing.assert_allclose(F.log_softmax.jacobian(0, Q, L), expected, **EXACT)
 
 

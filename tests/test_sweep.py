@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.runs import run
 from nnclf.cli import main
-from nnclf.export.trained import TrainedModel
 from nnclf.config.load import load_config
+from nnclf.export.trained import TrainedModel
+from nnclf.runs import run
 from nnclf.sweeps.sweepfile import override, read_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +42,11 @@ grid:
   train.schedule.eta0: [0.02, 0.1]
 metric: val_accuracy
 """
-METRICS = [f"{p}_{n}" for p in ("train", "val", "test")
-           for n in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")]
+METRICS = [
+    f"{p}_{n}"
+    for p in ("train", "val", "test")
+    for n in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
+]
 
 
 def write(tmp_path: Path, sweep: str, name: str = "sweep.yaml") -> Path:
@@ -71,9 +74,12 @@ def sweep(*args, capsys=None) -> tuple[int, str, str]:
 
 
 def test_grid_times_random_times_seeds_in_order(tmp_path):
-    path = write(tmp_path, GRID + "random:\n  n: 3\n  model.hidden_units: {int_log_uniform: "
-                                  "[2, 40]}\n  train.l2: {log_uniform: [1.0e-6, 1.0e-2]}\n"
-                                  "seeds: [3, 4]\nseed: 7\n")
+    path = write(
+        tmp_path,
+        GRID + "random:\n  n: 3\n  model.hidden_units: {int_log_uniform: "
+        "[2, 40]}\n  train.l2: {log_uniform: [1.0e-6, 1.0e-2]}\n"
+        "seeds: [3, 4]\nseed: 7\n",
+    )
     plan = read_sweep(path)
     rng = np.random.default_rng(7)  # the draws, replayed: in file order, one draw at a time
     draws = []
@@ -81,21 +87,45 @@ def test_grid_times_random_times_seeds_in_order(tmp_path):
         h = min(max(round(math.exp(rng.uniform(math.log(1.5), math.log(40.5)))), 2), 40)
         l2 = float(f"{math.exp(rng.uniform(math.log(1e-6), math.log(1e-2))):.6g}")
         draws.append((h, l2))
-    expected = [(t, e, h, l2, s) for t in ("tanh", "relu") for e in (0.02, 0.1)
-                for h, l2 in draws for s in (3, 4)]
-    got = [(t.values["model.transfer"], t.values["train.schedule.eta0"],
-            t.values["model.hidden_units"], t.values["train.l2"], t.seed) for t in plan.trials]
+    expected = [
+        (t, e, h, l2, s)
+        for t in ("tanh", "relu")
+        for e in (0.02, 0.1)
+        for h, l2 in draws
+        for s in (3, 4)
+    ]
+    got = [
+        (
+            t.values["model.transfer"],
+            t.values["train.schedule.eta0"],
+            t.values["model.hidden_units"],
+            t.values["train.l2"],
+            t.seed,
+        )
+        for t in plan.trials
+    ]
     assert got == expected
-    assert plan.axes == ["model.transfer", "train.schedule.eta0", "model.hidden_units",
-                         "train.l2"]
+    assert plan.axes == ["model.transfer", "train.schedule.eta0", "model.hidden_units", "train.l2"]
     last = plan.trials[-1]
     assert last.name == "trial-0023" and last.config["seed"] == 4
     assert last.config["model"]["transfer"] == "relu"
     assert last.config["train"]["l2"] == draws[-1][1]
 
 
-@pytest.mark.parametrize("value", ["tanh", 0.1, 1.0e-05, 7, [16, 8], True, None,
-                                   {"name": "constant", "eta0": 0.25}, "sklearn:iris"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tanh",
+        0.1,
+        1.0e-05,
+        7,
+        [16, 8],
+        True,
+        None,
+        {"name": "constant", "eta0": 0.25},
+        "sklearn:iris",
+    ],
+)
 def test_override_reads_back_the_same_value(value):
     from nnclf.config.load import parse_override
 
@@ -103,42 +133,65 @@ def test_override_reads_back_the_same_value(value):
 
 
 def test_inline_base_and_default_seed(tmp_path):
-    path = write(tmp_path, "base: {data: {source: sklearn:iris}, seed: 5, train: {epochs: 1}}\n"
-                           "grid: {model.hidden_units: [2, 3]}\n")
+    path = write(
+        tmp_path,
+        "base: {data: {source: sklearn:iris}, seed: 5, train: {epochs: 1}}\n"
+        "grid: {model.hidden_units: [2, 3]}\n",
+    )
     plan = read_sweep(path)
     assert [t.seed for t in plan.trials] == [5, 5] and plan.base is None
-    assert [t.overrides for t in plan.trials] == [["model.hidden_units=2"],
-                                                  ["model.hidden_units=3"]]
+    assert [t.overrides for t in plan.trials] == [
+        ["model.hidden_units=2"],
+        ["model.hidden_units=3"],
+    ]
 
 
 BAD_SWEEPS = {
-    "unknown top key": ("gird: {model.transfer: [tanh]}\nbase: base.yaml\n",
-                        "gird: unknown key; did you mean grid?"),
-    "unknown axis key": ("base: base.yaml\ngrid: {model.tranfer: [tanh]}\n",
-                         "grid.model.tranfer: model.tranfer: unknown key; did you mean "
-                         "model.transfer?"),
-    "empty axis": ("base: base.yaml\ngrid: {model.transfer: []}\n",
-                   "grid.model.transfer: empty axis; give at least one value"),
-    "bad value": ("base: base.yaml\ngrid: {model.transfer: [tanh, tahn]}\n",
-                  "grid.model.transfer: 'tahn': model.transfer: unknown transfer function"),
-    "too many trials": ("base: base.yaml\ngrid: {train.epochs: [1, 2, 3, 4, 5, 6]}\n"
-                        "seeds: [0, 1]\nmax_trials: 10\n",
-                        "the sweep asks for 12 trials (6 configurations x 2 seeds), more "
-                        "than max_trials 10; shrink the axes or raise max_trials"),
-    "bad distribution": ("base: base.yaml\nrandom: {n: 2, train.l2: {log_normal: [0, 1]}}\n",
-                         "random.train.l2: unknown distribution 'log_normal'; did you mean "
-                         "log_uniform? the distributions are uniform, log_uniform, "
-                         "int_uniform, int_log_uniform, choice"),
-    "bad bounds": ("base: base.yaml\nrandom: {n: 2, train.l2: {log_uniform: [0, 1]}}\n",
-                   "random.train.l2: log_uniform needs [low, high], numbers with 0 < low < "
-                   "high; got [0, 1]"),
-    "no n": ("base: base.yaml\nrandom: {train.l2: {uniform: [0, 1]}}\n",
-             "random.n must be an integer >= 1, got None"),
-    "unknown metric": ("base: base.yaml\ngrid: {train.epochs: [1]}\nmetric: val_acc\n",
-                       "metric: unknown metric 'val_acc'; did you mean val_accuracy?"),
+    "unknown top key": (
+        "gird: {model.transfer: [tanh]}\nbase: base.yaml\n",
+        "gird: unknown key; did you mean grid?",
+    ),
+    "unknown axis key": (
+        "base: base.yaml\ngrid: {model.tranfer: [tanh]}\n",
+        "grid.model.tranfer: model.tranfer: unknown key; did you mean model.transfer?",
+    ),
+    "empty axis": (
+        "base: base.yaml\ngrid: {model.transfer: []}\n",
+        "grid.model.transfer: empty axis; give at least one value",
+    ),
+    "bad value": (
+        "base: base.yaml\ngrid: {model.transfer: [tanh, tahn]}\n",
+        "grid.model.transfer: 'tahn': model.transfer: unknown transfer function",
+    ),
+    "too many trials": (
+        "base: base.yaml\ngrid: {train.epochs: [1, 2, 3, 4, 5, 6]}\n"
+        "seeds: [0, 1]\nmax_trials: 10\n",
+        "the sweep asks for 12 trials (6 configurations x 2 seeds), more "
+        "than max_trials 10; shrink the axes or raise max_trials",
+    ),
+    "bad distribution": (
+        "base: base.yaml\nrandom: {n: 2, train.l2: {log_normal: [0, 1]}}\n",
+        "random.train.l2: unknown distribution 'log_normal'; did you mean "
+        "log_uniform? the distributions are uniform, log_uniform, "
+        "int_uniform, int_log_uniform, choice",
+    ),
+    "bad bounds": (
+        "base: base.yaml\nrandom: {n: 2, train.l2: {log_uniform: [0, 1]}}\n",
+        "random.train.l2: log_uniform needs [low, high], numbers with 0 < low < high; got [0, 1]",
+    ),
+    "no n": (
+        "base: base.yaml\nrandom: {train.l2: {uniform: [0, 1]}}\n",
+        "random.n must be an integer >= 1, got None",
+    ),
+    "unknown metric": (
+        "base: base.yaml\ngrid: {train.epochs: [1]}\nmetric: val_acc\n",
+        "metric: unknown metric 'val_acc'; did you mean val_accuracy?",
+    ),
     "nothing to sweep": ("base: base.yaml\nseeds: [0, 1]\n", "nothing to sweep"),
-    "missing base": ("base: nowhere.yaml\ngrid: {train.epochs: [1]}\n",
-                     "base config 'nowhere.yaml' not found"),
+    "missing base": (
+        "base: nowhere.yaml\ngrid: {train.epochs: [1]}\n",
+        "base config 'nowhere.yaml' not found",
+    ),
 }
 
 
@@ -170,8 +223,7 @@ def test_usage_errors(tmp_path, capsys):
 def full(tmp_path_factory):
     """The 4-trial grid, uninterrupted, with --jobs 2."""
     tmp = tmp_path_factory.mktemp("full")
-    code = main(["sweep", str(write(tmp, GRID)), "--jobs", "2", "--out", str(tmp / "s"),
-                 "--quiet"])
+    code = main(["sweep", str(write(tmp, GRID)), "--jobs", "2", "--out", str(tmp / "s"), "--quiet"])
     assert code == 0
     return tmp / "s"
 
@@ -184,9 +236,10 @@ def test_each_trial_is_the_run_its_command_makes(full, tmp_path, capsys):
     for r, trial in zip(table, plan["trials"]):
         cfg = load_config(full.parent / "base.yaml", trial["overrides"])
         alone = run.train(cfg, tmp_path / r["trial"], quiet=True)
-        assert [float(r[m]) for m in METRICS[:4]] == [alone.metrics["train"][n] for n in
-                                                      ("accuracy", "balanced_accuracy",
-                                                       "macro_f1", "log_loss")]
+        assert [float(r[m]) for m in METRICS[:4]] == [
+            alone.metrics["train"][n]
+            for n in ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
+        ]
         assert float(r["val_accuracy"]) == alone.metrics["validation"]["accuracy"]
         saved = json.loads((full / r["trial"] / "metrics.json").read_text())
         assert saved["test"] == alone.metrics["test"]
@@ -208,20 +261,22 @@ def test_summary_ranks_by_mean_and_names_the_best_command(full, capsys):
     assert lines[0] == f"sweep {full}: 4 trials, 4 finished, 0 failed"
     assert float(lines[2].split()[1]) == pytest.approx(float(best["val_accuracy"]), abs=1e-4)
     # The ranking is a table: each swept value starts under its axis's name.
-    for axis, values in (("model.transfer", ("tanh", "relu")), ("train.schedule.eta0",
-                                                                 ("0.02", "0.1"))):
+    for axis, values in (
+        ("model.transfer", ("tanh", "relu")),
+        ("train.schedule.eta0", ("0.02", "0.1")),
+    ):
         col = lines[1].index(axis)
         assert all(line[col:].split()[0] in values for line in lines[2:6]), text
-    assert lines[-1].startswith(f"  nnclf train {full.parent / 'base.yaml'} --set "
-                                "model.transfer=")
+    assert lines[-1].startswith(f"  nnclf train {full.parent / 'base.yaml'} --set model.transfer=")
 
 
 @pytest.mark.slow
 def test_resume_after_stop_runs_the_rest_and_equals_the_full_sweep(full, tmp_path, capsys):
     path = write(tmp_path, GRID)
     out = tmp_path / "s"
-    code, _, err = sweep(path, "--jobs", "2", "--out", out, "--stop-after-trials", "1",
-                         capsys=capsys)
+    code, _, err = sweep(
+        path, "--jobs", "2", "--out", out, "--stop-after-trials", "1", capsys=capsys
+    )
     assert code == 130
     assert f"nnclf: interrupted after 1 of 4 trials; resume with: nnclf sweep --resume {out}" in err
     first = [r["trial"] for r in rows(out)]
@@ -249,8 +304,11 @@ def test_a_sweep_dir_runs_one_driver_at_a_time(tmp_path, capsys):
 
 
 def test_a_diverging_trial_is_recorded_and_the_others_finish(tmp_path, capsys):
-    path = write(tmp_path, "base: base.yaml\ngrid:\n  train.schedule.eta0: [0.05, 1.0e+6]\n"
-                           "  model.transfer: [relu]\nmetric: val_log_loss\n")
+    path = write(
+        tmp_path,
+        "base: base.yaml\ngrid:\n  train.schedule.eta0: [0.05, 1.0e+6]\n"
+        "  model.transfer: [relu]\nmetric: val_log_loss\n",
+    )
     code, out, err = sweep(path, "--jobs", "1", "--out", tmp_path / "s", capsys=capsys)
     assert code == 0
     table = rows(tmp_path / "s")
@@ -272,11 +330,16 @@ def test_sigterm_stops_cleanly_and_resume_finishes(full, tmp_path):
     path = write(tmp_path, GRID)
     out = tmp_path / "s"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "nnclf", "sweep", str(path), "--jobs", "1",
-                             "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnclf", "sweep", str(path), "--jobs", "1", "--out", str(out)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (
-            (out / "sweep.csv").is_file() and len(rows(out)) >= 1):
+        (out / "sweep.csv").is_file() and len(rows(out)) >= 1
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -295,29 +358,45 @@ def test_sigterm_stops_cleanly_and_resume_finishes(full, tmp_path):
 
 def test_missing_dask_extra_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    code, _, err = sweep(write(tmp_path, GRID), "--out", tmp_path / "s", "--scheduler",
-                         "tcp://127.0.0.1:8786", capsys=capsys)
+    code, _, err = sweep(
+        write(tmp_path, GRID),
+        "--out",
+        tmp_path / "s",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        capsys=capsys,
+    )
     assert code == 2
-    assert err.endswith("nnclf: error: --scheduler needs Dask's distributed; install it with: "
-                        'pip install "nnclf[dask]"\n')
+    assert err.endswith(
+        "nnclf: error: --scheduler needs Dask's distributed; install it with: "
+        'pip install "nnclf[dask]"\n'
+    )
 
 
 @pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     pytest.importorskip("distributed")
-    code, _, err = sweep(write(tmp_path, GRID), "--out", tmp_path / "s", "--scheduler",
-                         "tcp://127.0.0.1:9", capsys=capsys)
+    code, _, err = sweep(
+        write(tmp_path, GRID),
+        "--out",
+        tmp_path / "s",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+        capsys=capsys,
+    )
     assert code == 2
     last = err.splitlines()[-1]
-    assert last.startswith("nnclf: error: --scheduler tcp://127.0.0.1:9: cannot reach the Dask "
-                           "scheduler (") and last.endswith("start one with: dask scheduler")
+    assert last.startswith(
+        "nnclf: error: --scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler ("
+    ) and last.endswith("start one with: dask scheduler")
 
 
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as local:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as local:
         yield local
 
 
@@ -326,8 +405,15 @@ def test_the_same_sweep_on_a_dask_cluster(full, cluster, tmp_path, capsys):
 
     out = tmp_path / "s"
     with Client(cluster) as client, get_task_stream(client) as tasks:
-        code, _, _ = sweep(write(tmp_path, GRID), "--out", out, "--scheduler",
-                           cluster.scheduler_address, "--quiet", capsys=capsys)
+        code, _, _ = sweep(
+            write(tmp_path, GRID),
+            "--out",
+            out,
+            "--scheduler",
+            cluster.scheduler_address,
+            "--quiet",
+            capsys=capsys,
+        )
     assert code == 0
     assert len(tasks.data) == 4  # one task per trial, on the cluster
     assert metrics_of(out) == metrics_of(full)
@@ -346,8 +432,9 @@ def test_grid_search_under_the_dask_backend_equals_loky(cluster):
     grid = {"eta0": [0.02, 0.1], "transfer": ["tanh", "relu"]}
 
     def search():
-        return GridSearchCV(NNClassifier(hidden_units=4, epochs=3, random_state=0), grid, cv=3,
-                            n_jobs=2).fit(X, y)
+        return GridSearchCV(
+            NNClassifier(hidden_units=4, epochs=3, random_state=0), grid, cv=3, n_jobs=2
+        ).fit(X, y)
 
     loky = search()
     with Client(cluster) as client, parallel_config(backend="dask"):
@@ -355,15 +442,21 @@ def test_grid_search_under_the_dask_backend_equals_loky(cluster):
             dask = search()
     assert len(tasks.data) >= 4  # the fits ran on the cluster
     assert dask.best_params_ == loky.best_params_
-    np.testing.assert_array_equal(dask.cv_results_["mean_test_score"],
-                                  loky.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        dask.cv_results_["mean_test_score"], loky.cv_results_["mean_test_score"]
+    )
 
 
 @pytest.mark.slow
 def test_benchmark_script_runs(tmp_path):
     script = ROOT / "scripts" / "sweep_benchmark.py"
-    result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
-                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("round 1: --jobs 1: ") and lines[1].startswith("round 1: --jobs 2: ")

@@ -4,17 +4,17 @@ weighted SGD, duplicated rows)."""
 
 import numpy as np
 import pytest
+from notes_reference import hand_gradients
 from sklearn.utils.class_weight import compute_class_weight
 
-from nnclf.runs import run
 from nnclf.config.load import config_from_dict, load_config
+from nnclf.config.settings import SGDSettings
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.network import PARAMS, Network
+from nnclf.runs import run
 from nnclf.training.sampler import Sampler
-from nnclf.config.settings import SGDSettings
 from nnclf.training.trainer import Trainer
 from nnclf.training.weights import check_class_weight, class_weights, example_weights
-from notes_reference import hand_gradients
 
 D, M, K = 4, 6, 3
 
@@ -59,26 +59,55 @@ def test_sample_and_class_weights_multiply():
     assert example_weights(y, np.array([0, 1])) is None
 
 
-@pytest.mark.parametrize("class_weight, sample_weight, error, message", [
-    ({"bird": 2}, None, ConfigError,
-     "class_weight: unknown label 'bird'; the data's labels are 'cat', 'dog'"),
-    ({"cat": -1}, None, ConfigError,
-     "class_weight: the weight of label 'cat' must be a finite number >= 0, got -1"),
-    ({"cat": float("nan")}, None, ConfigError, "class_weight: the weight of label 'cat' must"),
-    ("balance", None, ConfigError,
-     "class_weight must be null, balanced or a mapping {label: weight}, got 'balance'"),
-    ({"cat": 0, "dog": 0}, None, ConfigError, "class_weight gives every training example weight 0"),
-    (None, [1, 2], DataError, "sample_weight must have shape (3,), one weight per example, got "
-                              "shape (2,)"),
-    (None, [1, -2, 1], DataError, "sample_weight must be finite and >= 0"),
-    (None, [0, 0, 0], DataError, "sample_weight is zero for every example; give some example"),
-    ({"cat": 0}, [0, 1, 1], ConfigError, "class_weight gives every training example weight 0"),
-])
+@pytest.mark.parametrize(
+    "class_weight, sample_weight, error, message",
+    [
+        (
+            {"bird": 2},
+            None,
+            ConfigError,
+            "class_weight: unknown label 'bird'; the data's labels are 'cat', 'dog'",
+        ),
+        (
+            {"cat": -1},
+            None,
+            ConfigError,
+            "class_weight: the weight of label 'cat' must be a finite number >= 0, got -1",
+        ),
+        ({"cat": float("nan")}, None, ConfigError, "class_weight: the weight of label 'cat' must"),
+        (
+            "balance",
+            None,
+            ConfigError,
+            "class_weight must be null, balanced or a mapping {label: weight}, got 'balance'",
+        ),
+        (
+            {"cat": 0, "dog": 0},
+            None,
+            ConfigError,
+            "class_weight gives every training example weight 0",
+        ),
+        (
+            None,
+            [1, 2],
+            DataError,
+            "sample_weight must have shape (3,), one weight per example, got shape (2,)",
+        ),
+        (None, [1, -2, 1], DataError, "sample_weight must be finite and >= 0"),
+        (None, [0, 0, 0], DataError, "sample_weight is zero for every example; give some example"),
+        ({"cat": 0}, [0, 1, 1], ConfigError, "class_weight gives every training example weight 0"),
+    ],
+)
 def test_bad_weights_are_named(class_weight, sample_weight, error, message):
     with pytest.raises(error) as e:
-        example_weights(np.array([0, 0, 1]) if sample_weight is None or len(sample_weight) != 3
-                        else np.array([0, 0, 0]), np.array(["cat", "dog"]), class_weight,
-                        sample_weight)
+        example_weights(
+            np.array([0, 0, 1])
+            if sample_weight is None or len(sample_weight) != 3
+            else np.array([0, 0, 0]),
+            np.array(["cat", "dog"]),
+            class_weight,
+            sample_weight,
+        )
     assert str(e.value).startswith(message)
 
 
@@ -153,8 +182,11 @@ def test_no_weights_or_equal_weights_draw_exactly_as_unweighted(weights):
 def test_unequal_weights_with_shuffle_are_refused_naming_both_settings():
     sampler = Sampler("shuffle", 1, seed=0)
     sampler.weigh(np.ones(4), 4)  # equal weights: a permutation still fits
-    with pytest.raises(ConfigError, match="sampling is shuffle, which visits every example "
-                                          "once an epoch and leaves no place for a weight"):
+    with pytest.raises(
+        ConfigError,
+        match="sampling is shuffle, which visits every example "
+        "once an epoch and leaves no place for a weight",
+    ):
         sampler.weigh(np.array([1.0, 2.0, 1.0, 1.0]), 4)
     with pytest.raises(ConfigError, match="class_weight needs sampling: uniform"):
         SGDSettings(class_weight="balanced", sampling="shuffle")
@@ -167,8 +199,12 @@ def fit(sample_weight, engine="numpy", steps=90, batch_size=2, X=None, y=None):
     if X is None:
         X, y = toy()
     net = Network(D, M, K, seed=1)
-    settings = SGDSettings(steps=steps, batch_size=batch_size, engine=engine,
-                           schedule={"name": "constant", "eta0": 0.1})
+    settings = SGDSettings(
+        steps=steps,
+        batch_size=batch_size,
+        engine=engine,
+        schedule={"name": "constant", "eta0": 0.1},
+    )
     trainer = Trainer(net, settings, seed=4, progress="none")
     trainer.fit(X, y, sample_weight=sample_weight)
     return net.params
@@ -187,8 +223,9 @@ def test_a_plain_numpy_replay_of_weighted_steps_matches_the_trainer():
         for k in range(-(-n // B)):
             if t == 90:
                 break
-            _, g, _ = hand_gradients(params, X[order[k * B:(k + 1) * B]],
-                                     y[order[k * B:(k + 1) * B]], "tanh")
+            _, g, _ = hand_gradients(
+                params, X[order[k * B : (k + 1) * B]], y[order[k * B : (k + 1) * B]], "tanh"
+            )
             for name in PARAMS:
                 params[name] -= 0.1 * g[name]
             t += 1
@@ -221,8 +258,14 @@ def test_weights_raise_minority_recall_on_an_imbalanced_problem():
     # accuracy 0.52 -> 0.71 with "balanced" (random_state 1: 0.27 -> 0.73; 2: 0.61 -> 0.93).
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=600, n_features=6, n_informative=3, weights=[0.9, 0.1],
-                               class_sep=0.5, random_state=0)
+    X, y = make_classification(
+        n_samples=600,
+        n_features=6,
+        n_informative=3,
+        weights=[0.9, 0.1],
+        class_sep=0.5,
+        random_state=0,
+    )
     recalls = []
     for w in (None, example_weights(y, np.array([0, 1]), "balanced")):
         net = Network(6, 8, 2, seed=0)
@@ -235,8 +278,12 @@ def test_weights_raise_minority_recall_on_an_imbalanced_problem():
 # ----------------------------------------------------------------------------- config and runs
 
 
-IRIS = {"seed": 0, "data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3},
-        "train": {"epochs": 2, "class_weight": {0: 4.0, 2: 0.5}}}
+IRIS = {
+    "seed": 0,
+    "data": {"source": "sklearn:iris"},
+    "model": {"hidden_units": 3},
+    "train": {"epochs": 2, "class_weight": {0: 4.0, 2: 0.5}},
+}
 
 
 def test_class_weight_from_yaml_and_set(tmp_path):
@@ -263,8 +310,9 @@ def test_a_run_with_class_weights_resumes_bit_identically(tmp_path):
 
 def test_a_run_names_an_unknown_label_before_writing_anything(tmp_path):
     cfg = config_from_dict(dict(IRIS, train={"class_weight": {7: 1.0}}))
-    with pytest.raises(ConfigError, match="train.class_weight: unknown label '7'; the data's "
-                                          "labels are 0, 1, 2"):
+    with pytest.raises(
+        ConfigError, match="train.class_weight: unknown label '7'; the data's labels are 0, 1, 2"
+    ):
         run.train(cfg, tmp_path / "a", quiet=True)
     assert not (tmp_path / "a").exists()
 
@@ -272,10 +320,18 @@ def test_a_run_names_an_unknown_label_before_writing_anything(tmp_path):
 def test_a_csv_with_text_labels_takes_a_mapping(tmp_path):
     rows = ["x1,x2,animal"] + [f"{i % 7},{i % 3},{'cat' if i % 4 else 'dog'}" for i in range(60)]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
-    raw = {"data": {"source": str(tmp_path / "d.csv")}, "model": {"hidden_units": 3},
-           "train": {"epochs": 1, "class_weight": {"dog": 3}}}
+    raw = {
+        "data": {"source": str(tmp_path / "d.csv")},
+        "model": {"hidden_units": 3},
+        "train": {"epochs": 1, "class_weight": {"dog": 3}},
+    }
     done = run.train(config_from_dict(raw), tmp_path / "run", quiet=True)
     assert done.status == "finished"
-    with pytest.raises(ConfigError, match="unknown label 'bird'; the data's labels are 'cat', 'dog'"):
-        run.train(config_from_dict(dict(raw, train={"class_weight": {"bird": 3}})),
-                  tmp_path / "run2", quiet=True)
+    with pytest.raises(
+        ConfigError, match="unknown label 'bird'; the data's labels are 'cat', 'dog'"
+    ):
+        run.train(
+            config_from_dict(dict(raw, train={"class_weight": {"bird": 3}})),
+            tmp_path / "run2",
+            quiet=True,
+        )

@@ -23,14 +23,20 @@ import pathlib
 import uuid
 import zipfile
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from nnclf.errors import NnclfError
 
-__all__ = ["atomic_write", "atomic_write_text", "write_archive", "read_archive", "read_arrays",
-           "to_json"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_text",
+    "write_archive",
+    "read_archive",
+    "read_arrays",
+    "to_json",
+]
 
 NOT_NPZ = "is truncated or not an npz file (re-save it or check the path)"
 
@@ -52,8 +58,7 @@ def atomic_write(path, write_fn: Callable) -> pathlib.Path:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         # os.open with mode 0o666 (unlike mkstemp's 0o600) lets the umask decide permissions.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as e:
         raise _about(e, path) from None
     try:
@@ -87,8 +92,9 @@ def write_archive(path, arrays: dict, meta: dict, *, meta_key: str) -> pathlib.P
     return atomic_write(path, lambda f: np.savez(f, **payload))
 
 
-def read_archive(path, *, meta_key: str, kind: str,
-                 error: Callable[[str], NnclfError]) -> tuple[dict[str, np.ndarray], dict]:
+def read_archive(
+    path, *, meta_key: str, kind: str, error: Callable[[str], NnclfError]
+) -> tuple[dict[str, np.ndarray], dict]:
     """Read an archive written by :func:`write_archive`.
 
     Parameters
@@ -112,8 +118,14 @@ def read_archive(path, *, meta_key: str, kind: str,
     return arrays, _decode_json(arrays.pop(meta_key), meta_key, kind, error)
 
 
-def read_arrays(path, *, kind: str, error: Callable[[str], NnclfError],
-                required: str | None = None, hint: str = "") -> dict[str, np.ndarray]:
+def read_arrays(
+    path,
+    *,
+    kind: str,
+    error: Callable[[str], NnclfError],
+    required: str | None = None,
+    hint: str = "",
+) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``, opened with ``allow_pickle=False``.
 
     A file that is missing, a directory, unreadable, not a zip of .npy arrays (random bytes,
@@ -149,8 +161,14 @@ def _read_entry(npz, name: str, error, hint: str = "") -> np.ndarray:
         if "allow_pickle" in str(exc):
             raise error(f"contains object arrays; refusing to load{hint}") from None
         raise error(NOT_NPZ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-            RuntimeError):  # RuntimeError: zipfile, on a member whose header says encrypted
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ):  # RuntimeError: zipfile, on a member whose header says encrypted
         raise error(NOT_NPZ) from None  # NotImplementedError: a zip method numpy cannot read
     except MemoryError:  # a header that declares an enormous array
         raise error(f"declares an array ({name!r}) too large to load; {NOT_NPZ}") from None
@@ -191,5 +209,7 @@ def to_json(value, where: str):
             if not isinstance(key, str):
                 raise TypeError(f"{where} has key {key!r}, which is not a string; use string keys")
         return {str(k): to_json(v, f"{where}[{str(k)!r}]") for k, v in value.items()}
-    raise TypeError(f"{where} has type {type(value).__name__}, which JSON cannot store; "
-                    "convert it to a list, str, number, bool or None")
+    raise TypeError(
+        f"{where} has type {type(value).__name__}, which JSON cannot store; "
+        "convert it to a list, str, number, bool or None"
+    )

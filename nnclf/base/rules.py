@@ -18,16 +18,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Mapping
+from typing import Any
 
 import numpy as np
 
 from nnclf.base.suggest import did_you_mean
 from nnclf.errors import ConfigError
 
-__all__ = ["Rule", "PerLayer", "integer", "number", "boolean", "choice", "text", "instance",
-           "check", "fail", "as_dict", "FIELD_KINDS", "check_fields"]
+__all__ = [
+    "Rule",
+    "PerLayer",
+    "integer",
+    "number",
+    "boolean",
+    "choice",
+    "text",
+    "instance",
+    "check",
+    "fail",
+    "as_dict",
+    "FIELD_KINDS",
+    "check_fields",
+]
 
 
 @dataclass(frozen=True)
@@ -57,9 +71,14 @@ class Rule:
         if self.says:
             return self.says
         cls = getattr(self.cls, "__name__", "")
-        what = {"integer": "an integer", "number": "a number", "boolean": "true or false",
-                "choice": "a string", "text": "a non-empty string",
-                "instance": f"{'an' if cls[:1] in 'AEIOU' else 'a'} {cls}"}[self.kind]
+        what = {
+            "integer": "an integer",
+            "number": "a number",
+            "boolean": "true or false",
+            "choice": "a string",
+            "text": "a non-empty string",
+            "instance": f"{'an' if cls[:1] in 'AEIOU' else 'a'} {cls}",
+        }[self.kind]
         if self.low is not None and self.high is not None:
             left = "[" if self.closed in ("left", "both") else "("
             right = "]" if self.closed in ("right", "both") else ")"
@@ -75,17 +94,27 @@ class Rule:
         if value is None and self.optional:
             return None
         if self.kind == "choice" and isinstance(value, str) and value not in self.choices:
-            return (f": unknown {self.noun} {value!r}{did_you_mean(value, self.choices)}; "
-                    f"choose one of {', '.join(self.choices)}")
+            return (
+                f": unknown {self.noun} {value!r}{did_you_mean(value, self.choices)}; "
+                f"choose one of {', '.join(self.choices)}"
+            )
         if not self._fits(value):
             return f" must be {self.describe()}, got {value!r}"
         return None
 
     def _fits(self, value) -> bool:
         if self.kind in ("integer", "number"):
-            kinds = (int, np.integer) if self.kind == "integer" else (int, float, np.integer, np.floating)
-            return (isinstance(value, kinds) and not isinstance(value, bool)
-                    and math.isfinite(value) and self._in_range(value))
+            kinds = (
+                (int, np.integer)
+                if self.kind == "integer"
+                else (int, float, np.integer, np.floating)
+            )
+            return (
+                isinstance(value, kinds)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and self._in_range(value)
+            )
         if self.kind == "boolean":
             return isinstance(value, (bool, np.bool_))
         if self.kind == "instance":
@@ -93,10 +122,12 @@ class Rule:
         return isinstance(value, str) and (self.kind == "choice" or value.strip() != "")
 
     def _in_range(self, value) -> bool:
-        low_ok = self.low is None or (value >= self.low if self.closed in ("left", "both")
-                                      else value > self.low)
-        high_ok = self.high is None or (value <= self.high if self.closed in ("right", "both")
-                                        else value < self.high)
+        low_ok = self.low is None or (
+            value >= self.low if self.closed in ("left", "both") else value > self.low
+        )
+        high_ok = self.high is None or (
+            value <= self.high if self.closed in ("right", "both") else value < self.high
+        )
         return low_ok and high_ok
 
 
@@ -160,8 +191,10 @@ class PerLayer(Rule):
         if not isinstance(value, (list, tuple)):
             return element.problem(value)
         if not 1 <= len(value) <= self.most:
-            return (f" must list 1 to {self.most} values (one per hidden layer), got "
-                    f"{len(value)}: {list(value)!r}")
+            return (
+                f" must list 1 to {self.most} values (one per hidden layer), got "
+                f"{len(value)}: {list(value)!r}"
+            )
         for k, item in enumerate(value):
             own = element.problem(item)
             if own is not None:
@@ -205,8 +238,13 @@ def _list_of(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 def _labels(x) -> bool:
     """A non-empty list of distinct labels of one type: strings, integers, numbers or booleans."""
-    return (type(x) is list and len(x) > 0 and len({type(v) for v in x}) == 1
-            and all(type(v) in (str, bool) or _number(v) for v in x) and len(set(x)) == len(x))
+    return (
+        type(x) is list
+        and len(x) > 0
+        and len({type(v) for v in x}) == 1
+        and all(type(v) in (str, bool) or _number(v) for v in x)
+        and len(set(x)) == len(x)
+    )
 
 
 def _rng_state(x) -> bool:
@@ -233,17 +271,23 @@ FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "list": (lambda x: type(x) is list, "a list"),
     "records": (_list_of(_row), "a list of rows of numbers"),
     "texts": (_list_of(lambda v: type(v) is str), "a list of strings"),
-    "transfers": (lambda x: type(x) is str or (_list_of(lambda v: type(v) is str)(x) and x != []),
-                  "a string or a non-empty list of strings"),
-    "sizes": (lambda x: _list_of(lambda v: _integer(v, 1))(x) and x != [],
-              "a non-empty list of integers >= 1"),
+    "transfers": (
+        lambda x: type(x) is str or (_list_of(lambda v: type(v) is str)(x) and x != []),
+        "a string or a non-empty list of strings",
+    ),
+    "sizes": (
+        lambda x: _list_of(lambda v: _integer(v, 1))(x) and x != [],
+        "a non-empty list of integers >= 1",
+    ),
     "numbers": (_list_of(_number), "a list of finite numbers"),
     "labels": (_labels, "a non-empty list of distinct labels of one type"),
 }
 """The kinds a field may be declared as in :func:`check_fields`: (test, words)."""
 
-def check_fields(meta: Mapping, kinds: Mapping[str, str],
-                 error: Callable[[str], Exception]) -> Mapping:
+
+def check_fields(
+    meta: Mapping, kinds: Mapping[str, str], error: Callable[[str], Exception]
+) -> Mapping:
     """``meta``, after checking that each field named in ``kinds`` is of its kind (a key of
     :data:`FIELD_KINDS`, or ``"kind?"`` for "that or null", which may also be missing);
     ``error(problem)`` is raised for the first that is not."""
@@ -257,6 +301,8 @@ def check_fields(meta: Mapping, kinds: Mapping[str, str],
         if not (value is None and nullable) and not test(value):
             shown = repr(value)
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise error(f"its {name!r} is {shown}, not {says}{' or null' if nullable else ''}; "
-                        "the file was edited or damaged: use the file nnclf wrote")
+            raise error(
+                f"its {name!r} is {shown}, not {says}{' or null' if nullable else ''}; "
+                "the file was edited or damaged: use the file nnclf wrote"
+            )
     return meta

@@ -22,9 +22,14 @@ def format_table(rows: list[list[str]], right=frozenset(), min_widths=()) -> str
     str
         One line per row, without trailing blanks and without a final newline.
     """
-    widths = [max([len(row[c]) for row in rows] + list(min_widths[c:c + 1]))
-              for c in range(len(rows[0]))]
+    widths = [
+        max([len(row[c]) for row in rows] + list(min_widths[c : c + 1]))
+        for c in range(len(rows[0]))
+    ]
     return "\n".join(
-        "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                  for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
-        for row in rows)
+        "  ".join(
+            cell.rjust(w) if c in right else cell.ljust(w)
+            for c, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    )

@@ -33,17 +33,28 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
+from nnclf.base.suggest import closest
+from nnclf.config.settings import (
+    DEFAULT_SCHEDULE,
+    SECTIONS,
+    TOP_KEYS,
+    Config,
+    DataConfig,
+    EarlyStopping,
+    ModelConfig,
+    OutputConfig,
+    SGDSettings,
+    as_dict,
+)
 from nnclf.data.files import file_problem
 from nnclf.errors import ConfigError
-from nnclf.config.settings import (DEFAULT_SCHEDULE, SECTIONS, TOP_KEYS, Config, DataConfig, EarlyStopping,
-                       ModelConfig, OutputConfig, SGDSettings, as_dict)
-from nnclf.base.suggest import closest
 
 __all__ = [
     "Config",
@@ -90,24 +101,41 @@ class _Loader(yaml.SafeLoader):
             event = self.peek_event()
             node = self.anchors.get(event.anchor)
             if node is not None and id(node) not in self._sizes:
-                raise _Refused(None, None, f"the alias *{event.anchor} is inside the very "
-                               "collection it names (a loop); write the values out",
-                               event.start_mark)
+                raise _Refused(
+                    None,
+                    None,
+                    f"the alias *{event.anchor} is inside the very "
+                    "collection it names (a loop); write the values out",
+                    event.start_mark,
+                )
             return super().compose_node(parent, index)
         mark = self.peek_event().start_mark
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _Refused(None, None, f"nested more than {MAX_DEPTH} deep; a config nests "
-                           "sections three deep", mark)
+            raise _Refused(
+                None,
+                None,
+                f"nested more than {MAX_DEPTH} deep; a config nests sections three deep",
+                mark,
+            )
         node = super().compose_node(parent, index)
         self._depth -= 1
-        children = (node.value if isinstance(node, yaml.SequenceNode) else
-                    [n for pair in node.value for n in pair]
-                    if isinstance(node, yaml.MappingNode) else [])
+        children = (
+            node.value
+            if isinstance(node, yaml.SequenceNode)
+            else [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else []
+        )
         size = 1 + sum(self._sizes[id(child)] for child in children)
         if size > MAX_NODES:
-            raise _Refused(None, None, f"holds more than {MAX_NODES} values once its aliases "
-                           "are expanded; a config holds a few dozen", mark)
+            raise _Refused(
+                None,
+                None,
+                f"holds more than {MAX_NODES} values once its aliases "
+                "are expanded; a config holds a few dozen",
+                mark,
+            )
         self._sizes[id(node)] = size
         return node
 
@@ -117,8 +145,12 @@ class _Loader(yaml.SafeLoader):
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             # An explicit tag on a value it does not fit: !!float '', !!bool maybe, !!int x.
             raise yaml.constructor.ConstructorError(
-                None, None, f"{node.tag.rpartition(':')[2]} value {str(node.value)[:40]!r} "
-                "cannot be read; remove the tag or fix the value", node.start_mark) from None
+                None,
+                None,
+                f"{node.tag.rpartition(':')[2]} value {str(node.value)[:40]!r} "
+                "cannot be read; remove the tag or fix the value",
+                node.start_mark,
+            ) from None
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -129,7 +161,8 @@ class _Loader(yaml.SafeLoader):
             if isinstance(key, (str, int, float, bool)) or key is None:
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} is given twice; keep one", key_node.start_mark)
+                        None, None, f"key {key!r} is given twice; keep one", key_node.start_mark
+                    )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -150,13 +183,18 @@ _Loader.yaml_implicit_resolvers = {}
 for _tag, _pattern, _first in [
     ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
     ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
-    ("float", r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+.0123456789"),
+    (
+        "float",
+        r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        "-+.0123456789",
+    ),
     ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
     ("merge", r"<<", "<"),
 ]:
-    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"),
-                                  list(_first))
+    _Loader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), list(_first)
+    )
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _float)
 
@@ -164,8 +202,10 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _float)
 def _yaml_error(where: str, e: yaml.YAMLError) -> ValueError:
     if isinstance(e, yaml.reader.ReaderError):
         code = e.character if isinstance(e.character, int) else ord(e.character)
-        return ConfigError(f"{where}: character {e.position + 1} is #x{code:04x}, "
-                           "which YAML does not allow; remove it")
+        return ConfigError(
+            f"{where}: character {e.position + 1} is #x{code:04x}, "
+            "which YAML does not allow; remove it"
+        )
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or str(e)
     place = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -199,7 +239,8 @@ def read_yaml(path: Path) -> Any:
 def _unknown_key(prefix: str, key, valid) -> ValueError:
     path = f"{prefix}{key}"
     close = [c for c in [closest(str(key), valid)] if c] or [
-        v for v in valid if str(key).startswith(v) or v.startswith(str(key))]
+        v for v in valid if str(key).startswith(v) or v.startswith(str(key))
+    ]
     hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys are {', '.join(valid)}"
     return ConfigError(f"{path}: unknown key; {hint}")
 
@@ -208,8 +249,9 @@ def _mapping(key: str, value, example: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{key} must be a mapping of keys to values (e.g. {example}), "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"{key} must be a mapping of keys to values (e.g. {example}), got {value!r}"
+        )
     return dict(value)
 
 
@@ -239,7 +281,8 @@ def _train(raw: dict) -> SGDSettings:
     if raw.get("steps") is not None and raw.get("epochs") is not None:
         raise ConfigError(
             "train: give either epochs or steps, not both; set the other to null "
-            "(e.g. --set train.epochs=null)")
+            "(e.g. --set train.epochs=null)"
+        )
     if raw.get("steps") is not None and "epochs" not in raw:
         raw["epochs"] = None
     if "early_stopping" in raw:
@@ -262,9 +305,7 @@ def config_from_dict(raw: Any, base_dir: str | Path | None = None) -> Config:
     for key in top:
         if key not in TOP_KEYS:
             raise _unknown_key("", key, TOP_KEYS)
-    sections = {
-        name: _mapping(name, top.get(name), "{key: value}") for name in SECTIONS
-    }
+    sections = {name: _mapping(name, top.get(name), "{key: value}") for name in SECTIONS}
     data = _build(DataConfig, "data", sections["data"])
     try:
         data = dataclasses.replace(data, source=_resolve_source(data.source, base_dir))
@@ -358,7 +399,9 @@ def _check_override_path(path: list[str], item: str) -> None:
             if path[2] not in es_valid:
                 raise fail("train.early_stopping.", path[2], es_valid)
     if len(path) > depth_ok:
-        raise ConfigError(f"--set {item}: {'.'.join(path[:depth_ok])} has no sub-key {path[depth_ok]!r}")
+        raise ConfigError(
+            f"--set {item}: {'.'.join(path[:depth_ok])} has no sub-key {path[depth_ok]!r}"
+        )
 
 
 def apply_overrides(raw: Any, overrides) -> dict:
@@ -372,8 +415,11 @@ def apply_overrides(raw: Any, overrides) -> dict:
             if key == "schedule":
                 # Setting one parameter starts from the schedule in force (the default one,
                 # or a bare name such as "constant").
-                child = {"name": child} if isinstance(child, str) else (
-                    dict(DEFAULT_SCHEDULE) if child is None else child)
+                child = (
+                    {"name": child}
+                    if isinstance(child, str)
+                    else (dict(DEFAULT_SCHEDULE) if child is None else child)
+                )
             elif key == "optimizer" and (child is None or isinstance(child, str)):
                 # As for the schedule: from the optimizer in force (sgd unless one is named).
                 child = {"name": child or "sgd"}
@@ -382,7 +428,7 @@ def apply_overrides(raw: Any, overrides) -> dict:
             elif child is None:
                 child = {}
             if not isinstance(child, dict):
-                where = ".".join(path[:depth + 1])
+                where = ".".join(path[: depth + 1])
                 raise ConfigError(f"--set {item}: {where} is {child!r}, not a mapping")
             node[key] = child
             node = child

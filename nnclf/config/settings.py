@@ -18,16 +18,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from nnclf.base.rules import PerLayer, Rule, as_dict, check, choice, fail, instance, integer, number, text
+from nnclf.base.rules import (
+    PerLayer,
+    Rule,
+    as_dict,
+    check,
+    choice,
+    fail,
+    instance,
+    integer,
+    number,
+    text,
+)
 from nnclf.data.settings import DataConfig
 from nnclf.graph.network import INITS, MAX_LAYERS
 from nnclf.graph.transfers import TRANSFERS
-from nnclf.training.settings import (DEFAULT_SCHEDULE, ENGINES, METRICS, SAMPLING, EarlyStopping,
-                                     SGDSettings)
+from nnclf.training.settings import (
+    DEFAULT_SCHEDULE,
+    ENGINES,
+    METRICS,
+    SAMPLING,
+    EarlyStopping,
+    SGDSettings,
+)
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "OutputConfig", "SGDSettings", "EarlyStopping",
-           "SAMPLING", "ENGINES", "DTYPES", "METRICS", "SECTIONS", "TOP_KEYS", "DEFAULT_SCHEDULE",
-           "Rule", "as_dict"]
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "SGDSettings",
+    "EarlyStopping",
+    "SAMPLING",
+    "ENGINES",
+    "DTYPES",
+    "METRICS",
+    "SECTIONS",
+    "TOP_KEYS",
+    "DEFAULT_SCHEDULE",
+    "Rule",
+    "as_dict",
+]
 
 DTYPES = ("float64", "float32")
 """The floating dtypes a network's parameters and passes may use."""
@@ -52,8 +83,9 @@ class ModelConfig:
 
     RULES: ClassVar[dict[str, Rule]] = {
         "hidden_units": PerLayer("integer", low=1, most=MAX_LAYERS),
-        "transfer": PerLayer("choice", choices=TRANSFERS.keys(), noun="transfer function",
-                             most=MAX_LAYERS),
+        "transfer": PerLayer(
+            "choice", choices=TRANSFERS.keys(), noun="transfer function", most=MAX_LAYERS
+        ),
         "init": choice(INITS, "initialisation"),
         # A standard deviation past 100 saturates every g and overflows V g(z): never useful.
         "init_scale": number(0, 100, closed="right"),
@@ -67,9 +99,12 @@ class ModelConfig:
             if isinstance(value, tuple):  # kept as YAML and JSON give it back
                 object.__setattr__(self, name, list(value))
         if isinstance(self.transfer, list) and len(self.transfer) != len(self.layers):
-            fail("transfer", f" lists {len(self.transfer)} functions but hidden_units has "
-                              f"{len(self.layers)} layer{'s' if len(self.layers) > 1 else ''}; "
-                              "give one name per hidden layer, or one name for all")
+            fail(
+                "transfer",
+                f" lists {len(self.transfer)} functions but hidden_units has "
+                f"{len(self.layers)} layer{'s' if len(self.layers) > 1 else ''}; "
+                "give one name per hidden layer, or one name for all",
+            )
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -119,10 +154,19 @@ class Config:
     def __post_init__(self):
         check(self)
         rule = self.train.early_stopping
-        if rule is not None and rule.metric.startswith("val_") and self.data.validation_fraction == 0:
-            fail("train.early_stopping.metric",
-                  f" is {rule.metric}, which needs a validation set; set "
-                  "data.validation_fraction > 0 or use metric: train_loss")
+        if (
+            rule is not None
+            and rule.metric.startswith("val_")
+            and self.data.validation_fraction == 0
+        ):
+            fail(
+                "train.early_stopping.metric",
+                f" is {rule.metric}, which needs a validation set; set "
+                "data.validation_fraction > 0 or use metric: train_loss",
+            )
         if self.train.make_schedule().name == "plateau" and self.data.validation_fraction == 0:
-            fail("train.schedule", ": plateau is driven by the validation loss, which needs "
-                  "a validation set; set data.validation_fraction > 0 or choose another schedule")
+            fail(
+                "train.schedule",
+                ": plateau is driven by the validation loss, which needs "
+                "a validation set; set data.validation_fraction > 0 or choose another schedule",
+            )

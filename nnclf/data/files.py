@@ -35,9 +35,24 @@ from nnclf.errors import DataError
 
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
 
-__all__ = ["file_problem", "shown", "read_csv", "text_encoding", "parse_numeric", "parse_labels",
-           "is_number", "is_numeric_column", "read_npz", "read_csv_header", "read_csv_columns",
-           "sniff_delimiter", "parquet_columns", "read_parquet", "check_label_array", "DELIMITERS"]
+__all__ = [
+    "file_problem",
+    "shown",
+    "read_csv",
+    "text_encoding",
+    "parse_numeric",
+    "parse_labels",
+    "is_number",
+    "is_numeric_column",
+    "read_npz",
+    "read_csv_header",
+    "read_csv_columns",
+    "sniff_delimiter",
+    "parquet_columns",
+    "read_parquet",
+    "check_label_array",
+    "DELIMITERS",
+]
 
 
 def bad(problem: str, name: str = "source") -> DataError:
@@ -59,8 +74,11 @@ def file_problem(path) -> str | None:
     try:
         mode = os.stat(Path(path).expanduser()).st_mode
     except FileNotFoundError:
-        return ("is a symbolic link to a file that does not exist"
-                if os.path.islink(Path(path).expanduser()) else "not found")
+        return (
+            "is a symbolic link to a file that does not exist"
+            if os.path.islink(Path(path).expanduser())
+            else "not found"
+        )
     except OSError as e:
         if e.errno == errno.ELOOP:
             return "is a symbolic link loop; point it at the data file"
@@ -68,8 +86,7 @@ def file_problem(path) -> str | None:
     if stat.S_ISDIR(mode):
         return "is a directory, not a data file; give the file inside it"
     if not stat.S_ISREG(mode):
-        return ("is not a regular file (a FIFO, socket or device); save the data to a file "
-                "first")
+        return "is not a regular file (a FIFO, socket or device); save the data to a file first"
     return None
 
 
@@ -83,8 +100,9 @@ def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8", delimi
     return _table(path, list(_records(path, encoding, delimiter)), require_header)
 
 
-def read_csv_header(path: str, *, require_header: bool, encoding: str = "utf-8",
-                    delimiter: str = ","):
+def read_csv_header(
+    path: str, *, require_header: bool, encoding: str = "utf-8", delimiter: str = ","
+):
     """The header of a CSV (names stripped), None when the first row is all numbers. Only
     the first lines are read; the checks are :func:`read_csv`'s."""
     records = _records(path, encoding, delimiter)
@@ -106,15 +124,22 @@ def _records(path: str, encoding: str, delimiter: str):
                     yield reader.line_num, row
     except UnicodeDecodeError:
         shown_as = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
-        raise bad(f": {path} is not {shown_as} text ({_first_bad_byte(path, encoding)}); save it "
-                  "as UTF-8, or give the encoding it is in (data.encoding in a config, e.g. "
-                  "latin-1)") from None
+        raise bad(
+            f": {path} is not {shown_as} text ({_first_bad_byte(path, encoding)}); save it "
+            "as UTF-8, or give the encoding it is in (data.encoding in a config, e.g. "
+            "latin-1)"
+        ) from None
     except csv.Error as e:
         line = reader.line_num if reader is not None else 1
-        problem = (f"a cell longer than {csv.field_size_limit()} characters"
-                   if "field limit" in str(e) else str(e))
-        raise bad(f": {path} line {line} is not valid CSV ({problem}); fix that line, or "
-                  "check that the file is the CSV you meant") from None
+        problem = (
+            f"a cell longer than {csv.field_size_limit()} characters"
+            if "field limit" in str(e)
+            else str(e)
+        )
+        raise bad(
+            f": {path} line {line} is not valid CSV ({problem}); fix that line, or "
+            "check that the file is the CSV you meant"
+        ) from None
     except OSError as e:
         raise bad(f": {path} cannot be read ({e.strerror or e})") from None
 
@@ -154,8 +179,10 @@ def _header(path: str, first: tuple, require_header: bool) -> list[str] | None:
     line, names = first[0], [c.strip() for c in first[1]]
     if all(is_number(c) for c in names):
         if require_header:
-            raise bad(f": {path} has no header (line {line} is all numbers); "
-                      "add a first line naming the columns")
+            raise bad(
+                f": {path} has no header (line {line} is all numbers); "
+                "add a first line naming the columns"
+            )
         return None
     for j, name in enumerate(names):
         if not name:
@@ -176,8 +203,9 @@ def _table(path: str, records: list, require_header: bool):
     for line, row in body:
         if len(row) != width:
             other = "the header" if header else f"line {body[0][0]}"
-            raise bad(f": {path} line {line} has {len(row)} fields but {other} has {width}; "
-                      "fix that row")
+            raise bad(
+                f": {path} line {line} has {len(row)} fields but {other} has {width}; fix that row"
+            )
     return header, [row for _, row in body], [line for line, _ in body]
 
 
@@ -216,11 +244,16 @@ def parse_numeric(header, rows, lines, cols, path: str, may_be_target: bool = Tr
                 problem = f"non-finite value {shown(cell.strip())}"
             else:
                 continue
-            raise bad(f": {path} column {shown(name)} has {problem} at line {line}; feature "
-                      "columns must hold finite numbers (fix the row" + (
-                          f", leave the column out with data.drop: [{name}] (or choose the "
-                          "columns with data.features), or make it the target)"
-                          if may_be_target else ", or drop the column)"))
+            raise bad(
+                f": {path} column {shown(name)} has {problem} at line {line}; feature "
+                "columns must hold finite numbers (fix the row"
+                + (
+                    f", leave the column out with data.drop: [{name}] (or choose the "
+                    "columns with data.features), or make it the target)"
+                    if may_be_target
+                    else ", or drop the column)"
+                )
+            )
         raise AssertionError("column failed to parse but no bad cell was found")
     return X
 
@@ -230,8 +263,11 @@ def parse_labels(name, cells, lines, path) -> np.ndarray:
     labels = [c.strip() for c in cells]
     for line, label in zip(lines, labels):
         if not label:
-            raise bad(f": {path} column {shown(name)} has an empty label at line {line}; "
-                      "fill it or remove the row", name="target")
+            raise bad(
+                f": {path} column {shown(name)} has an empty label at line {line}; "
+                "fill it or remove the row",
+                name="target",
+            )
     return _label_array(labels)
 
 
@@ -249,8 +285,16 @@ CHUNK_ROWS = 1 << 14
 strings): X is filled chunk by chunk, never held twice."""
 
 
-def read_csv_columns(path: str, header, cols, label_col, *, encoding: str = "utf-8",
-                     delimiter: str = ",", may_be_target: bool = True):
+def read_csv_columns(
+    path: str,
+    header,
+    cols,
+    label_col,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    may_be_target: bool = True,
+):
     """Columns ``cols`` of a CSV as X, float64 of shape (n, len(cols)), and the labels in
     column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None).
 
@@ -265,8 +309,9 @@ def read_csv_columns(path: str, header, cols, label_col, *, encoding: str = "utf
         fast = None  # the careful reader says what is wrong, with its line
     if fast:
         return fast
-    header, rows, lines = read_csv(path, require_header=True, encoding=encoding,
-                                   delimiter=delimiter)
+    header, rows, lines = read_csv(
+        path, require_header=True, encoding=encoding, delimiter=delimiter
+    )
     X = parse_numeric(header, rows, lines, cols, path, may_be_target)
     if label_col is None:
         return X, None
@@ -285,12 +330,13 @@ def _fast_columns(path, header, cols, label_col, encoding, delimiter):
     args = (path, len(header), skip, cols, label_col, encoding, delimiter)
     try:
         import pandas
+
         chunks = _pandas_chunks(pandas, *args)
     except ImportError:
         chunks = _numpy_chunks(*args)
     # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None.
     for features, L, E in chunks:
-        F = X[n:n + len(features[0])]  # (a view: shorter than the chunk if X is full)
+        F = X[n : n + len(features[0])]  # (a view: shorter than the chunk if X is full)
         for k, column in enumerate(features):
             F[:, k] = column
         # A short row leaves the last column empty: the careful reader tells it from a cell.
@@ -318,22 +364,39 @@ def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
     # All columns are read (usecols lets a long row pass), none as the index (the careful
     # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
     dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
-    options = dict(sep=delimiter, header=None, skiprows=skip, na_filter=False, encoding=encoding,
-                   engine="c", chunksize=8 * CHUNK_ROWS)
+    options = dict(
+        sep=delimiter,
+        header=None,
+        skiprows=skip,
+        na_filter=False,
+        encoding=encoding,
+        engine="c",
+        chunksize=8 * CHUNK_ROWS,
+    )
     extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     binary = np.zeros(len(cols), dtype=bool)
-    with pd.read_csv(Path(path).expanduser(), names=list(range(width)), index_col=False,
-                     dtype=dtypes, **options, **extra) as reader:
+    with pd.read_csv(
+        Path(path).expanduser(),
+        names=list(range(width)),
+        index_col=False,
+        dtype=dtypes,
+        **options,
+        **extra,
+    ) as reader:
         for chunk in reader:
             features = [chunk[j].to_numpy() for j in cols]  # (copied once, into X)
             binary |= [((f == 0) | (f == 1)).all() for f in features]
-            yield (features, None if label_col is None else chunk[label_col].to_numpy(),
-                   chunk[width - 1].to_numpy())
+            yield (
+                features,
+                None if label_col is None else chunk[label_col].to_numpy(),
+                chunk[width - 1].to_numpy(),
+            )
     if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
         suspects = [cols[k] for k in np.flatnonzero(binary)]
         with pd.read_csv(Path(path).expanduser(), usecols=suspects, dtype=str, **options) as f:
-            if any(chunk.stack().str.strip().str.lower().isin(["true", "false"]).any()
-                   for chunk in f):
+            if any(
+                chunk.stack().str.strip().str.lower().isin(["true", "false"]).any() for chunk in f
+            ):
                 raise ValueError("true or false in a feature column: for the careful reader")
 
 
@@ -351,8 +414,11 @@ def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
             if not lines:
                 continue
             F = np.loadtxt(lines, usecols=cols, dtype=np.float64, **options)
-            L = (None if label_col is None else
-                 np.loadtxt(lines, usecols=[label_col], dtype=str, **options)[:, 0])
+            L = (
+                None
+                if label_col is None
+                else np.loadtxt(lines, usecols=[label_col], dtype=str, **options)[:, 0]
+            )
             yield F.T, L, None
 
 
@@ -365,14 +431,17 @@ def _arrow(path: str, read):
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise bad(': reading .parquet files needs pyarrow; install it with '
-                  'pip install "nnclf[parquet]"') from None
+        raise bad(
+            ': reading .parquet files needs pyarrow; install it with pip install "nnclf[parquet]"'
+        ) from None
     try:
         return read(pq, Path(path).expanduser())
     except (pa.ArrowException, OSError) as e:
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise bad(f": {path} is not a readable Parquet file ({shown(why, 80)}); check that it "
-                  "is the file you meant, or write it again") from None
+        raise bad(
+            f": {path} is not a readable Parquet file ({shown(why, 80)}); check that it "
+            "is the file you meant, or write it again"
+        ) from None
 
 
 def parquet_columns(path: str) -> list[str]:
@@ -394,20 +463,25 @@ def read_parquet(path: str, names: list[str], label: str | None):
         _no_nulls(column, f"{what} has an empty cell")
         values = column.to_numpy()
         if values.dtype.kind not in "biuf":
-            raise bad(f"{what} holds {column.type} values, not numbers; leave it out with "
-                      "data.drop (or choose the columns with data.features)")
+            raise bad(
+                f"{what} holds {column.type} values, not numbers; leave it out with "
+                "data.drop (or choose the columns with data.features)"
+            )
         X[:, k] = values
         nonfinite = np.flatnonzero(~np.isfinite(X[:, k]))
         if len(nonfinite):
-            raise bad(f"{what} has non-finite value {X[nonfinite[0], k]} at row "
-                      f"{nonfinite[0]} (0-based); feature columns must hold finite numbers")
+            raise bad(
+                f"{what} has non-finite value {X[nonfinite[0], k]} at row "
+                f"{nonfinite[0]} (0-based); feature columns must hold finite numbers"
+            )
     if label is None:
         return X, None
     column = table.column(label)
     _no_nulls(column, f": {path} column {shown(label)} has an empty label", name="target")
     y = column.to_numpy()
-    return X, check_label_array(y.astype(str) if y.dtype == object else y,
-                            f"column {shown(label)}", len(X), path)
+    return X, check_label_array(
+        y.astype(str) if y.dtype == object else y, f"column {shown(label)}", len(X), path
+    )
 
 
 def _no_nulls(column, problem: str, name: str = "source") -> None:
@@ -422,15 +496,20 @@ def _no_nulls(column, problem: str, name: str = "source") -> None:
 def read_npz(path: str, *, require_y: bool):
     """``X``, ``y``, ``feature_names`` (None when the file has none), ``X_test``, ``y_test``
     of an .npz, checked."""
-    arrays = read_arrays(Path(path).expanduser(), kind="a data .npz",
-                         error=lambda problem: bad(f": {path} {problem}"),
-                         hint="save X as numbers and y as integers or strings, e.g. "
-                              "np.savez(path, X=X, y=y.astype(str))")
+    arrays = read_arrays(
+        Path(path).expanduser(),
+        kind="a data .npz",
+        error=lambda problem: bad(f": {path} {problem}"),
+        hint="save X as numbers and y as integers or strings, e.g. "
+        "np.savez(path, X=X, y=y.astype(str))",
+    )
     present = ", ".join(arrays) or "none"
     if "X" not in arrays or (require_y and "y" not in arrays):
         missing = "X" if "X" not in arrays else "y"
-        raise bad(f": {path} has no array '{missing}' (arrays: {present}); "
-                  "save it with np.savez(path, X=X, y=y)")
+        raise bad(
+            f": {path} has no array '{missing}' (arrays: {present}); "
+            "save it with np.savez(path, X=X, y=y)"
+        )
     X = _check_matrix(arrays["X"], "X", path)
     y = check_label_array(arrays["y"], "y", len(X), path) if "y" in arrays else None
     d = X.shape[1]
@@ -438,15 +517,19 @@ def read_npz(path: str, *, require_y: bool):
     if "feature_names" in arrays:
         names = tuple(_text(n) for n in np.ravel(arrays["feature_names"]))
         if len(names) != d:
-            raise bad(f": {path} has {len(names)} feature_names but X has {d} columns; "
-                      "make them match or drop feature_names")
+            raise bad(
+                f": {path} has {len(names)} feature_names but X has {d} columns; "
+                "make them match or drop feature_names"
+            )
     X_test = y_test = None
     if ("X_test" in arrays) != ("y_test" in arrays):
         raise bad(f": {path} has only one of X_test and y_test; save both or neither")
     if "X_test" in arrays:
         X_test = _check_matrix(arrays["X_test"], "X_test", path)
         if X_test.shape[1] != d:
-            raise bad(f": {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match")
+            raise bad(
+                f": {path} X_test has {X_test.shape[1]} columns but X has {d}; make them match"
+            )
         y_test = check_label_array(arrays["y_test"], "y_test", len(X_test), path)
     return X, y, names, X_test, y_test
 
@@ -457,8 +540,10 @@ def _text(value) -> str:
 
 def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
     if a.ndim != 2:
-        raise bad(f": {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
-                  "reshape it, e.g. X.reshape(len(X), -1)")
+        raise bad(
+            f": {path} {name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
+            "reshape it, e.g. X.reshape(len(X), -1)"
+        )
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise bad(f": {path} {name} is empty (shape {a.shape})")
     if a.dtype.kind not in "biuf":
@@ -467,8 +552,10 @@ def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
     bad_cells = np.argwhere(~np.isfinite(a))
     if len(bad_cells):
         i, j = bad_cells[0]
-        raise bad(f": {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
-                  "(0-based); remove or impute it")
+        raise bad(
+            f": {path} {name} has a non-finite value ({a[i, j]}) at row {i}, column {j} "
+            "(0-based); remove or impute it"
+        )
     return a
 
 
@@ -479,21 +566,29 @@ def check_label_array(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray
         raise bad(f": {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()")
     if len(y) != n:
         x_name = "X" if name == "y" else "X_test"
-        raise bad(f": {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
-                  "they must have the same length")
+        raise bad(
+            f": {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
+            "they must have the same length"
+        )
     if y.dtype.kind == "S":
         try:
             return np.array([v.decode("utf-8") for v in y.tolist()], dtype=str)
         except UnicodeDecodeError:
-            raise bad(f": {path} {name} holds bytes that are not UTF-8 text; save the labels "
-                      f"as strings or integers") from None
+            raise bad(
+                f": {path} {name} holds bytes that are not UTF-8 text; save the labels "
+                f"as strings or integers"
+            ) from None
     if y.dtype.kind == "f":
         nonfinite = np.flatnonzero(~np.isfinite(y))
         if len(nonfinite):
             i = nonfinite[0]
-            raise bad(f": {path} {name} has a non-finite label ({y[i]}) at row {i} (0-based); "
-                      "remove that row, or save the labels as integers or strings")
+            raise bad(
+                f": {path} {name} has a non-finite label ({y[i]}) at row {i} (0-based); "
+                "remove that row, or save the labels as integers or strings"
+            )
     elif y.dtype.kind not in "biuU":
-        raise bad(f": {path} {name} holds {y.dtype} values, which cannot be class labels; "
-                  f"save them as integers or strings (e.g. {name}.astype(str))")
+        raise bad(
+            f": {path} {name} holds {y.dtype} values, which cannot be class labels; "
+            f"save them as integers or strings (e.g. {name}.astype(str))"
+        )
     return y

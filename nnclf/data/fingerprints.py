@@ -48,6 +48,9 @@ def data_changed(before: dict, now: dict, source: str) -> str | None:
     if before.get("sha256") == now.get("sha256"):
         return None
     rows = before.get("rows")
-    how = (f"{rows} rows then, {now['rows']} now" if rows != now["rows"] else
-           f"the same {rows} rows, but other values or another order")
+    how = (
+        f"{rows} rows then, {now['rows']} now"
+        if rows != now["rows"]
+        else f"the same {rows} rows, but other values or another order"
+    )
     return f"the data {source} has changed since the run was trained ({how})"

@@ -44,8 +44,18 @@ import numpy as np
 
 from nnclf.data.files import bad, check_label_array
 
-__all__ = ["Rows", "open_folder", "is_folder", "mean_and_scale", "fingerprint",
-           "log_proba", "probabilities", "prepare", "checked_xy", "CHUNK_BYTES"]
+__all__ = [
+    "Rows",
+    "open_folder",
+    "is_folder",
+    "mean_and_scale",
+    "fingerprint",
+    "log_proba",
+    "probabilities",
+    "prepare",
+    "checked_xy",
+    "CHUNK_BYTES",
+]
 
 CHUNK_BYTES = 8 << 20
 """About how many bytes of float64 features one chunk of rows holds (evaluation, statistics)."""
@@ -73,8 +83,11 @@ class Rows:
 
     def __init__(self, array, index=None, mean=None, scale=None, dtype=np.float64):
         self.array = array
-        self.index = (np.arange(len(array), dtype=np.int64) if index is None
-                      else np.asarray(index, dtype=np.int64))
+        self.index = (
+            np.arange(len(array), dtype=np.int64)
+            if index is None
+            else np.asarray(index, dtype=np.int64)
+        )
         d = array.shape[1]
         self.mean = np.zeros(d) if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
@@ -103,12 +116,17 @@ class Rows:
         out = self[:]
         return out if dtype is None else out.astype(dtype, copy=False)
 
-    def take(self, index) -> "Rows":
+    def take(self, index) -> Rows:
         """The rows ``index`` of this view (positions in it), as a view of the same array."""
-        return Rows(self.array, self.index[np.asarray(index, dtype=np.int64)], self.mean,
-                    self.scale, self.dtype)
+        return Rows(
+            self.array,
+            self.index[np.asarray(index, dtype=np.int64)],
+            self.mean,
+            self.scale,
+            self.dtype,
+        )
 
-    def standardized(self, mean, scale, dtype=np.float64) -> "Rows":
+    def standardized(self, mean, scale, dtype=np.float64) -> Rows:
         """The same rows, given out as (x - mean) / scale in ``dtype``."""
         return Rows(self.array, self.index, mean, scale, dtype)
 
@@ -120,7 +138,7 @@ class Rows:
         (default :meth:`chunk_rows`), standardised."""
         rows = rows or self.chunk_rows()
         for start in range(0, len(self), rows):
-            yield start, self[start:start + rows]
+            yield start, self[start : start + rows]
 
 
 # ----------------------------------------------------------------------------- opening
@@ -128,8 +146,11 @@ class Rows:
 
 def is_folder(source: str) -> bool:
     """Whether ``source`` names a directory (a folder source)."""
-    return isinstance(source, str) and bool(source.strip()) and \
-        Path(source.strip()).expanduser().is_dir()
+    return (
+        isinstance(source, str)
+        and bool(source.strip())
+        and Path(source.strip()).expanduser().is_dir()
+    )
 
 
 def open_folder(path: str, require_y: bool = True):
@@ -148,40 +169,54 @@ def open_folder(path: str, require_y: bool = True):
     present = {name for name in _FILES if (folder / name).is_file()}
     for needed in ("X.npy", "y.npy") if require_y else ("X.npy",):
         if needed not in present:
-            raise bad(f": folder {path} has no {needed}; a folder source holds X.npy "
-                      "(n, d) and y.npy (n,), optionally X_test.npy and y_test.npy")
+            raise bad(
+                f": folder {path} has no {needed}; a folder source holds X.npy "
+                "(n, d) and y.npy (n,), optionally X_test.npy and y_test.npy"
+            )
     if ("X_test.npy" in present) != ("y_test.npy" in present):
-        have, lacks = (("X_test.npy", "y_test.npy") if "X_test.npy" in present
-                       else ("y_test.npy", "X_test.npy"))
+        have, lacks = (
+            ("X_test.npy", "y_test.npy")
+            if "X_test.npy" in present
+            else ("y_test.npy", "X_test.npy")
+        )
         raise bad(f": folder {path} has {have} but no {lacks}; give both or neither")
     X = _matrix(folder, "X", path)
-    y = (check_label_array(_array(folder, "y", path), "y", len(X), f"folder {path}")
-         if "y.npy" in present else None)
+    y = (
+        check_label_array(_array(folder, "y", path), "y", len(X), f"folder {path}")
+        if "y.npy" in present
+        else None
+    )
     X_test = y_test = None
     if "X_test.npy" in present:
         X_test = _matrix(folder, "X_test", path)
         if X_test.shape[1] != X.shape[1]:
-            raise bad(f": folder {path}: X_test.npy has {X_test.shape[1]} columns but X.npy "
-                      f"has {X.shape[1]}; make them match")
-        y_test = check_label_array(_array(folder, "y_test", path), "y_test", len(X_test),
-                               f"folder {path}")
+            raise bad(
+                f": folder {path}: X_test.npy has {X_test.shape[1]} columns but X.npy "
+                f"has {X.shape[1]}; make them match"
+            )
+        y_test = check_label_array(
+            _array(folder, "y_test", path), "y_test", len(X_test), f"folder {path}"
+        )
     names = tuple(f"x{j}" for j in range(X.shape[1]))
     return X, y, names, X_test, y_test
 
 
 def _array(folder: Path, name: str, path: str, mmap: bool = False) -> np.ndarray:
     try:
-        return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None,
-                       allow_pickle=False)
+        return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as e:
         if "allow_pickle" in str(e) or "object" in str(e).lower():
-            raise bad(f": folder {path}: {name}.npy holds Python objects (dtype object), "
-                      "which nnclf never unpickles; save numbers (X) or integers or strings "
-                      f"(labels), e.g. np.save('{name}.npy', a.astype(str))") from None
+            raise bad(
+                f": folder {path}: {name}.npy holds Python objects (dtype object), "
+                "which nnclf never unpickles; save numbers (X) or integers or strings "
+                f"(labels), e.g. np.save('{name}.npy', a.astype(str))"
+            ) from None
         raise bad(f": folder {path}: {name}.npy is not a readable .npy file ({e})") from None
     except OSError as e:
-        raise bad(f": folder {path}: {name}.npy cannot be read "
-                  f"({e.strerror or e}); save it again with np.save") from None
+        raise bad(
+            f": folder {path}: {name}.npy cannot be read "
+            f"({e.strerror or e}); save it again with np.save"
+        ) from None
 
 
 def _matrix(folder: Path, name: str, path: str) -> Rows:
@@ -192,20 +227,26 @@ def _matrix(folder: Path, name: str, path: str) -> Rows:
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise bad(f": {where} is empty (shape {a.shape})")
     if not (a.dtype.kind in "iu" or a.dtype in (np.float32, np.float64)):
-        raise bad(f": {where} must hold float32, float64 or integers, got dtype {a.dtype}; "
-                  "save it with a.astype(np.float32)")
+        raise bad(
+            f": {where} must hold float32, float64 or integers, got dtype {a.dtype}; "
+            "save it with a.astype(np.float32)"
+        )
     if not a.flags.c_contiguous:
-        raise bad(f": {where} is stored in Fortran order, which makes every row a scattered "
-                  "read; save it with np.save(path, np.ascontiguousarray(a))")
+        raise bad(
+            f": {where} is stored in Fortran order, which makes every row a scattered "
+            "read; save it with np.save(path, np.ascontiguousarray(a))"
+        )
     a = a.view(np.ndarray)  # the map's buffer, without np.memmap's slow indexing
     rows = Rows(a)
     step = rows.chunk_rows()
     for start in range(0, len(a) if a.dtype.kind == "f" else 0, step):
-        bad_cells = np.argwhere(~np.isfinite(a[start:start + step]))
+        bad_cells = np.argwhere(~np.isfinite(a[start : start + step]))
         if len(bad_cells):
             i, j = bad_cells[0]
-            raise bad(f": {where} has a non-finite value ({a[start + i, j]}) at row "
-                      f"{start + i}, column {j} (0-based); remove or impute it")
+            raise bad(
+                f": {where} has a non-finite value ({a[start + i, j]}) at row "
+                f"{start + i}, column {j} (0-based); remove or impute it"
+            )
     return rows
 
 
@@ -229,7 +270,7 @@ def log_proba(network, X) -> np.ndarray:
         return network.predict_log_proba(X)
     out = np.empty((len(X), network.n_classes))
     for start, block in X.chunks():
-        out[start:start + len(block)] = network.predict_log_proba(block)
+        out[start : start + len(block)] = network.predict_log_proba(block)
     return out
 
 
@@ -266,8 +307,9 @@ def prepare(model, X):
     s = model.standardizer
     if X.shape[1] != model.n_features:
         model.prepare(X[:1])  # its error names both widths
-    return X.standardized(*((s.mean_, s.scale_) if s is not None else (None, None)),
-                          dtype=model.network.dtype)
+    return X.standardized(
+        *((s.mean_, s.scale_) if s is not None else (None, None)), dtype=model.network.dtype
+    )
 
 
 # ----------------------------------------------------------------------------- fingerprint

@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from nnclf.errors import DataError
 from nnclf.data.npyfolder import Rows, mean_and_scale
+from nnclf.errors import DataError
 
 __all__ = ["train_test_split_stratified", "Standardizer"]
 
@@ -66,8 +66,11 @@ def train_test_split_stratified(
     n = len(y)
     m = math.ceil(fraction * n)
     if m >= n:
-        raise DataError(f": {fraction} of {n} examples leaves none for training; "
-                        "use a smaller fraction or more data", name="fraction")
+        raise DataError(
+            f": {fraction} of {n} examples leaves none for training; "
+            "use a smaller fraction or more data",
+            name="fraction",
+        )
     classes, counts = np.unique(y, return_counts=True)
     # sklearn's stratified split needs two members per class and room for each class
     # on both sides; below that, a plain random split is the honest fallback.
@@ -88,7 +91,7 @@ class Standardizer:
     scale_ : ndarray of shape (d,)
     """
 
-    def fit(self, X: np.ndarray) -> "Standardizer":
+    def fit(self, X: np.ndarray) -> Standardizer:
         """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self.
 
         X may be :class:`~nnclf.data.npyfolder.Rows`: the statistics are then gathered chunk by
@@ -107,9 +110,7 @@ class Standardizer:
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return (X - mean_) / scale_ for X of shape (n, d), as a new float64 array."""
         if not hasattr(self, "mean_"):
-            raise DataError(
-                "Standardizer.transform: not fitted; call fit(X) or from_dict(d) first"
-            )
+            raise DataError("Standardizer.transform: not fitted; call fit(X) or from_dict(d) first")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.mean_):
             raise DataError(
@@ -128,7 +129,7 @@ class Standardizer:
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Standardizer":
+    def from_dict(cls, d: dict) -> Standardizer:
         """Rebuild a fitted Standardizer from the output of :meth:`to_dict`."""
         if not isinstance(d, dict) or not {"mean", "scale"} <= set(d):
             raise DataError(

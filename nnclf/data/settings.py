@@ -61,8 +61,14 @@ class DataConfig:
         try:
             codecs.lookup(self.encoding)
         except LookupError:
-            fail("encoding", f": unknown text encoding {self.encoding!r}; give one Python "
-                              "knows, e.g. utf-8, latin-1 or cp1252")
+            fail(
+                "encoding",
+                f": unknown text encoding {self.encoding!r}; give one Python "
+                "knows, e.g. utf-8, latin-1 or cp1252",
+            )
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
-            fail("delimiter", " must be one character (not a quote), e.g. ';' or \"\\t\" for a "
-                               f"tab, or null to detect it; got {self.delimiter!r}")
+            fail(
+                "delimiter",
+                " must be one character (not a quote), e.g. ';' or \"\\t\" for a "
+                f"tab, or null to detect it; got {self.delimiter!r}",
+            )

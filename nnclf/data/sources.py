@@ -49,13 +49,25 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as _skdatasets
 
-from nnclf.data.files import (bad as _bad, file_problem, is_numeric_column, parquet_columns,
-                        parse_labels, parse_numeric, read_csv, read_csv_columns, read_csv_header,
-                        read_npz, read_parquet, shown, sniff_delimiter)
-from nnclf.errors import DataError
+from nnclf.base.suggest import closest
+from nnclf.data.files import bad as _bad
+from nnclf.data.files import (
+    file_problem,
+    is_numeric_column,
+    parquet_columns,
+    parse_labels,
+    parse_numeric,
+    read_csv,
+    read_csv_columns,
+    read_csv_header,
+    read_npz,
+    read_parquet,
+    shown,
+    sniff_delimiter,
+)
 from nnclf.data.npyfolder import is_folder, open_folder
 from nnclf.data.settings import DataConfig
-from nnclf.base.suggest import closest
+from nnclf.errors import DataError
 
 __all__ = [
     "Dataset",
@@ -178,8 +190,11 @@ def _named_columns(kind: str, source: str, **columns) -> dict:
     """``columns`` (target, features, drop), when ``source`` has named columns to choose."""
     for key, value in columns.items():
         if value is not None and kind not in ("csv", "parquet"):
-            raise _bad(f": only CSV and Parquet sources have named columns, but the source is "
-                       f"'{source}'; remove the {key}", name=key)
+            raise _bad(
+                f": only CSV and Parquet sources have named columns, but the source is "
+                f"'{source}'; remove the {key}",
+                name=key,
+            )
     return columns
 
 
@@ -187,8 +202,9 @@ def _load_csv_dataset(path: str, columns: dict, encoding: str, delimiter, source
     delimiter = delimiter or sniff_delimiter(path, encoding)
     header = read_csv_header(path, require_header=True, encoding=encoding, delimiter=delimiter)
     label_col, feature_cols = _choose_columns(header, path, **columns)
-    X, y = read_csv_columns(path, header, feature_cols, label_col, encoding=encoding,
-                            delimiter=delimiter)
+    X, y = read_csv_columns(
+        path, header, feature_cols, label_col, encoding=encoding, delimiter=delimiter
+    )
     return Dataset(X, y, tuple(header[j] for j in feature_cols), source=source)
 
 
@@ -243,8 +259,11 @@ def load_features(
     kind, arg = _source_kind(source)
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
     if kind == "synthetic":
-        raise DataError(": 'synthetic' has no fixed features to predict on; give a path "
-                        "ending in .csv or .npz, or 'sklearn:<name>'", name="source")
+        raise DataError(
+            ": 'synthetic' has no fixed features to predict on; give a path "
+            "ending in .csv or .npz, or 'sklearn:<name>'",
+            name="source",
+        )
     if kind == "csv":
         return _load_csv_features(arg, expected, target, encoding, delimiter)
     if kind == "parquet":
@@ -254,8 +273,11 @@ def load_features(
     if cols is not None:
         return X[:, cols], y, tuple(names[j] for j in cols)
     if expected is not None and X.shape[1] != len(expected):
-        raise DataError(f": {source} has {X.shape[1]} features but the model expects "
-                        f"{len(expected)} ({_names(expected)})", name="source")
+        raise DataError(
+            f": {source} has {X.shape[1]} features but the model expects "
+            f"{len(expected)} ({_names(expected)})",
+            name="source",
+        )
     return X, y, tuple(names or _numbered(X.shape[1]))
 
 
@@ -279,9 +301,11 @@ def _load_parquet_features(path, expected, target):
     if cols is None:
         cols = [j for j, name in enumerate(header) if name != label]
         if expected is not None and len(cols) != len(expected):
-            raise _bad(f": {path} has {len(cols)} columns besides the labels but the model "
-                       f"expects {len(expected)} features ({_names(expected)}); name its "
-                       "columns as in training")
+            raise _bad(
+                f": {path} has {len(cols)} columns besides the labels but the model "
+                f"expects {len(expected)} features ({_names(expected)}); name its "
+                "columns as in training"
+            )
     names = [header[j] for j in cols]
     X, y = read_parquet(path, names, label)
     return X, y, tuple(names)
@@ -304,9 +328,11 @@ def _by_name(names, expected, where: str) -> list[int] | None:
         return None
     unused = [n for n in names if n not in expected]
     hint = f" (its other columns: {_names(unused)})" if unused else ""
-    raise _bad(f": {where} has {len(expected) - len(missing)} of the model's {len(expected)} "
-               f"features but no column named {_names(missing)}{hint}; name its columns as in "
-               "training")
+    raise _bad(
+        f": {where} has {len(expected) - len(missing)} of the model's {len(expected)} "
+        f"features but no column named {_names(missing)}{hint}; name its columns as in "
+        "training"
+    )
 
 
 def _source_kind(source: str) -> tuple[str, str]:
@@ -315,7 +341,7 @@ def _source_kind(source: str) -> tuple[str, str]:
         raise DataError(f" must be {_FORMS}, got {source!r}", name="source")
     source = source.strip()
     if source.startswith("sklearn:"):
-        return "sklearn", source[len("sklearn:"):]
+        return "sklearn", source[len("sklearn:") :]
     if source == "synthetic":
         return "synthetic", ""
     suffix = Path(source).suffix.lower()
@@ -333,8 +359,11 @@ def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     if name not in SKLEARN_DATASETS:
         close = closest(name, SKLEARN_DATASETS)
         hint = f"did you mean 'sklearn:{close}'? " if close else ""
-        raise DataError(f": unknown scikit-learn dataset '{name}'; {hint}"
-                        f"valid names are {', '.join(SKLEARN_DATASETS)}", name="source")
+        raise DataError(
+            f": unknown scikit-learn dataset '{name}'; {hint}"
+            f"valid names are {', '.join(SKLEARN_DATASETS)}",
+            name="source",
+        )
     bunch = SKLEARN_DATASETS[name]()
     X = np.asarray(bunch.data, dtype=np.float64)
     names = getattr(bunch, "feature_names", None)
@@ -344,27 +373,33 @@ def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 
 def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Dataset:
-    sizes = dict(n_samples=n_samples, n_features=n_features, n_classes=n_classes,
-                 n_informative=n_informative)
+    sizes = dict(
+        n_samples=n_samples, n_features=n_features, n_classes=n_classes, n_informative=n_informative
+    )
     for name, value in sizes.items():  # their types and ranges are declared with the settings
         problem = DataConfig.RULES[name].problem(value)
         if problem is not None:
             raise _bad(problem, name=name)
     if n_samples < n_classes:
-        raise DataError(f": {n_samples} samples cannot cover {n_classes} classes; "
-                        "use n_samples >= n_classes", name="n_samples")
+        raise DataError(
+            f": {n_samples} samples cannot cover {n_classes} classes; use n_samples >= n_classes",
+            name="n_samples",
+        )
     if n_informative is None:
         # make_classification puts each class on a vertex of an n_informative-cube,
         # so it needs 2**n_informative >= n_classes * n_clusters_per_class.
         n_informative = min(n_features, max(2, math.ceil(math.log2(2 * n_classes))))
     if not 1 <= n_informative <= n_features:
-        raise DataError(f" must be in [1, n_features={n_features}], got {n_informative!r}",
-                        name="n_informative")
+        raise DataError(
+            f" must be in [1, n_features={n_features}], got {n_informative!r}", name="n_informative"
+        )
     if n_classes > 2**n_informative:
         need = math.ceil(math.log2(n_classes))
-        raise DataError(f": {n_informative} informative features cannot separate {n_classes} "
-                        f"classes; use n_informative >= {need} (and n_features >= {need})",
-                        name="n_informative")
+        raise DataError(
+            f": {n_informative} informative features cannot separate {n_classes} "
+            f"classes; use n_informative >= {need} (and n_features >= {need})",
+            name="n_informative",
+        )
     clusters = 2 if 2 * n_classes <= 2**n_informative else 1
     X, y = _skdatasets.make_classification(
         n_samples=n_samples,
@@ -386,11 +421,15 @@ def _choose_columns(header: list[str], path: str, target=None, features=None, dr
     """The position of the label column and those of the feature columns in ``header``:
     ``features`` in their order, else every column but the label and ``drop``."""
     if features is not None and drop is not None:
-        raise _bad(" cannot be given with features; list the columns to keep in features, or "
-                   "those to leave out in drop", name="drop")
+        raise _bad(
+            " cannot be given with features; list the columns to keep in features, or "
+            "those to leave out in drop",
+            name="drop",
+        )
     if features == []:
-        raise _bad(" is empty; name at least one column (or null for every column)",
-                   name="features")
+        raise _bad(
+            " is empty; name at least one column (or null for every column)", name="features"
+        )
     label_col = _target_column(header, target, path)
     key, listed = ("features", features) if features is not None else ("drop", drop or [])
     for k, name in enumerate(listed):
@@ -399,17 +438,28 @@ def _choose_columns(header: list[str], path: str, target=None, features=None, dr
         if name not in header:
             close = closest(name, header)
             hint = f" (did you mean {shown(close)}?)" if close else ""
-            raise _bad(f": column {shown(name)} not in {path}{hint}; its columns are "
-                       f"{_names(header, 20)}", name=key)
+            raise _bad(
+                f": column {shown(name)} not in {path}{hint}; its columns are {_names(header, 20)}",
+                name=key,
+            )
         if name == header[label_col]:
-            raise _bad(f": {shown(name)} is the label column (data.target, or the last column "
-                       f"when it is null); remove it from {key}", name=key)
-    cols = ([header.index(name) for name in features] if features is not None else
-            [j for j, name in enumerate(header) if j != label_col and name not in listed])
+            raise _bad(
+                f": {shown(name)} is the label column (data.target, or the last column "
+                f"when it is null); remove it from {key}",
+                name=key,
+            )
+    cols = (
+        [header.index(name) for name in features]
+        if features is not None
+        else [j for j, name in enumerate(header) if j != label_col and name not in listed]
+    )
     if not cols:
         left = " and the columns in drop" if listed else ""
-        raise _bad(f": {path} has only the label column {shown(header[label_col])}{left}; "
-                   "add at least one feature column", name=key if listed else "source")
+        raise _bad(
+            f": {path} has only the label column {shown(header[label_col])}{left}; "
+            "add at least one feature column",
+            name=key if listed else "source",
+        )
     return label_col, cols
 
 
@@ -419,39 +469,56 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
     if target not in header:
         close = closest(target, header)
         hint = f"; did you mean {shown(close)}?" if close else ""
-        raise _bad(f": column {shown(target)} not in {path}; columns are {_names(header, 20)}{hint}",
-                   name="target")
+        raise _bad(
+            f": column {shown(target)} not in {path}; columns are {_names(header, 20)}{hint}",
+            name="target",
+        )
     return header.index(target)
 
 
 def _load_csv_features(path, expected, target, encoding, delimiter):
     delimiter = delimiter or sniff_delimiter(path, encoding)
-    header = read_csv_header(path, require_header=False, encoding=encoding,
-                                delimiter=delimiter)
+    header = read_csv_header(path, require_header=False, encoding=encoding, delimiter=delimiter)
     label_col = header.index(target) if header and target in header else None
     if header is not None and expected is None:
         cols = [j for j in range(len(header)) if j != label_col]
     else:
         cols = _by_name(header, expected, path) if header and expected is not None else None
     if cols is not None:
-        X, y = read_csv_columns(path, header, cols, label_col, encoding=encoding,
-                                delimiter=delimiter, may_be_target=False)
+        X, y = read_csv_columns(
+            path,
+            header,
+            cols,
+            label_col,
+            encoding=encoding,
+            delimiter=delimiter,
+            may_be_target=False,
+        )
         return X, y, tuple(header[j] for j in cols)
     # No column has a feature's name: the numeric columns, in order, if they are as many.
-    header, rows, lines = read_csv(path, require_header=False, encoding=encoding,
-                                   delimiter=delimiter)
+    header, rows, lines = read_csv(
+        path, require_header=False, encoding=encoding, delimiter=delimiter
+    )
     names = header or list(_numbered(len(rows[0])))
     others = [j for j in range(len(names)) if j != label_col]
-    cols = others if expected is None else [j for j in others
-                                            if is_numeric_column([r[j] for r in rows])]
+    cols = (
+        others
+        if expected is None
+        else [j for j in others if is_numeric_column([r[j] for r in rows])]
+    )
     if expected is not None and len(cols) != len(expected):
         found = f"{len(cols)} numeric columns"
         if header is not None:
             found += f" ({_names(names[j] for j in cols)})"
-        raise _bad(f": {path} has {found} but the model expects {len(expected)} features "
-                   f"({_names(expected)}); give the CSV a header with those column names")
-    y = (None if label_col is None else
-         parse_labels(target, [r[label_col] for r in rows], lines, path))
+        raise _bad(
+            f": {path} has {found} but the model expects {len(expected)} features "
+            f"({_names(expected)}); give the CSV a header with those column names"
+        )
+    y = (
+        None
+        if label_col is None
+        else parse_labels(target, [r[label_col] for r in rows], lines, path)
+    )
     X = parse_numeric(names, rows, lines, cols, path, may_be_target=False)
     return X, y, tuple(names[j] for j in cols)
 
@@ -468,7 +535,8 @@ def _check_labels(y: np.ndarray, source: str, name: str) -> None:
         raise _bad(
             f": {source} has only one class ({label_text(classes[0])}) in its labels; "
             "a classifier needs at least two (choose another label column or add examples)",
-            name=name)
+            name=name,
+        )
 
 
 def label_text(label) -> str:

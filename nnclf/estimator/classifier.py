@@ -31,18 +31,25 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from nnclf.errors import DataError, DivergenceError
-from nnclf.estimator.params import (CONSTRAINTS, DEFAULTS, check_callbacks, check_same_network,
-                               draw_seeds, to_config, validation_split)
 from nnclf.base.archive import to_json
+from nnclf.config.settings import Config, SGDSettings
+from nnclf.data.preprocessing import Standardizer
 from nnclf.data.sources import label_text
+from nnclf.errors import DataError, DivergenceError
 from nnclf.estimator.fitted import FittedModel
 from nnclf.estimator.onnx import register, register_if_loaded
-from nnclf.graph.network import Network
-from nnclf.data.preprocessing import Standardizer
-from nnclf.config.settings import Config, SGDSettings
-from nnclf.training.trainer import Trainer
+from nnclf.estimator.params import (
+    CONSTRAINTS,
+    DEFAULTS,
+    check_callbacks,
+    check_same_network,
+    draw_seeds,
+    to_config,
+    validation_split,
+)
 from nnclf.export.trained import TrainedModel
+from nnclf.graph.network import Network
+from nnclf.training.trainer import Trainer
 from nnclf.training.weights import estimator_weights
 
 __all__ = ["NNClassifier"]
@@ -186,19 +193,36 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     # the config's settings.
     _parameter_constraints: dict = CONSTRAINTS
 
-    def __init__(self, hidden_units=DEFAULTS["hidden_units"], *, transfer=DEFAULTS["transfer"],
-                 init=DEFAULTS["init"], eta0=DEFAULTS["eta0"], schedule=DEFAULTS["schedule"],
-                 schedule_params=DEFAULTS["schedule_params"], epochs=DEFAULTS["epochs"],
-                 steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
-                 sampling=DEFAULTS["sampling"], momentum=DEFAULTS["momentum"],
-                 l2=DEFAULTS["l2"], optimizer=DEFAULTS["optimizer"], optimizer_params=None,
-                 average=DEFAULTS["average"], early_stopping=DEFAULTS["early_stopping"],
-                 validation_fraction=DEFAULTS["validation_fraction"],
-                 patience=DEFAULTS["patience"], standardize=DEFAULTS["standardize"],
-                 random_state=DEFAULTS["random_state"],
-                 verbose=DEFAULTS["verbose"], warm_start=DEFAULTS["warm_start"],
-                 engine=DEFAULTS["engine"], dtype=DEFAULTS["dtype"],
-                 class_weight=DEFAULTS["class_weight"], callbacks=DEFAULTS["callbacks"]):
+    def __init__(
+        self,
+        hidden_units=DEFAULTS["hidden_units"],
+        *,
+        transfer=DEFAULTS["transfer"],
+        init=DEFAULTS["init"],
+        eta0=DEFAULTS["eta0"],
+        schedule=DEFAULTS["schedule"],
+        schedule_params=DEFAULTS["schedule_params"],
+        epochs=DEFAULTS["epochs"],
+        steps=DEFAULTS["steps"],
+        batch_size=DEFAULTS["batch_size"],
+        sampling=DEFAULTS["sampling"],
+        momentum=DEFAULTS["momentum"],
+        l2=DEFAULTS["l2"],
+        optimizer=DEFAULTS["optimizer"],
+        optimizer_params=None,
+        average=DEFAULTS["average"],
+        early_stopping=DEFAULTS["early_stopping"],
+        validation_fraction=DEFAULTS["validation_fraction"],
+        patience=DEFAULTS["patience"],
+        standardize=DEFAULTS["standardize"],
+        random_state=DEFAULTS["random_state"],
+        verbose=DEFAULTS["verbose"],
+        warm_start=DEFAULTS["warm_start"],
+        engine=DEFAULTS["engine"],
+        dtype=DEFAULTS["dtype"],
+        class_weight=DEFAULTS["class_weight"],
+        callbacks=DEFAULTS["callbacks"],
+    ):
         self.hidden_units = hidden_units
         self.transfer = transfer
         self.init = init
@@ -249,11 +273,13 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         if not resume:
             self._forget_fit()
         X, y = self._validate_training_data(X, y, reset=not resume)
-        model, trainer, X, targets = self._begin(X, y, None if resume else (np.unique(y), "y"),
-                                                 cfg, seeds["init"])
+        model, trainer, X, targets = self._begin(
+            X, y, None if resume else (np.unique(y), "y"), cfg, seeds["init"]
+        )
         w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
-        X, targets, w, X_val, y_val = validation_split(self.get_params(), X, targets, w,
-                                                       seeds["split"])
+        X, targets, w, X_val, y_val = validation_split(
+            self.get_params(), X, targets, w, seeds["split"]
+        )
         self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w)
         return self
 
@@ -285,18 +311,23 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
                 "partial_fit: pass classes=... (every label y can take, e.g. np.unique(y_all)) "
                 "on the first call; the network needs to know all K classes from the start"
             )
-        cfg = to_config(dict(self.get_params(), epochs=1, steps=None, early_stopping=False),
-                        partial=True)
+        cfg = to_config(
+            dict(self.get_params(), epochs=1, steps=None, early_stopping=False), partial=True
+        )
         seeds = draw_seeds(self.random_state)
         X, y = self._validate_training_data(X, y, reset=first)
-        if not first and classes is not None and not np.array_equal(np.unique(classes),
-                                                                      self.classes_):
+        if (
+            not first
+            and classes is not None
+            and not np.array_equal(np.unique(classes), self.classes_)
+        ):
             raise DataError(
                 f"partial_fit: classes={np.unique(classes).tolist()} differs from the "
                 f"classes of earlier calls, {self.classes_.tolist()}; they cannot change"
             )
         model, trainer, X, targets = self._begin(
-            X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"])
+            X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"]
+        )
         w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
         self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w)
         return self
@@ -324,8 +355,11 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         kind = type_of_target(y, input_name="y")
         if kind not in ("binary", "multiclass"):
-            why = ("y looks like a regression target; use a regressor, or bin y into classes"
-                   if kind.startswith("continuous") else "give labels as strings or integers")
+            why = (
+                "y looks like a regression target; use a regressor, or bin y into classes"
+                if kind.startswith("continuous")
+                else "give labels as strings or integers"
+            )
             raise DataError(f"Unknown label type: {kind}. NNClassifier needs class labels: {why}")
         return X, y
 
@@ -346,18 +380,25 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise DataError(
                 f"{where} has only one class ({label_text(classes[0])}) but a classifier needs "
-                "at least two; give training data with two or more distinct labels")
+                "at least two; give training data with two or more distinct labels"
+            )
         names = getattr(self, "feature_names_in_", None)
         model = TrainedModel.untrained(
-            cfg.model, X.shape[1], classes, seed,
+            cfg.model,
+            X.shape[1],
+            classes,
+            seed,
             feature_names=tuple(str(n) for n in names) if names is not None else None,
-            standardizer=Standardizer().fit(X) if cfg.data.standardize else None)
+            standardizer=Standardizer().fit(X) if cfg.data.standardize else None,
+        )
         try:  # found now, not when the model is saved
             to_json(model.metadata(), "metadata")
         except TypeError as e:
-            raise DataError(f"{where}: labels of dtype {np.asarray(classes).dtype} cannot be "
-                            f"stored in a model file ({e}); give labels as strings or "
-                            "integers") from None
+            raise DataError(
+                f"{where}: labels of dtype {np.asarray(classes).dtype} cannot be "
+                f"stored in a model file ({e}); give labels as strings or "
+                "integers"
+            ) from None
         return model
 
     def _continued(self) -> tuple[TrainedModel, Trainer | None]:
@@ -371,12 +412,23 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
         trainer = self._trainer
         if trainer is not None:
-            trainer = Trainer.from_state(model.network, *trainer.state_dict(),
-                                         progress=self._progress())
+            trainer = Trainer.from_state(
+                model.network, *trainer.state_dict(), progress=self._progress()
+            )
         return model, trainer
 
-    def _train(self, model: TrainedModel, trainer: Trainer | None, settings: SGDSettings,
-               seed: int, X, targets, X_val, y_val, sample_weight) -> None:
+    def _train(
+        self,
+        model: TrainedModel,
+        trainer: Trainer | None,
+        settings: SGDSettings,
+        seed: int,
+        X,
+        targets,
+        X_val,
+        y_val,
+        sample_weight,
+    ) -> None:
         """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
         result becomes the fitted state."""
         trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
@@ -412,6 +464,13 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
             self.best_loss_ = min(finite) if finite else None
 
     def _forget_fit(self) -> None:
-        for name in ("model_", "_trainer", "t_", "n_iter_", "loss_curve_",
-                     "validation_scores_", "best_loss_"):
+        for name in (
+            "model_",
+            "_trainer",
+            "t_",
+            "n_iter_",
+            "loss_curve_",
+            "validation_scores_",
+            "best_loss_",
+        ):
             self.__dict__.pop(name, None)

@@ -23,9 +23,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nnclf.estimator.params import params_from_record, params_record
+from nnclf.export.trained import TrainedModel
 from nnclf.graph.network import PARAMS
 from nnclf.training.trainer import Trainer
-from nnclf.export.trained import TrainedModel
 
 __all__ = ["FittedModel"]
 
@@ -33,10 +33,12 @@ __all__ = ["FittedModel"]
 def _model_part(name: str, doc: str) -> property:
     """A fitted attribute read from the estimator's TrainedModel (a parameter array for
     W, b, V, gamma: the network's own, not a copy)."""
+
     def get(self):
         check_is_fitted(self)  # NotFittedError is an AttributeError: hasattr is False
         model = self.__dict__["model_"]
         return model.parameter(name) if name in PARAMS else getattr(model, name)
+
     return property(get, doc=doc)
 
 
@@ -146,8 +148,9 @@ class FittedModel:
         """
         model = TrainedModel.load(path)
         network = model.network
-        params = params_from_record(model.config, network.n_hidden, network.transfer,
-                                    cls._parameter_constraints)
+        params = params_from_record(
+            model.config, network.n_hidden, network.transfer, cls._parameter_constraints
+        )
         # What the model does, whatever its record says.
         clf = cls(**dict(params, standardize=model.standardizer is not None))
         clf.model_ = model

@@ -38,17 +38,31 @@ def _converter(scope, operator, container) -> None:
     if dtype not in (np.float32, np.float64):
         dtype = np.float32
         cast = scope.get_unique_variable_name("x_float")
-        container.add_node("Cast", [x.full_name], [cast], to=TensorProto.FLOAT,
-                           name=scope.get_unique_operator_name("Cast"))
+        container.add_node(
+            "Cast",
+            [x.full_name],
+            [cast],
+            to=TensorProto.FLOAT,
+            name=scope.get_unique_operator_name("Cast"),
+        )
         x_name = cast
     else:
         x_name = x.full_name
     label, probabilities = (v.full_name for v in operator.outputs[:2])
-    constants, nodes = recipe(operator.raw_operator.model_, x_name, label, probabilities,
-                              scope.get_unique_variable_name, dtype)
+    constants, nodes = recipe(
+        operator.raw_operator.model_,
+        x_name,
+        label,
+        probabilities,
+        scope.get_unique_variable_name,
+        dtype,
+    )
     for name, value in constants.items():
-        kind = TensorProto.STRING if value.dtype == object else \
-            helper.np_dtype_to_tensor_dtype(value.dtype)
+        kind = (
+            TensorProto.STRING
+            if value.dtype == object
+            else helper.np_dtype_to_tensor_dtype(value.dtype)
+        )
         container.add_initializer(name, kind, list(value.shape), value.ravel().tolist())
     for op, ins, outs, attrs in nodes:
         container.add_node(op, ins, outs, name=scope.get_unique_operator_name(op), **attrs)
@@ -82,10 +96,15 @@ def register(estimator_class) -> None:
     try:
         from skl2onnx import update_registered_converter
     except ImportError:
-        raise UsageError("converting with skl2onnx needs it installed: pip install skl2onnx") \
-            from None
-    update_registered_converter(estimator_class, "NnclfNNClassifier", _shape_calculator,
-                                _converter, overwrite=True,
-                                options={"zipmap": [True, False, "columns"],
-                                         "nocl": [True, False]})
+        raise UsageError(
+            "converting with skl2onnx needs it installed: pip install skl2onnx"
+        ) from None
+    update_registered_converter(
+        estimator_class,
+        "NnclfNNClassifier",
+        _shape_calculator,
+        _converter,
+        overwrite=True,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
+    )
     _REGISTERED.append(True)

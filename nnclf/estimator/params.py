@@ -35,21 +35,43 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (InvalidParameterError, Interval, StrOptions,
-                                             validate_parameter_constraints)
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
-from nnclf.errors import ConfigError, DataError
+from nnclf.base.rules import PerLayer, Rule, boolean, choice, number
+from nnclf.config.settings import (
+    DEFAULT_SCHEDULE,
+    Config,
+    DataConfig,
+    EarlyStopping,
+    ModelConfig,
+    SGDSettings,
+)
 from nnclf.data.preprocessing import train_test_split_stratified
+from nnclf.errors import ConfigError, DataError
+from nnclf.training.optimizers import OPTIMIZERS, optimizer_spec
 from nnclf.training.schedules import SCHEDULES, make_schedule
 from nnclf.training.weights import check_class_weight
-from nnclf.training.optimizers import OPTIMIZERS, optimizer_spec
-from nnclf.base.rules import PerLayer, Rule, boolean, choice, number
-from nnclf.config.settings import (DEFAULT_SCHEDULE, Config, DataConfig, EarlyStopping, ModelConfig,
-                                   SGDSettings)
 
-__all__ = ["DEFAULTS", "RULES", "CONSTRAINTS", "expected_failed_checks", "schedule_spec",
-           "optimizer_settings", "to_config", "draw_seeds", "validation_split",
-           "check_callbacks", "check_same_network", "params_record", "params_from_record"]
+__all__ = [
+    "DEFAULTS",
+    "RULES",
+    "CONSTRAINTS",
+    "expected_failed_checks",
+    "schedule_spec",
+    "optimizer_settings",
+    "to_config",
+    "draw_seeds",
+    "validation_split",
+    "check_callbacks",
+    "check_same_network",
+    "params_record",
+    "params_from_record",
+]
 
 _MODEL, _TRAIN, _DATA, _STOP = ModelConfig(), SGDSettings(), DataConfig(), EarlyStopping()
 
@@ -89,8 +111,10 @@ RULES: dict[str, Rule] = {
     "eta0": number(0, closed="neither"),
     "schedule": choice(SCHEDULES.keys(), "schedule"),
     "schedule_params": Rule("instance", cls=dict, optional=True),
-    **{name: SGDSettings.RULES[name]
-       for name in ("epochs", "steps", "batch_size", "sampling", "momentum", "l2", "average")},
+    **{
+        name: SGDSettings.RULES[name]
+        for name in ("epochs", "steps", "batch_size", "sampling", "momentum", "l2", "average")
+    },
     "optimizer": choice(OPTIMIZERS.keys(), "optimizer"),
     "optimizer_params": Rule("instance", cls=dict, optional=True),
     "early_stopping": boolean(),
@@ -135,19 +159,27 @@ CONSTRAINTS = {
 """NNClassifier's ``_parameter_constraints``, derived from :data:`RULES`."""
 
 _BY_DESIGN = {
-    "check_sample_weight_equivalence_on_dense_data":
-        "a weight changes how often an example is drawn, so fitting with integer weights "
-        "and fitting on repeated rows use different random draws: equal in expectation only",
+    "check_sample_weight_equivalence_on_dense_data": "a weight changes how often an example is drawn, so fitting with integer weights "
+    "and fitting on repeated rows use different random draws: equal in expectation only",
 }
 _SHUFFLE = dict.fromkeys(
-    ("check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data",
-     "check_classifiers_one_label_sample_weights", "check_class_weight_classifiers"),
-    "sampling='shuffle' refuses unequal weights: a permutation visits every example once")
+    (
+        "check_sample_weights_not_overwritten",
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_classifiers_one_label_sample_weights",
+        "check_class_weight_classifiers",
+    ),
+    "sampling='shuffle' refuses unequal weights: a permutation visits every example once",
+)
 _NO_PARTIAL_FIT = dict.fromkeys(
-    ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
-     "check_estimators_partial_fit_n_features"),
+    (
+        "check_fit_score_takes_y",
+        "check_n_features_in_after_fitting",
+        "check_estimators_partial_fit_n_features",
+    ),
     "partial_fit refuses schedule='plateau' (no validation set) and class_weight='balanced' "
-    "(it would count one batch's classes)")
+    "(it would count one batch's classes)",
+)
 
 
 def expected_failed_checks(estimator) -> dict[str, str]:
@@ -184,16 +216,20 @@ def schedule_spec(schedule: str, eta0: float, schedule_params: Mapping | None) -
     own = dict(schedule_params or {})
     for key, where in zip(_SCHEDULE_KEYS, ("schedule", "eta0")):
         if key in own:
-            raise ConfigError(f"schedule_params: {key!r} is set by the {where} parameter; "
-                              "remove it from schedule_params")
+            raise ConfigError(
+                f"schedule_params: {key!r} is set by the {where} parameter; "
+                "remove it from schedule_params"
+            )
     defaults = DEFAULT_SCHEDULE if schedule == DEFAULT_SCHEDULE["name"] else {}
     spec = {**defaults, "name": schedule, "eta0": eta0, **own}
     try:
         make_schedule(spec)
     except ConfigError as e:  # e.problem follows the name "schedule": ": step: ..."
-        raise ConfigError(f"{e.problem} (schedule_params holds the schedule's parameters "
-                          "besides eta0)", name=f"schedule={schedule!r} with eta0={eta0!r} "
-                          f"and schedule_params={schedule_params!r}") from None
+        raise ConfigError(
+            f"{e.problem} (schedule_params holds the schedule's parameters besides eta0)",
+            name=f"schedule={schedule!r} with eta0={eta0!r} "
+            f"and schedule_params={schedule_params!r}",
+        ) from None
     return spec
 
 
@@ -207,14 +243,17 @@ def optimizer_settings(optimizer: str, optimizer_params: Mapping | None) -> dict
     """
     own = dict(optimizer_params or {})
     if "name" in own:
-        raise ConfigError("optimizer_params: 'name' is set by the optimizer parameter; "
-                          "remove it from optimizer_params")
+        raise ConfigError(
+            "optimizer_params: 'name' is set by the optimizer parameter; "
+            "remove it from optimizer_params"
+        )
     try:
         return optimizer_spec({**own, "name": optimizer})
     except ConfigError as e:  # named "optimizer" or "optimizer.<parameter>"
         _, dot, key = e.name.partition(".")
-        raise ConfigError(e.problem, name=f"optimizer_params[{key!r}]" if dot
-                          else "optimizer_params") from None
+        raise ConfigError(
+            e.problem, name=f"optimizer_params[{key!r}]" if dot else "optimizer_params"
+        ) from None
 
 
 def to_config(params: Mapping, steps: int | None = None, partial: bool = False) -> Config:
@@ -232,34 +271,49 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
         classes of one batch) and ``schedule="plateau"`` (it has no validation set).
     """
     if partial and params["class_weight"] == "balanced":
-        raise ConfigError("partial_fit: class_weight='balanced' would count the classes of "
-                          "this batch only; pass compute_class_weight('balanced', classes="
-                          "classes, y=y_all) as a dict, or use fit")
+        raise ConfigError(
+            "partial_fit: class_weight='balanced' would count the classes of "
+            "this batch only; pass compute_class_weight('balanced', classes="
+            "classes, y=y_all) as a dict, or use fit"
+        )
     if partial and params["schedule"] == "plateau":
-        raise ConfigError("partial_fit: schedule='plateau' needs a validation loss, which "
-                          "partial_fit does not hold out; use fit or another schedule")
+        raise ConfigError(
+            "partial_fit: schedule='plateau' needs a validation loss, which "
+            "partial_fit does not hold out; use fit or another schedule"
+        )
     if params["epochs"] is None and params["steps"] is None:
-        raise ConfigError("epochs and steps are both None; give epochs (passes over the "
-                          "data) or steps (SGD updates) to say how long to train")
-    length = ({"epochs": None, "steps": steps} if steps is not None
-              else {"epochs": params["epochs"], "steps": params["steps"]})
+        raise ConfigError(
+            "epochs and steps are both None; give epochs (passes over the "
+            "data) or steps (SGD updates) to say how long to train"
+        )
+    length = (
+        {"epochs": None, "steps": steps}
+        if steps is not None
+        else {"epochs": params["epochs"], "steps": params["steps"]}
+    )
     train = SGDSettings(
-        **length, batch_size=params["batch_size"], sampling=params["sampling"],
+        **length,
+        batch_size=params["batch_size"],
+        sampling=params["sampling"],
         schedule=schedule_spec(params["schedule"], params["eta0"], params["schedule_params"]),
-        momentum=params["momentum"], l2=params["l2"],
+        momentum=params["momentum"],
+        l2=params["l2"],
         optimizer=optimizer_settings(params["optimizer"], params["optimizer_params"]),
         average=params["average"],
-        early_stopping=(EarlyStopping(patience=params["patience"])
-                        if params["early_stopping"] else None),
+        early_stopping=(
+            EarlyStopping(patience=params["patience"]) if params["early_stopping"] else None
+        ),
         engine=params["engine"],
     )
     seed = params["random_state"]
     return Config(
         seed=int(seed) if isinstance(seed, Integral) else 0,
-        data=DataConfig(validation_fraction=params["validation_fraction"],
-                        standardize=params["standardize"]),
-        model=ModelConfig(params["hidden_units"], params["transfer"], params["init"],
-                          dtype=params["dtype"]),
+        data=DataConfig(
+            validation_fraction=params["validation_fraction"], standardize=params["standardize"]
+        ),
+        model=ModelConfig(
+            params["hidden_units"], params["transfer"], params["init"], dtype=params["dtype"]
+        ),
         train=train,
     )
 
@@ -284,7 +338,8 @@ def validation_split(params: Mapping, X, y, w, seed: int) -> tuple:
     why = "early_stopping=True" if params["early_stopping"] else "schedule='plateau'"
     try:
         rows, val_rows, y, y_val = train_test_split_stratified(
-            np.arange(len(y)), y, params["validation_fraction"], seed)
+            np.arange(len(y)), y, params["validation_fraction"], seed
+        )
     except DataError as e:
         raise e.renamed(f"validation_fraction ({why})") from None
     return X[rows], y, None if w is None else w[rows], X[val_rows], y_val
@@ -294,8 +349,10 @@ def check_callbacks(callbacks) -> tuple:
     """The ``callbacks`` parameter as a tuple; a ConfigError names one that is not callable."""
     for i, callback in enumerate(callbacks or ()):
         if not callable(callback):
-            raise ConfigError(f"callbacks[{i}] is {callback!r}, which is not callable; give "
-                              "functions callback(history)")
+            raise ConfigError(
+                f"callbacks[{i}] is {callback!r}, which is not callable; give "
+                "functions callback(history)"
+            )
     return tuple(callbacks or ())
 
 
@@ -305,12 +362,14 @@ def check_same_network(hidden_units, transfer, network) -> None:
     (warm_start, partial_fit) cannot change them."""
     mine = ModelConfig(hidden_units, transfer)
     for name, given, now, before, shown in (
-            ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
-            ("transfer", transfer, mine.transfers, network.transfers, network.transfer)):
+        ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
+        ("transfer", transfer, mine.transfers, network.transfers, network.transfer),
+    ):
         if now != before:
             raise ConfigError(
                 f"{name} is {given!r} but the fitted network has {shown!r}, so training "
-                "cannot continue; set warm_start=False (and call fit) to start afresh")
+                "cannot continue; set warm_start=False (and call fit) to start afresh"
+            )
 
 
 def params_record(params: Mapping) -> dict:
@@ -324,8 +383,7 @@ def params_record(params: Mapping) -> dict:
     return record
 
 
-def params_from_record(config, hidden_units, transfer,
-                       constraints: Mapping[str, list]) -> dict:
+def params_from_record(config, hidden_units, transfer, constraints: Mapping[str, list]) -> dict:
     """The estimator parameters a model file's ``config`` records (only the valid ones).
 
     ``hidden_units`` and ``transfer`` are the network's own; ``constraints`` is the
@@ -340,8 +398,9 @@ def params_from_record(config, hidden_units, transfer,
 
 def _is_valid(constraints: Mapping[str, list], name: str, value) -> bool:
     try:
-        validate_parameter_constraints({name: constraints[name]}, {name: value},
-                                       caller_name="NNClassifier")
+        validate_parameter_constraints(
+            {name: constraints[name]}, {name: value}, caller_name="NNClassifier"
+        )
     except InvalidParameterError:
         return False
     return True
@@ -349,6 +408,7 @@ def _is_valid(constraints: Mapping[str, list], name: str, value) -> bool:
 
 def _params_from_run_config(config: Mapping) -> dict:
     """Parameters from the config of an ``nnclf train`` run (see the module docstring)."""
+
     def section(name) -> Mapping:
         part = config.get(name)
         return part if isinstance(part, Mapping) else {}
@@ -356,16 +416,20 @@ def _params_from_run_config(config: Mapping) -> dict:
     found = {**section("model"), **section("train")}
     schedule = found.pop("schedule", None)
     if isinstance(schedule, Mapping) and "name" in schedule:
-        found.update(schedule=schedule["name"],
-                     schedule_params={k: v for k, v in schedule.items() if k not in _SCHEDULE_KEYS})
+        found.update(
+            schedule=schedule["name"],
+            schedule_params={k: v for k, v in schedule.items() if k not in _SCHEDULE_KEYS},
+        )
         if "eta0" in schedule:
             found["eta0"] = schedule["eta0"]
     elif isinstance(schedule, str):
         found["schedule"] = schedule
     optimizer = found.pop("optimizer", None)
     if isinstance(optimizer, Mapping) and "name" in optimizer:
-        found.update(optimizer=optimizer["name"],
-                     optimizer_params={k: v for k, v in optimizer.items() if k != "name"} or None)
+        found.update(
+            optimizer=optimizer["name"],
+            optimizer_params={k: v for k, v in optimizer.items() if k != "name"} or None,
+        )
     rule = found.pop("early_stopping", None)
     found["early_stopping"] = isinstance(rule, Mapping) or rule is True
     if isinstance(rule, Mapping) and "patience" in rule:

@@ -23,15 +23,10 @@ that JSON can hold.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Mapping
-
 import numpy as np
 
+from nnclf.base.archive import atomic_write, atomic_write_text, read_archive, to_json, write_archive
 from nnclf.base.version import __version__
-
-from nnclf.base.archive import (atomic_write, atomic_write_text, read_archive, to_json,
-                      write_archive)
 from nnclf.errors import ModelFileError
 from nnclf.graph.network import MAX_LAYERS, layers_of, param_names
 
@@ -73,13 +68,17 @@ def save_model(path, params, metadata):
         metadata = to_json(metadata, "metadata")
     except TypeError as exc:
         raise _error(path, str(exc)) from None
-    metadata.update(format=FORMAT, format_version=1 if "W" in names else 2,
-                    nnclf_version=__version__)
+    metadata.update(
+        format=FORMAT, format_version=1 if "W" in names else 2, nnclf_version=__version__
+    )
     try:
         return write_archive(path, arrays, metadata, meta_key=META)
     except OSError as exc:
-        raise _error(path, f"cannot be written ({exc.strerror or exc}); "
-                     "check that the directory exists and is writable") from None
+        raise _error(
+            path,
+            f"cannot be written ({exc.strerror or exc}); "
+            "check that the directory exists and is writable",
+        ) from None
 
 
 def load_model(path):
@@ -104,8 +103,9 @@ def load_model(path):
         If the file is missing, not an npz, not an nnclf model, from a newer nnclf,
         inconsistent, or contains object (pickled) arrays.
     """
-    arrays, metadata = read_archive(path, meta_key=META, kind="an nnclf model",
-                                    error=lambda problem: _error(path, problem))
+    arrays, metadata = read_archive(
+        path, meta_key=META, kind="an nnclf model", error=lambda problem: _error(path, problem)
+    )
     _check_format(metadata, path)
     names = _names(arrays, path)
     for name in names:
@@ -127,8 +127,11 @@ def _check_format(metadata: dict, path) -> None:
     if type(version) is not int or version < 1:
         raise _error(path, f"has an invalid format_version {version!r}; re-save the model")
     if version > FORMAT_VERSION:
-        raise _error(path, f"was written by a newer nnclf (format version {version} > "
-                     f"{FORMAT_VERSION}); upgrade nnclf")
+        raise _error(
+            path,
+            f"was written by a newer nnclf (format version {version} > "
+            f"{FORMAT_VERSION}); upgrade nnclf",
+        )
 
 
 def _names(params, path) -> tuple[str, ...]:
@@ -136,8 +139,11 @@ def _names(params, path) -> tuple[str, ...]:
     no weight matrix at all, so that the error names the notes' W)."""
     n = layers_of(params)
     if n == 1 and "W1" in params:
-        raise _error(path, "has both 'W' and 'W1'; a network with one hidden layer names its "
-                     "weights W, one with several W1, W2, ...")
+        raise _error(
+            path,
+            "has both 'W' and 'W1'; a network with one hidden layer names its "
+            "weights W, one with several W1, W2, ...",
+        )
     if n > MAX_LAYERS:
         raise _error(path, f"has {n} hidden layers; nnclf reads at most {MAX_LAYERS}")
     return param_names(max(n, 1))
@@ -153,8 +159,9 @@ def _check_params(params, path):
             raise _error(path, f"parameter {name!r} is missing; pass all of {', '.join(names)}")
         arrays[name] = np.asarray(params[name])
         if not np.issubdtype(arrays[name].dtype, np.floating):
-            raise _error(path, f"parameter {name!r} has dtype {arrays[name].dtype}; "
-                         "expected a float array")
+            raise _error(
+                path, f"parameter {name!r} has dtype {arrays[name].dtype}; expected a float array"
+            )
     first = names[0]
     if arrays[first].ndim != 2:
         raise _error(path, f"parameter {first!r} has shape {arrays[first].shape}; expected (m, d)")
@@ -162,11 +169,17 @@ def _check_params(params, path):
     for w, b in zip(names[::2], names[1::2]):
         W, bias = arrays[w], arrays[b]
         if W.ndim != 2 or W.shape[1] != fan_in:
-            raise _error(path, f"parameter {w!r} has shape {W.shape} but {before} has {fan_in} "
-                         f"{'hidden units' if w != first else 'inputs'}")
+            raise _error(
+                path,
+                f"parameter {w!r} has shape {W.shape} but {before} has {fan_in} "
+                f"{'hidden units' if w != first else 'inputs'}",
+            )
         m = W.shape[0]
         if bias.shape != (m,):
-            raise _error(path, f"parameter {b!r} has shape {bias.shape} but {w} has {m} "
-                         f"{'classes' if w == 'V' else 'hidden units'}")
+            raise _error(
+                path,
+                f"parameter {b!r} has shape {bias.shape} but {w} has {m} "
+                f"{'classes' if w == 'V' else 'hidden units'}",
+            )
         fan_in, before = m, w
     return arrays

@@ -28,7 +28,7 @@ The ``onnx`` package is needed (``pip install "nnclf[onnx]"``); without it, a on
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,8 +41,13 @@ OPSET = 17
 IR_VERSION = 8
 """The ONNX IR version of exported models (onnxruntime 1.10 and later)."""
 
-ONNX_TRANSFERS: dict[str, str] = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu",
-                                  "identity": "Identity", "softplus": "Softplus"}
+ONNX_TRANSFERS: dict[str, str] = {
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "relu": "Relu",
+    "identity": "Identity",
+    "softplus": "Softplus",
+}
 """The ONNX operator (one input, default domain) of each transfer function g, by name. A
 transfer function registered with :func:`nnclf.graph.register_transfer` is exported
 once its operator is added here, e.g. ``ONNX_TRANSFERS["elu"] = "Elu"``."""
@@ -58,8 +63,9 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise UsageError(f"ONNX export needs the onnx package; install it with: {INSTALL}") \
-            from None
+        raise UsageError(
+            f"ONNX export needs the onnx package; install it with: {INSTALL}"
+        ) from None
     return onnx
 
 
@@ -73,8 +79,9 @@ def _label_values(classes: np.ndarray) -> np.ndarray:
     return np.array([str(c) for c in classes.tolist()], dtype=object)
 
 
-def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str], str],
-           dtype=np.float32) -> tuple[dict[str, np.ndarray], list[Node]]:
+def recipe(
+    model, x: str, label: str, probabilities: str, fresh: Callable[[str], str], dtype=np.float32
+) -> tuple[dict[str, np.ndarray], list[Node]]:
     """The graph of ``model`` as constants (by name) and nodes, for either builder.
 
     Parameters
@@ -95,7 +102,8 @@ def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str],
         raise GraphError(
             f"transfer function {missing[0]!r} has no ONNX form; the export knows "
             f"{', '.join(ONNX_TRANSFERS)} (add its operator to "
-            "nnclf.export.onnx.ONNX_TRANSFERS)")
+            "nnclf.export.onnx.ONNX_TRANSFERS)"
+        )
     constants, nodes = {}, []
 
     def const(hint: str, value) -> str:
@@ -114,11 +122,19 @@ def recipe(model, x: str, label: str, probabilities: str, fresh: Callable[[str],
         h = node("Div", [h, const("scale", model.standardizer.scale_.astype(dtype))], "x_std")
     names = net.param_names
     for k, g in enumerate(net.transfers):
-        W, b = (net.params[n].astype(dtype) for n in names[2 * k:2 * k + 2])
+        W, b = (net.params[n].astype(dtype) for n in names[2 * k : 2 * k + 2])
         z = node("Gemm", [h, const(names[2 * k], W), const(names[2 * k + 1], b)], "z", transB=1)
         h = node(ONNX_TRANSFERS[g], [z], "h")
-    l = node("Gemm", [h, const("V", net.params["V"].astype(dtype)),
-                      const("gamma", net.params["gamma"].astype(dtype))], "l", transB=1)
+    l = node(
+        "Gemm",
+        [
+            h,
+            const("V", net.params["V"].astype(dtype)),
+            const("gamma", net.params["gamma"].astype(dtype)),
+        ],
+        "l",
+        transB=1,
+    )
     node("Softmax", [l], "p", probabilities, axis=1)
     best = node("ArgMax", [probabilities], "class_index", axis=1, keepdims=0)
     node("Gather", [const("classes", _label_values(model.classes)), best], "label", label, axis=0)
@@ -133,6 +149,7 @@ def _namer(taken: set[str]) -> Callable[[str], str]:
             name = f"{hint}_{i}"
         taken.add(name)
         return name
+
     return fresh
 
 
@@ -156,35 +173,48 @@ def to_onnx(model, name: str = "nnclf"):
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    constants, nodes = recipe(model, "X", "label", "probabilities",
-                              _namer({"X", "label", "probabilities"}))
+    constants, nodes = recipe(
+        model, "X", "label", "probabilities", _namer({"X", "label", "probabilities"})
+    )
     labels = _label_values(model.classes)
-    label_type = helper.np_dtype_to_tensor_dtype(labels.dtype) if labels.dtype != object \
+    label_type = (
+        helper.np_dtype_to_tensor_dtype(labels.dtype)
+        if labels.dtype != object
         else TensorProto.STRING
+    )
     graph = helper.make_graph(
         [helper.make_node(op, ins, outs, name=outs[0], **attrs) for op, ins, outs, attrs in nodes],
         name,
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, model.n_features])],
-        [helper.make_tensor_value_info("label", label_type, [None]),
-         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
-                                       [None, len(labels)])],
+        [
+            helper.make_tensor_value_info("label", label_type, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, len(labels)]),
+        ],
         initializer=[numpy_helper.from_array(v, k) for k, v in constants.items()],
     )
-    proto = helper.make_model(graph, producer_name="nnclf", producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", OPSET)],
-                              ir_version=IR_VERSION, doc_string=_describe(model))
+    proto = helper.make_model(
+        graph,
+        producer_name="nnclf",
+        producer_version=__version__,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        doc_string=_describe(model),
+    )
     names = list(model.feature_names) if model.feature_names is not None else None
-    helper.set_model_props(proto, {"classes": json.dumps(labels.tolist()),
-                                   "feature_names": json.dumps(names)})
+    helper.set_model_props(
+        proto, {"classes": json.dumps(labels.tolist()), "feature_names": json.dumps(names)}
+    )
     onnx.checker.check_model(proto)
     return proto
 
 
 def _describe(model) -> str:
     net = model.network
-    return (f"nnclf softmax network: {net.n_features} inputs, hidden layers "
-            f"{list(net.layers)} ({', '.join(net.transfers)}), {net.n_classes} classes"
-            f"{', standardised inputs' if model.standardizer is not None else ''}")
+    return (
+        f"nnclf softmax network: {net.n_features} inputs, hidden layers "
+        f"{list(net.layers)} ({', '.join(net.transfers)}), {net.n_classes} classes"
+        f"{', standardised inputs' if model.standardizer is not None else ''}"
+    )
 
 
 def save_onnx(model, path):

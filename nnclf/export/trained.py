@@ -17,17 +17,17 @@ standardisation to the one it holds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from nnclf.errors import DataError, ModelFileError
-from nnclf.graph.network import Network, layers_of
-from nnclf.data.preprocessing import Standardizer
 from nnclf.base.rules import check_fields
-from nnclf.export.modelfile import load_model, save_model
 from nnclf.config.settings import DTYPES, ModelConfig
+from nnclf.data.preprocessing import Standardizer
+from nnclf.errors import DataError, ModelFileError
+from nnclf.export.modelfile import load_model, save_model
+from nnclf.graph.network import Network, layers_of
 from nnclf.graph.transfers import TRANSFERS
 
 __all__ = ["TrainedModel", "encode_labels"]
@@ -76,12 +76,21 @@ class TrainedModel:
     data: dict | None = field(default=None, repr=False)
 
     @classmethod
-    def untrained(cls, model: ModelConfig, n_features: int, classes: np.ndarray, seed,
-                  **kw) -> "TrainedModel":
+    def untrained(
+        cls, model: ModelConfig, n_features: int, classes: np.ndarray, seed, **kw
+    ) -> TrainedModel:
         """A model with a new network for ``model``'s settings: d = ``n_features`` inputs,
         K = len(classes) outputs, initialised from ``seed``. ``kw``: the other fields."""
-        network = Network(n_features, model.hidden_units, len(classes), model.transfer,
-                          model.init, model.init_scale, seed=seed, dtype=model.dtype)
+        network = Network(
+            n_features,
+            model.hidden_units,
+            len(classes),
+            model.transfer,
+            model.init,
+            model.init_scale,
+            seed=seed,
+            dtype=model.dtype,
+        )
         return cls(network, np.asarray(classes), **kw)
 
     @property
@@ -96,7 +105,8 @@ class TrainedModel:
             raise AttributeError(
                 f"{name}_: the network has {len(self.network.layers)} hidden layers "
                 f"(hidden_units={list(self.network.layers)}), so there is no single {name}; "
-                "use coefs_ and intercepts_")
+                "use coefs_ and intercepts_"
+            )
         return params[name]
 
     @property
@@ -138,16 +148,21 @@ class TrainedModel:
         """
         known = ", ".join(map(str, self.classes.tolist()))
         return encode_labels(
-            y, self.classes,
-            lambda label: f"label {label!r} was never seen in training; the model knows "
-                          f"{known}{hint}",
+            y,
+            self.classes,
+            lambda label: (
+                f"label {label!r} was never seen in training; the model knows {known}{hint}"
+            ),
         )
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         network = state.pop("network")
-        state["network_params"] = {"transfer": network.transfer, "dtype": network.dtype.name,
-                                   **network.params}
+        state["network_params"] = {
+            "transfer": network.transfer,
+            "dtype": network.dtype.name,
+            **network.params,
+        }
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -173,7 +188,7 @@ class TrainedModel:
         return save_model(path, self.network.params, self.metadata())
 
     @classmethod
-    def load(cls, path) -> "TrainedModel":
+    def load(cls, path) -> TrainedModel:
         """Read a model file; never runs code from it. Metadata of a wrong type, an unknown
         transfer function or sizes that do not fit the weight matrices are a ModelFileError
         naming the file and the field."""
@@ -183,26 +198,40 @@ class TrainedModel:
             return ModelFileError(f"model file '{path}': {problem}")
 
         check_fields(meta, _FIELDS, error)
-        network = Network.from_params(params, _transfer(meta, layers_of(params), error),
-                                      _dtype(meta, error))
+        network = Network.from_params(
+            params, _transfer(meta, layers_of(params), error), _dtype(meta, error)
+        )
         if meta.get("layers") is not None and tuple(meta["layers"]) != network.layers:
-            raise error(f"its 'layers' {meta['layers']} do not match its weight matrices' "
-                        f"{list(network.layers)}; the file was edited or damaged: use the "
-                        "file nnclf wrote")
+            raise error(
+                f"its 'layers' {meta['layers']} do not match its weight matrices' "
+                f"{list(network.layers)}; the file was edited or damaged: use the "
+                "file nnclf wrote"
+            )
         classes, names = np.asarray(meta["classes"]), meta.get("feature_names")
         if len(classes) != network.n_classes:
             raise error(f"{len(classes)} class labels for {network.n_classes} outputs")
         if names is not None and len(names) != network.n_features:
             raise error(f"{len(names)} feature names for W's {network.n_features} inputs")
-        return cls(network=network, classes=classes,
-                   feature_names=tuple(names) if names is not None else None,
-                   standardizer=_standardizer(meta.get("standardizer"), network.n_features, error),
-                   config=meta.get("config"), data=meta.get("data"))
+        return cls(
+            network=network,
+            classes=classes,
+            feature_names=tuple(names) if names is not None else None,
+            standardizer=_standardizer(meta.get("standardizer"), network.n_features, error),
+            config=meta.get("config"),
+            data=meta.get("data"),
+        )
 
 
-_FIELDS = {"classes": "labels", "feature_names": "texts?", "standardizer": "mapping?",
-           "transfer": "transfers?", "layers": "sizes?", "dtype": "text?", "config": "mapping?",
-           "data": "mapping?"}
+_FIELDS = {
+    "classes": "labels",
+    "feature_names": "texts?",
+    "standardizer": "mapping?",
+    "transfer": "transfers?",
+    "layers": "sizes?",
+    "dtype": "text?",
+    "config": "mapping?",
+    "data": "mapping?",
+}
 """What each field of a model file's metadata must be (see :func:`check_fields`)."""
 
 
@@ -212,12 +241,16 @@ def _transfer(meta: dict, n_layers: int, error):
     names = [transfer] if isinstance(transfer, str) else transfer
     for name in names:
         if name not in TRANSFERS:
-            raise error(f"its transfer function {name!r} is not registered; register it "
-                        "(nnclf.graph.register_transfer) before loading the model")
+            raise error(
+                f"its transfer function {name!r} is not registered; register it "
+                "(nnclf.graph.register_transfer) before loading the model"
+            )
     if len(names) not in (1, n_layers):
-        raise error(f"its 'transfer' lists {len(names)} functions for {n_layers} hidden "
-                    f"layer{'s' if n_layers > 1 else ''}; the file was edited or damaged: use "
-                    "the file nnclf wrote")
+        raise error(
+            f"its 'transfer' lists {len(names)} functions for {n_layers} hidden "
+            f"layer{'s' if n_layers > 1 else ''}; the file was edited or damaged: use "
+            "the file nnclf wrote"
+        )
     return transfer
 
 
@@ -231,9 +264,14 @@ def _dtype(meta: dict, error) -> str:
 def _standardizer(saved: dict | None, d: int, error) -> Standardizer | None:
     if saved is None:
         return None
-    check_fields(saved, {"mean": "numbers", "scale": "numbers"},
-                 lambda problem: error(f"in its standardizer, {problem.removeprefix('its ')}"))
+    check_fields(
+        saved,
+        {"mean": "numbers", "scale": "numbers"},
+        lambda problem: error(f"in its standardizer, {problem.removeprefix('its ')}"),
+    )
     if not len(saved["mean"]) == len(saved["scale"]) == d or min(saved["scale"], default=1) <= 0:
-        raise error(f"its standardizer must hold {d} means and {d} scales > 0 (one per input "
-                    "of W); the file was edited or damaged: use the file nnclf wrote")
+        raise error(
+            f"its standardizer must hold {d} means and {d} scales > 0 (one per input "
+            "of W); the file was edited or damaged: use the file nnclf wrote"
+        )
     return Standardizer.from_dict(saved)

@@ -19,12 +19,38 @@ vocabulary a reader of the notes builds graphs with, each name from the module t
 """
 
 from nnclf.graph.functions import Compiled, LocalFunction, add, affine, mul
-from nnclf.graph.softmax import log_softmax, neg_pick
-from nnclf.graph.transfers import (TRANSFERS, elementwise, get_transfer, identity, register_transfer,
-                                   relu, sigmoid, softplus, tanh)
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
+from nnclf.graph.softmax import log_softmax, neg_pick
+from nnclf.graph.transfers import (
+    TRANSFERS,
+    elementwise,
+    get_transfer,
+    identity,
+    register_transfer,
+    relu,
+    sigmoid,
+    softplus,
+    tanh,
+)
 
-__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine", "log_softmax", "neg_pick",
-           "TRANSFERS", "elementwise", "get_transfer", "register_transfer", "tanh", "sigmoid",
-           "relu", "identity", "softplus", "Graph", "Network"]
+__all__ = [
+    "LocalFunction",
+    "Compiled",
+    "add",
+    "mul",
+    "affine",
+    "log_softmax",
+    "neg_pick",
+    "TRANSFERS",
+    "elementwise",
+    "get_transfer",
+    "register_transfer",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "identity",
+    "softplus",
+    "Graph",
+    "Network",
+]

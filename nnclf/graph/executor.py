@@ -25,10 +25,9 @@ from __future__ import annotations
 import itertools
 import linecache
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Callable
 
 import numpy as np
 
@@ -194,13 +193,16 @@ class Executor:
         forward = _Pass("forward", "u", shapes, buffers, self._dtype)
         for f, args, i in self._forward_steps:
             out = "None" if i == self._output_slot else forward.buffer(f"o{i}", i)
-            forward.emit(f"u[{i}] = {forward.bind(f'f{i}', f)}({_slots('u', args)}, out={out})",
-                         f"u^{i} = f^{i}({_slots('u^', args)})")
+            forward.emit(
+                f"u[{i}] = {forward.bind(f'f{i}', f)}({_slots('u', args)}, out={out})",
+                f"u^{i} = f^{i}({_slots('u^', args)})",
+            )
         forward.lines.append(f"    return u[{self._output_slot}]")
         backward = _Pass("backward", "u, p", shapes, buffers, self._dtype)
         _backward_lines(backward, self._steps)
-        return _Plan(shapes, casts, buffers, forward.build(), backward.build(),
-                     [forward.text, backward.text])
+        return _Plan(
+            shapes, casts, buffers, forward.build(), backward.build(), [forward.text, backward.text]
+        )
 
     def _into_pass(self, plan: _Plan, targets: tuple[str, ...]) -> Callable:
         """The backward pass when p^j of the leaves ``targets`` is added into given arrays
@@ -328,7 +330,8 @@ class Executor:
         shapes, dtype, n = plan.shapes, self._dtype, self._output_slot
         return {
             name: (p[s] if s != n else np.full(shapes[n], seed, dtype=dtype))
-            if p[s] is not None else np.zeros(shapes[s], dtype=dtype)
+            if p[s] is not None
+            else np.zeros(shapes[s], dtype=dtype)
             for name, s in zip(self.wrt, self._wrt_slots)
         }
 
@@ -353,9 +356,12 @@ def _backward_lines(pass_: _Pass, steps: list[_Step]) -> None:
     seen: set[int] = set()
     for st in steps:
         if st.j in seen:
-            pass_.emit(f"add(p[{st.j}], {_product(pass_, st)}, out=p[{st.j}])",
-                       f"p^{st.j} += p^{st.i} J^{{{st.j}->{st.i}}}")
+            pass_.emit(
+                f"add(p[{st.j}], {_product(pass_, st)}, out=p[{st.j}])",
+                f"p^{st.j} += p^{st.i} J^{{{st.j}->{st.i}}}",
+            )
         else:
-            pass_.emit(f"p[{st.j}] = {_product(pass_, st)}",
-                       f"p^{st.j} = p^{st.i} J^{{{st.j}->{st.i}}}")
+            pass_.emit(
+                f"p[{st.j}] = {_product(pass_, st)}", f"p^{st.j} = p^{st.i} J^{{{st.j}->{st.i}}}"
+            )
         seen.add(st.j)

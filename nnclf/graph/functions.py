@@ -31,7 +31,7 @@ axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the m
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -121,7 +121,7 @@ class LocalFunction:
         differentiable: Sequence[bool] | None = None,
         reads: Sequence[Sequence[int]] | None = None,
         accumulators: Sequence[Callable | None] | None = None,
-        compiled: "Compiled | None" = None,
+        compiled: Compiled | None = None,
     ):
         if jacobians is None and vjps is None:
             raise GraphError(
@@ -136,7 +136,9 @@ class LocalFunction:
         self.name = name
         self.arity = len(jacobians if jacobians is not None else vjps)
         self.differentiable = (
-            (True,) * self.arity if differentiable is None else tuple(bool(d) for d in differentiable)
+            (True,) * self.arity
+            if differentiable is None
+            else tuple(bool(d) for d in differentiable)
         )
         if len(self.differentiable) != self.arity:
             raise GraphError(
@@ -153,7 +155,9 @@ class LocalFunction:
         self.reads = tuple(
             everything if reads is None else tuple(reads[k]) for k in range(self.arity)
         )
-        self._accumulators = tuple(accumulators) if accumulators is not None else (None,) * self.arity
+        self._accumulators = (
+            tuple(accumulators) if accumulators is not None else (None,) * self.arity
+        )
         self.compiled = compiled
 
     def __repr__(self) -> str:
@@ -235,12 +239,14 @@ class Compiled(NamedTuple):
 
 # --------------------------------------------------------------------------- elementwise
 
+
 def _same_shape(name: str):
     def check(a, b):
         if np.shape(a) != np.shape(b):
             raise GraphError(
                 f"{name} needs arguments of one shape, got {np.shape(a)} and {np.shape(b)}"
             )
+
     return check
 
 
@@ -295,6 +301,7 @@ mul = LocalFunction(
 
 
 # --------------------------------------------------------------------------- affine
+
 
 def _affine_check(W, x, b):
     W_shape, x_shape, b_shape = np.shape(W), np.shape(x), np.shape(b)
@@ -455,7 +462,10 @@ affine = LocalFunction(
     check=_affine_check,
     reads=[(1,), (0,), ()],
     accumulators=[_affine_add_W, None, _affine_add_b],
-    compiled=Compiled(_affine_c, (_affine_vjp_W_c, _affine_vjp_x_c, _affine_vjp_b_c),
-                      (_affine_add_W_c, None, _affine_add_b_c)),
+    compiled=Compiled(
+        _affine_c,
+        (_affine_vjp_W_c, _affine_vjp_x_c, _affine_vjp_b_c),
+        (_affine_add_W_c, None, _affine_add_b_c),
+    ),
 )
 """f(W, x, b) = Wx + b; with a batch x of shape (B, d), each row is W x_r + b."""

@@ -19,13 +19,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnclf.base.tables import format_table
 from nnclf.errors import GraphError
 from nnclf.graph.functions import LocalFunction
 from nnclf.graph.graph import Graph
-from nnclf.base.tables import format_table
 
-__all__ = ["LeafCheck", "GradcheckReport", "numerical_gradient", "gradcheck", "gradcheck_modes",
-           "check_function"]
+__all__ = [
+    "LeafCheck",
+    "GradcheckReport",
+    "numerical_gradient",
+    "gradcheck",
+    "gradcheck_modes",
+    "check_function",
+]
 
 EPS, ATOL, RTOL = 1e-6, 1e-5, 1e-3
 
@@ -63,8 +69,16 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         rows = [["leaf", "entries", "max abs err", "max rel err", "ok"]]
-        rows += [[c.name, str(c.size), f"{c.max_abs_error:.3e}", f"{c.max_rel_error:.3e}",
-                  "yes" if c.ok else "NO"] for c in self.checks]
+        rows += [
+            [
+                c.name,
+                str(c.size),
+                f"{c.max_abs_error:.3e}",
+                f"{c.max_rel_error:.3e}",
+                "yes" if c.ok else "NO",
+            ]
+            for c in self.checks
+        ]
         return f"{self.what}\n{format_table(rows, right={1, 2, 3})}"
 
 
@@ -160,23 +174,31 @@ def gradcheck_modes(
     if wrt is None:
         names = list(graph.real_leaves)
     else:
-        names = [graph.vertex_of(ref, "gradcheck") for ref in
-                 ([wrt] if isinstance(wrt, (str, int, np.integer)) else wrt)]
+        names = [
+            graph.vertex_of(ref, "gradcheck")
+            for ref in ([wrt] if isinstance(wrt, (str, int, np.integer)) else wrt)
+        ]
         inner = [v for v in names if not v.is_leaf]
         if inner:
-            raise GraphError(f"gradcheck: vertex {inner[0].index} ({inner[0].name}) is not a "
-                             "leaf; finite differences perturb leaves only")
+            raise GraphError(
+                f"gradcheck: vertex {inner[0].index} ({inner[0].name}) is not a "
+                "leaf; finite differences perturb leaves only"
+            )
         names = [v.name for v in names]
     if not names:
         raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
     # A copy of every leaf checked, in the graph's dtype: it is perturbed in place.
-    values = {k: (np.array(v, dtype=graph.dtype) if k in names else v)
-              for k, v in leaf_values.items()}
+    values = {
+        k: (np.array(v, dtype=graph.dtype) if k in names else v) for k, v in leaf_values.items()
+    }
     forward = graph.forward(values)
     output = graph.output.name
     analytic = {
-        mode: ({name: graph.path_sum(forward, name, output) for name in names}
-               if mode == "path_sum" else graph.backward(forward, mode=mode, wrt=names))
+        mode: (
+            {name: graph.path_sum(forward, name, output) for name in names}
+            if mode == "path_sum"
+            else graph.backward(forward, mode=mode, wrt=names)
+        )
         for mode in modes
     }
 
@@ -186,8 +208,9 @@ def gradcheck_modes(
     numeric = {name: numerical_gradient(f, values[name], eps) for name in names}
     return {
         mode: GradcheckReport(
-            checks=[_compare(name, analytic[mode][name], numeric[name], atol, rtol)
-                    for name in names],
+            checks=[
+                _compare(name, analytic[mode][name], numeric[name], atol, rtol) for name in names
+            ],
             what=f"backprop ({mode}) vs finite differences (eps={eps:g})",
         )
         for mode in modes
@@ -213,12 +236,14 @@ def check_function(
         J = fn.jacobian(k, ans, *args)
         numeric = np.empty_like(J)
         for r in range(ans.size):
+
             def f_r(r=r):
                 return np.ravel(fn.forward(*args))[r]
+
             numeric[r] = np.ravel(numerical_gradient(f_r, a, eps))
-        from_vjp = np.stack([
-            np.ravel(fn.vjp(k, e.reshape(ans.shape), ans, *args)) for e in np.eye(ans.size)
-        ])
+        from_vjp = np.stack(
+            [np.ravel(fn.vjp(k, e.reshape(ans.shape), ans, *args)) for e in np.eye(ans.size)]
+        )
         report.checks.append(_compare(f"arg {k + 1}: jacobian", J, numeric, atol, rtol))
         report.checks.append(_compare(f"arg {k + 1}: vjp", from_vjp, J, atol, rtol))
     return report

@@ -38,16 +38,14 @@ and an unknown name looked up with ``graph[name]`` a ``KeyError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from nnclf.base.tables import format_table
 from nnclf.errors import GraphError
 from nnclf.graph.executor import Executor
 from nnclf.graph.functions import LocalFunction
-from nnclf.base.tables import format_table
-
 
 __all__ = ["Graph", "Vertex", "GlobalFunction", "PATH_LIMIT"]
 
@@ -62,7 +60,7 @@ class Vertex:
 
     __slots__ = ("graph", "name", "fn", "parents", "_position")
 
-    def __init__(self, graph: "Graph", name: str, fn: LocalFunction | None, parents: tuple):
+    def __init__(self, graph: Graph, name: str, fn: LocalFunction | None, parents: tuple):
         self.graph = graph
         self.name = name
         self.fn = fn
@@ -176,9 +174,7 @@ class Graph:
         if not isinstance(p, Vertex):
             raise TypeError(f"vertex '{child}': parent {k} must be a Vertex or a name, got {p!r}")
         if p.graph is not self:
-            raise GraphError(
-                f"vertex '{child}': parent {k} '{p.name}' belongs to another graph"
-            )
+            raise GraphError(f"vertex '{child}': parent {k} '{p.name}' belongs to another graph")
         return p
 
     # ------------------------------------------------------------------ structure
@@ -262,7 +258,9 @@ class Graph:
     def _real_names(self) -> frozenset[str]:
         if self._real is None:
             self._real = frozenset(
-                p.name for v in self._ops for k, p in enumerate(v.parents)
+                p.name
+                for v in self._ops
+                for k, p in enumerate(v.parents)
                 if p.is_leaf and v.fn.differentiable[k]
             )
         return self._real
@@ -322,7 +320,7 @@ class Graph:
             values[v.name] = self.leaf_array(v.name, leaf_values[v.name], caller)
         return values
 
-    def global_function(self, k) -> "GlobalFunction":
+    def global_function(self, k) -> GlobalFunction:
         """f-bar^k: the function from the leaf values to u^k that the graph defines.
 
         The notes define p^j = du^n/du^j as a partial derivative of f-bar^n; this is that
@@ -386,7 +384,8 @@ class Graph:
             if v.name not in to_output:
                 continue
             edges = [
-                (k, p) for k, p in enumerate(v.parents)
+                (k, p)
+                for k, p in enumerate(v.parents)
                 if v.fn.differentiable[k] and p.name in from_wrt
             ]
             if edges:
@@ -456,9 +455,7 @@ class Graph:
                 for j, D in self._edge_jacobians(v, values, {q for _, q in edges}).items():
                     c = p[v.name] @ D
                     p[j.name] = c if j.name not in p else p[j.name] + c
-        return {
-            name: self._shaped(p.get(name), values[name]) for name in wrt
-        }
+        return {name: self._shaped(p.get(name), values[name]) for name in wrt}
 
     def _shaped(self, p, value) -> np.ndarray:
         shape = np.shape(value)
@@ -523,8 +520,11 @@ class Graph:
         total = 0 if start is end else count.get(end.index, 0)
         if total > limit:
             # backward() gives du^n/du^j only: to another k the one way round is raising limit.
-            fix = ("use backward(), which gives the same number in one pass, or raise limit"
-                   if end is self.output else "raise limit")
+            fix = (
+                "use backward(), which gives the same number in one pass, or raise limit"
+                if end is self.output
+                else "raise limit"
+            )
             raise GraphError(
                 f"{caller}: {total} directed paths from {self._named(start)} to "
                 f"{self._named(end)}, more than limit={limit}; {fix}"
@@ -640,8 +640,15 @@ class Graph:
         rows = [["i", "name", "f^i", "parents pi(i)", "shape"]]
         for v in self.vertices:
             shape = "" if values is None or v.name not in values else str(np.shape(values[v.name]))
-            rows.append([str(v.index), v.name, "leaf" if v.is_leaf else v.fn.name,
-                         ", ".join(str(p.index) for p in v.parents), shape])
+            rows.append(
+                [
+                    str(v.index),
+                    v.name,
+                    "leaf" if v.is_leaf else v.fn.name,
+                    ", ".join(str(p.index) for p in v.parents),
+                    shape,
+                ]
+            )
         return format_table(rows)
 
     def __repr__(self) -> str:
@@ -649,7 +656,7 @@ class Graph:
 
     # ------------------------------------------------------------------ compiled
 
-    def compile(self, wrt=None) -> "Executor":
+    def compile(self, wrt=None) -> Executor:
         """The graph planned once for many forward/backward passes (see
         :class:`nnclf.graph.executor.Executor`)."""
         wrt = self._check_wrt(wrt, "compile")
@@ -681,9 +688,12 @@ class GlobalFunction:
         return tuple(v.name for v in self._leaves)
 
     def __call__(self, leaf_values: Mapping):
-        return self.graph._evaluate(leaf_values, self._leaves, self._ops,
-                                    self.__name__)[self.vertex.name]
+        return self.graph._evaluate(leaf_values, self._leaves, self._ops, self.__name__)[
+            self.vertex.name
+        ]
 
     def __repr__(self) -> str:
-        return (f"<global function {self.__name__}: u^{self.vertex.index} ({self.vertex.name}) "
-                f"of the leaves {', '.join(self.leaves)}>")
+        return (
+            f"<global function {self.__name__}: u^{self.vertex.index} ({self.vertex.name}) "
+            f"of the leaves {', '.join(self.leaves)}>"
+        )

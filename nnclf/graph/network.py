@@ -33,15 +33,26 @@ import os
 
 import numpy as np
 
+from nnclf.errors import ConfigError, DataError
 from nnclf.graph.functions import LocalFunction, affine
+from nnclf.graph.graph import Graph
 from nnclf.graph.softmax import log_softmax, neg_pick
 from nnclf.graph.transfers import get_transfer
-from nnclf.errors import ConfigError, DataError
-from nnclf.graph.graph import Graph
 
-__all__ = ["Network", "PARAMS", "INITS", "MAX_LAYERS", "layer_sizes", "layer_transfers",
-           "param_names", "layers_of", "init_params", "memory_needed", "physical_memory",
-           "check_fits_in_memory"]
+__all__ = [
+    "Network",
+    "PARAMS",
+    "INITS",
+    "MAX_LAYERS",
+    "layer_sizes",
+    "layer_transfers",
+    "param_names",
+    "layers_of",
+    "init_params",
+    "memory_needed",
+    "physical_memory",
+    "check_fits_in_memory",
+]
 
 PARAMS = ("W", "b", "V", "gamma")
 """The trainable leaves of the notes' one-hidden-layer network, in the order SGD updates them."""
@@ -59,8 +70,9 @@ def layer_sizes(n_hidden) -> tuple[int, ...]:
     """(m_1, ..., m_L) from an int m (one layer) or a sequence of layer sizes."""
     if isinstance(n_hidden, (list, tuple)):
         if not 1 <= len(n_hidden) <= MAX_LAYERS:
-            raise ConfigError(f"n_hidden must list 1 to {MAX_LAYERS} layer sizes, got "
-                              f"{list(n_hidden)!r}")
+            raise ConfigError(
+                f"n_hidden must list 1 to {MAX_LAYERS} layer sizes, got {list(n_hidden)!r}"
+            )
         return tuple(_positive_int(f"n_hidden[{k}]", m) for k, m in enumerate(n_hidden))
     return (_positive_int("n_hidden", n_hidden),)
 
@@ -71,9 +83,11 @@ def layer_transfers(transfer, n_layers: int) -> tuple[str, ...]:
         return (transfer,) * n_layers
     names = tuple(transfer)
     if len(names) != n_layers:
-        raise ConfigError(f"transfer lists {len(names)} functions but there "
-                          f"{'is 1 hidden layer' if n_layers == 1 else f'are {n_layers} hidden layers'}"
-                          "; give one name per layer, or one name for all")
+        raise ConfigError(
+            f"transfer lists {len(names)} functions but there "
+            f"{'is 1 hidden layer' if n_layers == 1 else f'are {n_layers} hidden layers'}"
+            "; give one name per layer, or one name for all"
+        )
     return names
 
 
@@ -96,8 +110,9 @@ def layers_of(params) -> int:
     return n
 
 
-def init_params(n_features: int, n_hidden, n_classes: int, init: str = "xavier",
-                scale: float = 0.01, seed=0) -> dict[str, np.ndarray]:
+def init_params(
+    n_features: int, n_hidden, n_classes: int, init: str = "xavier", scale: float = 0.01, seed=0
+) -> dict[str, np.ndarray]:
     """Initial parameters (see :func:`param_names`): biases zero, weights by ``init``.
 
     - ``xavier``: Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out));
@@ -109,8 +124,9 @@ def init_params(n_features: int, n_hidden, n_classes: int, init: str = "xavier",
     ``numpy.random.Generator``.
     """
     if init not in INITS:
-        raise ConfigError(f": unknown initialisation {init!r}; choose one of {', '.join(INITS)}",
-                          name="init")
+        raise ConfigError(
+            f": unknown initialisation {init!r}; choose one of {', '.join(INITS)}", name="init"
+        )
     if not scale > 0:
         raise ConfigError(f" must be > 0, got {scale!r}", name="scale")
     sizes = layer_sizes(n_hidden)
@@ -148,8 +164,9 @@ def physical_memory() -> int | None:
     return pages * size if pages > 0 and size > 0 else None
 
 
-def memory_needed(n_features: int, n_hidden, n_classes: int, dtype=np.float64,
-                  batch_size: int = 1) -> int:
+def memory_needed(
+    n_features: int, n_hidden, n_classes: int, dtype=np.float64, batch_size: int = 1
+) -> int:
     """Bytes a network of these sizes needs to train, about: :data:`COPIES` copies of every
     weight matrix and bias (in float64, the widest) and one step's buffers for a batch (every
     z, h, l, q and their gradients). ``n_hidden`` is m or (m_1, ..., m_L)."""
@@ -180,7 +197,8 @@ def check_fits_in_memory(n_features: int, n_hidden, n_classes: int, dtype=np.flo
         raise ConfigError(
             f"{_described(n_features, n_hidden, n_classes)} needs about {_gib(need)} to train "
             f"({weights}, their gradients and buffers) but this machine has {_gib(have)}; "
-            "use fewer hidden units")
+            "use fewer hidden units"
+        )
 
 
 def _positive_int(name: str, value) -> int:
@@ -262,8 +280,17 @@ class Network:
         The computational graph with the parameters, x and y as leaves and output o.
     """
 
-    def __init__(self, n_features: int, n_hidden, n_classes: int, transfer="tanh",
-                 init: str = "xavier", init_scale: float = 0.01, seed=0, dtype=np.float64):
+    def __init__(
+        self,
+        n_features: int,
+        n_hidden,
+        n_classes: int,
+        transfer="tanh",
+        init: str = "xavier",
+        init_scale: float = 0.01,
+        seed=0,
+        dtype=np.float64,
+    ):
         self.n_features = _positive_int("n_features", n_features)
         self.layers = layer_sizes(n_hidden)
         self.n_hidden = self.layers[0] if len(self.layers) == 1 else self.layers
@@ -271,24 +298,25 @@ class Network:
         if self.n_classes < 2:
             raise ConfigError(f"n_classes must be at least 2, got {n_classes}")
         self.transfers = layer_transfers(transfer, len(self.layers))
-        self.transfer = (self.transfers[0] if len(set(self.transfers)) == 1
-                         else list(self.transfers))
+        self.transfer = self.transfers[0] if len(set(self.transfers)) == 1 else list(self.transfers)
         self.param_names = param_names(len(self.layers))
         self.graph = build_graph([get_transfer(t) for t in self.transfers], dtype)
         self.dtype = self.graph.dtype
         check_fits_in_memory(self.n_features, self.layers, self.n_classes, self.dtype)
         try:
-            params = init_params(self.n_features, self.layers, self.n_classes, init,
-                                 init_scale, seed)
+            params = init_params(
+                self.n_features, self.layers, self.n_classes, init, init_scale, seed
+            )
         except MemoryError:
             need = memory_needed(self.n_features, self.layers, self.n_classes)
             raise ConfigError(
                 f"{_described(self.n_features, self.layers, self.n_classes)} does not fit in "
-                f"memory (it needs about {_gib(need)}); use fewer hidden units") from None
+                f"memory (it needs about {_gib(need)}); use fewer hidden units"
+            ) from None
         self.params = {name: value.astype(self.dtype, copy=False) for name, value in params.items()}
 
     @classmethod
-    def from_params(cls, params: dict, transfer="tanh", dtype=np.float64) -> "Network":
+    def from_params(cls, params: dict, transfer="tanh", dtype=np.float64) -> Network:
         """A network with the given parameters (copied to ``dtype``): W, b, V, gamma, or W1,
         b1, ..., WL, bL, V, gamma; the layer sizes are read from the weight matrices."""
         names = param_names(max(layers_of(params), 1))
@@ -300,8 +328,10 @@ class Network:
 
     def __repr__(self) -> str:
         n_hidden = self.n_hidden if len(self.layers) == 1 else list(self.layers)
-        return (f"Network(n_features={self.n_features}, n_hidden={n_hidden}, "
-                f"n_classes={self.n_classes}, transfer={self.transfer!r})")
+        return (
+            f"Network(n_features={self.n_features}, n_hidden={n_hidden}, "
+            f"n_classes={self.n_classes}, transfer={self.transfer!r})"
+        )
 
     def leaf_values(self, x, y) -> dict:
         """The values of the leaves: the parameters, x and y."""
@@ -345,7 +375,9 @@ class Network:
         """The mean of -log p(y_r | x_r) over the rows of X."""
         X, y = self._check_xy(X, y)
         if X.ndim != 2 or len(X) == 0:
-            raise DataError(f"loss needs a non-empty (n, {self.n_features}) array, got shape {X.shape}")
+            raise DataError(
+                f"loss needs a non-empty (n, {self.n_features}) array, got shape {X.shape}"
+            )
         total = 0.0
         for start in range(0, len(X), PREDICT_CHUNK):
             rows = slice(start, start + PREDICT_CHUNK)
@@ -362,10 +394,10 @@ class Network:
             raise DataError(f"X has shape {X.shape}; expected (n, {self.n_features})")
         out = np.empty((len(X2), self.n_classes))
         for start in range(0, len(X2), PREDICT_CHUNK):
-            rows = X2[start:start + PREDICT_CHUNK]
+            rows = X2[start : start + PREDICT_CHUNK]
             # o needs a label; any valid one will do, since only q is read here.
             values = self.graph.forward(self.leaf_values(rows, np.zeros(len(rows), dtype=np.intp)))
-            out[start:start + len(rows)] = values["q"]
+            out[start : start + len(rows)] = values["q"]
         return out[0] if single else out
 
     def predict_proba(self, X) -> np.ndarray:

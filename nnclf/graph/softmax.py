@@ -24,6 +24,7 @@ __all__ = ["log_softmax", "neg_pick"]
 
 # --------------------------------------------------------------------------- log-softmax
 
+
 def _log_softmax(l, out=None):
     # LS_k(l) = l_k - log sum_k' exp(l_k'), computed so that large logits cannot overflow.
     if l.ndim == 1:
@@ -42,7 +43,7 @@ def _log_softmax_jac(q, l):
     B, K = P.shape
     J = np.zeros((B * K, B * K))
     for r in range(B):
-        J[r * K:(r + 1) * K, r * K:(r + 1) * K] = np.eye(K) - P[r][None, :]
+        J[r * K : (r + 1) * K, r * K : (r + 1) * K] = np.eye(K) - P[r][None, :]
     return J
 
 
@@ -96,6 +97,7 @@ log_softmax = LocalFunction(
 
 # --------------------------------------------------------------------------- o = -q_y
 
+
 def _neg_pick(q, y, out=None):
     if q.ndim == 1:
         return -float(q[y])
@@ -125,8 +127,9 @@ def _neg_pick_check(q, y):
     if y_arr.dtype.kind not in "iu":
         raise GraphError(f"argument 2 must be an integer class index, got dtype {y_arr.dtype}")
     if len(q_shape) == 2 and q_shape[0] == 0:
-        raise GraphError(f"argument 1 is an empty batch, shape {q_shape}; "
-                         "the mean loss needs at least one row")
+        raise GraphError(
+            f"argument 1 is an empty batch, shape {q_shape}; the mean loss needs at least one row"
+        )
     expected = () if len(q_shape) == 1 else q_shape[:1]
     if y_arr.shape != expected:
         raise GraphError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import expit
@@ -28,12 +28,22 @@ from scipy.special import expit
 from nnclf.errors import GraphError
 from nnclf.graph.functions import Compiled, LocalFunction, _copy
 
-__all__ = ["elementwise", "register_transfer", "get_transfer", "TRANSFERS",
-           "tanh", "sigmoid", "relu", "identity", "softplus"]
+__all__ = [
+    "elementwise",
+    "register_transfer",
+    "get_transfer",
+    "TRANSFERS",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "identity",
+    "softplus",
+]
 
 
-def elementwise(name: str, g: Callable, dg: Callable,
-                compiled: tuple[Callable, Callable] | None = None) -> LocalFunction:
+def elementwise(
+    name: str, g: Callable, dg: Callable, compiled: tuple[Callable, Callable] | None = None
+) -> LocalFunction:
     """A transfer function h = g(z) applied entry by entry.
 
     Parameters
@@ -91,25 +101,30 @@ def _positional(fn: Callable) -> tuple[int, int, bool] | None:
 def _check_takes_z(name: str, what: str, fn: Callable, forms: str) -> None:
     shape = _positional(fn) if callable(fn) else (0, 0, False)
     if shape is not None and (shape[0] > 1 or shape[1] < 1):
-        raise GraphError(f"elementwise({name!r}): {what} must be called as {forms}; "
-                         f"got {getattr(fn, '__name__', fn)!r}, which takes {shape[1]} "
-                         f"argument(s) ({shape[0]} required)")
+        raise GraphError(
+            f"elementwise({name!r}): {what} must be called as {forms}; "
+            f"got {getattr(fn, '__name__', fn)!r}, which takes {shape[1]} "
+            f"argument(s) ({shape[0]} required)"
+        )
 
 
 def _derivative(name: str, dg: Callable) -> Callable:
     """``dg`` as ``dg(z, h, out=None)``, whichever of the four documented forms it has."""
     forms = "dg(z), dg(z, h), dg(z, out=None) or dg(z, h, out=None)"
     if not callable(dg):
-        raise GraphError(f"elementwise({name!r}): dg must be a function, as {forms}; "
-                         f"got {type(dg).__name__}")
+        raise GraphError(
+            f"elementwise({name!r}): dg must be a function, as {forms}; got {type(dg).__name__}"
+        )
     shape = _positional(dg)
     if shape is None:
         return lambda z, h, out=None: dg(z, h)
     required, allowed, takes_out = shape
     if required > 2 or allowed < 1:
-        raise GraphError(f"elementwise({name!r}): dg must be called as {forms}; got "
-                         f"{getattr(dg, '__name__', dg)!r}, which takes {allowed} argument(s) "
-                         f"({required} required)")
+        raise GraphError(
+            f"elementwise({name!r}): dg must be called as {forms}; got "
+            f"{getattr(dg, '__name__', dg)!r}, which takes {allowed} argument(s) "
+            f"({required} required)"
+        )
     with_h = required == 2 or allowed >= 2
     if takes_out:
         return dg if with_h else (lambda z, h, out=None: dg(z, out=out))
@@ -225,12 +240,11 @@ def _didentity(z, h, out=None):
 
 
 tanh = register_transfer(elementwise("tanh", np.tanh, _dtanh, (_tanh_c, _tanh_vjp_c)))
-sigmoid = register_transfer(
-    elementwise("sigmoid", expit, _dsigmoid, (_sigmoid_c, _sigmoid_vjp_c))
-)
+sigmoid = register_transfer(elementwise("sigmoid", expit, _dsigmoid, (_sigmoid_c, _sigmoid_vjp_c)))
 relu = register_transfer(
-    elementwise("relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu,
-                (_relu_c, _relu_vjp_c))
+    elementwise(
+        "relu", lambda z, out=None: np.maximum(z, 0.0, out=out), _drelu, (_relu_c, _relu_vjp_c)
+    )
 )
 identity = register_transfer(
     elementwise("identity", _copy, _didentity, (_identity_c, _identity_vjp_c))

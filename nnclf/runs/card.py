@@ -17,8 +17,8 @@ import json
 
 import numpy as np
 
-from nnclf.runs.run import METRICS, open_model
 from nnclf.base.tables import format_table
+from nnclf.runs.run import METRICS, open_model
 
 __all__ = ["model_card", "format_card"]
 
@@ -44,8 +44,10 @@ def model_card(target) -> dict:
     if isinstance(config.get("train"), dict):
         training = {"from": "nnclf train config", "seed": config.get("seed"), **config["train"]}
     else:  # NNClassifier.save records the estimator's parameters
-        training = {"from": "NNClassifier parameters" if config else None,
-                    **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")}}
+        training = {
+            "from": "NNClassifier parameters" if config else None,
+            **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")},
+        }
     run = {f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds")}
     counts = {}  # each class's examples over the run's splits
     for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
@@ -53,22 +55,36 @@ def model_card(target) -> dict:
     data = model.data if isinstance(model.data, dict) else {}
     names = model.feature_names
     return {
-        "model": str(path), "run_dir": None if run_dir is None else str(run_dir),
-        "architecture": {"n_features": net.n_features, "layers": list(net.layers),
-                         "n_classes": net.n_classes, "transfers": list(net.transfers),
-                         "parameters": sum(int(a.size) for a in net.params.values()),
-                         "dtype": net.dtype.name},
+        "model": str(path),
+        "run_dir": None if run_dir is None else str(run_dir),
+        "architecture": {
+            "n_features": net.n_features,
+            "layers": list(net.layers),
+            "n_classes": net.n_classes,
+            "transfers": list(net.transfers),
+            "parameters": sum(int(a.size) for a in net.params.values()),
+            "dtype": net.dtype.name,
+        },
         "training": {**training, **(run if metrics else {})},
-        "data": {**{k: data.get(k) for k in ("source", "rows", "sha256")},
-                 "features": None if names is None else list(names),
-                 "standardized": model.standardizer is not None,
-                 "classes": [{"label": c, "count": counts.get(str(c))}
-                             for c in model.classes.tolist()]},
-        "metrics": {part: {k: metrics[part][k] for k in _SCORES if k in metrics[part]}
-                    for part in _PARTS if metrics.get(part)} or None,
-        "versions": {"format_version": meta.get("format_version"),
-                     "written_by_nnclf": meta.get("nnclf_version"), "nnclf": __version__,
-                     "numpy": np.__version__, "scikit-learn": sklearn.__version__},
+        "data": {
+            **{k: data.get(k) for k in ("source", "rows", "sha256")},
+            "features": None if names is None else list(names),
+            "standardized": model.standardizer is not None,
+            "classes": [{"label": c, "count": counts.get(str(c))} for c in model.classes.tolist()],
+        },
+        "metrics": {
+            part: {k: metrics[part][k] for k in _SCORES if k in metrics[part]}
+            for part in _PARTS
+            if metrics.get(part)
+        }
+        or None,
+        "versions": {
+            "format_version": meta.get("format_version"),
+            "written_by_nnclf": meta.get("nnclf_version"),
+            "nnclf": __version__,
+            "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
     }
 
 
@@ -77,8 +93,12 @@ def _setting(value) -> str:
     count in brackets, a named setting with its parameters in brackets."""
     if isinstance(value, list):
         if len(value) > 12:  # e.g. 784 pixel columns: --json lists them all
-            return (", ".join(map(_setting, value[:4])) + ", ..., " +
-                    ", ".join(map(_setting, value[-2:])) + f" ({len(value)} in all)")
+            return (
+                ", ".join(map(_setting, value[:4]))
+                + ", ..., "
+                + ", ".join(map(_setting, value[-2:]))
+                + f" ({len(value)} in all)"
+            )
         return ", ".join(map(_setting, value))
     if isinstance(value, dict) and {"label", "count"} == set(value):
         return str(value["label"]) + ("" if value["count"] is None else f" ({value['count']})")
@@ -94,11 +114,13 @@ def format_card(card: dict) -> str:
     head = [["model", card["model"]]] + ([["run", card["run_dir"]]] if card["run_dir"] else [])
     parts = [format_table(head)] + [
         title + "\n" + format_table([["", k, _setting(x)] for k, x in card[title].items()])
-        for title in ("architecture", "training", "data", "versions")]
+        for title in ("architecture", "training", "data", "versions")
+    ]
     if card["metrics"]:
         rows = [["metrics", "examples", "accuracy", "balanced acc.", "log-loss", "macro F1"]]
-        rows += [[part, str(m["n_samples"])] + [f"{m[k]:.4f}" if k in m else "-"
-                                                 for k in _SCORES[1:]]
-                 for part, m in card["metrics"].items()]
+        rows += [
+            [part, str(m["n_samples"])] + [f"{m[k]:.4f}" if k in m else "-" for k in _SCORES[1:]]
+            for part, m in card["metrics"].items()
+        ]
         parts.insert(-1, format_table(rows, right={1, 2, 3, 4, 5}))
     return "\n\n".join(parts)

@@ -46,8 +46,14 @@ def evaluate(model, X, y) -> dict:
         support}``), ``confusion_matrix``
         (K x K nested lists; rows: true class, columns: predicted) and ``n_samples``.
     """
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
-                                 f1_score, log_loss, precision_recall_fscore_support)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        log_loss,
+        precision_recall_fscore_support,
+    )
 
     # Every class of the model is listed, so a class absent from y still has its row.
     labels = list(range(len(model.classes)))
@@ -62,16 +68,23 @@ def evaluate(model, X, y) -> dict:
             proba = model.predict_proba(X)
             y_pred, loss = np.argmax(proba, axis=1), log_loss(y_true, proba, labels=labels)
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+        y_true, y_pred, labels=labels, zero_division=0
+    )
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "log_loss": float(loss),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
         "per_class": [
-            {"label": c, "precision": float(p), "recall": float(r), "f1": float(f),
-             "support": int(s)}
+            {
+                "label": c,
+                "precision": float(p),
+                "recall": float(r),
+                "f1": float(f),
+                "support": int(s),
+            }
             for c, p, r, f, s in zip(model.classes.tolist(), precision, recall, f1, support)
         ],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
@@ -105,10 +118,14 @@ def no_better_than_chance(report: dict) -> str | None:
     if K < 2 or n == 0:
         return None
     if report["log_loss"] >= math.log(K):
-        return (f"log-loss {report['log_loss']:.4f} is no better than chance (log {K} = "
-                f"{math.log(K):.4f}, the log-loss of p = 1/{K} for every class)")
+        return (
+            f"log-loss {report['log_loss']:.4f} is no better than chance (log {K} = "
+            f"{math.log(K):.4f}, the log-loss of p = 1/{K} for every class)"
+        )
     majority = max(c["support"] for c in report["per_class"]) / n
     if report["accuracy"] <= majority:
-        return (f"accuracy {report['accuracy']:.4f} is no better than always answering its "
-                f"most common class ({majority:.4f})")
+        return (
+            f"accuracy {report['accuracy']:.4f} is no better than always answering its "
+            f"most common class ({majority:.4f})"
+        )
     return None

@@ -27,20 +27,43 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.config.load import Config, config_from_dict, load_config
-from nnclf.data.sources import load_features
-from nnclf.data.fingerprints import data_changed
-from nnclf.data.files import (file_problem, is_number, parquet_columns, sniff_delimiter,
-                        text_encoding)
-from nnclf.errors import ConfigError, DataError, RunError, UsageError
-from nnclf.data.npyfolder import probabilities
 from nnclf.base.tables import format_table
-from nnclf.runs.run import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, RunOutcome, build_model,
-                  load_splits, resume_command)
+from nnclf.config.load import Config, config_from_dict, load_config
+from nnclf.data.files import (
+    file_problem,
+    is_number,
+    parquet_columns,
+    sniff_delimiter,
+    text_encoding,
+)
+from nnclf.data.fingerprints import data_changed
+from nnclf.data.npyfolder import probabilities
+from nnclf.data.sources import load_features
+from nnclf.errors import ConfigError, DataError, RunError, UsageError
 from nnclf.export.trained import TrainedModel
+from nnclf.runs.run import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    METRICS,
+    MODEL,
+    RunOutcome,
+    build_model,
+    load_splits,
+    resume_command,
+)
 
-__all__ = ["format_training", "evaluation_data", "format_report", "predict", "gradcheck",
-           "graph_dot", "plot", "run_metrics", "save_figure"]
+__all__ = [
+    "format_training",
+    "evaluation_data",
+    "format_report",
+    "predict",
+    "gradcheck",
+    "graph_dot",
+    "plot",
+    "run_metrics",
+    "save_figure",
+]
 
 
 def _show(source: str) -> str:
@@ -59,40 +82,70 @@ def format_training(outcome: RunOutcome, resumed: bool = False) -> str:
     split, the run's files and the next command (no final newline)."""
     m = outcome.metrics
     how = {"completed": "", "early_stopping": f", early stopping (best step {m['best_step']})"}
-    head = (f"{'resumed and finished' if resumed else 'finished'} {outcome.steps} steps in "
-            f"{outcome.seconds:.1f} s{how.get(outcome.stopped, ', ' + outcome.stopped)}")
+    head = (
+        f"{'resumed and finished' if resumed else 'finished'} {outcome.steps} steps in "
+        f"{outcome.seconds:.1f} s{how.get(outcome.stopped, ', ' + outcome.stopped)}"
+    )
     rows = [["", "examples", "accuracy", "log-loss", "macro F1"]]
     for part in ("train", "validation", "test"):
         r = m[part]
         if r is not None:
-            rows.append([part, str(r["n_samples"]), f"{r['accuracy']:.4f}",
-                         f"{r['log_loss']:.4f}", f"{r['macro_f1']:.4f}"])
+            rows.append(
+                [
+                    part,
+                    str(r["n_samples"]),
+                    f"{r['accuracy']:.4f}",
+                    f"{r['log_loss']:.4f}",
+                    f"{r['macro_f1']:.4f}",
+                ]
+            )
     # The widths keep the layout of nnclf 0.1 (and the README): names 11 wide, numbers 10 apart.
     table = format_table(rows, right={1, 2, 3, 4}, min_widths=(11, 8, 8, 8, 8))
     files = ", ".join((CONFIG, MODEL, HISTORY, METRICS, CHECKPOINT))
-    return "\n".join([head, table, f"run: {outcome.run_dir} ({files})",
-                      f"next: nnclf evaluate {outcome.run_dir}"])
+    return "\n".join(
+        [
+            head,
+            table,
+            f"run: {outcome.run_dir} ({files})",
+            f"next: nnclf evaluate {outcome.run_dir}",
+        ]
+    )
 
 
 def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
     """The text ``nnclf evaluate`` prints for a report of :func:`nnclf.runs.metrics.evaluate`:
     the ``heading`` (name, value) lines, the overall scores, the per-class table and the
     confusion matrix (no final newline)."""
-    scores = [("accuracy", report["accuracy"]), ("log-loss", report["log_loss"]),
-              ("macro F1", report["macro_f1"])]
+    scores = [
+        ("accuracy", report["accuracy"]),
+        ("log-loss", report["log_loss"]),
+        ("macro F1", report["macro_f1"]),
+    ]
     if "balanced_accuracy" in report:  # reports written before nnclf had it lack it
         scores.insert(1, ("balanced accuracy", report["balanced_accuracy"]))
     width = max(len(k) for k, _ in [*heading, *scores])
     lines = [f"{k:<{width}} {v}" for k, v in heading]
     lines += [f"{k:<{width}} {v:.4f}" for k, v in scores] + [""]
     rows = [["class", "precision", "recall", "f1", "support"]]
-    rows += [[str(c["label"]), f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-              str(c["support"])] for c in report["per_class"]]
-    lines += [format_table(rows, right={1, 2, 3, 4}), "",
-              "confusion matrix (rows: true class, columns: predicted class)"]
+    rows += [
+        [
+            str(c["label"]),
+            f"{c['precision']:.3f}",
+            f"{c['recall']:.3f}",
+            f"{c['f1']:.3f}",
+            str(c["support"]),
+        ]
+        for c in report["per_class"]
+    ]
+    lines += [
+        format_table(rows, right={1, 2, 3, 4}),
+        "",
+        "confusion matrix (rows: true class, columns: predicted class)",
+    ]
     names = [str(c["label"]) for c in report["per_class"]]
-    rows = [[""] + names] + [[n] + [str(v) for v in r]
-                             for n, r in zip(names, report["confusion_matrix"])]
+    rows = [[""] + names] + [
+        [n] + [str(v) for v in r] for n, r in zip(names, report["confusion_matrix"])
+    ]
     lines.append(format_table(rows, right=set(range(1, len(names) + 1))))
     return "\n".join(lines)
 
@@ -117,8 +170,9 @@ def _encoding(model: TrainedModel) -> str:
     return _data_setting(model, "encoding") or "utf-8"
 
 
-def _csv_header(source: str, encoding: str = "utf-8",
-                delimiter: str | None = None) -> list[str] | None:
+def _csv_header(
+    source: str, encoding: str = "utf-8", delimiter: str | None = None
+) -> list[str] | None:
     """The first row of a CSV (split at ``delimiter``, else the detected one), or None;
     load_features reports a file it cannot read (and a FIFO is never opened here, where it
     would wait for a writer)."""
@@ -168,9 +222,11 @@ def _training_config(model: TrainedModel) -> Config:
             return config_from_dict(recorded)
         except ConfigError:
             pass
-    raise DataError("this model file records no nnclf train config (it may come from "
-                    "NNClassifier.save), so it has no test split; give the data to "
-                    "evaluate on with --data SOURCE")
+    raise DataError(
+        "this model file records no nnclf train config (it may come from "
+        "NNClassifier.save), so it has no test split; give the data to "
+        "evaluate on with --data SOURCE"
+    )
 
 
 def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -179,11 +235,16 @@ def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, 
     recorded = _recorded_data(run_dir) if run_dir is not None else model.data
     _check_unchanged(recorded, splits.fingerprint, _show(cfg.data.source))
     if not len(splits.X_test):
-        raise DataError("the run has no test split (data.test_fraction is 0); give the "
-                        "data to evaluate on with --data SOURCE")
+        raise DataError(
+            "the run has no test split (data.test_fraction is 0); give the "
+            "data to evaluate on with --data SOURCE"
+        )
     what = "its own test set" if splits.test_from_source else "the run's test split"
-    return (splits.X_test, splits.y_test,
-            f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}")
+    return (
+        splits.X_test,
+        splits.y_test,
+        f"{what}: {len(splits.X_test)} examples of {_show(cfg.data.source)}",
+    )
 
 
 def _recorded_data(run_dir: Path) -> dict | None:
@@ -199,23 +260,29 @@ def _check_unchanged(recorded, now: dict, source: str) -> None:
     test split is re-created from; runs and models of nnclf 0.1 record nothing to compare."""
     changed = data_changed(recorded, now, source) if isinstance(recorded, dict) else None
     if changed:
-        raise DataError(f"{changed}, so its test split re-created now would not be the one "
-                        "held out in training (it could hold training rows); evaluate on data "
-                        "of your choice with --data SOURCE")
+        raise DataError(
+            f"{changed}, so its test split re-created now would not be the one "
+            "held out in training (it could hold training rows); evaluate on data "
+            "of your choice with --data SOURCE"
+        )
 
 
 def _inputs(model: TrainedModel, data: str, label: str | None, notify):
     """load_features of ``data`` for ``model``; ``notify`` is told when the columns are
     taken in order because none of them has a training feature's name."""
     try:
-        X, y, names = load_features(data, feature_names=model.feature_names, target=label,
-                                    encoding=_encoding(model),
-                                    delimiter=_data_setting(model, "delimiter"))
+        X, y, names = load_features(
+            data,
+            feature_names=model.feature_names,
+            target=label,
+            encoding=_encoding(model),
+            delimiter=_data_setting(model, "delimiter"),
+        )
     except DataError as e:
         raise _data_key(e) from None
     expected = model.feature_names
     if notify is not None and expected is not None and tuple(names) != tuple(expected):
-        few = (lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else ""))
+        few = lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else "")
         first = _columns(model, data) if data.lower().endswith(".csv") else None
         if first and all(is_number(c) for c in first):
             what = "has no header, so its columns"
@@ -225,8 +292,13 @@ def _inputs(model: TrainedModel, data: str, label: str | None, notify):
     return X, y
 
 
-def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
-                    target: str | None = None, notify=None) -> tuple[np.ndarray, np.ndarray, str]:
+def evaluation_data(
+    model: TrainedModel,
+    run_dir: Path | None,
+    data: str | None,
+    target: str | None = None,
+    notify=None,
+) -> tuple[np.ndarray, np.ndarray, str]:
     """What ``nnclf evaluate`` scores the model on: ``data`` if given, else the run's own
     test split (recomputed from the run's config.yaml, or from the config a model file records).
     ``notify(text)``, if given, is told when columns are matched by position, not by name.
@@ -245,9 +317,11 @@ def evaluation_data(model: TrainedModel, run_dir: Path | None, data: str | None,
     label = _label_column(model, data, target)
     X, y = _inputs(model, data, label, notify)
     if y is None:
-        raise DataError(f"--data: {data} has no labels to evaluate against"
-                        + (f" (no column '{label}')" if label else "")
-                        + "; give a labelled CSV (or --target COLUMN), or use nnclf predict")
+        raise DataError(
+            f"--data: {data} has no labels to evaluate against"
+            + (f" (no column '{label}')" if label else "")
+            + "; give a labelled CSV (or --target COLUMN), or use nnclf predict"
+        )
     try:
         model.encode(y)
     except DataError as e:
@@ -308,13 +382,20 @@ def gradcheck(cfg: Config, n_examples: int = 3) -> tuple[str, bool]:
                 w[2] = w[2] and c.ok
     ok = all(w[2] for w in worst.values())
     rows = [["mode", "param", "entries", "max abs err", "max rel err", "ok"]]
-    rows += [[mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
-             for (mode, name), w in worst.items()]
-    head = (f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
-            f"d={net.n_features} m={_layers(net)} K={net.n_classes} ({_transfers(net)}), "
-            "each mode against central finite differences")
-    verdict = ("all agree" if ok else
-               "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)")
+    rows += [
+        [mode, name, str(w[3]), f"{w[0]:.3e}", f"{w[1]:.3e}", "yes" if w[2] else "NO"]
+        for (mode, name), w in worst.items()
+    ]
+    head = (
+        f"gradcheck: {len(X)} training examples of {_show(cfg.data.source)}, network "
+        f"d={net.n_features} m={_layers(net)} K={net.n_classes} ({_transfers(net)}), "
+        "each mode against central finite differences"
+    )
+    verdict = (
+        "all agree"
+        if ok
+        else "DISAGREEMENT: backpropagation and finite differences differ (see 'NO' rows)"
+    )
     return "\n".join([head, format_table(rows, right={2, 3, 4}), verdict]), ok
 
 
@@ -344,22 +425,27 @@ def plot(run_dir) -> list[Path]:
     run_dir = Path(run_dir)
     for name in (HISTORY, METRICS):
         if not (run_dir / name).is_file():
-            hint = (f"resume it with: {resume_command(run_dir)}"
-                    if (run_dir / CHECKPOINT).is_file() else "give a run directory of nnclf train")
+            hint = (
+                f"resume it with: {resume_command(run_dir)}"
+                if (run_dir / CHECKPOINT).is_file()
+                else "give a run directory of nnclf train"
+            )
             raise RunError(f"{run_dir}: no {name} to plot; {hint}")
     history = _read_run_file(run_dir / HISTORY, _read_history)
     metrics = _read_run_file(run_dir / METRICS, _read_metrics)
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError('plotting needs matplotlib; install it with: pip install "nnclf[plot]"') from None
+        raise UsageError(
+            'plotting needs matplotlib; install it with: pip install "nnclf[plot]"'
+        ) from None
     written = [_plot_learning_curves(plt, history, run_dir / "learning_curves.png")]
     part = next((p for p in ("test", "validation", "train") if metrics.get(p)), None)
     if part is not None:
-        written.append(_plot_confusion_matrix(plt, metrics, part,
-                                              run_dir / "confusion_matrix.png"))
+        written.append(_plot_confusion_matrix(plt, metrics, part, run_dir / "confusion_matrix.png"))
     return written
 
 
@@ -400,8 +486,9 @@ def _read_run_file(path: Path, read):
 
 
 def _not_as_written(path: Path, why: str) -> RunError:
-    return RunError(f"{path}: not as nnclf train writes it ({why}); train the run again "
-                    "or restore the file")
+    return RunError(
+        f"{path}: not as nnclf train writes it ({why}); train the run again or restore the file"
+    )
 
 
 def _plot_learning_curves(plt, history: dict[str, np.ndarray], path: Path) -> Path:
@@ -429,12 +516,22 @@ def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center",
-                color="white" if v > cm.max() / 2 else "black", fontsize=8)
+        ax.text(
+            j,
+            i,
+            str(v),
+            ha="center",
+            va="center",
+            color="white" if v > cm.max() / 2 else "black",
+            fontsize=8,
+        )
     ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 10 else 0)
     ax.set_yticks(range(len(names)), names)
-    ax.set(xlabel="predicted class", ylabel="true class",
-           title=f"confusion matrix ({part}, accuracy {metrics[part]['accuracy']:.4f})")
+    ax.set(
+        xlabel="predicted class",
+        ylabel="true class",
+        title=f"confusion matrix ({part}, accuracy {metrics[part]['accuracy']:.4f})",
+    )
     return save_figure(plt, fig, path)
 
 

@@ -43,19 +43,30 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text, to_json
 from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
-from nnclf.data.sources import label_text, load_dataset
 from nnclf.data.fingerprints import data_changed, fingerprint
-from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
-from nnclf.runs.metrics import evaluate, no_better_than_chance
 from nnclf.data.npyfolder import prepare
 from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
-from nnclf.runs.runfiles import (CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL, Place, check_writable,
-                       history_csv, open_model, resume_command, save_run)
-from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
+from nnclf.data.sources import label_text, load_dataset
+from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
 from nnclf.export.trained import TrainedModel
+from nnclf.runs import rundir
+from nnclf.runs.metrics import evaluate, no_better_than_chance
+from nnclf.runs.runfiles import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    METRICS,
+    MODEL,
+    Place,
+    check_writable,
+    history_csv,
+    open_model,
+    resume_command,
+    save_run,
+)
+from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.training.weights import example_weights
 
 __all__ = [
@@ -121,21 +132,42 @@ def load_splits(cfg: Config) -> Splits:
     """
     d = cfg.data
     try:
-        ds = load_dataset(d.source, target=d.target, n_samples=d.n_samples,
-                          n_features=d.n_features, n_classes=d.n_classes,
-                          n_informative=d.n_informative, seed=cfg.seed, encoding=d.encoding,
-                          delimiter=d.delimiter, features=d.features, drop=d.drop)
+        ds = load_dataset(
+            d.source,
+            target=d.target,
+            n_samples=d.n_samples,
+            n_features=d.n_features,
+            n_classes=d.n_classes,
+            n_informative=d.n_informative,
+            seed=cfg.seed,
+            encoding=d.encoding,
+            delimiter=d.delimiter,
+            features=d.features,
+            drop=d.drop,
+        )
     except DataError as e:
         raise e.within("data") from None
     if ds.X_test is not None:
         X_rest, y_rest, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
     else:
-        X_rest, X_test, y_rest, y_test = _split(ds.X, ds.y, d.test_fraction, cfg.seed,
-                                                "data.test_fraction")
-    X_train, X_val, y_train, y_val = _split(X_rest, y_rest, d.validation_fraction, cfg.seed,
-                                            "data.validation_fraction")
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test, tuple(ds.feature_names),
-                  d.source, ds.X_test is not None, fingerprint(ds))
+        X_rest, X_test, y_rest, y_test = _split(
+            ds.X, ds.y, d.test_fraction, cfg.seed, "data.test_fraction"
+        )
+    X_train, X_val, y_train, y_val = _split(
+        X_rest, y_rest, d.validation_fraction, cfg.seed, "data.validation_fraction"
+    )
+    return Splits(
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        tuple(ds.feature_names),
+        d.source,
+        ds.X_test is not None,
+        fingerprint(ds),
+    )
 
 
 def _classes(splits: Splits) -> np.ndarray:
@@ -145,7 +177,8 @@ def _classes(splits: Splits) -> np.ndarray:
         raise DataError(
             f"data: the training part of {splits.source} has only one class "
             f"({label_text(classes[0])}); a classifier needs at least two (check data.target, "
-            "or lower data.test_fraction and data.validation_fraction)")
+            "or lower data.test_fraction and data.validation_fraction)"
+        )
     known = set(classes.tolist())
     for name, y in (("validation", splits.y_val), ("test", splits.y_test)):
         unseen = [v for v in dict.fromkeys(y.tolist()) if v not in known]
@@ -153,7 +186,8 @@ def _classes(splits: Splits) -> np.ndarray:
             raise DataError(
                 f"data: label {label_text(unseen[0])} is in the {name} part of {splits.source} "
                 "but not in its training part; give that class more examples or lower the "
-                "split fractions")
+                "split fractions"
+            )
     return classes
 
 
@@ -167,15 +201,23 @@ def build_model(cfg: Config, splits: Splits) -> TrainedModel:
     ``cfg.seed``. The resolved config is kept in the model's metadata.
     """
     standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
-    model = TrainedModel.untrained(cfg.model, splits.X_train.shape[1], _classes(splits),
-                                   cfg.seed, feature_names=splits.feature_names,
-                                   standardizer=standardizer, config=config_to_dict(cfg),
-                                   data=splits.fingerprint)
+    model = TrainedModel.untrained(
+        cfg.model,
+        splits.X_train.shape[1],
+        _classes(splits),
+        cfg.seed,
+        feature_names=splits.feature_names,
+        standardizer=standardizer,
+        config=config_to_dict(cfg),
+        data=splits.fingerprint,
+    )
     try:  # found now, not when the trained model is saved
         to_json(model.metadata(), "metadata")
     except TypeError as e:
-        raise DataError(f"data: the labels of {splits.source} cannot be stored in a model file "
-                        f"({e}); give labels as strings or integers") from None
+        raise DataError(
+            f"data: the labels of {splits.source} cannot be stored in a model file "
+            f"({e}); give labels as strings or integers"
+        ) from None
     return model
 
 
@@ -243,17 +285,19 @@ class _Job:
     sample_weight: np.ndarray | None = None
 
     @classmethod
-    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> "_Job":
+    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> _Job:
         """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``."""
         splits = splits if splits is not None else load_splits(cfg)
         model = build_model(cfg, splits)
-        trainer = Trainer(model.network, cfg.train, seed=cfg.seed,
-                          progress="none" if quiet else "auto")
+        trainer = Trainer(
+            model.network, cfg.train, seed=cfg.seed, progress="none" if quiet else "auto"
+        )
         job = cls(cfg, splits, model, trainer)
-        job.total_steps  # checks the run's length (a warmup past T) before anything is written
+        job.total_steps  # noqa: B018 -- checks the run's length (a warmup past T) before anything is written
         try:  # the labels of a class_weight mapping are checked now, too
-            job.sample_weight = example_weights(model.encode(splits.y_train), model.classes,
-                                                cfg.train.class_weight)
+            job.sample_weight = example_weights(
+                model.encode(splits.y_train), model.classes, cfg.train.class_weight
+            )
         except ConfigError as e:
             raise e.within("train") from None
         return job
@@ -276,27 +320,36 @@ def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutco
     X_val = prepare(job.model, job.splits.X_val) if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
-    result = job.trainer.fit(X, y, X_val, y_val, max_steps=stop_after,
-                             sample_weight=job.sample_weight)
+    result = job.trainer.fit(
+        X, y, X_val, y_val, max_steps=stop_after, sample_weight=job.sample_weight
+    )
     seconds = seconds_before + time.perf_counter() - start
     finished = result.stopped != "interrupted" and (
-        result.stopped != "completed" or job.trainer.t >= job.total_steps)
+        result.stopped != "completed" or job.trainer.t >= job.total_steps
+    )
     return _save(job, place, finished, result.stopped, result.best_step, seconds)
 
 
 def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seconds: float):
     """Write the run's files (all of them, or config and checkpoint of an unfinished run)
     and put the run in its place (:func:`nnclf.runs.runfiles.save_run`)."""
-    extra = {"status": "finished" if finished else "interrupted", "stopped": stopped,
-             "best_step": best_step, "seconds": seconds, "data": job.splits.fingerprint}
+    extra = {
+        "status": "finished" if finished else "interrupted",
+        "stopped": stopped,
+        "best_step": best_step,
+        "seconds": seconds,
+        "data": job.splits.fingerprint,
+    }
     metrics = _metrics(job, stopped, best_step, seconds) if finished else None
 
     def save_state(path, status=extra["status"]):
         save_checkpoint(path, job.trainer, extra=dict(extra, status=status))
 
-    files = [(MODEL, job.model.save),
-             (HISTORY, lambda p: atomic_write_text(p, history_csv(job.trainer.history))),
-             (METRICS, lambda p: atomic_write_text(p, json.dumps(metrics, indent=2) + "\n"))]
+    files = [
+        (MODEL, job.model.save),
+        (HISTORY, lambda p: atomic_write_text(p, history_csv(job.trainer.history))),
+        (METRICS, lambda p: atomic_write_text(p, json.dumps(metrics, indent=2) + "\n")),
+    ]
     files = (files if finished else []) + [(CHECKPOINT, save_state)]
     where = save_run(place, files, finished, save_state, config_text(job.cfg))
     status = "finished" if finished else "interrupted"
@@ -310,19 +363,31 @@ def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seco
 
 def _kept_aside(place: Place, where: Path, finished: bool) -> str:
     if not finished and place.claim.replace:
-        return (f"the run in {place.shown} is untouched (--force replaces it only with a "
-                f"finished run); this one is kept in {where}")
-    return (f"{place.shown} was taken while training (by files nnclf may not replace); this "
-            f"run is in {where}")
+        return (
+            f"the run in {place.shown} is untouched (--force replaces it only with a "
+            f"finished run); this one is kept in {where}"
+        )
+    return (
+        f"{place.shown} was taken while training (by files nnclf may not replace); this "
+        f"run is in {where}"
+    )
 
 
 def config_text(cfg: Config) -> str:
     return dump_config(cfg, "The resolved config of this run (written by nnclf).")
 
 
-def train(cfg: Config, out=None, *, explicit: bool = True, force: bool = False,
-          quiet: bool = False, stop_after: int | None = None, notify=None,
-          record_as=None) -> RunOutcome:
+def train(
+    cfg: Config,
+    out=None,
+    *,
+    explicit: bool = True,
+    force: bool = False,
+    quiet: bool = False,
+    stop_after: int | None = None,
+    notify=None,
+    record_as=None,
+) -> RunOutcome:
     """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
 
     Parameters
@@ -390,29 +455,32 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
         raise RunError(f"{what}: no such run directory")
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         missing = CONFIG if not (run_dir / CONFIG).is_file() else CHECKPOINT
-        raise RunError(f"{what}: not a resumable run (no {missing}); "
-                       "start a new one with nnclf train CONFIG")
+        raise RunError(
+            f"{what}: not a resumable run (no {missing}); start a new one with nnclf train CONFIG"
+        )
     lock = rundir.lock_run(run_dir, "train --resume", what)
     try:
         arrays, state = load_checkpoint(run_dir / CHECKPOINT)
         extra = _run_record(state)
         if extra["status"] == "finished":
-            raise RunError(f"{what}: this run already finished at step {state.get('t')} "
-                           f"({extra['stopped']}); start a new one with nnclf train CONFIG")
+            raise RunError(
+                f"{what}: this run already finished at step {state.get('t')} "
+                f"({extra['stopped']}); start a new one with nnclf train CONFIG"
+            )
         cfg = load_config(run_dir / CONFIG)
         splits = load_splits(cfg)
-        changed = extra["data"] and data_changed(extra["data"], splits.fingerprint,
-                                                 cfg.data.source)
+        changed = extra["data"] and data_changed(extra["data"], splits.fingerprint, cfg.data.source)
         if changed:
-            raise RunError(f"{what}: {changed}; a run cannot go on with other data: start a "
-                           "new one with nnclf train CONFIG")
+            raise RunError(
+                f"{what}: {changed}; a run cannot go on with other data: start a "
+                "new one with nnclf train CONFIG"
+            )
         job = _Job.of(cfg, quiet, splits)
         _restore(job, arrays, state, what)
         check_writable(run_dir, what)
         place = Place(run_dir, run_dir)
         if extra["status"] == "finishing":
-            return _save(job, place, True, extra["stopped"], extra["best_step"],
-                         extra["seconds"])
+            return _save(job, place, True, extra["stopped"], extra["best_step"], extra["seconds"])
         return _fit(job, place, stop_after, extra["seconds"])
     finally:
         lock.release()
@@ -426,8 +494,11 @@ def _run_record(state: dict) -> dict:
     seconds, best = extra.get("seconds"), extra.get("best_step")
     return {
         "status": extra.get("status"),
-        "stopped": (extra.get("stopped") if extra.get("stopped") in
-                    ("completed", "early_stopping", "callback") else "completed"),
+        "stopped": (
+            extra.get("stopped")
+            if extra.get("stopped") in ("completed", "early_stopping", "callback")
+            else "completed"
+        ),
         "best_step": best if isinstance(best, int) and not isinstance(best, bool) else None,
         "seconds": float(seconds) if isinstance(seconds, (int, float)) else 0.0,
         "data": extra.get("data") if isinstance(extra.get("data"), dict) else None,
@@ -440,8 +511,9 @@ def _restore(job: _Job, arrays, state, what: str) -> None:
     except (KeyError, ValueError, TypeError) as e:
         # The checkpoint is the user's file: whatever in it does not fit this run (a missing
         # entry, a shape or type the network rejects) means this run cannot be continued.
-        raise CheckpointError(f"{what}: {CHECKPOINT} does not fit {CONFIG} ({e}); "
-                              "the run cannot be continued") from None
+        raise CheckpointError(
+            f"{what}: {CHECKPOINT} does not fit {CONFIG} ({e}); the run cannot be continued"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- run files
@@ -451,8 +523,11 @@ def _metrics(job: _Job, stopped: str, best_step, seconds: float) -> dict:
     """metrics.json: how training ended, the metrics of each split (None if empty) and the
     fingerprint of the data."""
     s = job.splits
-    parts = {"train": (s.X_train, s.y_train), "validation": (s.X_val, s.y_val),
-             "test": (s.X_test, s.y_test)}
+    parts = {
+        "train": (s.X_train, s.y_train),
+        "validation": (s.X_val, s.y_val),
+        "test": (s.X_test, s.y_test),
+    }
     out = {
         "steps": job.trainer.t,
         "stopped": stopped,
@@ -474,10 +549,15 @@ def _chance_warning(cfg: Config, metrics: dict) -> str | None:
     if why is None:
         return None
     eta0 = cfg.train.make_schedule().params.get("eta0")
-    tries = [f"a smaller train.schedule.eta0 (now {eta0:g})" if eta0 else
-             "a smaller step size (train.schedule)"]
+    tries = [
+        f"a smaller train.schedule.eta0 (now {eta0:g})"
+        if eta0
+        else "a smaller step size (train.schedule)"
+    ]
     if not cfg.data.standardize:
         tries.append("data.standardize: true")
     tries.append("more train.epochs")
-    return (f"this run learned little or nothing: its {part} {why}; try "
-            f"{', '.join(tries[:-1])} or {tries[-1]}")
+    return (
+        f"this run learned little or nothing: its {part} {why}; try "
+        f"{', '.join(tries[:-1])} or {tries[-1]}"
+    )

@@ -41,13 +41,26 @@ from pathlib import Path
 
 from nnclf.errors import RunError
 
-__all__ = ["NNCLF_FILES", "RUN_FILES", "Claim", "NameLock", "claim", "lock_run", "check_target",
-           "is_run_dir", "foreign_files"]
+__all__ = [
+    "NNCLF_FILES",
+    "RUN_FILES",
+    "Claim",
+    "NameLock",
+    "claim",
+    "lock_run",
+    "check_target",
+    "is_run_dir",
+    "foreign_files",
+]
 
 RUN_FILES = ("config.yaml", "model.npz", "checkpoint.npz")
 """Any of these makes a directory a run directory."""
-NNCLF_FILES = RUN_FILES + ("history.csv", "metrics.json", "learning_curves.png",
-                           "confusion_matrix.png")
+NNCLF_FILES = RUN_FILES + (
+    "history.csv",
+    "metrics.json",
+    "learning_curves.png",
+    "confusion_matrix.png",
+)
 """Every file nnclf writes into a run directory (train, resume, plot)."""
 _TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short (nnclf.base.archive)
 _LEFTOVER = re.compile(r"\.(.+)\.(partial|replaced)-[0-9a-f]{8}")
@@ -57,7 +70,7 @@ try:  # POSIX
     import fcntl
 
     def _try_lock(fd: int) -> str:
-        """"held", "busy", or "none" where the file system has no locks."""
+        """ "held", "busy", or "none" where the file system has no locks."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -95,7 +108,7 @@ class NameLock:
         return run_dir.with_name(f".{run_dir.name}.lock")
 
     @classmethod
-    def try_acquire(cls, run_dir: Path, command: str) -> "NameLock | None":
+    def try_acquire(cls, run_dir: Path, command: str) -> NameLock | None:
         """The lock of ``run_dir``, or None when another live process holds it.
 
         Raises OSError when the lock file cannot be created (a read-only parent)."""
@@ -111,8 +124,12 @@ class NameLock:
             except FileNotFoundError:
                 current = False
             if current:
-                owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-                         "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+                owner = {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": command,
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
                 os.ftruncate(fd, 0)
                 os.write(fd, json.dumps(owner).encode())
                 return cls(path, fd, real=state == "held")
@@ -124,8 +141,10 @@ class NameLock:
         """Who holds the lock of ``run_dir``, in words."""
         try:
             owner = json.loads(cls.file_of(run_dir).read_text())
-            return (f"pid {owner['pid']} on {owner['host']}, nnclf {owner['command']} since "
-                    f"{owner['since']}")
+            return (
+                f"pid {owner['pid']} on {owner['host']}, nnclf {owner['command']} since "
+                f"{owner['since']}"
+            )
         except (OSError, ValueError, TypeError, KeyError):
             return "another process"
 
@@ -143,8 +162,10 @@ class NameLock:
 
 
 def _in_use(run_dir: Path, what: str) -> RunError:
-    return RunError(f"{what}: the run directory is in use by another nnclf "
-                    f"({NameLock.holder(run_dir)}); wait for it to finish, or choose another")
+    return RunError(
+        f"{what}: the run directory is in use by another nnclf "
+        f"({NameLock.holder(run_dir)}); wait for it to finish, or choose another"
+    )
 
 
 def lock_run(run_dir: Path, command: str, what: str) -> NameLock:
@@ -152,8 +173,10 @@ def lock_run(run_dir: Path, command: str, what: str) -> NameLock:
     try:
         lock = NameLock.try_acquire(run_dir, command)
     except OSError as e:
-        raise RunError(f"{what}: cannot lock the run ({NameLock.file_of(run_dir)}: "
-                       f"{e.strerror or e}); make its parent directory writable") from None
+        raise RunError(
+            f"{what}: cannot lock the run ({NameLock.file_of(run_dir)}: "
+            f"{e.strerror or e}); make its parent directory writable"
+        ) from None
     if lock is None:
         raise _in_use(run_dir, what)
     return lock
@@ -189,8 +212,10 @@ def _normalised(out: str, option: str) -> Path:
     cwd = Path.cwd()
     if absolute == cwd or absolute in cwd.parents:
         here = "the current directory" if absolute == cwd else "a parent of the current directory"
-        raise RunError(f"{option} {out}: that is {here}; a run needs a directory of its own "
-                       f"(e.g. {option} runs/{cwd.name or 'run'})")
+        raise RunError(
+            f"{option} {out}: that is {here}; a run needs a directory of its own "
+            f"(e.g. {option} runs/{cwd.name or 'run'})"
+        )
     return absolute if path.name in ("", ".", "..") else path
 
 
@@ -213,19 +238,25 @@ def check_target(out: str, *, explicit: bool, force: bool) -> tuple[Path, str | 
         if not is_run_dir(path):
             raise RunError(
                 f"--force replaces only nnclf run directories, and '{out}' holds no "
-                f"{', '.join(RUN_FILES)}; choose another --out")
+                f"{', '.join(RUN_FILES)}; choose another --out"
+            )
         foreign = foreign_files(path)
         if foreign:
-            shown = ", ".join(foreign[:5]) + (f", ... ({len(foreign)} in all)"
-                                              if len(foreign) > 5 else "")
-            raise RunError(f"--force: {out} holds files nnclf did not write ({shown}); "
-                           "move them out of the run directory first (--force never deletes "
-                           "them), or choose another --out")
+            shown = ", ".join(foreign[:5]) + (
+                f", ... ({len(foreign)} in all)" if len(foreign) > 5 else ""
+            )
+            raise RunError(
+                f"--force: {out} holds files nnclf did not write ({shown}); "
+                "move them out of the run directory first (--force never deletes "
+                "them), or choose another --out"
+            )
         return path, None
     if explicit:
         what = "an earlier run" if is_run_dir(path) else "other files"
-        raise RunError(f"--out {out}: the directory exists and holds {what}; choose "
-                       "another --out, or add --force to replace an earlier run")
+        raise RunError(
+            f"--out {out}: the directory exists and holds {what}; choose "
+            "another --out, or add --force to replace an earlier run"
+        )
     return path, "taken"
 
 
@@ -266,8 +297,13 @@ class Claim:
         """A finished run into place; returns where it went (:attr:`path`, or the next free
         name if ``path`` was taken meanwhile by something nnclf may not replace)."""
         path = self.path
-        if (self.replace and path.is_dir() and not _free(path) and is_run_dir(path)
-                and not foreign_files(path)):
+        if (
+            self.replace
+            and path.is_dir()
+            and not _free(path)
+            and is_run_dir(path)
+            and not foreign_files(path)
+        ):
             trash = path.with_name(f".{path.name}.replaced-{uuid.uuid4().hex[:8]}")
             os.rename(path, trash)
             os.rename(self.staging, path)
@@ -309,10 +345,14 @@ class Claim:
 
 def _cannot_create(path: Path, e: OSError) -> RunError:
     blocker = next((p for p in path.parents if p.exists()), None)
-    why = (f"'{blocker}' is a file" if blocker is not None and not blocker.is_dir()
-           else e.strerror or str(e))
-    return RunError(f"cannot create the run directory {path} ({why}); choose another --out "
-                    "or output.dir")
+    why = (
+        f"'{blocker}' is a file"
+        if blocker is not None and not blocker.is_dir()
+        else e.strerror or str(e)
+    )
+    return RunError(
+        f"cannot create the run directory {path} ({why}); choose another --out or output.dir"
+    )
 
 
 def _make_parents(path: Path) -> list[Path]:
@@ -343,12 +383,14 @@ def _candidates(path: Path, single: bool, start: int):
     if single:
         return iter([path])
     first = [path] if start <= 1 else []
-    return itertools.chain(first, (path.with_name(f"{path.name}-{k}")
-                                   for k in itertools.count(max(start, 2))))
+    return itertools.chain(
+        first, (path.with_name(f"{path.name}-{k}") for k in itertools.count(max(start, 2)))
+    )
 
 
-def claim(out: str, *, explicit: bool, force: bool, command: str = "train",
-          start: int = 1) -> Claim:
+def claim(
+    out: str, *, explicit: bool, force: bool, command: str = "train", start: int = 1
+) -> Claim:
     """Take the run directory name ``out`` (see :func:`check_target`) under its lock.
 
     With ``explicit`` or ``force`` only ``out`` itself will do; otherwise, when it is taken
@@ -383,11 +425,15 @@ def claim(out: str, *, explicit: bool, force: bool, command: str = "train",
             held = Claim(candidate, lock, force and is_run_dir(candidate), created)
             held.notes = notes + (_clean_others(candidate) if lock.real else [])
             if candidate != path and start <= 1:
-                held.notes.insert(0, f"{out} already exists; writing this run to {candidate} "
-                                     "(--force would replace it)")
+                held.notes.insert(
+                    0,
+                    f"{out} already exists; writing this run to {candidate} "
+                    "(--force would replace it)",
+                )
             elif held.replace:
-                held.notes.insert(0, f"replacing the run in {out} once this one is complete "
-                                     "(--force)")
+                held.notes.insert(
+                    0, f"replacing the run in {out} once this one is complete (--force)"
+                )
             return held
     except BaseException:
         _remove_dirs(created)
@@ -422,22 +468,27 @@ def _clean_leftovers(path: Path) -> list[str]:
     for trash in replaced:
         if not os.path.lexists(path):
             os.rename(trash, path)
-            notes.append(f"restored the run {path} from {trash.name}, where an nnclf killed "
-                         "while replacing it had left it")
+            notes.append(
+                f"restored the run {path} from {trash.name}, where an nnclf killed "
+                "while replacing it had left it"
+            )
         else:
             shutil.rmtree(trash, ignore_errors=True)
             removed.append(trash)
     for staging in partial:
         if any((staging / name).exists() for name in ("checkpoint.npz", "model.npz")):
-            notes.append(f"{staging} holds a run whose nnclf was killed while saving it; "
-                         "to keep it, rename it to a name of its own (without the leading "
-                         "dot), else delete it")
+            notes.append(
+                f"{staging} holds a run whose nnclf was killed while saving it; "
+                "to keep it, rename it to a name of its own (without the leading "
+                "dot), else delete it"
+            )
         else:
             shutil.rmtree(staging, ignore_errors=True)
             removed.append(staging)
     if removed:
-        notes.append(f"removed {', '.join(str(p) for p in removed)}, left by an nnclf that "
-                     "was killed")
+        notes.append(
+            f"removed {', '.join(str(p) for p in removed)}, left by an nnclf that was killed"
+        )
     return notes
 
 

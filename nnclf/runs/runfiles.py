@@ -26,23 +26,41 @@ import shlex
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text
 from nnclf.errors import ModelFileError, RunError
+from nnclf.runs import rundir
 
 if TYPE_CHECKING:
     from nnclf.export.trained import TrainedModel
 
-__all__ = ["CONFIG", "MODEL", "CHECKPOINT", "HISTORY", "METRICS", "Place", "save_run",
-           "open_model", "signals_held", "check_writable", "history_csv", "resume_command"]
+__all__ = [
+    "CONFIG",
+    "MODEL",
+    "CHECKPOINT",
+    "HISTORY",
+    "METRICS",
+    "Place",
+    "save_run",
+    "open_model",
+    "signals_held",
+    "check_writable",
+    "history_csv",
+    "resume_command",
+]
 
 CONFIG, MODEL, CHECKPOINT, HISTORY, METRICS = (
-    "config.yaml", "model.npz", "checkpoint.npz", "history.csv", "metrics.json")
+    "config.yaml",
+    "model.npz",
+    "checkpoint.npz",
+    "history.csv",
+    "metrics.json",
+)
 
 
 def resume_command(run_dir) -> str:
@@ -53,8 +71,11 @@ def resume_command(run_dir) -> str:
 def history_csv(history: list[dict]) -> str:
     """history.csv: one row per evaluation; floats as repr, so that they read back exactly."""
     out = io.StringIO()
-    columns = list(history[0]) if history else ["step", "epoch", "eta", "train_loss",
-                                                  "val_loss", "val_accuracy"]
+    columns = (
+        list(history[0])
+        if history
+        else ["step", "epoch", "eta", "train_loss", "val_loss", "val_accuracy"]
+    )
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in history:
@@ -106,8 +127,13 @@ SaveState = Callable[[Path, str], object]
 """``save_state(path, status)`` writes the trainer's checkpoint to ``path`` with that status."""
 
 
-def save_run(place: Place, files: list[tuple[str, Callable[[Path], object]]], finished: bool,
-             save_state: SaveState, config_text: str) -> Path:
+def save_run(
+    place: Place,
+    files: list[tuple[str, Callable[[Path], object]]],
+    finished: bool,
+    save_state: SaveState,
+    config_text: str,
+) -> Path:
     """Write ``files`` (name, ``write(path)``) into ``place.target`` in order, the checkpoint
     last, then put the run in place; returns where it went.
 
@@ -121,17 +147,17 @@ def save_run(place: Place, files: list[tuple[str, Callable[[Path], object]]], fi
             try:
                 write(place.target / name)
             except (OSError, ModelFileError) as e:
-                raise _rescue(place, name, e, written, finished, save_state,
-                              config_text) from None
+                raise _rescue(place, name, e, written, finished, save_state, config_text) from None
             written.append(name)
         try:
             return place.done(finished)
         except OSError as e:  # the run is complete where it was built: it stays there
             if place.claim is not None:
                 place.claim.staging = None
-            raise RunError(f"cannot move the run into {place.shown} ({e.strerror or e}); it is "
-                           f"complete in {place.target}: rename that directory yourself") \
-                from None
+            raise RunError(
+                f"cannot move the run into {place.shown} ({e.strerror or e}); it is "
+                f"complete in {place.target}: rename that directory yourself"
+            ) from None
 
 
 def _os_error(e: BaseException) -> OSError | None:
@@ -141,34 +167,48 @@ def _os_error(e: BaseException) -> OSError | None:
     return e
 
 
-def _rescue(place: Place, name: str, e: BaseException, written: list[str], finished: bool,
-            save_state: SaveState, config_text: str) -> RunError:
+def _rescue(
+    place: Place,
+    name: str,
+    e: BaseException,
+    written: list[str],
+    finished: bool,
+    save_state: SaveState,
+    config_text: str,
+) -> RunError:
     cause = _os_error(e)
     why = (cause.strerror or str(cause)) if cause is not None else str(e)
     code = cause.errno if cause is not None else None
-    fix = ("make room on the disk" if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
-           else "make the run directory writable" if code in (errno.EACCES, errno.EPERM,
-                                                              errno.EROFS)
-           else "fix that")
+    fix = (
+        "make room on the disk"
+        if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+        else "make the run directory writable"
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS)
+        else "fix that"
+    )
     head = f"cannot write {place.shown / name} ({why})"
     if finished and name == CHECKPOINT:  # the rest is written: a finished run, less its state
         where = place.done(True)
-        return RunError(f"{head}; the finished run is in {where} without it (its {MODEL}, "
-                        f"{HISTORY} and {METRICS} are complete)")
+        return RunError(
+            f"{head}; the finished run is in {where} without it (its {MODEL}, "
+            f"{HISTORY} and {METRICS} are complete)"
+        )
     for unfinished in written:  # the run is unfinished again, as its checkpoint will say
         (place.target / unfinished).unlink(missing_ok=True)
     status = "finishing" if finished else "interrupted"
     kept = _keep_state(place, status, save_state, config_text)
     if kept is None:
-        return RunError(f"{head}; the trained state could not be saved anywhere, so nothing "
-                        "was kept")
+        return RunError(
+            f"{head}; the trained state could not be saved anywhere, so nothing was kept"
+        )
     then = "write its files" if finished else "continue it"
-    return RunError(f"{head}; the trained run is kept in {kept} ({CONFIG}, {CHECKPOINT}): "
-                    f"{fix}, then {then} with: {resume_command(kept)}")
+    return RunError(
+        f"{head}; the trained run is kept in {kept} ({CONFIG}, {CHECKPOINT}): "
+        f"{fix}, then {then} with: {resume_command(kept)}"
+    )
 
 
-def _keep_state(place: Place, status: str, save_state: SaveState,
-                config_text: str) -> Path | None:
+def _keep_state(place: Place, status: str, save_state: SaveState, config_text: str) -> Path | None:
     """The checkpoint in the run's place, else with config.yaml in a new temporary
     directory; the place it went to, or None."""
     try:
@@ -199,11 +239,13 @@ def check_writable(run_dir: Path, what: str) -> None:
         probe.touch()
         probe.unlink()
     except OSError as e:
-        raise RunError(f"{what}: cannot write in the run directory ({e.strerror or e}); make "
-                       "it writable, then resume again (nothing was changed)") from None
+        raise RunError(
+            f"{what}: cannot write in the run directory ({e.strerror or e}); make "
+            "it writable, then resume again (nothing was changed)"
+        ) from None
 
 
-def open_model(target) -> tuple["TrainedModel", Path, Path | None]:
+def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
     """The model of a run directory (its model.npz) or of a model file.
 
     Returns
@@ -220,10 +262,14 @@ def open_model(target) -> tuple["TrainedModel", Path, Path | None]:
         run_dir, path = path, path / MODEL
         if not path.exists():
             if (run_dir / CHECKPOINT).exists():
-                raise RunError(f"{run_dir}: the run has not finished (no {MODEL}); resume it "
-                               f"with: {resume_command(run_dir)}")
-            raise RunError(f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
-                           "directory written by nnclf train, or a model file")
+                raise RunError(
+                    f"{run_dir}: the run has not finished (no {MODEL}); resume it "
+                    f"with: {resume_command(run_dir)}"
+                )
+            raise RunError(
+                f"{run_dir}: not an nnclf run directory (no {MODEL}); give a run "
+                "directory written by nnclf train, or a model file"
+            )
     from nnclf.export.trained import TrainedModel
 
     return TrainedModel.load(path), path, run_dir

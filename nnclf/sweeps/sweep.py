@@ -39,15 +39,26 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.runs import rundir
 from nnclf.base.archive import atomic_write_text
+from nnclf.base.tables import format_table
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.errors import NnclfError, RunError, UsageError
+from nnclf.runs import rundir
 from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
-from nnclf.base.tables import format_table
 
-__all__ = ["SweepOutcome", "open_sweep", "start", "load", "run_sweep", "resume", "run_trial",
-           "summary", "plot", "SWEEP_CSV", "TRIALS"]
+__all__ = [
+    "SweepOutcome",
+    "open_sweep",
+    "start",
+    "load",
+    "run_sweep",
+    "resume",
+    "run_trial",
+    "summary",
+    "plot",
+    "SWEEP_CSV",
+    "TRIALS",
+]
 
 SWEEP_FILE, BASE, TRIALS, SWEEP_CSV = "sweep.yaml", "base.yaml", "trials.json", "sweep.csv"
 METRIC_COLUMNS = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
@@ -86,16 +97,18 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
         try:
-            outcome = run.train(config_from_dict(config), Path(tmp) / name, quiet=True,
-                                record_as=record_as)
+            outcome = run.train(
+                config_from_dict(config), Path(tmp) / name, quiet=True, record_as=record_as
+            )
         except NnclfError as e:
             out["error"] = " ".join(str(e).split())
         else:
             out["status"] = outcome.status
             if outcome.status == "finished":
                 out["metrics"] = outcome.metrics
-                out["files"] = {p.name: p.read_bytes() for p in outcome.run_dir.iterdir()
-                                if p.is_file()}
+                out["files"] = {
+                    p.name: p.read_bytes() for p in outcome.run_dir.iterdir() if p.is_file()
+                }
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -127,22 +140,38 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     if out is not None:
         sweep_dir = Path(out)
         if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
-            raise RunError(f"--out {out}: exists and is not an empty directory; continue that "
-                           f"sweep with nnclf sweep --resume {out}, or choose another --out")
+            raise RunError(
+                f"--out {out}: exists and is not an empty directory; continue that "
+                f"sweep with nnclf sweep --resume {out}, or choose another --out"
+            )
     else:
         stem = Path("sweeps") / Path(sweep_file).stem
-        sweep_dir = next(p for p in (Path(f"{stem}-{i}") if i > 1 else stem
-                                     for i in range(1, 10**6)) if not p.exists())
+        sweep_dir = next(
+            p
+            for p in (Path(f"{stem}-{i}") if i > 1 else stem for i in range(1, 10**6))
+            if not p.exists()
+        )
     sweep_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
     base = config_from_dict(sweep.base_config)
     atomic_write_text(sweep_dir / BASE, dump_config(base, "The base config of this sweep."))
     if sweep.base is None:
         sweep.base = str(sweep_dir / BASE)
-    record = {"base": sweep.base, "axes": sweep.axes, "metric": sweep.metric,
-              "trials": [{"index": t.index, "values": t.values, "seed": t.seed,
-                          "overrides": t.overrides, "config": t.config}
-                         for t in sweep.trials]}
+    record = {
+        "base": sweep.base,
+        "axes": sweep.axes,
+        "metric": sweep.metric,
+        "trials": [
+            {
+                "index": t.index,
+                "values": t.values,
+                "seed": t.seed,
+                "overrides": t.overrides,
+                "config": t.config,
+            }
+            for t in sweep.trials
+        ],
+    }
     atomic_write_text(sweep_dir / TRIALS, json.dumps(record, indent=1) + "\n")
     _write_csv(sweep_dir, sweep, {})
     return sweep_dir, sweep
@@ -154,12 +183,16 @@ def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, di
     if resume_dir is not None:
         given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
         if given:
-            raise UsageError(f"sweep --resume continues a sweep with its own saved trials; "
-                             f"drop {', '.join(given)}")
+            raise UsageError(
+                f"sweep --resume continues a sweep with its own saved trials; "
+                f"drop {', '.join(given)}"
+            )
         return Path(resume_dir), *load(resume_dir)
     if sweep_file is None:
-        raise UsageError("sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
-                         "or --resume SWEEP_DIR to continue a sweep")
+        raise UsageError(
+            "sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
+            "or --resume SWEEP_DIR to continue a sweep"
+        )
     return *start(sweep_file, out), {}
 
 
@@ -167,12 +200,16 @@ def load(sweep_dir) -> tuple[Sweep, dict]:
     """A sweep directory's trials and the rows of its sweep.csv (by trial name)."""
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / TRIALS).is_file():
-        raise RunError(f"{sweep_dir}: not a sweep directory (no {TRIALS}); start a sweep with "
-                       "nnclf sweep SWEEP.yaml")
+        raise RunError(
+            f"{sweep_dir}: not a sweep directory (no {TRIALS}); start a sweep with "
+            "nnclf sweep SWEEP.yaml"
+        )
     try:
         record = json.loads((sweep_dir / TRIALS).read_text(encoding="utf-8"))
-        trials = [Trial(t["index"], t["values"], t["seed"], t["overrides"], t["config"])
-                  for t in record["trials"]]
+        trials = [
+            Trial(t["index"], t["values"], t["seed"], t["overrides"], t["config"])
+            for t in record["trials"]
+        ]
         sweep = Sweep(record["base"], record["axes"], record["metric"], trials)
     except (ValueError, KeyError, TypeError) as e:
         raise RunError(f"{sweep_dir / TRIALS}: not as nnclf sweep writes it ({e})") from None
@@ -184,8 +221,7 @@ def load(sweep_dir) -> tuple[Sweep, dict]:
 
 
 def _columns(sweep: Sweep) -> list[str]:
-    return ["trial", *sweep.axes, "seed", *METRIC_COLUMNS, "steps", "seconds", "status",
-            "error"]
+    return ["trial", *sweep.axes, "seed", *METRIC_COLUMNS, "steps", "seconds", "status", "error"]
 
 
 def _write_csv(sweep_dir: Path, sweep: Sweep, rows: dict) -> None:
@@ -208,9 +244,14 @@ def _cell(value) -> str:
 
 def _row(sweep: Sweep, trial: Trial, result: dict) -> dict:
     metrics = result["metrics"] or {}
-    row = {"trial": trial.name, "seed": trial.seed, "status": result["status"],
-           "error": result["error"], "steps": metrics.get("steps"),
-           "seconds": round(result["seconds"], 3)}
+    row = {
+        "trial": trial.name,
+        "seed": trial.seed,
+        "status": result["status"],
+        "error": result["error"],
+        "steps": metrics.get("steps"),
+        "seconds": round(result["seconds"], 3),
+    }
     row |= {axis: trial.values[axis] for axis in sweep.axes}
     for column in METRIC_COLUMNS:
         part, _, name = column.partition("_")
@@ -226,13 +267,16 @@ def _connect(address: str):
     try:
         from distributed import Client
     except ImportError:
-        raise UsageError("--scheduler needs Dask's distributed; install it with: "
-                         'pip install "nnclf[dask]"') from None
+        raise UsageError(
+            '--scheduler needs Dask\'s distributed; install it with: pip install "nnclf[dask]"'
+        ) from None
     try:
         return Client(address, timeout="3s")
     except (OSError, ValueError, TypeError) as e:
-        raise RunError(f"--scheduler {address}: cannot reach the Dask scheduler "
-                       f"({' '.join(str(e).split())}); start one with: dask scheduler") from None
+        raise RunError(
+            f"--scheduler {address}: cannot reach the Dask scheduler "
+            f"({' '.join(str(e).split())}); start one with: dask scheduler"
+        ) from None
 
 
 def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None):
@@ -253,9 +297,16 @@ def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | 
         client.close()
 
 
-def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
-              scheduler: str | None = None, notify=None,
-              stop_after: int | None = None) -> SweepOutcome:
+def run_sweep(
+    sweep_dir,
+    sweep: Sweep,
+    rows: dict,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    notify=None,
+    stop_after: int | None = None,
+) -> SweepOutcome:
     """Run the trials of ``sweep`` without a finished or failed row in ``rows``.
 
     Parameters
@@ -282,8 +333,9 @@ def run_sweep(sweep_dir, sweep: Sweep, rows: dict, *, jobs: int = 1,
         lock.release()
 
 
-def _run_pending(sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify,
-                 stop_after) -> SweepOutcome:
+def _run_pending(
+    sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify, stop_after
+) -> SweepOutcome:
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0
@@ -318,10 +370,15 @@ def _ended(sweep_dir: Path, trial: Trial, row: dict | None) -> bool:
 
 
 def _progress(sweep: Sweep, row: dict, count: int) -> str:
-    what = (f"{sweep.metric} {float(row[sweep.metric]):.4f}" if row.get(sweep.metric)
-            else row["error"] or "no metric")
-    return (f"{row['trial']} {row['status']} ({what}, {float(row['seconds']):.1f} s) "
-            f"[{count}/{len(sweep.trials)}]")
+    what = (
+        f"{sweep.metric} {float(row[sweep.metric]):.4f}"
+        if row.get(sweep.metric)
+        else row["error"] or "no metric"
+    )
+    return (
+        f"{row['trial']} {row['status']} ({what}, {float(row['seconds']):.1f} s) "
+        f"[{count}/{len(sweep.trials)}]"
+    )
 
 
 def resume(sweep_dir, **options) -> SweepOutcome:
@@ -346,8 +403,15 @@ def _ranking(sweep: Sweep, rows: dict) -> list[dict]:
     for key, scored in groups.items():
         scores = np.array([s for s, _ in scored])
         best = (max if better(sweep.metric) == "max" else min)(scored, key=lambda st: st[0])
-        ranked.append({"values": key, "mean": scores.mean(), "n": len(scores),
-                       "sd": scores.std(ddof=1) if len(scores) > 1 else 0.0, "best": best[1]})
+        ranked.append(
+            {
+                "values": key,
+                "mean": scores.mean(),
+                "n": len(scores),
+                "sd": scores.std(ddof=1) if len(scores) > 1 else 0.0,
+                "best": best[1],
+            }
+        )
     sign = -1 if better(sweep.metric) == "max" else 1
     return sorted(ranked, key=lambda r: sign * r["mean"])
 
@@ -359,16 +423,21 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
 
     statuses = [rows[t.name]["status"] for t in sweep.trials if t.name in rows]
     done = {s: statuses.count(s) for s in ("finished", "failed")}
-    lines = [f"sweep {sweep_dir}: {len(sweep.trials)} trials, {done['finished']} finished, "
-             f"{done['failed']} failed"]
-    lines += [f"  {r['trial']} failed: {r['error']}" for r in rows.values()
-              if r["status"] == "failed"][:5]
+    lines = [
+        f"sweep {sweep_dir}: {len(sweep.trials)} trials, {done['finished']} finished, "
+        f"{done['failed']} failed"
+    ]
+    lines += [
+        f"  {r['trial']} failed: {r['error']}" for r in rows.values() if r["status"] == "failed"
+    ][:5]
     ranked = _ranking(sweep, rows)
     if not ranked:
         return "\n".join(lines + [f"no finished trial has a {sweep.metric}"])
     table = [["rank", f"{sweep.metric} mean", "sd", "seeds", *sweep.axes]]
-    table += [[str(i), f"{r['mean']:.4f}", f"{r['sd']:.4f}", str(r["n"]), *r["values"]]
-              for i, r in enumerate(ranked[:top], 1)]
+    table += [
+        [str(i), f"{r['mean']:.4f}", f"{r['sd']:.4f}", str(r["n"]), *r["values"]]
+        for i, r in enumerate(ranked[:top], 1)
+    ]
     lines.append(format_table(table, right={0, 1, 2, 3}))
     best = ranked[0]["best"]
     command = ["nnclf", "train", sweep.base] + [a for o in best.overrides for a in ("--set", o)]
@@ -387,16 +456,17 @@ def plot(sweep_dir) -> list[Path]:
     sweep, rows = load(sweep_dir)
     done = [r for r in rows.values() if r["status"] == "finished" and r.get(sweep.metric)]
     if not done:
-        raise RunError(f"{sweep_dir}: no finished trial to plot; run it with nnclf sweep "
-                       f"--resume {sweep_dir}")
+        raise RunError(
+            f"{sweep_dir}: no finished trial to plot; run it with nnclf sweep --resume {sweep_dir}"
+        )
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("plotting needs matplotlib; install it with: "
-                         'pip install "nnclf[plot]"') from None
+        raise UsageError(
+            'plotting needs matplotlib; install it with: pip install "nnclf[plot]"'
+        ) from None
     plt.switch_backend("Agg")
-    fig, axs = plt.subplots(1, len(sweep.axes), figsize=(4 * len(sweep.axes), 3.4),
-                            squeeze=False)
+    fig, axs = plt.subplots(1, len(sweep.axes), figsize=(4 * len(sweep.axes), 3.4), squeeze=False)
     y = [float(r[sweep.metric]) for r in done]
     for ax, axis in zip(axs[0], sweep.axes):
         _plot_axis(ax, [r[axis] for r in done], y, axis)

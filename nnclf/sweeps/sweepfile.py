@@ -41,19 +41,32 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nnclf.config.load import (Config, read_yaml, apply_overrides, config_from_dict, config_to_dict,
-                     parse_override)
-from nnclf.errors import ConfigError, NnclfError
 from nnclf.base.suggest import closest
+from nnclf.config.load import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    parse_override,
+    read_yaml,
+)
+from nnclf.errors import ConfigError, NnclfError
 
-__all__ = ["Trial", "Sweep", "read_sweep", "override", "METRIC_PARTS", "METRIC_NAMES",
-           "metric_value", "better"]
+__all__ = [
+    "Trial",
+    "Sweep",
+    "read_sweep",
+    "override",
+    "METRIC_PARTS",
+    "METRIC_NAMES",
+    "metric_value",
+    "better",
+]
 
 KEYS = ("base", "grid", "random", "seeds", "metric", "max_trials", "seed")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "int_log_uniform", "choice")
 METRIC_PARTS = {"train": "train", "val": "validation", "test": "test"}
-METRIC_NAMES = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max",
-                "log_loss": "min"}
+METRIC_NAMES = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max", "log_loss": "min"}
 MAX_TRIALS = 1000
 
 
@@ -101,7 +114,7 @@ def metric_value(metrics: dict, metric: str):
 
 
 def better(metric: str) -> str:
-    """"max" or "min": which way the metric improves."""
+    """ "max" or "min": which way the metric improves."""
     return METRIC_NAMES[_split_metric(metric)[1]]
 
 
@@ -111,8 +124,9 @@ def _split_metric(metric: str) -> tuple[str, str]:
         valid = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
         close = closest(str(metric), valid)
         hint = f"did you mean {close}? " if close else ""
-        raise ConfigError(f"metric: unknown metric {metric!r}; {hint}the metrics are "
-                          f"{', '.join(valid)}")
+        raise ConfigError(
+            f"metric: unknown metric {metric!r}; {hint}the metrics are {', '.join(valid)}"
+        )
     return part, name
 
 
@@ -142,16 +156,17 @@ def _expand(raw, path: Path) -> Sweep:
     _split_metric(metric)
     grid, random = _grid(raw.get("grid")), _random(raw.get("random"))
     if not grid and not random:
-        raise ConfigError("nothing to sweep; add a grid: or random: mapping of "
-                          "key.path: values")
+        raise ConfigError("nothing to sweep; add a grid: or random: mapping of key.path: values")
     seeds = _seeds(raw.get("seeds"))
     points = _points(grid, random, _seed(raw))
     max_trials = _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1)
     n_trials = len(points) * len(seeds)
     if n_trials > max_trials:
-        raise ConfigError(f"the sweep asks for {n_trials} trials ({len(points)} "
-                          f"configurations x {len(seeds)} seeds), more than max_trials "
-                          f"{max_trials}; shrink the axes or raise max_trials")
+        raise ConfigError(
+            f"the sweep asks for {n_trials} trials ({len(points)} "
+            f"configurations x {len(seeds)} seeds), more than max_trials "
+            f"{max_trials}; shrink the axes or raise max_trials"
+        )
     axes = list(grid) + [k for k in random if k != "n"]
     _check_axes(base_raw, base_dir, grid, random, points)
     trials = []
@@ -171,13 +186,17 @@ def _base(base, path: Path):
     if isinstance(base, Mapping):
         return dict(base), None, path.parent
     if not isinstance(base, str) or not base.strip():
-        raise ConfigError("base must name a config file (e.g. base: configs/iris.yaml) or "
-                          f"be an inline config mapping, got {base!r}")
+        raise ConfigError(
+            "base must name a config file (e.g. base: configs/iris.yaml) or "
+            f"be an inline config mapping, got {base!r}"
+        )
     candidates = [Path(base), path.parent / base]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise ConfigError(f"base config '{base}' not found (looked in the current directory "
-                          f"and in {path.parent}); check the path")
+        raise ConfigError(
+            f"base config '{base}' not found (looked in the current directory "
+            f"and in {path.parent}); check the path"
+        )
     raw = read_yaml(found)
     if raw is not None and not isinstance(raw, Mapping):
         raise ConfigError(f"{found} is not a mapping of config sections")
@@ -193,8 +212,9 @@ def _config(base_raw: dict, base_dir: Path, sets: list[str], what: str) -> Confi
 
 def _axis_key(key, where: str) -> str:
     if not isinstance(key, str):
-        raise ConfigError(f"{where}: axis {key!r} must be a dotted config key, "
-                          "e.g. train.schedule.eta0")
+        raise ConfigError(
+            f"{where}: axis {key!r} must be a dotted config key, e.g. train.schedule.eta0"
+        )
     try:
         parse_override(f"{key}=0")
     except NnclfError as e:
@@ -211,8 +231,9 @@ def _grid(grid) -> dict:
     for key, values in grid.items():
         _axis_key(key, "grid")
         if not isinstance(values, list):
-            raise ConfigError(f"grid.{key}: expected a list of values, e.g. [0.01, 0.1], "
-                              f"got {values!r}")
+            raise ConfigError(
+                f"grid.{key}: expected a list of values, e.g. [0.01, 0.1], got {values!r}"
+            )
         if not values:
             raise ConfigError(f"grid.{key}: empty axis; give at least one value")
         out[key] = values
@@ -223,12 +244,14 @@ def _random(random) -> dict:
     if random is None:
         return {}
     if not isinstance(random, Mapping):
-        raise ConfigError(f"random must be a mapping with n and key: {{distribution: ...}}, "
-                          f"got {random!r}")
+        raise ConfigError(
+            f"random must be a mapping with n and key: {{distribution: ...}}, got {random!r}"
+        )
     axes = {k: v for k, v in random.items() if k != "n"}
     if not axes:
-        raise ConfigError("random: no axes; add e.g. train.schedule.eta0: "
-                          "{log_uniform: [0.001, 0.1]}")
+        raise ConfigError(
+            "random: no axes; add e.g. train.schedule.eta0: {log_uniform: [0.001, 0.1]}"
+        )
     n = _count(random.get("n"), "random.n", 1)
     return {"n": n} | {_axis_key(k, "random"): _distribution(k, v) for k, v in axes.items()}
 
@@ -237,27 +260,37 @@ def _distribution(key: str, spec) -> tuple[str, list]:
     where = f"random.{key}"
     example = "e.g. {log_uniform: [0.001, 0.1]}"
     if not isinstance(spec, Mapping) or len(spec) != 1:
-        raise ConfigError(f"{where}: expected one distribution ({', '.join(DISTRIBUTIONS)}), "
-                          f"{example}; got {spec!r}")
-    (kind, args), = spec.items()
+        raise ConfigError(
+            f"{where}: expected one distribution ({', '.join(DISTRIBUTIONS)}), "
+            f"{example}; got {spec!r}"
+        )
+    ((kind, args),) = spec.items()
     if kind not in DISTRIBUTIONS:
         close = closest(str(kind), DISTRIBUTIONS)
         hint = f"did you mean {close}? " if close else ""
-        raise ConfigError(f"{where}: unknown distribution {kind!r}; {hint}the distributions "
-                          f"are {', '.join(DISTRIBUTIONS)}")
+        raise ConfigError(
+            f"{where}: unknown distribution {kind!r}; {hint}the distributions "
+            f"are {', '.join(DISTRIBUTIONS)}"
+        )
     if kind == "choice":
         if not isinstance(args, list) or not args:
             raise ConfigError(f"{where}: choice needs a non-empty list of values")
         return kind, args
     ints = kind.startswith("int")
     number = (lambda v: isinstance(v, int)) if ints else (lambda v: isinstance(v, (int, float)))
-    if (not isinstance(args, list) or len(args) != 2
-            or not all(number(v) and not isinstance(v, bool) for v in args)
-            or not args[0] < args[1] or ("log" in kind and args[0] <= 0)):
+    if (
+        not isinstance(args, list)
+        or len(args) != 2
+        or not all(number(v) and not isinstance(v, bool) for v in args)
+        or not args[0] < args[1]
+        or ("log" in kind and args[0] <= 0)
+    ):
         what = "integers" if ints else "numbers"
         low = " > 0" if "log" in kind else ""
-        raise ConfigError(f"{where}: {kind} needs [low, high], {what} with "
-                          f"{'0 < ' if low else ''}low < high; got {args!r}")
+        raise ConfigError(
+            f"{where}: {kind} needs [low, high], {what} with "
+            f"{'0 < ' if low else ''}low < high; got {args!r}"
+        )
     return kind, args
 
 
@@ -268,11 +301,13 @@ def _draw(rng: np.random.Generator, kind: str, args: list):
     if kind == "int_uniform":
         return int(rng.integers(low, high + 1))
     if kind == "int_log_uniform":
-        x = math.exp(rng.uniform(math.log(low - 0.5 if low > 1 else low),
-                                 math.log(high + 0.5)))
+        x = math.exp(rng.uniform(math.log(low - 0.5 if low > 1 else low), math.log(high + 0.5)))
         return min(max(int(round(x)), low), high)
-    x = rng.uniform(low, high) if kind == "uniform" else math.exp(
-        rng.uniform(math.log(low), math.log(high)))
+    x = (
+        rng.uniform(low, high)
+        if kind == "uniform"
+        else math.exp(rng.uniform(math.log(low), math.log(high)))
+    )
     return float(f"{x:.6g}")
 
 
@@ -280,8 +315,7 @@ def _points(grid: dict, random: dict, seed: int) -> list[dict]:
     """Every grid combination times ``random.n`` draws (draws made in file order)."""
     rng = np.random.default_rng(seed)
     axes = {k: v for k, v in random.items() if k != "n"}
-    draws = [{k: _draw(rng, *spec) for k, spec in axes.items()}
-             for _ in range(random.get("n", 1))]
+    draws = [{k: _draw(rng, *spec) for k, spec in axes.items()} for _ in range(random.get("n", 1))]
     combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     return [combo | draw for combo in combos for draw in draws]
 
@@ -301,17 +335,20 @@ def _check_metric_part(cfg: Config, metric: str, sets: list[str]) -> None:
     fraction = {"val": cfg.data.validation_fraction, "test": cfg.data.test_fraction}.get(part)
     if fraction == 0:
         key = "validation_fraction" if part == "val" else "test_fraction"
-        raise ConfigError(f"metric: {metric} needs a {METRIC_PARTS[part]} split, but "
-                          f"data.{key} is 0 (in the trial {' '.join(sets) or 'base'}); "
-                          "choose another metric or a fraction > 0")
+        raise ConfigError(
+            f"metric: {metric} needs a {METRIC_PARTS[part]} split, but "
+            f"data.{key} is 0 (in the trial {' '.join(sets) or 'base'}); "
+            "choose another metric or a fraction > 0"
+        )
 
 
 def _seeds(seeds) -> list:
     if seeds is None:
         return [None]  # the base config's seed
     if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"seeds must be a non-empty list of integers, e.g. [0, 1, 2], "
-                          f"got {seeds!r}")
+        raise ConfigError(
+            f"seeds must be a non-empty list of integers, e.g. [0, 1, 2], got {seeds!r}"
+        )
     for s in seeds:
         _count(s, "seeds", 0)
     return seeds

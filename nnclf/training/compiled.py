@@ -93,6 +93,7 @@ def jit_kernel(fn):
 
 # ------------------------------------------------------------------ update kernels
 
+
 def _gather_rows(data, rows, out):
     # out[r] = data[rows[r]], entry by entry (for rows of any shape): a row slice would cost
     # numba more than copying a short row.
@@ -174,11 +175,24 @@ def _average(avg, theta, rate):
         avg.flat[i] += rate * (theta.flat[i] - avg.flat[i])
 
 
-_HELPERS = (_gather_rows, _gather_standardized, _axpy, _add_into, _sum_squares, _scale,
-            _decay, _sgd, _momentum, _adagrad, _adam, _average)
+_HELPERS = (
+    _gather_rows,
+    _gather_standardized,
+    _axpy,
+    _add_into,
+    _sum_squares,
+    _scale,
+    _decay,
+    _sgd,
+    _momentum,
+    _adagrad,
+    _adam,
+    _average,
+)
 
 
 # ------------------------------------------------------------------ generating the step
+
 
 @dataclass(frozen=True)
 class Update:
@@ -200,8 +214,12 @@ class Update:
 
     @property
     def fused(self) -> bool:
-        return (self.optimizer == "sgd" and self.momentum == 0 and not self.l2
-                and self.clip_norm is None)
+        return (
+            self.optimizer == "sgd"
+            and self.momentum == 0
+            and not self.l2
+            and self.clip_norm is None
+        )
 
     @property
     def slots(self) -> int:
@@ -209,8 +227,16 @@ class Update:
         return {"adagrad": 1, "adam": 2}.get(self.optimizer, 1 if self.momentum else 0)
 
     def hyper(self) -> np.ndarray:
-        return np.array([self.l2 or 0.0, self.momentum, self.clip_norm or 0.0, self.beta1,
-                         self.beta2, self.epsilon])
+        return np.array(
+            [
+                self.l2 or 0.0,
+                self.momentum,
+                self.clip_norm or 0.0,
+                self.beta1,
+                self.beta2,
+                self.epsilon,
+            ]
+        )
 
 
 class _Source:
@@ -229,8 +255,14 @@ class _Source:
         self.emit(f"{name}({args})", depth)
 
 
-def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Update,
-              p_slots: dict[int, int], standardized: bool = False) -> _Source:
+def _generate(
+    graph,
+    params: tuple[str, ...],
+    data: tuple[str, ...],
+    update: Update,
+    p_slots: dict[int, int],
+    standardized: bool = False,
+) -> _Source:
     """The source of ``run``; ``p_slots`` maps a vertex number to its slot in ``P``;
     ``standardized``: the first data leaf is read through ``D[len(data)]`` (an index array)
     and standardised with ``D[len(data) + 1]`` (mean) and ``D[len(data) + 2]`` (scale)."""
@@ -256,8 +288,11 @@ def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Upd
     for k, name in enumerate(data):
         if k == 0 and standardized:
             m = len(data)
-            src.call("gather_standardized", _gather_standardized,
-                     f"D[0], D[{m}], rows, u{number[name]}, D[{m + 1}], D[{m + 2}]")
+            src.call(
+                "gather_standardized",
+                _gather_standardized,
+                f"D[0], D[{m}], rows, u{number[name]}, D[{m + 1}], D[{m + 2}]",
+            )
         else:
             src.call("gather", _gather_rows, f"D[{k}], rows, u{number[name]}")
     for v in graph._ops:
@@ -267,8 +302,12 @@ def _generate(graph, params: tuple[str, ...], data: tuple[str, ...], update: Upd
     src.emit("if not math.isfinite(loss):\n            return step, loss_sum, loss")
     src.emit(f"p{n}[0] = 1.0")
     _backward(src, graph, param_ids, update)
-    _update(src, param_ids, update, [number[name] in _decayed(update, params, number)
-                                     for name in params])
+    _update(
+        src,
+        param_ids,
+        update,
+        [number[name] in _decayed(update, params, number) for name in params],
+    )
     if update.average:
         src.emit("rate = rates[step]\n        if rate > 0.0:")
         for i in param_ids:
@@ -293,8 +332,9 @@ def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None
     last = [st for st in steps if st[2] in param_ids]
     # Added into a parameter in place only if no later VJP reads that parameter.
     fused = update.fused and not any(
-        st[2] in {s[0].parents[r].index for s in last[n + 1:] for r in s[0].fn.reads[s[1]]}
-        for n, st in enumerate(last))
+        st[2] in {s[0].parents[r].index for s in last[n + 1 :] for r in s[0].fn.reads[s[1]]}
+        for n, st in enumerate(last)
+    )
     seen: set[int] = set()
     for v, k, j, args in inner + last:
         vjp = v.fn.compiled.vjps[k]
@@ -338,8 +378,9 @@ def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bo
         if update.optimizer == "adagrad":
             src.call("adagrad", _adagrad, f"u{i}, p{i}, s{i}_0, eta, epsilon")
         elif update.optimizer == "adam":
-            src.call("adam", _adam, f"u{i}, p{i}, s{i}_0, s{i}_1, eta, beta1, beta2, epsilon, "
-                                    "c1, c2")
+            src.call(
+                "adam", _adam, f"u{i}, p{i}, s{i}_0, s{i}_1, eta, beta1, beta2, epsilon, c1, c2"
+            )
         elif update.momentum:
             src.call("momentum", _momentum, f"u{i}, p{i}, s{i}_0, eta, mass, {update.nesterov}")
         else:
@@ -360,8 +401,11 @@ def _fingerprint(src: _Source) -> str:
                 continue
             seen.add(fn)
             h.update(inspect.getsource(fn).encode())
-            todo.extend(g for c in fn.__code__.co_names
-                        if isinstance(g := fn.__globals__.get(c), types.FunctionType))
+            todo.extend(
+                g
+                for c in fn.__code__.co_names
+                if isinstance(g := fn.__globals__.get(c), types.FunctionType)
+            )
     return h.hexdigest()[:20]
 
 
@@ -370,8 +414,10 @@ def _load(src: _Source, key: str):
     if key in _MODULES:
         return _MODULES[key].run
     _KERNELS[key] = {name: jit_kernel(fn) for name, fn in src.kernels.items()}
-    header = ("import math\nfrom numba import njit\nfrom nnclf.training.compiled import kernels_for\n"
-              f"globals().update(kernels_for({key!r}))\n\n\n@njit(cache=True)\n")
+    header = (
+        "import math\nfrom numba import njit\nfrom nnclf.training.compiled import kernels_for\n"
+        f"globals().update(kernels_for({key!r}))\n\n\n@njit(cache=True)\n"
+    )
     text = header + "\n".join(src.lines) + "\n"
     folder = cache_dir()
     try:
@@ -401,6 +447,7 @@ def kernels_for(key: str) -> dict:
 
 # ------------------------------------------------------------------ running it
 
+
 class CompiledSteps:
     """Many SGD steps of ``graph`` in one native call.
 
@@ -425,9 +472,17 @@ class CompiledSteps:
         ``r`` is ``(X[index[r]] - mean) / scale`` (X memory-mapped, :mod:`nnclf.data.npyfolder`).
     """
 
-    def __init__(self, graph, params: dict, data: tuple[str, ...], update: Update,
-                 state: tuple = (), count: np.ndarray | None = None, average: dict | None = None,
-                 standardized: bool = False):
+    def __init__(
+        self,
+        graph,
+        params: dict,
+        data: tuple[str, ...],
+        update: Update,
+        state: tuple = (),
+        count: np.ndarray | None = None,
+        average: dict | None = None,
+        standardized: bool = False,
+    ):
         missing = missing_compiled_form(graph)
         if missing is not None:
             raise GraphError(f"local function '{missing.name}' has no compiled form")
@@ -435,15 +490,18 @@ class CompiledSteps:
         self.graph, self.params, self.data, self.update = graph, params, data, update
         names = tuple(params)
         # Unused arguments are the parameters themselves, so that every call has one type.
-        self._state = tuple(values[name] for values in state for name in names) or \
-            tuple(params.values())
+        self._state = tuple(values[name] for values in state for name in names) or tuple(
+            params.values()
+        )
         self._average = tuple((average or params)[name] for name in names)
         self._count = count if count is not None else np.zeros(1)
         self._hyper = update.hyper()
         self._buffers: dict = {}
         self._run = None
-        wanted = sorted({v.index for v, _ in self._plan()} |
-                        {p.index for _, edges in self._plan() for _, p in edges})
+        wanted = sorted(
+            {v.index for v, _ in self._plan()}
+            | {p.index for _, edges in self._plan() for _, p in edges}
+        )
         self._slots = {i: s for s, i in enumerate(wanted)}
         self.standardized = standardized
         self._source = _generate(graph, names, data, update, self._slots, standardized)
@@ -461,12 +519,19 @@ class CompiledSteps:
         # Float data (and standardised rows, whatever X's dtype) in the graph's dtype.
         floats = {k for k, a in enumerate(sample) if a.dtype.kind == "f"}
         floats |= {0} if self.standardized else set()
-        leaves.update({name: np.array(a, dtype=dtype if k in floats else a.dtype)
-                       for k, (name, a) in enumerate(zip(self.data, sample))})
+        leaves.update(
+            {
+                name: np.array(a, dtype=dtype if k in floats else a.dtype)
+                for k, (name, a) in enumerate(zip(self.data, sample))
+            }
+        )
         values = self.graph.forward(leaves)
-        U = tuple(leaves[v.name] if v.name in leaves else
-                  np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype)
-                  for v in self.graph.vertices)
+        U = tuple(
+            leaves[v.name]
+            if v.name in leaves
+            else np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype)
+            for v in self.graph.vertices
+        )
         P = tuple(np.zeros_like(U[i - 1]) for i in self._slots)
         T = tuple(np.zeros_like(a) for a in P)
         if self._run is None:
@@ -476,8 +541,14 @@ class CompiledSteps:
     def _plan(self):
         return self.graph._backward_plan(tuple(self.params))
 
-    def run(self, data: tuple, picks: np.ndarray, etas: np.ndarray, loss_sum: float,
-            rates: np.ndarray | None = None):
+    def run(
+        self,
+        data: tuple,
+        picks: np.ndarray,
+        etas: np.ndarray,
+        loss_sum: float,
+        rates: np.ndarray | None = None,
+    ):
         """Steps on the rows ``picks[s]`` (shape (steps, B)) with step sizes ``etas[s]``
         and averaging rates ``rates[s]`` (read with ``update.average`` only).
 
@@ -487,12 +558,25 @@ class CompiledSteps:
         """
         B = picks.shape[1]
         if B not in self._buffers:
-            self._buffers[B] = self._allocate(tuple(np.take(a, np.zeros(B, int), axis=0)
-                                                    for a in data))
+            self._buffers[B] = self._allocate(
+                tuple(np.take(a, np.zeros(B, int), axis=0) for a in data)
+            )
         U, P, T = self._buffers[B]
         rates = etas if rates is None else rates
-        return self._run(U, P, T, self._state, self._average, self._count, data, picks, etas,
-                         rates, self._hyper, float(loss_sum))
+        return self._run(
+            U,
+            P,
+            T,
+            self._state,
+            self._average,
+            self._count,
+            data,
+            picks,
+            etas,
+            rates,
+            self._hyper,
+            float(loss_sum),
+        )
 
 
 assert math  # used by the generated modules through their own import

@@ -35,12 +35,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnclf.training import compiled
 from nnclf.errors import ConfigError
+from nnclf.training import compiled
 from nnclf.training.optimizers import decayed
 
-__all__ = ["Choice", "choose_engine", "engine_loop", "CompiledLoop", "Interrupt",
-           "one_blas_thread", "AUTO_MIN_STEPS", "INSTALL"]
+__all__ = [
+    "Choice",
+    "choose_engine",
+    "engine_loop",
+    "CompiledLoop",
+    "Interrupt",
+    "one_blas_thread",
+    "AUTO_MIN_STEPS",
+    "INSTALL",
+]
 
 AUTO_MIN_STEPS = 200_000
 """The fewest steps for which ``auto`` uses numba: compiling a step the first time takes
@@ -134,27 +142,39 @@ def choose_engine(requested: str, graph, steps: int, batch_size: int = 1) -> Cho
     missing = compiled.missing_compiled_form(graph)
     if requested == "numba":
         if version is None:
-            raise ConfigError(f" is numba, but numba is not installed; {INSTALL}, or use "
-                              "engine auto or numpy", name="engine")
+            raise ConfigError(
+                f" is numba, but numba is not installed; {INSTALL}, or use engine auto or numpy",
+                name="engine",
+            )
         if missing is not None:
-            raise ConfigError(f" is numba, but the local function '{missing.name}' has no "
-                              "compiled form; use engine auto or numpy", name="engine")
+            raise ConfigError(
+                f" is numba, but the local function '{missing.name}' has no "
+                "compiled form; use engine auto or numpy",
+                name="engine",
+            )
         return Choice("numba", f"numba {version}")
     if version is None:
         return Choice("numpy", f"numba is not installed; {INSTALL} for the compiled engine")
     if missing is not None:
         return Choice("numpy", f"the local function '{missing.name}' has no compiled form")
     if steps < AUTO_MIN_STEPS:
-        return Choice("numpy", f"a short run of {steps} steps: compiling would take longer; "
-                               "train.engine: numba compiles it anyway, and caches it")
+        return Choice(
+            "numpy",
+            f"a short run of {steps} steps: compiling would take longer; "
+            "train.engine: numba compiles it anyway, and caches it",
+        )
     if batch_size > 1:
-        return Choice("numpy", f"minibatches of {batch_size} run faster on numpy's BLAS; "
-                               "train.engine: numba uses the compiled engine anyway")
+        return Choice(
+            "numpy",
+            f"minibatches of {batch_size} run faster on numpy's BLAS; "
+            "train.engine: numba uses the compiled engine anyway",
+        )
     return Choice("numba", f"numba {version}")
 
 
-def engine_loop(network, settings, opt_state, steps: int, average=None,
-                rows: bool = False) -> tuple[Choice, "CompiledLoop | None"]:
+def engine_loop(
+    network, settings, opt_state, steps: int, average=None, rows: bool = False
+) -> tuple[Choice, CompiledLoop | None]:
     """The engine a trainer uses for ``steps`` steps under ``settings`` (its ``engine``),
     and the compiled loop when it is numba (None for numpy); ``average`` is the trainer's
     :class:`~nnclf.training.optimizers.RunningAverage`, if it averages; ``rows``: the loop reads X
@@ -193,26 +213,51 @@ class CompiledLoop:
         self.chunk = 256
 
     @classmethod
-    def for_trainer(cls, network, settings, opt_state, average=None,
-                    rows: bool = False) -> "CompiledLoop":
+    def for_trainer(
+        cls, network, settings, opt_state, average=None, rows: bool = False
+    ) -> CompiledLoop:
         """The loop for a trainer's network, settings, optimizer state (laid out as
         :mod:`nnclf.training.optimizers` makes it) and running average; ``rows``: for X given as
         :class:`~nnclf.data.npyfolder.Rows`."""
         spec = dict(settings.optimizer)
         name = spec.pop("name")
-        update = compiled.Update(settings.momentum, settings.nesterov, settings.l2,
-                                 settings.clip_norm, decayed(network.params), optimizer=name,
-                                 average=average is not None, **spec)
+        update = compiled.Update(
+            settings.momentum,
+            settings.nesterov,
+            settings.l2,
+            settings.clip_norm,
+            decayed(network.params),
+            optimizer=name,
+            average=average is not None,
+            **spec,
+        )
         slots = {"adagrad": ("accumulator",), "adam": ("m", "v")}.get(
-            name, ("velocity",) if settings.momentum else ())
+            name, ("velocity",) if settings.momentum else ()
+        )
         steps = compiled.CompiledSteps(
-            network.graph, network.params, ("x", "y"), update,
-            tuple(opt_state[slot] for slot in slots), opt_state.get("count", {}).get("k"),
-            average.values if average is not None else None, standardized=rows)
+            network.graph,
+            network.params,
+            ("x", "y"),
+            update,
+            tuple(opt_state[slot] for slot in slots),
+            opt_state.get("count", {}).get("k"),
+            average.values if average is not None else None,
+            standardized=rows,
+        )
         return cls(steps, settings.batch_size, average)
 
-    def run(self, X, y, order: np.ndarray, epoch_start: int, t: int, stop: int, schedule,
-            loss_sum: float, interrupt) -> tuple[int, float, float | None]:
+    def run(
+        self,
+        X,
+        y,
+        order: np.ndarray,
+        epoch_start: int,
+        t: int,
+        stop: int,
+        schedule,
+        loss_sum: float,
+        interrupt,
+    ) -> tuple[int, float, float | None]:
         """Steps t + 1 .. stop of the epoch whose example indices are ``order`` (into X, an
         array, or :class:`~nnclf.data.npyfolder.Rows` for a loop made with ``rows``).
 
@@ -229,12 +274,12 @@ class CompiledLoop:
             data = (X.array, data[1], X.index, X.mean, X.scale)
         while t < stop and not interrupt.requested:
             end = min(stop, t + self.chunk)
-            rows = order[(t - epoch_start) * B:(end - epoch_start) * B]
+            rows = order[(t - epoch_start) * B : (end - epoch_start) * B]
             whole = len(rows) // B
             if whole == 0:  # the last, shorter minibatch of a shuffled epoch
                 picks, end = rows.reshape(1, -1), t + 1
             else:
-                picks, end = rows[:whole * B].reshape(whole, B), t + whole
+                picks, end = rows[: whole * B].reshape(whole, B), t + whole
             etas = schedule.values(t + 1, end + 1)
             average = self.average
             rates = average.rates(t + 1, end + 1) if average is not None else None
@@ -246,6 +291,7 @@ class CompiledLoop:
             if done < len(picks):
                 return t, loss_sum, loss
             took = time.perf_counter() - started
-            self.chunk = int(min(max(self.chunk * CHUNK_SECONDS / max(took, 1e-6), 16),
-                                 4 * self.chunk, 1 << 20))
+            self.chunk = int(
+                min(max(self.chunk * CHUNK_SECONDS / max(took, 1e-6), 16), 4 * self.chunk, 1 << 20)
+            )
         return t, loss_sum, None

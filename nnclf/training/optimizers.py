@@ -48,17 +48,32 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from nnclf.errors import CheckpointError, ConfigError
 from nnclf.base.suggest import did_you_mean
+from nnclf.errors import CheckpointError, ConfigError
 
-__all__ = ["Optimizer", "make_optimizer", "OPTIMIZERS", "optimizer_spec", "clip_by_global_norm",
-           "l2_decay", "sgd", "momentum", "adagrad", "adam", "decayed", "RunningAverage",
-           "model_shown", "state_arrays", "load_state"]
+__all__ = [
+    "Optimizer",
+    "make_optimizer",
+    "OPTIMIZERS",
+    "optimizer_spec",
+    "clip_by_global_norm",
+    "l2_decay",
+    "sgd",
+    "momentum",
+    "adagrad",
+    "adam",
+    "decayed",
+    "RunningAverage",
+    "model_shown",
+    "state_arrays",
+    "load_state",
+]
 
 Arrays = Mapping[str, np.ndarray]
 Transform = Callable[[Arrays, Arrays], Arrays]
@@ -72,29 +87,37 @@ def decayed(params: Arrays) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------- gradient transforms
 
+
 def clip_by_global_norm(max_norm: float) -> Transform:
     """g -> g * max_norm / ||g|| when the norm over all gradients exceeds ``max_norm``."""
+
     def transform(grads: Arrays, params: Arrays) -> Arrays:
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
         if norm <= max_norm:
             return grads
         scale = max_norm / norm
         return {name: g * scale for name, g in grads.items()}
+
     return transform
 
 
 def l2_decay(coefficient: float) -> Transform:
     """g -> g + coefficient * theta for the weight matrices (:func:`decayed`): the gradient
     of L + (coefficient / 2) ||theta||^2."""
+
     def transform(grads: Arrays, params: Arrays) -> Arrays:
         # New arrays, never in place: the gradients are the executor's buffers.
         names = decayed(params)
-        return {name: g + coefficient * params[name] if name in names else g
-                for name, g in grads.items()}
+        return {
+            name: g + coefficient * params[name] if name in names else g
+            for name, g in grads.items()
+        }
+
     return transform
 
 
 # ---------------------------------------------------------------------- update rules
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -107,15 +130,18 @@ class Rule:
 
 def sgd() -> Rule:
     """theta <- theta - eta g."""
+
     def apply(grads, eta, params, state):
         for name, g in grads.items():
             params[name] -= eta * g
+
     return Rule(lambda params: {}, apply, plain=True)
 
 
 def momentum(mass: float, nesterov: bool = False) -> Rule:
     """v <- mass v - eta g, then theta <- theta + v, or with Nesterov
     theta <- theta + mass v - eta g."""
+
     def init(params):
         return {"velocity": {name: np.zeros_like(p) for name, p in params.items()}}
 
@@ -126,6 +152,7 @@ def momentum(mass: float, nesterov: bool = False) -> Rule:
             v *= mass
             v -= eta * g
             params[name] += mass * v - eta * g if nesterov else v
+
     return Rule(init, apply)
 
 
@@ -135,17 +162,20 @@ def _zeros(params: Arrays) -> dict[str, np.ndarray]:
 
 def adagrad(epsilon: float) -> Rule:
     """G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon)."""
+
     def apply(grads, eta, params, state):
         accumulator = state["accumulator"]
         for name, g in grads.items():
             G = accumulator[name]
             G += g * g
             params[name] -= eta * g / (np.sqrt(G) + epsilon)
+
     return Rule(lambda params: {"accumulator": _zeros(params)}, apply)
 
 
 def adam(beta1: float, beta2: float, epsilon: float) -> Rule:
     """Adam, Kingma and Ba's Algorithm 1 (see the module docstring), k counting its updates."""
+
     def init(params):
         return {"m": _zeros(params), "v": _zeros(params), "count": {"k": np.zeros(1)}}
 
@@ -153,7 +183,7 @@ def adam(beta1: float, beta2: float, epsilon: float) -> Rule:
         count = state["count"]["k"]
         count += 1.0
         k = float(count[0])
-        c1, c2 = 1.0 - beta1 ** k, 1.0 - beta2 ** k
+        c1, c2 = 1.0 - beta1**k, 1.0 - beta2**k
         for name, g in grads.items():
             m, v = state["m"][name], state["v"][name]
             m *= beta1
@@ -161,10 +191,12 @@ def adam(beta1: float, beta2: float, epsilon: float) -> Rule:
             v *= beta2
             v += (1.0 - beta2) * g * g
             params[name] -= eta * (m / c1) / (np.sqrt(v / c2) + epsilon)
+
     return Rule(init, apply)
 
 
 # ---------------------------------------------------------------------- the optimizer
+
 
 @dataclass(frozen=True)
 class Optimizer:
@@ -192,6 +224,7 @@ class Optimizer:
         """``step(executor, eta)``: backward pass and update after the executor's forward
         pass, bound to ``params`` and ``state`` (the trainer's per-step call)."""
         if self.fused:
+
             def step(executor, eta: float) -> None:
                 # p^n = -eta^t, summed into the parameters: theta - eta^t dL/dtheta.
                 executor.backward(-eta, into=params)
@@ -200,6 +233,7 @@ class Optimizer:
 
             def step(executor, eta: float) -> None:
                 update(executor.backward(1.0), eta, params, state)
+
         return step
 
 
@@ -212,9 +246,11 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
 }
 """Each ``train.optimizer`` (an update rule) and its parameters' defaults."""
 
-_RANGES = {"beta1": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-           "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-           "epsilon": ("a number > 0", lambda v: v > 0)}
+_RANGES = {
+    "beta1": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "epsilon": ("a number > 0", lambda v: v > 0),
+}
 
 
 def optimizer_spec(value) -> dict[str, Any]:
@@ -228,25 +264,36 @@ def optimizer_spec(value) -> dict[str, Any]:
     """
     spec = {"name": value} if isinstance(value, str) else value
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ConfigError(f" must be a name ({', '.join(OPTIMIZERS)}) or a mapping with a "
-                          f"'name', got {value!r}", name="optimizer")
+        raise ConfigError(
+            f" must be a name ({', '.join(OPTIMIZERS)}) or a mapping with a 'name', got {value!r}",
+            name="optimizer",
+        )
     spec = dict(spec)
     name = spec.pop("name")
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ConfigError(f": unknown optimizer {name!r}{did_you_mean(str(name), OPTIMIZERS)}; "
-                          f"choose one of {', '.join(OPTIMIZERS)}", name="optimizer")
+        raise ConfigError(
+            f": unknown optimizer {name!r}{did_you_mean(str(name), OPTIMIZERS)}; "
+            f"choose one of {', '.join(OPTIMIZERS)}",
+            name="optimizer",
+        )
     defaults = OPTIMIZERS[name]
     for key in spec:
         if key not in defaults:
             known = f"its parameters are {', '.join(defaults)}" if defaults else "it has none"
-            raise ConfigError(f": {name} has no parameter {key!r}"
-                              f"{did_you_mean(str(key), defaults)}; {known}", name="optimizer")
+            raise ConfigError(
+                f": {name} has no parameter {key!r}{did_you_mean(str(key), defaults)}; {known}",
+                name="optimizer",
+            )
     filled = {"name": name, **defaults, **spec}
     for key in defaults:
         says, fits = _RANGES[key]
         v = filled[key]
-        if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
-                or not fits(v)):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, numbers.Real)
+            or not math.isfinite(v)
+            or not fits(v)
+        ):
             raise ConfigError(f" must be {says}, got {v!r}", name=f"optimizer.{key}")
         filled[key] = float(v)
     return filled
@@ -272,6 +319,7 @@ def make_optimizer(settings) -> Optimizer:
 
 
 # ---------------------------------------------------------------------- averaging
+
 
 class RunningAverage:
     """The mean of the parameters after each step from ``start`` on (Polyak-Ruppert), and
@@ -311,8 +359,9 @@ class RunningAverage:
         self.iterate: dict | None = None
 
     @classmethod
-    def going_on(cls, average: "RunningAverage | None", params: Arrays,
-                 start: int | None) -> "RunningAverage | None":
+    def going_on(
+        cls, average: RunningAverage | None, params: Arrays, start: int | None
+    ) -> RunningAverage | None:
         """The running average for settings that average from ``start`` (or not, None):
         ``average`` kept (under the new start) if there is one, with its iterate put back
         into ``params`` (training goes on from the iterate), else a new one."""
@@ -385,14 +434,18 @@ class RunningAverage:
         """
         count = state.get("average_count")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise CheckpointError(f"checkpoint: its 'average_count' must be an integer >= 0, "
-                                  f"got {count!r}; use the file nnclf wrote")
-        _assign(self.values, {k: _saved(arrays, f"average_{k}", v)
-                              for k, v in self.values.items()})
+            raise CheckpointError(
+                f"checkpoint: its 'average_count' must be an integer >= 0, "
+                f"got {count!r}; use the file nnclf wrote"
+            )
+        _assign(self.values, {k: _saved(arrays, f"average_{k}", v) for k, v in self.values.items()})
         self.count = count
         first = next(iter(self.values))
-        self.iterate = ({k: _saved(arrays, f"iterate_{k}", v) for k, v in self.values.items()}
-                        if f"iterate_{first}" in arrays else None)
+        self.iterate = (
+            {k: _saved(arrays, f"iterate_{k}", v) for k, v in self.values.items()}
+            if f"iterate_{first}" in arrays
+            else None
+        )
 
 
 def _assign(params: Arrays, values: Arrays) -> None:
@@ -403,12 +456,15 @@ def _assign(params: Arrays, values: Arrays) -> None:
 def _saved(arrays: Arrays, key: str, like: np.ndarray) -> np.ndarray:
     """A copy of the checkpoint's ``arrays[key]``, which must be shaped like ``like``."""
     if key not in arrays:
-        raise CheckpointError(f"checkpoint: no array {key!r}; it was not written by this "
-                              "run's trainer")
+        raise CheckpointError(
+            f"checkpoint: no array {key!r}; it was not written by this run's trainer"
+        )
     value = np.array(arrays[key], dtype=like.dtype)
     if value.shape != like.shape:
-        raise CheckpointError(f"checkpoint: array {key!r} has shape {value.shape}, not the "
-                              f"network's {like.shape}; use the file this run wrote")
+        raise CheckpointError(
+            f"checkpoint: array {key!r} has shape {value.shape}, not the "
+            f"network's {like.shape}; use the file this run wrote"
+        )
     return value
 
 
@@ -419,6 +475,7 @@ def model_shown(average: RunningAverage | None, params: Arrays):
 
 # ---------------------------------------------------------------------- checkpoints
 
+
 def state_arrays(state: dict, average: RunningAverage | None) -> tuple[dict, dict]:
     """The optimizer's ``state`` and the running average as a checkpoint holds them: arrays
     ``<slot>_<name>`` (``velocity_W``, ``m_W``, ``count_k``, ...) and the average's
@@ -428,8 +485,7 @@ def state_arrays(state: dict, average: RunningAverage | None) -> tuple[dict, dic
     return {**arrays, **more}, extra
 
 
-def load_state(state: dict, average: RunningAverage | None, arrays: Arrays,
-               saved: Mapping) -> None:
+def load_state(state: dict, average: RunningAverage | None, arrays: Arrays, saved: Mapping) -> None:
     """Restore what :func:`state_arrays` wrote into ``state`` and ``average``, in place.
 
     Raises

@@ -64,8 +64,15 @@ class Progress:
             mode = "bar" if sys.stderr.isatty() else "lines"
         self._lines = mode == "lines"
         if mode == "bar":
-            self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                             leave=True, mininterval=0.2, bar_format=BAR_FORMAT)
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                dynamic_ncols=True,
+                leave=True,
+                mininterval=0.2,
+                bar_format=BAR_FORMAT,
+            )
             self.every = PROGRESS_EVERY
         try:
             yield self
@@ -87,5 +94,8 @@ class Progress:
         if self._bar is not None:
             self._bar.set_description_str(" ".join(parts) + " ", refresh=False)
         elif self._lines:
-            print(f"step {row['step']} epoch {row['epoch']:.2f} " + " ".join(parts),
-                  file=sys.stderr, flush=True)
+            print(
+                f"step {row['step']} epoch {row['epoch']:.2f} " + " ".join(parts),
+                file=sys.stderr,
+                flush=True,
+            )

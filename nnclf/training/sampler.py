@@ -28,7 +28,7 @@ its epoch where the previous one ended.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -99,9 +99,12 @@ class Sampler:
             self._cumulative = None
             return
         if self.sampling == "shuffle":
-            raise ConfigError(" is shuffle, which visits every example once an epoch and "
-                              "leaves no place for a weight; use sampling uniform with "
-                              "class_weight or sample_weight", name="sampling")
+            raise ConfigError(
+                " is shuffle, which visits every example once an epoch and "
+                "leaves no place for a weight; use sampling uniform with "
+                "class_weight or sample_weight",
+                name="sampling",
+            )
         cumulative = np.cumsum(weights, dtype=np.float64)
         # Where u * total rounds up to the total, searchsorted passes the end: clamp to the
         # last example that can be drawn, never to one of weight 0.
@@ -144,8 +147,9 @@ class Sampler:
         if self._cumulative is not None:
             assert len(self._cumulative) == n, (len(self._cumulative), n)
             total = self._cumulative[-1]
-            order = np.searchsorted(self._cumulative, self.rng.random(steps * B) * total,
-                                    side="right")
+            order = np.searchsorted(
+                self._cumulative, self.rng.random(steps * B) * total, side="right"
+            )
             np.minimum(order, self._last, out=order)
         elif self.sampling == "uniform":
             order = self.rng.integers(0, n, size=steps * B)
@@ -154,7 +158,7 @@ class Sampler:
         self.order = order.astype(np.int64, copy=False)
         if B == 1:
             return order.tolist()
-        return [order[k * B:(k + 1) * B] for k in range(steps)]
+        return [order[k * B : (k + 1) * B] for k in range(steps)]
 
     def state_dict(self) -> dict:
         """The JSON-able state: ``epoch_rng_state`` and ``epoch_start``."""

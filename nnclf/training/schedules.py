@@ -26,18 +26,30 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
+from nnclf.base.suggest import did_you_mean
 from nnclf.data.files import is_number
 from nnclf.errors import CheckpointError, ConfigError
-from nnclf.base.suggest import did_you_mean
 
-__all__ = ["Schedule", "PlateauSchedule", "SCHEDULES", "make_schedule", "constant",
-           "inverse_time", "invscaling", "step", "exponential", "cosine", "plateau"]
+__all__ = [
+    "Schedule",
+    "PlateauSchedule",
+    "SCHEDULES",
+    "make_schedule",
+    "constant",
+    "inverse_time",
+    "invscaling",
+    "step",
+    "exponential",
+    "cosine",
+    "plateau",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -74,7 +86,11 @@ class Schedule:
 
     def __call__(self, t: float) -> float:
         # The type test is the trainer's per-step fast path: a plain int passes at once.
-        if type(t) is not int and (isinstance(t, bool) or not isinstance(t, numbers.Real)) or not t >= 1:
+        if (
+            type(t) is not int
+            and (isinstance(t, bool) or not isinstance(t, numbers.Real))
+            or not t >= 1
+        ):
             raise _bad(f": {self.name}: step t must be >= 1 (steps count from 1), got {t!r}")
         eta = self.formula(t)
         warmup = self.params["warmup"]
@@ -117,8 +133,9 @@ class PlateauSchedule(Schedule):
         and ``bad_evals`` (evaluations in a row since the last improvement or reduction).
     """
 
-    state: dict = field(default_factory=lambda: {"reductions": 0, "best": None,
-                                                 "bad_evals": 0}, compare=False)
+    state: dict = field(
+        default_factory=lambda: {"reductions": 0, "best": None, "bad_evals": 0}, compare=False
+    )
     needs_validation: ClassVar[bool] = True
 
     def observe(self, val_loss: float) -> bool:
@@ -152,10 +169,11 @@ class PlateauSchedule(Schedule):
         k, best, bad = (state.get(key) for key in ("reductions", "best", "bad_evals"))
         counts_ok = all(type(v) is int and v >= 0 for v in (k, bad))
         if not counts_ok or best is not None and type(best) not in (int, float):
-            raise CheckpointError(f"checkpoint: its plateau schedule state {state!r} should be "
-                                  "{reductions, best, bad_evals}; use the file nnclf wrote")
-        self.state.update(reductions=k, best=None if best is None else float(best),
-                          bad_evals=bad)
+            raise CheckpointError(
+                f"checkpoint: its plateau schedule state {state!r} should be "
+                "{reductions, best, bad_evals}; use the file nnclf wrote"
+            )
+        self.state.update(reductions=k, best=None if best is None else float(best), bad_evals=bad)
 
 
 def _bad(problem: str) -> ConfigError:
@@ -218,8 +236,14 @@ def step(eta0: float, factor: float, every: int, *, warmup: int = 0) -> Schedule
     eta0 = _positive("step", "eta0", eta0)
     factor = _positive("step", "factor", factor)
     every = _count("step", "every", every, 1)
-    return _schedule("step", lambda t: eta0 * factor ** math.floor(t / every), warmup,
-                     eta0=eta0, factor=factor, every=every)
+    return _schedule(
+        "step",
+        lambda t: eta0 * factor ** math.floor(t / every),
+        warmup,
+        eta0=eta0,
+        factor=factor,
+        every=every,
+    )
 
 
 def exponential(eta0: float, rate: float, every: float = 1, *, warmup: int = 0) -> Schedule:
@@ -227,8 +251,14 @@ def exponential(eta0: float, rate: float, every: float = 1, *, warmup: int = 0) 
     eta0 = _positive("exponential", "eta0", eta0)
     rate = _positive("exponential", "rate", rate)
     every = _positive("exponential", "every", every)
-    return _schedule("exponential", lambda t: eta0 * rate ** (t / every), warmup,
-                     eta0=eta0, rate=rate, every=every)
+    return _schedule(
+        "exponential",
+        lambda t: eta0 * rate ** (t / every),
+        warmup,
+        eta0=eta0,
+        rate=rate,
+        every=every,
+    )
 
 
 def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0) -> Schedule:
@@ -248,8 +278,15 @@ def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0
     return _schedule("cosine", formula, warmup, eta0=eta0, total_steps=total, floor=floor)
 
 
-def plateau(eta0: float, factor: float = 0.5, patience: int = 3, min_delta: float = 0.0,
-            min_eta: float = 0.0, *, warmup: int = 0) -> PlateauSchedule:
+def plateau(
+    eta0: float,
+    factor: float = 0.5,
+    patience: int = 3,
+    min_delta: float = 0.0,
+    min_eta: float = 0.0,
+    *,
+    warmup: int = 0,
+) -> PlateauSchedule:
     """Reduce on plateau: eta^t = max(eta0 * factor**k, min_eta), k the reductions so far.
 
     k grows by one when the validation loss has not gone below its best by more than
@@ -266,9 +303,14 @@ def plateau(eta0: float, factor: float = 0.5, patience: int = 3, min_delta: floa
         raise _bad(f": plateau: min_delta must be >= 0, got {min_delta!r}")
     if not 0 <= _number("plateau", "min_eta", min_eta) <= eta0:
         raise _bad(f": plateau: min_eta must be in [0, eta0={eta0!r}], got {min_eta!r}")
-    params = dict(eta0=eta0, factor=float(factor), patience=patience,
-                  min_delta=float(min_delta), min_eta=float(min_eta),
-                  warmup=_count("plateau", "warmup", warmup, 0))
+    params = dict(
+        eta0=eta0,
+        factor=float(factor),
+        patience=patience,
+        min_delta=float(min_delta),
+        min_eta=float(min_eta),
+        warmup=_count("plateau", "warmup", warmup, 0),
+    )
     state = {"reductions": 0, "best": None, "bad_evals": 0}
 
     def formula(t: float) -> float:
@@ -278,8 +320,7 @@ def plateau(eta0: float, factor: float = 0.5, patience: int = 3, min_delta: floa
 
 
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine,
-                            plateau)
+    f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine, plateau)
 }
 
 
@@ -325,10 +366,14 @@ def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
     for key in params:
         if key not in signature:
             hint = did_you_mean(str(key), signature)
-            raise _bad(f": {name}: unknown parameter {key!r}{hint};"
-            f" valid parameters: {', '.join(signature)}")
+            raise _bad(
+                f": {name}: unknown parameter {key!r}{hint};"
+                f" valid parameters: {', '.join(signature)}"
+            )
     missing = [key for key, p in signature.items() if p.default is p.empty and key not in params]
     if missing:
-        raise _bad(f": {name}: missing required parameter {', '.join(map(repr, missing))};"
-            f" required: {', '.join(k for k, p in signature.items() if p.default is p.empty)}")
+        raise _bad(
+            f": {name}: missing required parameter {', '.join(map(repr, missing))};"
+            f" required: {', '.join(k for k, p in signature.items() if p.default is p.empty)}"
+        )
     return SCHEDULES[name](**params)

@@ -12,8 +12,9 @@ Nesterov needs momentum, momentum only with the sgd optimizer) follow each table
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class EarlyStopping:
 
 DEFAULT_SCHEDULE = {"name": "inverse_time", "eta0": 0.05, "tau": 20000}
 """eta^t = eta0 / (1 + t / tau): the default step size."""
+
 
 @dataclass(frozen=True)
 class _FlagOrInteger(Rule):
@@ -114,34 +116,49 @@ class SGDSettings:
         # A name or a mapping, made the mapping with every parameter filled in (and its
         # parameters checked, by optimizer_spec) before this table is.
         "optimizer": instance(dict),
-        "average": _FlagOrInteger("integer", 1, says="false, true or an integer >= 1 (the "
-                                                     "step to average from)"),
-        "class_weight": Rule("instance", cls=(str, Mapping), optional=True,
-                             says="null, balanced or a mapping {label: weight}"),
+        "average": _FlagOrInteger(
+            "integer", 1, says="false, true or an integer >= 1 (the step to average from)"
+        ),
+        "class_weight": Rule(
+            "instance",
+            cls=(str, Mapping),
+            optional=True,
+            says="null, balanced or a mapping {label: weight}",
+        ),
     }
 
     def __post_init__(self):
         object.__setattr__(self, "optimizer", optimizer_spec(self.optimizer))
         check(self)
         # Labels as text: a checkpoint's and a model file's JSON has only text keys.
-        object.__setattr__(self, "class_weight",
-                           check_class_weight(self.class_weight, text_keys=True))
+        object.__setattr__(
+            self, "class_weight", check_class_weight(self.class_weight, text_keys=True)
+        )
         if self.class_weight is not None and self.sampling == "shuffle":
-            fail("class_weight", " needs sampling: uniform (a weight sets how often an "
-                  "example is drawn; shuffle visits every example once an epoch)")
+            fail(
+                "class_weight",
+                " needs sampling: uniform (a weight sets how often an "
+                "example is drawn; shuffle visits every example once an epoch)",
+            )
         if self.steps is None and self.epochs is None:
             fail("epochs", " or steps must be given (how long to train)")
         # Plain bool and int: the settings are written to JSON in every checkpoint.
         average = self.average
-        object.__setattr__(self, "average", bool(average) if isinstance(average, (bool, np.bool_))
-                           else int(average))
+        object.__setattr__(
+            self,
+            "average",
+            bool(average) if isinstance(average, (bool, np.bool_)) else int(average),
+        )
         name = self.optimizer["name"]
         for setting, value in (("momentum", self.momentum), ("nesterov", self.nesterov)):
             if name != "sgd" and value:
                 shown = "true" if value is True else value
                 off = 0 if setting == "momentum" else "false"
-                fail(setting, f" is {shown}, which only optimizer sgd uses, but optimizer is "
-                               f"{name}; set {setting} to {off} or use optimizer sgd")
+                fail(
+                    setting,
+                    f" is {shown}, which only optimizer sgd uses, but optimizer is "
+                    f"{name}; set {setting} to {off} or use optimizer sgd",
+                )
         if self.nesterov and self.momentum == 0:
             fail("nesterov", " needs momentum > 0")
         if not isinstance(self.schedule, Schedule):
@@ -157,8 +174,11 @@ class SGDSettings:
         warmup = self.make_schedule().params.get("warmup", 0)
         if warmup > T:
             name = "steps" if self.steps is not None else "epochs"
-            fail("schedule.warmup", f" is {warmup} steps but training is {T} steps; make "
-                  f"warmup at most {T} or train longer (train.{name})")
+            fail(
+                "schedule.warmup",
+                f" is {warmup} steps but training is {T} steps; make "
+                f"warmup at most {T} or train longer (train.{name})",
+            )
 
     def make_schedule(self) -> Schedule:
         return make_schedule(self.schedule)

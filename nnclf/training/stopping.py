@@ -12,7 +12,7 @@ improvement. Keeping the best parameters is the trainer's job: it asks
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from nnclf.training.settings import METRICS, EarlyStopping
 
@@ -50,8 +50,9 @@ class EarlyStopper:
         """Record the score of the evaluation at ``step``; True when training should stop."""
         delta = self.rule.min_delta
         best = self.best_score
-        self.improved = (best is None or (score < best - delta if self.lower_is_better
-                                          else score > best + delta))
+        self.improved = best is None or (
+            score < best - delta if self.lower_is_better else score > best + delta
+        )
         if self.improved:
             self.best_score, self.best_step, self.bad_evals = score, step, 0
             return False
@@ -59,8 +60,11 @@ class EarlyStopper:
         return self.bad_evals >= self.rule.patience
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_step": self.best_step,
-                "bad_evals": self.bad_evals}
+        return {
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+        }
 
     def load_state_dict(self, state: Mapping) -> None:
         self.best_score = state["best_score"]

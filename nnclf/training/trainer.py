@@ -40,28 +40,40 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping
 
 import numpy as np
 
 from nnclf.base.archive import read_archive, write_archive
-from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
-from nnclf.training.engine import Choice, CompiledLoop, Interrupt, engine_loop
-from nnclf.graph.network import Network
+from nnclf.base.rules import as_dict, check_fields
 from nnclf.data.npyfolder import Rows, checked_xy, log_proba
-from nnclf.training.optimizers import (RunningAverage, load_state, make_optimizer, model_shown,
-                         state_arrays)
+from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError
+from nnclf.graph.network import Network
+from nnclf.training.engine import Choice, CompiledLoop, Interrupt, engine_loop
+from nnclf.training.optimizers import (
+    RunningAverage,
+    load_state,
+    make_optimizer,
+    model_shown,
+    state_arrays,
+)
 from nnclf.training.progress import Progress
 from nnclf.training.sampler import Sampler
-from nnclf.base.rules import as_dict, check_fields
 from nnclf.training.settings import EarlyStopping, SGDSettings
 from nnclf.training.stopping import EarlyStopper
 
 # EarlyStopping, SGDSettings (nnclf.training.settings) and DivergenceError (nnclf.errors) are
 # re-exported for the trainer's callers.
-__all__ = ["Trainer", "FitResult", "save_checkpoint", "load_checkpoint", "EarlyStopping",
-           "SGDSettings", "DivergenceError"]
+__all__ = [
+    "Trainer",
+    "FitResult",
+    "save_checkpoint",
+    "load_checkpoint",
+    "EarlyStopping",
+    "SGDSettings",
+    "DivergenceError",
+]
 
 
 @dataclass
@@ -99,8 +111,14 @@ class Trainer:
         Whether the last :meth:`fit` was stopped by Ctrl-C.
     """
 
-    def __init__(self, network: Network, settings: SGDSettings | None = None, seed: int = 0,
-                 progress="auto", callbacks: tuple[Callable, ...] = ()):
+    def __init__(
+        self,
+        network: Network,
+        settings: SGDSettings | None = None,
+        seed: int = 0,
+        progress="auto",
+        callbacks: tuple[Callable, ...] = (),
+    ):
         self.network = network
         self.seed = seed
         self.reporter = Progress(progress)
@@ -126,23 +144,29 @@ class Trainer:
         for slot, values in self.opt_state.items():
             for name, value in kept_state.get(slot, {}).items():
                 values[name][...] = value
-        self.average = RunningAverage.going_on(self.average, self.network.params,
-                                               settings.average_start)
+        self.average = RunningAverage.going_on(
+            self.average, self.network.params, settings.average_start
+        )
         rule = settings.early_stopping
         self.stopper = EarlyStopper(rule) if rule is not None else None
         self.best_params: dict | None = None
 
     @classmethod
-    def from_state(cls, network: Network, arrays: Mapping[str, np.ndarray], state: Mapping,
-                   progress="none", callbacks: tuple[Callable, ...] = ()) -> "Trainer":
+    def from_state(
+        cls,
+        network: Network,
+        arrays: Mapping[str, np.ndarray],
+        state: Mapping,
+        progress="none",
+        callbacks: tuple[Callable, ...] = (),
+    ) -> Trainer:
         """A trainer that continues ``state`` (from :meth:`state_dict` or a checkpoint) under
         the settings and seed it was saved with; ``network`` takes the saved parameters."""
         try:
             settings = _settings_from_json(state["settings"])
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"checkpoint: its settings cannot be read ({e})") from None
-        trainer = cls(network, settings, seed=state["seed"], progress=progress,
-                      callbacks=callbacks)
+        trainer = cls(network, settings, seed=state["seed"], progress=progress, callbacks=callbacks)
         trainer.load_state_dict(arrays, state)
         return trainer
 
@@ -185,8 +209,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, X, y, X_val=None, y_val=None, max_steps: int | None = None,
-            sample_weight=None) -> FitResult:
+    def fit(
+        self, X, y, X_val=None, y_val=None, max_steps: int | None = None, sample_weight=None
+    ) -> FitResult:
         """Train until step T (or ``max_steps`` more steps, or a stop rule).
 
         Parameters
@@ -212,13 +237,17 @@ class Trainer:
         # Chosen for the run's T, not what this call has left: a run cut into calls (Ctrl-C and
         # resume) takes one engine throughout and ends bit-identical to an uninterrupted one.
         loop = self._engine(T, isinstance(X, Rows))
-        with self.reporter.open(T, self.t), Interrupt() as interrupt, \
-                np.errstate(over="ignore", invalid="ignore"):
+        with (
+            self.reporter.open(T, self.t),
+            Interrupt() as interrupt,
+            np.errstate(over="ignore", invalid="ignore"),
+        ):
             while self.t < stop_at and stopped == "completed":
                 epoch_start, picks = self.sampler.epoch(self.t, len(X))
                 epoch_end = epoch_start + len(picks)
-                if not self._steps(X, y, picks, epoch_start, self._pause(epoch_end, stop_at),
-                                   interrupt, loop):
+                if not self._steps(
+                    X, y, picks, epoch_start, self._pause(epoch_end, stop_at), interrupt, loop
+                ):
                     stopped = "interrupted"
                     break
                 if self.t == epoch_end:
@@ -240,8 +269,9 @@ class Trainer:
     def _engine(self, steps: int, rows: bool) -> CompiledLoop | None:
         """The compiled loop (``rows``: X is Rows), or None for numpy; a bar says which."""
         said, mode = self.engine, self.reporter.mode
-        self.engine, loop = engine_loop(self.network, self.settings, self.opt_state, steps,
-                                        self.average, rows)
+        self.engine, loop = engine_loop(
+            self.network, self.settings, self.opt_state, steps, self.average, rows
+        )
         if (mode == "bar" or mode == "auto" and sys.stderr.isatty()) and self.engine != said:
             print(self.engine, file=sys.stderr)
         return loop
@@ -271,14 +301,14 @@ class Trainer:
             while t < stop:
                 if interrupt.requested:
                     return False
-                rows = picks[t - epoch_start]                   # pick i
+                rows = picks[t - epoch_start]  # pick i
                 leaves["x"] = X[rows]
                 leaves["y"] = y[rows]
                 eta = schedule(t + 1)
-                loss = executor.forward(leaves)                 # L = -log p(y_i | x_i)
+                loss = executor.forward(leaves)  # L = -log p(y_i | x_i)
                 if not math.isfinite(loss):
                     self._diverged(t + 1, f"the loss is {loss}")
-                step(executor, eta)                             # theta <- theta - eta dL/dtheta
+                step(executor, eta)  # theta <- theta - eta dL/dtheta
                 if average is not None:
                     average(self.network.params, t + 1)
                 loss_sum += loss
@@ -291,8 +321,9 @@ class Trainer:
         """As :meth:`_steps`, every step in native code (see :mod:`nnclf.training.engine`)."""
         t, loss_sum = self.t, self._loss_sum
         try:
-            t, loss_sum, bad = loop.run(X, y, self.sampler.order, epoch_start, t, stop,
-                                        self.schedule, loss_sum, interrupt)
+            t, loss_sum, bad = loop.run(
+                X, y, self.sampler.order, epoch_start, t, stop, self.schedule, loss_sum, interrupt
+            )
             if bad is not None:
                 self._diverged(t + 1, f"the loss is {bad}")
         finally:
@@ -306,11 +337,17 @@ class Trainer:
         X_val, y_val = checked_xy(self.network, X_val, y_val)
         rule, no_val = self.settings.early_stopping, X_val is None or not len(X_val)
         if rule is not None and rule.metric.startswith("val_") and no_val:
-            raise ConfigError(f" is {rule.metric}, which needs a validation set; give X_val "
-                              "and y_val, or use metric train_loss", name="early_stopping.metric")
+            raise ConfigError(
+                f" is {rule.metric}, which needs a validation set; give X_val "
+                "and y_val, or use metric train_loss",
+                name="early_stopping.metric",
+            )
         if self.schedule.needs_validation and no_val:
-            raise ConfigError(f" is {self.schedule.name}, driven by the validation loss; give "
-                              "X_val and y_val, or choose another schedule", name="schedule")
+            raise ConfigError(
+                f" is {self.schedule.name}, driven by the validation loss; give "
+                "X_val and y_val, or choose another schedule",
+                name="schedule",
+            )
         return X, y, X_val, y_val
 
     def _pause(self, epoch_end: int, stop_at: int) -> int:
@@ -451,8 +488,11 @@ class Trainer:
         for k in names:
             self.network.params[k][...] = arrays[f"param_{k}"]
         load_state(self.opt_state, self.average, arrays, state)
-        self.best_params = ({k: np.array(arrays[f"best_{k}"]) for k in names}
-                            if f"best_{names[0]}" in arrays else None)
+        self.best_params = (
+            {k: np.array(arrays[f"best_{k}"]) for k in names}
+            if f"best_{names[0]}" in arrays
+            else None
+        )
         self.t = int(state["t"])
         self.sampler.load_state_dict(state)
         self.history = [dict(r) for r in state["history"]]
@@ -465,8 +505,9 @@ class Trainer:
 
 def _array(arrays: Mapping[str, np.ndarray], key: str) -> np.ndarray:
     if key not in arrays:
-        raise CheckpointError(f"checkpoint: no array {key!r}; it was not written by this "
-                              "run's trainer")
+        raise CheckpointError(
+            f"checkpoint: no array {key!r}; it was not written by this run's trainer"
+        )
     return arrays[key]
 
 
@@ -488,9 +529,18 @@ def _settings_from_json(d: Mapping) -> SGDSettings:
 
 
 CHECKPOINT_FIELDS = {
-    "t": "int>=0", "seed": "int>=0", "epoch_rng_state": "rng_state", "epoch_start": "int>=0?",
-    "history": "records", "best_score": "float?", "best_step": "int>=0?", "bad_evals": "int>=0",
-    "loss_sum": "float", "loss_count": "int>=0", "schedule": "mapping", "settings": "mapping",
+    "t": "int>=0",
+    "seed": "int>=0",
+    "epoch_rng_state": "rng_state",
+    "epoch_start": "int>=0?",
+    "history": "records",
+    "best_score": "float?",
+    "best_step": "int>=0?",
+    "bad_evals": "int>=0",
+    "loss_sum": "float",
+    "loss_count": "int>=0",
+    "schedule": "mapping",
+    "settings": "mapping",
     # "extra" (the run's record) is read field by field, with defaults, by nnclf.runs.run.
 }
 """What each field of a checkpoint's state (:meth:`nnclf.training.trainer.Trainer.state_dict`) must be."""
@@ -502,8 +552,10 @@ def check_checkpoint_state(state: Mapping, error: Callable[[str], Exception]) ->
     check_fields(state, CHECKPOINT_FIELDS, error)
     for name in ("epoch_start", "best_step"):
         if state.get(name) is not None and state[name] > state["t"]:
-            raise error(f"its {name!r} is {state[name]}, after its step t = {state['t']}; "
-                        "the file was edited or damaged: use the file nnclf wrote")
+            raise error(
+                f"its {name!r} is {state[name]}, after its step t = {state['t']}; "
+                "the file was edited or damaged: use the file nnclf wrote"
+            )
     return state
 
 

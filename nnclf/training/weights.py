@@ -28,14 +28,21 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from nnclf.errors import ConfigError, DataError
 
-__all__ = ["BALANCED", "check_class_weight", "class_weights", "check_sample_weight",
-           "example_weights", "estimator_weights"]
+__all__ = [
+    "BALANCED",
+    "check_class_weight",
+    "class_weights",
+    "check_sample_weight",
+    "example_weights",
+    "estimator_weights",
+]
 
 BALANCED = "balanced"
 _SAYS = "null, balanced or a mapping {label: weight}"
@@ -76,12 +83,21 @@ def check_class_weight(class_weight: Any, *, text_keys: bool = False) -> None | 
     for label, weight in class_weight.items():
         label, weight = _plain(label), _plain(weight)
         if isinstance(label, bool) or not isinstance(label, (str, numbers.Number)):
-            raise ConfigError(f": label {label!r} must be a string or a number (a label of "
-                              "the data)", name="class_weight")
-        if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
-                or not math.isfinite(weight) or weight < 0):
-            raise ConfigError(f": the weight of label {label_text(label)} must be a finite "
-                              f"number >= 0, got {weight!r}", name="class_weight")
+            raise ConfigError(
+                f": label {label!r} must be a string or a number (a label of the data)",
+                name="class_weight",
+            )
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, numbers.Real)
+            or not math.isfinite(weight)
+            or weight < 0
+        ):
+            raise ConfigError(
+                f": the weight of label {label_text(label)} must be a finite "
+                f"number >= 0, got {weight!r}",
+                name="class_weight",
+            )
         out[str(label) if text_keys else label] = float(weight)
     return out
 
@@ -127,8 +143,10 @@ def _class_index(label, classes: np.ndarray) -> int:
         same = [k for k, c in enumerate(plain) if str(c) == str(label)]
     if len(same) != 1:
         known = ", ".join(label_text(c) for c in plain)
-        raise ConfigError(f": unknown label {label_text(label)}; the data's labels are "
-                          f"{known}", name="class_weight")
+        raise ConfigError(
+            f": unknown label {label_text(label)}; the data's labels are {known}",
+            name="class_weight",
+        )
     return same[0]
 
 
@@ -143,21 +161,26 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
-        raise DataError(" must be an array of numbers, one per example",
-                        name="sample_weight") from None
+        raise DataError(
+            " must be an array of numbers, one per example", name="sample_weight"
+        ) from None
     if w.shape != (n,):
-        raise DataError(f" must have shape ({n},), one weight per example, got shape "
-                        f"{w.shape}", name="sample_weight")
+        raise DataError(
+            f" must have shape ({n},), one weight per example, got shape {w.shape}",
+            name="sample_weight",
+        )
     if not np.isfinite(w).all() or (w < 0).any():
         raise DataError(" must be finite and >= 0", name="sample_weight")
     if not w.any():
-        raise DataError(" is zero for every example; give some example a weight > 0",
-                        name="sample_weight")
+        raise DataError(
+            " is zero for every example; give some example a weight > 0", name="sample_weight"
+        )
     return w
 
 
-def example_weights(y: np.ndarray, classes: np.ndarray, class_weight=None,
-                    sample_weight=None) -> np.ndarray | None:
+def example_weights(
+    y: np.ndarray, classes: np.ndarray, class_weight=None, sample_weight=None
+) -> np.ndarray | None:
     """w_i = class_weight[y_i] * sample_weight_i, the weight SGD draws example i with.
 
     Parameters
@@ -186,18 +209,23 @@ def example_weights(y: np.ndarray, classes: np.ndarray, class_weight=None,
     if sample_weight is not None:
         w = w * check_sample_weight(sample_weight, len(y))
     if not w.any():
-        raise ConfigError(" gives every training example weight 0 (with sample_weight, if "
-                          "given); give some class a weight > 0", name="class_weight")
+        raise ConfigError(
+            " gives every training example weight 0 (with sample_weight, if "
+            "given); give some class a weight > 0",
+            name="class_weight",
+        )
     return w
 
 
-def estimator_weights(X, y: np.ndarray, classes: np.ndarray, class_weight,
-                      sample_weight) -> np.ndarray | None:
+def estimator_weights(
+    X, y: np.ndarray, classes: np.ndarray, class_weight, sample_weight
+) -> np.ndarray | None:
     """:func:`example_weights` for :class:`nnclf.NNClassifier`: ``sample_weight`` checked
     as scikit-learn checks it (its messages, which its estimator checks expect)."""
     if sample_weight is not None:
         from sklearn.utils.validation import _check_sample_weight
 
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                             ensure_non_negative=True)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
     return example_weights(y, classes, class_weight, sample_weight)
