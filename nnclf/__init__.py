@@ -1,21 +1,19 @@
 """nnclf: feedforward softmax classifiers trained by SGD on an explicit computational graph.
 
-The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*, one
-module per idea (README.md, "From the notes to the code", has the whole map):
+The package follows Michael Collins' notes *Computational Graphs, and Backpropagation*. Its
+subpackages are layers, each importing only those below it (import-linter checks this):
 
-- :mod:`nnclf.graph.functions`  local functions f^i with their Jacobians J^{j->i} and VJPs
-- :mod:`nnclf.graph.transfers`  the transfer functions g
-- :mod:`nnclf.graph.graph`      the computational graph, forward pass, backward pass, path sums
-- :mod:`nnclf.graph.executor`   the same passes compiled once, for training
-- :mod:`nnclf.graph.gradcheck`  central finite differences against backpropagation
-- :mod:`nnclf.graph.network`      the network z = Wx + b, h = g(z), l = Vh + gamma, q = LS(l), o = -q_y
-- :mod:`nnclf.training.schedules`  step sizes eta^t
-- :mod:`nnclf.training.trainer`        the notes' stochastic gradient descent, with its parts
-  :mod:`~nnclf.training.sampler`, :mod:`~nnclf.training.optimizers`, :mod:`~nnclf.training.stopping`
-- :mod:`nnclf.config.settings`   every setting's type and range; :mod:`nnclf.config.load` reads them from YAML
+- :mod:`nnclf.cli`        the ``nnclf`` command
+- :mod:`nnclf.estimator`  :class:`NNClassifier`, the scikit-learn estimator
+- :mod:`nnclf.sweeps`     many runs of one config, locally or on a Dask cluster
+- :mod:`nnclf.runs`       run directories: train, resume, evaluate, report
+- :mod:`nnclf.export`     a trained model as a model file or an ONNX graph
+- :mod:`nnclf.config`     a YAML config in, frozen dataclasses out
+- :mod:`nnclf.training`   the notes' SGD: sampler, step sizes eta^t, update rules, engines
+- :mod:`nnclf.data`       where the examples come from, read, checked, split and scaled
+- :mod:`nnclf.graph`      the notes' graph: local functions, forward and backward, the network
+- :mod:`nnclf.base`       atomic files, rules, tables, suggestions
 - :mod:`nnclf.errors`     the errors nnclf raises on purpose
-- :class:`nnclf.NNClassifier`, the scikit-learn estimator
-- :mod:`nnclf.export.onnx` the trained network as an ONNX graph (``nnclf export``)
 """
 
 from nnclf.base.version import __version__

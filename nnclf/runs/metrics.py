@@ -51,22 +51,13 @@ def evaluate(model, X, y) -> dict:
         balanced_accuracy_score,
         confusion_matrix,
         f1_score,
-        log_loss,
         precision_recall_fscore_support,
     )
 
     # Every class of the model is listed, so a class absent from y still has its row.
     labels = list(range(len(model.classes)))
     y_true = model.encode(y)
-    with warnings.catch_warnings():
-        # A float32 network's probabilities sum to 1 only to float32 rounding, which
-        # scikit-learn's check (to sqrt of float64's eps) calls a mistake; they are not one.
-        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-        if isinstance(X, Rows):
-            y_pred, loss = _scored_in_chunks(model, X, y_true, labels)
-        else:
-            proba = model.predict_proba(X)
-            y_pred, loss = np.argmax(proba, axis=1), log_loss(y_true, proba, labels=labels)
+    y_pred, loss = _predicted_and_loss(model, X, y_true, labels)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
@@ -90,6 +81,20 @@ def evaluate(model, X, y) -> dict:
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "n_samples": int(len(y_true)),
     }
+
+
+def _predicted_and_loss(model, X, y_true, labels) -> tuple[np.ndarray, float]:
+    """The predicted classes (encoded) of ``X`` and the mean log-loss on ``y_true``."""
+    from sklearn.metrics import log_loss
+
+    with warnings.catch_warnings():
+        # A float32 network's probabilities sum to 1 only to float32 rounding, which
+        # scikit-learn's check (to sqrt of float64's eps) calls a mistake; they are not one.
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        if isinstance(X, Rows):
+            return _scored_in_chunks(model, X, y_true, labels)
+        proba = model.predict_proba(X)
+        return np.argmax(proba, axis=1), log_loss(y_true, proba, labels=labels)
 
 
 def _scored_in_chunks(model, X, y_true: np.ndarray, labels: list) -> tuple[np.ndarray, float]:
