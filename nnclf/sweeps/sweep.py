@@ -81,9 +81,12 @@ class SweepOutcome:
 # ----------------------------------------------------------------------------- one trial
 
 
-def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
+def run_trial(
+    name: str, config: dict, record_as: str | None = None, driver: int | None = None
+) -> dict:
     """Train one trial in a temporary directory; what the driver needs to write it
     (``record_as``: the trial directory its config and model name, on the driver's side).
+    A local worker is given its ``driver``'s pid and exits when that process is gone.
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
     ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
@@ -93,6 +96,8 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 
     from nnclf.runs import run
 
+    if driver is not None and driver != os.getpid():  # --jobs 1 runs trials in the driver
+        _exit_without(driver)
     start = time.perf_counter()
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
@@ -111,6 +116,29 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
                 }
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+_WATCHED: set[int] = set()
+
+
+def _exit_without(driver: int, every: float = 0.5) -> None:
+    """End this worker process as soon as ``driver`` is no longer its parent.
+
+    A driver killed with SIGKILL cannot stop its loky workers; without this they would run
+    their trials to the end (minutes) holding its terminal. One watcher thread per process.
+    """
+    import threading
+
+    if driver in _WATCHED:
+        return
+    _WATCHED.add(driver)
+
+    def watch():
+        while os.getppid() == driver:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nnclf-driver-watch", daemon=True).start()
 
 
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
@@ -284,11 +312,14 @@ def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | 
     from joblib import Parallel, delayed, parallel_config
 
     where = Path(sweep_dir).resolve()
-    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name)) for t in pending)
     if scheduler is None:
+        calls = (
+            delayed(run_trial)(t.name, t.config, str(where / t.name), os.getpid()) for t in pending
+        )
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
         return
+    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name)) for t in pending)
     client = _connect(scheduler)
     try:
         with parallel_config(backend="dask", n_jobs=-1):
