@@ -1,4 +1,4 @@
-"""Property tests of the data readers (nnclf.data.sources, nnclf.data.files): whatever the bytes of a
+"""Property tests of the data readers (nnclf.data.sources, nnclf.data.tables): whatever the bytes of a
 CSV or an .npz, loading gives data that keep the Dataset invariants or raises nnclf's own
 DataError (one line); no other exception escapes, and loading writes nothing.
 
@@ -21,7 +21,7 @@ hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
-from nnclf.data import files as datafiles  # noqa: E402
+from nnclf.data import tables as datafiles  # noqa: E402
 from nnclf.data.sources import load_dataset, load_features  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.data.files import bad, check_label_array
+from nnclf.data.tables import bad, check_label_array
 
 __all__ = [
     "Rows",
