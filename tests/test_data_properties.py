@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
 from nnclf.data import tables as datafiles  # noqa: E402
-from nnclf.data.sources import load_dataset, load_features  # noqa: E402
+from nnclf.data.sources import load_dataset, load_features, read_inputs  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
 SETTINGS = settings(
@@ -163,6 +163,9 @@ def _every_reader(path: str) -> list:
         ),
         lambda: load_features(path, feature_names=("b", "a"), target="y"),
         lambda: load_features(path),
+        lambda: (lambda i: (i.X, i.y, (i.names, i.kept)))(
+            read_inputs(path, feature_names=("a",), target="y", keep=["b", "y"])
+        ),
     ]
     outcomes = []
     with pytest.MonkeyPatch.context() as m:

@@ -452,3 +452,9 @@ def test_features_near_1e300_train(tmp_path, monkeypatch, capsys):
         tmp_path, monkeypatch, capsys, "train", "c.yaml", "--out", "run", "--quiet"
     )
     assert code == 0, err
+
+
+def test_evaluate_refuses_a_delimiter_without_data(piped, monkeypatch, capsys):
+    code, out, err = run_cli(piped, monkeypatch, capsys, "evaluate", "run", "--delimiter", ",")
+    assert (code, out) == (2, "")
+    assert err == "nnclf: error: --delimiter is for --data; give the data to read with it\n"

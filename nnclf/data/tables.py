@@ -59,7 +59,6 @@ __all__ = [
     "is_number",
     "is_numeric_column",
     "read_npz",
-    "read_csv_header",
     "read_csv_columns",
     "sniff_delimiter",
     "parquet_columns",
@@ -261,19 +260,6 @@ def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8", delimi
     return _table(path, list(_records(path, encoding, delimiter)), require_header)
 
 
-def read_csv_header(
-    path: str, *, require_header: bool, encoding: str = "utf-8", delimiter: str = ","
-):
-    """The header of a CSV (names stripped), None when the first row is all numbers. Only
-    the first lines are read; the checks are :func:`read_csv`'s."""
-    records = _records(path, encoding, delimiter)
-    first = next(records, None)
-    records.close()
-    if first is None:
-        raise bad(f": {path} is empty; it needs a header row and data rows")
-    return _header(path, first, require_header)
-
-
 def _records(path: str, encoding: str, delimiter: str):
     """(line number, cells) of each row that is not blank, errors told as DataErrors."""
     reader = None
@@ -466,7 +452,7 @@ def read_csv_columns(
     column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None),
     and the cells of the columns ``keep`` as read (a list of n strings each).
 
-    ``header`` is the file's, as :func:`read_csv_header` reads it (None: the file has no
+    ``header`` is the file's, as :func:`open_table` reads it (None: the file has no
     header, and only the careful reader reads it). A C reader fills one preallocated X
     chunk by chunk: pandas' when installed, else :func:`numpy.loadtxt`. Any cell or row it
     does not take as it is sends the file to :func:`read_csv`, the careful reader, which
