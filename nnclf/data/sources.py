@@ -265,10 +265,7 @@ def read_inputs(
     keep : sequence of str
         Columns of a CSV or Parquet table to return as read (``Inputs.kept``).
 
-    Raises
-    ------
-    DataError
-        When the source cannot be read or its columns do not fit ``feature_names``.
+    Raises ``DataError`` when the source cannot be read or its columns do not fit.
     """
     kind, arg = _source_kind(source)
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
@@ -282,7 +279,7 @@ def read_inputs(
         table = open_table(arg, encoding=encoding, delimiter=delimiter, require_header=False)
         return _table_inputs(table, expected, target, list(keep))
     if keep:
-        raise DataError(
+        raise _bad(
             f": only CSV and Parquet sources have named columns to keep, but the source is "
             f"'{source}'; remove --keep",
             name="keep",
