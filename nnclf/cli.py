@@ -145,7 +145,15 @@ def cmd_evaluate(args) -> int:
     from nnclf.runs import metrics, report, run
 
     model, path, run_dir = run.open_model(args.model)
-    X, y, what = report.evaluation_data(model, run_dir, args.data, args.target, notify=_note)
+    X, y, what = report.evaluation_data(
+        model,
+        run_dir,
+        args.data,
+        args.target,
+        notify=_note,
+        delimiter=args.delimiter,
+        encoding=args.encoding,
+    )
     scores = metrics.evaluate(model, X, y)
     if args.json:
         print(json.dumps(scores))
@@ -181,20 +189,27 @@ def cmd_predict(args) -> int:
     from nnclf.runs import report, run
 
     model, _, _ = run.open_model(args.model)
-    pieces = report.predict_csv(model, args.data, notify=_note)  # a folder: chunk by chunk
+    pieces = report.predict_csv(  # a folder: chunk by chunk
+        model,
+        args.data,
+        notify=_note,
+        keep=args.keep or (),
+        delimiter=args.delimiter,
+        encoding=args.encoding,
+    )
     if out is None:
-        for text in pieces:
+        for text, _ in pieces:
             sys.stdout.write(text)
         return EXIT_OK
-    lines = [0]
+    rows = [0]
 
     def write(f):  # chunk by chunk into the temporary file, renamed into place once complete
-        for text in pieces:
+        for text, n in pieces:
             f.write(text.encode("utf-8"))
-            lines[0] += text.count("\n")
+            rows[0] += n
 
     atomic_write(out, write)
-    _say(f"nnclf: wrote {lines[0] - 1} predictions to {out}")
+    _say(f"nnclf: wrote {rows[0]} predictions to {out}")
     return EXIT_OK
 
 
@@ -297,10 +312,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _delimiter(text: str) -> str:
+    """One character between fields; ``\\t`` or ``tab`` stand for a tab."""
+    text = "\t" if text in ("\\t", "tab") else text
+    if len(text) != 1 or text in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (not a quote), e.g. ';' or '\\t' for a tab, got {text!r}"
+        )
+    return text
+
+
+def _encoding(text: str) -> str:
+    from nnclf.data.tables import encoding_problem
+
+    problem = encoding_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem.lstrip(": "))
+    return text
+
+
 def _arg(*names, **options) -> tuple[tuple[str, ...], dict]:
     """One ``add_argument(*names, **options)`` call, as data."""
     return names, options
 
+
+_DELIMITER = _arg(
+    "--delimiter",
+    metavar="CHAR",
+    type=_delimiter,
+    help="the character between the fields of a CSV --data (default: the training "
+    "config's data.delimiter, else detected among , ; and tab)",
+)
+_ENCODING = _arg(
+    "--encoding",
+    metavar="NAME",
+    type=_encoding,
+    help="the text encoding of a CSV --data (default: the training config's data.encoding, "
+    "else utf-8)",
+)
 
 _SET = _arg(
     "--set",
@@ -359,6 +408,8 @@ COMMANDS = {
                 help="the label column of a CSV (default: the training config's data.target, "
                 "else the one column that is not a feature)",
             ),
+            _DELIMITER,
+            _ENCODING,
             _arg(
                 "--json",
                 action="store_true",
@@ -386,6 +437,15 @@ COMMANDS = {
                 required=True,
                 help="the CSV to write (label, p_<class>, ...), or - for stdout",
             ),
+            _arg(
+                "--keep",
+                metavar="COLUMN",
+                nargs="+",
+                help="columns of a CSV or Parquet --data (an id, a name) to copy, as read, "
+                "into the first columns of the output",
+            ),
+            _DELIMITER,
+            _ENCODING,
             _arg("--force", action="store_true", help="overwrite an existing --out file"),
         ],
     ),

@@ -45,7 +45,7 @@ try:
 except ImportError:
     pandas = None
 from nnclf.data import sources as data
-from nnclf.data import files as datafiles
+from nnclf.data import tables as datafiles
 if tool == "nnclf careful reader":
     datafiles._fast_columns = lambda *args: None
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -997,9 +997,9 @@ def test_predictions_stream_into_a_file_that_appears_only_when_complete(
     """--out is written chunk by chunk (a folder source is never held whole); Ctrl-C after the
     first chunk leaves neither p.csv nor a temporary file."""
 
-    def predict_csv(model, data, notify=None):
-        yield "label,p_a\n"
-        yield "a,1\n"
+    def predict_csv(model, data, notify=None, **options):
+        yield "label,p_a\n", 0
+        yield "a,1\n", 1
         raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)

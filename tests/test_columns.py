@@ -13,8 +13,8 @@ import pytest
 
 from nnclf.cli import main
 from nnclf.config.load import load_config
-from nnclf.data.files import sniff_delimiter
 from nnclf.data.sources import load_dataset, load_features
+from nnclf.data.tables import sniff_delimiter
 from nnclf.export.trained import TrainedModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,7 +342,7 @@ BAD_INPUTS = {
     "a wrong delimiter": (
         {"c.yaml": TRAIN.format(source="d.csv", more=", delimiter: ','"), "d.csv": MIXED},
         ["train", "c.yaml"],
-        "has only the label column 'id;a;b;note;y'",
+        "has one column when split at ',' (its header is 'id;a;b;note;y'), but ';' splits it into 5",
     ),
     "features that are not a list": (
         {"c.yaml": TRAIN.format(source="d.csv", more=""), "d.csv": MIXED},

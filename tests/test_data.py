@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from nnclf.data import files as datafiles
+from nnclf.data import tables as datafiles
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.data.sources import Dataset, label_text, load_dataset, load_features
 from nnclf.errors import DataError

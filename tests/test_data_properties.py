@@ -1,4 +1,4 @@
-"""Property tests of the data readers (nnclf.data.sources, nnclf.data.files): whatever the bytes of a
+"""Property tests of the data readers (nnclf.data.sources, nnclf.data.tables): whatever the bytes of a
 CSV or an .npz, loading gives data that keep the Dataset invariants or raises nnclf's own
 DataError (one line); no other exception escapes, and loading writes nothing.
 
@@ -21,8 +21,8 @@ hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
-from nnclf.data import files as datafiles  # noqa: E402
-from nnclf.data.sources import load_dataset, load_features  # noqa: E402
+from nnclf.data import tables as datafiles  # noqa: E402
+from nnclf.data.sources import load_dataset, load_features, read_inputs  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
 SETTINGS = settings(
@@ -163,6 +163,9 @@ def _every_reader(path: str) -> list:
         ),
         lambda: load_features(path, feature_names=("b", "a"), target="y"),
         lambda: load_features(path),
+        lambda: (lambda i: (i.X, i.y, (i.names, i.kept)))(
+            read_inputs(path, feature_names=("a",), target="y", keep=["b", "y"])
+        ),
     ]
     outcomes = []
     with pytest.MonkeyPatch.context() as m:

@@ -1,4 +1,4 @@
-"""Parquet sources (nnclf.data.sources, nnclf.data.files through pyarrow): the same column options
+"""Parquet sources (nnclf.data.sources, nnclf.data.tables through pyarrow): the same column options
 and errors as a CSV, a corrupt file and a missing pyarrow as one error line, and
 ``nnclf predict/evaluate --data file.parquet``. Skipped when pyarrow is not installed
 (``pip install "nnclf[parquet]"``)."""

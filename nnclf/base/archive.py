@@ -12,7 +12,7 @@ Contract
   archives. :func:`write_archive` writes one atomically; :func:`read_archive` opens it with
   ``allow_pickle=False``, so reading never runs code, and turns every problem into one error
   of the caller's class that names the file. :func:`read_arrays` reads any ``.npz`` the same
-  way (the data files of :mod:`nnclf.data.files`).
+  way (the data files of :mod:`nnclf.data.tables`).
 """
 
 from __future__ import annotations

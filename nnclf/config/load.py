@@ -53,7 +53,7 @@ from nnclf.config.settings import (
     SGDSettings,
     as_dict,
 )
-from nnclf.data.files import file_problem
+from nnclf.data.tables import file_problem
 from nnclf.errors import ConfigError
 
 __all__ = [

@@ -7,7 +7,8 @@ A *folder source* is a directory holding ``X.npy`` (n, d) and ``y.npy`` (n,), an
 :func:`open_folder` checks it and opens X (and X_test) memory-mapped (``np.load(...,
 mmap_mode="r")``, never ``allow_pickle``); the labels are read into memory (n of them is
 small next to n x d features). X must be C-ordered, 2-D, of a float32, float64 or integer
-dtype, and finite (checked in chunks when the folder is opened).
+dtype (of either byte order: an X not in the machine's order is read into memory in it), and
+finite (checked in chunks when the folder is opened).
 
 :class:`Rows` is what stands for X past that point: some rows of the mapped array (an index
 array, not a copy), standardised on the way out with a mean and a scale per feature.
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.data.files import bad, check_label_array
+from nnclf.data.tables import bad, check_label_array, file_problem
 
 __all__ = [
     "Rows",
@@ -166,7 +167,9 @@ def open_folder(path: str, require_y: bool = True):
         finite, labels not 1-D or not as many as X's rows, X_test of another width.
     """
     folder = Path(path).expanduser()
-    present = {name for name in _FILES if (folder / name).is_file()}
+    present = {name for name in _FILES if os.path.lexists(folder / name)}
+    for name in sorted(present, key=_FILES.index):
+        _check_file(folder / name, name, path)
     for needed in ("X.npy", "y.npy") if require_y else ("X.npy",):
         if needed not in present:
             raise bad(
@@ -201,6 +204,28 @@ def open_folder(path: str, require_y: bool = True):
     return X, y, names, X_test, y_test
 
 
+def _check_file(file: Path, name: str, path: str) -> None:
+    """A DataError unless ``file`` is a regular file that starts as a .npy file does."""
+    problem = file_problem(file)
+    if problem is not None:
+        if problem.startswith("is a directory"):
+            problem = "is a directory, not a .npy file"
+        raise bad(
+            f": folder {path}: {name} {problem.split(';')[0]}; save the array there with "
+            f"np.save('{name}', a)"
+        )
+    try:
+        with open(file, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise bad(f": folder {path}: {name} cannot be read ({e.strerror or e})") from None
+    if magic != b"\x93NUMPY":
+        raise bad(
+            f": folder {path}: {name} is not a .npy file (it does not start as one); "
+            f"save the array with np.save('{name}', a)"
+        )
+
+
 def _array(folder: Path, name: str, path: str, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -226,7 +251,7 @@ def _matrix(folder: Path, name: str, path: str) -> Rows:
         raise bad(f": {where} must be 2-D (n_samples, n_features), got shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise bad(f": {where} is empty (shape {a.shape})")
-    if not (a.dtype.kind in "iu" or a.dtype in (np.float32, np.float64)):
+    if not (a.dtype.kind in "iu" or (a.dtype.kind == "f" and a.dtype.itemsize in (4, 8))):
         raise bad(
             f": {where} must hold float32, float64 or integers, got dtype {a.dtype}; "
             "save it with a.astype(np.float32)"
@@ -237,6 +262,8 @@ def _matrix(folder: Path, name: str, path: str) -> Rows:
             "read; save it with np.save(path, np.ascontiguousarray(a))"
         )
     a = a.view(np.ndarray)  # the map's buffer, without np.memmap's slow indexing
+    if not a.dtype.isnative:  # (e.g. big-endian floats): in memory, in the machine's order
+        a = a.astype(a.dtype.newbyteorder("="))
     rows = Rows(a)
     step = rows.chunk_rows()
     for start in range(0, len(a) if a.dtype.kind == "f" else 0, step):

@@ -78,6 +78,30 @@ def train_test_split_stratified(
     return tuple(train_test_split(X, y, test_size=m, random_state=seed, stratify=stratify))
 
 
+def _statistics(X, rows: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each column of X (an array, or Rows when ``rows``)."""
+    if rows:
+        return mean_and_scale(X)
+    scaler = StandardScaler().fit(X)
+    return scaler.mean_.copy(), scaler.scale_.copy()
+
+
+def _statistics_of_large(X, rows: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_statistics` of X / c, times c, c each column's largest magnitude: the
+    same statistics, without the overflow of squaring numbers near 1e300."""
+    if rows:
+        c = np.zeros(X.shape[1])
+        for _, block in X.chunks():
+            c = np.maximum(c, np.abs(block).max(axis=0))
+        c[c == 0] = 1.0
+        mean, scale = mean_and_scale(X.standardized(X.mean, X.scale * c))
+    else:
+        c = np.abs(X).max(axis=0)
+        c[c == 0] = 1.0
+        mean, scale = _statistics(X / c, False)
+    return mean * c, scale * c
+
+
 class Standardizer:
     """Per-feature standardisation x -> (x - mean_) / scale_.
 
@@ -95,16 +119,26 @@ class Standardizer:
         """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self.
 
         X may be :class:`~nnclf.data.npyfolder.Rows`: the statistics are then gathered chunk by
-        chunk, equal to those of the array in memory (bit for bit when it is one chunk)."""
-        if isinstance(X, Rows) and len(X):
-            self.mean_, self.scale_ = mean_and_scale(X)
-            return self
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or len(X) == 0:
-            raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
-        scaler = StandardScaler().fit(X)
-        self.mean_ = scaler.mean_.copy()
-        self.scale_ = scaler.scale_.copy()
+        chunk, equal to those of the array in memory (bit for bit when it is one chunk).
+        Features so large that their sums overflow (near 1e300) are measured divided by
+        their largest magnitude, and the statistics multiplied back."""
+        rows = isinstance(X, Rows) and len(X)
+        if not rows:
+            X = np.asarray(X, dtype=np.float64)
+            if X.ndim != 2 or len(X) == 0:
+                raise DataError(f"Standardizer.fit: expected X of shape (n>=1, d), got {X.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean_, self.scale_ = _statistics(X, rows)
+            if not (np.isfinite(self.mean_).all() and np.isfinite(self.scale_).all()):
+                self.mean_, self.scale_ = _statistics_of_large(X, rows)
+        bad = np.flatnonzero(~(np.isfinite(self.mean_) & np.isfinite(self.scale_)))
+        if len(bad):
+            raise DataError(
+                f": feature {bad[0]} (0-based) has values too far apart to standardise "
+                "(their spread overflows float64); rescale that column, e.g. divide it by "
+                "its largest value",
+                name="source",
+            )
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:

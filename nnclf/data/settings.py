@@ -8,11 +8,11 @@ Declared here beside :mod:`nnclf.data.sources`, which reads it, with the rules o
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from typing import ClassVar
 
 from nnclf.base.rules import Rule, boolean, check, fail, integer, number, text
+from nnclf.data.tables import encoding_problem
 
 __all__ = ["DataConfig"]
 
@@ -58,14 +58,9 @@ class DataConfig:
 
     def __post_init__(self):
         check(self)
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            fail(
-                "encoding",
-                f": unknown text encoding {self.encoding!r}; give one Python "
-                "knows, e.g. utf-8, latin-1 or cp1252",
-            )
+        problem = encoding_problem(self.encoding)
+        if problem is not None:
+            fail("encoding", problem)
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
             fail(
                 "delimiter",

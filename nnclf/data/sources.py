@@ -17,7 +17,7 @@ Accepted sources
         (default: the last column); the features are the columns ``features`` names (in
         that order), else every other column but those ``drop`` names, and must be numeric.
         Fields are split at ``delimiter``: by default the one of ``,`` ``;`` and tab that
-        splits the first lines evenly (see :func:`nnclf.data.files.sniff_delimiter`).
+        splits the first lines evenly (see :func:`nnclf.data.tables.sniff_delimiter`).
     ``path/to/file.parquet``
         a Parquet table (read with pyarrow, the ``nnclf[parquet]`` extra), its columns
         chosen as a CSV's.
@@ -33,11 +33,12 @@ Accepted sources
 Every user error is a one-line :class:`~nnclf.errors.DataError` named after the argument at
 fault (``source: file 'x.csv' not found``); the caller says where the argument came from
 (``data.source``, ``--data``). :func:`load_features` reads the inputs of a prediction and
-lines their columns up with a trained model's feature names: by name when the source names
+lines their columns up with a trained model's feature names (:func:`read_inputs`, which
+also keeps columns as read): by name when the source names
 all of them, in order when it names none of them, and an error naming the missing ones when
 it names some. A dataset's contents are identified by :mod:`nnclf.data.fingerprints`, so that a
-run can tell when its data file changed. The files themselves are read in
-:mod:`nnclf.data.files`; the split and the standardisation are in :mod:`nnclf.data.preprocessing`.
+run can tell when its data file changed. Tables are read through
+:func:`nnclf.data.tables.open_table`; the split and the standardisation are in :mod:`nnclf.data.preprocessing`.
 """
 
 from __future__ import annotations
@@ -50,23 +51,16 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 
 from nnclf.base.suggest import closest
-from nnclf.data.files import bad as _bad
-from nnclf.data.files import (
-    file_problem,
-    is_numeric_column,
-    parquet_columns,
-    parse_labels,
-    parse_numeric,
-    read_csv,
-    read_csv_columns,
-    read_csv_header,
-    read_npz,
-    read_parquet,
-    shown,
-    sniff_delimiter,
-)
 from nnclf.data.npyfolder import is_folder, open_folder
 from nnclf.data.settings import DataConfig
+from nnclf.data.tables import (
+    Table,
+    file_problem,
+    open_table,
+    read_npz,
+    shown,
+)
+from nnclf.data.tables import bad as _bad
 from nnclf.errors import DataError
 
 __all__ = [
@@ -74,6 +68,8 @@ __all__ = [
     "SKLEARN_DATASETS",
     "load_dataset",
     "load_features",
+    "read_inputs",
+    "Inputs",
     "label_text",
 ]
 
@@ -169,10 +165,8 @@ def load_dataset(
         ds = Dataset(*_load_sklearn(arg), source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
-    elif kind == "csv":
-        ds = _load_csv_dataset(arg, columns, encoding, delimiter, source)
-    elif kind == "parquet":
-        ds = _load_parquet_dataset(arg, columns, source)
+    elif kind in ("csv", "parquet"):
+        ds = _load_table_dataset(arg, columns, encoding, delimiter, source)
     elif kind == "folder":
         ds = Dataset(*open_folder(arg), source=source)
     else:
@@ -198,22 +192,35 @@ def _named_columns(kind: str, source: str, **columns) -> dict:
     return columns
 
 
-def _load_csv_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
-    delimiter = delimiter or sniff_delimiter(path, encoding)
-    header = read_csv_header(path, require_header=True, encoding=encoding, delimiter=delimiter)
-    label_col, feature_cols = _choose_columns(header, path, **columns)
-    X, y = read_csv_columns(
-        path, header, feature_cols, label_col, encoding=encoding, delimiter=delimiter
-    )
-    return Dataset(X, y, tuple(header[j] for j in feature_cols), source=source)
+def _load_table_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
+    table = open_table(path, encoding=encoding, delimiter=delimiter)
+    label_col, feature_cols = _choose_columns(list(table.names), path, **columns)
+    read = table.read(feature_cols, label_col)
+    return Dataset(read.X, read.y, tuple(table.column_names(feature_cols)), source=source)
 
 
-def _load_parquet_dataset(path: str, columns: dict, source: str) -> Dataset:
-    header = parquet_columns(path)
-    label_col, feature_cols = _choose_columns(header, path, **columns)
-    names = [header[j] for j in feature_cols]
-    X, y = read_parquet(path, names, header[label_col])
-    return Dataset(X, y, tuple(names), source=source)
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """The inputs of a prediction, lined up with a model's features (:func:`read_inputs`).
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, d), float64 (or :class:`~nnclf.data.npyfolder.Rows`)
+    y : ndarray of shape (n,) or None
+        Labels when the source has them, else None.
+    names : tuple of str, length d
+        The names of the columns used, as the source spells them.
+    kept : dict of str to list of str
+        The columns asked for with ``keep``, each cell as read.
+    headerless : bool
+        True for a CSV without a header (its columns are taken in order).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    names: tuple[str, ...]
+    kept: dict
+    headerless: bool = False
 
 
 def load_features(
@@ -223,38 +230,42 @@ def load_features(
     encoding: str = "utf-8",
     delimiter: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
-    """Load the inputs of a prediction, lined up with a model's feature names.
+    """``X, y, names`` of :func:`read_inputs` (which see), keeping no column."""
+    inputs = read_inputs(source, feature_names, target, encoding, delimiter)
+    return inputs.X, inputs.y, inputs.names
 
-    For a CSV, columns are matched to ``feature_names`` by name when all of the names
-    appear in the header (extra columns are ignored, order follows ``feature_names``);
-    otherwise, when the number of numeric columns other than ``target`` equals
-    ``len(feature_names)``, those columns are used in file order. A CSV whose first row
-    is all numbers is read as headerless and used positionally. Parquet columns match as a
-    CSV's; without ``target``, the labels are the one column that is not a feature, if any.
+
+def read_inputs(
+    source: str,
+    feature_names=None,
+    target: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    keep=(),
+) -> Inputs:
+    """Read the inputs of a prediction, lined up with a model's feature names.
+
+    For a CSV or Parquet table, columns are matched to ``feature_names`` by name when all
+    of the names appear in the header (extra columns are ignored, order follows
+    ``feature_names``); otherwise, when the number of numeric columns other than the label
+    column equals ``len(feature_names)``, those columns are used in file order. A CSV whose
+    first row is all numbers is read as headerless and used positionally. The label column
+    is ``target``; without it, the one column that is not a feature, if any.
 
     Parameters
     ----------
     source : str
-        A path ending in ``.csv``, ``.parquet`` or ``.npz``, or ``"sklearn:<name>"``.
+        A path ending in ``.csv``, ``.parquet`` or ``.npz``, a folder, or ``"sklearn:<name>"``.
     feature_names : sequence of str, length d, optional
         The model's training feature names. Default: take every column.
     target : str, optional
-        Name of a label column; when present in the CSV it is returned as ``y``.
+        Name of a label column; when present in the table it is returned as ``y``.
     encoding, delimiter : str
         CSV only: the text encoding; the character between fields (default: detected).
+    keep : sequence of str
+        Columns of a CSV or Parquet table to return as read (``Inputs.kept``).
 
-    Returns
-    -------
-    X : ndarray of shape (n, d), float64
-    y : ndarray of shape (n,) or None
-        Labels when the source has them, else None.
-    names : tuple of str, length d
-        The names of the columns used, as the source spells them.
-
-    Raises
-    ------
-    ValueError
-        When the source cannot be read or its columns do not fit ``feature_names``.
+    Raises ``DataError`` when the source cannot be read or its columns do not fit.
     """
     kind, arg = _source_kind(source)
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
@@ -264,21 +275,84 @@ def load_features(
             "ending in .csv or .npz, or 'sklearn:<name>'",
             name="source",
         )
-    if kind == "csv":
-        return _load_csv_features(arg, expected, target, encoding, delimiter)
-    if kind == "parquet":
-        return _load_parquet_features(arg, expected, target)
+    if kind in ("csv", "parquet"):
+        table = open_table(arg, encoding=encoding, delimiter=delimiter, require_header=False)
+        return _table_inputs(table, expected, target, list(keep))
+    if keep:
+        raise _bad(
+            f": only CSV and Parquet sources have named columns to keep, but the source is "
+            f"'{source}'; remove --keep",
+            name="keep",
+        )
     X, y, names = _unnamed_features(kind, arg)
     cols = _by_name(names, expected, source) if names and expected else None
     if cols is not None:
-        return X[:, cols], y, tuple(names[j] for j in cols)
+        return Inputs(X[:, cols], y, tuple(names[j] for j in cols), {})
     if expected is not None and X.shape[1] != len(expected):
         raise DataError(
             f": {source} has {X.shape[1]} features but the model expects "
             f"{len(expected)} ({_names(expected)})",
             name="source",
         )
-    return X, y, tuple(names or _numbered(X.shape[1]))
+    return Inputs(X, y, tuple(names or _numbered(X.shape[1])), {})
+
+
+def _table_inputs(table: Table, expected, target, keep) -> Inputs:
+    header, path = table.names, table.path
+    if target is None and header and expected is not None and len(header) == len(expected) + 1:
+        others = [name for name in header if name not in expected]
+        target = others[0] if len(others) == 1 else None
+    label_col = header.index(target) if header and target in header else None
+    kept = _kept_columns(table, keep)
+    if header is not None and expected is None:
+        cols = [j for j in range(len(header)) if j != label_col]
+    else:
+        cols = _by_name(header, expected, path) if header and expected is not None else None
+    if cols is None:  # no column has a feature's name: the numeric ones, in order
+        others = [j for j in range(table.width) if j != label_col]
+        cols = others if expected is None else table.numeric(others)
+        if expected is not None and len(cols) != len(expected):
+            raise _bad(_not_as_many(table, cols, expected))
+    read = table.read(cols, label_col, kept, may_be_target=False)
+    return Inputs(read.X, read.y, tuple(table.column_names(cols)), read.kept, header is None)
+
+
+def _not_as_many(table: Table, cols, expected) -> str:
+    if table.kind == "parquet":
+        return (
+            f": {table.path} has {len(cols)} columns besides the labels but the model "
+            f"expects {len(expected)} features ({_names(expected)}); name its columns as "
+            "in training"
+        )
+    found = f"{len(cols)} numeric columns"
+    if table.names is not None:
+        found += f" ({_names(table.column_names(cols))})"
+    return (
+        f": {table.path} has {found} but the model expects {len(expected)} features "
+        f"({_names(expected)}); give the CSV a header with those column names"
+    )
+
+
+def _kept_columns(table: Table, keep) -> list[int]:
+    """The positions of the columns ``keep`` names."""
+    for k, name in enumerate(keep):
+        if name in keep[:k]:
+            raise _bad(f" names {shown(name)} twice; name each column once", name="keep")
+        if table.names is None:
+            raise _bad(
+                f": {table.path} has no header, so it has no column {shown(name)}; add a "
+                "header naming the columns",
+                name="keep",
+            )
+        if name not in table.names:
+            close = closest(name, table.names)
+            hint = f" (did you mean {shown(close)}?)" if close else ""
+            raise _bad(
+                f": column {shown(name)} not in {table.path}{hint}; its columns are "
+                f"{_names(table.names, 20)}",
+                name="keep",
+            )
+    return [table.names.index(name) for name in keep]
 
 
 def _unnamed_features(kind: str, path: str):
@@ -289,26 +363,6 @@ def _unnamed_features(kind: str, path: str):
     if kind == "folder":
         return (*open_folder(path, require_y=False)[:2], None)
     return read_npz(path, require_y=False)[:3]
-
-
-def _load_parquet_features(path, expected, target):
-    header = parquet_columns(path)
-    if target is None and expected is not None and len(header) == len(expected) + 1:
-        others = [name for name in header if name not in expected]
-        target = others[0] if len(others) == 1 else None
-    label = target if target in header else None
-    cols = _by_name(header, expected, path) if expected is not None else None
-    if cols is None:
-        cols = [j for j, name in enumerate(header) if name != label]
-        if expected is not None and len(cols) != len(expected):
-            raise _bad(
-                f": {path} has {len(cols)} columns besides the labels but the model "
-                f"expects {len(expected)} features ({_names(expected)}); name its "
-                "columns as in training"
-            )
-    names = [header[j] for j in cols]
-    X, y = read_parquet(path, names, label)
-    return X, y, tuple(names)
 
 
 def _numbered(d: int) -> tuple[str, ...]:
@@ -474,53 +528,6 @@ def _target_column(header: list[str], target: str | None, path: str) -> int:
             name="target",
         )
     return header.index(target)
-
-
-def _load_csv_features(path, expected, target, encoding, delimiter):
-    delimiter = delimiter or sniff_delimiter(path, encoding)
-    header = read_csv_header(path, require_header=False, encoding=encoding, delimiter=delimiter)
-    label_col = header.index(target) if header and target in header else None
-    if header is not None and expected is None:
-        cols = [j for j in range(len(header)) if j != label_col]
-    else:
-        cols = _by_name(header, expected, path) if header and expected is not None else None
-    if cols is not None:
-        X, y = read_csv_columns(
-            path,
-            header,
-            cols,
-            label_col,
-            encoding=encoding,
-            delimiter=delimiter,
-            may_be_target=False,
-        )
-        return X, y, tuple(header[j] for j in cols)
-    # No column has a feature's name: the numeric columns, in order, if they are as many.
-    header, rows, lines = read_csv(
-        path, require_header=False, encoding=encoding, delimiter=delimiter
-    )
-    names = header or list(_numbered(len(rows[0])))
-    others = [j for j in range(len(names)) if j != label_col]
-    cols = (
-        others
-        if expected is None
-        else [j for j in others if is_numeric_column([r[j] for r in rows])]
-    )
-    if expected is not None and len(cols) != len(expected):
-        found = f"{len(cols)} numeric columns"
-        if header is not None:
-            found += f" ({_names(names[j] for j in cols)})"
-        raise _bad(
-            f": {path} has {found} but the model expects {len(expected)} features "
-            f"({_names(expected)}); give the CSV a header with those column names"
-        )
-    y = (
-        None
-        if label_col is None
-        else parse_labels(target, [r[label_col] for r in rows], lines, path)
-    )
-    X = parse_numeric(names, rows, lines, cols, path, may_be_target=False)
-    return X, y, tuple(names[j] for j in cols)
 
 
 def _names(names, limit: int = 8) -> str:

@@ -29,16 +29,9 @@ import numpy as np
 
 from nnclf.base.tables import format_table
 from nnclf.config.load import Config, config_from_dict, load_config
-from nnclf.data.files import (
-    file_problem,
-    is_number,
-    parquet_columns,
-    sniff_delimiter,
-    text_encoding,
-)
 from nnclf.data.fingerprints import data_changed
 from nnclf.data.npyfolder import probabilities
-from nnclf.data.sources import load_features
+from nnclf.data.sources import read_inputs
 from nnclf.errors import ConfigError, DataError, RunError, UsageError
 from nnclf.export.trained import TrainedModel
 from nnclf.runs.run import (
@@ -153,9 +146,12 @@ def format_report(report: dict, heading: list[tuple[str, str]] = ()) -> str:
 # ----------------------------------------------------------------------------- evaluate, predict
 
 
+_OPTIONS = {"source": "--data", "keep": "--keep"}
+
+
 def _data_key(e: DataError) -> DataError:
-    """An error of the data loaders, told as one about the command's --data."""
-    return e.renamed("--data")
+    """An error of the data loaders, told as one about the command's option at fault."""
+    return e.renamed(_OPTIONS.get(e.name, "--data") if e.name != "encoding" else "--encoding")
 
 
 def _data_setting(model: TrainedModel, key: str):
@@ -165,53 +161,21 @@ def _data_setting(model: TrainedModel, key: str):
     return value if isinstance(value, str) else None
 
 
-def _encoding(model: TrainedModel) -> str:
-    """The text encoding of new CSV data: the training config's data.encoding, else UTF-8."""
-    return _data_setting(model, "encoding") or "utf-8"
-
-
-def _csv_header(
-    source: str, encoding: str = "utf-8", delimiter: str | None = None
-) -> list[str] | None:
-    """The first row of a CSV (split at ``delimiter``, else the detected one), or None;
-    load_features reports a file it cannot read (and a FIFO is never opened here, where it
-    would wait for a writer)."""
-    if file_problem(source) is not None:
-        return None
-    try:
-        delimiter = delimiter or sniff_delimiter(source, encoding)
-        with open(Path(source).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
-            for row in csv.reader(f, delimiter=delimiter):
-                if any(c.strip() for c in row):
-                    return [c.strip() for c in row]
-    except (OSError, UnicodeDecodeError, LookupError, csv.Error):
-        return None
-    return None
-
-
-def _columns(model: TrainedModel, source: str) -> list[str] | None:
-    """The column names of a CSV or Parquet file, or None."""
-    if source.lower().endswith(".parquet"):
-        try:
-            return parquet_columns(source)
-        except DataError:
-            return None  # load_features reports it
-    return _csv_header(source, _encoding(model), _data_setting(model, "delimiter"))
+def _reading(model: TrainedModel, delimiter: str | None, encoding: str | None) -> dict:
+    """How new data is read: ``delimiter`` and ``encoding`` when given, else those training
+    read its data with (the config the model records), else detected and UTF-8."""
+    return {
+        "delimiter": delimiter or _data_setting(model, "delimiter"),
+        "encoding": encoding or _data_setting(model, "encoding") or "utf-8",
+    }
 
 
 def _label_column(model: TrainedModel, source: str, target: str | None) -> str | None:
-    """The label column of a CSV or Parquet file: ``target``, the training config's
-    data.target, or the one column that is not a training feature."""
+    """The label column of a CSV or Parquet file: ``target``, else the training config's
+    data.target (else read_inputs takes the one column that is not a training feature)."""
     if target is not None or not source.lower().endswith((".csv", ".parquet")):
         return target
-    configured = _data_setting(model, "target")
-    if configured is not None:
-        return configured
-    header = _columns(model, source)
-    if header is None or model.feature_names is None:
-        return None
-    others = [c for c in header if c not in model.feature_names]
-    return others[0] if len(others) == 1 and len(header) == len(model.feature_names) + 1 else None
+    return _data_setting(model, "target")
 
 
 def _training_config(model: TrainedModel) -> Config:
@@ -267,29 +231,22 @@ def _check_unchanged(recorded, now: dict, source: str) -> None:
         )
 
 
-def _inputs(model: TrainedModel, data: str, label: str | None, notify):
-    """load_features of ``data`` for ``model``; ``notify`` is told when the columns are
-    taken in order because none of them has a training feature's name."""
+def _inputs(model: TrainedModel, data: str, label: str | None, notify, reading, keep=()):
+    """read_inputs of ``data`` for ``model``, read as ``reading`` says; ``notify`` is told
+    when the columns are taken in order because none of them has a training feature's name."""
     try:
-        X, y, names = load_features(
-            data,
-            feature_names=model.feature_names,
-            target=label,
-            encoding=_encoding(model),
-            delimiter=_data_setting(model, "delimiter"),
-        )
+        inputs = read_inputs(data, model.feature_names, label, keep=keep, **reading)
     except DataError as e:
         raise _data_key(e) from None
-    expected = model.feature_names
+    expected, names = model.feature_names, inputs.names
     if notify is not None and expected is not None and tuple(names) != tuple(expected):
         few = lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else "")
-        first = _columns(model, data) if data.lower().endswith(".csv") else None
-        if first and all(is_number(c) for c in first):
+        if inputs.headerless:
             what = "has no header, so its columns"
         else:
             what = f"has none of the model's feature names, so its columns ({few(list(names))})"
         notify(f"{data} {what} are taken in order as {few(list(expected))}")
-    return X, y
+    return inputs
 
 
 def evaluation_data(
@@ -298,10 +255,13 @@ def evaluation_data(
     data: str | None,
     target: str | None = None,
     notify=None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """What ``nnclf evaluate`` scores the model on: ``data`` if given, else the run's own
-    test split (recomputed from the run's config.yaml, or from the config a model file records).
-    ``notify(text)``, if given, is told when columns are matched by position, not by name.
+    """What ``nnclf evaluate`` scores the model on: ``data`` if given (a CSV split at
+    ``delimiter`` and decoded with ``encoding``, by default as in training), else the run's
+    own test split (recomputed from the run's config.yaml, or from the config a model file
+    records). ``notify(text)``, if given, is told when columns are matched by position.
 
     Returns
     -------
@@ -313,9 +273,13 @@ def evaluation_data(
         The data in words, for the report's heading.
     """
     if data is None:
+        if delimiter is not None or encoding is not None:
+            option = "--delimiter" if delimiter is not None else "--encoding"
+            raise UsageError(f"{option} is for --data; give the data to read with it")
         return _test_split(model, run_dir)
     label = _label_column(model, data, target)
-    X, y = _inputs(model, data, label, notify)
+    inputs = _inputs(model, data, label, notify, _reading(model, delimiter, encoding))
+    X, y = inputs.X, inputs.y
     if y is None:
         raise DataError(
             f"--data: {data} has no labels to evaluate against"
@@ -329,23 +293,42 @@ def evaluation_data(
     return X, y, f"{len(X)} examples of {data}"
 
 
-def predict(model: TrainedModel, data: str, notify=None) -> str:
-    """CSV text: a ``label`` column and ``p_<class>`` per class, one row per input row.
-    ``notify(text)``, if given, is told when columns are matched by position, not by name."""
-    return "".join(predict_csv(model, data, notify))
+def predict(model: TrainedModel, data: str, notify=None, **options) -> str:
+    """CSV text: the ``keep`` columns, a ``label`` column and ``p_<class>`` per class, one
+    row per input row (``options`` as :func:`predict_csv` takes them)."""
+    return "".join(text for text, _ in predict_csv(model, data, notify, **options))
 
 
-def predict_csv(model: TrainedModel, data: str, notify=None):
-    """:func:`predict`'s text, piece by piece: a folder's rows are read a chunk at a time."""
-    X, _ = _inputs(model, data, _label_column(model, data, None), notify)
+def predict_csv(
+    model: TrainedModel,
+    data: str,
+    notify=None,
+    keep=(),
+    delimiter: str | None = None,
+    encoding: str | None = None,
+):
+    """Yield :func:`predict`'s text piece by piece with the number of rows in each piece
+    (a cell may hold a line break): a folder's rows are read a chunk at a time.
+
+    ``keep`` names columns of a CSV or Parquet ``data`` to copy first into each row, as
+    read; ``delimiter`` and ``encoding`` say how a CSV is read (by default as in training).
+    """
+    reading = _reading(model, delimiter, encoding)
+    inputs = _inputs(model, data, _label_column(model, data, None), notify, reading, keep)
+    kept = list(inputs.kept.values())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["label"] + [f"p_{c}" for c in model.classes.tolist()])
-    for proba in probabilities(model, X):
+    writer.writerow(list(inputs.kept) + ["label"] + [f"p_{c}" for c in model.classes.tolist()])
+    yield out.getvalue(), 0
+    out.seek(0)
+    out.truncate()
+    start = 0
+    for proba in probabilities(model, inputs.X):
         labels = model.classes[np.argmax(proba, axis=1)]
-        for lab, p in zip(labels.tolist(), proba):
-            writer.writerow([lab] + [f"{v:.6g}" for v in p])
-        yield out.getvalue()
+        for i, (lab, p) in enumerate(zip(labels.tolist(), proba), start):
+            writer.writerow([column[i] for column in kept] + [lab] + [f"{v:.6g}" for v in p])
+        start += len(proba)
+        yield out.getvalue(), len(proba)
         out.seek(0)
         out.truncate()
 

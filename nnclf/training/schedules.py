@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnclf.base.suggest import did_you_mean
-from nnclf.data.files import is_number
+from nnclf.data.tables import is_number
 from nnclf.errors import CheckpointError, ConfigError
 
 __all__ = [

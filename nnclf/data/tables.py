@@ -1,20 +1,29 @@
-"""Data files: CSV, Parquet and ``.npz`` read and checked, every way they can be wrong named.
+"""Tables: CSV, Parquet and ``.npz`` files read through one interface, every way they fail named.
 
 Contract
 --------
-:func:`file_problem` says why a path cannot be read as a data file (missing, a directory, a
-FIFO or device, a symbolic link loop, unreadable). CSV: :func:`sniff_delimiter` finds ``,``
-``;`` or tab, :func:`read_csv_header` reads the header, :func:`read_csv_columns` the chosen
-columns as a finite float64 matrix and labels (int64 when every label is an integer, else
-strings), by a C reader, falling back to :func:`read_csv`, the careful cell-by-cell reader
-that names the line at fault. Parquet (pyarrow): :func:`parquet_columns`,
-:func:`read_parquet`. :func:`read_npz` reads ``X``, ``y``, ``feature_names``, ``X_test``,
-``y_test`` from an ``.npz`` (never running code) and checks them: X finite numbers, labels
-integers, booleans, strings (UTF-8 bytes become strings) or finite floats.
+:func:`open_table` opens a CSV or Parquet file as a :class:`Table`: its column names (the
+header or the schema), the delimiter and the text encoding it is read with. ``Table.read``
+gives :class:`Columns`: the chosen feature columns as a finite float64 matrix X, the label
+column (int64 when every label is an integer, else strings, for a CSV; as stored for
+Parquet) and the kept columns as text, cell by cell as the file holds them. Training
+(:func:`nnclf.data.sources.load_dataset`), ``nnclf evaluate`` and ``nnclf predict``
+(:func:`nnclf.data.sources.read_inputs`) read every table this way.
+
+A CSV is read by a C reader (pandas' in chunks, else :func:`numpy.loadtxt`) filling one
+preallocated X; any cell or row it does not take as it is sends the file to :func:`read_csv`,
+the careful cell-by-cell reader, which reads it or names the file, line and column at fault:
+one error path, the same results either way. :func:`sniff_delimiter` finds ``,`` ``;`` or
+tab when no delimiter is given; :func:`encoding_problem` says why an encoding cannot decode
+text. Parquet is read with pyarrow. :func:`read_npz` reads ``X``, ``y``,
+``feature_names``, ``X_test``, ``y_test`` from an ``.npz`` (never running code) and checks
+them: X finite numbers, labels integers, booleans, strings (UTF-8 bytes become strings) or
+finite floats; :func:`file_problem` says why a path cannot be read as a data file.
 
 Whatever the bytes of a file, these functions return checked arrays or raise
-:class:`~nnclf.errors.DataError` about the argument ``source``, naming the file, the line or
-row, and the fix; nothing else escapes (``tests/test_data_properties.py`` tries that).
+:class:`~nnclf.errors.DataError` about the argument ``source`` (``encoding``,
+``delimiter``, ``target`` when one of those is at fault), naming the file, the line or row,
+and the fix; nothing else escapes (``tests/test_data_properties.py`` tries that).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import itertools
 import math
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +46,10 @@ from nnclf.errors import DataError
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
 
 __all__ = [
+    "Table",
+    "Columns",
+    "open_table",
+    "encoding_problem",
     "file_problem",
     "shown",
     "read_csv",
@@ -45,7 +59,6 @@ __all__ = [
     "is_number",
     "is_numeric_column",
     "read_npz",
-    "read_csv_header",
     "read_csv_columns",
     "sniff_delimiter",
     "parquet_columns",
@@ -90,6 +103,153 @@ def file_problem(path) -> str | None:
     return None
 
 
+# ----------------------------------------------------------------------------- the interface
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Columns read from a :class:`Table`.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, len(features)), float64
+        The feature columns, finite.
+    y : ndarray of shape (n,) or None
+        The labels: int64 when every label is an integer, else strings (CSV); as stored
+        (Parquet).
+    kept : dict of str to list of str
+        Each kept column's n cells as the file holds them (text, never parsed).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    kept: dict
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV or Parquet file, opened: its column names (the header or the schema; no row
+    is read yet) and how its text is split and decoded. :func:`open_table` makes one.
+
+    Attributes
+    ----------
+    path : str
+    kind : {"csv", "parquet"}
+    names : tuple of str, or None
+        The column names; None for a CSV whose first row is all numbers (no header).
+    width : int
+        The number of columns.
+    delimiter, encoding : str
+        CSV only: the character between fields and the text encoding the file is read in.
+    """
+
+    path: str
+    kind: str
+    names: tuple[str, ...] | None
+    width: int
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    def read(self, features, label=None, keep=(), may_be_target=True) -> Columns:
+        """Columns at positions ``features`` (as X), ``label`` (as y; None: no labels) and
+        ``keep`` (as text), read by the fast path, every fault named by the careful one."""
+        keep = list(keep)
+        if self.kind == "parquet":
+            names = [self.names[j] for j in features]
+            label_name = None if label is None else self.names[label]
+            X, y, kept = read_parquet(self.path, names, label_name, [self.names[j] for j in keep])
+        else:
+            X, y, kept = read_csv_columns(
+                self.path,
+                self.names and list(self.names),
+                list(features),
+                label,
+                encoding=self.encoding,
+                delimiter=self.delimiter,
+                may_be_target=may_be_target,
+                keep=keep,
+            )
+        return Columns(X, y, dict(zip(self.column_names(keep), kept)))
+
+    def column_names(self, positions) -> list[str]:
+        """The names of columns at ``positions``; ``x0``, ``x1``, ... without a header."""
+        names = self.names or tuple(f"x{j}" for j in range(self.width))
+        return [names[j] for j in positions]
+
+    def numeric(self, positions) -> list[int]:
+        """Those of ``positions`` whose every filled cell is a number (read carefully: the
+        columns of a table whose names say nothing, to be taken in order)."""
+        if self.kind == "parquet":
+            return list(positions)  # a column that is not numbers is named by read()
+        _, rows, _ = read_csv(
+            self.path,
+            require_header=self.names is not None,
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+        )
+        return [j for j in positions if is_numeric_column([r[j] for r in rows])]
+
+
+def open_table(
+    path: str, *, encoding: str = "utf-8", delimiter: str | None = None, require_header=True
+) -> Table:
+    """Open the CSV or Parquet file ``path`` (by its suffix) as a :class:`Table`.
+
+    CSV: read in ``encoding``; split at ``delimiter``, else at the one
+    :func:`sniff_delimiter` finds; a header is needed when ``require_header``. A header
+    that is one field under a given ``delimiter`` but several under another is an error
+    naming the delimiter that fits (the file is not the one the delimiter was meant for).
+    """
+    problem = encoding_problem(encoding)
+    if problem is not None:
+        raise bad(problem, name="encoding")
+    if str(path).lower().endswith(".parquet"):
+        names = parquet_columns(path)
+        return Table(str(path), "parquet", tuple(names), len(names))
+    given = delimiter
+    delimiter = delimiter or sniff_delimiter(path, encoding)
+    records = _records(path, encoding, delimiter)
+    first = next(records, None)
+    records.close()
+    if first is None:
+        raise bad(f": {path} is empty; it needs a header row and data rows")
+    if given is not None and len(first[1]) == 1:
+        _one_field(path, first[1][0], given, encoding)
+    header = _header(path, first, require_header)
+    names = None if header is None else tuple(header)
+    return Table(str(path), "csv", names, len(first[1]), delimiter, encoding)
+
+
+def _one_field(path: str, cell: str, given: str, encoding: str) -> None:
+    """A header of one field at ``given``: an error if another delimiter splits it."""
+    other = sniff_delimiter(path, encoding)
+    fields = next(csv.reader([cell], delimiter=other))
+    if other != given and len(fields) > 1:
+        raise bad(
+            f": {path} has one column when split at {given!r} (its header is "
+            f"{shown(cell)}), but {other!r} splits it into {len(fields)}; give the delimiter "
+            f"of this file (--delimiter {other!r}, or data.delimiter in a config)",
+            name="delimiter",
+        )
+
+
+def encoding_problem(encoding) -> str | None:
+    """Why ``encoding`` cannot decode a text file, or None when it can."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        return (
+            f": unknown text encoding {encoding!r}; give one Python knows, e.g. utf-8, "
+            "latin-1 or cp1252"
+        )
+    if not getattr(info, "_is_text_encoding", True):
+        return (
+            f": {encoding!r} is not a text encoding (it turns text into text or bytes into "
+            "bytes); give one such as utf-8, latin-1 or cp1252"
+        )
+    return None
+
+
 # ----------------------------------------------------------------------------- CSV
 
 
@@ -98,19 +258,6 @@ def read_csv(path: str, *, require_header: bool, encoding: str = "utf-8", delimi
     None if the file has none. Blank lines are skipped; ``lines[i]`` is the 1-based line
     number of ``rows[i]``. The careful reader: every message about a bad file comes from it."""
     return _table(path, list(_records(path, encoding, delimiter)), require_header)
-
-
-def read_csv_header(
-    path: str, *, require_header: bool, encoding: str = "utf-8", delimiter: str = ","
-):
-    """The header of a CSV (names stripped), None when the first row is all numbers. Only
-    the first lines are read; the checks are :func:`read_csv`'s."""
-    records = _records(path, encoding, delimiter)
-    first = next(records, None)
-    records.close()
-    if first is None:
-        raise bad(f": {path} is empty; it needs a header row and data rows")
-    return _header(path, first, require_header)
 
 
 def _records(path: str, encoding: str, delimiter: str):
@@ -128,6 +275,11 @@ def _records(path: str, encoding: str, delimiter: str):
             f": {path} is not {shown_as} text ({_first_bad_byte(path, encoding)}); save it "
             "as UTF-8, or give the encoding it is in (data.encoding in a config, e.g. "
             "latin-1)"
+        ) from None
+    except UnicodeError as e:  # a decoder's own complaint, e.g. UTF-16 without its BOM
+        raise bad(
+            f": {path} cannot be read as {encoding} text ({e}); give the encoding it is in "
+            "(data.encoding in a config, --encoding on the command line), e.g. utf-16-le"
         ) from None
     except csv.Error as e:
         line = reader.line_num if reader is not None else 1
@@ -152,7 +304,7 @@ def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
         with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
             head = [line for line in itertools.islice(f, 20) if line.strip()]
         widths = {c: [len(row) for row in csv.reader(head, delimiter=c)] for c in DELIMITERS}
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeError, LookupError, csv.Error):
         return ","
     steady = [c for c, w in widths.items() if w and len(set(w)) == 1 and w[0] > 1]
     pool = steady or [c for c, w in widths.items() if w and w[0] > 1]
@@ -294,31 +446,38 @@ def read_csv_columns(
     encoding: str = "utf-8",
     delimiter: str = ",",
     may_be_target: bool = True,
+    keep=(),
 ):
-    """Columns ``cols`` of a CSV as X, float64 of shape (n, len(cols)), and the labels in
-    column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None).
+    """Columns ``cols`` of a CSV as X, float64 of shape (n, len(cols)), the labels in
+    column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None),
+    and the cells of the columns ``keep`` as read (a list of n strings each).
 
-    ``header`` is the file's, as :func:`read_csv_header` reads it. A C reader fills one
-    preallocated X chunk by chunk: pandas' when installed, else :func:`numpy.loadtxt`. Any
-    cell or row it does not take as it is sends the file to :func:`read_csv`, the careful
-    reader, which reads it or names the line at fault: same results, same messages.
+    ``header`` is the file's, as :func:`open_table` reads it (None: the file has no
+    header, and only the careful reader reads it). A C reader fills one preallocated X
+    chunk by chunk: pandas' when installed, else :func:`numpy.loadtxt`. Any cell or row it
+    does not take as it is sends the file to :func:`read_csv`, the careful reader, which
+    reads it or names the line at fault: same results, same messages.
     """
-    try:
-        fast = _fast_columns(path, header, cols, label_col, encoding, delimiter)
-    except (ValueError, TypeError, LookupError, OSError):
-        fast = None  # the careful reader says what is wrong, with its line
+    fast = None
+    if header is not None and not set(keep) & set(cols):
+        try:
+            fast = _fast_columns(path, header, cols, label_col, list(keep), encoding, delimiter)
+        except (ValueError, TypeError, LookupError, OSError):
+            fast = None  # the careful reader says what is wrong, with its line
     if fast:
         return fast
     header, rows, lines = read_csv(
-        path, require_header=True, encoding=encoding, delimiter=delimiter
+        path, require_header=header is not None, encoding=encoding, delimiter=delimiter
     )
     X = parse_numeric(header, rows, lines, cols, path, may_be_target)
+    kept = [[r[j] for r in rows] for j in keep]
     if label_col is None:
-        return X, None
-    return X, parse_labels(header[label_col], [r[label_col] for r in rows], lines, path)
+        return X, None, kept
+    name = header[label_col] if header else f"{label_col + 1}"
+    return X, parse_labels(name, [r[label_col] for r in rows], lines, path), kept
 
 
-def _fast_columns(path, header, cols, label_col, encoding, delimiter):
+def _fast_columns(path, header, cols, label_col, keep, encoding, delimiter):
     """read_csv_columns by a C reader, or None when the careful reader must look."""
     records = _records(path, encoding, delimiter)
     skip, first = next(records)[0], next(records, None)
@@ -326,16 +485,17 @@ def _fast_columns(path, header, cols, label_col, encoding, delimiter):
     if first is None or len(first[1]) != len(header):
         return None  # (a long first row is the one pandas would not report)
     X = np.empty((_line_bound(path), len(cols)), dtype=np.float64)
-    n, labels, last = 0, [], len(header) - 1
-    args = (path, len(header), skip, cols, label_col, encoding, delimiter)
+    n, labels, kept, last = 0, [], [[] for _ in keep], len(header) - 1
+    args = (path, len(header), skip, cols, label_col, keep, encoding, delimiter)
     try:
         import pandas
 
         chunks = _pandas_chunks(pandas, *args)
     except ImportError:
         chunks = _numpy_chunks(*args)
-    # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None.
-    for features, L, E in chunks:
+    # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None,
+    # the kept columns (m,) each.
+    for features, L, E, K in chunks:
         F = X[n : n + len(features[0])]  # (a view: shorter than the chunk if X is full)
         for k, column in enumerate(features):
             F[:, k] = column
@@ -343,11 +503,13 @@ def _fast_columns(path, header, cols, label_col, encoding, delimiter):
         if not np.isfinite(F).all() or (E is not None and last not in cols and (E == "").any()):
             return None
         labels.extend([] if L is None else L.tolist())
+        for store, column in zip(kept, K):
+            store.extend(column.tolist())
         n += len(F)
     labels = [str(v).strip() for v in labels]
     if n == 0 or not all(labels):
         return None
-    return X[:n], None if label_col is None else _label_array(labels)
+    return X[:n], None if label_col is None else _label_array(labels), kept
 
 
 def _line_bound(path) -> int:
@@ -360,7 +522,7 @@ def _line_bound(path) -> int:
     return 1
 
 
-def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
+def _pandas_chunks(pd, path, width, skip, cols, label_col, keep, encoding, delimiter):
     # All columns are read (usecols lets a long row pass), none as the index (the careful
     # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
     dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
@@ -390,6 +552,7 @@ def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
                 features,
                 None if label_col is None else chunk[label_col].to_numpy(),
                 chunk[width - 1].to_numpy(),
+                [chunk[j].to_numpy() for j in keep],
             )
     if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
         suspects = [cols[k] for k in np.flatnonzero(binary)]
@@ -400,7 +563,7 @@ def _pandas_chunks(pd, path, width, skip, cols, label_col, encoding, delimiter):
                 raise ValueError("true or false in a feature column: for the careful reader")
 
 
-def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
+def _numpy_chunks(path, width, skip, cols, label_col, keep, encoding, delimiter):
     options = dict(delimiter=delimiter, comments=None, quotechar='"', ndmin=2)
     with open(Path(path).expanduser(), newline="", encoding=text_encoding(encoding)) as f:
         for _ in range(skip):
@@ -414,12 +577,11 @@ def _numpy_chunks(path, width, skip, cols, label_col, encoding, delimiter):
             if not lines:
                 continue
             F = np.loadtxt(lines, usecols=cols, dtype=np.float64, **options)
-            L = (
-                None
-                if label_col is None
-                else np.loadtxt(lines, usecols=[label_col], dtype=str, **options)[:, 0]
-            )
-            yield F.T, L, None
+            texts = [
+                np.loadtxt(lines, usecols=[j], dtype=str, **options)[:, 0]
+                for j in ([] if label_col is None else [label_col]) + keep
+            ]
+            yield F.T, (None if label_col is None else texts.pop(0)), None, texts
 
 
 # ----------------------------------------------------------------------------- Parquet
@@ -445,15 +607,23 @@ def _arrow(path: str, read):
 
 
 def parquet_columns(path: str) -> list[str]:
-    """The column names of a Parquet file (its schema; no data is read)."""
-    return [str(name) for name in _arrow(path, lambda pq, p: pq.read_schema(p).names)]
+    """The column names of a Parquet file (its schema; no data is read), each once."""
+    names = [str(name) for name in _arrow(path, lambda pq, p: pq.read_schema(p).names)]
+    for j, name in enumerate(names):
+        if name in names[:j]:
+            raise bad(
+                f": {path} names column {shown(name)} twice; write it again with distinct "
+                "column names"
+            )
+    return names
 
 
-def read_parquet(path: str, names: list[str], label: str | None):
-    """Columns ``names`` of a Parquet file as X, float64 of shape (n, len(names)), and the
-    labels in column ``label`` (None: no labels): integers, booleans or strings as stored,
-    finite floats. Rows are counted from 0 in messages."""
-    wanted = list(names) + ([label] if label is not None else [])
+def read_parquet(path: str, names: list[str], label: str | None, keep=()):
+    """Columns ``names`` of a Parquet file as X, float64 of shape (n, len(names)), the
+    labels in column ``label`` (None: no labels): integers, booleans, strings (UTF-8 bytes
+    become strings), finite floats; and the columns ``keep`` as text (an empty cell: "").
+    Rows are counted from 0 in messages."""
+    wanted = list(dict.fromkeys([*names, *([label] if label is not None else []), *keep]))
     table = _arrow(path, lambda pq, p: pq.read_table(p, columns=wanted))
     if not table.num_rows:
         raise bad(f": {path} has no rows")
@@ -474,14 +644,32 @@ def read_parquet(path: str, names: list[str], label: str | None):
                 f"{what} has non-finite value {X[nonfinite[0], k]} at row "
                 f"{nonfinite[0]} (0-based); feature columns must hold finite numbers"
             )
+    kept = [["" if v is None else str(v) for v in table.column(k).to_pylist()] for k in keep]
     if label is None:
-        return X, None
+        return X, None, kept
     column = table.column(label)
     _no_nulls(column, f": {path} column {shown(label)} has an empty label", name="target")
-    y = column.to_numpy()
-    return X, check_label_array(
-        y.astype(str) if y.dtype == object else y, f"column {shown(label)}", len(X), path
-    )
+    return X, _parquet_labels(column, label, path), kept
+
+
+def _parquet_labels(column, label: str, path: str) -> np.ndarray:
+    """A Parquet label column as check_label_array takes it: strings, bytes, numbers."""
+    import pyarrow as pa
+
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        y = np.array(column.to_pylist(), dtype=str)
+    elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        y = np.array(column.to_pylist(), dtype=bytes)
+    elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        y = np.asarray(column.to_pylist()) if kind != column.type else column.to_numpy()
+    else:
+        raise bad(
+            f": {path} column {shown(label)} holds {kind} values, which cannot be class "
+            "labels; store the labels as integers or strings",
+            name="target",
+        )
+    return check_label_array(y, f"column {shown(label)}", len(y), path)
 
 
 def _no_nulls(column, problem: str, name: str = "source") -> None:
