@@ -182,8 +182,9 @@ class _LongInteger(Exception):
 
 
 def _json_int(text: str) -> int:
-    # nnclf writes integers that fit in 64 bits (19 digits); Python refuses to read past 4300.
-    if len(text.lstrip("-")) > 40:
+    # nnclf writes integers of at most 39 digits (a generator's 128-bit state); Python
+    # refuses to read one of more than 4300, with a traceback.
+    if len(text.lstrip("-")) > 1000:
         raise _LongInteger(len(text.lstrip("-")))
     return int(text)
 

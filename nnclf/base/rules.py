@@ -299,7 +299,7 @@ def _labels(x) -> bool:
         type(x) is list
         and len(x) > 0
         and len({type(v) for v in x}) == 1
-        and all(type(v) in (str, bool) or _FINITE.problem(v) is None for v in x)
+        and all(type(v) in (str, bool) or _LABEL_NUMBER.problem(v) is None for v in x)
         and len(set(x)) == len(x)
     )
 
@@ -318,6 +318,10 @@ def _row(x) -> bool:
 
 
 _FINITE = Rule("number", strict=True, says="a finite number")
+_INT64 = Rule("integer", strict=True)
+_LABEL_NUMBER = Rule(
+    "custom", test=lambda v: _INT64.problem(v) is None or type(v) is float and _finite(v)
+)
 _ANY_NUMBER = Rule("custom", test=lambda x: type(x) is float or _FINITE.problem(x) is None)
 _STRING = Rule("instance", cls=str, says="a string")
 

@@ -132,7 +132,10 @@ RULES: dict[str, Rule] = {
 def _constraint(rule: Rule) -> list:
     """One settings rule as scikit-learn's parameter constraint list."""
     kinds = {"integer": Integral, "number": Real}
-    if rule.kind in kinds:
+    if rule.kind == "integer" and rule.high is None:  # a rule's integers fit in int64
+        closed = "left" if rule.closed in ("left", "both") else "neither"
+        found = [Interval(Integral, rule.low, 2**63, closed=closed)]
+    elif rule.kind in kinds:
         found = [Interval(kinds[rule.kind], rule.low, rule.high, closed=rule.closed)]
     elif rule.kind == "choice":
         # A dict's keys stay a live view (a transfer registered later counts).
@@ -270,6 +273,10 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
         For ``partial_fit``, which refuses ``class_weight="balanced"`` (it would count the
         classes of one batch) and ``schedule="plateau"`` (it has no validation set).
     """
+    for name, rule in RULES.items():  # what scikit-learn's constraints cannot say (no bools)
+        problem = rule.problem(params[name])
+        if problem is not None:
+            raise ConfigError(problem, name=name)
     if partial and params["class_weight"] == "balanced":
         raise ConfigError(
             "partial_fit: class_weight='balanced' would count the classes of "

@@ -20,8 +20,12 @@ system (they need nnclf and the data source). Local trials run in ``jobs`` loky 
 joblib's dask backend. A trial that fails on purpose (an :class:`~nnclf.errors.NnclfError`:
 divergence, data a worker cannot read) is a failed row and the others go on. Ctrl-C (and
 SIGTERM, through :mod:`nnclf.cli`) stops the sweep: the finished trials are kept and
-:func:`resume` runs the trials without a finished or failed row. A trial's metrics do not
-depend on where or alongside what it ran.
+:func:`resume` runs the trials without a finished or failed row (a finished one whose
+directory was deleted runs again; failed ones too with ``retry_failed``). On resume,
+trials.json and sweep.csv are checked (a hand-edited one is one error line) and so is the
+data of the finished trials: changed data is refused rather than ranked with the old. A
+trial's metrics do not depend on where or alongside what it ran. At most :func:`max_jobs`
+local processes run (4 per core).
 """
 
 from __future__ import annotations

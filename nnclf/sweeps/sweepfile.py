@@ -23,9 +23,14 @@ Axis keys are the dotted keys of ``nnclf train --set``. The random distributions
 ``{choice: [v, ...]}``, all drawn from one ``numpy.random.default_rng(seed)`` in file order;
 a drawn float keeps 6 significant digits, so it reads back as written.
 
-Every trial's :class:`~nnclf.config.settings.Config` is built by :func:`read_sweep`, before anything
-runs: an unknown key, an empty axis, a bad distribution, a value the config refuses or more
-than ``max_trials`` trials is one :class:`~nnclf.errors.ConfigError` line naming the axis.
+Every trial's whole :class:`~nnclf.config.settings.Config` is built by :func:`read_sweep`,
+before anything runs, so values of two axes that only work together (momentum and nesterov)
+are a valid sweep. An unknown key, an empty axis, a bad distribution, a random range whose
+ends the setting's own rule refuses (or numpy cannot draw between: not finite, integers past
+2**62), one key in both ``grid`` and ``random``, a ``seed`` axis beside ``seeds``, a value
+the config refuses or more than ``max_trials`` trials (counted before any trial is made) is
+one :class:`~nnclf.errors.ConfigError` line naming the axis, or the trial whose values do
+not go together.
 The metric names ``PART_NAME``: PART one of train, val, test and NAME one of accuracy,
 balanced_accuracy, macro_f1 (higher is better) and log_loss (lower is better).
 """
@@ -221,14 +226,20 @@ def _check_bounds(base_raw, base_dir, random: dict) -> None:
 
 def _trial_config(base_raw, base_dir, values: dict, sets: list[str], grid: dict) -> Config:
     """A trial's whole config, checked; an error names the axis when its value alone on
-    the base is wrong, else the trial (two values that do not go together)."""
+    the base is refused for the same reason, else the trial (values that do not go
+    together)."""
     try:
         return config_from_dict(apply_overrides(base_raw, sets), base_dir=base_dir)
     except NnclfError as whole:
+        told = " ".join(str(whole).split())
         for key, value in values.items():
             where = "grid" if key in grid else "random"
-            _config(base_raw, base_dir, [override(key, value)], f"{where}.{key}: {value!r}")
-        raise ConfigError(f"the trial {' '.join(sets)}: {' '.join(str(whole).split())}") from None
+            try:
+                _config(base_raw, base_dir, [override(key, value)], f"{where}.{key}: {value!r}")
+            except ConfigError as alone:
+                if str(alone).endswith(f": {told}"):
+                    raise
+        raise ConfigError(f"the trial {' '.join(sets)}: {told}") from None
 
 
 def _base(base, path: Path):
@@ -410,6 +421,7 @@ def _seed(raw) -> int:
 
 
 def _count(value, key: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
+    problem = integer(low, strict=True).problem(value)
+    if problem is not None:
+        raise ConfigError(problem, name=key)
     return value
