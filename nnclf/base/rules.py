@@ -11,7 +11,17 @@ got 0``); the layer that reads a config adds the section once (``train.epochs mu
 
 Each layer declares its own section with these rules: :class:`nnclf.data.settings.DataConfig`,
 :class:`nnclf.training.settings.SGDSettings`, and :mod:`nnclf.config.settings` the rest and
-the whole. :class:`nnclf.NNClassifier` derives its parameter constraints from the same tables.
+the whole. :class:`nnclf.NNClassifier` derives its parameter constraints from the same tables
+and checks its parameters with them. A schedule's parameters
+(:mod:`nnclf.training.schedules`, worded ``stepwise``), an optimizer's
+(:data:`nnclf.training.optimizers.OPTIMIZERS`), a network's sizes and a sweep's counts and
+random ranges are Rules too; a sweep's values are checked as the settings they set.
+
+The fields of the files nnclf writes and reads back (a model file's metadata, a checkpoint's
+state, a sweep's trials.json) are declared by name in :data:`FIELD_KINDS`, Rules of JSON's
+own types (``strict``), and checked by :func:`check_fields`. Every integer a Rule takes fits
+in int64, and a message shows a value briefly (:func:`shown`: an integer of thousands of
+digits by its length), so that no value a user writes becomes a traceback.
 """
 
 from __future__ import annotations

@@ -132,10 +132,7 @@ RULES: dict[str, Rule] = {
 def _constraint(rule: Rule) -> list:
     """One settings rule as scikit-learn's parameter constraint list."""
     kinds = {"integer": Integral, "number": Real}
-    if rule.kind == "integer" and rule.high is None:  # a rule's integers fit in int64
-        closed = "left" if rule.closed in ("left", "both") else "neither"
-        found = [Interval(Integral, rule.low, 2**63, closed=closed)]
-    elif rule.kind in kinds:
+    if rule.kind in kinds:
         found = [Interval(kinds[rule.kind], rule.low, rule.high, closed=rule.closed)]
     elif rule.kind == "choice":
         # A dict's keys stay a live view (a transfer registered later counts).

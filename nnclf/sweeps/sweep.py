@@ -319,7 +319,10 @@ def check_data_unchanged(sweep_dir, sweep: Sweep, rows: dict) -> None:
         metrics = Path(sweep_dir) / trial.name / "metrics.json"
         if not _ended(Path(sweep_dir), trial, rows.get(trial.name)) or not metrics.is_file():
             continue
-        key = json.dumps([trial.config.get("data"), trial.config.get("seed")], sort_keys=True)
+        data = trial.config.get("data") or {}
+        # The same data whatever the seed, but for synthetic data, which the seed draws.
+        seed = trial.config.get("seed") if data.get("source") == "synthetic" else None
+        key = json.dumps([data, seed], sort_keys=True)
         if key in seen:
             continue
         seen.add(key)

@@ -423,5 +423,5 @@ def _seed(raw) -> int:
 def _count(value, key: str, low: int) -> int:
     problem = integer(low, strict=True).problem(value)
     if problem is not None:
-        raise ConfigError(problem, name=key)
+        raise ConfigError(f"{key}{problem}")  # the sweep file's key, not a setting's
     return value

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nnclf.base.rules import Rule, integer, number
+from nnclf.base.rules import Rule, check_fields, integer, number, shown
 from nnclf.base.suggest import did_you_mean
 from nnclf.errors import CheckpointError, ConfigError
 
@@ -167,14 +167,20 @@ class PlateauSchedule(Schedule):
     def load_state_dict(self, state: Mapping | None) -> None:
         """Restore :meth:`state_dict`; a CheckpointError if it is missing or damaged."""
         state = state if isinstance(state, Mapping) else {}
-        k, best, bad = (state.get(key) for key in ("reductions", "best", "bad_evals"))
-        counts_ok = all(type(v) is int and v >= 0 for v in (k, bad))
-        if not counts_ok or best is not None and type(best) not in (int, float):
-            raise CheckpointError(
-                f"checkpoint: its plateau schedule state {state!r} should be "
+        check_fields(
+            state,
+            {"reductions": "int>=0", "best": "float?", "bad_evals": "int>=0"},
+            lambda problem: CheckpointError(
+                f"checkpoint: its plateau schedule state {shown(state)} should be "
                 "{reductions, best, bad_evals}; use the file nnclf wrote"
-            )
-        self.state.update(reductions=k, best=None if best is None else float(best), bad_evals=bad)
+            ),
+        )
+        best = state.get("best")
+        self.state.update(
+            reductions=state["reductions"],
+            best=None if best is None else float(best),
+            bad_evals=state["bad_evals"],
+        )
 
 
 def _bad(problem: str) -> ConfigError:
