@@ -73,7 +73,7 @@ def _say(*lines: str) -> None:
 def _load_config(path, overrides):
     from nnclf.config.load import load_config
 
-    return load_config(path, overrides or ())
+    return load_config(path, overrides or (), notify=_note)
 
 
 def _note(text: str) -> None:
@@ -270,26 +270,31 @@ def cmd_plot(args) -> int:
 def cmd_sweep(args) -> int:
     from nnclf.sweeps import sweep
 
-    sweep_dir, plan, rows = sweep.open_sweep(args.sweep, args.out, args.resume)
-    where = (
-        f"the Dask cluster at {args.scheduler}"
-        if args.scheduler
-        else f"{args.jobs} local processes"
+    sweep_dir, plan, rows = sweep.open_sweep(
+        args.sweep, args.out, args.resume, retry_failed=args.retry_failed
     )
-    ended = sum(r["status"] in sweep.ENDED for r in rows.values())
+    jobs = args.jobs
+    if args.scheduler is None and jobs > sweep.max_jobs():
+        jobs = sweep.max_jobs()
+        _note(
+            f"--jobs {args.jobs} is more than {sweep.JOBS_PER_CORE} per core; "
+            f"running {jobs} local processes"
+        )
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{jobs} local processes"
+    ended = sweep.ended(sweep_dir, plan, rows)
     _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; running on {where}")
     outcome = sweep.run_sweep(
         sweep_dir,
         plan,
         rows,
-        jobs=args.jobs,
+        jobs=jobs,
         scheduler=args.scheduler,
         notify=None if args.quiet else _note,
         stop_after=args.stop_after_trials,
     )
     if outcome.status == "interrupted":
         how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
-        ended = sum(r["status"] in sweep.ENDED for r in outcome.rows.values())
+        ended = sweep.ended(sweep_dir, plan, outcome.rows)
         _say(
             f"nnclf: {how} after {ended} of {len(plan.trials)} trials; resume with: "
             f"{outcome.resume_command}"
@@ -523,7 +528,7 @@ COMMANDS = {
                 type=_positive_int,
                 default=os.cpu_count() or 1,
                 help="local processes, each trial with one BLAS thread (default: the number "
-                "of cores)",
+                "of cores; at most 4 per core)",
             ),
             _arg(
                 "--out",
@@ -535,6 +540,11 @@ COMMANDS = {
                 "--resume",
                 metavar="SWEEP_DIR",
                 help="run the trials of an interrupted sweep that have not ended",
+            ),
+            _arg(
+                "--retry-failed",
+                action="store_true",
+                help="with --resume: run the failed trials again too",
             ),
             _arg(
                 "--scheduler",

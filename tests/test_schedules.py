@@ -324,6 +324,8 @@ def json_round_trip(value):
         {},
         {"reductions": -1, "best": None, "bad_evals": 0},
         {"reductions": 1, "best": "x", "bad_evals": 0},
+        {"reductions": 1, "best": 10**400, "bad_evals": 0},  # float() would overflow
+        {"reductions": 2**63, "best": None, "bad_evals": 0},
     ],
 )
 def test_a_damaged_plateau_state_is_a_checkpoint_error(state):

@@ -192,6 +192,53 @@ BAD_SWEEPS = {
         "base: nowhere.yaml\ngrid: {train.epochs: [1]}\n",
         "base config 'nowhere.yaml' not found",
     ),
+    "one key in grid and random": (
+        "base: base.yaml\ngrid: {train.l2: [0.1]}\nrandom: {n: 2, train.l2: {uniform: [0, 0.5]}}\n",
+        "train.l2 is in both grid and random, so one would override the other; "
+        "keep it in one of them",
+    ),
+    "seed in grid and seeds": (
+        "base: base.yaml\ngrid: {seed: [1, 2]}\nseeds: [0, 3]\n",
+        "grid.seed and seeds both set the seed of each trial; give the seeds in one place "
+        "(seeds: [...] trains each configuration once per seed)",
+    ),
+    "infinite bound": (
+        "base: base.yaml\nrandom: {n: 2, train.l2: {uniform: [0.01, .inf]}}\n",
+        "random.train.l2: uniform high must be a finite number in [-1e300, 1e300], got inf",
+    ),
+    "integer bound beyond int64": (
+        "base: base.yaml\nrandom: {n: 2, train.epochs: {int_uniform: [1, 100000000000000000000000]}}\n",
+        "random.train.epochs: int_uniform high must be an integer in [-2**62, 2**62], "
+        "got 100000000000000000000000",
+    ),
+    "bound outside the setting": (
+        "base: base.yaml\nrandom: {n: 2, train.momentum: {uniform: [0.5, 2]}}\n",
+        "random.train.momentum: uniform high 2: train.momentum must be a number in [0, 1), got 2",
+    ),
+    "a grid of 10**8 points": (
+        "base: base.yaml\ngrid:\n"
+        + "".join(
+            f"  {key}: {list(range(1, 101))}\n"
+            for key in (
+                "train.epochs",
+                "train.batch_size",
+                "model.hidden_units",
+                "train.eval_every",
+            )
+        ),
+        "the sweep asks for 100000000 trials (100000000 configurations x 1 seeds), more than "
+        "max_trials 1000; shrink the axes or raise max_trials",
+    ),
+    "10**8 random draws": (
+        "base: base.yaml\nrandom: {n: 100000000, train.l2: {uniform: [0, 0.5]}}\n",
+        "the sweep asks for 100000000 trials",
+    ),
+    "two values that do not go together": (
+        "base: base.yaml\ngrid: {train.momentum: [0.5]}\n"
+        "random: {n: 1, train.optimizer: {choice: [adam]}}\n",
+        "the trial train.momentum=0.5 train.optimizer=adam: train.momentum is 0.5, which only "
+        "optimizer sgd uses",
+    ),
 }
 
 
@@ -461,3 +508,199 @@ def test_benchmark_script_runs(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("round 1: --jobs 1: ") and lines[1].startswith("round 1: --jobs 2: ")
     assert "speed-up" in lines[-2] and lines[-1].startswith("  load average")
+
+
+# ----------------------------------------------------------------------------- whole trials
+
+
+def test_a_trial_is_checked_whole_not_axis_by_axis(tmp_path):
+    # nesterov alone on the base (momentum 0) is refused; with momentum from the other axis
+    # it is what the user asked for.
+    path = write(
+        tmp_path,
+        "base: base.yaml\ngrid:\n  train.momentum: [0.5, 0.9]\n  train.nesterov: [true, false]\n",
+    )
+    plan = read_sweep(path)
+    assert [
+        (t.config["train"]["momentum"], t.config["train"]["nesterov"]) for t in plan.trials
+    ] == [
+        (0.5, True),
+        (0.5, False),
+        (0.9, True),
+        (0.9, False),
+    ]
+
+
+def test_a_schedule_name_axis_keeps_the_parameters_the_schedule_takes(tmp_path):
+    path = write(
+        tmp_path,
+        "base: base.yaml\ngrid:\n  train.schedule.name: [constant, step]\n"
+        "  train.schedule.factor: [0.5]\n  train.schedule.every: [10]\n",
+    )
+    with pytest.raises(Exception) as info:  # constant takes no factor: refused, named
+        read_sweep(path)
+    assert str(info.value) == (
+        f"{path}: the trial train.schedule.name=constant train.schedule.factor=0.5 "
+        "train.schedule.every=10: train.schedule: constant: unknown parameter 'factor'; "
+        "valid parameters: eta0, warmup"
+    )
+    path = write(
+        tmp_path, "base: base.yaml\ngrid: {train.schedule.name: [constant, inverse_time]}\n"
+    )
+    schedules = [t.config["train"]["schedule"] for t in read_sweep(path).trials]
+    assert schedules == [
+        {"name": "constant", "eta0": 0.05, "warmup": 0},
+        {"name": "inverse_time", "eta0": 0.05, "tau": 20000, "warmup": 0},
+    ]
+
+
+def test_a_seed_axis_is_the_seed_column(tmp_path):
+    from nnclf.sweeps import sweep as sweeps
+
+    out = tmp_path / "s"
+    _, plan = sweeps.start(write(tmp_path, "base: base.yaml\ngrid: {seed: [3, 4]}\n"), str(out))
+    assert (out / "sweep.csv").read_text().splitlines()[0].split(",")[:3] == [
+        "trial",
+        "seed",
+        "train_accuracy",
+    ]
+    assert [t.seed for t in plan.trials] == [3, 4]
+
+
+def test_the_reproducing_command_names_the_base_from_anywhere(tmp_path, monkeypatch):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write(sub, "base: base.yaml\ngrid: {train.epochs: [1]}\n")
+    monkeypatch.chdir(tmp_path)
+    assert read_sweep("sub/sweep.yaml").base == str((sub / "base.yaml").resolve())
+
+
+# ----------------------------------------------------------------------------- resuming
+
+
+def resumed(source: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(source, copy)
+    return copy
+
+
+def test_a_hand_edited_trials_json_is_one_line(full, tmp_path, capsys):
+    out = resumed(full, tmp_path)
+    record = json.loads((out / "trials.json").read_text())
+    record["trials"][1]["config"]["train"]["epochs"] = "many"
+    (out / "trials.json").write_text(json.dumps(record))
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"nnclf: error: {out / 'trials.json'}: trial 1: config is not valid (")
+    assert err.endswith("the file was edited or damaged: restore the one nnclf sweep wrote\n")
+    (out / "trials.json").write_text("{]")
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 2 and err.startswith(f"nnclf: error: {out / 'trials.json'}: not JSON")
+
+
+@pytest.mark.parametrize(
+    "column, value, problem",
+    [
+        ("seconds", "soon", "line 3: seconds 'soon' is not a number"),
+        ("status", "done", "line 3: status 'done' is not one nnclf writes"),
+        ("trial", "trial-0099", "line 3 names no trial of the sweep, or one named before"),
+    ],
+)
+def test_a_hand_edited_sweep_csv_is_one_line(full, tmp_path, capsys, column, value, problem):
+    out = resumed(full, tmp_path)
+    table = rows(out)
+    table[1][column] = value
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err == (
+        f"nnclf: error: {out / 'sweep.csv'}: {problem}; the file was edited or damaged: "
+        "restore the one nnclf sweep wrote\n"
+    )
+
+
+def test_a_deleted_trial_folder_is_not_counted_and_runs_again(full, tmp_path, capsys):
+    import shutil
+
+    out = resumed(full, tmp_path)
+    shutil.rmtree(out / "trial-0002")
+    code, _, err = sweep("--resume", out, "--jobs", "1", capsys=capsys)
+    assert code == 0
+    assert "4 trials, 3 ended before" in err and "trial-0002 finished" in err and "[4/4]" in err
+    assert metrics_of(out) == metrics_of(full)
+
+
+def test_resume_refuses_changed_data(tmp_path, capsys):
+    data = tmp_path / "iris.csv"
+    data.write_text(IRIS.read_text())
+    (tmp_path / "base.yaml").write_text(BASE.replace(str(IRIS), str(data)))
+    (tmp_path / "sweep.yaml").write_text("base: base.yaml\ngrid: {model.hidden_units: [2, 3]}\n")
+    out = tmp_path / "s"
+    code, _, _ = sweep(
+        tmp_path / "sweep.yaml",
+        "--out",
+        out,
+        "--jobs",
+        "1",
+        "--stop-after-trials",
+        "1",
+        capsys=capsys,
+    )
+    assert code == 130
+    data.write_text("".join(IRIS.read_text().splitlines(keepends=True)[:-5]))
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(
+        f"nnclf: error: sweep {out}: the data {data} has changed since trial-0000 was trained "
+        "(150 rows then, 145 now), so new trials would be ranked with old ones"
+    )
+
+
+def test_failed_trials_run_again_with_retry_failed_and_plot_says_so(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = write(
+        tmp_path,
+        "base: base.yaml\ngrid:\n  train.schedule.eta0: [1.0e+6]\n  model.transfer: [relu]\n",
+    )
+    out = tmp_path / "s"
+    assert sweep(path, "--out", out, "--jobs", "1", capsys=capsys)[0] == 0
+    assert main(["plot", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"nnclf: error: {out}: no finished trial to plot; 1 failed (see the error column of "
+        f"sweep.csv): fix the cause and run them again with nnclf sweep --resume {out} "
+        "--retry-failed\n"
+    )
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 0 and "1 trials, 1 ended before" in err
+    code, _, err = sweep("--resume", out, "--retry-failed", capsys=capsys)
+    assert code == 0 and "1 trials, 0 ended before" in err and "trial-0000 failed" in err
+    code, _, err = sweep(path, "--retry-failed", capsys=capsys)
+    assert code == 2 and "--retry-failed goes with --resume SWEEP_DIR" in err
+
+
+def test_jobs_are_capped_and_said_so(tmp_path, capsys, monkeypatch):
+    from nnclf.sweeps import sweep as sweeps
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    path = write(tmp_path, "base: base.yaml\ngrid: {train.epochs: [1]}\n")
+    code, _, err = sweep(path, "--out", tmp_path / "s", "--jobs", "100000", capsys=capsys)
+    assert code == 0 and sweeps.max_jobs() == 8
+    assert "nnclf: --jobs 100000 is more than 4 per core; running 8 local processes\n" in err
+
+
+def test_a_failed_trial_names_its_own_directory_not_the_temporary_one(tmp_path, monkeypatch):
+    from nnclf.errors import RunError
+    from nnclf.sweeps import sweep as sweeps
+
+    def fails(cfg, where, **kw):
+        raise RunError(f"{where}: cannot be written (disk full)")
+
+    monkeypatch.setattr(run, "train", fails)
+    cfg = read_sweep(write(tmp_path, GRID)).trials[0].config
+    result = sweeps.run_trial("trial-0000", cfg, str(tmp_path / "s" / "trial-0000"))
+    assert result["error"] == f"{tmp_path / 's' / 'trial-0000'}: cannot be written (disk full)"

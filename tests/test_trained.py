@@ -90,3 +90,31 @@ def test_dtype_is_kept_in_the_model_file_and_honoured_on_load(tmp_path):
     assert loaded.metadata()["dtype"] == "float32"
     assert all(p.dtype == np.float32 for p in loaded.network.params.values())
     assert np.array_equal(loaded.network.params["W"], model.network.params["W"])
+
+
+@pytest.mark.parametrize(
+    "field, value, problem",
+    [
+        ("classes", "[10000000000000000000000000000000000000000000000000, 20]", None),
+        ("classes", "[1" + "0" * 5000 + ", 20]", "has an integer of 5001 digits in its metadata"),
+        ("layers", "[4" + "0" * 5000 + "]", "has an integer of 5001 digits in its metadata"),
+    ],
+)
+def test_a_huge_integer_in_a_model_file_is_one_error(tmp_path, field, value, problem):
+    import json
+    import re
+
+    from nnclf.base.archive import read_archive, write_archive
+    from nnclf.errors import ModelFileError
+
+    path = TrainedModel(Network(3, 4, 2, seed=1), np.array([10, 20])).save(tmp_path / "m.npz")
+    arrays, meta = read_archive(path, meta_key="metadata", kind="a model", error=ValueError)
+    text = json.dumps(meta)
+    text = re.sub(rf'"{field}": \[[^\]]*\]', f'"{field}": {value}', text)
+    write_archive(path, arrays, {"__text__": 0}, meta_key="metadata")
+    np.savez(path, **arrays, metadata=np.array(text))
+    with pytest.raises(ModelFileError) as info:
+        TrainedModel.load(path)
+    if problem is None:  # a label past int64 is refused as a label
+        problem = "its 'classes' is [10000000000000000000000000000000000000000000000000, 20], not"
+    assert str(info.value).startswith(f"model file '{path}': {problem}")

@@ -5,6 +5,8 @@ Contract
 The bottom layer above :mod:`nnclf.errors`. Nothing here knows about graphs, data, training
 or runs; every other subpackage may import it.
 
+- :mod:`~nnclf.base.rules`    the type and range of every setting, parameter and file field
+  (:class:`~nnclf.base.rules.Rule`), and the one function that checks a value against it
 - :mod:`~nnclf.base.archive`  files written whole or not at all; arrays plus JSON in an .npz
 - :mod:`~nnclf.base.tables`   the one text-table formatter
 - :mod:`~nnclf.base.suggest`  "did you mean ...?" for mistyped names

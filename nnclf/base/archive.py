@@ -177,6 +177,18 @@ def _read_entry(npz, name: str, error, hint: str = "") -> np.ndarray:
     return value
 
 
+class _LongInteger(Exception):
+    """An integer in JSON text longer than any nnclf writes (its digit count)."""
+
+
+def _json_int(text: str) -> int:
+    # nnclf writes integers of at most 39 digits (a generator's 128-bit state); Python
+    # refuses to read one of more than 4300, with a traceback.
+    if len(text.lstrip("-")) > 1000:
+        raise _LongInteger(len(text.lstrip("-")))
+    return int(text)
+
+
 def _decode_json(entry: np.ndarray, meta_key: str, kind: str, error) -> dict:
     if entry.dtype.kind == "U" and entry.ndim == 0:
         text = str(entry[()])
@@ -185,9 +197,14 @@ def _decode_json(entry: np.ndarray, meta_key: str, kind: str, error) -> dict:
     else:
         raise error(f"is not {kind} ({meta_key!r} is not a JSON string)")
     try:
-        meta = json.loads(text)
+        meta = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise error(f"has corrupt {meta_key} ({exc}); re-save it") from None
+    except _LongInteger as exc:
+        raise error(
+            f"has an integer of {exc} digits in its {meta_key}; the file was edited or "
+            "damaged: use the file nnclf wrote"
+        ) from None
     if not isinstance(meta, dict):
         raise error(f"is not {kind} ({meta_key!r} is not a JSON object)")
     return meta

@@ -11,7 +11,17 @@ got 0``); the layer that reads a config adds the section once (``train.epochs mu
 
 Each layer declares its own section with these rules: :class:`nnclf.data.settings.DataConfig`,
 :class:`nnclf.training.settings.SGDSettings`, and :mod:`nnclf.config.settings` the rest and
-the whole. :class:`nnclf.NNClassifier` derives its parameter constraints from the same tables.
+the whole. :class:`nnclf.NNClassifier` derives its parameter constraints from the same tables
+and checks its parameters with them. A schedule's parameters
+(:mod:`nnclf.training.schedules`, worded ``stepwise``), an optimizer's
+(:data:`nnclf.training.optimizers.OPTIMIZERS`), a network's sizes and a sweep's counts and
+random ranges are Rules too; a sweep's values are checked as the settings they set.
+
+The fields of the files nnclf writes and reads back (a model file's metadata, a checkpoint's
+state, a sweep's trials.json) are declared by name in :data:`FIELD_KINDS`, Rules of JSON's
+own types (``strict``), and checked by :func:`check_fields`. Every integer a Rule takes fits
+in int64, and a message shows a value briefly (:func:`shown`: an integer of thousands of
+digits by its length), so that no value a user writes becomes a traceback.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ __all__ = [
     "as_dict",
     "FIELD_KINDS",
     "check_fields",
+    "shown",
 ]
 
 
@@ -48,12 +59,19 @@ __all__ = [
 class Rule:
     """The type and range of one setting.
 
-    ``kind`` is ``"integer"``, ``"number"`` (finite), ``"boolean"``, ``"choice"`` (a string
-    among ``choices``, a live collection, so that a transfer function registered later
-    counts), ``"text"`` (a non-empty string) or ``"instance"`` (of ``cls``). ``low`` and
-    ``high`` bound numbers; ``closed`` says which bounds are allowed ("left", "right", "both",
-    "neither"). ``optional`` allows None (YAML's null). ``says`` replaces the generated
-    description of the valid values in messages.
+    ``kind`` is ``"integer"`` (within int64), ``"number"`` (finite), ``"boolean"``,
+    ``"choice"`` (a string among ``choices``, a live collection, so that a transfer function
+    registered later counts), ``"text"`` (a non-empty string), ``"instance"`` (of ``cls``),
+    ``"list"`` (of at least ``least`` values, each valid by the rule ``items``) or
+    ``"custom"`` (``test(value)`` is true). ``low`` and ``high`` bound numbers; ``closed``
+    says which bounds are allowed ("left", "right", "both", "neither"). ``optional`` allows
+    None (YAML's null). ``says`` replaces the generated description of the valid values in
+    messages.
+
+    ``strict`` takes JSON's own types only (a field of a file nnclf wrote: no numpy scalar,
+    no bool for a number). ``stepwise`` words a wrong value as a schedule's parameters are
+    told, one thing at a time: ``must be a number``, then ``must be finite``, then the range
+    alone (``must be > 0``); its integers may be written as whole floats (``every: 1e3``).
     """
 
     kind: str
@@ -65,6 +83,11 @@ class Rule:
     optional: bool = False
     cls: type | None = None
     says: str = ""
+    stepwise: bool = False
+    strict: bool = False
+    items: Rule | None = None
+    least: int = 0
+    test: Callable[[Any], bool] | None = None
 
     def describe(self) -> str:
         """The valid values in words: ``an integer >= 1``, ``a number in [0, 1)``."""
@@ -78,50 +101,81 @@ class Rule:
             "choice": "a string",
             "text": "a non-empty string",
             "instance": f"{'an' if cls[:1] in 'AEIOU' else 'a'} {cls}",
+            "list": "a list",
+            "custom": "a valid value",
         }[self.kind]
+        return what + self._range_words() + (" or null" if self.optional else "")
+
+    def _range_words(self) -> str:
         if self.low is not None and self.high is not None:
             left = "[" if self.closed in ("left", "both") else "("
             right = "]" if self.closed in ("right", "both") else ")"
-            what += f" in {left}{self.low:g}, {self.high:g}{right}"
-        elif self.low is not None:
-            what += f" {'>=' if self.closed in ('left', 'both') else '>'} {self.low:g}"
-        elif self.high is not None:
-            what += f" {'<=' if self.closed in ('right', 'both') else '<'} {self.high:g}"
-        return what + (" or null" if self.optional else "")
+            return f" in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f" {'>=' if self.closed in ('left', 'both') else '>'} {self.low:g}"
+        if self.high is not None:
+            return f" {'<=' if self.closed in ('right', 'both') else '<'} {self.high:g}"
+        return ""
 
     def problem(self, value) -> str | None:
         """None when ``value`` is valid; else the message after the setting's name."""
         if value is None and self.optional:
             return None
+        if self.stepwise:
+            return self._stepwise_problem(value)
         if self.kind == "choice" and isinstance(value, str) and value not in self.choices:
             return (
                 f": unknown {self.noun} {value!r}{did_you_mean(value, self.choices)}; "
                 f"choose one of {', '.join(self.choices)}"
             )
+        if self.kind == "list" and self.items is not None and self._is_list(value):
+            for k, item in enumerate(value):
+                own = self.items.problem(item)
+                if own is not None:
+                    return f"[{k}]{own}"
         if not self._fits(value):
-            return f" must be {self.describe()}, got {value!r}"
+            return f" must be {self.describe()}, got {shown(value)}"
         return None
+
+    def _stepwise_problem(self, value) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            hint = ""
+            if isinstance(value, str) and _is_number_text(value):
+                hint = " (text, since it is in quotes; write the number without them)"
+            return f" must be a number, got {shown(value)}{hint}"
+        if not _finite(value):
+            return f" must be finite, got {shown(value)}"
+        if self.kind == "integer" and (value != int(value) or not self._in_range(value)):
+            return f" must be an integer{self._range_words()}, got {shown(value)}"
+        if not self._in_range(value):
+            return f" must be{self.says or self._range_words()}, got {shown(value)}"
+        return None
+
+    def _is_list(self, value) -> bool:
+        return type(value) is list if self.strict else isinstance(value, (list, tuple))
 
     def _fits(self, value) -> bool:
         if self.kind in ("integer", "number"):
-            kinds = (
-                (int, np.integer)
-                if self.kind == "integer"
-                else (int, float, np.integer, np.floating)
-            )
-            return (
-                isinstance(value, kinds)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and self._in_range(value)
-            )
+            if self.strict:
+                kinds = (int,) if self.kind == "integer" else (int, float)
+                typed = type(value) in kinds
+            else:
+                kinds = (int, np.integer) if self.kind == "integer" else (int, float, np.number)
+                typed = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+            return typed and _finite(value) and self._in_range(value)
         if self.kind == "boolean":
-            return isinstance(value, (bool, np.bool_))
+            return type(value) is bool if self.strict else isinstance(value, (bool, np.bool_))
         if self.kind == "instance":
             return isinstance(value, self.cls)
+        if self.kind == "list":
+            return self._is_list(value) and len(value) >= self.least
+        if self.kind == "custom":
+            return self.test(value)
         return isinstance(value, str) and (self.kind == "choice" or value.strip() != "")
 
     def _in_range(self, value) -> bool:
+        if self.kind == "integer" and not -(2**63) <= value < 2**63:
+            return False  # what numpy and every file format nnclf writes can hold
         low_ok = self.low is None or (
             value >= self.low if self.closed in ("left", "both") else value > self.low
         )
@@ -129,6 +183,31 @@ class Rule:
             value <= self.high if self.closed in ("right", "both") else value < self.high
         )
         return low_ok and high_ok
+
+
+def _finite(value) -> bool:
+    """Whether ``value`` is a finite number a float holds (an int beyond 1e308 is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def shown(value, most: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``most`` characters (an integer of thousands of
+    digits, which repr refuses, as its first digits and its length)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**most:
+        return f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def integer(low=None, high=None, closed="left", **kw) -> Rule:
@@ -224,25 +303,13 @@ def as_dict(settings) -> dict[str, Any]:
 # rather than a traceback wherever it is first used.
 
 
-def _integer(x, low=0) -> bool:
-    return type(x) is int and x >= low
-
-
-def _number(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)
-
-
-def _list_of(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda x: type(x) is list and all(test(v) for v in x)
-
-
 def _labels(x) -> bool:
     """A non-empty list of distinct labels of one type: strings, integers, numbers or booleans."""
     return (
         type(x) is list
         and len(x) > 0
         and len({type(v) for v in x}) == 1
-        and all(type(v) in (str, bool) or _number(v) for v in x)
+        and all(type(v) in (str, bool) or _LABEL_NUMBER.problem(v) is None for v in x)
         and len(set(x)) == len(x)
     )
 
@@ -257,32 +324,49 @@ def _rng_state(x) -> bool:
 
 
 def _row(x) -> bool:
-    return type(x) is dict and all(type(v) in (int, float, type(None)) for v in x.values())
+    return type(x) is dict and all(v is None or _ANY_NUMBER.problem(v) is None for v in x.values())
 
 
-FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "float": (lambda x: type(x) in (int, float), "a number"),
-    "rng_state": (_rng_state, "the state of a numpy PCG64 generator"),
-    "int>=0": (_integer, "an integer >= 0"),
-    "int>=1": (lambda x: _integer(x, 1), "an integer >= 1"),
-    "number": (_number, "a finite number"),
-    "text": (lambda x: type(x) is str, "a string"),
-    "mapping": (lambda x: type(x) is dict, "a JSON object"),
-    "list": (lambda x: type(x) is list, "a list"),
-    "records": (_list_of(_row), "a list of rows of numbers"),
-    "texts": (_list_of(lambda v: type(v) is str), "a list of strings"),
-    "transfers": (
-        lambda x: type(x) is str or (_list_of(lambda v: type(v) is str)(x) and x != []),
-        "a string or a non-empty list of strings",
+_FINITE = Rule("number", strict=True, says="a finite number")
+_INT64 = Rule("integer", strict=True)
+_LABEL_NUMBER = Rule(
+    "custom", test=lambda v: _INT64.problem(v) is None or type(v) is float and _finite(v)
+)
+_ANY_NUMBER = Rule("custom", test=lambda x: type(x) is float or _FINITE.problem(x) is None)
+_STRING = Rule("instance", cls=str, says="a string")
+
+FIELD_KINDS: dict[str, Rule] = {
+    "float": Rule("custom", test=_ANY_NUMBER.test, says="a number"),
+    "rng_state": Rule("custom", test=_rng_state, says="the state of a numpy PCG64 generator"),
+    "int>=0": Rule("integer", 0, strict=True),
+    "int>=1": Rule("integer", 1, strict=True),
+    "number": _FINITE,
+    "text": _STRING,
+    "mapping": Rule("instance", cls=dict, says="a JSON object"),
+    "list": Rule("list", strict=True, says="a list"),
+    "records": Rule(
+        "list", strict=True, items=Rule("custom", test=_row), says="a list of rows of numbers"
     ),
-    "sizes": (
-        lambda x: _list_of(lambda v: _integer(v, 1))(x) and x != [],
-        "a non-empty list of integers >= 1",
+    "texts": Rule("list", strict=True, items=_STRING, says="a list of strings"),
+    "transfers": Rule(
+        "custom",
+        test=lambda x: (
+            type(x) is str or (type(x) is list and x != [] and all(type(v) is str for v in x))
+        ),
+        says="a string or a non-empty list of strings",
     ),
-    "numbers": (_list_of(_number), "a list of finite numbers"),
-    "labels": (_labels, "a non-empty list of distinct labels of one type"),
+    "sizes": Rule(
+        "list",
+        strict=True,
+        least=1,
+        items=Rule("integer", 1, strict=True),
+        says="a non-empty list of integers >= 1",
+    ),
+    "numbers": Rule("list", strict=True, items=_FINITE, says="a list of finite numbers"),
+    "labels": Rule("custom", test=_labels, says="a non-empty list of distinct labels of one type"),
 }
-"""The kinds a field may be declared as in :func:`check_fields`: (test, words)."""
+"""The rules a field of a file nnclf wrote may be declared with in :func:`check_fields`, by
+name: JSON's own types (``strict``), integers within int64."""
 
 
 def check_fields(
@@ -297,12 +381,11 @@ def check_fields(
                 continue
             raise error(f"has no {name!r} in its metadata; it was not written by nnclf")
         value, nullable = meta[name], kind.endswith("?")
-        test, says = FIELD_KINDS[kind.rstrip("?")]
-        if not (value is None and nullable) and not test(value):
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        rule = FIELD_KINDS[kind.rstrip("?")]
+        if not (value is None and nullable) and rule.problem(value) is not None:
             raise error(
-                f"its {name!r} is {shown}, not {says}{' or null' if nullable else ''}; "
+                f"its {name!r} is {shown(value)}, not {rule.describe()}"
+                f"{' or null' if nullable else ''}; "
                 "the file was edited or damaged: use the file nnclf wrote"
             )
     return meta

@@ -55,6 +55,7 @@ from nnclf.config.settings import (
 )
 from nnclf.data.tables import file_problem
 from nnclf.errors import ConfigError
+from nnclf.training.schedules import schedule_parameters
 
 __all__ = [
     "Config",
@@ -404,8 +405,12 @@ def _check_override_path(path: list[str], item: str) -> None:
         )
 
 
-def apply_overrides(raw: Any, overrides) -> dict:
-    """A copy of the raw config dict with each ``key.path=value`` applied in order."""
+def apply_overrides(raw: Any, overrides, notify=None) -> dict:
+    """A copy of the raw config dict with each ``key.path=value`` applied in order.
+
+    ``train.schedule.name=NEW`` keeps the parameters of the schedule in force that NEW takes
+    too (eta0, warmup, ...) and drops the others, telling ``notify(text)`` which (if given).
+    """
     top = _copy(_mapping("the config", raw, "{data: {source: sklearn:iris}}"))
     for item in overrides:
         path, value = parse_override(item)
@@ -432,8 +437,26 @@ def apply_overrides(raw: Any, overrides) -> dict:
                 raise ConfigError(f"--set {item}: {where} is {child!r}, not a mapping")
             node[key] = child
             node = child
+        if path[-2:] == ["schedule", "name"] and path[0] == "train":
+            _keep_schedule_parameters(node, value, item, notify)
         node[path[-1]] = value
     return top
+
+
+def _keep_schedule_parameters(schedule: dict, name, item: str, notify) -> None:
+    """Drop from ``schedule`` the parameters the schedule ``name`` does not take."""
+    takes = schedule_parameters(name)
+    if not takes or name == schedule.get("name"):
+        return  # an unknown name is told by make_schedule, with the valid ones
+    dropped = [key for key in schedule if key != "name" and key not in takes]
+    for key in dropped:
+        del schedule[key]
+    if dropped and notify is not None:
+        notify(
+            f"--set {item}: {name} takes no {', '.join(dropped)}, so "
+            f"{'it was' if len(dropped) == 1 else 'they were'} dropped; kept "
+            f"{', '.join(k for k in schedule if k != 'name') or 'nothing'}"
+        )
 
 
 def _copy(value):
@@ -447,7 +470,7 @@ def _copy(value):
 # ----------------------------------------------------------------------------- public
 
 
-def load_config(path, overrides=()) -> Config:
+def load_config(path, overrides=(), notify=None) -> Config:
     """Read, override, check: the :class:`Config` of a YAML file.
 
     Parameters
@@ -456,6 +479,9 @@ def load_config(path, overrides=()) -> Config:
         The YAML file.
     overrides : sequence of str
         ``key.path=value`` items (the CLI's ``--set``), applied in order before checking.
+    notify : callable, optional
+        ``notify(text)`` for what an override changed besides its key (the parameters a
+        new schedule name dropped).
 
     Raises
     ------
@@ -469,7 +495,7 @@ def load_config(path, overrides=()) -> Config:
             f"{path}: expected a mapping of sections ({', '.join(TOP_KEYS)}), "
             f"got {type(raw).__name__}"
         )
-    raw = apply_overrides(raw, overrides)
+    raw = apply_overrides(raw, overrides, notify)
     return config_from_dict(raw, base_dir=path.parent)
 
 

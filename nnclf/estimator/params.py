@@ -270,6 +270,10 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
         For ``partial_fit``, which refuses ``class_weight="balanced"`` (it would count the
         classes of one batch) and ``schedule="plateau"`` (it has no validation set).
     """
+    for name, rule in RULES.items():  # what scikit-learn's constraints cannot say (no bools)
+        problem = rule.problem(params[name])
+        if problem is not None:
+            raise ConfigError(problem, name=name)
     if partial and params["class_weight"] == "balanced":
         raise ConfigError(
             "partial_fit: class_weight='balanced' would count the classes of "

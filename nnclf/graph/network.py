@@ -33,6 +33,7 @@ import os
 
 import numpy as np
 
+from nnclf.base.rules import integer
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.functions import LocalFunction, affine
 from nnclf.graph.graph import Graph
@@ -201,9 +202,13 @@ def check_fits_in_memory(n_features: int, n_hidden, n_classes: int, dtype=np.flo
         )
 
 
+_POSITIVE_INT = integer(1, says="a positive integer")
+
+
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    problem = _POSITIVE_INT.problem(value)
+    if problem is not None:
+        raise ConfigError(problem, name=name)
     return int(value)
 
 

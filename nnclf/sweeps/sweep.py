@@ -20,8 +20,12 @@ system (they need nnclf and the data source). Local trials run in ``jobs`` loky 
 joblib's dask backend. A trial that fails on purpose (an :class:`~nnclf.errors.NnclfError`:
 divergence, data a worker cannot read) is a failed row and the others go on. Ctrl-C (and
 SIGTERM, through :mod:`nnclf.cli`) stops the sweep: the finished trials are kept and
-:func:`resume` runs the trials without a finished or failed row. A trial's metrics do not
-depend on where or alongside what it ran.
+:func:`resume` runs the trials without a finished or failed row (a finished one whose
+directory was deleted runs again; failed ones too with ``retry_failed``). On resume,
+trials.json and sweep.csv are checked (a hand-edited one is one error line) and so is the
+data of the finished trials: changed data is refused rather than ranked with the old. A
+trial's metrics do not depend on where or alongside what it ran. At most :func:`max_jobs`
+local processes run (4 per core).
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from nnclf.base.archive import atomic_write_text
+from nnclf.base.rules import check_fields, shown
 from nnclf.base.tables import format_table
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
+from nnclf.data.fingerprints import data_changed
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
 from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
@@ -56,6 +62,8 @@ __all__ = [
     "run_trial",
     "summary",
     "plot",
+    "ended",
+    "max_jobs",
     "SWEEP_CSV",
     "TRIALS",
 ]
@@ -106,7 +114,10 @@ def run_trial(
                 config_from_dict(config), Path(tmp) / name, quiet=True, record_as=record_as
             )
         except NnclfError as e:
-            out["error"] = " ".join(str(e).split())
+            # The temporary directory is gone when the driver reads this: name the trial's own.
+            where = record_as or name
+            text = str(e).replace(str(Path(tmp) / name), where).replace(tmp, where)
+            out["error"] = " ".join(text.split())
         else:
             out["status"] = outcome.status
             if outcome.status == "finished":
@@ -184,7 +195,7 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     base = config_from_dict(sweep.base_config)
     atomic_write_text(sweep_dir / BASE, dump_config(base, "The base config of this sweep."))
     if sweep.base is None:
-        sweep.base = str(sweep_dir / BASE)
+        sweep.base = str((sweep_dir / BASE).resolve())  # the command works from anywhere
     record = {
         "base": sweep.base,
         "axes": sweep.axes,
@@ -205,9 +216,12 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     return sweep_dir, sweep
 
 
-def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, dict]:
+def open_sweep(
+    sweep_file, out: str | None, resume_dir, retry_failed: bool = False
+) -> tuple[Path, Sweep, dict]:
     """The command's sweep: a new one of ``sweep_file`` (:func:`start`), or the one in
-    ``resume_dir`` (:func:`load`); its directory, trials and sweep.csv rows."""
+    ``resume_dir`` (:func:`load`, its data checked unchanged, its failed trials to run again
+    with ``retry_failed``); its directory, trials and sweep.csv rows."""
     if resume_dir is not None:
         given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
         if given:
@@ -215,7 +229,13 @@ def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, di
                 f"sweep --resume continues a sweep with its own saved trials; "
                 f"drop {', '.join(given)}"
             )
-        return Path(resume_dir), *load(resume_dir)
+        sweep, rows = load(resume_dir)
+        check_data_unchanged(resume_dir, sweep, rows)
+        if retry_failed:
+            rows = {name: row for name, row in rows.items() if row["status"] != "failed"}
+        return Path(resume_dir), sweep, rows
+    if retry_failed:
+        raise UsageError("--retry-failed goes with --resume SWEEP_DIR (a sweep to continue)")
     if sweep_file is None:
         raise UsageError(
             "sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
@@ -225,31 +245,134 @@ def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, di
 
 
 def load(sweep_dir) -> tuple[Sweep, dict]:
-    """A sweep directory's trials and the rows of its sweep.csv (by trial name)."""
+    """A sweep directory's trials and the rows of its sweep.csv (by trial name), both
+    checked: an edited or damaged file is one :class:`~nnclf.errors.RunError` line."""
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / TRIALS).is_file():
         raise RunError(
             f"{sweep_dir}: not a sweep directory (no {TRIALS}); start a sweep with "
             "nnclf sweep SWEEP.yaml"
         )
-    try:
-        record = json.loads((sweep_dir / TRIALS).read_text(encoding="utf-8"))
-        trials = [
-            Trial(t["index"], t["values"], t["seed"], t["overrides"], t["config"])
-            for t in record["trials"]
-        ]
-        sweep = Sweep(record["base"], record["axes"], record["metric"], trials)
-    except (ValueError, KeyError, TypeError) as e:
-        raise RunError(f"{sweep_dir / TRIALS}: not as nnclf sweep writes it ({e})") from None
+    sweep = _read_trials(sweep_dir / TRIALS)
     rows = {}
     if (sweep_dir / SWEEP_CSV).is_file():
-        with open(sweep_dir / SWEEP_CSV, newline="", encoding="utf-8") as f:
-            rows = {row["trial"]: row for row in csv.DictReader(f)}
+        rows = _read_rows(sweep_dir / SWEEP_CSV, sweep)
     return sweep, rows
 
 
+def _damaged(path: Path, problem: str) -> RunError:
+    return RunError(
+        f"{path}: {problem}; the file was edited or damaged: restore the one nnclf sweep wrote"
+    )
+
+
+def _read_trials(path: Path) -> Sweep:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise _damaged(path, f"not JSON ({' '.join(str(e).split())[:80]})") from None
+    if not isinstance(record, dict):
+        raise _damaged(path, "not a JSON object")
+    problem = lambda why: _damaged(path, why)  # noqa: E731
+    check_fields(
+        record, {"base": "text", "axes": "texts", "metric": "text", "trials": "list"}, problem
+    )
+    trials = []
+    for k, t in enumerate(record["trials"]):
+        where = lambda why, k=k: _damaged(path, f"trial {k}: {why.removeprefix('its ')}")  # noqa: E731
+        if not isinstance(t, dict):
+            raise where(f"{shown(t)} is not a JSON object")
+        check_fields(t, _TRIAL_FIELDS, where)
+        if t["index"] != k or not set(record["axes"]) <= set(t["values"]):
+            raise where("its index or axis values do not match its place in the sweep")
+        try:
+            config_from_dict(t["config"])
+        except NnclfError as e:
+            raise where(f"its config is not valid ({e})") from None
+        trials.append(Trial(k, t["values"], t["seed"], t["overrides"], t["config"]))
+    try:
+        better(record["metric"])
+    except NnclfError as e:
+        raise _damaged(path, str(e)) from None
+    return Sweep(record["base"], record["axes"], record["metric"], trials)
+
+
+_TRIAL_FIELDS = {
+    "index": "int>=0",
+    "values": "mapping",
+    "seed": "int>=0?",
+    "overrides": "texts",
+    "config": "mapping",
+}
+
+
+def _read_rows(path: Path, sweep: Sweep) -> dict:
+    """sweep.csv's rows by trial name; each names a trial of the sweep and holds numbers
+    where the sweep writes them."""
+    names = {t.name for t in sweep.trials}
+    numeric = [*METRIC_COLUMNS, "steps", "seconds"]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise _damaged(path, f"cannot be read ({' '.join(str(e).split())[:80]})") from None
+    out = {}
+    for n, row in enumerate(rows, start=2):
+        if row.get("trial") not in names or row["trial"] in out:
+            raise _damaged(path, f"line {n} names no trial of the sweep, or one named before")
+        if row.get("status") not in (*ENDED, "interrupted"):
+            raise _damaged(path, f"line {n}: status {row.get('status')!r} is not one nnclf writes")
+        for column in numeric:
+            if row.get(column) and not _is_number(row[column]):
+                raise _damaged(path, f"line {n}: {column} {shown(row[column])} is not a number")
+        out[row["trial"]] = row
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_data_unchanged(sweep_dir, sweep: Sweep, rows: dict) -> None:
+    """A RunError when the data a finished trial was trained on has changed since: new
+    trials would be ranked with old ones trained on other data."""
+    from nnclf.runs.run import load_splits
+
+    seen = set()
+    for trial in sweep.trials:
+        metrics = Path(sweep_dir) / trial.name / "metrics.json"
+        if not _ended(Path(sweep_dir), trial, rows.get(trial.name)) or not metrics.is_file():
+            continue
+        data = trial.config.get("data") or {}
+        # The same data whatever the seed, but for synthetic data, which the seed draws.
+        seed = trial.config.get("seed") if data.get("source") == "synthetic" else None
+        key = json.dumps([data, seed], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            recorded = json.loads(metrics.read_text(encoding="utf-8")).get("data")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(recorded, dict):
+            continue
+        now = load_splits(config_from_dict(trial.config)).fingerprint
+        changed = data_changed(recorded, now, str(trial.config["data"].get("source")))
+        if changed:
+            raise RunError(
+                f"sweep {sweep_dir}: {changed.replace('the run was', trial.name + ' was')}, "
+                "so new trials would be ranked with old ones trained on other data; "
+                "start a new sweep (nnclf sweep SWEEP.yaml)"
+            )
+
+
 def _columns(sweep: Sweep) -> list[str]:
-    return ["trial", *sweep.axes, "seed", *METRIC_COLUMNS, "steps", "seconds", "status", "error"]
+    axes = [a for a in sweep.axes if a != "seed"]  # a seed axis is the seed column
+    return ["trial", *axes, "seed", *METRIC_COLUMNS, "steps", "seconds", "status", "error"]
 
 
 def _write_csv(sweep_dir: Path, sweep: Sweep, rows: dict) -> None:
@@ -307,6 +430,15 @@ def _connect(address: str):
         ) from None
 
 
+JOBS_PER_CORE = 4
+"""Local processes beyond this many per core only wait for a core (and take its memory)."""
+
+
+def max_jobs() -> int:
+    """The most local processes a sweep starts: :data:`JOBS_PER_CORE` per core."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
+
+
 def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None):
     """Each pending trial's :func:`run_trial` result, in the order they end."""
     from joblib import Parallel, delayed, parallel_config
@@ -316,6 +448,7 @@ def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | 
         calls = (
             delayed(run_trial)(t.name, t.config, str(where / t.name), os.getpid()) for t in pending
         )
+        jobs = max(1, min(jobs, max_jobs(), len(pending)))
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
         return
@@ -378,7 +511,7 @@ def _run_pending(
                 _write_trial(sweep_dir, trial, result["files"])
             rows[trial.name] = _row(sweep, trial, result)
             _write_csv(sweep_dir, sweep, rows)
-            count += result["status"] in ENDED
+            count = ended(sweep_dir, sweep, rows)
             if notify is not None:
                 notify(_progress(sweep, rows[trial.name], count))
             ran += 1
@@ -392,6 +525,12 @@ def _run_pending(
             warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still|have been)")
             results.close()
     return SweepOutcome(sweep_dir, "finished", rows)
+
+
+def ended(sweep_dir, sweep: Sweep, rows: dict) -> int:
+    """How many trials of ``sweep`` have ended (a finished one only while its directory is
+    there: one deleted runs again)."""
+    return sum(_ended(Path(sweep_dir), t, rows.get(t.name)) for t in sweep.trials)
 
 
 def _ended(sweep_dir: Path, trial: Trial, row: dict | None) -> bool:
@@ -487,9 +626,14 @@ def plot(sweep_dir) -> list[Path]:
     sweep, rows = load(sweep_dir)
     done = [r for r in rows.values() if r["status"] == "finished" and r.get(sweep.metric)]
     if not done:
-        raise RunError(
-            f"{sweep_dir}: no finished trial to plot; run it with nnclf sweep --resume {sweep_dir}"
+        failed = sum(r["status"] == "failed" for r in rows.values())
+        how = (
+            f"{failed} failed (see the error column of {SWEEP_CSV}): fix the cause and run "
+            f"them again with nnclf sweep --resume {sweep_dir} --retry-failed"
+            if failed
+            else f"run its trials with nnclf sweep --resume {sweep_dir}"
         )
+        raise RunError(f"{sweep_dir}: no finished trial to plot; {how}")
     try:
         import matplotlib.pyplot as plt
     except ImportError:

@@ -23,9 +23,14 @@ Axis keys are the dotted keys of ``nnclf train --set``. The random distributions
 ``{choice: [v, ...]}``, all drawn from one ``numpy.random.default_rng(seed)`` in file order;
 a drawn float keeps 6 significant digits, so it reads back as written.
 
-Every trial's :class:`~nnclf.config.settings.Config` is built by :func:`read_sweep`, before anything
-runs: an unknown key, an empty axis, a bad distribution, a value the config refuses or more
-than ``max_trials`` trials is one :class:`~nnclf.errors.ConfigError` line naming the axis.
+Every trial's whole :class:`~nnclf.config.settings.Config` is built by :func:`read_sweep`,
+before anything runs, so values of two axes that only work together (momentum and nesterov)
+are a valid sweep. An unknown key, an empty axis, a bad distribution, a random range whose
+ends the setting's own rule refuses (or numpy cannot draw between: not finite, integers past
+2**62), one key in both ``grid`` and ``random``, a ``seed`` axis beside ``seeds``, a value
+the config refuses or more than ``max_trials`` trials (counted before any trial is made) is
+one :class:`~nnclf.errors.ConfigError` line naming the axis, or the trial whose values do
+not go together.
 The metric names ``PART_NAME``: PART one of train, val, test and NAME one of accuracy,
 balanced_accuracy, macro_f1 (higher is better) and log_loss (lower is better).
 """
@@ -41,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from nnclf.base.rules import integer, number
 from nnclf.base.suggest import closest
 from nnclf.config.load import (
     Config,
@@ -158,26 +164,82 @@ def _expand(raw, path: Path) -> Sweep:
     if not grid and not random:
         raise ConfigError("nothing to sweep; add a grid: or random: mapping of key.path: values")
     seeds = _seeds(raw.get("seeds"))
+    _check_collisions(grid, random, seeds)
+    _check_size(grid, random, seeds, _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1))
+    _check_bounds(base_raw, base_dir, random)
     points = _points(grid, random, _seed(raw))
-    max_trials = _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1)
-    n_trials = len(points) * len(seeds)
-    if n_trials > max_trials:
-        raise ConfigError(
-            f"the sweep asks for {n_trials} trials ({len(points)} "
-            f"configurations x {len(seeds)} seeds), more than max_trials "
-            f"{max_trials}; shrink the axes or raise max_trials"
-        )
     axes = list(grid) + [k for k in random if k != "n"]
-    _check_axes(base_raw, base_dir, grid, random, points)
     trials = []
     for values, seed in itertools.product(points, seeds):
         sets = [override(k, v) for k, v in values.items()]
         sets += [] if seed is None else [override("seed", seed)]
-        cfg = _config(base_raw, base_dir, sets, "the trial " + " ".join(sets))
+        cfg = _trial_config(base_raw, base_dir, values, sets, grid)
         _check_metric_part(cfg, metric, sets)
         trials.append(Trial(len(trials), values, cfg.seed, sets, config_to_dict(cfg)))
     base_cfg = config_to_dict(_config(base_raw, base_dir, [], "base"))
+    if base_shown is not None:
+        base_shown = str(Path(base_shown).resolve())  # the command works from anywhere
     return Sweep(base_shown, axes, metric, trials, path.read_text(encoding="utf-8"), base_cfg)
+
+
+def _check_collisions(grid: dict, random: dict, seeds: list) -> None:
+    """One key varied in two places would leave one of them unsaid (or unused)."""
+    for key in grid:
+        if key in random:
+            raise ConfigError(
+                f"{key} is in both grid and random, so one would override the other; "
+                "keep it in one of them"
+            )
+    varied = [
+        f"{where}.seed" for where, axes in (("grid", grid), ("random", random)) if "seed" in axes
+    ]
+    if varied and seeds != [None]:
+        raise ConfigError(
+            f"{varied[0]} and seeds both set the seed of each trial; give the seeds "
+            "in one place (seeds: [...] trains each configuration once per seed)"
+        )
+
+
+def _check_size(grid: dict, random: dict, seeds: list, max_trials: int) -> None:
+    """Refuse more than ``max_trials`` trials, counted before any is made."""
+    configurations = math.prod(len(values) for values in grid.values()) * random.get("n", 1)
+    n_trials = configurations * len(seeds)
+    if n_trials > max_trials:
+        raise ConfigError(
+            f"the sweep asks for {n_trials} trials ({configurations} "
+            f"configurations x {len(seeds)} seeds), more than max_trials "
+            f"{max_trials}; shrink the axes or raise max_trials"
+        )
+
+
+def _check_bounds(base_raw, base_dir, random: dict) -> None:
+    """Each end of a random axis's range is a value of the setting it varies: checked by
+    that setting's rule (on the base), so that a draw cannot fall outside it."""
+    for key, (kind, args) in ((k, v) for k, v in random.items() if k != "n"):
+        if kind == "choice":
+            continue
+        for end, value in zip(("low", "high"), args):
+            _config(
+                base_raw, base_dir, [override(key, value)], f"random.{key}: {kind} {end} {value!r}"
+            )
+
+
+def _trial_config(base_raw, base_dir, values: dict, sets: list[str], grid: dict) -> Config:
+    """A trial's whole config, checked; an error names the axis when its value alone on
+    the base is refused for the same reason, else the trial (values that do not go
+    together)."""
+    try:
+        return config_from_dict(apply_overrides(base_raw, sets), base_dir=base_dir)
+    except NnclfError as whole:
+        told = " ".join(str(whole).split())
+        for key, value in values.items():
+            where = "grid" if key in grid else "random"
+            try:
+                _config(base_raw, base_dir, [override(key, value)], f"{where}.{key}: {value!r}")
+            except ConfigError as alone:
+                if str(alone).endswith(f": {told}"):
+                    raise
+        raise ConfigError(f"the trial {' '.join(sets)}: {told}") from None
 
 
 def _base(base, path: Path):
@@ -291,7 +353,17 @@ def _distribution(key: str, spec) -> tuple[str, list]:
             f"{where}: {kind} needs [low, high], {what} with "
             f"{'0 < ' if low else ''}low < high; got {args!r}"
         )
+    rule = _INT_END if ints else _NUMBER_END
+    for end, value in zip(("low", "high"), args):
+        problem = rule.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{where}: {kind} {end}{problem}")
     return kind, args
+
+
+_INT_END = integer(-(2**62), 2**62, closed="both", says="an integer in [-2**62, 2**62]")
+_NUMBER_END = number(-1e300, 1e300, closed="both", says="a finite number in [-1e300, 1e300]")
+"""What each end of a random range may be: numpy draws between them without overflow."""
 
 
 def _draw(rng: np.random.Generator, kind: str, args: list):
@@ -318,16 +390,6 @@ def _points(grid: dict, random: dict, seed: int) -> list[dict]:
     draws = [{k: _draw(rng, *spec) for k, spec in axes.items()} for _ in range(random.get("n", 1))]
     combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     return [combo | draw for combo in combos for draw in draws]
-
-
-def _check_axes(base_raw, base_dir, grid: dict, random: dict, points: list[dict]) -> None:
-    """Each value of each axis alone on the base, so that an error names its axis."""
-    for key, values in grid.items():
-        for value in values:
-            _config(base_raw, base_dir, [override(key, value)], f"grid.{key}: {value!r}")
-    for key in (k for k in random if k != "n"):
-        for value in {repr(p[key]): p[key] for p in points}.values():
-            _config(base_raw, base_dir, [override(key, value)], f"random.{key}: {value!r}")
 
 
 def _check_metric_part(cfg: Config, metric: str, sets: list[str]) -> None:
@@ -359,6 +421,7 @@ def _seed(raw) -> int:
 
 
 def _count(value, key: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
+    problem = integer(low, strict=True).problem(value)
+    if problem is not None:
+        raise ConfigError(f"{key}{problem}")  # the sweep file's key, not a setting's
     return value

@@ -47,13 +47,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from nnclf.base.rules import Rule as Setting
+from nnclf.base.rules import number
 from nnclf.base.suggest import did_you_mean
 from nnclf.errors import CheckpointError, ConfigError
 
@@ -246,11 +247,12 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
 }
 """Each ``train.optimizer`` (an update rule) and its parameters' defaults."""
 
-_RANGES = {
-    "beta1": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-    "beta2": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-    "epsilon": ("a number > 0", lambda v: v > 0),
+_RANGES: dict[str, Setting] = {
+    "beta1": number(0, 1),
+    "beta2": number(0, 1),
+    "epsilon": number(0, closed="neither"),
 }
+"""The rule of each optimizer parameter (:mod:`nnclf.base.rules`)."""
 
 
 def optimizer_spec(value) -> dict[str, Any]:
@@ -286,16 +288,10 @@ def optimizer_spec(value) -> dict[str, Any]:
             )
     filled = {"name": name, **defaults, **spec}
     for key in defaults:
-        says, fits = _RANGES[key]
-        v = filled[key]
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, numbers.Real)
-            or not math.isfinite(v)
-            or not fits(v)
-        ):
-            raise ConfigError(f" must be {says}, got {v!r}", name=f"optimizer.{key}")
-        filled[key] = float(v)
+        problem = _RANGES[key].problem(filled[key])
+        if problem is not None:
+            raise ConfigError(problem, name=f"optimizer.{key}")
+        filled[key] = float(filled[key])
     return filled
 
 

@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnclf.base.rules import Rule, check_fields, integer, number, shown
 from nnclf.base.suggest import did_you_mean
-from nnclf.data.tables import is_number
 from nnclf.errors import CheckpointError, ConfigError
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "PlateauSchedule",
     "SCHEDULES",
     "make_schedule",
+    "schedule_parameters",
     "constant",
     "inverse_time",
     "invscaling",
@@ -166,14 +167,20 @@ class PlateauSchedule(Schedule):
     def load_state_dict(self, state: Mapping | None) -> None:
         """Restore :meth:`state_dict`; a CheckpointError if it is missing or damaged."""
         state = state if isinstance(state, Mapping) else {}
-        k, best, bad = (state.get(key) for key in ("reductions", "best", "bad_evals"))
-        counts_ok = all(type(v) is int and v >= 0 for v in (k, bad))
-        if not counts_ok or best is not None and type(best) not in (int, float):
-            raise CheckpointError(
-                f"checkpoint: its plateau schedule state {state!r} should be "
+        check_fields(
+            state,
+            {"reductions": "int>=0", "best": "float?", "bad_evals": "int>=0"},
+            lambda problem: CheckpointError(
+                f"checkpoint: its plateau schedule state {shown(state)} should be "
                 "{reductions, best, bad_evals}; use the file nnclf wrote"
-            )
-        self.state.update(reductions=k, best=None if best is None else float(best), bad_evals=bad)
+            ),
+        )
+        best = state.get("best")
+        self.state.update(
+            reductions=state["reductions"],
+            best=None if best is None else float(best),
+            bad_evals=state["bad_evals"],
+        )
 
 
 def _bad(problem: str) -> ConfigError:
@@ -181,27 +188,35 @@ def _bad(problem: str) -> ConfigError:
     return ConfigError(problem, name="schedule")
 
 
-def _number(schedule: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        hint = ""
-        if isinstance(value, str) and is_number(value):
-            hint = " (text, since it is in quotes; write the number without them)"
-        raise _bad(f": {schedule}: {key} must be a number, got {value!r}{hint}")
-    if not math.isfinite(value):
-        raise _bad(f": {schedule}: {key} must be finite, got {value!r}")
-    return float(value)
+# Each parameter's rule, worded one thing at a time ("must be a number", "must be finite",
+# then its range), the values of a factory's arguments checked when it is called.
+_POSITIVE = number(0, closed="neither", stepwise=True)
+_NOT_NEGATIVE = number(0, stepwise=True)
+_FRACTION = number(0, 1, closed="neither", stepwise=True)
+
+
+def _count_rule(minimum: int) -> Rule:
+    return integer(minimum, stepwise=True)
+
+
+def _up_to_eta0(eta0: float) -> Rule:
+    return number(0, eta0, closed="both", says=f" in [0, eta0={eta0!r}]", stepwise=True)
+
+
+def _checked(schedule: str, key: str, value: Any, rule: Rule):
+    """``value`` as a float (an int for an integer rule), after ``rule`` took it."""
+    problem = rule.problem(value)
+    if problem is not None:
+        raise _bad(f": {schedule}: {key}{problem}")
+    return int(value) if rule.kind == "integer" else float(value)
 
 
 def _positive(schedule: str, key: str, value: Any) -> float:
-    if _number(schedule, key, value) <= 0:
-        raise _bad(f": {schedule}: {key} must be > 0, got {value!r}")
-    return float(value)
+    return _checked(schedule, key, value, _POSITIVE)
 
 
 def _count(schedule: str, key: str, value: Any, minimum: int) -> int:
-    if _number(schedule, key, value) < minimum or value != int(value):
-        raise _bad(f": {schedule}: {key} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return _checked(schedule, key, value, _count_rule(minimum))
 
 
 def _schedule(name: str, formula: Callable[[float], float], warmup: Any, **params: Any) -> Schedule:
@@ -225,9 +240,7 @@ def inverse_time(eta0: float, tau: float, *, warmup: int = 0) -> Schedule:
 def invscaling(eta0: float, power: float = 0.5, *, warmup: int = 0) -> Schedule:
     """Inverse scaling, as in scikit-learn: eta^t = eta0 / t**power, with power >= 0."""
     eta0 = _positive("invscaling", "eta0", eta0)
-    if _number("invscaling", "power", power) < 0:
-        raise _bad(f": invscaling: power must be >= 0, got {power!r}")
-    power = float(power)
+    power = _checked("invscaling", "power", power, _NOT_NEGATIVE)
     return _schedule("invscaling", lambda t: eta0 / t**power, warmup, eta0=eta0, power=power)
 
 
@@ -268,9 +281,7 @@ def cosine(eta0: float, total_steps: int, floor: float = 0.0, *, warmup: int = 0
     """
     eta0 = _positive("cosine", "eta0", eta0)
     total = _count("cosine", "total_steps", total_steps, 1)
-    if not 0 <= _number("cosine", "floor", floor) <= eta0:
-        raise _bad(f": cosine: floor must be in [0, eta0={eta0!r}], got {floor!r}")
-    floor = float(floor)
+    floor = _checked("cosine", "floor", floor, _up_to_eta0(eta0))
 
     def formula(t: float) -> float:
         return floor + (eta0 - floor) * (1 + math.cos(math.pi * min(t, total) / total)) / 2
@@ -296,19 +307,12 @@ def plateau(
     0 <= min_eta <= eta0. Needs a validation set.
     """
     eta0 = _positive("plateau", "eta0", eta0)
-    if not 0 < _number("plateau", "factor", factor) < 1:
-        raise _bad(f": plateau: factor must be in (0, 1), got {factor!r}")
-    patience = _count("plateau", "patience", patience, 1)
-    if _number("plateau", "min_delta", min_delta) < 0:
-        raise _bad(f": plateau: min_delta must be >= 0, got {min_delta!r}")
-    if not 0 <= _number("plateau", "min_eta", min_eta) <= eta0:
-        raise _bad(f": plateau: min_eta must be in [0, eta0={eta0!r}], got {min_eta!r}")
     params = dict(
         eta0=eta0,
-        factor=float(factor),
-        patience=patience,
-        min_delta=float(min_delta),
-        min_eta=float(min_eta),
+        factor=_checked("plateau", "factor", factor, _FRACTION),
+        patience=_count("plateau", "patience", patience, 1),
+        min_delta=_checked("plateau", "min_delta", min_delta, _NOT_NEGATIVE),
+        min_eta=_checked("plateau", "min_eta", min_eta, _up_to_eta0(eta0)),
         warmup=_count("plateau", "warmup", warmup, 0),
     )
     state = {"reductions": 0, "best": None, "bad_evals": 0}
@@ -322,6 +326,13 @@ def plateau(
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     f.__name__: f for f in (constant, inverse_time, invscaling, step, exponential, cosine, plateau)
 }
+
+
+def schedule_parameters(name: str) -> tuple[str, ...]:
+    """The parameters the schedule ``name`` takes (``warmup`` included); () when ``name`` is
+    not a schedule."""
+    factory = SCHEDULES.get(name) if isinstance(name, str) else None
+    return () if factory is None else tuple(inspect.signature(factory).parameters)
 
 
 def make_schedule(spec: str | Mapping[str, Any] | Schedule) -> Schedule:
