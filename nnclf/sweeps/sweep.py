@@ -39,11 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.archive import atomic_write_text
+from nnclf.base.outputs import SWEEP_HEADER, atomic_write, atomic_write_text
 from nnclf.base.tables import format_table
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
+from nnclf.runs.runfiles import signals_held
 from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 
 __all__ = [
@@ -81,9 +82,13 @@ class SweepOutcome:
 # ----------------------------------------------------------------------------- one trial
 
 
-def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
+def run_trial(
+    name: str, config: dict, record_as: str | None = None, scratch: str | None = None
+) -> dict:
     """Train one trial in a temporary directory; what the driver needs to write it
     (``record_as``: the trial directory its config and model name, on the driver's side).
+    The temporary directory is made in ``scratch`` when that exists where the trial runs:
+    the driver removes it at the end, also what a worker killed mid-trial left there.
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
     ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
@@ -95,7 +100,8 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 
     start = time.perf_counter()
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
-    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
+    where = scratch if scratch is not None and os.path.isdir(scratch) else None
+    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-", dir=where) as tmp:
         try:
             outcome = run.train(
                 config_from_dict(config), Path(tmp) / name, quiet=True, record_as=record_as
@@ -115,48 +121,117 @@ def run_trial(name: str, config: dict, record_as: str | None = None) -> dict:
 
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     """The trial's run directory, built aside and renamed into place; its config.yaml
-    names where it is (the worker trained it elsewhere)."""
+    names where it is (the worker trained it elsewhere). An earlier attempt of the trial is
+    replaced; anything else in the way is refused (:func:`_check_in_the_way`)."""
     from nnclf.runs.run import CONFIG, config_text
 
     final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
+    _check_in_the_way(sweep_dir, trial)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     for name, data in files.items():
-        (partial / name).write_bytes(data)
+        atomic_write(partial / name, lambda f, data=data: f.write(data))
     cfg = replace(config_from_dict(trial.config), output=OutputConfig(str(final)))
     atomic_write_text(partial / CONFIG, config_text(cfg))
-    if final.exists():  # an unfinished earlier attempt of this trial, written by the sweep
-        shutil.rmtree(final)
-    os.replace(partial, final)
+    if os.path.lexists(final):  # an earlier attempt of this trial, written by the sweep
+        trash = sweep_dir / f".{trial.name}.replaced"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.rename(final, trash)
+        os.rename(partial, final)
+        shutil.rmtree(trash)
+    else:
+        os.rename(partial, final)
+
+
+def _check_in_the_way(sweep_dir: Path, trial: Trial) -> None:
+    """A RunError when ``sweep_dir/trial-NNNN`` exists and is not an earlier attempt of the
+    trial that nnclf wrote (a user's directory or file of that name is never deleted)."""
+    final = sweep_dir / trial.name
+    if not os.path.lexists(final):
+        return
+    if final.is_symlink() or not final.is_dir():
+        held = "is a file or a link"
+    elif not any(final.iterdir()):
+        return
+    elif not rundir.is_run_dir(final) or rundir.foreign_files(final):
+        shown = ", ".join((rundir.foreign_files(final) or ["no run files"])[:5])
+        held = f"holds files nnclf did not write: {shown}"
+    else:
+        return
+    raise RunError(
+        f"sweep {sweep_dir}: {final} {held}; it is where {trial.name} goes, and nnclf "
+        f"never deletes it: move it out of the sweep directory, then continue with "
+        f"nnclf sweep --resume {sweep_dir}"
+    )
 
 
 # ----------------------------------------------------------------------------- sweep dir
 
 
-def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
-    """Read ``sweep_file`` (every trial's config checked) and create the sweep directory:
-    ``out``, or the first free one of sweeps/NAME, sweeps/NAME-2, ..."""
+def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> tuple[Path, Sweep]:
+    """Read ``sweep_file`` (every trial's config checked), check ``out`` and the scheduler,
+    then create the sweep directory: ``out``, or the first free one of sweeps/NAME,
+    sweeps/NAME-2, ... It is built aside and renamed into place, so a check that fails or
+    a write that fails (a full disk) leaves nothing behind."""
     sweep = read_sweep(sweep_file)
-    if out is not None:
-        sweep_dir = Path(out)
-        if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
-            raise RunError(
-                f"--out {out}: exists and is not an empty directory; continue that "
-                f"sweep with nnclf sweep --resume {out}, or choose another --out"
-            )
-    else:
-        stem = Path("sweeps") / Path(sweep_file).stem
-        sweep_dir = next(
-            p
-            for p in (Path(f"{stem}-{i}") if i > 1 else stem for i in range(1, 10**6))
-            if not p.exists()
-        )
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
-    base = config_from_dict(sweep.base_config)
-    atomic_write_text(sweep_dir / BASE, dump_config(base, "The base config of this sweep."))
+    sweep_dir = _new_sweep_dir(sweep_file, out)
+    if scheduler is not None:
+        _connect(scheduler).close()
     if sweep.base is None:
         sweep.base = str(sweep_dir / BASE)
+    held = rundir.claim(str(sweep_dir), explicit=True, force=False, command="sweep")
+    try:
+        staging = held.stage()
+        with signals_held(deliver=True):
+            try:
+                _write_start(staging, sweep)
+            except OSError as e:
+                raise RunError(
+                    f"cannot create the sweep directory {sweep_dir} (writing "
+                    f"{Path(e.filename or staging).name}: {e.strerror or e}); make room on "
+                    "the disk or choose another --out (nothing was written)"
+                ) from None
+            return held.keep(), sweep
+    except BaseException:
+        held.discard()
+        raise
+    finally:
+        held.release()
+
+
+def _new_sweep_dir(sweep_file, out: str | None) -> Path:
+    """``out`` checked to be free for a new sweep, or the first free default name."""
+    if out is None:
+        stem = Path("sweeps") / Path(sweep_file).stem
+        return next(
+            p
+            for p in (Path(f"{stem}-{i}") if i > 1 else stem for i in range(1, 10**6))
+            if not os.path.lexists(p)
+        )
+    sweep_dir = Path(out)
+    if os.path.lexists(sweep_dir) and not sweep_dir.is_dir():
+        raise RunError(
+            f"--out {out}: is a file, not a directory; a sweep needs a directory of its "
+            "own: choose another --out"
+        )
+    if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+        if (sweep_dir / TRIALS).is_file():
+            raise RunError(
+                f"--out {out}: holds a sweep already; continue it with nnclf sweep "
+                f"--resume {out}, or choose another --out"
+            )
+        raise RunError(
+            f"--out {out}: the directory exists and holds other files; choose another "
+            "--out (a missing or empty directory)"
+        )
+    return sweep_dir
+
+
+def _write_start(sweep_dir: Path, sweep: Sweep) -> None:
+    """sweep.yaml, base.yaml, trials.json and an empty sweep.csv."""
+    atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
+    base = config_from_dict(sweep.base_config)
+    atomic_write_text(sweep_dir / BASE, dump_config(base, SWEEP_HEADER))
     record = {
         "base": sweep.base,
         "axes": sweep.axes,
@@ -174,12 +249,14 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     }
     atomic_write_text(sweep_dir / TRIALS, json.dumps(record, indent=1) + "\n")
     _write_csv(sweep_dir, sweep, {})
-    return sweep_dir, sweep
 
 
-def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, dict]:
+def open_sweep(
+    sweep_file, out: str | None, resume_dir, scheduler: str | None = None
+) -> tuple[Path, Sweep, dict]:
     """The command's sweep: a new one of ``sweep_file`` (:func:`start`), or the one in
-    ``resume_dir`` (:func:`load`); its directory, trials and sweep.csv rows."""
+    ``resume_dir`` (:func:`load`); its directory, trials and sweep.csv rows. The scheduler,
+    if any, is reached first: nothing is created when it cannot be."""
     if resume_dir is not None:
         given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
         if given:
@@ -187,13 +264,16 @@ def open_sweep(sweep_file, out: str | None, resume_dir) -> tuple[Path, Sweep, di
                 f"sweep --resume continues a sweep with its own saved trials; "
                 f"drop {', '.join(given)}"
             )
-        return Path(resume_dir), *load(resume_dir)
+        sweep, rows = load(resume_dir)
+        if scheduler is not None:
+            _connect(scheduler).close()
+        return Path(resume_dir), sweep, rows
     if sweep_file is None:
         raise UsageError(
             "sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
             "or --resume SWEEP_DIR to continue a sweep"
         )
-    return *start(sweep_file, out), {}
+    return *start(sweep_file, out, scheduler), {}
 
 
 def load(sweep_dir) -> tuple[Sweep, dict]:
@@ -279,12 +359,12 @@ def _connect(address: str):
         ) from None
 
 
-def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None):
+def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None, scratch: str):
     """Each pending trial's :func:`run_trial` result, in the order they end."""
     from joblib import Parallel, delayed, parallel_config
 
     where = Path(sweep_dir).resolve()
-    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name)) for t in pending)
+    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name), scratch) for t in pending)
     if scheduler is None:
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
@@ -339,14 +419,15 @@ def _run_pending(
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0
-    results = _results(sweep_dir, pending, jobs, scheduler)
+    for trial in pending:  # before any trial runs
+        _check_in_the_way(sweep_dir, trial)
+    scratch = tempfile.mkdtemp(prefix="nnclf-sweep-")
+    results = _results(sweep_dir, pending, jobs, scheduler, scratch)
     try:
         for result in results:
             trial = by_name[result["trial"]]
-            if result["status"] == "finished":
-                _write_trial(sweep_dir, trial, result["files"])
-            rows[trial.name] = _row(sweep, trial, result)
-            _write_csv(sweep_dir, sweep, rows)
+            with signals_held(deliver=True):
+                _record(sweep_dir, sweep, trial, result, rows)
             count += result["status"] in ENDED
             if notify is not None:
                 notify(_progress(sweep, rows[trial.name], count))
@@ -360,7 +441,26 @@ def _run_pending(
             # Stopping early cancels the trials still running, as the user asked.
             warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still|have been)")
             results.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return SweepOutcome(sweep_dir, "finished", rows)
+
+
+def _record(sweep_dir: Path, sweep: Sweep, trial: Trial, result: dict, rows: dict) -> None:
+    """Write an ended trial's run directory (if it finished) and its row of sweep.csv; a
+    file that cannot be written is a RunError naming it."""
+    try:
+        if result["status"] == "finished":
+            _write_trial(sweep_dir, trial, result["files"])
+        rows[trial.name] = _row(sweep, trial, result)
+        _write_csv(sweep_dir, sweep, rows)
+    except OSError as e:
+        shutil.rmtree(sweep_dir / f".{trial.name}.partial", ignore_errors=True)
+        rows.pop(trial.name, None)
+        raise RunError(
+            f"sweep {sweep_dir}: cannot write {e.filename or sweep_dir / trial.name} "
+            f"({e.strerror or e}); the trials that ended before are kept: fix that, then "
+            f"continue with nnclf sweep --resume {sweep_dir}"
+        ) from None
 
 
 def _ended(sweep_dir: Path, trial: Trial, row: dict | None) -> bool:
