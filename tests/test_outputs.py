@@ -354,6 +354,19 @@ def test_sweep_with_a_bad_scheduler_creates_nothing(address, tmp_path, capsys):
     assert listing(tmp_path) == before
 
 
+def test_a_sweep_dir_with_a_250_character_name(tmp_path):
+    from nnclf.sweeps import sweep
+
+    out = tmp_path / ("s" * 250)
+    made, _ = sweep.start(sweep_file(tmp_path), str(out))
+    assert made == out and (out / "trials.json").is_file()
+    lock = rundir.lock_run(out, "sweep", "test")
+    lock.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [out.name, "base.yaml", "sweep.yaml"]
+    )
+
+
 def test_sweep_out_on_an_existing_file_does_not_suggest_resume(tmp_path, capsys):
     path = sweep_file(tmp_path)
     (tmp_path / "taken").write_text("x")
@@ -413,3 +426,41 @@ def test_an_interrupted_sweep_leaves_no_temporary_files(tmp_path, capsys, monkey
 def _interrupt(f):
     f.write(b"trial,")
     raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_the_command_never_replaces_a_device(run, tmp_path):
+    """Through the console script, as a user (or root) would run it."""
+    import subprocess
+
+    before = os.lstat("/dev/null")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnclf",
+            "predict",
+            str(run),
+            "--data",
+            str(IRIS),
+            "--out",
+            "/dev/null",
+            "--force",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stderr == (
+        "nnclf: error: --out /dev/null: is a character device; nnclf writes only regular "
+        "files, and never replaces anything else (not even with --force)\n"
+    )
+    after = os.lstat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (
+        before.st_ino,
+        before.st_rdev,
+    )

@@ -3,12 +3,17 @@
 Contract
 --------
 - **Claims.** A run directory ``P/NAME`` belongs, while a command writes it, to the one
-  process that holds the lock file ``P/.NAME.lock`` (an exclusive ``flock``, which the
+  process that holds the lock file ``P/.NAME.lock``, where ``P/NAME`` is the path resolved
+  (:func:`nnclf.base.outputs.real_path`: a run reached through a link or ``..`` has the one
+  lock), and NAME is a hash of the name (``.nnclf-<16 hex>``) where the name is so long that
+  ``.NAME.replaced-XXXXXXXX`` would not be a valid file name (an exclusive ``flock``, which the
   operating system drops when the process dies, even by SIGKILL; the file records the
   owner's pid, host, command and start time, for messages). :func:`claim` takes a name
   that is free (missing or empty), or an earlier run to replace; two nnclf started
   together never take the same name, and a run being trained or resumed is never
-  replaced. :func:`lock_run` takes the lock of an existing run (for ``--resume``).
+  replaced. :func:`lock_run` takes the lock of an existing run (for ``--resume``). A
+  ``--out`` that is a link to a run directory is the directory it points to (the link
+  stays); one inside a run or sweep directory is refused (:mod:`nnclf.base.outputs`).
 - **Staging.** A new run is built in ``P/.NAME.partial-XXXXXXXX`` and renamed into place:
   :meth:`Claim.publish` (a finished run, replacing an earlier one only when asked and only
   if it holds nothing but nnclf's own files), :meth:`Claim.keep` (an unfinished run, which
@@ -257,7 +262,8 @@ def check_target(out: str, *, explicit: bool, force: bool) -> tuple[Path, str | 
     if _free(path):
         return path, None
     if not path.is_dir():
-        raise RunError(f"output directory '{out}' is a file; choose another --out")
+        what = "a file" if path.is_file() else "not a directory"
+        raise RunError(f"output directory '{out}' is {what}; choose another --out")
     if force:
         if not is_run_dir(path):
             raise RunError(

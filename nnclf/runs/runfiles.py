@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnclf.base.outputs import atomic_write_text
-from nnclf.errors import ModelFileError, RunError
+from nnclf.errors import ModelFileError, OutputError, RunError
 from nnclf.runs import rundir
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def save_run(
         for name, write in files:
             try:
                 write(place.target / name)
-            except (OSError, ModelFileError) as e:
+            except (OSError, ModelFileError, OutputError) as e:
                 raise _rescue(place, name, e, written, finished, save_state, config_text) from None
             written.append(name)
         try:

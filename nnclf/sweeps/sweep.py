@@ -12,6 +12,14 @@ A sweep directory holds
                      and the error of a failed trial; rewritten atomically after each trial
     trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
 
+A new sweep directory is created only once everything is checked (the sweep file, ``--out``,
+the scheduler): it is built aside and renamed into place (:mod:`nnclf.runs.rundir`), so a
+refusal leaves nothing. Files go through :mod:`nnclf.base.outputs`. A ``trial-NNNN`` that
+nnclf did not write (a user's directory or file) is never deleted: the sweep refuses to go
+on until it is moved. Each trial's files and its sweep.csv row are written with Ctrl-C held
+(it stops the sweep right after), and the trials' temporary directories live in one scratch
+directory that the driver removes at the end, whatever happened to the workers.
+
 A trial is :func:`run_trial`: :func:`nnclf.runs.run.train` into a temporary directory on whatever
 process or machine runs it, with BLAS limited to one thread; it returns the run's files as
 bytes and the driver writes them into the sweep directory, so workers need not share a file
