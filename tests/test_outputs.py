@@ -155,7 +155,7 @@ def test_out_naming_what_the_command_reads_is_refused(run, tmp_path, capsys):
     code, _, err = run_command(capsys, "predict", run, "--data", data, "--out", data, "--force")
     assert code == 2
     assert err == (
-        f"nnclf: error: --out {data}: is what this command reads ({data}); choose "
+        f"nnclf: error: --out {data}: is {data}, which this command reads; choose "
         "another --out (--force never overwrites it)\n"
     )
     assert data.read_bytes() == IRIS.read_bytes()
@@ -175,7 +175,8 @@ def test_predict_writes_through_a_link_and_refuses_a_fifo(run, tmp_path, capsys)
     )
     assert code == 2 and err == (
         f"nnclf: error: --out {tmp_path / 'fifo'}: is a FIFO; nnclf writes only regular "
-        "files, and never replaces anything else (not even with --force)\n"
+        "files, and never replaces anything else (not even with --force); for standard "
+        "output give --out -\n"
     )
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
 
@@ -457,7 +458,8 @@ def test_the_command_never_replaces_a_device(run, tmp_path):
     )
     assert result.returncode == 2 and result.stderr == (
         "nnclf: error: --out /dev/null: is a character device; nnclf writes only regular "
-        "files, and never replaces anything else (not even with --force)\n"
+        "files, and never replaces anything else (not even with --force); for standard "
+        "output give --out -\n"
     )
     after = os.lstat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (

@@ -126,7 +126,7 @@ def check_output(
     path, real = Path(out).expanduser(), real_path(out)
     shown = "a link to " if path.is_symlink() else ""
     try:
-        kind = _kind(os.stat(real).st_mode)
+        kind = _kind(os.stat(path).st_mode)  # through links: /dev/stdout is a pipe
     except FileNotFoundError:
         kind = None
     else:
@@ -141,9 +141,10 @@ def check_output(
             f"write (e.g. --out {path / example})"
         )
     if kind is not None:
+        dash = "; for standard output give --out -" if stdout is None else ""
         raise OutputError(
             f"--out {out}: is {shown}{kind}; nnclf writes only regular files, and never "
-            "replaces anything else (not even with --force)"
+            f"replaces anything else (not even with --force){dash}"
         )
     _check_not_read(out, real, reads)
     if not real.parent.is_dir():
@@ -155,10 +156,15 @@ def _check_not_read(out: str, real: Path, reads: Iterable) -> None:
     """Refuse a file the command reads, or one inside a run or sweep directory."""
     for read in reads:
         source = real_path(read)
-        if real == source or source in real.parents:
+        if real == source:
             raise OutputError(
-                f"--out {out}: is {'in ' if source != real else ''}what this command reads "
-                f"({read}); choose another --out (--force never overwrites it)"
+                f"--out {out}: is {read}, which this command reads; choose another --out "
+                "(--force never overwrites it)"
+            )
+        if source in real.parents:
+            raise OutputError(
+                f"--out {out}: is inside {read}, which this command reads; choose a path "
+                "outside it (--force never writes there)"
             )
     refuse_managed(out, real)
 
@@ -192,7 +198,7 @@ def atomic_write(path, write_fn: Callable) -> Path:
     path = Path(path)
     target = real_path(path)
     try:
-        kind = _kind(os.stat(target).st_mode)
+        kind = _kind(os.stat(path).st_mode)
     except OSError:
         kind = None
     if kind is not None:
