@@ -466,3 +466,42 @@ def test_the_command_never_replaces_a_device(run, tmp_path):
         before.st_ino,
         before.st_rdev,
     )
+
+
+def test_a_full_disk_during_a_sweep_names_the_file(tmp_path, capsys, monkeypatch):
+    from nnclf.sweeps import sweep
+
+    out = tmp_path / "s"
+    sweep.start(sweep_file(tmp_path), str(out))
+    real = sweep.atomic_write_text
+
+    def full(p, text):
+        if Path(p).name == "sweep.csv":
+            raise OSError(28, "No space left on device", str(p))
+        return real(p, text)
+
+    monkeypatch.setattr(sweep, "atomic_write_text", full)
+    code, _, err = run_command(capsys, "sweep", "--resume", out, "--jobs", "1")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"nnclf: error: sweep {out}: cannot write {out / 'sweep.csv'} (No space left on "
+        "device); the trials that ended before are kept: fix that, then continue with "
+        f"nnclf sweep --resume {out}"
+    )
+    assert not [p for p in listing(out) if ".partial" in p or p.endswith(".tmp")]
+
+
+def test_leftovers_of_a_run_with_a_long_name_are_cleaned_up(tmp_path):
+    out = tmp_path / ("r" * 250)
+    first = rundir.claim(str(out), explicit=True, force=False)
+    staging = first.stage()
+    (staging / "config.yaml").write_text("x")
+    assert len(staging.name) <= 40 and len(first._lock.path.name) <= 40
+    first._lock.release()  # as SIGKILL would leave it: the staging directory stays
+    second = rundir.claim(str(out), explicit=True, force=False)
+    try:
+        assert not staging.exists()
+        assert any("left by an nnclf that was killed" in note for note in second.notes)
+    finally:
+        second.discard()
+    assert list(tmp_path.iterdir()) == []
