@@ -370,7 +370,12 @@ COMMANDS = {
                 required=True,
                 help="the CSV to write (label, p_<class>, ...), or - for stdout",
             ),
-            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete (only a "
+                "regular file outside run and sweep directories)",
+            ),
         ],
     ),
     "export": (
@@ -382,7 +387,12 @@ COMMANDS = {
         [
             _MODEL,
             _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
-            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete (only a "
+                "regular file outside run and sweep directories)",
+            ),
         ],
     ),
     "info": (

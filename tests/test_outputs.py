@@ -304,15 +304,21 @@ def sweep_file(tmp_path: Path) -> Path:
     return tmp_path / "sweep.yaml"
 
 
+def new_sweep(tmp_path: Path) -> Path:
+    """A sweep directory of GRID, created and not run."""
+    from nnclf.sweeps import sweep
+
+    out = tmp_path / "s"
+    sweep.start(sweep_file(tmp_path), str(out))
+    return out
+
+
 def listing(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
 
 def test_a_users_directory_named_like_a_trial_is_never_deleted(tmp_path, capsys):
-    from nnclf.sweeps import sweep
-
-    out = tmp_path / "s"
-    sweep.start(sweep_file(tmp_path), str(out))
+    out = new_sweep(tmp_path)
     (out / "trial-0002").mkdir()
     (out / "trial-0002" / "notes.txt").write_text("mine")
     before = listing(out)
@@ -378,17 +384,23 @@ def test_sweep_out_on_an_existing_file_does_not_suggest_resume(tmp_path, capsys)
     )
 
 
-def test_sweep_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+def full_disk_at(monkeypatch, name: str) -> None:
+    """The sweep's writes of files called ``name`` fail as on a full disk."""
     from nnclf.sweeps import sweep
 
     real = sweep.atomic_write_text
 
     def full(p, text):
-        if Path(p).name == "trials.json":
+        if Path(p).name == name:
             raise OSError(28, "No space left on device", str(p))
         return real(p, text)
 
     monkeypatch.setattr(sweep, "atomic_write_text", full)
+
+
+def test_sweep_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+
+    full_disk_at(monkeypatch, "trials.json")
     path = sweep_file(tmp_path)
     before = listing(tmp_path)
     code, _, err = run_command(capsys, "sweep", path, "--out", tmp_path / "s")
@@ -469,18 +481,8 @@ def test_the_command_never_replaces_a_device(run, tmp_path):
 
 
 def test_a_full_disk_during_a_sweep_names_the_file(tmp_path, capsys, monkeypatch):
-    from nnclf.sweeps import sweep
-
-    out = tmp_path / "s"
-    sweep.start(sweep_file(tmp_path), str(out))
-    real = sweep.atomic_write_text
-
-    def full(p, text):
-        if Path(p).name == "sweep.csv":
-            raise OSError(28, "No space left on device", str(p))
-        return real(p, text)
-
-    monkeypatch.setattr(sweep, "atomic_write_text", full)
+    out = new_sweep(tmp_path)
+    full_disk_at(monkeypatch, "sweep.csv")
     code, _, err = run_command(capsys, "sweep", "--resume", out, "--jobs", "1")
     assert code == 2
     assert err.splitlines()[-1] == (
