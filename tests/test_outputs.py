@@ -124,6 +124,10 @@ def test_a_run_dir_is_recognised_by_its_config_header(tmp_path, run):
     (tmp_path / "config.yaml").write_text("seed: 0\n")  # a user's config: not a run
     (tmp_path / "model.npz").write_bytes(b"")
     assert outputs.managed_dir(tmp_path / "p.csv") is None
+    copy = tmp_path / "copy"  # a run's config.yaml copied to be trained again: not a run
+    copy.mkdir()
+    shutil.copy(run / "config.yaml", copy / "config.yaml")
+    assert outputs.managed_dir(copy / "p.csv") is None
 
 
 # ----------------------------------------------------------------------------- commands

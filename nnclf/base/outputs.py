@@ -12,8 +12,9 @@ The rules, the same in every command (``train``, ``predict``, ``export``, ``plot
   a link's target) is refused, with or without ``--force``, and never replaced; ``-``
   means standard output, in the commands that offer it (``predict --out -``).
 - **Managed directories are their owners'.** A path inside a run directory (one holding
-  the ``config.yaml`` that nnclf writes, :data:`RUN_HEADER`) or a sweep directory
-  (:data:`SWEEP_HEADER` in ``base.yaml``), or a file the command reads, is refused as
+  the ``config.yaml`` that nnclf writes, :data:`RUN_HEADER`, and a model.npz or
+  checkpoint.npz) or a sweep directory (:data:`SWEEP_HEADER` in ``base.yaml``, and
+  trials.json), or a file or directory the command reads, is refused as
   ``--out``, with or without ``--force``: those files are written only by the command
   that owns them.
 - **``--force``** replaces an existing regular file (``predict``, ``export``) or an earlier
@@ -57,7 +58,12 @@ RUN_HEADER = "The resolved config of this run (written by nnclf)."
 """The first line (after ``# ``) of a run directory's config.yaml: what marks a run."""
 SWEEP_HEADER = "The base config of this sweep."
 """The first line (after ``# ``) of a sweep directory's base.yaml: what marks a sweep."""
-_MARKS = (("config.yaml", RUN_HEADER), ("base.yaml", SWEEP_HEADER))
+_MARKS = (
+    ("config.yaml", RUN_HEADER, ("model.npz", "checkpoint.npz")),
+    ("base.yaml", SWEEP_HEADER, ("trials.json",)),
+)
+"""A run or sweep directory: the marked file and one of the others (a run's config.yaml
+copied elsewhere to be trained again does not make a run directory)."""
 STAGED = re.compile(r"\.nnclf-[0-9a-f]{8}\.tmp")
 """The name of a file being written (left behind only by a process killed by SIGKILL)."""
 
@@ -88,7 +94,9 @@ def _kind(mode: int) -> str | None:
 
 
 def _is_managed(directory: Path) -> bool:
-    for name, header in _MARKS:
+    for name, header, others in _MARKS:
+        if not any(os.path.exists(directory / other) for other in others):
+            continue
         try:
             with open(directory / name, "rb") as f:
                 if f.read(len(header) + 2) == f"# {header}".encode():
