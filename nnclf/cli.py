@@ -162,30 +162,11 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
-def _output_file(out: str, force: bool, example: str = "predictions.csv") -> Path | None:
-    """The file ``--out`` names (None for stdout), checked before any work is done;
-    ``example`` is a file name to suggest when ``--out`` is a directory."""
-    if out == "-":
-        return None
-    path = Path(out)
-    if path.is_dir():
-        what = "CSV file" if example.endswith(".csv") else "file"
-        raise UsageError(
-            f"--out {out}: is a directory; give the name of the {what} to "
-            f"write (e.g. --out {path / example})"
-        )
-    if path.exists() and not force:
-        raise UsageError(
-            f"--out {out}: the file exists; choose another name, or add --force to overwrite it"
-        )
-    if not path.parent.is_dir():
-        raise UsageError(f"--out {out}: directory '{path.parent}' does not exist; create it first")
-    return path
-
-
 def cmd_predict(args) -> int:
-    out = _output_file(args.out, args.force)
-    from nnclf.base.archive import atomic_write
+    from nnclf.base.outputs import atomic_write, check_output
+
+    reads = (args.model, args.data)
+    out = check_output(args.out, force=args.force, example="predictions.csv", reads=reads)
     from nnclf.runs import report, run
 
     model, _, _ = run.open_model(args.model)
@@ -214,12 +195,15 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    if args.out == "-":
-        raise UsageError(
-            "--out -: an ONNX model is binary; give the name of the file to write "
-            "(e.g. --out model.onnx)"
-        )
-    out = _output_file(args.out, args.force, example="model.onnx")
+    from nnclf.base.outputs import check_output
+
+    out = check_output(
+        args.out,
+        force=args.force,
+        example="model.onnx",
+        stdout="an ONNX model is binary",
+        reads=(args.model,),
+    )
     from nnclf.export.onnx import save_onnx
     from nnclf.runs import run
 
@@ -271,7 +255,7 @@ def cmd_sweep(args) -> int:
     from nnclf.sweeps import sweep
 
     sweep_dir, plan, rows = sweep.open_sweep(
-        args.sweep, args.out, args.resume, retry_failed=args.retry_failed
+        args.sweep, args.out, args.resume, args.scheduler, retry_failed=args.retry_failed
     )
     jobs = args.jobs
     if args.scheduler is None and jobs > sweep.max_jobs():
@@ -451,7 +435,12 @@ COMMANDS = {
             ),
             _DELIMITER,
             _ENCODING,
-            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete (only a "
+                "regular file outside run and sweep directories)",
+            ),
         ],
     ),
     "export": (
@@ -463,7 +452,12 @@ COMMANDS = {
         [
             _MODEL,
             _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
-            _arg("--force", action="store_true", help="overwrite an existing --out file"),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete (only a "
+                "regular file outside run and sweep directories)",
+            ),
         ],
     ),
     "info": (

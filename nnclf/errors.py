@@ -26,6 +26,7 @@ __all__ = [
     "ModelFileError",
     "CheckpointError",
     "RunError",
+    "OutputError",
     "GraphError",
     "UsageError",
     "DivergenceError",
@@ -84,6 +85,10 @@ class CheckpointError(ModelFileError):
 
 class RunError(NnclfError):
     """A run directory cannot be used as asked (taken, unfinished, not a run)."""
+
+
+class OutputError(NnclfError):
+    """A path nnclf was asked to write that it must not write (see nnclf.base.outputs)."""
 
 
 class GraphError(NnclfError):

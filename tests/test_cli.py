@@ -1029,7 +1029,7 @@ def test_the_machine_refusing_is_one_line_naming_the_file(
     error, message, trained, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("nnclf.base.archive.atomic_write", _raise(error))
+    monkeypatch.setattr("nnclf.base.outputs.atomic_write", _raise(error))
     code = main(
         ["predict", str(trained[1]), "--data", str(trained[0] / "iris.csv"), "--out", "p.csv"]
     )

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_iris
 
-from nnclf.base import archive
+from nnclf.base import archive, outputs
 from nnclf.config.load import config_from_dict
 from nnclf.errors import CheckpointError, DataError, RunError
 from nnclf.runs import run
@@ -266,7 +266,7 @@ def test_a_one_class_training_part_shows_the_label_not_its_numpy_type():
 
 def failing_writes(monkeypatch, fails, err=errno.ENOSPC, text="No space left on device"):
     """Every atomic write whose path satisfies ``fails(path)`` fails as a full disk would."""
-    real = archive.atomic_write
+    real = outputs.atomic_write
     tried = []
 
     def write(path, write_fn):
@@ -275,7 +275,7 @@ def failing_writes(monkeypatch, fails, err=errno.ENOSPC, text="No space left on 
             raise OSError(err, text, str(path))
         return real(path, write_fn)
 
-    monkeypatch.setattr(archive, "atomic_write", write)
+    monkeypatch.setattr(outputs, "atomic_write", write)
     return tried
 
 

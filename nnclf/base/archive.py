@@ -2,10 +2,7 @@
 
 Contract
 --------
-- :func:`atomic_write` (and :func:`atomic_write_text`) write through a temporary file in the
-  same directory, fsync it and rename it into place: a reader sees the old file or the
-  complete new one, never half of one. An ``OSError`` (a full disk, no permission) names the
-  file asked for, never the hidden temporary one.
+- Files are written whole or not at all by :mod:`nnclf.base.outputs` (its rules apply).
 - An *archive* is a numpy ``.npz`` holding named float (or int) arrays and one entry, named by
   the caller, that is a JSON object stored as a numpy unicode string (uint8 UTF-8 bytes are
   read too). Model files (:mod:`nnclf.export.modelfile`) and checkpoints (:mod:`nnclf.training.trainer`) are
@@ -20,18 +17,16 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
 
 import numpy as np
 
+from nnclf.base import outputs
 from nnclf.errors import NnclfError
 
 __all__ = [
-    "atomic_write",
-    "atomic_write_text",
     "write_archive",
     "read_archive",
     "read_arrays",
@@ -41,55 +36,11 @@ __all__ = [
 NOT_NPZ = "is truncated or not an npz file (re-save it or check the path)"
 
 
-def atomic_write(path, write_fn: Callable) -> pathlib.Path:
-    """Write a file so that readers see either the old content or the complete new one.
-
-    ``write_fn(f)`` writes to a temporary file ``f`` (opened in binary mode) in the same
-    directory; the file is fsynced and then moved onto `path` with :func:`os.replace`.
-    On any exception the temporary file is removed and the exception re-raised; an
-    ``OSError`` is re-raised as the same kind of error about ``path`` itself.
-
-    Returns
-    -------
-    pathlib.Path
-        `path`, exactly as given.
-    """
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        # os.open with mode 0o666 (unlike mkstemp's 0o600) lets the umask decide permissions.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as e:
-        raise _about(e, path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename in (None, str(tmp), tmp):
-            raise _about(e, path) from None
-        raise
-    return path
-
-
-def _about(e: OSError, path: pathlib.Path) -> OSError:
-    """The same error (OSError picks the subclass from the errno) about ``path``."""
-    return OSError(e.errno, e.strerror or str(e), str(path))
-
-
-def atomic_write_text(path, text: str, encoding: str = "utf-8") -> pathlib.Path:
-    """Write the string `text` to `path` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda f: f.write(text.encode(encoding)))
-
-
 def write_archive(path, arrays: dict, meta: dict, *, meta_key: str) -> pathlib.Path:
     """Write ``arrays`` and the JSON object ``meta`` (under ``meta_key``) atomically."""
     text = json.dumps(meta, ensure_ascii=False)
     payload = {meta_key: np.array(text), **arrays}
-    return atomic_write(path, lambda f: np.savez(f, **payload))
+    return outputs.atomic_write(path, lambda f: np.savez(f, **payload))
 
 
 def read_archive(

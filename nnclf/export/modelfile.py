@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnclf.base.archive import atomic_write, atomic_write_text, read_archive, to_json, write_archive
+from nnclf.base.archive import read_archive, to_json, write_archive
+from nnclf.base.outputs import atomic_write, atomic_write_text
 from nnclf.base.version import __version__
 from nnclf.errors import ModelFileError
 from nnclf.graph.network import MAX_LAYERS, layers_of, param_names

@@ -220,7 +220,7 @@ def _describe(model) -> str:
 def save_onnx(model, path):
     """Write :func:`to_onnx` of ``model`` to ``path`` atomically (a reader sees the old
     file or the whole new one); returns the ``onnx.ModelProto`` written."""
-    from nnclf.base.archive import atomic_write
+    from nnclf.base.outputs import atomic_write
 
     proto = to_onnx(model)
     data = proto.SerializeToString()

@@ -519,7 +519,7 @@ def _plot_confusion_matrix(plt, metrics: dict, part: str, path: Path) -> Path:
 
 
 def save_figure(plt, fig, path: Path) -> Path:
-    from nnclf.base.archive import atomic_write
+    from nnclf.base.outputs import atomic_write
 
     fig.tight_layout()
     try:

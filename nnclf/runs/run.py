@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.archive import atomic_write_text, to_json
+from nnclf.base.archive import to_json
+from nnclf.base.outputs import RUN_HEADER, atomic_write_text
 from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.data.npyfolder import prepare
@@ -374,7 +375,7 @@ def _kept_aside(place: Place, where: Path, finished: bool) -> str:
 
 
 def config_text(cfg: Config) -> str:
-    return dump_config(cfg, "The resolved config of this run (written by nnclf).")
+    return dump_config(cfg, RUN_HEADER)
 
 
 def train(

@@ -3,12 +3,17 @@
 Contract
 --------
 - **Claims.** A run directory ``P/NAME`` belongs, while a command writes it, to the one
-  process that holds the lock file ``P/.NAME.lock`` (an exclusive ``flock``, which the
+  process that holds the lock file ``P/.NAME.lock``, where ``P/NAME`` is the path resolved
+  (:func:`nnclf.base.outputs.real_path`: a run reached through a link or ``..`` has the one
+  lock), and NAME is a hash of the name (``.nnclf-<16 hex>``) where the name is so long that
+  ``.NAME.replaced-XXXXXXXX`` would not be a valid file name (an exclusive ``flock``, which the
   operating system drops when the process dies, even by SIGKILL; the file records the
   owner's pid, host, command and start time, for messages). :func:`claim` takes a name
   that is free (missing or empty), or an earlier run to replace; two nnclf started
   together never take the same name, and a run being trained or resumed is never
-  replaced. :func:`lock_run` takes the lock of an existing run (for ``--resume``).
+  replaced. :func:`lock_run` takes the lock of an existing run (for ``--resume``). A
+  ``--out`` that is a link to a run directory is the directory it points to (the link
+  stays); one inside a run or sweep directory is refused (:mod:`nnclf.base.outputs`).
 - **Staging.** A new run is built in ``P/.NAME.partial-XXXXXXXX`` and renamed into place:
   :meth:`Claim.publish` (a finished run, replacing an earlier one only when asked and only
   if it holds nothing but nnclf's own files), :meth:`Claim.keep` (an unfinished run, which
@@ -29,6 +34,7 @@ fix; notes for the user (where the run goes, what was cleaned up) are in ``Claim
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
 import json
 import os
@@ -39,6 +45,7 @@ import time
 import uuid
 from pathlib import Path
 
+from nnclf.base.outputs import STAGED, real_path, refuse_managed
 from nnclf.errors import RunError
 
 __all__ = [
@@ -62,9 +69,20 @@ NNCLF_FILES = RUN_FILES + (
     "confusion_matrix.png",
 )
 """Every file nnclf writes into a run directory (train, resume, plot)."""
-_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short (nnclf.base.archive)
+_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short by nnclf 0.2
 _LEFTOVER = re.compile(r"\.(.+)\.(partial|replaced)-[0-9a-f]{8}")
 _LOCK = re.compile(r"\.(.+)\.lock")
+_HASHED = re.compile(r"nnclf-[0-9a-f]{16}")
+
+
+def _key(name: str) -> str:
+    """What stands for the run name ``name`` in the names of its lock file and staging
+    directories: the name itself, or, where that would make them longer than a file name may
+    be (255 bytes), a hash of it. So any name the file system accepts is a run's name."""
+    if len(os.fsencode(f".{name}.replaced-00000000")) <= 255:
+        return name
+    return "nnclf-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+
 
 try:  # POSIX
     import fcntl
@@ -105,7 +123,10 @@ class NameLock:
 
     @staticmethod
     def file_of(run_dir: Path) -> Path:
-        return run_dir.with_name(f".{run_dir.name}.lock")
+        """The lock file of ``run_dir``, next to the directory it resolves to: two spellings
+        of one run (a link, ``..``) share one lock."""
+        real = real_path(run_dir)
+        return real.with_name(f".{_key(real.name)}.lock")
 
     @classmethod
     def try_acquire(cls, run_dir: Path, command: str) -> NameLock | None:
@@ -194,7 +215,11 @@ def foreign_files(path: Path) -> list[str]:
     out = []
     for entry in os.scandir(path):
         m = _TEMPORARY.fullmatch(entry.name)
-        if entry.name in NNCLF_FILES or (m and m.group(1) in NNCLF_FILES):
+        if (
+            entry.name in NNCLF_FILES
+            or (m and m.group(1) in NNCLF_FILES)
+            or STAGED.fullmatch(entry.name)
+        ):
             continue
         out.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
     return sorted(out)
@@ -205,9 +230,12 @@ def _free(path: Path) -> bool:
 
 
 def _normalised(out: str, option: str) -> Path:
-    """``out`` as a path whose last part names the run (``--out ..`` becomes absolute); the
-    current directory or one of its parents is refused."""
+    """``out`` as a path whose last part names the run (``--out ..`` becomes absolute, and a
+    link the directory it points to: a run is written through a link); the current
+    directory or one of its parents is refused."""
     path = Path(out).expanduser()
+    if path.is_symlink():
+        path = real_path(path)
     absolute = Path(os.path.abspath(path))
     cwd = Path.cwd()
     if absolute == cwd or absolute in cwd.parents:
@@ -230,10 +258,12 @@ def check_target(out: str, *, explicit: bool, force: bool) -> tuple[Path, str | 
     """
     option = "--out" if explicit else "output.dir"
     path = _normalised(out, option)
+    refuse_managed(out, path, option)
     if _free(path):
         return path, None
     if not path.is_dir():
-        raise RunError(f"output directory '{out}' is a file; choose another --out")
+        what = "a file" if path.is_file() else "not a directory"
+        raise RunError(f"output directory '{out}' is {what}; choose another --out")
     if force:
         if not is_run_dir(path):
             raise RunError(
@@ -285,7 +315,9 @@ class Claim:
 
     def stage(self) -> Path:
         """Create the hidden staging directory next to :attr:`path`."""
-        self.staging = self.path.with_name(f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}")
+        self.staging = self.path.with_name(
+            f".{_key(self.path.name)}.partial-{uuid.uuid4().hex[:8]}"
+        )
         try:
             self.staging.mkdir()
         except OSError as e:
@@ -304,7 +336,7 @@ class Claim:
             and is_run_dir(path)
             and not foreign_files(path)
         ):
-            trash = path.with_name(f".{path.name}.replaced-{uuid.uuid4().hex[:8]}")
+            trash = path.with_name(f".{_key(path.name)}.replaced-{uuid.uuid4().hex[:8]}")
             os.rename(path, trash)
             os.rename(self.staging, path)
             self.staging = None
@@ -456,7 +488,7 @@ def _leftovers(path: Path) -> tuple[list[Path], list[Path]]:
     partial, replaced = [], []
     for entry in path.parent.iterdir():
         m = _LEFTOVER.fullmatch(entry.name)
-        if m and m.group(1) == path.name and entry.is_dir() and not entry.is_symlink():
+        if m and m.group(1) == _key(path.name) and entry.is_dir() and not entry.is_symlink():
             (partial if m.group(2) == "partial" else replaced).append(entry)
     return sorted(partial), sorted(replaced)
 
@@ -501,7 +533,10 @@ def _clean_others(path: Path) -> list[str]:
         if m and (m.re is _LEFTOVER or _is_lock_file(path.parent / entry)):
             names.add(m.group(1))
     notes = []
-    for name in sorted(names - {path.name}):
+    # A hashed name cannot be turned back into the run's: its leftovers wait for that run.
+    for name in sorted(names - {_key(path.name)}):
+        if _HASHED.fullmatch(name):
+            continue
         other = path.with_name(name)
         try:
             lock = NameLock.try_acquire(other, "cleanup")

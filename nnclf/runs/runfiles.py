@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnclf.base.archive import atomic_write_text
-from nnclf.errors import ModelFileError, RunError
+from nnclf.base.outputs import atomic_write_text
+from nnclf.errors import ModelFileError, OutputError, RunError
 from nnclf.runs import rundir
 
 if TYPE_CHECKING:
@@ -104,9 +104,10 @@ class Place:
 
 
 @contextmanager
-def signals_held():
+def signals_held(deliver: bool = False):
     """Ctrl-C and SIGTERM wait until the block ends. One that would have ended the process
-    (SIGTERM without a handler) is delivered again afterwards."""
+    (SIGTERM without a handler) is delivered again afterwards; with ``deliver``, so is one
+    that has a handler (Python's raises KeyboardInterrupt once the block is done)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -121,6 +122,8 @@ def signals_held():
         for s in held:
             if previous[s] == signal.SIG_DFL:
                 signal.raise_signal(s)
+            elif deliver and callable(previous[s]):
+                previous[s](s, None)
 
 
 SaveState = Callable[[Path, str], object]
@@ -146,7 +149,7 @@ def save_run(
         for name, write in files:
             try:
                 write(place.target / name)
-            except (OSError, ModelFileError) as e:
+            except (OSError, ModelFileError, OutputError) as e:
                 raise _rescue(place, name, e, written, finished, save_state, config_text) from None
             written.append(name)
         try:
@@ -233,8 +236,8 @@ def _keep_state(place: Place, status: str, save_state: SaveState, config_text: s
 
 def check_writable(run_dir: Path, what: str) -> None:
     """Create and remove a file in ``run_dir``, as the final writes will (named like the
-    temporary file of an interrupted write of nnclf's, should it be left behind)."""
-    probe = run_dir / f".{CHECKPOINT}.{'0' * 12}.tmp"
+    staged file of an interrupted write of nnclf's, should it be left behind)."""
+    probe = run_dir / ".nnclf-00000000.tmp"
     try:
         probe.touch()
         probe.unlink()

@@ -12,6 +12,14 @@ A sweep directory holds
                      and the error of a failed trial; rewritten atomically after each trial
     trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
 
+A new sweep directory is created only once everything is checked (the sweep file, ``--out``,
+the scheduler): it is built aside and renamed into place (:mod:`nnclf.runs.rundir`), so a
+refusal leaves nothing. Files go through :mod:`nnclf.base.outputs`. A ``trial-NNNN`` that
+nnclf did not write (a user's directory or file) is never deleted: the sweep refuses to go
+on until it is moved. Each trial's files and its sweep.csv row are written with Ctrl-C held
+(it stops the sweep right after), and the trials' temporary directories live in one scratch
+directory that the driver removes at the end, whatever happened to the workers.
+
 A trial is :func:`run_trial`: :func:`nnclf.runs.run.train` into a temporary directory on whatever
 process or machine runs it, with BLAS limited to one thread; it returns the run's files as
 bytes and the driver writes them into the sweep directory, so workers need not share a file
@@ -43,13 +51,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.archive import atomic_write_text
+from nnclf.base.outputs import SWEEP_HEADER, atomic_write, atomic_write_text
 from nnclf.base.rules import check_fields, shown
 from nnclf.base.tables import format_table
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config
 from nnclf.data.fingerprints import data_changed
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
+from nnclf.runs.runfiles import signals_held
 from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
 
 __all__ = [
@@ -90,11 +99,17 @@ class SweepOutcome:
 
 
 def run_trial(
-    name: str, config: dict, record_as: str | None = None, driver: int | None = None
+    name: str,
+    config: dict,
+    record_as: str | None = None,
+    scratch: str | None = None,
+    driver: int | None = None,
 ) -> dict:
     """Train one trial in a temporary directory; what the driver needs to write it
     (``record_as``: the trial directory its config and model name, on the driver's side).
-    A local worker is given its ``driver``'s pid and exits when that process is gone.
+    The temporary directory is made in ``scratch`` when that exists where the trial runs:
+    the driver removes it at the end, also what a worker killed mid-trial left there. A
+    local worker is given its ``driver``'s pid and exits when that process is gone.
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
     ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
@@ -108,7 +123,8 @@ def run_trial(
         _exit_without(driver)
     start = time.perf_counter()
     out = {"trial": name, "status": "failed", "metrics": None, "files": {}, "error": ""}
-    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-sweep-") as tmp:
+    where = scratch if scratch is not None and os.path.isdir(scratch) else None
+    with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-", dir=where) as tmp:
         try:
             outcome = run.train(
                 config_from_dict(config), Path(tmp) / name, quiet=True, record_as=record_as
@@ -154,48 +170,117 @@ def _exit_without(driver: int, every: float = 0.5) -> None:
 
 def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     """The trial's run directory, built aside and renamed into place; its config.yaml
-    names where it is (the worker trained it elsewhere)."""
+    names where it is (the worker trained it elsewhere). An earlier attempt of the trial is
+    replaced; anything else in the way is refused (:func:`_check_in_the_way`)."""
     from nnclf.runs.run import CONFIG, config_text
 
     final, partial = sweep_dir / trial.name, sweep_dir / f".{trial.name}.partial"
+    _check_in_the_way(sweep_dir, trial)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     for name, data in files.items():
-        (partial / name).write_bytes(data)
+        atomic_write(partial / name, lambda f, data=data: f.write(data))
     cfg = replace(config_from_dict(trial.config), output=OutputConfig(str(final)))
     atomic_write_text(partial / CONFIG, config_text(cfg))
-    if final.exists():  # an unfinished earlier attempt of this trial, written by the sweep
-        shutil.rmtree(final)
-    os.replace(partial, final)
+    if os.path.lexists(final):  # an earlier attempt of this trial, written by the sweep
+        trash = sweep_dir / f".{trial.name}.replaced"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.rename(final, trash)
+        os.rename(partial, final)
+        shutil.rmtree(trash)
+    else:
+        os.rename(partial, final)
+
+
+def _check_in_the_way(sweep_dir: Path, trial: Trial) -> None:
+    """A RunError when ``sweep_dir/trial-NNNN`` exists and is not an earlier attempt of the
+    trial that nnclf wrote (a user's directory or file of that name is never deleted)."""
+    final = sweep_dir / trial.name
+    if not os.path.lexists(final):
+        return
+    if final.is_symlink() or not final.is_dir():
+        held = "is a file or a link"
+    elif not any(final.iterdir()):
+        return
+    elif not rundir.is_run_dir(final) or rundir.foreign_files(final):
+        shown = ", ".join((rundir.foreign_files(final) or ["no run files"])[:5])
+        held = f"holds files nnclf did not write: {shown}"
+    else:
+        return
+    raise RunError(
+        f"sweep {sweep_dir}: {final} {held}; it is where {trial.name} goes, and nnclf "
+        f"never deletes it: move it out of the sweep directory, then continue with "
+        f"nnclf sweep --resume {sweep_dir}"
+    )
 
 
 # ----------------------------------------------------------------------------- sweep dir
 
 
-def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
-    """Read ``sweep_file`` (every trial's config checked) and create the sweep directory:
-    ``out``, or the first free one of sweeps/NAME, sweeps/NAME-2, ..."""
+def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> tuple[Path, Sweep]:
+    """Read ``sweep_file`` (every trial's config checked), check ``out`` and the scheduler,
+    then create the sweep directory: ``out``, or the first free one of sweeps/NAME,
+    sweeps/NAME-2, ... It is built aside and renamed into place, so a check that fails or
+    a write that fails (a full disk) leaves nothing behind."""
     sweep = read_sweep(sweep_file)
-    if out is not None:
-        sweep_dir = Path(out)
-        if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
-            raise RunError(
-                f"--out {out}: exists and is not an empty directory; continue that "
-                f"sweep with nnclf sweep --resume {out}, or choose another --out"
-            )
-    else:
-        stem = Path("sweeps") / Path(sweep_file).stem
-        sweep_dir = next(
-            p
-            for p in (Path(f"{stem}-{i}") if i > 1 else stem for i in range(1, 10**6))
-            if not p.exists()
-        )
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
-    base = config_from_dict(sweep.base_config)
-    atomic_write_text(sweep_dir / BASE, dump_config(base, "The base config of this sweep."))
+    sweep_dir = _new_sweep_dir(sweep_file, out)
+    if scheduler is not None:
+        _connect(scheduler).close()
     if sweep.base is None:
         sweep.base = str((sweep_dir / BASE).resolve())  # the command works from anywhere
+    held = rundir.claim(str(sweep_dir), explicit=True, force=False, command="sweep")
+    try:
+        staging = held.stage()
+        with signals_held(deliver=True):
+            try:
+                _write_start(staging, sweep)
+            except OSError as e:
+                raise RunError(
+                    f"cannot create the sweep directory {sweep_dir} (writing "
+                    f"{Path(e.filename or staging).name}: {e.strerror or e}); make room on "
+                    "the disk or choose another --out (nothing was written)"
+                ) from None
+            return held.keep(), sweep
+    except BaseException:
+        held.discard()
+        raise
+    finally:
+        held.release()
+
+
+def _new_sweep_dir(sweep_file, out: str | None) -> Path:
+    """``out`` checked to be free for a new sweep, or the first free default name."""
+    if out is None:
+        stem = Path("sweeps") / Path(sweep_file).stem
+        return next(
+            p
+            for p in (Path(f"{stem}-{i}") if i > 1 else stem for i in range(1, 10**6))
+            if not os.path.lexists(p)
+        )
+    sweep_dir = Path(out)
+    if os.path.lexists(sweep_dir) and not sweep_dir.is_dir():
+        raise RunError(
+            f"--out {out}: is a file, not a directory; a sweep needs a directory of its "
+            "own: choose another --out"
+        )
+    if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+        if (sweep_dir / TRIALS).is_file():
+            raise RunError(
+                f"--out {out}: holds a sweep already; continue it with nnclf sweep "
+                f"--resume {out}, or choose another --out"
+            )
+        raise RunError(
+            f"--out {out}: the directory exists and holds other files; choose another "
+            "--out (a missing or empty directory)"
+        )
+    return sweep_dir
+
+
+def _write_start(sweep_dir: Path, sweep: Sweep) -> None:
+    """sweep.yaml, base.yaml, trials.json and an empty sweep.csv."""
+    atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
+    base = config_from_dict(sweep.base_config)
+    atomic_write_text(sweep_dir / BASE, dump_config(base, SWEEP_HEADER))
     record = {
         "base": sweep.base,
         "axes": sweep.axes,
@@ -213,15 +298,19 @@ def start(sweep_file, out: str | None = None) -> tuple[Path, Sweep]:
     }
     atomic_write_text(sweep_dir / TRIALS, json.dumps(record, indent=1) + "\n")
     _write_csv(sweep_dir, sweep, {})
-    return sweep_dir, sweep
 
 
 def open_sweep(
-    sweep_file, out: str | None, resume_dir, retry_failed: bool = False
+    sweep_file,
+    out: str | None,
+    resume_dir,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
 ) -> tuple[Path, Sweep, dict]:
     """The command's sweep: a new one of ``sweep_file`` (:func:`start`), or the one in
     ``resume_dir`` (:func:`load`, its data checked unchanged, its failed trials to run again
-    with ``retry_failed``); its directory, trials and sweep.csv rows."""
+    with ``retry_failed``); its directory, trials and sweep.csv rows. The scheduler, if any,
+    is reached first: nothing is created when it cannot be."""
     if resume_dir is not None:
         given = [flag for flag, value in (("SWEEP", sweep_file), ("--out", out)) if value]
         if given:
@@ -233,6 +322,8 @@ def open_sweep(
         check_data_unchanged(resume_dir, sweep, rows)
         if retry_failed:
             rows = {name: row for name, row in rows.items() if row["status"] != "failed"}
+        if scheduler is not None:
+            _connect(scheduler).close()
         return Path(resume_dir), sweep, rows
     if retry_failed:
         raise UsageError("--retry-failed goes with --resume SWEEP_DIR (a sweep to continue)")
@@ -241,7 +332,7 @@ def open_sweep(
             "sweep needs a SWEEP file (e.g. nnclf sweep configs/sweep_iris.yaml), "
             "or --resume SWEEP_DIR to continue a sweep"
         )
-    return *start(sweep_file, out), {}
+    return *start(sweep_file, out, scheduler), {}
 
 
 def load(sweep_dir) -> tuple[Sweep, dict]:
@@ -439,20 +530,21 @@ def max_jobs() -> int:
     return JOBS_PER_CORE * (os.cpu_count() or 1)
 
 
-def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None):
+def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None, scratch: str):
     """Each pending trial's :func:`run_trial` result, in the order they end."""
     from joblib import Parallel, delayed, parallel_config
 
     where = Path(sweep_dir).resolve()
     if scheduler is None:
         calls = (
-            delayed(run_trial)(t.name, t.config, str(where / t.name), os.getpid()) for t in pending
+            delayed(run_trial)(t.name, t.config, str(where / t.name), scratch, os.getpid())
+            for t in pending
         )
         jobs = max(1, min(jobs, max_jobs(), len(pending)))
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
         return
-    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name)) for t in pending)
+    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name), scratch) for t in pending)
     client = _connect(scheduler)
     try:
         with parallel_config(backend="dask", n_jobs=-1):
@@ -503,14 +595,15 @@ def _run_pending(
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
     count, ran = len(sweep.trials) - len(pending), 0
-    results = _results(sweep_dir, pending, jobs, scheduler)
+    for trial in pending:  # before any trial runs
+        _check_in_the_way(sweep_dir, trial)
+    scratch = tempfile.mkdtemp(prefix="nnclf-sweep-")
+    results = _results(sweep_dir, pending, jobs, scheduler, scratch)
     try:
         for result in results:
             trial = by_name[result["trial"]]
-            if result["status"] == "finished":
-                _write_trial(sweep_dir, trial, result["files"])
-            rows[trial.name] = _row(sweep, trial, result)
-            _write_csv(sweep_dir, sweep, rows)
+            with signals_held(deliver=True):
+                _record(sweep_dir, sweep, trial, result, rows)
             count = ended(sweep_dir, sweep, rows)
             if notify is not None:
                 notify(_progress(sweep, rows[trial.name], count))
@@ -524,6 +617,7 @@ def _run_pending(
             # Stopping early cancels the trials still running, as the user asked.
             warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still|have been)")
             results.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return SweepOutcome(sweep_dir, "finished", rows)
 
 
@@ -531,6 +625,24 @@ def ended(sweep_dir, sweep: Sweep, rows: dict) -> int:
     """How many trials of ``sweep`` have ended (a finished one only while its directory is
     there: one deleted runs again)."""
     return sum(_ended(Path(sweep_dir), t, rows.get(t.name)) for t in sweep.trials)
+
+
+def _record(sweep_dir: Path, sweep: Sweep, trial: Trial, result: dict, rows: dict) -> None:
+    """Write an ended trial's run directory (if it finished) and its row of sweep.csv; a
+    file that cannot be written is a RunError naming it."""
+    try:
+        if result["status"] == "finished":
+            _write_trial(sweep_dir, trial, result["files"])
+        rows[trial.name] = _row(sweep, trial, result)
+        _write_csv(sweep_dir, sweep, rows)
+    except OSError as e:
+        shutil.rmtree(sweep_dir / f".{trial.name}.partial", ignore_errors=True)
+        rows.pop(trial.name, None)
+        raise RunError(
+            f"sweep {sweep_dir}: cannot write {e.filename or sweep_dir / trial.name} "
+            f"({e.strerror or e}); the trials that ended before are kept: fix that, then "
+            f"continue with nnclf sweep --resume {sweep_dir}"
+        ) from None
 
 
 def _ended(sweep_dir: Path, trial: Trial, row: dict | None) -> bool:
