@@ -40,6 +40,16 @@ import numpy as np
 
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
+from nnclf.training.updates import (
+    AVERAGE,
+    CLIP_SCALE,
+    CLIP_SQUARES,
+    DECAY,
+    MOMENTUM,
+    RULES,
+    SGD,
+    UpdateRule,
+)
 
 __all__ = ["numba_version", "missing_compiled_form", "cache_dir", "Update", "CompiledSteps"]
 
@@ -123,74 +133,6 @@ def _add_into(target, x):
     _axpy(target, 1.0, x)
 
 
-def _sum_squares(x):
-    s = 0.0
-    for i in range(x.size):
-        s += x.flat[i] * x.flat[i]
-    return s
-
-
-def _scale(x, c):
-    for i in range(x.size):
-        x.flat[i] = x.flat[i] * c
-
-
-def _decay(g, coefficient, theta):
-    # g + coefficient * theta: the gradient of L + (coefficient / 2) ||theta||^2.
-    for i in range(g.size):
-        g.flat[i] = g.flat[i] + coefficient * theta.flat[i]
-
-
-def _sgd(theta, g, eta):
-    for i in range(theta.size):
-        theta.flat[i] -= eta * g.flat[i]
-
-
-def _momentum(theta, g, v, eta, mass, nesterov):
-    # v <- mass v - eta g; theta <- theta + v, or theta + mass v - eta g (Nesterov).
-    for i in range(theta.size):
-        v.flat[i] = v.flat[i] * mass - eta * g.flat[i]
-        theta.flat[i] += mass * v.flat[i] - eta * g.flat[i] if nesterov else v.flat[i]
-
-
-def _adagrad(theta, g, G, eta, epsilon):
-    # G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon).
-    for i in range(theta.size):
-        G.flat[i] += g.flat[i] * g.flat[i]
-        theta.flat[i] -= eta * g.flat[i] / (math.sqrt(G.flat[i]) + epsilon)
-
-
-def _adam(theta, g, m, v, eta, beta1, beta2, epsilon, c1, c2):
-    # m, v <- the moments' running means; theta <- theta - eta mhat / (sqrt(vhat) + epsilon),
-    # with the bias corrections c1 = 1 - beta1^k, c2 = 1 - beta2^k.
-    for i in range(theta.size):
-        m.flat[i] = m.flat[i] * beta1 + (1.0 - beta1) * g.flat[i]
-        v.flat[i] = v.flat[i] * beta2 + (1.0 - beta2) * g.flat[i] * g.flat[i]
-        theta.flat[i] -= eta * (m.flat[i] / c1) / (math.sqrt(v.flat[i] / c2) + epsilon)
-
-
-def _average(avg, theta, rate):
-    # avg <- avg + rate (theta - avg), rate = 1 / (steps averaged).
-    for i in range(avg.size):
-        avg.flat[i] += rate * (theta.flat[i] - avg.flat[i])
-
-
-_HELPERS = (
-    _gather_rows,
-    _gather_standardized,
-    _axpy,
-    _add_into,
-    _sum_squares,
-    _scale,
-    _decay,
-    _sgd,
-    _momentum,
-    _adagrad,
-    _adam,
-    _average,
-)
-
-
 # ------------------------------------------------------------------ generating the step
 
 
@@ -213,29 +155,39 @@ class Update:
     average: bool = False
 
     @property
+    def rule(self) -> UpdateRule:
+        """The update rule (:mod:`nnclf.training.updates`) whose compiled form each step calls."""
+        if self.optimizer == "sgd":
+            return MOMENTUM if self.momentum else SGD
+        return RULES[self.optimizer]
+
+    @property
     def fused(self) -> bool:
-        return (
-            self.optimizer == "sgd"
-            and self.momentum == 0
-            and not self.l2
-            and self.clip_norm is None
-        )
+        return self.rule.fusable and not self.l2 and self.clip_norm is None
 
     @property
     def slots(self) -> int:
         """How many arrays of state per parameter the rule keeps."""
-        return {"adagrad": 1, "adam": 2}.get(self.optimizer, 1 if self.momentum else 0)
+        return len(self.rule.slots)
+
+    def values(self) -> dict:
+        """The value of each hyperparameter the step reads, by its name in the step: l2's
+        coefficient and clipping's ``max_norm``, then the rule's own."""
+        every = {
+            "l2": self.l2 or 0.0,
+            "max_norm": self.clip_norm or 0.0,
+            "mass": self.momentum,
+            "nesterov": self.nesterov,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+        }
+        return {name: every[name] for name in ("l2", "max_norm", *self.rule.hyper)}
 
     def hyper(self) -> np.ndarray:
+        """The numbers of :meth:`values` (flags are written into the step as constants)."""
         return np.array(
-            [
-                self.l2 or 0.0,
-                self.momentum,
-                self.clip_norm or 0.0,
-                self.beta1,
-                self.beta2,
-                self.epsilon,
-            ]
+            [float(v) for v in self.values().values() if not isinstance(v, bool)] or [0.0]
         )
 
 
@@ -281,8 +233,13 @@ def _generate(
             src.emit(f"s{i}_{slot} = S[{slot * len(param_ids) + k}]", 1)
         if update.average:
             src.emit(f"avg{i} = A[{k}]", 1)
-    src.emit("l2 = hyper[0]\n    mass = hyper[1]\n    max_norm = hyper[2]", 1)
-    src.emit("beta1 = hyper[3]\n    beta2 = hyper[4]\n    epsilon = hyper[5]", 1)
+    slot = 0
+    for name, value in update.values().items():
+        if isinstance(value, bool):
+            src.emit(f"{name} = {value}", 1)
+        else:
+            src.emit(f"{name} = hyper[{slot}]", 1)
+            slot += 1
     src.emit("for step in range(picks.shape[0]):", 1)
     src.emit("rows = picks[step]\n        eta = etas[step]")
     for k, name in enumerate(data):
@@ -311,7 +268,7 @@ def _generate(
     if update.average:
         src.emit("rate = rates[step]\n        if rate > 0.0:")
         for i in param_ids:
-            src.call("average", _average, f"avg{i}, u{i}, rate", 3)
+            src.call("average", AVERAGE.compiled, f"avg{i}, u{i}, rate", 3)
     src.emit("loss_sum += loss")
     src.emit("return picks.shape[0], loss_sum, 0.0", 1)
     return src
@@ -358,33 +315,32 @@ def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None
 
 def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bool]) -> None:
     """Clipping by global norm, l2 on the decayed parameters, then the update rule, on the
-    gradients p^j (as :mod:`nnclf.training.optimizers` does); nothing when the step was fused."""
+    gradients p^j: one call per parameter to the compiled form of each part defined in
+    :mod:`nnclf.training.updates` (whose numpy forms :mod:`nnclf.training.optimizers`
+    runs); nothing when the step was fused."""
     if src.fused:
         return
     if update.clip_norm is not None:
         src.emit("norm = 0.0")
         for i in param_ids:
             src.emit(f"norm += sum_squares(p{i})")
-        src.kernels["sum_squares"] = _sum_squares
+        src.kernels["sum_squares"] = CLIP_SQUARES.compiled
         src.emit("norm = math.sqrt(norm)\n        if norm > max_norm:")
         for i in param_ids:
-            src.call("scale", _scale, f"p{i}, max_norm / norm", 3)
+            src.call("scale", CLIP_SCALE.compiled, f"p{i}, max_norm / norm", 3)
     for i, decay in zip(param_ids, decayed):
         if decay and update.l2:
-            src.call("decay", _decay, f"p{i}, l2, u{i}")
-    if update.optimizer == "adam":
-        src.emit("K[0] += 1.0\n        c1 = 1.0 - beta1 ** K[0]\n        c2 = 1.0 - beta2 ** K[0]")
+            src.call("decay", DECAY.compiled, f"p{i}, l2, u{i}")
+    rule = update.rule
+    hyper = ", ".join(rule.hyper)
+    if rule.scalars is not None:
+        src.kernels[f"{rule.name}_scalars"] = rule.scalars
+        src.emit(
+            f"K[0] += 1.0\n        {', '.join(rule.counted)} = {rule.name}_scalars(K[0], {hyper})"
+        )
     for i in param_ids:
-        if update.optimizer == "adagrad":
-            src.call("adagrad", _adagrad, f"u{i}, p{i}, s{i}_0, eta, epsilon")
-        elif update.optimizer == "adam":
-            src.call(
-                "adam", _adam, f"u{i}, p{i}, s{i}_0, s{i}_1, eta, beta1, beta2, epsilon, c1, c2"
-            )
-        elif update.momentum:
-            src.call("momentum", _momentum, f"u{i}, p{i}, s{i}_0, eta, mass, {update.nesterov}")
-        else:
-            src.call("sgd", _sgd, f"u{i}, p{i}, eta")
+        args = [f"u{i}", f"p{i}", *(f"s{i}_{k}" for k in range(len(rule.slots))), "eta"]
+        src.call(rule.name, rule.compiled, ", ".join([*args, *rule.hyper, *rule.counted]))
 
 
 def _fingerprint(src: _Source) -> str:
