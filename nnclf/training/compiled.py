@@ -4,16 +4,18 @@ Contract
 --------
 :class:`CompiledSteps` turns a :class:`~nnclf.graph.graph.Graph` into one function that runs many
 SGD steps in native code: for each step, gather the picked rows of the data into the data
-leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
-``graph._backward_plan(params)``, the parameter update (plain SGD fused into the backward
-pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
-gradients, as :mod:`nnclf.training.optimizers` writes them) and, with averaging, the running average
-avg <- avg + r (theta - avg); eta^t and the averaging rate r^t (0 before averaging starts)
-are read from arrays of the chunk's values, computed in Python. The source is generated
-from the plan and calls each vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names
-every value and kernel by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7,
-``v9_4_0`` the VJP of f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second
-state array of parameter vertex 4, ``avg4`` its average), so no user text is ever compiled.
+leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of the
+executor's own plan (:func:`~nnclf.graph.executor.backward_steps`, ordered by
+:func:`~nnclf.graph.executor.into_order`), the parameter update (plain SGD fused into the
+backward pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
+gradients: the compiled form of each rule of :mod:`nnclf.training.updates`, whose numpy form
+the numpy engine runs) and, with averaging, the running average avg <- avg + r (theta - avg);
+eta^t and the averaging rate r^t (0 before averaging starts) are read from arrays of the
+chunk's values, computed in Python. The source is generated from the plan and calls each
+vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names every value and kernel
+by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7, ``v9_4_0`` the VJP of
+f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second state array of parameter
+vertex 4, ``avg4`` its average), so no user text is ever compiled.
 
 Caching: the generated module is written to :func:`cache_dir` under a name made from a hash
 of its source and of every kernel's source, and its step function is jitted with numba's
@@ -40,6 +42,7 @@ import numpy as np
 
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
+from nnclf.graph.executor import backward_steps, into_order
 from nnclf.training.updates import (
     AVERAGE,
     CLIP_SCALE,
@@ -279,37 +282,31 @@ def _decayed(update: Update, params, number) -> set:
 
 
 def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None:
-    """p^j = sum_i p^i J^{j->i}: every vertex's p first, then the parameters' (which may
-    be added into the parameters themselves, after every VJP that reads them has run)."""
-    steps = []
-    for v, edges in graph._backward_plan(tuple(graph.vertices[i - 1].name for i in param_ids)):
-        args = ", ".join(f"u{p.index}" for p in v.parents)
-        steps.extend((v, k, p.index, args) for k, p in edges)
-    inner = [st for st in steps if st[2] not in param_ids]
-    last = [st for st in steps if st[2] in param_ids]
-    # Added into a parameter in place only if no later VJP reads that parameter.
-    fused = update.fused and not any(
-        st[2] in {s[0].parents[r].index for s in last[n + 1 :] for r in s[0].fn.reads[s[1]]}
-        for n, st in enumerate(last)
-    )
+    """p^j = sum_i p^i J^{j->i}, from the executor's own plan
+    (:func:`~nnclf.graph.executor.backward_steps` and :func:`~nnclf.graph.executor.into_order`):
+    every vertex's p first, then the parameters' (added into the parameters themselves when
+    the update is fused and every step may add in place)."""
+    steps = backward_steps(graph, tuple(graph.vertices[i - 1].name for i in param_ids))
+    inner, last = into_order(steps, set(param_ids))
+    fused = update.fused and all(in_place for _, in_place in last)
     seen: set[int] = set()
-    for v, k, j, args in inner + last:
-        vjp = v.fn.compiled.vjps[k]
-        name = f"v{v.index}_{j}_{k}"
-        g = f"p{v.index}, u{v.index}, {args}"
-        if fused and j in param_ids:
-            acc = v.fn.compiled.accumulators[k] if v.fn.compiled.accumulators else None
+    for st in inner + [st for st, _ in last]:
+        vjp = st.fn.compiled.vjps[st.k]
+        name = f"v{st.i}_{st.j}_{st.k}"
+        g = f"p{st.i}, u{st.i}, " + ", ".join(f"u{a}" for a in st.args)
+        if fused and st.j in param_ids:
+            acc = st.fn.compiled.accumulators[st.k] if st.fn.compiled.accumulators else None
             if acc is not None:
-                src.call(f"a{v.index}_{j}_{k}", acc, f"u{j}, -eta, {g}")
+                src.call(f"a{st.i}_{st.j}_{st.k}", acc, f"u{st.j}, -eta, {g}")
             else:
-                src.call(name, vjp, f"{g}, t{j}")
-                src.call("axpy", _axpy, f"u{j}, -eta, t{j}")
-        elif j in seen:
-            src.call(name, vjp, f"{g}, t{j}")
-            src.call("add_into", _add_into, f"p{j}, t{j}")
+                src.call(name, vjp, f"{g}, t{st.j}")
+                src.call("axpy", _axpy, f"u{st.j}, -eta, t{st.j}")
+        elif st.j in seen:
+            src.call(name, vjp, f"{g}, t{st.j}")
+            src.call("add_into", _add_into, f"p{st.j}, t{st.j}")
         else:
-            src.call(name, vjp, f"{g}, p{j}")
-        seen.add(j)
+            src.call(name, vjp, f"{g}, p{st.j}")
+        seen.add(st.j)
     src.fused = fused
 
 
@@ -454,10 +451,8 @@ class CompiledSteps:
         self._hyper = update.hyper()
         self._buffers: dict = {}
         self._run = None
-        wanted = sorted(
-            {v.index for v, _ in self._plan()}
-            | {p.index for _, edges in self._plan() for _, p in edges}
-        )
+        steps = backward_steps(graph, tuple(params))
+        wanted = sorted({st.i for st in steps} | {st.j for st in steps})
         self._slots = {i: s for s, i in enumerate(wanted)}
         self.standardized = standardized
         self._source = _generate(graph, names, data, update, self._slots, standardized)
@@ -493,9 +488,6 @@ class CompiledSteps:
         if self._run is None:
             self._run = _load(self._source, self.key)
         return U, P, T
-
-    def _plan(self):
-        return self.graph._backward_plan(tuple(self.params))
 
     def run(
         self,
