@@ -86,12 +86,22 @@ def run_variant(root: Path, cache: Path, quick: bool) -> dict[str, float]:
 
 
 def summary(rounds: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
-    """Per case: the median of each variant's rounds and after / before."""
+    """Per case: the median of each variant's rounds, their ratio after / before, and the
+    median, lowest and highest of the rounds' own ratios (each round's two runs were
+    neighbours in time, so their ratio is the least disturbed by a busy machine)."""
     table = {}
     for case in CASES:
         before = statistics.median(r[case] for r in rounds["before"])
         after = statistics.median(r[case] for r in rounds["after"])
-        table[case] = {"before": before, "after": after, "ratio": after / before}
+        paired = [a[case] / b[case] for a, b in zip(rounds["after"], rounds["before"])]
+        table[case] = {
+            "before": before,
+            "after": after,
+            "ratio": after / before,
+            "paired": statistics.median(paired),
+            "lowest": min(paired),
+            "highest": max(paired),
+        }
     return table
 
 
@@ -128,9 +138,15 @@ def main(argv=None) -> dict:
                 rounds[name].append(run_variant(roots[name], scratch / f"cache-{name}", args.quick))
     table = summary(rounds)
     print(f"before: {before}   after: {args.after}   rounds: {args.rounds} (medians)")
-    print("| case | before | after | after / before |\n|---|---:|---:|---:|")
+    print(
+        "| case | before | after | after / before | per round: median (lowest - highest) |"
+        "\n|---|---:|---:|---:|---:|"
+    )
     for case, row in table.items():
-        print(f"| {CASES[case]} | {row['before']:.3e} | {row['after']:.3e} | {row['ratio']:.3f} |")
+        print(
+            f"| {CASES[case]} | {row['before']:.3e} | {row['after']:.3e} | {row['ratio']:.3f} "
+            f"| {row['paired']:.3f} ({row['lowest']:.3f} - {row['highest']:.3f}) |"
+        )
     return table
 
 

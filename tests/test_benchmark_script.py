@@ -207,8 +207,18 @@ def test_step_benchmark_summary_takes_medians_and_the_ratio(load_script):
         "after": [{"numba_step": 1.5, "numpy_epoch": 6.0}] * 3,
     }
     table = script.summary(rounds)
-    assert table["numba_step"] == {"before": 3.0, "after": 1.5, "ratio": 0.5}
-    assert table["numpy_epoch"] == {"before": 6.0, "after": 6.0, "ratio": 1.0}
+    assert table["numba_step"] == {
+        "before": 3.0,
+        "after": 1.5,
+        "ratio": 0.5,
+        "paired": 0.5,
+        "lowest": 0.375,
+        "highest": 0.75,
+    }
+    # Rounds paired in order: 6/4, 6/8, 6/6.
+    assert table["numpy_epoch"]["ratio"] == 1.0
+    assert (table["numpy_epoch"]["paired"], table["numpy_epoch"]["lowest"]) == (1.0, 0.75)
+    assert table["numpy_epoch"]["highest"] == 1.5
 
 
 @pytest.mark.slow
