@@ -236,7 +236,8 @@ class Optimizer:
         if self.fused:
             executor.backward(-eta, into=params)  # theta <- theta + (-eta^t) dL/dtheta
         else:
-            self.update(executor.backward(1.0), eta, params, state)
+            grads = executor.backward(1.0)  # p^n = 1: dL/dtheta
+            self.update(grads, eta, params, state)  # theta <- theta - eta^t g, by the rule
 
     def stepper(self, params: Arrays, state: dict) -> Callable[[object, float], None]:
         """``step(executor, eta)``: :meth:`step` bound to ``params`` and ``state``."""
