@@ -194,3 +194,41 @@ def test_the_features_script_runs_every_variants_settings(tmp_path, monkeypatch,
     assert [r[0] for r in rows] == ["| baseline", "| averaged SGD"]
     for r in rows:
         assert float(r[2].split(" ± ")[0]) > 0.9  # test accuracy on digits
+
+
+# ---------------------------------------------------------------------- step_benchmark.py
+
+
+def test_step_benchmark_summary_takes_medians_and_the_ratio(load_script):
+    script = load_script("step_benchmark")
+    rounds = {
+        "before": [{"numba_step": 2.0, "numpy_epoch": 4.0}, {"numba_step": 4.0, "numpy_epoch": 8.0}]
+        + [{"numba_step": 3.0, "numpy_epoch": 6.0}],
+        "after": [{"numba_step": 1.5, "numpy_epoch": 6.0}] * 3,
+    }
+    table = script.summary(rounds)
+    assert table["numba_step"] == {
+        "before": 3.0,
+        "after": 1.5,
+        "ratio": 0.5,
+        "paired": 0.5,
+        "lowest": 0.375,
+        "highest": 0.75,
+    }
+    # Rounds paired in order: 6/4, 6/8, 6/6.
+    assert table["numpy_epoch"]["ratio"] == 1.0
+    assert (table["numpy_epoch"]["paired"], table["numpy_epoch"]["lowest"]) == (1.0, 0.75)
+    assert table["numpy_epoch"]["highest"] == 1.5
+
+
+@pytest.mark.slow
+def test_step_benchmark_compares_a_commit_with_a_folder(load_script, capsys):
+    # The commit this checkout stands on, exported, against the checkout itself.
+    script = load_script("step_benchmark")
+    table = script.main(["--quick", "--rounds", "1", "--before", "HEAD"])
+    assert set(table) == {"numba_step", "numpy_epoch"}
+    for row in table.values():
+        assert row["before"] > 0 and row["after"] > 0
+        assert row["ratio"] == pytest.approx(row["after"] / row["before"])
+    out = capsys.readouterr().out
+    assert "s per compiled SGD step" in out and "after / before" in out

@@ -15,6 +15,10 @@ traceback through it shows the generated line; :meth:`Executor.source` prints it
 leaves are cast to the graph's ``dtype`` on the way in, as :meth:`Graph.forward
 <nnclf.graph.graph.Graph.forward>` does, and every buffer is allocated in that dtype.
 
+The backward pass is planned once as :class:`BackwardStep` s (:func:`backward_steps`, ordered
+for adding into leaves by :func:`into_order`); the compiled engine
+(:mod:`nnclf.training.compiled`) writes its own step from the same plan.
+
 ``Executor.backward(seed, into=params)`` adds p^j into given arrays in place: with
 ``seed = -eta`` and the parameters themselves that is the SGD step theta <- theta - eta do/dtheta
 (:mod:`nnclf.training.optimizers` decides when it applies).
@@ -34,7 +38,7 @@ import numpy as np
 from nnclf.errors import GraphError
 from nnclf.graph.functions import LocalFunction
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "BackwardStep", "backward_steps", "into_order"]
 
 MAX_PLANS = 8
 """Buffer sets an executor keeps, one per combination of leaf shapes (e.g. a full and a
@@ -42,7 +46,7 @@ last, shorter minibatch)."""
 
 
 @dataclass
-class _Step:
+class BackwardStep:
     """One backward step: carry p^i back along argument position k (0-based) of vertex i to
     its parent j. ``i``, ``j`` and ``args`` are vertex numbers, 1-based as in the notes."""
 
@@ -61,6 +65,34 @@ class _Step:
     def name(self) -> str:
         """``i_j_k`` (k 1-based): the suffix of the names this step binds in a pass."""
         return f"{self.i}_{self.j}_{self.k + 1}"
+
+
+def backward_steps(graph, wrt: tuple[str, ...]) -> list[BackwardStep]:
+    """The backward pass p^j = sum over children i of p^i J^{j->i} as a list of steps, one
+    per edge, for each vertex i from n down to l+1 (the graph's plan for ``wrt``).
+
+    The one plan both renderings of the backward pass are written from: the executor's
+    generated numpy passes here, and the compiled engine's step
+    (:mod:`nnclf.training.compiled`)."""
+    return [
+        BackwardStep(v.fn, k, v.index, parent.index, tuple(p.index for p in v.parents))
+        for v, edges in graph._backward_plan(wrt)
+        for k, parent in edges
+    ]
+
+
+def into_order(
+    steps: list[BackwardStep], targets
+) -> tuple[list[BackwardStep], list[tuple[BackwardStep, bool]]]:
+    """``steps`` ordered for adding p^j of the leaves ``targets`` (vertex numbers) into
+    those leaves' own arrays: the steps into other vertices first, as planned; then the
+    steps into the targets, each with whether it may add in place (no step from it on
+    reads that target: the leaves' values change under the steps that add into them)."""
+    inner = [st for st in steps if st.j not in targets]
+    last = [st for st in steps if st.j in targets]
+    return inner, [
+        (st, st.j not in set().union(*(s.reads for s in last[n:]))) for n, st in enumerate(last)
+    ]
 
 
 _PASS_NUMBERS = itertools.count(1)
@@ -169,11 +201,7 @@ class Executor:
             (v.fn.forward_fn(), tuple(slot[p.name] for p in v.parents), slot[v.name])
             for v in graph._ops
         ]
-        self._steps = [
-            _Step(v.fn, k, slot[v.name], slot[parent.name], tuple(slot[p.name] for p in v.parents))
-            for v, edges in graph._backward_plan(wrt)
-            for k, parent in edges
-        ]
+        self._steps = backward_steps(graph, wrt)
         self._wrt_slots = tuple(slot[name] for name in wrt)
         self._plans: dict[tuple, _Plan] = {}
         self._plan: _Plan | None = None
@@ -226,13 +254,12 @@ class Executor:
             )
         target = {self._slot[name]: n for n, name in enumerate(targets)}
         into = _Pass("backward_into", "u, p, t", plan.shapes, plan.buffers, self._dtype)
-        _backward_lines(into, [st for st in self._steps if st.j not in target])
-        last = [st for st in self._steps if st.j in target]
+        inner, last = into_order(self._steps, target)
+        _backward_lines(into, inner)
         waiting = []
-        for n, st in enumerate(last):
+        for st, in_place in last:
             tn = target[st.j]
             args = f"p[{st.i}], u[{st.i}], {_slots('u', st.args)}"
-            in_place = st.j not in set().union(*(s.reads for s in last[n:]))
             acc = st.fn.accumulate_fn(st.k) if in_place else None
             comment = f"t[{tn}] (p^{st.j}) += p^{st.i} J^{{{st.j}->{st.i}}}"
             if acc is not None:
@@ -343,14 +370,14 @@ def _slots(prefix: str, slots) -> str:
     return ", ".join(f"{prefix}[{a}]" for a in slots)
 
 
-def _product(pass_: _Pass, st: _Step) -> str:
+def _product(pass_: _Pass, st: BackwardStep) -> str:
     """The call computing p^i J^{j->i} into a buffer shaped like u^j."""
     vjp = pass_.bind("v" + st.name, st.fn.vjp_fn(st.k))
     out = pass_.buffer("b" + st.name, st.j)
     return f"{vjp}(p[{st.i}], u[{st.i}], {_slots('u', st.args)}, out={out})"
 
 
-def _backward_lines(pass_: _Pass, steps: list[_Step]) -> None:
+def _backward_lines(pass_: _Pass, steps: list[BackwardStep]) -> None:
     """p^j = sum over children i of p^i J^{j->i}: the first child's product is stored, the
     others are added to it."""
     seen: set[int] = set()

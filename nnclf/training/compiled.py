@@ -4,16 +4,18 @@ Contract
 --------
 :class:`CompiledSteps` turns a :class:`~nnclf.graph.graph.Graph` into one function that runs many
 SGD steps in native code: for each step, gather the picked rows of the data into the data
-leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of
-``graph._backward_plan(params)``, the parameter update (plain SGD fused into the backward
-pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
-gradients, as :mod:`nnclf.training.optimizers` writes them) and, with averaging, the running average
-avg <- avg + r (theta - avg); eta^t and the averaging rate r^t (0 before averaging starts)
-are read from arrays of the chunk's values, computed in Python. The source is generated
-from the plan and calls each vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names
-every value and kernel by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7,
-``v9_4_0`` the VJP of f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second
-state array of parameter vertex 4, ``avg4`` its average), so no user text is ever compiled.
+leaves, the forward pass u^i = f^i(A^i) in vertex order, the backward pass of the
+executor's own plan (:func:`~nnclf.graph.executor.backward_steps`, ordered by
+:func:`~nnclf.graph.executor.into_order`), the parameter update (plain SGD fused into the
+backward pass, or clipping, l2 and a plain, momentum, Nesterov, Adagrad or Adam update on the
+gradients: the compiled form of each rule of :mod:`nnclf.training.updates`, whose numpy form
+the numpy engine runs) and, with averaging, the running average avg <- avg + r (theta - avg);
+eta^t and the averaging rate r^t (0 before averaging starts) are read from arrays of the
+chunk's values, computed in Python. The source is generated from the plan and calls each
+vertex's :class:`~nnclf.graph.functions.Compiled` kernels; it names every value and kernel
+by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7, ``v9_4_0`` the VJP of
+f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second state array of parameter
+vertex 4, ``avg4`` its average), so no user text is ever compiled.
 
 Caching: the generated module is written to :func:`cache_dir` under a name made from a hash
 of its source and of every kernel's source, and its step function is jitted with numba's
@@ -40,6 +42,17 @@ import numpy as np
 
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
+from nnclf.graph.executor import backward_steps, into_order
+from nnclf.training.updates import (
+    AVERAGE,
+    CLIP_SCALE,
+    CLIP_SQUARES,
+    DECAY,
+    MOMENTUM,
+    RULES,
+    SGD,
+    UpdateRule,
+)
 
 __all__ = ["numba_version", "missing_compiled_form", "cache_dir", "Update", "CompiledSteps"]
 
@@ -123,74 +136,6 @@ def _add_into(target, x):
     _axpy(target, 1.0, x)
 
 
-def _sum_squares(x):
-    s = 0.0
-    for i in range(x.size):
-        s += x.flat[i] * x.flat[i]
-    return s
-
-
-def _scale(x, c):
-    for i in range(x.size):
-        x.flat[i] = x.flat[i] * c
-
-
-def _decay(g, coefficient, theta):
-    # g + coefficient * theta: the gradient of L + (coefficient / 2) ||theta||^2.
-    for i in range(g.size):
-        g.flat[i] = g.flat[i] + coefficient * theta.flat[i]
-
-
-def _sgd(theta, g, eta):
-    for i in range(theta.size):
-        theta.flat[i] -= eta * g.flat[i]
-
-
-def _momentum(theta, g, v, eta, mass, nesterov):
-    # v <- mass v - eta g; theta <- theta + v, or theta + mass v - eta g (Nesterov).
-    for i in range(theta.size):
-        v.flat[i] = v.flat[i] * mass - eta * g.flat[i]
-        theta.flat[i] += mass * v.flat[i] - eta * g.flat[i] if nesterov else v.flat[i]
-
-
-def _adagrad(theta, g, G, eta, epsilon):
-    # G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon).
-    for i in range(theta.size):
-        G.flat[i] += g.flat[i] * g.flat[i]
-        theta.flat[i] -= eta * g.flat[i] / (math.sqrt(G.flat[i]) + epsilon)
-
-
-def _adam(theta, g, m, v, eta, beta1, beta2, epsilon, c1, c2):
-    # m, v <- the moments' running means; theta <- theta - eta mhat / (sqrt(vhat) + epsilon),
-    # with the bias corrections c1 = 1 - beta1^k, c2 = 1 - beta2^k.
-    for i in range(theta.size):
-        m.flat[i] = m.flat[i] * beta1 + (1.0 - beta1) * g.flat[i]
-        v.flat[i] = v.flat[i] * beta2 + (1.0 - beta2) * g.flat[i] * g.flat[i]
-        theta.flat[i] -= eta * (m.flat[i] / c1) / (math.sqrt(v.flat[i] / c2) + epsilon)
-
-
-def _average(avg, theta, rate):
-    # avg <- avg + rate (theta - avg), rate = 1 / (steps averaged).
-    for i in range(avg.size):
-        avg.flat[i] += rate * (theta.flat[i] - avg.flat[i])
-
-
-_HELPERS = (
-    _gather_rows,
-    _gather_standardized,
-    _axpy,
-    _add_into,
-    _sum_squares,
-    _scale,
-    _decay,
-    _sgd,
-    _momentum,
-    _adagrad,
-    _adam,
-    _average,
-)
-
-
 # ------------------------------------------------------------------ generating the step
 
 
@@ -213,29 +158,39 @@ class Update:
     average: bool = False
 
     @property
+    def rule(self) -> UpdateRule:
+        """The update rule (:mod:`nnclf.training.updates`) whose compiled form each step calls."""
+        if self.optimizer == "sgd":
+            return MOMENTUM if self.momentum else SGD
+        return RULES[self.optimizer]
+
+    @property
     def fused(self) -> bool:
-        return (
-            self.optimizer == "sgd"
-            and self.momentum == 0
-            and not self.l2
-            and self.clip_norm is None
-        )
+        return self.rule.fusable and not self.l2 and self.clip_norm is None
 
     @property
     def slots(self) -> int:
         """How many arrays of state per parameter the rule keeps."""
-        return {"adagrad": 1, "adam": 2}.get(self.optimizer, 1 if self.momentum else 0)
+        return len(self.rule.slots)
+
+    def values(self) -> dict:
+        """The value of each hyperparameter the step reads, by its name in the step: l2's
+        coefficient and clipping's ``max_norm``, then the rule's own."""
+        every = {
+            "l2": self.l2 or 0.0,
+            "max_norm": self.clip_norm or 0.0,
+            "mass": self.momentum,
+            "nesterov": self.nesterov,
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "epsilon": self.epsilon,
+        }
+        return {name: every[name] for name in ("l2", "max_norm", *self.rule.hyper)}
 
     def hyper(self) -> np.ndarray:
+        """The numbers of :meth:`values` (flags are written into the step as constants)."""
         return np.array(
-            [
-                self.l2 or 0.0,
-                self.momentum,
-                self.clip_norm or 0.0,
-                self.beta1,
-                self.beta2,
-                self.epsilon,
-            ]
+            [float(v) for v in self.values().values() if not isinstance(v, bool)] or [0.0]
         )
 
 
@@ -281,8 +236,13 @@ def _generate(
             src.emit(f"s{i}_{slot} = S[{slot * len(param_ids) + k}]", 1)
         if update.average:
             src.emit(f"avg{i} = A[{k}]", 1)
-    src.emit("l2 = hyper[0]\n    mass = hyper[1]\n    max_norm = hyper[2]", 1)
-    src.emit("beta1 = hyper[3]\n    beta2 = hyper[4]\n    epsilon = hyper[5]", 1)
+    slot = 0
+    for name, value in update.values().items():
+        if isinstance(value, bool):
+            src.emit(f"{name} = {value}", 1)
+        else:
+            src.emit(f"{name} = hyper[{slot}]", 1)
+            slot += 1
     src.emit("for step in range(picks.shape[0]):", 1)
     src.emit("rows = picks[step]\n        eta = etas[step]")
     for k, name in enumerate(data):
@@ -311,7 +271,7 @@ def _generate(
     if update.average:
         src.emit("rate = rates[step]\n        if rate > 0.0:")
         for i in param_ids:
-            src.call("average", _average, f"avg{i}, u{i}, rate", 3)
+            src.call("average", AVERAGE.compiled, f"avg{i}, u{i}, rate", 3)
     src.emit("loss_sum += loss")
     src.emit("return picks.shape[0], loss_sum, 0.0", 1)
     return src
@@ -322,69 +282,62 @@ def _decayed(update: Update, params, number) -> set:
 
 
 def _backward(src: _Source, graph, param_ids: list[int], update: Update) -> None:
-    """p^j = sum_i p^i J^{j->i}: every vertex's p first, then the parameters' (which may
-    be added into the parameters themselves, after every VJP that reads them has run)."""
-    steps = []
-    for v, edges in graph._backward_plan(tuple(graph.vertices[i - 1].name for i in param_ids)):
-        args = ", ".join(f"u{p.index}" for p in v.parents)
-        steps.extend((v, k, p.index, args) for k, p in edges)
-    inner = [st for st in steps if st[2] not in param_ids]
-    last = [st for st in steps if st[2] in param_ids]
-    # Added into a parameter in place only if no later VJP reads that parameter.
-    fused = update.fused and not any(
-        st[2] in {s[0].parents[r].index for s in last[n + 1 :] for r in s[0].fn.reads[s[1]]}
-        for n, st in enumerate(last)
-    )
+    """p^j = sum_i p^i J^{j->i}, from the executor's own plan
+    (:func:`~nnclf.graph.executor.backward_steps` and :func:`~nnclf.graph.executor.into_order`):
+    every vertex's p first, then the parameters' (added into the parameters themselves when
+    the update is fused and every step may add in place)."""
+    steps = backward_steps(graph, tuple(graph.vertices[i - 1].name for i in param_ids))
+    inner, last = into_order(steps, set(param_ids))
+    fused = update.fused and all(in_place for _, in_place in last)
     seen: set[int] = set()
-    for v, k, j, args in inner + last:
-        vjp = v.fn.compiled.vjps[k]
-        name = f"v{v.index}_{j}_{k}"
-        g = f"p{v.index}, u{v.index}, {args}"
-        if fused and j in param_ids:
-            acc = v.fn.compiled.accumulators[k] if v.fn.compiled.accumulators else None
+    for st in inner + [st for st, _ in last]:
+        vjp = st.fn.compiled.vjps[st.k]
+        name = f"v{st.i}_{st.j}_{st.k}"
+        g = f"p{st.i}, u{st.i}, " + ", ".join(f"u{a}" for a in st.args)
+        if fused and st.j in param_ids:
+            acc = st.fn.compiled.accumulators[st.k] if st.fn.compiled.accumulators else None
             if acc is not None:
-                src.call(f"a{v.index}_{j}_{k}", acc, f"u{j}, -eta, {g}")
+                src.call(f"a{st.i}_{st.j}_{st.k}", acc, f"u{st.j}, -eta, {g}")
             else:
-                src.call(name, vjp, f"{g}, t{j}")
-                src.call("axpy", _axpy, f"u{j}, -eta, t{j}")
-        elif j in seen:
-            src.call(name, vjp, f"{g}, t{j}")
-            src.call("add_into", _add_into, f"p{j}, t{j}")
+                src.call(name, vjp, f"{g}, t{st.j}")
+                src.call("axpy", _axpy, f"u{st.j}, -eta, t{st.j}")
+        elif st.j in seen:
+            src.call(name, vjp, f"{g}, t{st.j}")
+            src.call("add_into", _add_into, f"p{st.j}, t{st.j}")
         else:
-            src.call(name, vjp, f"{g}, p{j}")
-        seen.add(j)
+            src.call(name, vjp, f"{g}, p{st.j}")
+        seen.add(st.j)
     src.fused = fused
 
 
 def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bool]) -> None:
     """Clipping by global norm, l2 on the decayed parameters, then the update rule, on the
-    gradients p^j (as :mod:`nnclf.training.optimizers` does); nothing when the step was fused."""
+    gradients p^j: one call per parameter to the compiled form of each part defined in
+    :mod:`nnclf.training.updates` (whose numpy forms :mod:`nnclf.training.optimizers`
+    runs); nothing when the step was fused."""
     if src.fused:
         return
     if update.clip_norm is not None:
         src.emit("norm = 0.0")
         for i in param_ids:
             src.emit(f"norm += sum_squares(p{i})")
-        src.kernels["sum_squares"] = _sum_squares
+        src.kernels["sum_squares"] = CLIP_SQUARES.compiled
         src.emit("norm = math.sqrt(norm)\n        if norm > max_norm:")
         for i in param_ids:
-            src.call("scale", _scale, f"p{i}, max_norm / norm", 3)
+            src.call("scale", CLIP_SCALE.compiled, f"p{i}, max_norm / norm", 3)
     for i, decay in zip(param_ids, decayed):
         if decay and update.l2:
-            src.call("decay", _decay, f"p{i}, l2, u{i}")
-    if update.optimizer == "adam":
-        src.emit("K[0] += 1.0\n        c1 = 1.0 - beta1 ** K[0]\n        c2 = 1.0 - beta2 ** K[0]")
+            src.call("decay", DECAY.compiled, f"p{i}, l2, u{i}")
+    rule = update.rule
+    hyper = ", ".join(rule.hyper)
+    if rule.scalars is not None:
+        src.kernels[f"{rule.name}_scalars"] = rule.scalars
+        src.emit(
+            f"K[0] += 1.0\n        {', '.join(rule.counted)} = {rule.name}_scalars(K[0], {hyper})"
+        )
     for i in param_ids:
-        if update.optimizer == "adagrad":
-            src.call("adagrad", _adagrad, f"u{i}, p{i}, s{i}_0, eta, epsilon")
-        elif update.optimizer == "adam":
-            src.call(
-                "adam", _adam, f"u{i}, p{i}, s{i}_0, s{i}_1, eta, beta1, beta2, epsilon, c1, c2"
-            )
-        elif update.momentum:
-            src.call("momentum", _momentum, f"u{i}, p{i}, s{i}_0, eta, mass, {update.nesterov}")
-        else:
-            src.call("sgd", _sgd, f"u{i}, p{i}, eta")
+        args = [f"u{i}", f"p{i}", *(f"s{i}_{k}" for k in range(len(rule.slots))), "eta"]
+        src.call(rule.name, rule.compiled, ", ".join([*args, *rule.hyper, *rule.counted]))
 
 
 def _fingerprint(src: _Source) -> str:
@@ -498,10 +451,8 @@ class CompiledSteps:
         self._hyper = update.hyper()
         self._buffers: dict = {}
         self._run = None
-        wanted = sorted(
-            {v.index for v, _ in self._plan()}
-            | {p.index for _, edges in self._plan() for _, p in edges}
-        )
+        steps = backward_steps(graph, tuple(params))
+        wanted = sorted({st.i for st in steps} | {st.j for st in steps})
         self._slots = {i: s for s, i in enumerate(wanted)}
         self.standardized = standardized
         self._source = _generate(graph, names, data, update, self._slots, standardized)
@@ -537,9 +488,6 @@ class CompiledSteps:
         if self._run is None:
             self._run = _load(self._source, self.key)
         return U, P, T
-
-    def _plan(self):
-        return self.graph._backward_plan(tuple(self.params))
 
     def run(
         self,

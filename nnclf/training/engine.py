@@ -231,15 +231,12 @@ class CompiledLoop:
             average=average is not None,
             **spec,
         )
-        slots = {"adagrad": ("accumulator",), "adam": ("m", "v")}.get(
-            name, ("velocity",) if settings.momentum else ()
-        )
         steps = compiled.CompiledSteps(
             network.graph,
             network.params,
             ("x", "y"),
             update,
-            tuple(opt_state[slot] for slot in slots),
+            tuple(opt_state[slot] for slot in update.rule.slots),
             opt_state.get("count", {}).get("k"),
             average.values if average is not None else None,
             standardized=rows,

@@ -12,6 +12,10 @@ small functions:
 - ``update(grads, eta, params, state)``: one update of ``params`` and ``state``, in place,
   from the gradients dL/dtheta and the step size eta^t.
 
+Each update rule, transform and the average is written once, in
+:mod:`nnclf.training.updates`, with its numpy form (run here) beside its compiled form (run
+by the compiled engine); the classes here bind its hyperparameters and keep its state.
+
 :func:`make_optimizer` builds one from the settings out of small parts: gradient transforms
 applied in order (clipping by global norm, then l2 weight decay on the weight matrices) and
 an update rule, ``train.optimizer``. With g the transformed gradient of one parameter
@@ -46,6 +50,7 @@ against :data:`OPTIMIZERS` and fills in its defaults; :func:`state_arrays` and
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +62,17 @@ from nnclf.base.rules import Rule as Setting
 from nnclf.base.rules import number
 from nnclf.base.suggest import did_you_mean
 from nnclf.errors import CheckpointError, ConfigError
+from nnclf.training.updates import (
+    ADAGRAD,
+    ADAM,
+    AVERAGE,
+    CLIP_SCALE,
+    CLIP_SQUARES,
+    DECAY,
+    MOMENTUM,
+    SGD,
+    UpdateRule,
+)
 
 __all__ = [
     "Optimizer",
@@ -90,27 +106,30 @@ def decayed(params: Arrays) -> tuple[str, ...]:
 
 
 def clip_by_global_norm(max_norm: float) -> Transform:
-    """g -> g * max_norm / ||g|| when the norm over all gradients exceeds ``max_norm``."""
+    """g -> g * max_norm / ||g|| when the norm over all gradients exceeds ``max_norm``
+    (:data:`~nnclf.training.updates.CLIP_SQUARES`, :data:`~nnclf.training.updates.CLIP_SCALE`)."""
+    squares, rescaled = CLIP_SQUARES.numpy, CLIP_SCALE.numpy
 
     def transform(grads: Arrays, params: Arrays) -> Arrays:
-        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+        norm = math.sqrt(sum(squares(g) for g in grads.values()))
         if norm <= max_norm:
             return grads
         scale = max_norm / norm
-        return {name: g * scale for name, g in grads.items()}
+        return {name: rescaled(g, scale) for name, g in grads.items()}
 
     return transform
 
 
 def l2_decay(coefficient: float) -> Transform:
     """g -> g + coefficient * theta for the weight matrices (:func:`decayed`): the gradient
-    of L + (coefficient / 2) ||theta||^2."""
+    of L + (coefficient / 2) ||theta||^2 (:data:`~nnclf.training.updates.DECAY`)."""
+    decay = DECAY.numpy
 
     def transform(grads: Arrays, params: Arrays) -> Arrays:
         # New arrays, never in place: the gradients are the executor's buffers.
         names = decayed(params)
         return {
-            name: g + coefficient * params[name] if name in names else g
+            name: decay(g, coefficient, params[name]) if name in names else g
             for name, g in grads.items()
         }
 
@@ -120,80 +139,64 @@ def l2_decay(coefficient: float) -> Transform:
 # ---------------------------------------------------------------------- update rules
 
 
-@dataclass(frozen=True)
-class Rule:
-    """An update rule: ``init(params) -> state`` and ``apply(grads, eta, params, state)``."""
-
-    init: Callable[[Arrays], dict]
-    apply: Callable[[Arrays, float, dict, dict], None]
-    plain: bool = False
-
-
-def sgd() -> Rule:
-    """theta <- theta - eta g."""
-
-    def apply(grads, eta, params, state):
-        for name, g in grads.items():
-            params[name] -= eta * g
-
-    return Rule(lambda params: {}, apply, plain=True)
-
-
-def momentum(mass: float, nesterov: bool = False) -> Rule:
-    """v <- mass v - eta g, then theta <- theta + v, or with Nesterov
-    theta <- theta + mass v - eta g."""
-
-    def init(params):
-        return {"velocity": {name: np.zeros_like(p) for name, p in params.items()}}
-
-    def apply(grads, eta, params, state):
-        velocity = state["velocity"]
-        for name, g in grads.items():
-            v = velocity[name]
-            v *= mass
-            v -= eta * g
-            params[name] += mass * v - eta * g if nesterov else v
-
-    return Rule(init, apply)
-
-
 def _zeros(params: Arrays) -> dict[str, np.ndarray]:
     return {name: np.zeros_like(p) for name, p in params.items()}
 
 
-def adagrad(epsilon: float) -> Rule:
-    """G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon)."""
+@dataclass(frozen=True)
+class Rule:
+    """An :class:`~nnclf.training.updates.UpdateRule` with its hyperparameters' values, run
+    by its numpy form: ``init(params) -> state`` and ``apply(grads, eta, params, state)``."""
 
-    def apply(grads, eta, params, state):
-        accumulator = state["accumulator"]
+    rule: UpdateRule
+    hyper: tuple = ()
+
+    @property
+    def plain(self) -> bool:
+        """Whether the update may be fused into the backward pass (plain SGD)."""
+        return self.rule.fusable
+
+    def init(self, params: Arrays) -> dict:
+        """A zero array per slot and parameter, and ``{"count": {"k": [0]}}`` if counted."""
+        state = {slot: _zeros(params) for slot in self.rule.slots}
+        if self.rule.scalars is not None:
+            state["count"] = {"k": np.zeros(1)}
+        return state
+
+    def apply(self, grads: Arrays, eta: float, params: Arrays, state: dict) -> None:
+        """theta <- the rule's update of theta, for every parameter, in place."""
+        rule, hyper = self.rule, self.hyper
+        scalars = ()
+        if rule.scalars is not None:
+            count = state["count"]["k"]
+            count += 1.0
+            scalars = rule.scalars(float(count[0]), *hyper)
+        slots = [state[slot] for slot in rule.slots]
         for name, g in grads.items():
-            G = accumulator[name]
-            G += g * g
-            params[name] -= eta * g / (np.sqrt(G) + epsilon)
+            rule.numpy(params[name], g, *[s[name] for s in slots], eta, *hyper, *scalars)
 
-    return Rule(lambda params: {"accumulator": _zeros(params)}, apply)
+
+def sgd() -> Rule:
+    """theta <- theta - eta g (:data:`~nnclf.training.updates.SGD`)."""
+    return Rule(SGD)
+
+
+def momentum(mass: float, nesterov: bool = False) -> Rule:
+    """v <- mass v - eta g, then theta <- theta + v, or with Nesterov
+    theta <- theta + mass v - eta g (:data:`~nnclf.training.updates.MOMENTUM`)."""
+    return Rule(MOMENTUM, (mass, nesterov))
+
+
+def adagrad(epsilon: float) -> Rule:
+    """G <- G + g*g; theta <- theta - eta g / (sqrt(G) + epsilon)
+    (:data:`~nnclf.training.updates.ADAGRAD`)."""
+    return Rule(ADAGRAD, (epsilon,))
 
 
 def adam(beta1: float, beta2: float, epsilon: float) -> Rule:
-    """Adam, Kingma and Ba's Algorithm 1 (see the module docstring), k counting its updates."""
-
-    def init(params):
-        return {"m": _zeros(params), "v": _zeros(params), "count": {"k": np.zeros(1)}}
-
-    def apply(grads, eta, params, state):
-        count = state["count"]["k"]
-        count += 1.0
-        k = float(count[0])
-        c1, c2 = 1.0 - beta1**k, 1.0 - beta2**k
-        for name, g in grads.items():
-            m, v = state["m"][name], state["v"][name]
-            m *= beta1
-            m += (1.0 - beta1) * g
-            v *= beta2
-            v += (1.0 - beta2) * g * g
-            params[name] -= eta * (m / c1) / (np.sqrt(v / c2) + epsilon)
-
-    return Rule(init, apply)
+    """Adam, Kingma and Ba's Algorithm 1 (:data:`~nnclf.training.updates.ADAM`), k counting
+    its updates."""
+    return Rule(ADAM, (beta1, beta2, epsilon))
 
 
 # ---------------------------------------------------------------------- the optimizer
@@ -216,26 +219,31 @@ class Optimizer:
             grads = transform(grads, params)
         self.rule.apply(grads, eta, params, state)
 
-    @property
+    @functools.cached_property
     def fused(self) -> bool:
         """True when :meth:`step` adds the seeded backward pass straight into the parameters."""
         return self.rule.plain and not self.transforms
 
-    def stepper(self, params: Arrays, state: dict) -> Callable[[object, float], None]:
-        """``step(executor, eta)``: backward pass and update after the executor's forward
-        pass, bound to ``params`` and ``state`` (the trainer's per-step call)."""
+    def step(self, executor, eta: float, params: Arrays, state: dict) -> None:
+        """The notes' update after the executor's forward pass: the backward pass
+        (p^n = 1, p^j = sum_i p^i J^{j->i}), then theta <- theta - eta^t dL/dtheta by the
+        rule, for every parameter theta.
+
+        Plain SGD is fused (:attr:`fused`): the update is linear in the gradient and
+        backpropagation is linear in its seed, so the backward pass seeded with
+        p^n = -eta^t and added into the parameters is the very same update, with no
+        gradient array in between.
+        """
         if self.fused:
-
-            def step(executor, eta: float) -> None:
-                # p^n = -eta^t, summed into the parameters: theta - eta^t dL/dtheta.
-                executor.backward(-eta, into=params)
+            executor.backward(-eta, into=params)  # theta <- theta + (-eta^t) dL/dtheta
         else:
-            update = self.update
+            grads = executor.backward(1.0)  # p^n = 1: dL/dtheta
+            self.update(grads, eta, params, state)  # theta <- theta - eta^t g, by the rule
 
-            def step(executor, eta: float) -> None:
-                update(executor.backward(1.0), eta, params, state)
-
-        return step
+    def stepper(self, params: Arrays, state: dict) -> Callable[[object, float], None]:
+        """``step(executor, eta)``: :meth:`step` bound to ``params`` and ``state``."""
+        step = self.step
+        return lambda executor, eta: step(executor, eta, params, state)
 
 
 # ---------------------------------------------------------------------- the setting
@@ -376,8 +384,9 @@ class RunningAverage:
         if t >= self.start:
             self.count += 1
             rate = 1.0 / self.count
+            average = AVERAGE.numpy
             for name, avg in self.values.items():
-                avg += rate * (params[name] - avg)
+                average(avg, params[name], rate)
 
     def rates(self, first: int, stop: int) -> np.ndarray:
         """The rate 1 / n of :meth:`update` at each step first .. stop - 1, 0 before

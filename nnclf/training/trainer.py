@@ -11,9 +11,11 @@ The default is the notes' algorithm exactly::
 
 :meth:`Trainer.fit` is that loop; each line is one part with one job. "Pick i" is the
 :class:`~nnclf.training.sampler.Sampler`; eta^t the :class:`~nnclf.training.schedules.Schedule`; L the forward
-pass of the network's graph; the update the :class:`~nnclf.training.optimizers.Optimizer`, which runs
-the backward pass (for plain SGD seeded with p^n = -eta^t and added into the parameters in
-place). Around the loop: evaluations every epoch (or every ``eval_every`` steps), each a
+pass of the network's graph; the update :meth:`Optimizer.step
+<nnclf.training.optimizers.Optimizer.step>`: the backward pass, then theta <- theta - eta^t
+dL/dtheta by the update rule, defined once in :mod:`nnclf.training.updates` for both engines
+(for plain SGD fused: the backward pass seeded with p^n = -eta^t and added into the
+parameters in place). Around the loop: evaluations every epoch (or every ``eval_every`` steps), each a
 history row, shown by a :class:`~nnclf.training.progress.Progress` reporter, given to the callbacks and
 to the :class:`~nnclf.training.stopping.EarlyStopper`; Ctrl-C, which stops between two steps;
 divergence, which puts back the last finite parameters and raises
@@ -291,7 +293,8 @@ class Trainer:
         executor = self.network.executor()
         leaves = self.network.leaf_values(X[0], y[0])
         schedule = self.schedule
-        step = self.optimizer.stepper(self.network.params, self.opt_state)
+        params, opt_state = self.network.params, self.opt_state
+        step = self.optimizer.step
         average = self.average.update if self.average is not None else None
         # Continue the running sum (not a fresh partial sum), so that the additions happen in
         # the same order however the run is cut into calls: resumed histories match exactly.
@@ -308,9 +311,9 @@ class Trainer:
                 loss = executor.forward(leaves)  # L = -log p(y_i | x_i)
                 if not math.isfinite(loss):
                     self._diverged(t + 1, f"the loss is {loss}")
-                step(executor, eta)  # theta <- theta - eta dL/dtheta
+                step(executor, eta, params, opt_state)  # theta <- theta - eta dL/dtheta
                 if average is not None:
-                    average(self.network.params, t + 1)
+                    average(params, t + 1)
                 loss_sum += loss
                 t += 1
         finally:
