@@ -5,8 +5,8 @@ Contract
 :func:`file_problem` says why a path cannot be read as a data file (missing, a directory, a
 FIFO or device, a symbolic link loop, unreadable). CSV: :func:`sniff_delimiter` finds ``,``
 ``;`` or tab, :func:`read_csv_header` reads the header, :func:`read_csv_columns` the chosen
-columns as a finite float64 matrix and labels (int64 when every label is an integer, else
-strings), by a C reader, falling back to :func:`read_csv`, the careful cell-by-cell reader
+columns as a finite float64 matrix and labels (int64 when every label is an integer, uint64 when
+they need it, else strings), by a C reader, falling back to :func:`read_csv`, the careful cell-by-cell reader
 that names the line at fault. Parquet (pyarrow): :func:`parquet_columns`,
 :func:`read_parquet`. :func:`read_npz` reads ``X``, ``y``, ``feature_names``, ``X_test``,
 ``y_test`` from an ``.npz`` (never running code) and checks them: X finite numbers, labels
@@ -273,9 +273,16 @@ def parse_labels(name, cells, lines, path) -> np.ndarray:
 
 def _label_array(labels: list[str]) -> np.ndarray:
     try:
-        return np.array([int(v) for v in labels], dtype=np.int64)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond 64 bits
+        ints = [int(v) for v in labels]
+    except ValueError:
         return np.array(labels, dtype=str)
+    # uint64 for labels up to 2**64 - 1 (an unsigned 64-bit id); beyond, they are text.
+    for dtype in (np.int64, np.uint64):
+        try:
+            return np.array(ints, dtype=dtype)
+        except OverflowError:
+            pass
+    return np.array(labels, dtype=str)
 
 
 # ----------------------------------------------------------------------------- CSV, fast

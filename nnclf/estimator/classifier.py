@@ -280,7 +280,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         X, targets, w, X_val, y_val = validation_split(
             self.get_params(), X, targets, w, seeds["split"]
         )
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w)
+        self._train(
+            model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w, self.warm_start
+        )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -329,7 +331,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
             X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"]
         )
         w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w)
+        self._train(
+            model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w, open_ended=True
+        )
         return self
 
     @classmethod
@@ -408,8 +412,10 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         is cut short by an exception.
         """
         net = self.network_
-        check_same_network(self.hidden_units, self.transfer, net)
-        model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
+        check_same_network(self.hidden_units, self.transfer, net, self.dtype)
+        model = replace(
+            self.model_, network=Network.from_params(net.params, net.transfer, dtype=net.dtype)
+        )
         trainer = self._trainer
         if trainer is not None:
             trainer = Trainer.from_state(
@@ -428,13 +434,18 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         X_val,
         y_val,
         sample_weight,
+        open_ended: bool = False,
     ) -> None:
         """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
-        result becomes the fitted state."""
+        result becomes the fitted state. ``open_ended`` (``partial_fit``, ``warm_start``):
+        more calls may follow, so averaging may start after this call's last step."""
         trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
         trainer.callbacks = check_callbacks(self.callbacks)
         t_before = trainer.t
-        trainer.extend(settings.total_steps(len(X)), settings)
+        steps = settings.total_steps(len(X))
+        if not open_ended:
+            settings.check_average(steps)
+        trainer.extend(steps, settings)
         try:
             trainer.fit(X, targets, X_val, y_val, sample_weight=sample_weight)
         except DivergenceError:

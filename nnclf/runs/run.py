@@ -305,8 +305,10 @@ class _Job:
     @property
     def total_steps(self) -> int:
         try:
-            return self.cfg.train.total_steps(len(self.splits.X_train))
-        except ConfigError as e:  # a warmup longer than the run's T
+            T = self.cfg.train.total_steps(len(self.splits.X_train))
+            self.cfg.train.check_average(T)
+            return T
+        except ConfigError as e:  # a warmup longer than the run's T, or averaging after it
             raise e.within("train") from None
 
 
