@@ -571,8 +571,9 @@ def _run(argv) -> int:
         args = _parse(argv)
         return args.func(args)
     except NnclfError as e:
-        done = "; nothing was written" if isinstance(e, DivergenceError) else ""
-        _say(f"nnclf: error: {_one_line(e)}{done}")
+        if isinstance(e, DivergenceError):  # what the trainer kept in memory is not written
+            e = e.keeping("nothing was written")
+        _say(f"nnclf: error: {_one_line(e)}")
         return e.exit_code
     except KeyboardInterrupt:
         return _interrupted()

@@ -312,3 +312,150 @@ def test_nnclf_gradcheck_in_float32_says_all_agree(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "all agree"
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def diverging_fit():
+    from nnclf.graph.network import Network
+    from nnclf.training.trainer import Trainer
+
+    X, y = iris()
+    settings = SGDSettings(steps=300, schedule={"name": "constant", "eta0": 1e30})
+    trainer = Trainer(Network(4, 3, 3, "identity", seed=0), settings, seed=0, progress="none")
+    with pytest.raises(Exception) as e:
+        trainer.fit(100 * X, y)
+    return e.value
+
+
+def test_the_trainer_says_what_it_kept_and_a_caller_that_keeps_nothing_says_only_that():
+    from nnclf.errors import DivergenceError
+
+    e = diverging_fit()
+    assert isinstance(e, DivergenceError) and e.kept in str(e)
+    assert e.kept.startswith("the parameters ") and ("kept" in e.kept or "restored" in e.kept)
+    told = e.keeping("nothing was written")
+    assert str(told) == str(e).replace(e.kept, "nothing was written")
+    assert "kept" not in str(told) and "restored" not in str(told)
+    assert str(told.keeping("nothing was written")) == str(told)  # told once
+    assert str(DivergenceError("x").keeping("nothing was written")) == "x; nothing was written"
+
+
+@pytest.mark.slow
+def test_nnclf_train_that_diverges_says_nothing_was_written_and_nothing_else(tmp_path):
+    import subprocess
+
+    (tmp_path / "c.yaml").write_text(
+        "data:\n  source: sklearn:iris\n  standardize: false\nmodel:\n  hidden_units: 5\n"
+        "  transfer: identity\ntrain:\n  schedule: {name: constant, eta0: 1.0e+30}\n"
+    )
+    done = subprocess.run(
+        ["nnclf", "train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("nnclf: error: training diverged at step ")
+    assert "; nothing was written. Try a smaller step size (schedule eta0, now 1e+30)" in last
+    assert "kept" not in last and "restored" not in last
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def test_line_progress_says_once_which_engine_runs_and_the_result_records_it(capsys):
+    from nnclf.graph.network import Network
+    from nnclf.training.trainer import Trainer
+
+    X, y = iris()
+    settings = SGDSettings(epochs=3, engine="numpy")
+    trainer = Trainer(Network(4, 3, 3, seed=0), settings, seed=0, progress="lines")
+    result = trainer.fit(X, y)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "engine: numpy (train.engine is numpy)"
+    assert sum(line.startswith("engine:") for line in lines) == 1
+    assert [line.split()[:2] for line in lines[1:]] == [["step", str(150 * k)] for k in (1, 2, 3)]
+    assert result.engine == "numpy"
+    Trainer(Network(4, 3, 3, seed=0), settings, seed=0, progress="none").fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_estimator_records_its_engine():
+    X, y = iris()
+    clf = NNClassifier(hidden_units=3, epochs=1, engine="numpy", random_state=0)
+    assert not hasattr(clf, "engine_")
+    assert clf.fit(X, y).engine_ == "numpy"
+
+
+def test_a_run_records_its_engine_in_metrics_json_and_info_shows_it(tmp_path):
+    from nnclf.config.load import config_from_dict
+    from nnclf.runs import run
+    from nnclf.runs.card import format_card, model_card
+
+    cfg = config_from_dict(
+        {"data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3}, "train": {"epochs": 1}}
+    )
+    outcome = run.train(cfg, tmp_path / "r", quiet=True)
+    metrics = json.loads((outcome.run_dir / "metrics.json").read_text())
+    assert metrics["engine"] == "numpy"  # auto: a short run stays on numpy
+    card = model_card(outcome.run_dir)
+    assert card["training"]["run_engine"] == "numpy"
+    assert "run_engine" in format_card(card)
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def cli(capsys, *args):
+    from nnclf.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_evaluate_before_training_says_there_is_no_run_and_how_to_make_one(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    for command in (["evaluate", "runs/iris"], ["predict", "runs/iris", "--data", "x.csv"]):
+        code, out, err = cli(
+            capsys, *command, *(["--out", "p.csv"] if "predict" in command else [])
+        )
+        assert (code, out) == (2, "")
+        assert err == (
+            "nnclf: error: runs/iris: there is no run directory or model file here; train "
+            "one with: nnclf train CONFIG --out runs/iris\n"
+        )
+
+
+def test_evaluate_warns_when_the_data_is_the_runs_own_and_only_then(tmp_path, capsys):
+    from nnclf.config.load import config_from_dict
+    from nnclf.runs import run
+
+    cfg = config_from_dict(
+        {"data": {"source": "sklearn:iris"}, "model": {"hidden_units": 3}, "train": {"epochs": 1}}
+    )
+    outcome = run.train(cfg, tmp_path / "r", quiet=True)
+    train_rows = len(run.load_splits(cfg).X_train)
+    warning = (
+        f"nnclf: warning: --data sklearn:iris is the data this run was trained on (the same "
+        f"fingerprint), so {train_rows} of its 150 rows are training rows and the scores "
+        "overstate how the model does on new data; leave out --data to score the run's test "
+        "split\n"
+    )
+    for target in (outcome.run_dir, outcome.run_dir / "model.npz"):
+        code, out, err = cli(capsys, "evaluate", target, "--data", "sklearn:iris")
+        assert code == 0 and err == warning and "accuracy" in out
+    code, _, err = cli(capsys, "evaluate", outcome.run_dir)  # its test split: no warning
+    assert code == 0 and err == ""
+    X, y = iris()
+    other = tmp_path / "other.csv"  # the same rows but one: other data
+    rows = ["sepal length (cm),sepal width (cm),petal length (cm),petal width (cm),target"]
+    rows += [",".join(map(str, [*x, t])) for x, t in zip(X[1:], y[1:])]
+    other.write_text("\n".join(rows) + "\n")
+    code, _, err = cli(capsys, "evaluate", outcome.run_dir, "--data", other)
+    assert code == 0 and "warning" not in err, err

@@ -178,6 +178,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     best_loss_ : float
         With ``early_stopping``, the best validation loss (its parameters are the ones
         kept); otherwise the lowest value in ``loss_curve_``.
+    engine_ : {"numpy", "numba"}
+        The engine that ran the last ``fit`` or ``partial_fit`` (see ``engine``); absent
+        after :meth:`load`, which trains nothing.
 
     Examples
     --------
@@ -463,6 +466,8 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         self.model_ = model
         self._trainer = trainer
         self.t_ = trainer.t
+        if trainer.engine is not None:
+            self.engine_ = trainer.engine.name
         epochs = math.ceil((trainer.t - t_before) / trainer.sampler.steps_per_epoch(n))
         self.n_iter_ = getattr(self, "n_iter_", 0) + epochs
         self.loss_curve_ = [row["train_loss"] for row in trainer.history]
@@ -483,5 +488,6 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
             "loss_curve_",
             "validation_scores_",
             "best_loss_",
+            "engine_",
         ):
             self.__dict__.pop(name, None)
