@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
 ``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a training run is saved
 and can be resumed); 143 terminated (SIGTERM, as sent by ``timeout``, ``docker stop`` or
-Slurm, is handled exactly like Ctrl-C).
+Slurm, is handled exactly like Ctrl-C; ``timeout`` itself exits 124 unless given
+``--preserve-status``, with which it passes on nnclf's 143).
 
 Errors end here, at the edge. What nnclf refuses on purpose is an
 :class:`~nnclf.errors.NnclfError` (a bad command line is a :class:`~nnclf.errors.UsageError`):

@@ -459,3 +459,39 @@ def test_evaluate_warns_when_the_data_is_the_runs_own_and_only_then(tmp_path, ca
     other.write_text("\n".join(rows) + "\n")
     code, _, err = cli(capsys, "evaluate", outcome.run_dir, "--data", other)
     assert code == 0 and "warning" not in err, err
+
+
+def test_a_nan_best_in_an_older_checkpoint_is_forgotten():
+    s = plateau(1.0, patience=1)
+    s.load_state_dict({"reductions": 0, "best": NAN, "bad_evals": 0})
+    assert s.state["best"] is None and not s.observe(3.0) and s.state["best"] == 3.0
+    stopper = EarlyStopper(EarlyStopping("val_loss", patience=1))
+    stopper.load_state_dict({"best_score": NAN, "best_step": 10, "bad_evals": 0})
+    assert not stopper.update(3.0, 20) and stopper.best_score == 3.0
+
+
+@pytest.mark.slow
+def test_uint64_labels_come_back_exactly_from_nnclf_predict_and_evaluate(tmp_path):
+    import subprocess
+
+    X, y = iris()
+    labels = BIG[y]
+    rows = ["a,b,c,d,label"] + [",".join([*map(str, x), str(v)]) for x, v in zip(X, labels)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "c.yaml").write_text(
+        f"data:\n  source: {tmp_path / 'd.csv'}\n  target: label\nmodel:\n  hidden_units: 5\n"
+        "train:\n  epochs: 5\n"
+    )
+
+    def nnclf(*args):
+        done = subprocess.run(["nnclf", *map(str, args)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    nnclf("train", tmp_path / "c.yaml", "--out", tmp_path / "run")
+    nnclf("predict", tmp_path / "run", "--data", tmp_path / "d.csv", "--out", tmp_path / "p.csv")
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == f"label,p_0,p_{2**63},p_{2**64 - 1}"
+    assert {line.split(",")[0] for line in lines[1:]} <= {"0", str(2**63), str(2**64 - 1)}
+    scores = json.loads(nnclf("evaluate", tmp_path / "run", "--json"))
+    assert [c["label"] for c in scores["per_class"]] == [0, 2**63, 2**64 - 1]

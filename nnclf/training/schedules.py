@@ -175,7 +175,9 @@ class PlateauSchedule(Schedule):
                 f"checkpoint: its plateau schedule state {state!r} should be "
                 "{reductions, best, bad_evals}; use the file nnclf wrote"
             )
-        self.state.update(reductions=k, best=None if best is None else float(best), bad_evals=bad)
+        # A NaN best (a checkpoint of an older nnclf) is no best at all.
+        best = None if best is None or math.isnan(best) else float(best)
+        self.state.update(reductions=k, best=best, bad_evals=bad)
 
 
 def _bad(problem: str) -> ConfigError:

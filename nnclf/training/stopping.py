@@ -70,6 +70,8 @@ class EarlyStopper:
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.best_score = state["best_score"]
+        best = state["best_score"]
+        # A NaN best (a checkpoint of an older nnclf) is no best at all.
+        self.best_score = None if best is None or math.isnan(best) else best
         self.best_step = state["best_step"]
         self.bad_evals = int(state["bad_evals"])
