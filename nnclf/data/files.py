@@ -5,9 +5,9 @@ Contract
 :func:`file_problem` says why a path cannot be read as a data file (missing, a directory, a
 FIFO or device, a symbolic link loop, unreadable). CSV: :func:`sniff_delimiter` finds ``,``
 ``;`` or tab, :func:`read_csv_header` reads the header, :func:`read_csv_columns` the chosen
-columns as a finite float64 matrix and labels (int64 when every label is an integer, uint64 when
-they need it, else strings), by a C reader, falling back to :func:`read_csv`, the careful cell-by-cell reader
-that names the line at fault. Parquet (pyarrow): :func:`parquet_columns`,
+columns as a finite float64 matrix and labels (int64 when every label is an integer, uint64
+when they need it, else strings), by a C reader, falling back to :func:`read_csv`, the careful
+cell-by-cell reader that names the line at fault. Parquet (pyarrow): :func:`parquet_columns`,
 :func:`read_parquet`. :func:`read_npz` reads ``X``, ``y``, ``feature_names``, ``X_test``,
 ``y_test`` from an ``.npz`` (never running code) and checks them: X finite numbers, labels
 integers, booleans, strings (UTF-8 bytes become strings) or finite floats.

@@ -6,8 +6,9 @@ Contract
 estimates du^n/du^j_k = (f(u + eps e_k) - f(u - eps e_k)) / (2 eps), and compares it with the
 backward pass. The finite differences are always taken in float64, on a float64 copy of the
 graph (:meth:`~nnclf.graph.graph.Graph.astype`) at the point the graph sees: a float32
-graph's backward pass is checked against an estimate its own rounding does not spoil. An entry passes when |analytic - numeric| <= atol + rtol |numeric|
-(the defaults eps = 1e-6, atol = 1e-5, rtol = 1e-3 are PyTorch's). The report gives, per leaf,
+graph's backward pass is checked against an estimate its own rounding does not spoil. An
+entry passes when |analytic - numeric| <= atol + rtol |numeric| (the defaults eps = 1e-6,
+atol = 1e-5, rtol = 1e-3 are PyTorch's). The report gives, per leaf,
 the largest absolute and relative errors.
 
 ``check_function(fn, *args)`` does the same for one local function: for each argument position
