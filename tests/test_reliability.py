@@ -495,3 +495,12 @@ def test_uint64_labels_come_back_exactly_from_nnclf_predict_and_evaluate(tmp_pat
     assert {line.split(",")[0] for line in lines[1:]} <= {"0", str(2**63), str(2**64 - 1)}
     scores = json.loads(nnclf("evaluate", tmp_path / "run", "--json"))
     assert [c["label"] for c in scores["per_class"]] == [0, 2**63, 2**64 - 1]
+
+
+def test_class_and_sample_weights_whose_product_overflows_keep_their_ratios():
+    from nnclf.training.weights import example_weights
+
+    y = np.array([0, 1, 1, 0])
+    w = example_weights(y, np.array([0, 1]), {1: 1e300}, sample_weight=[1.0, 1e10, 2e10, 4.0])
+    assert np.isfinite(w).all() and w[2] == 2 * w[1] and w[3] == 4 * w[0]
+    assert np.log(w[1]) - np.log(w[0]) == pytest.approx(310 * np.log(10), rel=1e-12)
