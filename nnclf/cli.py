@@ -4,7 +4,8 @@ Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
 ``nnclf: error: ...``, and nothing written); 130 interrupted (Ctrl-C; a training run is saved
 and can be resumed); 143 terminated (SIGTERM, as sent by ``timeout``, ``docker stop`` or
-Slurm, is handled exactly like Ctrl-C).
+Slurm, is handled exactly like Ctrl-C; ``timeout`` itself exits 124 unless given
+``--preserve-status``, with which it passes on nnclf's 143).
 
 Errors end here, at the edge. What nnclf refuses on purpose is an
 :class:`~nnclf.errors.NnclfError` (a bad command line is a :class:`~nnclf.errors.UsageError`):
@@ -635,8 +636,9 @@ def _run(argv) -> int:
         args = _parse(argv)
         return args.func(args)
     except NnclfError as e:
-        done = "; nothing was written" if isinstance(e, DivergenceError) else ""
-        _say(f"nnclf: error: {_one_line(e)}{done}")
+        if isinstance(e, DivergenceError):  # what the trainer kept in memory is not written
+            e = e.keeping("nothing was written")
+        _say(f"nnclf: error: {_one_line(e)}")
         return e.exit_code
     except KeyboardInterrupt:
         return _interrupted()

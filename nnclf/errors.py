@@ -100,6 +100,23 @@ class UsageError(NnclfError):
 
 
 class DivergenceError(NnclfError):
-    """The loss became NaN or infinite; the message says at which step and what to do."""
+    """The loss became NaN or infinite; the message says at which step and what to do.
+
+    ``kept``, when given, is the clause of the message that says what became of the
+    parameters in memory; a caller that keeps none of them says so with :meth:`keeping`.
+    """
 
     exit_code = 1
+
+    def __init__(self, problem: str, *, name: str | None = None, kept: str | None = None):
+        super().__init__(problem, name=name)
+        self.kept = kept
+
+    def keeping(self, instead: str) -> DivergenceError:
+        """The same error with the clause ``kept`` replaced by ``instead`` (e.g. "nothing was
+        written", where nothing of the run is kept), or ``instead`` added when there is none."""
+        if self.kept and self.kept in self.problem:
+            problem = self.problem.replace(self.kept, instead, 1)
+        else:
+            problem = f"{self.problem}; {instead}"
+        return DivergenceError(problem, name=self.name, kept=instead)

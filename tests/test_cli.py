@@ -244,6 +244,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_printed_command_resumes_it(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr.readline().startswith("engine: ")  # said once, first
     first_line = proc.stderr.readline()
     assert first_line.startswith("step 100 ")
     proc.send_signal(signal.SIGINT)
@@ -873,9 +874,11 @@ def _check_bad_input(name, result, before, after):
     assert code == 2 or name == "diverged"  # every user error exits 2; divergence exits 1
     assert result.returncode == code, result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("nnclf: error: ") and result.stderr.count("\n") == 1, (
-        result.stderr
-    )
+    stderr = result.stderr
+    if name == "diverged":  # training started, and line-mode progress said which engine ran it
+        engine, stderr = stderr.split("\n", 1)
+        assert engine.startswith("engine: numpy ("), result.stderr
+    assert stderr.startswith("nnclf: error: ") and stderr.count("\n") == 1, result.stderr
     assert text in result.stderr
     assert "Traceback" not in result.stderr
     assert after == before  # nothing written, nothing half-written, the earlier run untouched

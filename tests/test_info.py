@@ -156,7 +156,12 @@ def test_a_long_list_of_features_is_shortened_in_the_text_only(tmp_path, capsys)
 @pytest.mark.parametrize(
     "target, message",
     [
-        ("nowhere", "nnclf: error: model file 'nowhere': not found"),
+        (
+            "nowhere",
+            "nnclf: error: nowhere: there is no run directory or model file here; train one "
+            "with: nnclf train CONFIG --out nowhere",
+        ),
+        ("nowhere.npz", "nnclf: error: model file 'nowhere.npz': not found"),
         ("empty", "nnclf: error: empty: not an nnclf run directory (no model.npz)"),
         ("broken.npz", "nnclf: error: model file 'broken.npz'"),
         ("run", "nnclf: error: run/metrics.json: not as nnclf train writes it"),

@@ -78,7 +78,12 @@ def test_other_labels_keep_their_values():
     model, _, X = random_model("identity", 4, [0.5, 1.5, 2.25], standardize=True, seed=2)
     assert assert_agrees(model, X).dtype == np.float64
     model, _, X = random_model("tanh", 4, [False, True], standardize=False, seed=4)
-    assert assert_agrees(model, X).dtype == np.int64  # as skl2onnx gives boolean classes
+    label = assert_agrees(model, X)  # a bool tensor: True/False, as nnclf predict says
+    assert label.dtype == np.bool_
+    big = np.array([0, 2**63, 2**64 - 1], dtype=np.uint64)
+    model, _, X = random_model("tanh", 4, big, standardize=False, seed=4)
+    label = assert_agrees(model, X)  # exact, not wrapped into negative int64
+    assert label.dtype == np.uint64 and set(label.tolist()) <= set(big.tolist())
 
 
 @pytest.mark.parametrize("classes", [["no", "yes"], ["setosa", "versicolor", "virginica"]])

@@ -329,8 +329,10 @@ def _row(x) -> bool:
 
 _FINITE = Rule("number", strict=True, says="a finite number")
 _INT64 = Rule("integer", strict=True)
+# Integer labels may be as wide as uint64 (a label is an identifier, not a count).
 _LABEL_NUMBER = Rule(
-    "custom", test=lambda v: _INT64.problem(v) is None or type(v) is float and _finite(v)
+    "custom",
+    test=lambda v: type(v) is int and -(2**63) <= v < 2**64 or type(v) is float and _finite(v),
 )
 _ANY_NUMBER = Rule("custom", test=lambda x: type(x) is float or _FINITE.problem(x) is None)
 _STRING = Rule("instance", cls=str, says="a string")

@@ -5,7 +5,8 @@ Contract
 :func:`open_table` opens a CSV or Parquet file as a :class:`Table`: its column names (the
 header or the schema), the delimiter and the text encoding it is read with. ``Table.read``
 gives :class:`Columns`: the chosen feature columns as a finite float64 matrix X, the label
-column (int64 when every label is an integer, else strings, for a CSV; as stored for
+column (int64 when every label is an integer, uint64 when they need it, else strings, for a
+CSV; as stored for
 Parquet) and the kept columns as text, cell by cell as the file holds them. Training
 (:func:`nnclf.data.sources.load_dataset`), ``nnclf evaluate`` and ``nnclf predict``
 (:func:`nnclf.data.sources.read_inputs`) read every table this way.
@@ -425,9 +426,16 @@ def parse_labels(name, cells, lines, path) -> np.ndarray:
 
 def _label_array(labels: list[str]) -> np.ndarray:
     try:
-        return np.array([int(v) for v in labels], dtype=np.int64)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond 64 bits
+        ints = [int(v) for v in labels]
+    except ValueError:
         return np.array(labels, dtype=str)
+    # uint64 for labels up to 2**64 - 1 (an unsigned 64-bit id); beyond, they are text.
+    for dtype in (np.int64, np.uint64):
+        try:
+            return np.array(ints, dtype=dtype)
+        except OverflowError:
+            pass
+    return np.array(labels, dtype=str)
 
 
 # ----------------------------------------------------------------------------- CSV, fast

@@ -178,6 +178,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     best_loss_ : float
         With ``early_stopping``, the best validation loss (its parameters are the ones
         kept); otherwise the lowest value in ``loss_curve_``.
+    engine_ : {"numpy", "numba"}
+        The engine that ran the last ``fit`` or ``partial_fit`` (see ``engine``); absent
+        after :meth:`load`, which trains nothing.
 
     Examples
     --------
@@ -280,7 +283,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         X, targets, w, X_val, y_val = validation_split(
             self.get_params(), X, targets, w, seeds["split"]
         )
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w)
+        self._train(
+            model, trainer, cfg.train, seeds["sgd"], X, targets, X_val, y_val, w, self.warm_start
+        )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -329,7 +334,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
             X, y, (np.unique(classes), "classes") if first else None, cfg, seeds["init"]
         )
         w = estimator_weights(X, targets, model.classes, self.class_weight, sample_weight)
-        self._train(model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w)
+        self._train(
+            model, trainer, cfg.train, seeds["sgd"], X, targets, None, None, w, open_ended=True
+        )
         return self
 
     @classmethod
@@ -408,8 +415,10 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         is cut short by an exception.
         """
         net = self.network_
-        check_same_network(self.hidden_units, self.transfer, net)
-        model = replace(self.model_, network=Network.from_params(net.params, net.transfer))
+        check_same_network(self.hidden_units, self.transfer, net, self.dtype)
+        model = replace(
+            self.model_, network=Network.from_params(net.params, net.transfer, dtype=net.dtype)
+        )
         trainer = self._trainer
         if trainer is not None:
             trainer = Trainer.from_state(
@@ -428,13 +437,18 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         X_val,
         y_val,
         sample_weight,
+        open_ended: bool = False,
     ) -> None:
         """The settings' T more steps of ``trainer`` (a new one with ``seed`` if None); the
-        result becomes the fitted state."""
+        result becomes the fitted state. ``open_ended`` (``partial_fit``, ``warm_start``):
+        more calls may follow, so averaging may start after this call's last step."""
         trainer = trainer or Trainer(model.network, settings, seed=seed, progress=self._progress())
         trainer.callbacks = check_callbacks(self.callbacks)
         t_before = trainer.t
-        trainer.extend(settings.total_steps(len(X)), settings)
+        steps = settings.total_steps(len(X))
+        if not open_ended:
+            settings.check_average(steps)
+        trainer.extend(steps, settings)
         try:
             trainer.fit(X, targets, X_val, y_val, sample_weight=sample_weight)
         except DivergenceError:
@@ -452,6 +466,8 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         self.model_ = model
         self._trainer = trainer
         self.t_ = trainer.t
+        if trainer.engine is not None:
+            self.engine_ = trainer.engine.name
         epochs = math.ceil((trainer.t - t_before) / trainer.sampler.steps_per_epoch(n))
         self.n_iter_ = getattr(self, "n_iter_", 0) + epochs
         self.loss_curve_ = [row["train_loss"] for row in trainer.history]
@@ -472,5 +488,6 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
             "loss_curve_",
             "validation_scores_",
             "best_loss_",
+            "engine_",
         ):
             self.__dict__.pop(name, None)

@@ -56,6 +56,7 @@ def _converter(scope, operator, container) -> None:
         probabilities,
         scope.get_unique_variable_name,
         dtype,
+        skl2onnx=True,
     )
     for name, value in constants.items():
         kind = (

@@ -360,14 +360,16 @@ def check_callbacks(callbacks) -> tuple:
     return tuple(callbacks or ())
 
 
-def check_same_network(hidden_units, transfer, network) -> None:
-    """A ConfigError unless ``hidden_units`` and ``transfer`` describe ``network``'s layers
-    (100 and (100,), "tanh" and ["tanh"] are the same network): a fit that continues
-    (warm_start, partial_fit) cannot change them."""
-    mine = ModelConfig(hidden_units, transfer)
+def check_same_network(hidden_units, transfer, network, dtype="float64") -> None:
+    """A ConfigError unless ``hidden_units``, ``transfer`` and ``dtype`` describe
+    ``network`` (100 and (100,), "tanh" and ["tanh"] are the same network): a fit that
+    continues (warm_start, partial_fit) cannot change them."""
+    mine = ModelConfig(hidden_units, transfer, dtype=dtype)
+    fitted = np.dtype(network.dtype).name
     for name, given, now, before, shown in (
         ("hidden_units", hidden_units, mine.layers, network.layers, network.n_hidden),
         ("transfer", transfer, mine.transfers, network.transfers, network.transfer),
+        ("dtype", dtype, mine.dtype, fitted, fitted),
     ):
         if now != before:
             raise ConfigError(

@@ -102,7 +102,8 @@ def load_model(path):
     ------
     ModelFileError
         If the file is missing, not an npz, not an nnclf model, from a newer nnclf,
-        inconsistent, or contains object (pickled) arrays.
+        inconsistent, contains object (pickled) arrays, or a parameter that is NaN or
+        infinite.
     """
     arrays, metadata = read_archive(
         path, meta_key=META, kind="an nnclf model", error=lambda problem: _error(path, problem)
@@ -162,6 +163,14 @@ def _check_params(params, path):
         if not np.issubdtype(arrays[name].dtype, np.floating):
             raise _error(
                 path, f"parameter {name!r} has dtype {arrays[name].dtype}; expected a float array"
+            )
+        bad = np.size(arrays[name]) - np.count_nonzero(np.isfinite(arrays[name]))
+        if bad:
+            raise _error(
+                path,
+                f"parameter {name!r} holds {bad} NaN or infinite value(s); such a model "
+                "predicts nan probabilities: retrain it (a lower eta or gradient clipping "
+                "keeps training finite)",
             )
     first = names[0]
     if arrays[first].ndim != 2:

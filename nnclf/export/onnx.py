@@ -10,8 +10,10 @@ computing, for a float32 input ``X`` of shape (N, d) of raw features:
 - every hidden layer, h = g(W h' + b) (one ``Gemm`` and the ONNX operator of g from
   :data:`ONNX_TRANSFERS`), then l = V h + gamma and ``probabilities`` = softmax(l), float32
   of shape (N, K), column k for ``classes[k]``;
-- ``label``, shape (N,): the class labels themselves, ``classes[argmax_k p(k|x)]`` (int64
-  for integer labels, a string tensor for text labels, double for other numbers).
+- ``label``, shape (N,): the class labels themselves, ``classes[argmax_k p(k|x)]``, of the
+  labels' own kind, as ``nnclf predict`` gives them: int64 for integer labels (uint64 for
+  labels past int64), bool for booleans, a string tensor for text labels, double for other
+  numbers.
 
 The names ``X``, ``label`` and ``probabilities`` are skl2onnx's, so the file is served as a
 scikit-learn classifier converted by skl2onnx would be. The weights are stored as float32,
@@ -69,9 +71,15 @@ def _onnx():
     return onnx
 
 
-def _label_values(classes: np.ndarray) -> np.ndarray:
-    """The classes as the ``label`` output holds them: int64, str (object) or float64."""
+def _label_values(classes: np.ndarray, skl2onnx: bool = False) -> np.ndarray:
+    """The classes as the ``label`` output holds them, as nnclf predicts them: bool, int64
+    (uint64 past its range), str (object) or float64. ``skl2onnx``: its convention for a
+    converted classifier, booleans as int64 (as its shape calculator declares them)."""
     classes = np.asarray(classes)
+    if classes.dtype.kind == "b" and not skl2onnx:
+        return classes.astype(bool)
+    if classes.dtype.kind == "u" and classes.size and classes.max() > np.iinfo(np.int64).max:
+        return classes.astype(np.uint64)
     if classes.dtype.kind in "biu":
         return classes.astype(np.int64)
     if classes.dtype.kind == "f":
@@ -80,7 +88,13 @@ def _label_values(classes: np.ndarray) -> np.ndarray:
 
 
 def recipe(
-    model, x: str, label: str, probabilities: str, fresh: Callable[[str], str], dtype=np.float32
+    model,
+    x: str,
+    label: str,
+    probabilities: str,
+    fresh: Callable[[str], str],
+    dtype=np.float32,
+    skl2onnx: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[Node]]:
     """The graph of ``model`` as constants (by name) and nodes, for either builder.
 
@@ -93,6 +107,8 @@ def recipe(
         ``fresh(hint)`` gives a name not used elsewhere in the graph.
     dtype : numpy float dtype
         That of the input and of the weights and probabilities.
+    skl2onnx : bool
+        Labels as skl2onnx declares a converted classifier's (booleans as int64).
 
     A transfer function without an ONNX operator in :data:`ONNX_TRANSFERS` is a GraphError.
     """
@@ -137,7 +153,8 @@ def recipe(
     )
     node("Softmax", [l], "p", probabilities, axis=1)
     best = node("ArgMax", [probabilities], "class_index", axis=1, keepdims=0)
-    node("Gather", [const("classes", _label_values(model.classes)), best], "label", label, axis=0)
+    labels = _label_values(model.classes, skl2onnx)
+    node("Gather", [const("classes", labels), best], "label", label, axis=0)
     return constants, nodes
 
 

@@ -207,7 +207,7 @@ class TrainedModel:
                 f"{list(network.layers)}; the file was edited or damaged: use the "
                 "file nnclf wrote"
             )
-        classes, names = np.asarray(meta["classes"]), meta.get("feature_names")
+        classes, names = labels_array(meta["classes"]), meta.get("feature_names")
         if len(classes) != network.n_classes:
             raise error(f"{len(classes)} class labels for {network.n_classes} outputs")
         if names is not None and len(names) != network.n_features:
@@ -220,6 +220,21 @@ class TrainedModel:
             config=meta.get("config"),
             data=meta.get("data"),
         )
+
+
+def labels_array(labels: list) -> np.ndarray:
+    """The labels a model file's JSON holds as an array of their own kind.
+
+    Integers stay integers exactly: int64 when they fit, else uint64 (labels up to 2**64 - 1,
+    which ``np.asarray`` would turn into rounded floats), else objects.
+    """
+    if labels and all(type(c) is int for c in labels):
+        for dtype in (np.int64, np.uint64):
+            info = np.iinfo(dtype)
+            if info.min <= min(labels) and max(labels) <= info.max:
+                return np.array(labels, dtype=dtype)
+        return np.array(labels, dtype=object)
+    return np.asarray(labels)
 
 
 _FIELDS = {

@@ -2,10 +2,13 @@
 
 Contract
 --------
-``gradcheck(graph, leaf_values)`` perturbs every entry of every real-valued leaf by +-eps in
-the graph's dtype (float64 unless the graph says otherwise: in float32, raise eps), estimates du^n/du^j_k = (f(u + eps e_k) - f(u - eps e_k)) / (2 eps), and compares it
-with the backward pass. An entry passes when |analytic - numeric| <= atol + rtol |numeric|
-(the defaults eps = 1e-6, atol = 1e-5, rtol = 1e-3 are PyTorch's). The report gives, per leaf,
+``gradcheck(graph, leaf_values)`` perturbs every entry of every real-valued leaf by +-eps,
+estimates du^n/du^j_k = (f(u + eps e_k) - f(u - eps e_k)) / (2 eps), and compares it with the
+backward pass. The finite differences are always taken in float64, on a float64 copy of the
+graph (:meth:`~nnclf.graph.graph.Graph.astype`) at the point the graph sees: a float32
+graph's backward pass is checked against an estimate its own rounding does not spoil. An
+entry passes when |analytic - numeric| <= atol + rtol |numeric| (the defaults eps = 1e-6,
+atol = 1e-5, rtol = 1e-3 are PyTorch's). The report gives, per leaf,
 the largest absolute and relative errors.
 
 ``check_function(fn, *args)`` does the same for one local function: for each argument position
@@ -187,11 +190,7 @@ def gradcheck_modes(
         names = [v.name for v in names]
     if not names:
         raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
-    # A copy of every leaf checked, in the graph's dtype: it is perturbed in place.
-    values = {
-        k: (np.array(v, dtype=graph.dtype) if k in names else v) for k, v in leaf_values.items()
-    }
-    forward = graph.forward(values)
+    forward = graph.forward(leaf_values)
     output = graph.output.name
     analytic = {
         mode: (
@@ -202,8 +201,19 @@ def gradcheck_modes(
         for mode in modes
     }
 
+    # Finite differences in float64 on a float64 copy of the graph, at the point the graph
+    # saw (its leaves in its dtype): in float32 the rounding of f would swamp them. Every
+    # real leaf is copied, so the checked ones can be perturbed in place.
+    exact = graph if graph.dtype == np.float64 else graph.astype(np.float64)
+    values = {
+        k: exact.leaf_array(k, np.array(graph.leaf_array(k, v, "gradcheck"), dtype=np.float64))
+        if k in graph.real_leaves
+        else v
+        for k, v in leaf_values.items()
+    }
+
     def f():
-        return graph.forward(values)[output]
+        return exact.forward(values)[output]
 
     numeric = {name: numerical_gradient(f, values[name], eps) for name in names}
     return {

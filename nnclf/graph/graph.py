@@ -139,6 +139,15 @@ class Graph:
         self._real = None
         return v
 
+    def astype(self, dtype) -> Graph:
+        """The same graph (vertices, names, local functions, parents) in another ``dtype``."""
+        copy = Graph(dtype)
+        for v in self._leaves:
+            copy.leaf(v.name)
+        for v in self._ops:
+            copy.vertex(v.name, v.fn, *(p.name for p in v.parents))
+        return copy
+
     def leaf(self, name: str) -> Vertex:
         """Add a leaf u^j whose value is given to :meth:`forward`."""
         v = self._new(name, None, ())

@@ -48,7 +48,9 @@ def model_card(target) -> dict:
             "from": "NNClassifier parameters" if config else None,
             **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")},
         }
-    run = {f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds")}
+    run = {
+        f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds", "engine")
+    }
     counts = {}  # each class's examples over the run's splits
     for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
         counts[str(c["label"])] = counts.get(str(c["label"]), 0) + c["support"]

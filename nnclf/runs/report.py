@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from nnclf.config.load import Config, config_from_dict, load_config
 from nnclf.data.fingerprints import data_changed
 from nnclf.data.npyfolder import probabilities
 from nnclf.data.sources import read_inputs
-from nnclf.errors import ConfigError, DataError, RunError, UsageError
+from nnclf.errors import ConfigError, DataError, NnclfError, RunError, UsageError
 from nnclf.export.trained import TrainedModel
 from nnclf.runs.run import (
     CHECKPOINT,
@@ -290,7 +291,32 @@ def evaluation_data(
         model.encode(y)
     except DataError as e:
         raise DataError(f"--data: {data}: {e}") from None
+    warning = _training_rows_warning(model, run_dir, data, len(X))
+    if warning and notify is not None:
+        notify(warning)
     return X, y, f"{len(X)} examples of {data}"
+
+
+def _training_rows_warning(model: TrainedModel, run_dir: Path | None, data: str, n: int):
+    """A warning when ``data`` (n rows) is the data the run was trained on, loaded and split
+    as training did: its fingerprint is the one the run recorded. None otherwise."""
+    recorded = _recorded_data(run_dir) if run_dir is not None else model.data
+    rows = recorded.get("rows") if isinstance(recorded, dict) else None
+    if not isinstance(rows, int) or n > rows:  # more rows than the run had: other data
+        return None
+    try:
+        cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
+        splits = load_splits(replace(cfg, data=replace(cfg.data, source=data)))
+    except NnclfError:  # no config to split by, or data the run's settings cannot read
+        return None
+    if data_changed(recorded, splits.fingerprint, data) is not None:
+        return None
+    return (
+        f"warning: --data {data} is the data this run was trained on (the same "
+        f"fingerprint), so {len(splits.X_train)} of its {n} rows are training rows and the "
+        "scores overstate how the model does on new data; leave out --data to score the "
+        "run's test split"
+    )
 
 
 def predict(model: TrainedModel, data: str, notify=None, **options) -> str:

@@ -50,7 +50,7 @@ from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.data.npyfolder import prepare
 from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
 from nnclf.data.sources import label_text, load_dataset
-from nnclf.errors import CheckpointError, ConfigError, DataError, RunError
+from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError, RunError
 from nnclf.export.trained import TrainedModel
 from nnclf.runs import rundir
 from nnclf.runs.metrics import evaluate, no_better_than_chance
@@ -306,8 +306,10 @@ class _Job:
     @property
     def total_steps(self) -> int:
         try:
-            return self.cfg.train.total_steps(len(self.splits.X_train))
-        except ConfigError as e:  # a warmup longer than the run's T
+            T = self.cfg.train.total_steps(len(self.splits.X_train))
+            self.cfg.train.check_average(T)
+            return T
+        except ConfigError as e:  # a warmup longer than the run's T, or averaging after it
             raise e.within("train") from None
 
 
@@ -433,6 +435,9 @@ def train(
         staging = claim.stage()
         atomic_write_text(staging / CONFIG, config_text(job.cfg))
         return _fit(job, Place(staging, claim.path, claim), stop_after, 0.0)
+    except DivergenceError as e:  # the parameters the trainer kept are not written
+        claim.discard()
+        raise e.keeping("nothing was written") from None
     except BaseException:
         claim.discard()
         raise
@@ -534,6 +539,7 @@ def _metrics(job: _Job, stopped: str, best_step, seconds: float) -> dict:
         "stopped": stopped,
         "best_step": best_step,
         "seconds": round(seconds, 3),
+        "engine": None if job.trainer.engine is None else job.trainer.engine.name,
         "classes": job.model.classes.tolist(),
     }
     for name, (X, y) in parts.items():

@@ -261,6 +261,11 @@ def open_model(target) -> tuple[TrainedModel, Path, Path | None]:
     """
     path = Path(target)
     run_dir = None
+    if not path.exists() and not path.suffix:  # a run not trained yet, as a rule
+        raise RunError(
+            f"{target}: there is no run directory or model file here; train one with: "
+            f"nnclf train CONFIG --out {shlex.quote(str(target))}"
+        )
     if path.is_dir():
         run_dir, path = path, path / MODEL
         if not path.exists():

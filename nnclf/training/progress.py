@@ -4,8 +4,9 @@ Contract
 --------
 A :class:`Progress` reporter is opened for one call of :meth:`nnclf.training.trainer.Trainer.fit`
 (``with reporter.open(T, t):``), told how many steps were taken (:meth:`Progress.advance`) and
-shown every history row (:meth:`Progress.report`). ``"auto"`` is a bar when stderr is a
-terminal and lines otherwise. Everything goes to stderr; nothing here changes training.
+shown every history row (:meth:`Progress.report`); :meth:`Progress.say` shows a line once
+(which engine runs the steps). ``"auto"`` is a bar when stderr is a terminal and lines
+otherwise. Everything goes to stderr; nothing here changes training.
 
 A row reads ``step 1293 epoch 1.00 loss=0.3011 val_loss=0.2459 val_acc=0.9306 lr=0.047``:
 the step size eta^t is shown as ``lr`` (on a terminal, "eta" reads as time remaining). The
@@ -80,6 +81,12 @@ class Progress:
             if self._bar is not None:
                 self._bar.close()
             self._bar, self.every = None, None
+
+    def say(self, text: str) -> None:
+        """Show one line once (which engine runs the steps), as a bar or lines would be
+        shown; nothing with progress off."""
+        if self.mode != "none":
+            print(text, file=sys.stderr, flush=True)
 
     def advance(self, steps: int) -> None:
         if self._bar is not None:

@@ -34,7 +34,7 @@ import numpy as np
 
 from nnclf.errors import ConfigError
 from nnclf.training.settings import SAMPLING
-from nnclf.training.weights import check_sample_weight
+from nnclf.training.weights import below_one, check_sample_weight
 
 __all__ = ["Sampler", "steps_per_epoch"]
 
@@ -105,6 +105,10 @@ class Sampler:
                 "class_weight or sample_weight",
                 name="sampling",
             )
+        # Scaled exactly so that the total is at most n: weights near the float maximum would
+        # make it inf, and every draw the last example. The draw is the same for any weights
+        # whose total was finite.
+        weights = below_one(weights)
         cumulative = np.cumsum(weights, dtype=np.float64)
         # Where u * total rounds up to the total, searchsorted passes the end: clamp to the
         # last example that can be drawn, never to one of weight 0.

@@ -144,11 +144,13 @@ class PlateauSchedule(Schedule):
 
         An improvement is a loss below best - min_delta. After ``patience`` evaluations in a
         row without one, k grows by one (unless eta is already at min_eta) and the count
-        starts again. A NaN loss is no improvement.
+        starts again. A NaN loss is no improvement and never becomes the best.
         """
         p, state = self.params, self.state
         best = state["best"]
-        if best is None or val_loss < best - p["min_delta"]:
+        # NaN compares False with everything, so it is tested first: stored as the best, it
+        # would make every later loss look like no improvement.
+        if not math.isnan(val_loss) and (best is None or val_loss < best - p["min_delta"]):
             state["best"], state["bad_evals"] = float(val_loss), 0
             return False
         state["bad_evals"] += 1
@@ -178,7 +180,8 @@ class PlateauSchedule(Schedule):
         best = state.get("best")
         self.state.update(
             reductions=state["reductions"],
-            best=None if best is None else float(best),
+            # A NaN best (a checkpoint of an older nnclf) is no best at all.
+            best=None if best is None or math.isnan(best) else float(best),
             bad_evals=state["bad_evals"],
         )
 

@@ -180,6 +180,19 @@ class SGDSettings:
                 f"warmup at most {T} or train longer (train.{name})",
             )
 
+    def check_average(self, T: int) -> None:
+        """A ConfigError if averaging starts after step T, the last: nothing would be
+        averaged. For a run whose last step is known (not one of ``partial_fit``'s)."""
+        start = self.average_start
+        if start is not None and start > T:
+            name = "steps" if self.steps is not None else "epochs"
+            fail(
+                "average",
+                f" starts at step {start} but training is {T} steps, so nothing would be "
+                f"averaged; make average at most {T} (or true, from step 1) or train longer "
+                f"(more {name})",
+            )
+
     def make_schedule(self) -> Schedule:
         return make_schedule(self.schedule)
 

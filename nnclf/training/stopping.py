@@ -4,14 +4,15 @@ Contract
 --------
 An :class:`EarlyStopper` is fed one score per evaluation through :meth:`EarlyStopper.update`.
 A score is an improvement when it beats the best so far by more than ``min_delta`` (lower
-is better for losses, higher for accuracy: :data:`nnclf.training.settings.METRICS`); the first score
-always is. ``update`` returns True once ``patience`` evaluations in a row have brought no
+is better for losses, higher for accuracy: :data:`nnclf.training.settings.METRICS`); the first
+finite score always is, a NaN never. ``update`` returns True once ``patience`` evaluations in a row have brought no
 improvement. Keeping the best parameters is the trainer's job: it asks
 :attr:`EarlyStopper.improved` after each update.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from nnclf.training.settings import METRICS, EarlyStopping
@@ -50,8 +51,10 @@ class EarlyStopper:
         """Record the score of the evaluation at ``step``; True when training should stop."""
         delta = self.rule.min_delta
         best = self.best_score
-        self.improved = best is None or (
-            score < best - delta if self.lower_is_better else score > best + delta
+        # A NaN score is never an improvement (nor the best, which every later score
+        # would then fail to beat).
+        self.improved = not math.isnan(score) and (
+            best is None or (score < best - delta if self.lower_is_better else score > best + delta)
         )
         if self.improved:
             self.best_score, self.best_step, self.bad_evals = score, step, 0
@@ -67,6 +70,8 @@ class EarlyStopper:
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.best_score = state["best_score"]
+        best = state["best_score"]
+        # A NaN best (a checkpoint of an older nnclf) is no best at all.
+        self.best_score = None if best is None or math.isnan(best) else best
         self.best_step = state["best_step"]
         self.bad_evals = int(state["bad_evals"])

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -86,6 +85,7 @@ class FitResult:
     stopped: str  # "completed", "early_stopping", "callback", "interrupted"
     history: list[dict]
     best_step: int | None = None
+    engine: str | None = None  # "numpy" or "numba": what ran the steps
 
 
 class Trainer:
@@ -266,16 +266,17 @@ class Trainer:
             self.average.show(self.network.params)
         if stopped == "early_stopping" or (stopped == "completed" and self.t == T):
             self.restore_best()
-        return FitResult(self.t, stopped, self.history, self.best_step)
+        engine = None if self.engine is None else self.engine.name
+        return FitResult(self.t, stopped, self.history, self.best_step, engine)
 
     def _engine(self, steps: int, rows: bool) -> CompiledLoop | None:
-        """The compiled loop (``rows``: X is Rows), or None for numpy; a bar says which."""
-        said, mode = self.engine, self.reporter.mode
+        """The compiled loop (``rows``: X is Rows), or None for numpy; progress says which."""
+        said = self.engine
         self.engine, loop = engine_loop(
             self.network, self.settings, self.opt_state, steps, self.average, rows
         )
-        if (mode == "bar" or mode == "auto" and sys.stderr.isatty()) and self.engine != said:
-            print(self.engine, file=sys.stderr)
+        if self.engine != said:
+            self.reporter.say(str(self.engine))
         return loop
 
     def _took(self, t: int, loss_sum: float) -> None:
@@ -431,7 +432,8 @@ class Trainer:
                 kept = f"the parameters of step {good_step} are restored"
         raise DivergenceError(
             f"training diverged at step {step}: {what}; {kept}. "
-            f"Try a smaller step size (schedule eta0, now {self.schedule.params.get('eta0')})"
+            f"Try a smaller step size (schedule eta0, now {self.schedule.params.get('eta0')})",
+            kept=kept,
         )
 
     # ------------------------------------------------------------------ state

@@ -42,6 +42,7 @@ __all__ = [
     "check_sample_weight",
     "example_weights",
     "estimator_weights",
+    "below_one",
 ]
 
 BALANCED = "balanced"
@@ -178,10 +179,19 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     return w
 
 
+def below_one(w: np.ndarray) -> np.ndarray:
+    """w scaled by a power of two so that its largest entry is in [0.5, 1): the same ratios,
+    exactly (a sum of n such weights is at most n, where weights near the float maximum
+    would sum to inf)."""
+    top = w.max(initial=0.0)
+    return np.ldexp(w, -int(np.frexp(top)[1])) if top > 0 else w
+
+
 def example_weights(
     y: np.ndarray, classes: np.ndarray, class_weight=None, sample_weight=None
 ) -> np.ndarray | None:
-    """w_i = class_weight[y_i] * sample_weight_i, the weight SGD draws example i with.
+    """w_i = class_weight[y_i] * sample_weight_i, the weight SGD draws example i with (times
+    a power of two when the product would pass the float maximum: only ratios count).
 
     Parameters
     ----------
@@ -205,9 +215,14 @@ def example_weights(
     """
     if class_weight is None and sample_weight is None:
         return None
-    w = class_weights(class_weight, y, classes)[y]
+    per_class = class_weights(class_weight, y, classes)
+    w = per_class[y]
     if sample_weight is not None:
-        w = w * check_sample_weight(sample_weight, len(y))
+        sample_weight = check_sample_weight(sample_weight, len(y))
+        with np.errstate(over="ignore"):
+            w = w * sample_weight
+        if not np.isfinite(w).all():  # finite factors, an overflowing product: only ratios count
+            w = below_one(per_class)[y] * below_one(sample_weight)
     if not w.any():
         raise ConfigError(
             " gives every training example weight 0 (with sample_weight, if "
