@@ -138,12 +138,24 @@ class _Pass:
         if len(self.lines) == 1:
             self.lines.append("    pass")
         self.text = "\n".join(self.lines) + "\n"
+        _forget_dead_passes()
         filename = f"<nnclf executor pass {next(_PASS_NUMBERS)}>"
         linecache.cache[filename] = (len(self.text), None, self.text.splitlines(True), filename)
         exec(compile(self.text, filename, "exec"), self.namespace)
         fn = self.namespace[self.name]
-        weakref.finalize(fn, linecache.cache.pop, filename, None)
+        # Not popped from linecache by the finalizer itself: garbage collection can run while
+        # linecache.checkcache walks the cache's keys, which then fails on the missing one.
+        weakref.finalize(fn, _DEAD_PASSES.append, filename)
         return fn
+
+
+_DEAD_PASSES: list[str] = []
+"""The file names of passes whose code is gone, to drop from linecache when the next is built."""
+
+
+def _forget_dead_passes() -> None:
+    while _DEAD_PASSES:
+        linecache.cache.pop(_DEAD_PASSES.pop(), None)
 
 
 @dataclass(eq=False)
