@@ -1,4 +1,4 @@
-"""What every test module shares.
+"""What every test module shares: fixtures and the small helpers several modules use.
 
 The references the tests compare nnclf against live in :mod:`notes_reference` beside this
 file: the closed-form transfer functions, the notes' network, the hand-derived gradients and
@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TESTS = str(Path(__file__).resolve().parent)
@@ -35,3 +36,36 @@ def load_script():
         return module
 
     return load
+
+
+def random_problem(n=60, d=5, K=3, seed=0, every_class=False):
+    """(X, y): n standard normal rows of d features and uniform labels 0..K-1, from ``seed``;
+    with ``every_class``, the first K labels are 0..K-1 so that every class occurs."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, K, size=n)
+    if every_class:
+        y[:K] = np.arange(K)
+    return X, y
+
+
+def away_from_zero(rng, shape):
+    """Entries with 0.2 <= |z| <= 2, so that relu's kink is never within eps."""
+    return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def write_file(tmp_path, text, name="d.csv"):
+    """``text`` written to ``tmp_path/name``; its path as a string."""
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def iris():
+    """scikit-learn's iris, standardised: (X, y)."""
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_file as write
 
 from nnclf.cli import main
 from nnclf.config.load import load_config
@@ -19,12 +20,6 @@ from nnclf.export.trained import TrainedModel
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-
-
-def write(tmp_path, text, name="d.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 def iris_rows():

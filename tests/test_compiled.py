@@ -1,7 +1,10 @@
 """The compiled engine against the numpy engine: the same steps, to rounding."""
 
+from functools import partial
+
 import numpy as np
 import pytest
+from conftest import random_problem
 
 from nnclf.config.settings import SGDSettings
 from nnclf.errors import DivergenceError
@@ -13,9 +16,7 @@ pytest.importorskip("numba")
 BUILT_IN = ("tanh", "sigmoid", "relu", "identity", "softplus")
 
 
-def _data(n=200, d=8, K=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)), rng.integers(0, K, n)
+_data = partial(random_problem, n=200, d=8)
 
 
 def _train(engine, transfer="tanh", steps=1000, max_steps=None, trainer=None, **settings):

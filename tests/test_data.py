@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_file as write
 from sklearn.datasets import load_iris
 
 from nnclf.data import tables as datafiles
@@ -19,12 +20,6 @@ from nnclf.data.sources import Dataset, label_text, load_dataset, load_features
 from nnclf.errors import DataError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def write(tmp_path, text, name="d.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 # ----------------------------------------------------------------------------- sources

@@ -7,10 +7,12 @@ one SGD step with l2 by hand, and the other engine.
 """
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import random_problem
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences, notes_network
 
 import nnclf.graph as F
@@ -331,9 +333,7 @@ def test_graph_command_shows_the_deeper_graph(tmp_path, monkeypatch, capsys):
 # ----------------------------------------------------------------------------- training
 
 
-def _data(n=120, d=6, K=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)), rng.integers(0, K, n)
+_data = partial(random_problem, n=120, d=6)
 
 
 def _train(engine, sizes, **settings):

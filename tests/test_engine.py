@@ -2,9 +2,11 @@
 kernels read as plain Python against the numpy forms."""
 
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
+from conftest import random_problem
 
 import nnclf.graph as F
 from nnclf.config.settings import SGDSettings
@@ -16,10 +18,7 @@ from nnclf.training.compiled import CompiledSteps, Update, missing_compiled_form
 from nnclf.training.engine import AUTO_MIN_STEPS, choose_engine, one_blas_thread
 from nnclf.training.trainer import Trainer
 
-
-def _data(n=60, d=5, K=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, d)), rng.integers(0, K, n)
+_data = partial(random_problem, n=60, d=5)
 
 
 def _trainer(engine, transfer="tanh", steps=50, progress="none"):

@@ -30,12 +30,6 @@ SMALL = dict(hidden_units=8, epochs=3, random_state=0)
 """Quick settings for tests that are about behaviour, not accuracy."""
 
 
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 @pytest.fixture
 def array_api_check_enabled(monkeypatch):
     # scikit-learn skips check_array_api_input (fit and predict with array API dispatch on

@@ -8,6 +8,7 @@ each function's value and Jacobian in closed form, and central differences of f-
 
 import numpy as np
 import pytest
+from conftest import away_from_zero
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 import nnclf.graph as F
@@ -16,11 +17,6 @@ from nnclf.graph.graph import Graph
 FD_TOL = dict(rtol=1e-6, atol=1e-8)  # analytic vs central differences
 SAME = dict(rtol=1e-12, atol=1e-12)  # analytic vs closed form
 D, B = 3, 2  # a vector's length, a batch's rows
-
-
-def _away_from_zero(rng, shape):
-    """Entries with 0.2 <= |z| <= 2, so that relu's kink is never within eps."""
-    return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
 # --------------------------------------------------------------------------- closed forms
@@ -107,7 +103,7 @@ def _cases():
                     f"{name} {label}",
                     F.get_transfer(name),
                     _transfer(name),
-                    (_away_from_zero(rng, shape),),
+                    (away_from_zero(rng, shape),),
                 )
             )
     # affine, log_softmax and neg_pick take vectors or batches, not 0-d values.

@@ -5,8 +5,11 @@ updates) driving a hand-written SGD loop that draws its examples the way the tra
 contract says (one epoch of indices at a time from numpy.random.default_rng(seed)).
 """
 
+from functools import partial
+
 import numpy as np
 import pytest
+from conftest import random_problem
 
 import nnclf.graph as F
 from nnclf.errors import GraphError
@@ -18,12 +21,7 @@ STEPS = 300
 TOL = dict(rtol=0, atol=1e-12)
 
 
-def _data(n=40, d=5, K=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = rng.integers(0, K, size=n)
-    y[:K] = np.arange(K)
-    return X, y
+_data = partial(random_problem, n=40, d=5, every_class=True)
 
 
 def _reference_sgd(net, X, y, steps, eta, batch_size, momentum, seed):

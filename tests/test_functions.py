@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import away_from_zero
 from notes_reference import TRANSFER_CLOSED_FORMS, central_differences
 
 import nnclf.graph as F
@@ -43,11 +44,6 @@ def differentiable_positions(fn, args):
     return [k for k, a in enumerate(args) if fn.differentiable[k] and _is_real(a)]
 
 
-def _away_from_zero(rng, shape):
-    """Entries with 0.2 <= |z| <= 2, so that relu's kink is never within eps."""
-    return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
-
-
 def _cases():
     rng = np.random.default_rng(20240601)
     cases = [
@@ -67,8 +63,8 @@ def _cases():
         ("neg_pick-batch", F.neg_pick, (rng.normal(size=(3, 4)), np.array([0, 3, 1]))),
     ]
     for name in sorted(F.TRANSFERS):
-        cases.append((name, F.TRANSFERS[name], (_away_from_zero(rng, 4),)))
-        cases.append((name + "-batch", F.TRANSFERS[name], (_away_from_zero(rng, (2, 3)),)))
+        cases.append((name, F.TRANSFERS[name], (away_from_zero(rng, 4),)))
+        cases.append((name + "-batch", F.TRANSFERS[name], (away_from_zero(rng, (2, 3)),)))
     return cases
 
 
