@@ -351,13 +351,15 @@ COMMANDS = {
             _arg(
                 "--data",
                 metavar="SOURCE",
-                help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>",
+                help="labelled data: sklearn:NAME, a .csv or .parquet (with a label column), "
+                "a .npz (X, y) or a folder of X.npy and y.npy (not synthetic: it has no "
+                "fixed features)",
             ),
             _arg(
                 "--target",
                 metavar="COLUMN",
-                help="the label column of a CSV (default: the training config's data.target, "
-                "else the one column that is not a feature)",
+                help="the label column of a CSV or Parquet file (default: the training "
+                "config's data.target, else the one column that is not a feature)",
             ),
             _arg(
                 "--json",
@@ -378,7 +380,8 @@ COMMANDS = {
                 "--data",
                 metavar="SOURCE",
                 required=True,
-                help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>",
+                help="sklearn:NAME, a .csv or .parquet (columns matched by name), a .npz (X) "
+                "or a folder of X.npy (not synthetic: it has no fixed features)",
             ),
             _arg(
                 "--out",
