@@ -441,7 +441,8 @@ COMMANDS = {
         cmd_graph,
         "print the network's computational graph as DOT",
         "Print the configured network's graph in Graphviz DOT, each vertex with its "
-        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png",
+        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png (dot is "
+        "Graphviz's renderer: apt-get install graphviz, or brew install graphviz).",
         [_arg("config", metavar="CONFIG"), _SET],
     ),
     "plot": (

@@ -44,13 +44,14 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 LANGUAGES = {"python", "sh", "yaml", "text"}
 
 # Commands the pages show but the tests do not run: they install software, make a virtual
-# environment, start this very test suite, or serve the site until stopped.
+# environment, start this very test suite, or serve or build the site (the docs extra, not
+# installed by the test command; test_the_site_builds_strictly builds it when it is).
 NOT_RUN = (
     "python3 -m venv ",
     ". .venv/bin/activate",
     "pip install ",
     "python -m pytest",
-    "mkdocs serve",
+    "mkdocs ",
     "apt-get install ",
     "brew install ",
 )
@@ -291,6 +292,15 @@ def test_the_help_of_every_command_taking_data_names_every_kind_of_data_source()
         text = " ".join(sub.format_help().split())
         for kind in DATA_KINDS:
             assert kind in text, f"nnclf {name} --help does not name {kind}"
+
+
+def test_graphviz_is_named_wherever_dot_renders_a_graph():
+    help_text = " ".join(build_parser().commands["graph"].format_help().split())
+    assert "Graphviz" in help_text and "apt-get install graphviz" in help_text
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        if "| dot " in text:
+            assert "Graphviz" in text and "install graphviz" in text, _page_id(page)
 
 
 def test_every_page_is_in_the_site_navigation():
