@@ -199,8 +199,9 @@ def _run(args: list[str], cwd: Path, what: str) -> None:
 
 def _run_shell(lines: list[str], cwd: Path, what: str) -> None:
     """The lines as one bash script that stops at the first failure; background jobs (a Dask
-    scheduler and its workers) are ended when it ends."""
-    script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    scheduler and its workers) are ended when it ends. A pipeline's status is its last
+    command's, as in the reader's shell (``nnclf predict ... --out - | head -3`` ends early)."""
+    script = "set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
     _run(["bash", "-c", script + "\n".join(lines)], cwd, what)
 
 
