@@ -12,6 +12,8 @@ Conventions of the pages, which these tests enforce:
   of commands run, in page order, in a fresh copy of the checkout per page (as a fresh clone
   has it): a page is read top to bottom, so a command may use what an earlier command on the
   same page wrote.
+- A ``text`` block's printed lines without a digit must appear in what its commands print
+  (numbers may differ from run to run; the layout, the names and the messages may not).
 - A command whose comment says ``# takes minutes: tested with --help`` runs with ``--help``
   appended (the benchmarks); the page shows that comment, so the reader knows.
 - ``nnclf graph ... | dot ...`` needs Graphviz (the pages say so); where ``dot`` is not
@@ -94,6 +96,23 @@ def commands(language: str, text: str, graphviz: bool = True) -> list[str]:
     if not graphviz:
         out = [line.split(" | dot ")[0] for line in out]
     return out
+
+
+def shown(language: str, text: str) -> list[str]:
+    """The printed lines of a ``text`` block that any run prints alike: those without a
+    digit (numbers and timings may differ from run to run and machine to machine)."""
+    if language != "text":
+        return []
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("$ ") and line.strip() != "..."
+        if not any(c.isdigit() for c in line)
+    ]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _page_id(page: Path) -> str:
@@ -188,21 +207,23 @@ def _environment(cwd: Path) -> dict:
     return env
 
 
-def _run(args: list[str], cwd: Path, what: str) -> None:
+def _run(args: list[str], cwd: Path, what: str) -> str:
+    """Runs a command; its stdout and stderr, which must end with exit 0."""
     done = subprocess.run(
         args, cwd=cwd, env=_environment(cwd), capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, (
         f"{what} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     )
+    return done.stdout + done.stderr
 
 
-def _run_shell(lines: list[str], cwd: Path, what: str) -> None:
+def _run_shell(lines: list[str], cwd: Path, what: str) -> str:
     """The lines as one bash script that stops at the first failure; background jobs (a Dask
     scheduler and its workers) are ended when it ends. A pipeline's status is its last
     command's, as in the reader's shell (``nnclf predict ... --out - | head -3`` ends early)."""
     script = "set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-    _run(["bash", "-c", script + "\n".join(lines)], cwd, what)
+    return _run(["bash", "-c", script + "\n".join(lines)], cwd, what)
 
 
 @pytest.mark.slow
@@ -220,7 +241,9 @@ def test_every_command_and_program_on_the_page_runs_as_printed(page, tmp_path):
         elif language in ("sh", "text"):
             lines = commands(language, text, graphviz=shutil.which("dot") is not None)
             if lines:
-                _run_shell(lines, cwd, what + ": " + " / ".join(lines))
+                printed = _words(_run_shell(lines, cwd, what + ": " + " / ".join(lines)))
+                for line in shown(language, text):
+                    assert _words(line) in printed, f"{what}: the page shows {line!r}\n{printed}"
 
 
 # ----------------------------------------------------------------------------- the reference
