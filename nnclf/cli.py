@@ -390,13 +390,15 @@ COMMANDS = {
             _arg(
                 "--data",
                 metavar="SOURCE",
-                help="labelled data: a .csv, a .npz (X, y) or sklearn:<name>",
+                help="labelled data: sklearn:NAME, a .csv or .parquet (with a label column), "
+                "a .npz (X, y) or a folder of X.npy and y.npy (not synthetic: it has no "
+                "fixed features)",
             ),
             _arg(
                 "--target",
                 metavar="COLUMN",
-                help="the label column of a CSV (default: the training config's data.target, "
-                "else the one column that is not a feature)",
+                help="the label column of a CSV or Parquet file (default: the training "
+                "config's data.target, else the one column that is not a feature)",
             ),
             _DELIMITER,
             _ENCODING,
@@ -419,7 +421,8 @@ COMMANDS = {
                 "--data",
                 metavar="SOURCE",
                 required=True,
-                help="a .csv (columns matched by name), a .npz (X) or sklearn:<name>",
+                help="sklearn:NAME, a .csv or .parquet (columns matched by name), a .npz (X) "
+                "or a folder of X.npy (not synthetic: it has no fixed features)",
             ),
             _arg(
                 "--out",
@@ -498,7 +501,8 @@ COMMANDS = {
         cmd_graph,
         "print the network's computational graph as DOT",
         "Print the configured network's graph in Graphviz DOT, each vertex with its "
-        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png",
+        "dimension; e.g. nnclf graph configs/iris.yaml | dot -Tpng > graph.png (dot is "
+        "Graphviz's renderer: apt-get install graphviz, or brew install graphviz).",
         [_arg("config", metavar="CONFIG"), _SET],
     ),
     "plot": (

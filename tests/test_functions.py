@@ -386,7 +386,7 @@ def test_elementwise_takes_dg_in_every_documented_form(monkeypatch, form):
 
 
 def test_the_readme_one_liner_trains(monkeypatch):
-    # README: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
+    # docs/architecture.md: register_transfer(elementwise("name", g, dg)), dg a function of z alone.
     from nnclf.config.settings import SGDSettings
     from nnclf.graph.network import Network
     from nnclf.training.trainer import Trainer

@@ -1,5 +1,5 @@
 """nnclf.runs.report: the texts the commands print (checked against the
-README's examples, written by hand), gradcheck's verdict, the run files plot reads, the
+examples of docs/commands.md, written by hand), gradcheck's verdict, the run files plot reads, the
 evaluation data (refused when the run's data changed) and the note when columns are matched
 by position."""
 
@@ -22,7 +22,7 @@ def _scores(n, accuracy, log_loss, macro_f1):
     return {"n_samples": n, "accuracy": accuracy, "log_loss": log_loss, "macro_f1": macro_f1}
 
 
-# nnclf train configs/digits.yaml, as the README shows it
+# nnclf train configs/digits.yaml, as docs/commands.md and docs/getting-started.md show it
 README_TRAIN = """\
 finished 12930 steps in 0.3 s
              examples  accuracy  log-loss  macro F1
@@ -60,7 +60,7 @@ def test_training_summary_of_an_early_stopped_resumed_run_without_validation():
     ]
 
 
-# nnclf evaluate runs/iris, as the README shows it
+# nnclf evaluate runs/iris, as docs/commands.md shows it
 README_EVALUATE = """\
 model             runs/iris/model.npz
 data              the run's test split: 30 examples of data/iris.csv
