@@ -270,26 +270,7 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
         For ``partial_fit``, which refuses ``class_weight="balanced"`` (it would count the
         classes of one batch) and ``schedule="plateau"`` (it has no validation set).
     """
-    for name, rule in RULES.items():  # what scikit-learn's constraints cannot say (no bools)
-        problem = rule.problem(params[name])
-        if problem is not None:
-            raise ConfigError(problem, name=name)
-    if partial and params["class_weight"] == "balanced":
-        raise ConfigError(
-            "partial_fit: class_weight='balanced' would count the classes of "
-            "this batch only; pass compute_class_weight('balanced', classes="
-            "classes, y=y_all) as a dict, or use fit"
-        )
-    if partial and params["schedule"] == "plateau":
-        raise ConfigError(
-            "partial_fit: schedule='plateau' needs a validation loss, which "
-            "partial_fit does not hold out; use fit or another schedule"
-        )
-    if params["epochs"] is None and params["steps"] is None:
-        raise ConfigError(
-            "epochs and steps are both None; give epochs (passes over the "
-            "data) or steps (SGD updates) to say how long to train"
-        )
+    _check_params(params, partial)
     length = (
         {"epochs": None, "steps": steps}
         if steps is not None
@@ -320,6 +301,31 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
         ),
         train=train,
     )
+
+
+def _check_params(params: Mapping, partial: bool) -> None:
+    """Refuse what scikit-learn's constraints cannot: the rules' own checks, the settings
+    ``partial_fit`` cannot honour, and a fit of no length."""
+    for name, rule in RULES.items():  # what scikit-learn's constraints cannot say (no bools)
+        problem = rule.problem(params[name])
+        if problem is not None:
+            raise ConfigError(problem, name=name)
+    if partial and params["class_weight"] == "balanced":
+        raise ConfigError(
+            "partial_fit: class_weight='balanced' would count the classes of "
+            "this batch only; pass compute_class_weight('balanced', classes="
+            "classes, y=y_all) as a dict, or use fit"
+        )
+    if partial and params["schedule"] == "plateau":
+        raise ConfigError(
+            "partial_fit: schedule='plateau' needs a validation loss, which "
+            "partial_fit does not hold out; use fit or another schedule"
+        )
+    if params["epochs"] is None and params["steps"] is None:
+        raise ConfigError(
+            "epochs and steps are both None; give epochs (passes over the "
+            "data) or steps (SGD updates) to say how long to train"
+        )
 
 
 def draw_seeds(random_state) -> dict[str, int]:

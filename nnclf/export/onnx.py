@@ -113,25 +113,9 @@ def recipe(
     A transfer function without an ONNX operator in :data:`ONNX_TRANSFERS` is a GraphError.
     """
     net = model.network
-    missing = [t for t in net.transfers if t not in ONNX_TRANSFERS]
-    if missing:
-        raise GraphError(
-            f"transfer function {missing[0]!r} has no ONNX form; the export knows "
-            f"{', '.join(ONNX_TRANSFERS)} (add its operator to "
-            "nnclf.export.onnx.ONNX_TRANSFERS)"
-        )
-    constants, nodes = {}, []
-
-    def const(hint: str, value) -> str:
-        name = fresh(hint)
-        constants[name] = value
-        return name
-
-    def node(op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
-        out = out or fresh(hint)
-        nodes.append((op, inputs, [out], attrs))
-        return out
-
+    _check_transfers(net.transfers)
+    built = _Builder(fresh)
+    const, node = built.const, built.node
     h = x
     if model.standardizer is not None:
         h = node("Sub", [h, const("mean", model.standardizer.mean_.astype(dtype))], "centred")
@@ -155,7 +139,37 @@ def recipe(
     best = node("ArgMax", [probabilities], "class_index", axis=1, keepdims=0)
     labels = _label_values(model.classes, skl2onnx)
     node("Gather", [const("classes", labels), best], "label", label, axis=0)
-    return constants, nodes
+    return built.constants, built.nodes
+
+
+def _check_transfers(transfers) -> None:
+    """A GraphError naming the first transfer function without an ONNX operator."""
+    missing = [t for t in transfers if t not in ONNX_TRANSFERS]
+    if missing:
+        raise GraphError(
+            f"transfer function {missing[0]!r} has no ONNX form; the export knows "
+            f"{', '.join(ONNX_TRANSFERS)} (add its operator to "
+            "nnclf.export.onnx.ONNX_TRANSFERS)"
+        )
+
+
+class _Builder:
+    """The constants (by name) and nodes of a recipe, each under a name ``fresh`` gives."""
+
+    def __init__(self, fresh: Callable[[str], str]):
+        self.fresh = fresh
+        self.constants: dict[str, np.ndarray] = {}
+        self.nodes: list[Node] = []
+
+    def const(self, hint: str, value) -> str:
+        name = self.fresh(hint)
+        self.constants[name] = value
+        return name
+
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+        out = out or self.fresh(hint)
+        self.nodes.append((op, inputs, [out], attrs))
+        return out
 
 
 def _namer(taken: set[str]) -> Callable[[str], str]:

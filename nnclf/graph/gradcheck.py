@@ -174,22 +174,7 @@ def gradcheck_modes(
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise GraphError(f"gradcheck: unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}")
-    if wrt is None:
-        names = list(graph.real_leaves)
-    else:
-        names = [
-            graph.vertex_of(ref, "gradcheck")
-            for ref in ([wrt] if isinstance(wrt, (str, int, np.integer)) else wrt)
-        ]
-        inner = [v for v in names if not v.is_leaf]
-        if inner:
-            raise GraphError(
-                f"gradcheck: vertex {inner[0].index} ({inner[0].name}) is not a "
-                "leaf; finite differences perturb leaves only"
-            )
-        names = [v.name for v in names]
-    if not names:
-        raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
+    names = _leaves_to_check(graph, wrt)
     forward = graph.forward(leaf_values)
     output = graph.output.name
     analytic = {
@@ -200,7 +185,41 @@ def gradcheck_modes(
         )
         for mode in modes
     }
+    numeric = _finite_differences(graph, leaf_values, names, eps)
+    return {
+        mode: GradcheckReport(
+            checks=[
+                _compare(name, analytic[mode][name], numeric[name], atol, rtol) for name in names
+            ],
+            what=f"backprop ({mode}) vs finite differences (eps={eps:g})",
+        )
+        for mode in modes
+    }
 
+
+def _leaves_to_check(graph: Graph, wrt) -> list[str]:
+    """The names of the leaves ``wrt`` designates (default: every real leaf)."""
+    if wrt is None:
+        names = list(graph.real_leaves)
+    else:
+        vertices = [
+            graph.vertex_of(ref, "gradcheck")
+            for ref in ([wrt] if isinstance(wrt, (str, int, np.integer)) else wrt)
+        ]
+        inner = [v for v in vertices if not v.is_leaf]
+        if inner:
+            raise GraphError(
+                f"gradcheck: vertex {inner[0].index} ({inner[0].name}) is not a "
+                "leaf; finite differences perturb leaves only"
+            )
+        names = [v.name for v in vertices]
+    if not names:
+        raise GraphError("gradcheck: no leaf to check; the output depends on no real-valued leaf")
+    return names
+
+
+def _finite_differences(graph: Graph, leaf_values: dict, names, eps: float) -> dict:
+    """Leaf name -> central differences of the output with respect to that leaf."""
     # Finite differences in float64 on a float64 copy of the graph, at the point the graph
     # saw (its leaves in its dtype): in float32 the rounding of f would swamp them. Every
     # real leaf is copied, so the checked ones can be perturbed in place.
@@ -211,20 +230,12 @@ def gradcheck_modes(
         else v
         for k, v in leaf_values.items()
     }
+    output = graph.output.name
 
     def f():
         return exact.forward(values)[output]
 
-    numeric = {name: numerical_gradient(f, values[name], eps) for name in names}
-    return {
-        mode: GradcheckReport(
-            checks=[
-                _compare(name, analytic[mode][name], numeric[name], atol, rtol) for name in names
-            ],
-            what=f"backprop ({mode}) vs finite differences (eps={eps:g})",
-        )
-        for mode in modes
-    }
+    return {name: numerical_gradient(f, values[name], eps) for name in names}
 
 
 def check_function(

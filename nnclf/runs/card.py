@@ -40,20 +40,7 @@ def model_card(target) -> dict:
     meta, net = load_model(path)[1], model.network
     has_metrics = run_dir is not None and (run_dir / METRICS).is_file()
     metrics = run_metrics(run_dir) if has_metrics else {}
-    config = model.config if isinstance(model.config, dict) else {}
-    if isinstance(config.get("train"), dict):
-        training = {"from": "nnclf train config", "seed": config.get("seed"), **config["train"]}
-    else:  # NNClassifier.save records the estimator's parameters
-        training = {
-            "from": "NNClassifier parameters" if config else None,
-            **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")},
-        }
-    run = {
-        f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds", "engine")
-    }
-    counts = {}  # each class's examples over the run's splits
-    for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
-        counts[str(c["label"])] = counts.get(str(c["label"]), 0) + c["support"]
+    counts = _class_counts(metrics)
     data = model.data if isinstance(model.data, dict) else {}
     names = model.feature_names
     return {
@@ -67,7 +54,7 @@ def model_card(target) -> dict:
             "parameters": sum(int(a.size) for a in net.params.values()),
             "dtype": net.dtype.name,
         },
-        "training": {**training, **(run if metrics else {})},
+        "training": _training(model.config, metrics),
         "data": {
             **{k: data.get(k) for k in ("source", "rows", "sha256")},
             "features": None if names is None else list(names),
@@ -88,6 +75,31 @@ def model_card(target) -> dict:
             "scikit-learn": sklearn.__version__,
         },
     }
+
+
+def _training(config, metrics: dict) -> dict:
+    """The card's ``training``: the settings the model records (a run's ``train`` section or
+    the estimator's parameters) and, given the run's metrics, how its training ended."""
+    config = config if isinstance(config, dict) else {}
+    if isinstance(config.get("train"), dict):
+        training = {"from": "nnclf train config", "seed": config.get("seed"), **config["train"]}
+    else:  # NNClassifier.save records the estimator's parameters
+        training = {
+            "from": "NNClassifier parameters" if config else None,
+            **{k: v for k, v in config.items() if k not in ("hidden_units", "transfer")},
+        }
+    run = {
+        f"run_{k}": metrics.get(k) for k in ("steps", "stopped", "best_step", "seconds", "engine")
+    }
+    return {**training, **(run if metrics else {})}
+
+
+def _class_counts(metrics: dict) -> dict[str, int]:
+    """Each class's examples over the run's splits, by its label as text."""
+    counts = {}
+    for c in (c for part in _PARTS for c in (metrics.get(part) or {}).get("per_class", ())):
+        counts[str(c["label"])] = counts.get(str(c["label"]), 0) + c["support"]
+    return counts
 
 
 def _setting(value) -> str:

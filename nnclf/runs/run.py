@@ -430,11 +430,7 @@ def train(
         for note in claim.notes:
             if notify is not None:
                 notify(note)
-        job.cfg = replace(cfg, output=OutputConfig(str(record_as or claim.path)))
-        job.model.config = config_to_dict(job.cfg)
-        staging = claim.stage()
-        atomic_write_text(staging / CONFIG, config_text(job.cfg))
-        return _fit(job, Place(staging, claim.path, claim), stop_after, 0.0)
+        return _fit(job, _stage(job, cfg, claim, record_as), stop_after, 0.0)
     except DivergenceError as e:  # the parameters the trainer kept are not written
         claim.discard()
         raise e.keeping("nothing was written") from None
@@ -443,6 +439,16 @@ def train(
         raise
     finally:
         claim.release()
+
+
+def _stage(job: _Job, cfg: Config, claim, record_as) -> Place:
+    """Record where the run lives (``output.dir``) in its config and model, stage the claimed
+    run directory and write config.yaml into it before the first step."""
+    job.cfg = replace(cfg, output=OutputConfig(str(record_as or claim.path)))
+    job.model.config = config_to_dict(job.cfg)
+    staging = claim.stage()
+    atomic_write_text(staging / CONFIG, config_text(job.cfg))
+    return Place(staging, claim.path, claim)
 
 
 def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> RunOutcome:

@@ -226,23 +226,7 @@ def _generate(
     number = {v.name: v.index for v in graph.vertices}
     param_ids = [number[name] for name in params]
     src.emit("def run(U, P, T, S, A, K, D, picks, etas, rates, hyper, loss_sum):", 0)
-    for i in range(1, n + 1):
-        src.emit(f"u{i} = U[{i - 1}]", 1)
-    for i, slot in p_slots.items():
-        src.emit(f"p{i} = P[{slot}]", 1)
-        src.emit(f"t{i} = T[{slot}]", 1)
-    for k, i in enumerate(param_ids):
-        for slot in range(update.slots):
-            src.emit(f"s{i}_{slot} = S[{slot * len(param_ids) + k}]", 1)
-        if update.average:
-            src.emit(f"avg{i} = A[{k}]", 1)
-    slot = 0
-    for name, value in update.values().items():
-        if isinstance(value, bool):
-            src.emit(f"{name} = {value}", 1)
-        else:
-            src.emit(f"{name} = hyper[{slot}]", 1)
-            slot += 1
+    _bind_locals(src, n, p_slots, param_ids, update)
     src.emit("for step in range(picks.shape[0]):", 1)
     src.emit("rows = picks[step]\n        eta = etas[step]")
     for k, name in enumerate(data):
@@ -275,6 +259,31 @@ def _generate(
     src.emit("loss_sum += loss")
     src.emit("return picks.shape[0], loss_sum, 0.0", 1)
     return src
+
+
+def _bind_locals(
+    src: _Source, n: int, p_slots: dict[int, int], param_ids: list[int], update: Update
+) -> None:
+    """Name, before the loop, every array and hyperparameter the step reads: the values u^i,
+    the buffers of p^i and the scratch t^i a VJP writes into, the rule's state per parameter, the running
+    averages, and each hyperparameter (a flag written in as a constant)."""
+    for i in range(1, n + 1):
+        src.emit(f"u{i} = U[{i - 1}]", 1)
+    for i, slot in p_slots.items():
+        src.emit(f"p{i} = P[{slot}]", 1)
+        src.emit(f"t{i} = T[{slot}]", 1)
+    for k, i in enumerate(param_ids):
+        for slot in range(update.slots):
+            src.emit(f"s{i}_{slot} = S[{slot * len(param_ids) + k}]", 1)
+        if update.average:
+            src.emit(f"avg{i} = A[{k}]", 1)
+    slot = 0
+    for name, value in update.values().items():
+        if isinstance(value, bool):
+            src.emit(f"{name} = {value}", 1)
+        else:
+            src.emit(f"{name} = hyper[{slot}]", 1)
+            slot += 1
 
 
 def _decayed(update: Update, params, number) -> set:
