@@ -304,7 +304,8 @@ def test_damaged_averaging_state_is_a_checkpoint_error():
     arrays, state = trainer.state_dict()
     fresh = Trainer(Network(D, M, K), settings_for(dict(average=3)), progress="none")
     with pytest.raises(
-        CheckpointError, match="its 'average_count' must be an integer >= 0, got -2"
+        CheckpointError,
+        match="checkpoint: its 'average_count' is -2, not an integer >= 0; the file was edited",
     ):
         fresh.load_state_dict(arrays, dict(state, average_count=-2))
     with pytest.raises(CheckpointError, match="no array 'average_V'"):

@@ -271,7 +271,7 @@ def _transfer(meta: dict, n_layers: int, error):
 
 def _dtype(meta: dict, error) -> str:
     dtype = "float64" if meta.get("dtype") is None else meta["dtype"]
-    if dtype not in DTYPES:
+    if ModelConfig.RULES["dtype"].problem(dtype) is not None:  # the config's own rule
         raise error(f"its 'dtype' is {dtype!r}, not one of {', '.join(DTYPES)}")
     return dtype
 

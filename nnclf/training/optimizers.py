@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from nnclf.base.rules import Rule as Setting
-from nnclf.base.rules import number
+from nnclf.base.rules import check_fields, number
 from nnclf.base.suggest import did_you_mean
 from nnclf.errors import CheckpointError, ConfigError
 from nnclf.training.updates import (
@@ -437,12 +437,12 @@ class RunningAverage:
         CheckpointError
             For a missing or misshapen array or a count that is not an integer >= 0.
         """
-        count = state.get("average_count")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise CheckpointError(
-                f"checkpoint: its 'average_count' must be an integer >= 0, "
-                f"got {count!r}; use the file nnclf wrote"
-            )
+        check_fields(
+            state,
+            {"average_count": "int>=0"},
+            lambda problem: CheckpointError(f"checkpoint: {problem}"),
+        )
+        count = state["average_count"]
         _assign(self.values, {k: _saved(arrays, f"average_{k}", v) for k, v in self.values.items()})
         self.count = count
         first = next(iter(self.values))
