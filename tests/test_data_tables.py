@@ -458,3 +458,95 @@ def test_evaluate_refuses_a_delimiter_without_data(piped, monkeypatch, capsys):
     code, out, err = run_cli(piped, monkeypatch, capsys, "evaluate", "run", "--delimiter", ",")
     assert (code, out) == (2, "")
     assert err == "nnclf: error: --delimiter is for --data; give the data to read with it\n"
+
+
+# ----------------------------------------------------------------------------- every kind
+
+
+X30 = RNG.normal(size=(30, 3))
+Y30 = np.where(X30[:, 1] > 0, "up", "down")
+X8 = RNG.normal(size=(8, 3))
+Y8 = np.array(["up", "down"] * 4)
+
+
+def write_every_kind(tmp_path) -> dict:
+    """One data set (X30, Y30; X8, Y8 as the test part of an .npz and a folder) as a CSV, a
+    Parquet file, an .npz and a folder; the paths by kind."""
+    with open(tmp_path / "d.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["a", "b", "c", "label"])
+        writer.writerows([*map(repr, map(float, x)), label] for x, label in zip(X30, Y30))
+    paths = {"csv": tmp_path / "d.csv"}
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # (the Parquet case is skipped)
+        pass
+    else:
+        columns = {name: X30[:, j] for j, name in enumerate("abc")}
+        pq.write_table(pa.table({**columns, "label": Y30}), tmp_path / "d.parquet")
+        paths["parquet"] = tmp_path / "d.parquet"
+    np.savez(tmp_path / "d.npz", X=X30, y=Y30, feature_names=list("abc"), X_test=X8, y_test=Y8)
+    paths["npz"] = tmp_path / "d.npz"
+    (tmp_path / "folder").mkdir()
+    for name, a in {"X": X30, "y": Y30, "X_test": X8, "y_test": Y8}.items():
+        np.save(tmp_path / "folder" / f"{name}.npy", a)
+    paths["folder"] = tmp_path / "folder"
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "npz", "folder"])
+def test_every_kind_opens_as_one_table(tmp_path, kind):
+    if kind == "parquet":
+        pytest.importorskip("pyarrow")
+    table = open_table(str(write_every_kind(tmp_path)[kind]))
+    names = {"csv": (*"abc", "label"), "npz": tuple("abc"), "folder": None}
+    assert (table.kind, table.names) == (kind, names.get(kind, names["csv"]))
+    assert table.width == (4 if kind in ("csv", "parquet") else 3)
+    # A folder names no columns: they are numbered, as a CSV without a header's are.
+    named = kind != "folder"
+    assert table.column_names([0, 1, 2]) == (list("abc") if named else ["x0", "x1", "x2"])
+    label = 3 if table.width == 4 else "y"
+    read = table.read([0, 1, 2], label)
+    X = np.asarray(read.X)
+    assert X.dtype == np.float64 and np.array_equal(X, X30)  # every float as written
+    assert read.y.dtype.kind == "U" and read.y.tolist() == Y30.tolist()
+    assert read.kept == {}
+    assert table.read([0, 1, 2]).y is None
+    if kind != "folder":  # a folder's columns are read all, in order (its rows are mapped)
+        assert np.array_equal(table.read([2, 0], label).X, X30[:, [2, 0]])
+    test = table.test_part()
+    if kind in ("csv", "parquet"):
+        assert test is None
+    else:
+        assert np.array_equal(np.asarray(test.X), X8) and test.y.tolist() == Y8.tolist()
+
+
+def test_a_folder_stays_memory_mapped_through_the_table(tmp_path):
+    from nnclf.data.npyfolder import Rows
+
+    table = open_table(str(write_every_kind(tmp_path)["folder"]))
+    for part in (table.read(range(3), "y").X, table.test_part().X):
+        assert isinstance(part, Rows)
+        assert isinstance(part.array.base, np.memmap) or isinstance(part.array, np.memmap)
+    assert np.array_equal(read_inputs(str(tmp_path / "folder")).X.array, X30)
+    assert isinstance(load_dataset(str(tmp_path / "folder")).X_test, Rows)
+
+
+def test_arrays_have_no_columns_to_keep_and_no_encoding(tmp_path):
+    paths = write_every_kind(tmp_path)
+    for kind in ("npz", "folder"):
+        table = open_table(str(paths[kind]), encoding="no-such-codec", delimiter="|")
+        with pytest.raises(DataError) as e:
+            table.read(range(3), "y", keep=[0])
+        assert str(e.value) == (
+            f"keep: {paths[kind]} has no named columns to keep (only CSV and Parquet "
+            "sources have them); remove --keep"
+        )
+
+
+def test_an_npz_without_labels_opens_unless_they_are_required(tmp_path):
+    np.savez(tmp_path / "x.npz", X=X30)
+    assert open_table(str(tmp_path / "x.npz")).read(range(3), "y").y is None
+    with pytest.raises(DataError, match=r"has no array 'y' \(arrays: X\)"):
+        open_table(str(tmp_path / "x.npz"), require_labels=True)

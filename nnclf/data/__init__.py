@@ -5,8 +5,10 @@ Contract
 The one edge where raw data enters nnclf. Above the graph, below training:
 
 - :mod:`~nnclf.data.sources`        ``load_dataset``: a config's source as a checked Dataset
-- :mod:`~nnclf.data.tables`          CSV, Parquet and .npz files read, every way they fail named
+- :mod:`~nnclf.data.tables`          ``open_table``: CSV, Parquet, .npz and .npy folders read
+  through one interface (named, typed columns; the file's own test part), every fault named
 - :mod:`~nnclf.data.npyfolder`      data larger than memory: a folder of memory-mapped .npy
+- :mod:`~nnclf.data.checks`         what every reader checks: a readable file, labels, the error
 - :mod:`~nnclf.data.preprocessing`  the seeded stratified split and standardisation
 - :mod:`~nnclf.data.fingerprints`   what identifies a data set's contents
 """

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.data.tables import bad, check_label_array, file_problem
+from nnclf.data.checks import bad, check_label_array, file_problem
 
 __all__ = [
     "Rows",

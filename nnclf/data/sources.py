@@ -37,7 +37,7 @@ lines their columns up with a trained model's feature names (:func:`read_inputs`
 also keeps columns as read): by name when the source names
 all of them, in order when it names none of them, and an error naming the missing ones when
 it names some. A dataset's contents are identified by :mod:`nnclf.data.fingerprints`, so that a
-run can tell when its data file changed. Tables are read through
+run can tell when its data file changed. Every file and folder is read through
 :func:`nnclf.data.tables.open_table`; the split and the standardisation are in :mod:`nnclf.data.preprocessing`.
 """
 
@@ -51,13 +51,13 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 
 from nnclf.base.suggest import closest
-from nnclf.data.npyfolder import is_folder, open_folder
+from nnclf.data.npyfolder import is_folder
 from nnclf.data.settings import DataConfig
 from nnclf.data.tables import (
+    ARRAY_KINDS,
     Table,
     file_problem,
     open_table,
-    read_npz,
     shown,
 )
 from nnclf.data.tables import bad as _bad
@@ -165,19 +165,10 @@ def load_dataset(
         ds = Dataset(*_load_sklearn(arg), source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
-    elif kind in ("csv", "parquet"):
-        ds = _load_table_dataset(arg, columns, encoding, delimiter, source)
-    elif kind == "folder":
-        ds = Dataset(*open_folder(arg), source=source)
     else:
-        ds = _load_npz_dataset(arg, source)
+        ds = _load_table_dataset(arg, columns, encoding, delimiter, source)
     _check_labels(ds.y, ds.source, "target" if kind in ("csv", "parquet") else "source")
     return ds
-
-
-def _load_npz_dataset(path: str, source: str) -> Dataset:
-    X, y, names, X_test, y_test = read_npz(path, require_y=True)
-    return Dataset(X, y, names or _numbered(X.shape[1]), X_test, y_test, source=source)
 
 
 def _named_columns(kind: str, source: str, **columns) -> dict:
@@ -193,10 +184,20 @@ def _named_columns(kind: str, source: str, **columns) -> dict:
 
 
 def _load_table_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
-    table = open_table(path, encoding=encoding, delimiter=delimiter)
-    label_col, feature_cols = _choose_columns(list(table.names), path, **columns)
-    read = table.read(feature_cols, label_col)
-    return Dataset(read.X, read.y, tuple(table.column_names(feature_cols)), source=source)
+    table = open_table(path, encoding=encoding, delimiter=delimiter, require_labels=True)
+    if table.kind in ARRAY_KINDS:  # every column, and the label array
+        label_col, feature_cols = "y", list(range(table.width))
+    else:
+        label_col, feature_cols = _choose_columns(list(table.names), path, **columns)
+    read, test = table.read(feature_cols, label_col), table.test_part()
+    return Dataset(
+        read.X,
+        read.y,
+        tuple(table.column_names(feature_cols)),
+        None if test is None else test.X,
+        None if test is None else test.y,
+        source=source,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,16 +276,26 @@ def read_inputs(
             "ending in .csv or .npz, or 'sklearn:<name>'",
             name="source",
         )
-    if kind in ("csv", "parquet"):
-        table = open_table(arg, encoding=encoding, delimiter=delimiter, require_header=False)
-        return _table_inputs(table, expected, target, list(keep))
-    if keep:
+    if keep and kind not in ("csv", "parquet"):
         raise _bad(
             f": only CSV and Parquet sources have named columns to keep, but the source is "
             f"'{source}'; remove --keep",
             name="keep",
         )
-    X, y, names = _unnamed_features(kind, arg)
+    if kind == "sklearn":
+        X, y, names = _load_sklearn(arg)
+    else:
+        table = open_table(arg, encoding=encoding, delimiter=delimiter, require_header=False)
+        if table.kind not in ARRAY_KINDS:
+            return _table_inputs(table, expected, target, list(keep))
+        read = table.read(range(table.width), "y")  # all of X (a folder's: mapped), y
+        X, y, names = read.X, read.y, table.names
+    return _array_inputs(X, y, names, expected, source)
+
+
+def _array_inputs(X, y, names, expected, source: str) -> Inputs:
+    """The columns of X (named ``names``, or None) that the model ``expected``: by name
+    when ``names`` has them, else all of them in order, as many as it expects."""
     cols = _by_name(names, expected, source) if names and expected else None
     if cols is not None:
         return Inputs(X[:, cols], y, tuple(names[j] for j in cols), {})
@@ -353,16 +364,6 @@ def _kept_columns(table: Table, keep) -> list[int]:
                 name="keep",
             )
     return [table.names.index(name) for name in keep]
-
-
-def _unnamed_features(kind: str, path: str):
-    """X, y (or None) and the column names (None for a folder: its columns are taken in
-    order) of a scikit-learn data set, a folder or an .npz, read whole or mapped."""
-    if kind == "sklearn":
-        return _load_sklearn(path)
-    if kind == "folder":
-        return (*open_folder(path, require_y=False)[:2], None)
-    return read_npz(path, require_y=False)[:3]
 
 
 def _numbered(d: int) -> tuple[str, ...]:

@@ -1,15 +1,21 @@
-"""Tables: CSV, Parquet and ``.npz`` files read through one interface, every way they fail named.
+"""Tables: CSV, Parquet, ``.npz`` files and ``.npy`` folders read through one interface, every
+way they fail named.
 
 Contract
 --------
-:func:`open_table` opens a CSV or Parquet file as a :class:`Table`: its column names (the
-header or the schema), the delimiter and the text encoding it is read with. ``Table.read``
-gives :class:`Columns`: the chosen feature columns as a finite float64 matrix X, the label
-column (int64 when every label is an integer, uint64 when they need it, else strings, for a
-CSV; as stored for
-Parquet) and the kept columns as text, cell by cell as the file holds them. Training
-(:func:`nnclf.data.sources.load_dataset`), ``nnclf evaluate`` and ``nnclf predict``
-(:func:`nnclf.data.sources.read_inputs`) read every table this way.
+:func:`open_table` opens a data file as a :class:`Table` (by its kind: a CSV, a Parquet or an
+``.npz`` file, or a folder holding ``X.npy``): its column names (the header, the schema, the
+``.npz``'s ``feature_names``; None when the file names none, and :meth:`Table.column_names`
+numbers them ``x0``, ``x1``, ...), its width, and for a CSV the delimiter and the text
+encoding it is read with. ``Table.read`` gives :class:`Columns`: the chosen feature columns as
+a finite float64 matrix X (a folder's: its memory-mapped :class:`~nnclf.data.npyfolder.Rows`,
+never read whole), the labels (a CSV's label column: int64 when every label is an integer,
+uint64 when they need it, else strings; as stored for the other kinds) and the kept columns
+as text, cell by cell as the file holds them (CSV and Parquet only: the others have no named
+columns to keep). ``Table.test_part`` gives an ``.npz``'s or a folder's own test set
+(``X_test``, ``y_test``), or None. Training (:func:`nnclf.data.sources.load_dataset`),
+``nnclf evaluate`` and ``nnclf predict`` (:func:`nnclf.data.sources.read_inputs`) open every
+file this way.
 
 A CSV is read by a C reader (pandas' in chunks, else :func:`numpy.loadtxt`) filling one
 preallocated X; any cell or row it does not take as it is sends the file to :func:`read_csv`,
@@ -19,7 +25,8 @@ tab when no delimiter is given; :func:`encoding_problem` says why an encoding ca
 text. Parquet is read with pyarrow. :func:`read_npz` reads ``X``, ``y``,
 ``feature_names``, ``X_test``, ``y_test`` from an ``.npz`` (never running code) and checks
 them: X finite numbers, labels integers, booleans, strings (UTF-8 bytes become strings) or
-finite floats; :func:`file_problem` says why a path cannot be read as a data file.
+finite floats. A folder is opened by :func:`nnclf.data.npyfolder.open_folder`; what every
+kind checks (:func:`file_problem`, :func:`check_label_array`) is :mod:`nnclf.data.checks`.
 
 Whatever the bytes of a file, these functions return checked arrays or raise
 :class:`~nnclf.errors.DataError` about the argument ``source`` (``encoding``,
@@ -31,23 +38,22 @@ from __future__ import annotations
 
 import codecs
 import csv
-import errno
 import itertools
 import math
-import os
-import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nnclf.base.archive import read_arrays
-from nnclf.errors import DataError
+from nnclf.data.checks import bad, check_label_array, file_problem
+from nnclf.data.npyfolder import Rows, is_folder, open_folder
 
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
 
 __all__ = [
     "Table",
+    "ARRAY_KINDS",
     "Columns",
     "open_table",
     "encoding_problem",
@@ -69,11 +75,6 @@ __all__ = [
 ]
 
 
-def bad(problem: str, name: str = "source") -> DataError:
-    """A problem with the argument ``name`` of the loading functions (the source, mostly)."""
-    return DataError(problem, name=name)
-
-
 def shown(text, limit: int = 40) -> str:
     """Text from a file as a message quotes it: ``'abc'``; escaped (``'a\\nb'``) when it has
     characters that are not printable, so that a message stays one line; cut at ``limit``."""
@@ -82,29 +83,12 @@ def shown(text, limit: int = 40) -> str:
     return f"'{cut}'" if cut.isprintable() else repr(cut)
 
 
-def file_problem(path) -> str | None:
-    """Why ``path`` cannot be read as a data file ("not found", "is a directory, ...", ...),
-    or None when it is a readable regular file (symbolic links followed)."""
-    try:
-        mode = os.stat(Path(path).expanduser()).st_mode
-    except FileNotFoundError:
-        return (
-            "is a symbolic link to a file that does not exist"
-            if os.path.islink(Path(path).expanduser())
-            else "not found"
-        )
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "is a symbolic link loop; point it at the data file"
-        return f"cannot be read ({e.strerror or e})"
-    if stat.S_ISDIR(mode):
-        return "is a directory, not a data file; give the file inside it"
-    if not stat.S_ISREG(mode):
-        return "is not a regular file (a FIFO, socket or device); save the data to a file first"
-    return None
-
-
 # ----------------------------------------------------------------------------- the interface
+
+
+ARRAY_KINDS = ("npz", "folder")
+"""The kinds of :class:`Table` whose labels are an array of their own (``y``), beside the
+feature columns, and whose columns are not chosen by name."""
 
 
 @dataclass(frozen=True)
@@ -113,33 +97,37 @@ class Columns:
 
     Attributes
     ----------
-    X : ndarray of shape (n, len(features)), float64
-        The feature columns, finite.
+    X : ndarray of shape (n, len(features)), float64, or :class:`~nnclf.data.npyfolder.Rows`
+        The feature columns, finite; a folder's are its memory-mapped rows, never read whole.
     y : ndarray of shape (n,) or None
         The labels: int64 when every label is an integer, else strings (CSV); as stored
-        (Parquet).
+        (Parquet, ``.npz``, folder; UTF-8 bytes become strings).
     kept : dict of str to list of str
         Each kept column's n cells as the file holds them (text, never parsed).
     """
 
-    X: np.ndarray
+    X: np.ndarray | Rows
     y: np.ndarray | None
     kept: dict
 
 
 @dataclass(frozen=True)
 class Table:
-    """A CSV or Parquet file, opened: its column names (the header or the schema; no row
-    is read yet) and how its text is split and decoded. :func:`open_table` makes one.
+    """A CSV, Parquet or ``.npz`` file or a folder of ``.npy`` files, opened: its column
+    names and how its text is split and decoded. :func:`open_table` makes one. A CSV or a
+    Parquet file has no row read yet; an ``.npz`` is read and checked whole, a folder's X
+    mapped and checked in chunks.
 
     Attributes
     ----------
     path : str
-    kind : {"csv", "parquet"}
+    kind : {"csv", "parquet", "npz", "folder"}
     names : tuple of str, or None
-        The column names; None for a CSV whose first row is all numbers (no header).
+        The column names; None when the file names none (a CSV whose first row is all
+        numbers, an ``.npz`` without ``feature_names``, a folder):
+        :meth:`column_names` then numbers them ``x0``, ``x1``, ...
     width : int
-        The number of columns.
+        The number of columns (for an ``.npz`` or a folder: of X).
     delimiter, encoding : str
         CSV only: the character between fields and the text encoding the file is read in.
     """
@@ -150,11 +138,17 @@ class Table:
     width: int
     delimiter: str = ","
     encoding: str = "utf-8"
+    arrays: tuple | None = field(default=None, repr=False, compare=False)
+    """``.npz`` and folder: (X, y, X_test, y_test) as read (y, X_test, y_test may be None)."""
 
     def read(self, features, label=None, keep=(), may_be_target=True) -> Columns:
         """Columns at positions ``features`` (as X), ``label`` (as y; None: no labels) and
-        ``keep`` (as text), read by the fast path, every fault named by the careful one."""
+        ``keep`` (as text), read by the fast path, every fault named by the careful one.
+        For an ``.npz`` or a folder (:data:`ARRAY_KINDS`) ``label`` is ``"y"``, the label
+        array (y is None when the file has none), and nothing can be kept."""
         keep = list(keep)
+        if self.kind in ARRAY_KINDS:
+            return self._read_arrays(list(features), label, keep)
         if self.kind == "parquet":
             names = [self.names[j] for j in features]
             label_name = None if label is None else self.names[label]
@@ -172,6 +166,29 @@ class Table:
             )
         return Columns(X, y, dict(zip(self.column_names(keep), kept)))
 
+    def _read_arrays(self, features: list, label, keep: list) -> Columns:
+        if keep:
+            raise bad(
+                f": {self.path} has no named columns to keep (only CSV and Parquet sources "
+                "have them); remove --keep",
+                name="keep",
+            )
+        if label not in (None, "y"):
+            raise ValueError(f"the labels of an {self.kind} are 'y', not {label!r}")
+        X, y = self.arrays[:2]
+        if features != list(range(self.width)):  # (all of them, in order: X as it is)
+            if self.kind == "folder":
+                raise ValueError("a folder's columns are read all and in order")
+            X = X[:, features]
+        return Columns(X, None if label is None else y, {})
+
+    def test_part(self) -> Columns | None:
+        """The file's own test set (an ``.npz``'s ``X_test`` and ``y_test``, a folder's
+        ``X_test.npy`` and ``y_test.npy``), every column; None when it has none."""
+        if self.arrays is None or self.arrays[2] is None:
+            return None
+        return Columns(self.arrays[2], self.arrays[3], {})
+
     def column_names(self, positions) -> list[str]:
         """The names of columns at ``positions``; ``x0``, ``x1``, ... without a header."""
         names = self.names or tuple(f"x{j}" for j in range(self.width))
@@ -180,7 +197,7 @@ class Table:
     def numeric(self, positions) -> list[int]:
         """Those of ``positions`` whose every filled cell is a number (read carefully: the
         columns of a table whose names say nothing, to be taken in order)."""
-        if self.kind == "parquet":
+        if self.kind != "csv":
             return list(positions)  # a column that is not numbers is named by read()
         _, rows, _ = read_csv(
             self.path,
@@ -192,19 +209,34 @@ class Table:
 
 
 def open_table(
-    path: str, *, encoding: str = "utf-8", delimiter: str | None = None, require_header=True
+    path: str,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    require_header=True,
+    require_labels=False,
 ) -> Table:
-    """Open the CSV or Parquet file ``path`` (by its suffix) as a :class:`Table`.
+    """Open ``path`` as a :class:`Table`: a folder holding ``X.npy``, an ``.npz``, a Parquet
+    file or a CSV (by its suffix; a directory without one is a folder).
 
     CSV: read in ``encoding``; split at ``delimiter``, else at the one
     :func:`sniff_delimiter` finds; a header is needed when ``require_header``. A header
     that is one field under a given ``delimiter`` but several under another is an error
     naming the delimiter that fits (the file is not the one the delimiter was meant for).
+    ``.npz`` and folder: labels (``y``) are needed when ``require_labels``; ``encoding``
+    and ``delimiter`` do not apply.
     """
+    suffix = Path(str(path)).suffix.lower()
+    if suffix == ".npz":
+        X, y, names, X_test, y_test = read_npz(path, require_y=require_labels)
+        return Table(str(path), "npz", names, X.shape[1], arrays=(X, y, X_test, y_test))
+    if suffix not in (".csv", ".parquet") and is_folder(path):
+        X, y, _, X_test, y_test = open_folder(path, require_y=require_labels)
+        return Table(str(path), "folder", None, X.shape[1], arrays=(X, y, X_test, y_test))
     problem = encoding_problem(encoding)
     if problem is not None:
         raise bad(problem, name="encoding")
-    if str(path).lower().endswith(".parquet"):
+    if suffix == ".parquet":
         names = parquet_columns(path)
         return Table(str(path), "parquet", tuple(names), len(names))
     given = delimiter
@@ -753,38 +785,3 @@ def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
             "(0-based); remove or impute it"
         )
     return a
-
-
-def check_label_array(y: np.ndarray, name: str, n: int, path: str) -> np.ndarray:
-    """Labels of shape (n,) that a model file can keep: integers, booleans, strings, finite
-    floats; UTF-8 bytes become strings."""
-    if y.ndim != 1:
-        raise bad(f": {path} {name} must be 1-D, got shape {y.shape}; save {name}.ravel()")
-    if len(y) != n:
-        x_name = "X" if name == "y" else "X_test"
-        raise bad(
-            f": {path} has {n} rows in {x_name} but {len(y)} labels in {name}; "
-            "they must have the same length"
-        )
-    if y.dtype.kind == "S":
-        try:
-            return np.array([v.decode("utf-8") for v in y.tolist()], dtype=str)
-        except UnicodeDecodeError:
-            raise bad(
-                f": {path} {name} holds bytes that are not UTF-8 text; save the labels "
-                f"as strings or integers"
-            ) from None
-    if y.dtype.kind == "f":
-        nonfinite = np.flatnonzero(~np.isfinite(y))
-        if len(nonfinite):
-            i = nonfinite[0]
-            raise bad(
-                f": {path} {name} has a non-finite label ({y[i]}) at row {i} (0-based); "
-                "remove that row, or save the labels as integers or strings"
-            )
-    elif y.dtype.kind not in "biuU":
-        raise bad(
-            f": {path} {name} holds {y.dtype} values, which cannot be class labels; "
-            f"save them as integers or strings (e.g. {name}.astype(str))"
-        )
-    return y
