@@ -53,7 +53,7 @@ from nnclf.config.settings import (
     SGDSettings,
     as_dict,
 )
-from nnclf.data.tables import file_problem
+from nnclf.data.checks import file_problem
 from nnclf.errors import ConfigError
 from nnclf.training.schedules import schedule_parameters
 

@@ -51,16 +51,16 @@ import numpy as np
 from sklearn import datasets as _skdatasets
 
 from nnclf.base.suggest import closest
+from nnclf.data.checks import bad as _bad
+from nnclf.data.checks import file_problem
 from nnclf.data.npyfolder import is_folder
 from nnclf.data.settings import DataConfig
 from nnclf.data.tables import (
     ARRAY_KINDS,
     Table,
-    file_problem,
     open_table,
     shown,
 )
-from nnclf.data.tables import bad as _bad
 from nnclf.errors import DataError
 
 __all__ = [

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from nnclf.base.archive import read_arrays
-from nnclf.data.checks import bad, check_label_array, file_problem
+from nnclf.data.checks import bad, check_label_array
 from nnclf.data.npyfolder import Rows, is_folder, open_folder
 
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
@@ -57,7 +57,6 @@ __all__ = [
     "Columns",
     "open_table",
     "encoding_problem",
-    "file_problem",
     "shown",
     "read_csv",
     "text_encoding",
@@ -70,7 +69,6 @@ __all__ = [
     "sniff_delimiter",
     "parquet_columns",
     "read_parquet",
-    "check_label_array",
     "DELIMITERS",
 ]
 
