@@ -14,6 +14,7 @@ import hashlib
 
 import numpy as np
 
+from nnclf.data.frame import Frame
 from nnclf.data.npyfolder import Rows
 from nnclf.data.npyfolder import fingerprint as folder_fingerprint
 
@@ -36,11 +37,26 @@ def fingerprint(ds) -> dict:
         if a is None:
             digest.update(b"none;")
             continue
+        if isinstance(a, Frame):
+            _frame_digest(digest, a)
+            continue
         a = np.ascontiguousarray(a)
         digest.update(f"{a.dtype.str}{a.shape};".encode())
         digest.update(a.tobytes())
     rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)
     return {"source": ds.source, "rows": int(rows), "sha256": digest.hexdigest()}
+
+
+def _frame_digest(digest, frame: Frame) -> None:
+    """Feed a Frame's names, kinds and values to ``digest``."""
+    digest.update(f"frame{frame.shape};".encode())
+    for name, values in frame.columns.items():
+        digest.update(f"{name!r}:{values.dtype.str};".encode())
+        if frame.is_text(name):
+            cells = ("\x00" if v is None else v.replace("\x1f", "\x1f\x1f") for v in values)
+            digest.update("\x1f".join(cells).encode("utf-8", "surrogatepass"))
+        else:
+            digest.update(np.ascontiguousarray(values).tobytes())
 
 
 def data_changed(before: dict, now: dict, source: str) -> str | None:

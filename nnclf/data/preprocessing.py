@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from nnclf.data.frame import Frame
 from nnclf.data.npyfolder import Rows, mean_and_scale
 from nnclf.errors import DataError
 
@@ -38,8 +39,9 @@ def train_test_split_stratified(
 
     Parameters
     ----------
-    X : ndarray or Rows of shape (n, d)
-        Rows are split as views of their array (their row numbers are split).
+    X : ndarray, Rows or Frame of shape (n, d)
+        Rows and Frames are split by their row numbers (the same parts an array's split
+        gives).
     y : ndarray of shape (n,)
     fraction : float in [0, 1)
         Share of the examples that goes to the second part; 0 gives an empty second part.
@@ -54,7 +56,7 @@ def train_test_split_stratified(
     y_b : ndarray of shape (m,)
         With m = ceil(fraction * n).
     """
-    if isinstance(X, Rows):
+    if isinstance(X, (Rows, Frame)):
         # Splitting the row numbers draws what splitting the rows themselves would.
         a, b, y_a, y_b = train_test_split_stratified(np.arange(len(X)), y, fraction, seed)
         return X.take(a), X.take(b), y_a, y_b
@@ -115,8 +117,10 @@ class Standardizer:
     scale_ : ndarray of shape (d,)
     """
 
-    def fit(self, X: np.ndarray) -> Standardizer:
+    def fit(self, X: np.ndarray, numeric=None) -> Standardizer:
         """Learn ``mean_`` and ``scale_`` from X of shape (n, d), n >= 1; return self.
+        ``numeric``: a bool mask of the columns to standardise (default: all); the others
+        (one-hot and indicator inputs) keep mean 0 and scale 1, so they pass unchanged.
 
         X may be :class:`~nnclf.data.npyfolder.Rows`: the statistics are then gathered chunk by
         chunk, equal to those of the array in memory (bit for bit when it is one chunk).
@@ -139,6 +143,9 @@ class Standardizer:
                 "its largest value",
                 name="source",
             )
+        if numeric is not None:
+            keep = ~np.asarray(numeric, dtype=bool)
+            self.mean_[keep], self.scale_[keep] = 0.0, 1.0
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:

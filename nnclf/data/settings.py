@@ -24,6 +24,10 @@ class DataConfig:
     ``validation_fraction`` is a share of the training part (after the test split). ``n_*``
     are read by ``source: synthetic``; ``target``, ``features`` or ``drop`` (column names,
     checked by :mod:`nnclf.data.sources`) by CSV and Parquet; ``encoding``, ``delimiter`` by CSV.
+    ``categorical`` ("auto", "none" or a list of columns) says which feature columns are
+    categorical, ``missing`` ("impute" or "error") what a missing value does, and
+    ``min_frequency`` which categories are folded into "other"
+    (:mod:`nnclf.data.preparation`).
     """
 
     source: str = "sklearn:digits"
@@ -39,6 +43,9 @@ class DataConfig:
     delimiter: str | None = None
     features: list[str] | None = None
     drop: list[str] | None = None
+    categorical: str | list[str] = "auto"
+    missing: str = "impute"
+    min_frequency: int = 1
 
     RULES: ClassVar[dict[str, Rule]] = {
         "source": text("'sklearn:<name>', a .csv or .npz path, or 'synthetic'"),
@@ -54,6 +61,11 @@ class DataConfig:
         "delimiter": Rule("instance", cls=str, optional=True, says="one character or null"),
         "features": Rule("instance", cls=list, optional=True, says="a list of names or null"),
         "drop": Rule("instance", cls=list, optional=True, says="a list of names or null"),
+        "categorical": Rule(
+            "instance", cls=(str, list), says="'auto', 'none' or a list of column names"
+        ),
+        "missing": Rule("choice", choices=("impute", "error")),
+        "min_frequency": integer(1),
     }
 
     def __post_init__(self):
@@ -61,6 +73,11 @@ class DataConfig:
         problem = encoding_problem(self.encoding)
         if problem is not None:
             fail("encoding", problem)
+        if isinstance(self.categorical, str) and self.categorical not in ("auto", "none"):
+            fail(
+                "categorical",
+                f" must be 'auto', 'none' or a list of column names, got {self.categorical!r}",
+            )
         if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
             fail(
                 "delimiter",

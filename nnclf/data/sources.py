@@ -53,6 +53,7 @@ from sklearn import datasets as _skdatasets
 from nnclf.base.suggest import closest
 from nnclf.data.checks import bad as _bad
 from nnclf.data.checks import file_problem
+from nnclf.data.frame import Frame
 from nnclf.data.npyfolder import is_folder
 from nnclf.data.settings import DataConfig
 from nnclf.data.tables import (
@@ -128,6 +129,8 @@ def load_dataset(
     delimiter: str | None = None,
     features: list[str] | None = None,
     drop: list[str] | None = None,
+    categorical="auto",
+    missing: str = "impute",
 ) -> Dataset:
     """Load a labelled dataset from ``source``.
 
@@ -148,11 +151,20 @@ def load_dataset(
     encoding, delimiter : str
         CSV only: the text encoding (UTF-8 by default, with or without a BOM); the one
         character between fields (default: detected).
+    categorical : "auto", "none" or list of str
+        CSV and Parquet: which feature columns are categorical (read as text): "auto",
+        every column whose values are not all numbers (and Parquet's string and dictionary
+        columns); "none", none (a column of text is then an error); a list names them.
+    missing : "impute" or "error"
+        "impute": missing values (empty cells, NA, NaN, null; Parquet nulls; NaN in arrays)
+        are read as missing (NaN in a numeric column, None in a text column), for the
+        model's preparation to fill; "error": the first one is an error naming its line.
 
     Returns
     -------
     Dataset
-        ``X`` of shape (n, d) float64, ``y`` of shape (n,).
+        ``X`` of shape (n, d): float64 (NaN where missing), or a
+        :class:`~nnclf.data.frame.Frame` when some columns are categorical; ``y`` (n,).
 
     Raises
     ------
@@ -160,13 +172,17 @@ def load_dataset(
         One line naming the argument at fault, what is wrong and how to fix it.
     """
     kind, arg = _source_kind(source)
-    columns = _named_columns(kind, source, target=target, features=features, drop=drop)
+    listed = categorical if isinstance(categorical, list) else None
+    columns = _named_columns(
+        kind, source, target=target, features=features, drop=drop, categorical=listed
+    )
+    how = _reading(categorical, missing)
     if kind == "sklearn":
         ds = Dataset(*_load_sklearn(arg), source=source)
     elif kind == "synthetic":
         ds = _make_synthetic(n_samples, n_features, n_classes, n_informative, seed)
     else:
-        ds = _load_table_dataset(arg, columns, encoding, delimiter, source)
+        ds = _load_table_dataset(arg, columns, encoding, delimiter, source, how)
     _check_labels(ds.y, ds.source, "target" if kind in ("csv", "parquet") else "source")
     return ds
 
@@ -183,13 +199,35 @@ def _named_columns(kind: str, source: str, **columns) -> dict:
     return columns
 
 
-def _load_table_dataset(path: str, columns: dict, encoding: str, delimiter, source: str) -> Dataset:
+def _reading(categorical, missing) -> dict:
+    """How :meth:`~nnclf.data.tables.Table.read` reads for these settings (text is named)."""
+    if missing not in ("impute", "error"):
+        raise _bad(f" must be 'impute' or 'error', got {missing!r}", name="missing")
+    if categorical not in ("auto", "none") and not isinstance(categorical, list):
+        raise _bad(
+            f" must be 'auto', 'none' or a list of column names, got {categorical!r}",
+            name="categorical",
+        )
+    return {
+        "auto": categorical == "auto",
+        "text": categorical if isinstance(categorical, list) else [],
+        "missing": missing == "impute",
+    }
+
+
+def _load_table_dataset(
+    path: str, columns: dict, encoding: str, delimiter, source: str, how: dict
+) -> Dataset:
     table = open_table(path, encoding=encoding, delimiter=delimiter, require_labels=True)
+    columns = dict(columns)
+    listed = columns.pop("categorical")
     if table.kind in ARRAY_KINDS:  # every column, and the label array
         label_col, feature_cols = "y", list(range(table.width))
     else:
         label_col, feature_cols = _choose_columns(list(table.names), path, **columns)
-    read, test = table.read(feature_cols, label_col), table.test_part()
+    text = _text_positions(table, listed or [], feature_cols)
+    read = table.read(feature_cols, label_col, text=text, auto=how["auto"], missing=how["missing"])
+    test = table.test_part(missing=how["missing"])
     return Dataset(
         read.X,
         read.y,
@@ -198,6 +236,23 @@ def _load_table_dataset(path: str, columns: dict, encoding: str, delimiter, sour
         None if test is None else test.y,
         source=source,
     )
+
+
+def _text_positions(table: Table, listed: list, feature_cols: list) -> list[int]:
+    """The positions of the feature columns ``listed`` as categorical."""
+    features = table.column_names(feature_cols)
+    for k, name in enumerate(listed):
+        if not isinstance(name, str) or name in listed[:k]:
+            raise _bad(f" must name each column once, as text; got {name!r}", name="categorical")
+        if name not in features:
+            close = closest(name, features)
+            hint = f" (did you mean {shown(close)}?)" if close else ""
+            raise _bad(
+                f": {shown(name)} is not a feature column of {table.path}{hint}; its "
+                f"feature columns are {_names(features, 20)}",
+                name="categorical",
+            )
+    return [feature_cols[features.index(name)] for name in listed]
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +298,9 @@ def read_inputs(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     keep=(),
+    *,
+    text=(),
+    missing: bool = False,
 ) -> Inputs:
     """Read the inputs of a prediction, lined up with a model's feature names.
 
@@ -265,6 +323,11 @@ def read_inputs(
         CSV only: the text encoding; the character between fields (default: detected).
     keep : sequence of str
         Columns of a CSV or Parquet table to return as read (``Inputs.kept``).
+    text : collection of str
+        The model's categorical columns, read as text (X is then a
+        :class:`~nnclf.data.frame.Frame`).
+    missing : bool
+        Missing values are read as missing (NaN, None) for the model to fill, not an error.
 
     Raises ``DataError`` when the source cannot be read or its columns do not fit.
     """
@@ -287,8 +350,10 @@ def read_inputs(
     else:
         table = open_table(arg, encoding=encoding, delimiter=delimiter, require_header=False)
         if table.kind not in ARRAY_KINDS:
-            return _table_inputs(table, expected, target, list(keep))
-        read = table.read(range(table.width), "y")  # all of X (a folder's: mapped), y
+            return _table_inputs(table, expected, target, list(keep), set(text), missing)
+        read = table.read(
+            range(table.width), "y", missing=missing
+        )  # all of X (a folder's: mapped), y
         X, y, names = read.X, read.y, table.names
     return _array_inputs(X, y, names, expected, source)
 
@@ -308,7 +373,7 @@ def _array_inputs(X, y, names, expected, source: str) -> Inputs:
     return Inputs(X, y, tuple(names or _numbered(X.shape[1])), {})
 
 
-def _table_inputs(table: Table, expected, target, keep) -> Inputs:
+def _table_inputs(table: Table, expected, target, keep, text: set, missing: bool) -> Inputs:
     header, path = table.names, table.path
     if target is None and header and expected is not None and len(header) == len(expected) + 1:
         others = [name for name in header if name not in expected]
@@ -321,11 +386,17 @@ def _table_inputs(table: Table, expected, target, keep) -> Inputs:
         cols = _by_name(header, expected, path) if header and expected is not None else None
     if cols is None:  # no column has a feature's name: the numeric ones, in order
         others = [j for j in range(table.width) if j != label_col]
-        cols = others if expected is None else table.numeric(others)
+        cols = others if expected is None or text else table.numeric(others)
         if expected is not None and len(cols) != len(expected):
             raise _bad(_not_as_many(table, cols, expected))
-    read = table.read(cols, label_col, kept, may_be_target=False)
-    return Inputs(read.X, read.y, tuple(table.column_names(cols)), read.kept, header is None)
+    positions = [
+        j for k, j in enumerate(cols) if (expected or ())[k : k + 1] and expected[k] in text
+    ]
+    read = table.read(cols, label_col, kept, may_be_target=False, text=positions, missing=missing)
+    X = read.X
+    if isinstance(X, Frame) and expected is not None:  # named as the model names them
+        X = Frame(dict(zip(expected, X.columns.values())))
+    return Inputs(X, read.y, tuple(table.column_names(cols)), read.kept, header is None)
 
 
 def _not_as_many(table: Table, cols, expected) -> str:

@@ -47,6 +47,7 @@ import numpy as np
 
 from nnclf.base.archive import read_arrays
 from nnclf.data.checks import bad, check_label_array
+from nnclf.data.frame import MISSING_TEXT, Frame, text_column
 from nnclf.data.npyfolder import Rows, is_folder, open_folder
 
 DELIMITERS = (",", ";", "\t")  # those data.delimiter: null detects
@@ -61,6 +62,7 @@ __all__ = [
     "read_csv",
     "text_encoding",
     "parse_numeric",
+    "parse_columns",
     "parse_labels",
     "is_number",
     "is_numeric_column",
@@ -95,8 +97,10 @@ class Columns:
 
     Attributes
     ----------
-    X : ndarray of shape (n, len(features)), float64, or :class:`~nnclf.data.npyfolder.Rows`
-        The feature columns, finite; a folder's are its memory-mapped rows, never read whole.
+    X : ndarray of shape (n, len(features)), float64, :class:`~nnclf.data.frame.Frame`, or :class:`~nnclf.data.npyfolder.Rows`
+        The feature columns: a float64 matrix when all are numbers (finite, or NaN where a
+        value is missing when missing values were allowed); a Frame when some are text
+        (categorical); a folder's memory-mapped rows, never read whole.
     y : ndarray of shape (n,) or None
         The labels: int64 when every label is an integer, else strings (CSV); as stored
         (Parquet, ``.npz``, folder; UTF-8 bytes become strings).
@@ -139,18 +143,43 @@ class Table:
     arrays: tuple | None = field(default=None, repr=False, compare=False)
     """``.npz`` and folder: (X, y, X_test, y_test) as read (y, X_test, y_test may be None)."""
 
-    def read(self, features, label=None, keep=(), may_be_target=True) -> Columns:
+    def read(
+        self,
+        features,
+        label=None,
+        keep=(),
+        may_be_target=True,
+        *,
+        text=(),
+        auto=False,
+        missing=False,
+    ) -> Columns:
         """Columns at positions ``features`` (as X), ``label`` (as y; None: no labels) and
         ``keep`` (as text), read by the fast path, every fault named by the careful one.
         For an ``.npz`` or a folder (:data:`ARRAY_KINDS`) ``label`` is ``"y"``, the label
-        array (y is None when the file has none), and nothing can be kept."""
-        keep = list(keep)
+        array (y is None when the file has none), and nothing can be kept.
+
+        CSV and Parquet: the features at positions ``text`` are read as text (categorical
+        columns), and with ``auto`` so is every feature column whose values are not all
+        numbers; X is then a :class:`~nnclf.data.frame.Frame`. ``missing``: cells that
+        stand for a missing value (:data:`~nnclf.data.frame.MISSING_TEXT`, Parquet nulls,
+        NaN in arrays) are read as missing instead of being an error."""
+        keep, text = list(keep), set(text)
         if self.kind in ARRAY_KINDS:
-            return self._read_arrays(list(features), label, keep)
+            return self._read_arrays(list(features), label, keep, missing)
+        how = dict(text=text, auto=auto, missing=missing)
         if self.kind == "parquet":
             names = [self.names[j] for j in features]
             label_name = None if label is None else self.names[label]
-            X, y, kept = read_parquet(self.path, names, label_name, [self.names[j] for j in keep])
+            X, y, kept = read_parquet(
+                self.path,
+                names,
+                label_name,
+                [self.names[j] for j in keep],
+                text={self.names[j] for j in text},
+                auto=auto,
+                missing=missing,
+            )
         else:
             X, y, kept = read_csv_columns(
                 self.path,
@@ -161,10 +190,13 @@ class Table:
                 delimiter=self.delimiter,
                 may_be_target=may_be_target,
                 keep=keep,
+                **how,
             )
+        if isinstance(X, dict):  # text columns among them: a Frame, in the features' order
+            X = Frame(dict(zip(self.column_names(features), (X[j] for j in features))))
         return Columns(X, y, dict(zip(self.column_names(keep), kept)))
 
-    def _read_arrays(self, features: list, label, keep: list) -> Columns:
+    def _read_arrays(self, features: list, label, keep: list, missing: bool) -> Columns:
         if keep:
             raise bad(
                 f": {self.path} has no named columns to keep (only CSV and Parquet sources "
@@ -178,13 +210,18 @@ class Table:
             if self.kind == "folder":
                 raise ValueError("a folder's columns are read all and in order")
             X = X[:, features]
+        if not missing:
+            _no_nan(X, "X", self.path)
         return Columns(X, None if label is None else y, {})
 
-    def test_part(self) -> Columns | None:
+    def test_part(self, missing: bool = False) -> Columns | None:
         """The file's own test set (an ``.npz``'s ``X_test`` and ``y_test``, a folder's
-        ``X_test.npy`` and ``y_test.npy``), every column; None when it has none."""
+        ``X_test.npy`` and ``y_test.npy``), every column; None when it has none.
+        ``missing``: NaN in it stands for missing values (else it is an error)."""
         if self.arrays is None or self.arrays[2] is None:
             return None
+        if not missing:
+            _no_nan(self.arrays[2], "X_test", self.path)
         return Columns(self.arrays[2], self.arrays[3], {})
 
     def column_names(self, positions) -> list[str]:
@@ -407,38 +444,122 @@ def is_numeric_column(cells: list[str]) -> bool:
 
 
 def parse_numeric(header, rows, lines, cols, path: str, may_be_target: bool = True) -> np.ndarray:
-    """Columns ``cols`` of ``rows`` as a float64 array of shape (len(rows), len(cols))."""
+    """Columns ``cols`` of ``rows`` as a float64 array of shape (len(rows), len(cols)),
+    every cell a finite number (else an error naming the first that is not)."""
+    X = parse_columns(header, rows, lines, cols, path, may_be_target)
+    return X
+
+
+def parse_columns(
+    header,
+    rows,
+    lines,
+    cols,
+    path: str,
+    may_be_target=True,
+    *,
+    text=(),
+    auto=False,
+    missing=False,
+):
+    """Columns ``cols`` of ``rows``: a float64 array of shape (len(rows), len(cols)) when
+    all are numbers, else a dict of position to column (float64 with NaN where missing, or
+    an object array of text with None where missing; see :mod:`nnclf.data.frame`).
+
+    Columns at positions ``text`` are text; with ``auto``, so is a column with a cell that
+    is not a number; ``missing``: a cell of :data:`~nnclf.data.frame.MISSING_TEXT` is a
+    missing value, else an error naming its line, as any other bad cell is."""
     X = np.empty((len(rows), len(cols)), dtype=np.float64)
+    texts = {}
     for k, j in enumerate(cols):
         cells = [r[j] for r in rows]
+        name = header[j] if header else f"{j + 1}"
+        if j in text:
+            texts[j] = _text_cells(cells, lines, name, path, missing)
+            continue
         try:
             X[:, k] = np.asarray(cells, dtype=np.float64)
             if np.isfinite(X[:, k]).all():
                 continue
         except ValueError:
             pass
-        name = header[j] if header else f"{j + 1}"
-        for line, cell in zip(lines, cells):
-            if not cell.strip():
-                problem = "an empty cell"
-            elif not is_number(cell):
-                problem = f"non-numeric value {shown(cell.strip())}"
-            elif not math.isfinite(float(cell)):
-                problem = f"non-finite value {shown(cell.strip())}"
-            else:
-                continue
-            raise bad(
-                f": {path} column {shown(name)} has {problem} at line {line}; feature "
-                "columns must hold finite numbers (fix the row"
-                + (
-                    f", leave the column out with data.drop: [{name}] (or choose the "
-                    "columns with data.features), or make it the target)"
-                    if may_be_target
-                    else ", or drop the column)"
+        column = _numeric_cells(cells, lines, name, path, may_be_target, auto, missing)
+        if column is None:  # (auto) not numbers: a text column
+            texts[j] = _text_cells(cells, lines, name, path, missing)
+        else:
+            X[:, k] = column
+    if not texts:
+        return X
+    return {j: texts[j] if j in texts else X[:, k] for k, j in enumerate(cols)}
+
+
+def _text_cells(cells, lines, name, path, missing: bool) -> np.ndarray:
+    """A text column's cells as categories (None where missing)."""
+    column = text_column(cells)
+    if not missing:
+        for line, value, cell in zip(lines, column.tolist(), cells):
+            if value is None:
+                what = (
+                    "an empty cell"
+                    if not cell.strip()
+                    else f"a missing value {shown(cell.strip())}"
                 )
+                raise bad(
+                    f": {path} column {shown(name)} has {what} at line {line}; fill it, or "
+                    "let nnclf impute it (data.missing: impute)"
+                )
+    return column
+
+
+def _numeric_cells(cells, lines, name, path, may_be_target, auto, missing) -> np.ndarray | None:
+    """A column of numbers, NaN where missing; None (``auto``) when a cell is not a number;
+    else an error naming the first bad cell."""
+    column = np.empty(len(cells), dtype=np.float64)
+    for i, (line, cell) in enumerate(zip(lines, cells)):
+        stripped = cell.strip()
+        if stripped in MISSING_TEXT and missing:
+            column[i] = np.nan
+            continue
+        if not stripped:
+            problem = "an empty cell"
+        elif stripped in MISSING_TEXT:
+            problem = f"a missing value {shown(stripped)}"
+        elif not is_number(cell):
+            if auto:
+                return None
+            problem = f"non-numeric value {shown(stripped)}"
+        elif not math.isfinite(float(cell)):
+            problem = f"non-finite value {shown(stripped)}"
+        else:
+            column[i] = float(cell)
+            continue
+        raise bad(
+            f": {path} column {shown(name)} has {problem} at line {line}; "
+            + _cell_fix(problem, name, may_be_target)
+        )
+    return column
+
+
+def _cell_fix(problem: str, name: str, may_be_target: bool) -> str:
+    """How to fix a bad cell of a feature column (after ``; ``)."""
+    if "missing" in problem or "empty" in problem:
+        return "fill it, or let nnclf impute missing values (data.missing: impute)"
+    if problem.startswith("non-numeric"):
+        return (
+            "feature columns must hold finite numbers (fix the row, make the column "
+            f"categorical with data.categorical: [{name}] or auto"
+            + (
+                f", leave it out with data.drop: [{name}], or make it the target)"
+                if may_be_target
+                else ", or drop the column)"
             )
-        raise AssertionError("column failed to parse but no bad cell was found")
-    return X
+        )
+    return "feature columns must hold finite numbers (fix the row" + (
+        f", leave the column out with data.drop: [{name}] (or choose the columns with "
+        "data.features), or make it the target)"
+        if may_be_target
+        else ", or drop the column)"
+    )
 
 
 def parse_labels(name, cells, lines, path) -> np.ndarray:
@@ -485,8 +606,12 @@ def read_csv_columns(
     delimiter: str = ",",
     may_be_target: bool = True,
     keep=(),
+    text=(),
+    auto: bool = False,
+    missing: bool = False,
 ):
-    """Columns ``cols`` of a CSV as X, float64 of shape (n, len(cols)), the labels in
+    """Columns ``cols`` of a CSV as X (:func:`parse_columns`: float64 of shape (n, len(cols))
+    when all are numbers, else a dict of position to column), the labels in
     column ``label_col`` as :func:`parse_labels` gives them (None when ``label_col`` is None),
     and the cells of the columns ``keep`` as read (a list of n strings each).
 
@@ -497,7 +622,7 @@ def read_csv_columns(
     reads it or names the line at fault: same results, same messages.
     """
     fast = None
-    if header is not None and not set(keep) & set(cols):
+    if header is not None and not set(keep) & set(cols) and not set(text) & set(cols):
         try:
             fast = _fast_columns(path, header, cols, label_col, list(keep), encoding, delimiter)
         except (ValueError, TypeError, LookupError, OSError):
@@ -507,7 +632,9 @@ def read_csv_columns(
     header, rows, lines = read_csv(
         path, require_header=header is not None, encoding=encoding, delimiter=delimiter
     )
-    X = parse_numeric(header, rows, lines, cols, path, may_be_target)
+    X = parse_columns(
+        header, rows, lines, cols, path, may_be_target, text=set(text), auto=auto, missing=missing
+    )
     kept = [[r[j] for r in rows] for j in keep]
     if label_col is None:
         return X, None, kept
@@ -656,38 +783,87 @@ def parquet_columns(path: str) -> list[str]:
     return names
 
 
-def read_parquet(path: str, names: list[str], label: str | None, keep=()):
-    """Columns ``names`` of a Parquet file as X, float64 of shape (n, len(names)), the
-    labels in column ``label`` (None: no labels): integers, booleans, strings (UTF-8 bytes
-    become strings), finite floats; and the columns ``keep`` as text (an empty cell: "").
-    Rows are counted from 0 in messages."""
+def read_parquet(
+    path: str,
+    names: list[str],
+    label: str | None,
+    keep=(),
+    *,
+    text=(),
+    auto=False,
+    missing=False,
+):
+    """Columns ``names`` of a Parquet file as X, float64 of shape (n, len(names)) when all
+    are numbers (else a dict of position in ``names`` to column, as :func:`parse_columns`
+    gives), the labels in column ``label`` (None: no labels): integers, booleans, strings
+    (UTF-8 bytes become strings), finite floats; and the columns ``keep`` as text (an empty
+    cell: ""). Columns named in ``text``, and with ``auto`` those of strings, dictionaries
+    (pandas' categorical) or booleans, are text columns; ``missing``: nulls (and NaN) are
+    missing values, else an error. Rows are counted from 0 in messages."""
     wanted = list(dict.fromkeys([*names, *([label] if label is not None else []), *keep]))
     table = _arrow(path, lambda pq, p: pq.read_table(p, columns=wanted))
     if not table.num_rows:
         raise bad(f": {path} has no rows")
     X = np.empty((table.num_rows, len(names)), dtype=np.float64)
+    texts = {}
     for k, name in enumerate(names):
         column, what = table.column(name), f": {path} column {shown(name)}"
-        _no_nulls(column, f"{what} has an empty cell")
-        values = column.to_numpy()
-        if values.dtype.kind not in "biuf":
-            raise bad(
-                f"{what} holds {column.type} values, not numbers; leave it out with "
-                "data.drop (or choose the columns with data.features)"
-            )
-        X[:, k] = values
-        nonfinite = np.flatnonzero(~np.isfinite(X[:, k]))
-        if len(nonfinite):
-            raise bad(
-                f"{what} has non-finite value {X[nonfinite[0], k]} at row "
-                f"{nonfinite[0]} (0-based); feature columns must hold finite numbers"
-            )
+        if name in text or (auto and _is_text_type(column.type)):
+            texts[k] = text_column(column.to_pylist())
+            if not missing and any(v is None for v in texts[k].tolist()):
+                row = next(i for i, v in enumerate(texts[k].tolist()) if v is None)
+                raise bad(
+                    f"{what} has a missing value at row {row} (0-based); fill it, or let "
+                    "nnclf impute it (data.missing: impute)"
+                )
+            continue
+        X[:, k] = _parquet_numbers(column, what, missing)
     kept = [["" if v is None else str(v) for v in table.column(k).to_pylist()] for k in keep]
+    if texts:
+        X = {k: texts[k] if k in texts else X[:, k] for k in range(len(names))}
     if label is None:
         return X, None, kept
     column = table.column(label)
     _no_nulls(column, f": {path} column {shown(label)} has an empty label", name="target")
     return X, _parquet_labels(column, label, path), kept
+
+
+def _is_text_type(kind) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        return True
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _parquet_numbers(column, what: str, missing: bool) -> np.ndarray:
+    """A numeric Parquet column as float64 (NaN where null, when ``missing``)."""
+    if not missing:
+        _no_nulls(column, f"{what} has an empty cell")
+    if column.null_count:
+        values = np.array([np.nan if v is None else v for v in column.to_pylist()], dtype=object)
+    else:
+        values = column.to_numpy()
+    if values.dtype.kind not in "biuf" and not (column.null_count and _numeric_type(column)):
+        raise bad(
+            f"{what} holds {column.type} values, not numbers; make it categorical "
+            "(data.categorical: auto, or list it), or leave it out with data.drop"
+        )
+    values = values.astype(np.float64)
+    bad_rows = np.flatnonzero(np.isinf(values) if missing else ~np.isfinite(values))
+    if len(bad_rows):
+        raise bad(
+            f"{what} has non-finite value {values[bad_rows[0]]} at row "
+            f"{bad_rows[0]} (0-based); feature columns must hold finite numbers"
+        )
+    return values
+
+
+def _numeric_type(column) -> bool:
+    import pyarrow as pa
+
+    kind = column.type
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
 def _parquet_labels(column, label: str, path: str) -> np.ndarray:
@@ -775,7 +951,7 @@ def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise bad(f": {path} {name} must be numeric, got dtype {a.dtype}")
     a = a.astype(np.float64)
-    bad_cells = np.argwhere(~np.isfinite(a))
+    bad_cells = np.argwhere(np.isinf(a))  # (NaN is a missing value: Table.read decides)
     if len(bad_cells):
         i, j = bad_cells[0]
         raise bad(
@@ -783,3 +959,16 @@ def _check_matrix(a: np.ndarray, name: str, path: str) -> np.ndarray:
             "(0-based); remove or impute it"
         )
     return a
+
+
+def _no_nan(X, name: str, path: str) -> None:
+    """An error naming the first NaN of an array X (a missing value, not allowed here)."""
+    if isinstance(X, Rows):
+        return  # (a folder's X is checked finite when it is opened)
+    cells = np.argwhere(np.isnan(X))
+    if len(cells):
+        i, j = cells[0]
+        raise bad(
+            f": {path} {name} has a non-finite value (nan) at row {i}, column {j} "
+            "(0-based); remove or impute it, or let nnclf impute it (data.missing: impute)"
+        )

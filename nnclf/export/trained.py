@@ -24,6 +24,7 @@ import numpy as np
 
 from nnclf.base.rules import check_fields
 from nnclf.config.settings import DTYPES, ModelConfig
+from nnclf.data.preparation import Preparation
 from nnclf.data.preprocessing import Standardizer
 from nnclf.errors import DataError, ModelFileError
 from nnclf.export.modelfile import load_model, save_model
@@ -59,8 +60,12 @@ class TrainedModel:
     classes : ndarray, shape (K,)
         The label of each of the network's classes, in order.
     feature_names : tuple of str, optional
+        The raw columns the model takes (by name, in order).
     standardizer : Standardizer, optional
-        Applied to raw features before the network sees them.
+        Applied to the network's raw inputs (after the preparation) before it sees them.
+    preparation : Preparation, optional
+        Imputation and one-hot coding of the raw columns (:mod:`nnclf.data.preparation`);
+        None in models made before it existed, whose inputs are the columns themselves.
     config : dict, optional
         The resolved configuration that produced the model (for the record).
     data : dict, optional
@@ -72,6 +77,7 @@ class TrainedModel:
     classes: np.ndarray
     feature_names: tuple[str, ...] | None = None
     standardizer: Standardizer | None = None
+    preparation: Preparation | None = None
     config: dict | None = field(default=None, repr=False)
     data: dict | None = field(default=None, repr=False)
 
@@ -95,7 +101,20 @@ class TrainedModel:
 
     @property
     def n_features(self) -> int:
+        """The network's inputs, d (more than the raw columns when some are one-hot coded)."""
         return self.network.n_features
+
+    @property
+    def n_columns(self) -> int:
+        """The raw columns the model takes."""
+        return len(self.preparation.columns) if self.preparation is not None else self.n_features
+
+    @property
+    def input_names(self) -> tuple[str, ...] | None:
+        """The names of the network's d inputs (``island=Biscoe``, ``x_missing``, ...)."""
+        if self.preparation is not None:
+            return self.preparation.input_names
+        return self.feature_names
 
     def parameter(self, name: str) -> np.ndarray:
         """The network's parameter ``name`` (its own array); an AttributeError saying to use
@@ -120,7 +139,12 @@ class TrainedModel:
         return [self.network.params[k] for k in self.network.param_names[1::2]]
 
     def prepare(self, X) -> np.ndarray:
-        """Raw features -> the network's inputs (standardised when a standardiser is kept)."""
+        """Raw features -> the network's inputs: prepared (imputed, one-hot coded) when the
+        model keeps a preparation, then standardised when it keeps a standardiser. X: a
+        matrix of the raw columns in order, or a :class:`~nnclf.data.frame.Frame` of them."""
+        if self.preparation is not None:
+            X = self.preparation.transform(X)
+            return self.standardizer.transform(X) if self.standardizer is not None else X
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise DataError(
@@ -176,6 +200,7 @@ class TrainedModel:
             "classes": self.classes.tolist(),
             "feature_names": list(self.feature_names) if self.feature_names is not None else None,
             "standardizer": self.standardizer.to_dict() if self.standardizer is not None else None,
+            "preparation": self.preparation.to_dict() if self.preparation is not None else None,
             "transfer": self.network.transfer,
             "layers": list(self.network.layers),
             "dtype": self.network.dtype.name,
@@ -210,13 +235,16 @@ class TrainedModel:
         classes, names = labels_array(meta["classes"]), meta.get("feature_names")
         if len(classes) != network.n_classes:
             raise error(f"{len(classes)} class labels for {network.n_classes} outputs")
-        if names is not None and len(names) != network.n_features:
+        preparation = _preparation(meta.get("preparation"), names, network.n_features, error)
+        width = network.n_features if preparation is None else len(preparation.columns)
+        if names is not None and len(names) != width:
             raise error(f"{len(names)} feature names for W's {network.n_features} inputs")
         return cls(
             network=network,
             classes=classes,
             feature_names=tuple(names) if names is not None else None,
             standardizer=_standardizer(meta.get("standardizer"), network.n_features, error),
+            preparation=preparation,
             config=meta.get("config"),
             data=meta.get("data"),
         )
@@ -241,6 +269,7 @@ _FIELDS = {
     "classes": "labels",
     "feature_names": "texts?",
     "standardizer": "mapping?",
+    "preparation": "mapping?",
     "transfer": "transfers?",
     "layers": "sizes?",
     "dtype": "text?",
@@ -290,3 +319,20 @@ def _standardizer(saved: dict | None, d: int, error) -> Standardizer | None:
             "of W); the file was edited or damaged: use the file nnclf wrote"
         )
     return Standardizer.from_dict(saved)
+
+
+def _preparation(saved: dict | None, names, d: int, error) -> Preparation | None:
+    """The file's preparation, checked against its feature names and W's d inputs."""
+    if saved is None:
+        return None
+    try:
+        preparation = Preparation.from_dict(saved)
+    except ValueError as e:
+        raise error(f"its preparation is damaged ({e}); use the file nnclf wrote") from None
+    if preparation.width != d or (names is not None and list(names) != list(preparation.names)):
+        raise error(
+            f"its preparation makes {preparation.width} inputs of columns "
+            f"{list(preparation.names)[:5]} but W has {d} inputs for feature names "
+            f"{list(names or [])[:5]}; the file was edited or damaged: use the file nnclf wrote"
+        )
+    return preparation

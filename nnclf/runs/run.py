@@ -48,7 +48,8 @@ from nnclf.base.outputs import RUN_HEADER, atomic_write_text
 from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.data.npyfolder import prepare
-from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.data.preparation import prepared
+from nnclf.data.preprocessing import train_test_split_stratified
 from nnclf.data.sources import label_text, load_dataset
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError, RunError
 from nnclf.export.trained import TrainedModel
@@ -145,6 +146,8 @@ def load_splits(cfg: Config) -> Splits:
             delimiter=d.delimiter,
             features=d.features,
             drop=d.drop,
+            categorical=d.categorical,
+            missing=d.missing,
         )
     except DataError as e:
         raise e.within("data") from None
@@ -196,19 +199,23 @@ def build_model(cfg: Config, splits: Splits) -> TrainedModel:
     """The untrained model of a config.
 
     Its classes are the sorted training labels (K >= 2; a validation or test label outside
-    them is a :class:`~nnclf.errors.DataError`), its standardisation (when
-    ``cfg.data.standardize``) is fitted on the training part only, and its Network (d
+    them is a :class:`~nnclf.errors.DataError`), its preparation (imputation and one-hot
+    coding, :func:`nnclf.data.preparation.prepared`) and standardisation (of numeric
+    inputs, when ``cfg.data.standardize``) are fitted on the training part only, and its Network (d
     features, ``cfg.model.hidden_units`` hidden units, K classes) is initialised with
     ``cfg.seed``. The resolved config is kept in the model's metadata.
     """
-    standardizer = Standardizer().fit(splits.X_train) if cfg.data.standardize else None
+    preparation, standardizer = prepared(
+        splits.X_train, splits.feature_names, cfg.data, error_prefix="data: "
+    )
     model = TrainedModel.untrained(
         cfg.model,
-        splits.X_train.shape[1],
+        splits.X_train.shape[1] if preparation is None else preparation.width,
         _classes(splits),
         cfg.seed,
         feature_names=splits.feature_names,
         standardizer=standardizer,
+        preparation=preparation,
         config=config_to_dict(cfg),
         data=splits.fingerprint,
     )
