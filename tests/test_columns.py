@@ -59,11 +59,12 @@ def test_features_are_taken_in_the_order_given(tmp_path):
 def test_a_text_column_names_itself_its_line_and_the_fix(tmp_path):
     path = write(tmp_path, MIXED)
     with pytest.raises(ValueError) as e:
-        load_dataset(path)
+        load_dataset(path, categorical="none")
     assert str(e.value) == (
         f"source: {path} column 'id' has non-numeric value 'r1' at line 2; feature columns "
-        "must hold finite numbers (fix the row, leave the column out with data.drop: [id] (or "
-        "choose the columns with data.features), or make it the target)"
+        "must hold finite numbers (fix the row, make the column categorical with "
+        "data.categorical: [id] or auto, leave it out with data.drop: [id], or make it the "
+        "target)"
     )
 
 
@@ -323,11 +324,11 @@ BAD_INPUTS = {
         "data.drop cannot be given with features",
     ),
     "a text column": (
-        {"c.yaml": TRAIN.format(source="d.csv", more=""), "d.csv": MIXED},
+        {"c.yaml": TRAIN.format(source="d.csv", more=", categorical: none"), "d.csv": MIXED},
         ["train", "c.yaml"],
         "column 'id' has non-numeric value 'r1' at line 2; feature "
-        "columns must hold finite numbers (fix the row, leave the column "
-        "out with data.drop: [id]",
+        "columns must hold finite numbers (fix the row, make the column categorical with "
+        "data.categorical: [id] or auto, leave it out with data.drop: [id]",
     ),
     "an unknown delimiter": (
         {"c.yaml": TRAIN.format(source="d.csv", more=", delimiter: tab"), "d.csv": MIXED},

@@ -157,6 +157,9 @@ def test_resolved_dict_fills_every_default():
         "delimiter": None,
         "features": None,
         "drop": None,
+        "categorical": "auto",
+        "missing": "impute",
+        "min_frequency": 1,
     }
     assert set(d["train"]) == {f.name for f in dataclasses.fields(SGDSettings)}
     yaml.safe_dump(d)  # plain data only

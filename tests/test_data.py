@@ -123,6 +123,9 @@ def test_synthetic_default_n_informative_is_valid(n_features, n_classes):
 
 # ----------------------------------------------------------------------------- errors
 
+STRICT = {"categorical": "none", "missing": "error"}
+"""Text columns and missing values are errors (what every table met before they were read)."""
+
 
 @pytest.mark.parametrize(
     "text, match",
@@ -134,7 +137,7 @@ def test_synthetic_default_n_informative_is_valid(n_features, n_classes):
         ("a,b,c\n1,2,0\n3,4\n", r"line 3 has 2 fields but the header has 3"),
         ("a,b,c\n1,2,0\n3,,1\n", r"column 'b' has an empty cell at line 3"),
         ("a,b,c\n1,2,0\n3,4,1\n5,x7,1\n", r"column 'b' has non-numeric value 'x7' at line 4"),
-        ("a,b,c\n1,nan,0\n3,4,1\n", r"column 'b' has non-finite value 'nan' at line 2"),
+        ("a,b,c\n1,nan,0\n3,4,1\n", r"column 'b' has a missing value 'nan' at line 2"),
         ("a,b,c\n1,2,0\ninf,4,1\n", r"column 'a' has non-finite value 'inf' at line 3"),
         ("a,b,c\n1,2,0\n3,4,\n", r"^target: .*column 'c' has an empty label at line 3"),
         ("a,b,c\n1,2,0\n3,4,0\n", r"only one class.*at least two"),
@@ -145,13 +148,13 @@ def test_synthetic_default_n_informative_is_valid(n_features, n_classes):
 )
 def test_csv_errors(tmp_path, text, match):
     with pytest.raises(ValueError, match=match):
-        load_dataset(write(tmp_path, text))
+        load_dataset(write(tmp_path, text), **STRICT)
 
 
 def test_csv_error_names_file_and_fix(tmp_path):
     path = write(tmp_path, "a,b,c\n1,zz,0\n3,4,1\n")
     with pytest.raises(ValueError) as e:
-        load_dataset(path)
+        load_dataset(path, **STRICT)
     msg = str(e.value)
     assert msg.startswith("source: ") and path in msg and "\n" not in msg
     assert "or make it the target)" in msg  # the fix: make the column the target
@@ -672,7 +675,7 @@ def test_every_reader_chooses_columns_by_name(tmp_path, reader):
         ("a,b,y\n1,2,x\n3,4,z,\n5,6,x\n", "line 3 has 4 fields but the header has 3"),
         ("a,b,y\n1,2,x,9\n3,4,z\n", "line 2 has 4 fields but the header has 3"),
         ("a,b,c,y\n1,2,3,x\n3,4,5\n", "line 3 has 3 fields but the header has 4"),
-        ("a,b,y\n1,2,x\n3,NA,z\n", "column 'b' has non-numeric value 'NA' at line 3"),
+        ("a,b,y\n1,2,x\n3,NA,z\n", "column 'b' has a missing value 'NA' at line 3"),
         ("a,b,y\n1,2,x\n3,1e999,z\n", "column 'b' has non-finite value '1e999' at line 3"),
         ("a,b,y\n1,2,x\n3, ,z\n", "column 'b' has an empty cell at line 3"),
         ("a,b,y\n1,2,x\n3,4, \n", "column 'y' has an empty label at line 3"),
@@ -691,7 +694,8 @@ def test_every_reader_names_the_line_at_fault(tmp_path, text, message, monkeypat
             if name == "careful":
                 m.setattr(datafiles, "_fast_columns", lambda *args: None)
             with pytest.raises(DataError) as e:
-                load_dataset(write(tmp_path, text), target="y" if "c,y" in text else None)
+                target = "y" if "c,y" in text else None
+                load_dataset(write(tmp_path, text), target=target, **STRICT)
             messages.add(str(e.value))
     assert len(messages) == 1 and message in messages.pop()
 

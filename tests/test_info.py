@@ -41,6 +41,7 @@ def test_the_card_of_a_run(run, capsys):
         "architecture",
         "training",
         "data",
+        "preparation",
         "metrics",
         "versions",
     ]

@@ -58,8 +58,8 @@ def test_a_parquet_table_reads_like_a_csv(tmp_path):
         (
             frame(),
             {},
-            "source: {path} column 'id' holds string values, not numbers; leave it out "
-            "with data.drop (or choose the columns with data.features)",
+            "source: {path} column 'id' holds string values, not numbers; make it "
+            "categorical (data.categorical: auto, or list it), or leave it out with data.drop",
         ),
         (
             frame(),
@@ -102,8 +102,8 @@ def test_a_parquet_table_reads_like_a_csv(tmp_path):
 )
 def test_parquet_errors_name_the_column_and_the_fix(tmp_path, columns, options, message):
     path = write(tmp_path, columns)
-    with pytest.raises(DataError) as e:
-        load_dataset(path, **options)
+    with pytest.raises(DataError) as e:  # (text columns and missing values as errors)
+        load_dataset(path, categorical="none", missing="error", **options)
     assert message.format(path=path) in str(e.value) and "\n" not in str(e.value)
 
 

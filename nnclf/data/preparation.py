@@ -250,17 +250,18 @@ class Preparation:
         if cats:
             parts = [f"{c.name} ({_categories(c)})" for c in cats]
             lines.append("categorical: " + ", ".join(parts))
-        filled = [c for c in self.columns if c.missing]
-        if filled:
-            parts = []
-            for c in filled:
-                how = (
-                    f"median {c.fill:.6g} + {c.name}_missing"
-                    if isinstance(c, NumericColumn)
-                    else "own category"
-                )
-                parts.append(f"{c.name} {c.missing} ({how})")
-            lines.append("missing values filled: " + ", ".join(parts))
+        numeric = [c for c in self.columns if c.missing and isinstance(c, NumericColumn)]
+        if numeric:
+            lines.append(
+                "missing values filled with the training median, flagged by <column>_missing: "
+                + ", ".join(f"{c.name} ({c.missing})" for c in numeric)
+            )
+        own = [c for c in cats if c.missing]
+        if own:
+            lines.append(
+                "missing values as a category of their own: "
+                + ", ".join(f"{c.name} ({c.missing})" for c in own)
+            )
         return lines
 
 

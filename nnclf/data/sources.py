@@ -149,27 +149,18 @@ def load_dataset(
         (``seed`` as ``random_state``). ``n_informative`` defaults to the fewest
         informative features that can separate ``n_classes`` classes, at least 2.
     encoding, delimiter : str
-        CSV only: the text encoding (UTF-8 by default, with or without a BOM); the one
-        character between fields (default: detected).
-    categorical : "auto", "none" or list of str
-        CSV and Parquet: which feature columns are categorical (read as text): "auto",
-        every column whose values are not all numbers (and Parquet's string and dictionary
-        columns); "none", none (a column of text is then an error); a list names them.
-    missing : "impute" or "error"
-        "impute": missing values (empty cells, NA, NaN, null; Parquet nulls; NaN in arrays)
-        are read as missing (NaN in a numeric column, None in a text column), for the
-        model's preparation to fill; "error": the first one is an error naming its line.
+        CSV only: the text encoding (default UTF-8, BOM or not); the delimiter (detected).
+    categorical, missing : str or list of str
+        As ``data.categorical`` ("auto", "none" or a list of CSV or Parquet columns read as
+        text) and ``data.missing`` ("impute": missing values read as NaN or None, for the
+        model's preparation to fill; "error": the first one is an error naming its line).
 
     Returns
     -------
     Dataset
         ``X`` of shape (n, d): float64 (NaN where missing), or a
         :class:`~nnclf.data.frame.Frame` when some columns are categorical; ``y`` (n,).
-
-    Raises
-    ------
-    DataError
-        One line naming the argument at fault, what is wrong and how to fix it.
+        Bad input is a one-line DataError naming the argument at fault and the fix.
     """
     kind, arg = _source_kind(source)
     listed = categorical if isinstance(categorical, list) else None
@@ -319,18 +310,13 @@ def read_inputs(
         The model's training feature names. Default: take every column.
     target : str, optional
         Name of a label column; when present in the table it is returned as ``y``.
-    encoding, delimiter : str
-        CSV only: the text encoding; the character between fields (default: detected).
-    keep : sequence of str
-        Columns of a CSV or Parquet table to return as read (``Inputs.kept``).
-    text : collection of str
-        The model's categorical columns, read as text (X is then a
-        :class:`~nnclf.data.frame.Frame`).
-    missing : bool
-        Missing values are read as missing (NaN, None) for the model to fill, not an error.
-
-    Raises ``DataError`` when the source cannot be read or its columns do not fit.
-    """
+    encoding, delimiter, keep : str, str, sequence of str
+        CSV: the text encoding; the delimiter (default: detected). CSV and Parquet: the
+        columns to return as read (``Inputs.kept``).
+    text, missing : collection of str, bool
+        The model's categorical columns, read as text (X is then a Frame); whether missing
+        values are read as such (NaN, None) for the model to fill, not as an error.
+    A source that cannot be read, or columns that do not fit, is a ``DataError``."""
     kind, arg = _source_kind(source)
     expected = None if feature_names is None else tuple(str(n) for n in feature_names)
     if kind == "synthetic":
@@ -393,10 +379,15 @@ def _table_inputs(table: Table, expected, target, keep, text: set, missing: bool
         j for k, j in enumerate(cols) if (expected or ())[k : k + 1] and expected[k] in text
     ]
     read = table.read(cols, label_col, kept, may_be_target=False, text=positions, missing=missing)
-    X = read.X
-    if isinstance(X, Frame) and expected is not None:  # named as the model names them
-        X = Frame(dict(zip(expected, X.columns.values())))
+    X = _renamed(read.X, expected)
     return Inputs(X, read.y, tuple(table.column_names(cols)), read.kept, header is None)
+
+
+def _renamed(X, expected):
+    """A Frame's columns named as the model names them (taken in order or by name)."""
+    if isinstance(X, Frame) and expected is not None:
+        return Frame(dict(zip(expected, X.columns.values())))
+    return X
 
 
 def _not_as_many(table: Table, cols, expected) -> str:

@@ -28,8 +28,10 @@ _SCORES = ("n_samples", "accuracy", "balanced_accuracy", "log_loss", "macro_f1")
 
 def model_card(target) -> dict:
     """What ``nnclf info`` shows of a run directory or a model file, JSON-able: ``model``,
-    ``run_dir``, ``architecture``, ``training``, ``data``, ``metrics`` (None without the
-    run's metrics.json) and ``versions``."""
+    ``run_dir``, ``architecture``, ``training``, ``data``, ``preparation`` (what the model
+    learned to impute and one-hot code, :meth:`nnclf.data.preparation.Preparation.to_dict`;
+    None for models made before it), ``metrics`` (None without the run's metrics.json) and
+    ``versions``."""
     import sklearn
 
     from nnclf.base.version import __version__
@@ -59,8 +61,10 @@ def model_card(target) -> dict:
             **{k: data.get(k) for k in ("source", "rows", "sha256")},
             "features": None if names is None else list(names),
             "standardized": model.standardizer is not None,
+            "inputs": None if model.input_names is None else len(model.input_names),
             "classes": [{"label": c, "count": counts.get(str(c))} for c in model.classes.tolist()],
         },
+        "preparation": None if model.preparation is None else model.preparation.to_dict(),
         "metrics": {
             part: {k: metrics[part][k] for k in _SCORES if k in metrics[part]}
             for part in _PARTS
@@ -130,6 +134,8 @@ def format_card(card: dict) -> str:
         title + "\n" + format_table([["", k, _setting(x)] for k, x in card[title].items()])
         for title in ("architecture", "training", "data", "versions")
     ]
+    if card.get("preparation"):
+        parts.insert(-1, _format_preparation(card["preparation"]))
     if card["metrics"]:
         rows = [["metrics", "examples", "accuracy", "balanced acc.", "log-loss", "macro F1"]]
         rows += [
@@ -138,3 +144,20 @@ def format_card(card: dict) -> str:
         ]
         parts.insert(-1, format_table(rows, right={1, 2, 3, 4, 5}))
     return "\n\n".join(parts)
+
+
+def _format_preparation(preparation: dict) -> str:
+    """The card's preparation: one row per column, its kind and what fills or codes it."""
+    rows = []
+    for c in preparation["columns"]:
+        if c["kind"] == "numeric":
+            how = f"missing -> {c['fill']:.6g}" + (
+                f", + {c['name']}_missing ({c['missing']} in training)" if c["indicator"] else ""
+            )
+        else:
+            cats = ["<missing>" if v is None else v for v in c["categories"]]
+            how = f"{len(cats)} inputs: {_setting(cats)}"
+            if c["other"]:
+                how += f"; <other> for {len(c['other'])} rare"
+        rows.append(["", c["name"], c["kind"], how])
+    return f"preparation (missing: {preparation['missing']})\n" + format_table(rows)

@@ -57,6 +57,7 @@ __all__ = [
     "plot",
     "run_metrics",
     "save_figure",
+    "unseen_warnings",
 ]
 
 
@@ -235,10 +236,15 @@ def _check_unchanged(recorded, now: dict, source: str) -> None:
 def _inputs(model: TrainedModel, data: str, label: str | None, notify, reading, keep=()):
     """read_inputs of ``data`` for ``model``, read as ``reading`` says; ``notify`` is told
     when the columns are taken in order because none of them has a training feature's name."""
+    prep = model.preparation
+    how = {} if prep is None else {"text": prep.categorical, "missing": prep.missing == "impute"}
     try:
-        inputs = read_inputs(data, model.feature_names, label, keep=keep, **reading)
+        inputs = read_inputs(data, model.feature_names, label, keep=keep, **reading, **how)
     except DataError as e:
         raise _data_key(e) from None
+    if prep is not None and notify is not None:
+        for line in unseen_warnings(prep, inputs.X, data):
+            notify(line)
     expected, names = model.feature_names, inputs.names
     if notify is not None and expected is not None and tuple(names) != tuple(expected):
         few = lambda ns: ", ".join(ns[:4]) + (", ..." if len(ns) > 4 else "")
@@ -248,6 +254,19 @@ def _inputs(model: TrainedModel, data: str, label: str | None, notify, reading, 
             what = f"has none of the model's feature names, so its columns ({few(list(names))})"
         notify(f"{data} {what} are taken in order as {few(list(expected))}")
     return inputs
+
+
+def unseen_warnings(preparation, X, data: str) -> list[str]:
+    """One warning line per categorical column of ``X`` with categories never seen in
+    training: how many values, and up to five of them."""
+    lines = []
+    for column, (count, values) in preparation.unseen(X).items():
+        shown = ", ".join(repr(v) for v in values) + (", ..." if count > len(values) else "")
+        lines.append(
+            f"warning: {data} column {column!r} has {count} value{'s' if count > 1 else ''} "
+            f"never seen in training ({shown}); their one-hot inputs are all zero"
+        )
+    return lines
 
 
 def evaluation_data(

@@ -434,7 +434,7 @@ def train(
     job = _Job.of(cfg, quiet)
     claim = rundir.claim(out, explicit=explicit, force=force)
     try:
-        for note in claim.notes:
+        for note in claim.notes + preparation_notes(job.model):
             if notify is not None:
                 notify(note)
         return _fit(job, _stage(job, cfg, claim, record_as), stop_after, 0.0)
@@ -446,6 +446,14 @@ def train(
         raise
     finally:
         claim.release()
+
+
+def preparation_notes(model: TrainedModel) -> list[str]:
+    """What the model's preparation does to the data, one short line each (none when it
+    takes the columns as they are)."""
+    if model.preparation is None:
+        return []
+    return [f"data: {line}" for line in model.preparation.describe()]
 
 
 def _stage(job: _Job, cfg: Config, claim, record_as) -> Place:
