@@ -205,13 +205,13 @@ def cmd_export(args) -> int:
         stdout="an ONNX model is binary",
         reads=(args.model,),
     )
-    from nnclf.export.onnx import save_onnx
+    from nnclf.export.onnx import describe_inputs, save_onnx
     from nnclf.runs import run
 
     model, _, _ = run.open_model(args.model)
     save_onnx(model, out)
     _say(
-        f"nnclf: wrote {out} (ONNX: input X float32 (N, {model.n_features}); outputs label, "
+        f"nnclf: wrote {out} (ONNX: {describe_inputs(model)}; outputs label, "
         f"probabilities (N, {len(model.classes)}))"
     )
     return EXIT_OK

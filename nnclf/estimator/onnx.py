@@ -7,7 +7,11 @@ last step of a Pipeline, with skl2onnx's conventions for classifiers (a ZipMap o
 probabilities unless the option ``zipmap=False``), from the nodes of
 :func:`nnclf.export.onnx.recipe`. It is one call, not an import side effect, because importing
 skl2onnx takes over a second and ``import nnclf`` must stay quick; an NNClassifier fitted in a
-process that has imported skl2onnx registers itself (:func:`register_if_loaded`). Given
+process that has imported skl2onnx registers itself (:func:`register_if_loaded`). A model
+whose graph takes one input per column (:func:`nnclf.export.onnx.per_column`: categorical
+columns, or missing-value indicators) is not converted: a one-line UsageError
+(:func:`check_convertible`) says to export it with ``clf.to_onnx()`` or ``nnclf export``;
+a model of numeric columns fills a NaN with its column's training median. Given
 float64 inputs, skl2onnx builds the graph in double (the weights too), which onnxruntime runs
 for every transfer function but softplus (it has no double Softplus): give float32 inputs.
 """
@@ -17,15 +21,26 @@ from __future__ import annotations
 import numpy as np
 
 from nnclf.errors import UsageError
-from nnclf.export.onnx import recipe
+from nnclf.export.onnx import per_column, recipe
 
-__all__ = ["register", "register_if_loaded"]
+__all__ = ["register", "register_if_loaded", "check_convertible"]
 
 
 def _shape_calculator(operator) -> None:
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
     calculate_linear_classifier_output_shapes(operator)
+
+
+def check_convertible(model) -> None:
+    """A UsageError when skl2onnx cannot convert the fitted model: its graph takes one input
+    per column (categorical columns, missing-value indicators), not skl2onnx's one matrix."""
+    if per_column(model):
+        raise UsageError(
+            "skl2onnx cannot convert an NNClassifier fitted on categorical columns or on "
+            "columns with missing values (its ONNX graph takes one input per column); "
+            "export it with clf.to_onnx() or nnclf export instead"
+        )
 
 
 def _converter(scope, operator, container) -> None:
@@ -49,8 +64,10 @@ def _converter(scope, operator, container) -> None:
     else:
         x_name = x.full_name
     label, probabilities = (v.full_name for v in operator.outputs[:2])
+    model = operator.raw_operator.model_
+    check_convertible(model)
     constants, nodes = recipe(
-        operator.raw_operator.model_,
+        model,
         x_name,
         label,
         probabilities,

@@ -4,5 +4,5 @@ Contract
 --------
 - :mod:`~nnclf.export.trained`    TrainedModel: the network with its classes, features and scaling
 - :mod:`~nnclf.export.modelfile`  model files: parameters by name plus JSON metadata, no pickle
-- :mod:`~nnclf.export.onnx`       the trained network as an ONNX graph
+- :mod:`~nnclf.export.onnx`       the trained model (preparation, scaling, network) as an ONNX graph
 """
