@@ -309,7 +309,9 @@ default="from_dtype"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Numbers, and text in the columns ``categorical_features`` declares; missing
+            values (NaN, None, ``pd.NA``) as ``missing`` says.
         y : array-like of shape (n_samples,)
             Class labels of any type (at least two distinct ones).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -347,7 +349,9 @@ default="from_dtype"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            As in :meth:`fit`; the first call learns the columns' preparation, later
+            calls apply it (a category it never saw warns and codes as zeros).
         y : array-like of shape (n_samples,)
         classes : array-like of shape (K,), default=None
             Every label y can take. Required on the first call, since a later batch may

@@ -73,7 +73,7 @@ class FittedModel:
     def predict_log_proba(self, X) -> np.ndarray:
         """log p(k | x), the graph's vertex q = LS(l), for each row of X.
 
-        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples, K),
+        X : array-like or DataFrame of shape (n_samples, n_features_in_) -> ndarray of shape (n_samples, K),
         column k for ``classes_[k]``.
         """
         return self._delegate("predict_log_proba", X)
@@ -81,7 +81,7 @@ class FittedModel:
     def predict_proba(self, X) -> np.ndarray:
         """p(k | x) = softmax(V g(Wx + b) + gamma)_k for each row of X.
 
-        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples, K);
+        X : array-like or DataFrame of shape (n_samples, n_features_in_) -> ndarray of shape (n_samples, K);
         rows sum to 1.
         """
         return self._delegate("predict_proba", X)
@@ -89,7 +89,7 @@ class FittedModel:
     def predict(self, X) -> np.ndarray:
         """The most probable label, ``classes_[argmax_k p(k | x)]``, for each row of X.
 
-        X : array-like of shape (n_samples, n_features) -> ndarray of shape (n_samples,).
+        X : array-like or DataFrame of shape (n_samples, n_features_in_) -> ndarray of shape (n_samples,).
         """
         return self._delegate("predict", X)
 
@@ -133,7 +133,7 @@ class FittedModel:
         names = tuple(map(str, self.feature_names_in_)) if named else _positional(d)
         from_dtype = _text_dtypes(table)
         mask = categorical_mask(self.categorical_features, names, from_dtype, named)
-        frame = read_columns(table, names, mask, _numbers_why(self.categorical_features, table))
+        frame = read_columns(table, names, mask, _numbers_why(self.categorical_features))
         return _complete(frame, self.missing)
 
     classes_ = _model_part("classes", "ndarray of shape (K,): the labels, in class order.")
@@ -326,7 +326,7 @@ def _text_dtypes(table) -> np.ndarray:
     return np.zeros(table.shape[1], dtype=bool)
 
 
-def _numbers_why(categorical_features, table) -> str:
+def _numbers_why(categorical_features) -> str:
     """Why a column that holds text was read as numbers in a new fit, and what to do."""
     if categorical_features is None:
         return (
