@@ -151,6 +151,8 @@ PROBES = {
     "validation_fraction": [0.1, 0.5, 0, 1, None],
     "patience": [1, 5, 0, None, 2.5],
     "warm_start": [True, False, 1, None],
+    "missing": ["impute", "error", "drop", None, 1],
+    "min_frequency": [1, 5, 0, -1, 2.5, None],
 }
 
 
@@ -205,3 +207,64 @@ def test_a_validation_split_that_leaves_nothing_names_the_parameter():
         r"examples leaves none for training",
     ):
         NNClassifier(early_stopping=True, validation_fraction=0.9, epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "categorical_features, data_categorical, back",
+    [
+        ("from_dtype", "auto", "from_dtype"),
+        (None, "none", None),
+        (["island", "year"], ["island", "year"], ["island", "year"]),
+        ([0, 3], "auto", "from_dtype"),  # indices only the estimator resolves
+    ],
+)
+def test_the_table_parameters_are_the_data_settings(categorical_features, data_categorical, back):
+    params = dict(
+        DEFAULTS, categorical_features=categorical_features, missing="error", min_frequency=4
+    )
+    cfg = to_config(params)
+    assert (cfg.data.categorical, cfg.data.missing, cfg.data.min_frequency) == (
+        data_categorical,
+        "error",
+        4,
+    )
+    found = params_from_record(config_to_dict(cfg), 100, "tanh", CONSTRAINTS)
+    assert (found["categorical_features"], found["missing"], found["min_frequency"]) == (
+        back,
+        "error",
+        4,
+    )
+
+
+def test_a_mask_is_recorded_as_a_list():
+    mask = np.array([True, False])
+    record = params_record(dict(DEFAULTS, categorical_features=mask))
+    assert record["categorical_features"] == [True, False]
+    assert params_from_record(record, 100, "tanh", CONSTRAINTS)["categorical_features"] == [
+        True,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    "value, valid",
+    [
+        ("from_dtype", True),
+        (None, True),
+        ([], True),
+        (["a", "b"], True),
+        ((0, 2), True),
+        (np.array([1, 2]), True),
+        (np.array([True, False]), True),
+        ([True, 1], False),
+        (["a", 0], False),
+        ([1.5], False),
+        ([[0, 1]], False),
+        ("auto", False),
+        (3, False),
+    ],
+)
+def test_the_categorical_features_rule(value, valid):
+    from nnclf.estimator.params import RULES
+
+    assert (RULES["categorical_features"].problem(value) is None) == valid

@@ -28,15 +28,17 @@ from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from nnclf.base.archive import to_json
 from nnclf.config.settings import Config, SGDSettings
-from nnclf.data.preprocessing import Standardizer
+from nnclf.data.frame import Frame
+from nnclf.data.preparation import prepared
 from nnclf.data.sources import label_text
 from nnclf.errors import DataError, DivergenceError
-from nnclf.estimator.fitted import FittedModel
+from nnclf.estimator.fitted import FittedModel, warn_unseen
 from nnclf.estimator.onnx import register, register_if_loaded
 from nnclf.estimator.params import (
     CONSTRAINTS,
@@ -115,7 +117,29 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         ``data.standardize`` does: fitted on the data of ``fit`` (validation part included)
         or of the first ``partial_fit`` call, then kept (in ``standardizer_`` and the model
         file) and applied to every later input, by ``predict``, ``warm_start`` and later
-        ``partial_fit`` calls alike. A feature that does not vary maps to 0.
+        ``partial_fit`` calls alike. A feature that does not vary maps to 0. Only numeric
+        inputs are scaled; one-hot and missing-indicator inputs stay 0/1.
+    categorical_features : "from_dtype", None, or array-like of str, int or bool, \
+default="from_dtype"
+        The columns of X one-hot coded as categories (as the CLI's ``data.categorical``):
+        ``"from_dtype"``, a DataFrame's ``category``, string and object columns (an array
+        has none); a list of column names (X must be a DataFrame), of column indices, or a
+        boolean mask of shape (n_features,); None, no column (a column holding text is then
+        an error). A category's spelling is its text (``"01"`` and ``"1"`` are two; the
+        numbers 2007 and 2007.0 are both ``"2007"``); a missing value is a category of its
+        own. Learned with the preparation in ``fit`` (or the first ``partial_fit``), then
+        kept: ``warm_start`` and later ``partial_fit`` calls use the fitted columns.
+    missing : {"impute", "error"}, default="impute"
+        What a missing value (NaN, None, ``pd.NA``) does, as the CLI's ``data.missing``:
+        ``"impute"`` fills a numeric column's with its median in training and adds a 0/1
+        input ``<column>_missing`` after it when the column had some in training (a column
+        that had none is filled the same way at prediction, without an indicator); in a
+        categorical column it is a category of its own. ``"error"``: a DataError naming the
+        column and row. Infinity is always an error.
+    min_frequency : int >= 1, default=1
+        A category seen fewer times in training is folded into one input ``<column>=<other>``
+        per column (as OneHotEncoder's ``min_frequency`` and the CLI's
+        ``data.min_frequency``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the order of the examples and the validation split.
         Pass an int for reproducible results. The default is scikit-learn's None (fresh
@@ -146,15 +170,21 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (K,)
         The labels; output k of the network is ``classes_[k]``.
     n_features_in_ : int
-        d, the number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (d,)
-        The feature names, when ``fit`` was given a DataFrame with string column names.
+        The number of columns of X seen in ``fit`` (the network's inputs d may be more:
+        one-hot and missing-indicator inputs).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The column names, when ``fit`` was given a DataFrame with string column names.
+    is_categorical_ : ndarray of bool of shape (n_features_in_,) or None
+        Which columns are one-hot coded as categories; None when none is.
     model_ : TrainedModel
-        The network with its classes, feature names and standardisation; ``predict``,
-        ``predict_proba`` and the label encoding are its own.
+        The network with its classes, feature names, preparation (imputation and one-hot
+        coding, ``model_.preparation``; ``model_.input_names`` names the network's inputs)
+        and standardisation; ``predict``, ``predict_proba`` and the label encoding are its
+        own.
     network_ : Network
         The trained network (its graph is what ``predict_proba`` runs).
     W_ : ndarray of shape (hidden_units, d)
+        d is the number of the network's inputs, ``len(model_.input_names)``.
     b_ : ndarray of shape (hidden_units,)
     V_ : ndarray of shape (K, m_L)
     gamma_ : ndarray of shape (K,)
@@ -190,6 +220,15 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
     >>> clf = NNClassifier(hidden_units=10, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
+
+    A DataFrame with text columns and missing values needs no preprocessing:
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"island": ["Biscoe", "Dream", None, "Dream"],
+    ...                    "mass": [3750.0, float("nan"), 3250.0, 3450.0]})
+    >>> clf = NNClassifier(hidden_units=4, epochs=2, random_state=0).fit(df, [0, 1, 0, 1])
+    >>> clf.model_.input_names
+    ('island=Biscoe', 'island=Dream', 'island=<missing>', 'mass', 'mass_missing')
     """
 
     # Derived from the settings' own rules (nnclf.config.settings), as the estimator's parameters are
@@ -218,6 +257,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         validation_fraction=DEFAULTS["validation_fraction"],
         patience=DEFAULTS["patience"],
         standardize=DEFAULTS["standardize"],
+        categorical_features=DEFAULTS["categorical_features"],
+        missing=DEFAULTS["missing"],
+        min_frequency=DEFAULTS["min_frequency"],
         random_state=DEFAULTS["random_state"],
         verbose=DEFAULTS["verbose"],
         warm_start=DEFAULTS["warm_start"],
@@ -245,12 +287,19 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.standardize = standardize
+        self.categorical_features = categorical_features
+        self.missing, self.min_frequency = missing, min_frequency
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
-        self.engine = engine
-        self.dtype = dtype
+        self.engine, self.dtype = engine, dtype
         self.class_weight, self.callbacks = class_weight, callbacks
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Missing values are imputed (infinity is refused), unless missing="error".
+        tags.input_tags.allow_nan = self.missing != "error"
+        return tags
 
     # ------------------------------------------------------------------ fitting
 
@@ -260,7 +309,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Numbers, and text in the columns ``categorical_features`` declares; missing
+            values (NaN, None, ``pd.NA``) as ``missing`` says.
         y : array-like of shape (n_samples,)
             Class labels of any type (at least two distinct ones).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -298,7 +349,9 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            As in :meth:`fit`; the first call learns the columns' preparation, later
+            calls apply it (a category it never saw warns and codes as zeros).
         y : array-like of shape (n_samples,)
         classes : array-like of shape (K,), default=None
             Every label y can take. Required on the first call, since a later batch may
@@ -350,9 +403,16 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         register(cls)
 
     def _validate_training_data(self, X, y, reset):
-        # multi_output=True lets a 2-D y through, so that several labels per example get
-        # their own message; column_or_1d then warns about a column vector, as sklearn does.
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, multi_output=True)
+        """(the raw columns of X, y as labels), checked as scikit-learn's ``validate_data``
+        checks them, X read as prediction reads it (:meth:`_read_columns`)."""
+        validate_data(self, X, y, reset=reset, skip_check_array=True, ensure_2d=False)
+        X = self._read_columns(X, reset=reset)
+        # A 2-D y is let through (as multi_output=True does), so that several labels per
+        # example get their own message; column_or_1d then warns about a column vector.
+        y = check_array(
+            y, accept_sparse="csr", ensure_2d=False, dtype=None, input_name="y", estimator=self
+        )
+        check_consistent_length(X, y)
         if y.ndim == 2 and y.shape[1] > 1:
             raise DataError(
                 f"y has shape {y.shape}: several labels per example (multilabel or "
@@ -375,28 +435,32 @@ class NNClassifier(FittedModel, ClassifierMixin, BaseEstimator):
         ``new_classes`` = (classes, where they come from), or else the fitted one continued."""
         if new_classes is None:
             model, trainer = self._continued()
-            X = model.prepare(X)
+            if isinstance(X, Frame):
+                warn_unseen(model.preparation, X)
         else:
             model, trainer = self._new_model(X, *new_classes, cfg, seed), None
-            X = model.prepare(X)
+        X = model.prepare(X)
         hint = "; the classes are fixed by the first fit or partial_fit"
         return model, trainer, X, model.encode(y, hint=hint)
 
-    def _new_model(self, X, classes, where: str, cfg: Config, seed: int) -> TrainedModel:
-        """An untrained model for ``classes`` (from ``where``), its standardiser fitted on X."""
+    def _new_model(self, X: Frame, classes, where: str, cfg: Config, seed: int) -> TrainedModel:
+        """An untrained model for ``classes`` (from ``where``), its preparation and
+        standardiser fitted on the raw columns X, as the CLI fits them (``cfg.data``)."""
         if len(classes) < 2:
             raise DataError(
                 f"{where} has only one class ({label_text(classes[0])}) but a classifier needs "
                 "at least two; give training data with two or more distinct labels"
             )
         names = getattr(self, "feature_names_in_", None)
+        preparation, standardizer = prepared(X, None, cfg.data)
         model = TrainedModel.untrained(
             cfg.model,
-            X.shape[1],
+            preparation.width,
             classes,
             seed,
             feature_names=tuple(str(n) for n in names) if names is not None else None,
-            standardizer=Standardizer().fit(X) if cfg.data.standardize else None,
+            standardizer=standardizer,
+            preparation=preparation,
         )
         try:  # found now, not when the model is saved
             to_json(model.metadata(), "metadata")

@@ -15,7 +15,10 @@ keyword parameters, with the same names and defaults (:data:`DEFAULTS`, read fro
 - ``early_stopping`` (a bool) and ``patience`` for ``train.early_stopping`` (null or
   {metric: val_loss, patience, ...});
 - ``validation_fraction`` and ``standardize`` for ``data.validation_fraction`` and
-  ``data.standardize`` (:func:`validation_split` holds the fraction out), and
+  ``data.standardize`` (:func:`validation_split` holds the fraction out), ``missing`` and
+  ``min_frequency`` for ``data.missing`` and ``data.min_frequency``,
+  ``categorical_features`` for ``data.categorical`` ("from_dtype" is "auto", None is
+  "none"; :func:`categorical_mask` resolves it against the columns of X), and
   ``random_state`` for ``seed`` (and the seeds of :func:`draw_seeds`);
 - ``class_weight`` (``train.class_weight``, whose labels the estimator keeps as given) and
   ``callbacks`` (no setting) stay with the estimator, which computes the weights itself;
@@ -43,6 +46,7 @@ from sklearn.utils._param_validation import (
 )
 
 from nnclf.base.rules import PerLayer, Rule, boolean, choice, number
+from nnclf.base.suggest import did_you_mean
 from nnclf.config.settings import (
     DEFAULT_SCHEDULE,
     Config,
@@ -67,6 +71,7 @@ __all__ = [
     "to_config",
     "draw_seeds",
     "validation_split",
+    "categorical_mask",
     "check_callbacks",
     "check_same_network",
     "params_record",
@@ -95,6 +100,9 @@ DEFAULTS = {
     "early_stopping": _TRAIN.early_stopping is not None,
     "validation_fraction": _DATA.validation_fraction,
     "standardize": _DATA.standardize,
+    "categorical_features": "from_dtype",
+    "missing": _DATA.missing,
+    "min_frequency": _DATA.min_frequency,
     "patience": _STOP.patience,
     "random_state": None,
     "verbose": False,
@@ -122,6 +130,15 @@ RULES: dict[str, Rule] = {
     # for early stopping, which needs some.
     "validation_fraction": number(0, 1, closed="neither"),
     "standardize": DataConfig.RULES["standardize"],
+    "categorical_features": Rule(
+        "custom",
+        optional=True,
+        test=lambda value: _selection_kind(value) is not None,
+        says="'from_dtype', None, or a list of column names, of column indices, or of "
+        "booleans (a mask, one per column)",
+    ),
+    "missing": DataConfig.RULES["missing"],
+    "min_frequency": DataConfig.RULES["min_frequency"],
     "patience": EarlyStopping.RULES["patience"],
     "warm_start": boolean(),
     "engine": SGDSettings.RULES["engine"],
@@ -151,6 +168,8 @@ CONSTRAINTS = {
     **{name: _constraint(rule) for name, rule in RULES.items()},
     # The rule takes false and true too, which scikit-learn's integer interval does not.
     "average": ["boolean", Interval(Integral, 1, None, closed="left")],
+    # The rule checks what an array-like holds (names, indices or booleans, not a mix).
+    "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -294,7 +313,11 @@ def to_config(params: Mapping, steps: int | None = None, partial: bool = False) 
     return Config(
         seed=int(seed) if isinstance(seed, Integral) else 0,
         data=DataConfig(
-            validation_fraction=params["validation_fraction"], standardize=params["standardize"]
+            validation_fraction=params["validation_fraction"],
+            standardize=params["standardize"],
+            categorical=_data_categorical(params["categorical_features"]),
+            missing=params["missing"],
+            min_frequency=params["min_frequency"],
         ),
         model=ModelConfig(
             params["hidden_units"], params["transfer"], params["init"], dtype=params["dtype"]
@@ -355,6 +378,101 @@ def validation_split(params: Mapping, X, y, w, seed: int) -> tuple:
     return X[rows], y, None if w is None else w[rows], X[val_rows], y_val
 
 
+def _selection_kind(value) -> str | None:
+    """What a ``categorical_features`` value is: "from_dtype", "none", "names", "indices",
+    "mask" (an empty list selects nothing: "names"), or None when it is none of them."""
+    if value is None or (isinstance(value, str) and value == "from_dtype"):
+        return "none" if value is None else "from_dtype"
+    if not isinstance(value, (list, tuple, np.ndarray)) or np.ndim(value) != 1:
+        return None
+    items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+    kinds = {_item_kind(v) for v in items}
+    if not kinds:
+        return "names"  # nothing is categorical
+    return next(iter(kinds)) if len(kinds) == 1 else None
+
+
+def _item_kind(v) -> str | None:
+    if isinstance(v, (bool, np.bool_)):
+        return "mask"
+    if isinstance(v, Integral):
+        return "indices"
+    return "names" if isinstance(v, str) else None
+
+
+def categorical_mask(categorical_features, names, from_dtype: np.ndarray, named: bool):
+    """Which of the columns ``names`` of X ``categorical_features`` declares categorical, as
+    a bool array of shape (d,).
+
+    ``from_dtype`` is the answer of "from_dtype" (a DataFrame's category and text columns;
+    none for an array); ``named``: X has column names (a DataFrame's), which a list of names
+    needs. A name X lacks, an index out of range or a mask of the wrong length is a
+    ConfigError naming ``categorical_features``.
+    """
+    kind, d = _selection_kind(categorical_features), len(names)
+    if kind in ("from_dtype", "none"):
+        return np.asarray(from_dtype, dtype=bool) if kind == "from_dtype" else np.zeros(d, bool)
+    chosen = list(np.asarray(categorical_features).tolist())
+    mask = np.zeros(d, dtype=bool)
+    if kind == "mask":
+        if len(chosen) != d:
+            raise ConfigError(
+                f" is a mask of {len(chosen)} booleans but X has {d} columns; give one per column",
+                name="categorical_features",
+            )
+        return np.asarray(chosen, dtype=bool)
+    if kind == "indices":
+        wrong = [j for j in chosen if not 0 <= j < d]
+        if wrong:
+            raise ConfigError(
+                f": column index {wrong[0]} is out of range for X's {d} columns (0 to "
+                f"{d - 1}); give indices of columns of X",
+                name="categorical_features",
+            )
+        mask[chosen] = True
+        return mask
+    return _named_mask(chosen, names, named)
+
+
+def _named_mask(chosen: list, names, named: bool) -> np.ndarray:
+    if chosen and not named:
+        raise ConfigError(
+            f" names columns ({chosen[0]!r}) but X has no column names; pass a DataFrame, "
+            "or give column indices or a boolean mask",
+            name="categorical_features",
+        )
+    lookup = {name: j for j, name in enumerate(names)}
+    for name in chosen:
+        if name not in lookup:
+            shown_names = ", ".join(map(repr, list(names)[:8])) + (
+                ", ..." if len(names) > 8 else ""
+            )
+            raise ConfigError(
+                f": X has no column {name!r}{did_you_mean(name, list(names))}; its columns are "
+                f"{shown_names}",
+                name="categorical_features",
+            )
+    mask = np.zeros(len(names), dtype=bool)
+    mask[[lookup[name] for name in chosen]] = True
+    return mask
+
+
+def _data_categorical(categorical_features):
+    """``categorical_features`` as a config's ``data.categorical`` says it ("auto" for
+    "from_dtype" and for indices or a mask, which only the estimator resolves)."""
+    kind = _selection_kind(categorical_features)
+    if kind == "names":
+        return list(categorical_features)
+    return "none" if kind == "none" else "auto"
+
+
+def _estimator_categorical(categorical):
+    """A config's ``data.categorical`` as ``categorical_features`` (see :func:`_data_categorical`)."""
+    if isinstance(categorical, str):
+        return {"auto": "from_dtype", "none": None}.get(categorical, categorical)
+    return categorical
+
+
 def check_callbacks(callbacks) -> tuple:
     """The ``callbacks`` parameter as a tuple; a ConfigError names one that is not callable."""
     for i, callback in enumerate(callbacks or ()):
@@ -392,6 +510,8 @@ def params_record(params: Mapping) -> dict:
         record["random_state"] = None
     if isinstance(record.get("class_weight"), Mapping):
         record["class_weight"] = check_class_weight(record["class_weight"], text_keys=True)
+    if _selection_kind(record.get("categorical_features")) in ("names", "indices", "mask"):
+        record["categorical_features"] = np.asarray(record["categorical_features"]).tolist()
     return record
 
 
@@ -446,9 +566,11 @@ def _params_from_run_config(config: Mapping) -> dict:
     found["early_stopping"] = isinstance(rule, Mapping) or rule is True
     if isinstance(rule, Mapping) and "patience" in rule:
         found["patience"] = rule["patience"]
-    for key in ("validation_fraction", "standardize"):
+    for key in ("validation_fraction", "standardize", "missing", "min_frequency"):
         if key in section("data"):
             found[key] = section("data")[key]
+    if "categorical" in section("data"):
+        found["categorical_features"] = _estimator_categorical(section("data")["categorical"])
     if "seed" in config:
         found["random_state"] = config["seed"]
     return found
