@@ -17,6 +17,8 @@ import sys
 import numpy as np
 import pytest
 
+from nnclf.data.frame import Frame
+
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
@@ -99,7 +101,13 @@ def _check(ds_or_features, with_y: bool) -> None:
     else:
         X, y, names = ds_or_features
         assert len(names) == X.shape[1]
-    assert X.dtype == np.float64 and X.ndim == 2 and np.isfinite(X).all()
+    assert X.ndim == 2
+    columns = X.columns.values() if isinstance(X, Frame) else X.T
+    for column in columns:  # numbers (NaN where missing, never infinite) or text (None)
+        if column.dtype == object:
+            assert all(v is None or (type(v) is str and v == v.strip()) for v in column)
+        else:
+            assert column.dtype == np.float64 and not np.isinf(column).any()
     assert y is None or (y.shape == (len(X),) and y.dtype.kind in "iubUf")
 
 

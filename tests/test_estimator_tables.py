@@ -21,7 +21,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnclf import NNClassifier
-from nnclf.errors import ConfigError, DataError, UsageError
+from nnclf.errors import ConfigError, DataError
 from nnclf.estimator.params import expected_failed_checks
 
 SMALL = dict(hidden_units=6, epochs=3, random_state=0)
@@ -421,10 +421,25 @@ def test_save_and_load_keep_the_preparation_and_the_parameters(tmp_path, penguin
     assert_array_equal(back.is_categorical_, mask)
 
 
-def test_onnx_export_refuses_a_model_that_codes_columns():
-    clf = NNClassifier(**SMALL).fit(mixed_table(), labels())
-    with pytest.raises(UsageError, match=r"^to_onnx: the model imputes or one-hot codes columns"):
-        clf.to_onnx()
+def test_onnx_export_of_the_estimator_takes_one_input_per_column(penguins):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    X, y = penguins
+    clf = NNClassifier(**SMALL).fit(X, y)
+    session = ort.InferenceSession(clf.to_onnx().SerializeToString())
+    kinds = {i.name: i.type for i in session.get_inputs()}
+    assert kinds["island"] == "tensor(string)" and kinds["bill_length_mm"] == "tensor(float)"
+    feeds = {
+        name: (
+            X[[name]].astype(object).where(X[[name]].notna(), "").astype(str).to_numpy()
+            if kind == "tensor(string)"
+            else X[[name]].to_numpy(np.float32)
+        )
+        for name, kind in kinds.items()
+    }
+    label, probabilities = session.run(None, feeds)
+    assert_array_equal(label, clf.predict(X))
+    assert_allclose(probabilities, clf.predict_proba(X), atol=1e-5)
 
 
 def _as_category(table):

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from nnclf.base.rules import shown
 from nnclf.data.frame import Frame, text_column
 from nnclf.data.preparation import Preparation
-from nnclf.errors import DataError, UsageError
+from nnclf.errors import DataError
 from nnclf.estimator.params import (
     DEFAULTS,
     categorical_mask,
@@ -192,7 +192,9 @@ class FittedModel:
         """The fitted model as an ONNX model, written to ``path`` (atomically) when given.
 
         The graph (:func:`nnclf.export.onnx.to_onnx`) takes the raw features as float32
-        ``X`` of shape (n_samples, n_features), applies ``standardizer_`` if any, and has the
+        ``X`` of shape (n_samples, n_features) (one input per column, float32 or string of
+        shape (n_samples, 1), when the model one-hot codes or flags missing values: see
+        :mod:`nnclf.export.onnx`), applies ``standardizer_`` if any, and has the
         outputs ``label`` of shape (n_samples,) (the labels of ``classes_``) and
         ``probabilities`` of shape (n_samples, K), float32. Needs the onnx package
         (``pip install "nnclf[onnx]"``).
@@ -204,14 +206,6 @@ class FittedModel:
         from nnclf.export.onnx import save_onnx, to_onnx
 
         check_is_fitted(self)
-        preparation = self.model_.preparation
-        if preparation is not None and not preparation.trivial:
-            raise UsageError(
-                "to_onnx: the model imputes or one-hot codes columns ("
-                + "; ".join(preparation.describe())
-                + "), which its ONNX graph does not do; export a model of numeric columns "
-                "without missing values in training"
-            )
         return to_onnx(self.model_) if path is None else save_onnx(self.model_, path)
 
     @classmethod
