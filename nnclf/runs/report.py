@@ -261,7 +261,7 @@ def unseen_warnings(preparation, X, data: str) -> list[str]:
     training: how many values, and up to five of them."""
     lines = []
     for column, (count, values) in preparation.unseen(X).items():
-        shown = ", ".join(repr(v) for v in values) + (", ..." if count > len(values) else "")
+        shown = ", ".join(repr(v) for v in values)  # (up to five of them)
         lines.append(
             f"warning: {data} column {column!r} has {count} value{'s' if count > 1 else ''} "
             f"never seen in training ({shown}); their one-hot inputs are all zero"
