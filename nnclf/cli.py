@@ -450,8 +450,10 @@ COMMANDS = {
     "export": (
         cmd_export,
         "write a model as ONNX, for onnxruntime and other ONNX servers",
-        "Write the model (its standardisation, layers and softmax) as an ONNX graph: input X "
-        "float32 (N, d) of raw features, outputs label (N,) and probabilities (N, K). Needs "
+        "Write the model (its preparation, standardisation, layers and softmax) as an ONNX "
+        "graph: input X float32 (N, d) of raw features, or one input per column (float32 or "
+        "string, (N, 1)) for a model with categorical columns or missing-value inputs; "
+        "outputs label (N,) and probabilities (N, K). Needs "
         'the onnx package: pip install "nnclf[onnx]".',
         [
             _MODEL,
