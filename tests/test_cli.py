@@ -464,6 +464,9 @@ def _cfg(source, **extra):
     return text + "".join(f"{k}: {v}\n" for k, v in extra.items())
 
 
+STRICT_CSV = "data: {source: d.csv, categorical: none, missing: error}\nmodel: {hidden_units: 3}\ntrain: {epochs: 1}\n"
+"""A config reading d.csv with text columns and missing values as errors."""
+
 # name: (files to add, arguments, exit code, text the one line must contain)
 BAD_INPUTS = {
     "missing config file": (
@@ -518,19 +521,19 @@ BAD_INPUTS = {
         "data.source: file 'missing.csv' not found",
     ),
     "csv empty cell": (
-        {"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,,z", "4,5,x")},
+        {"c.yaml": STRICT_CSV, "d.csv": _csv("a,b,y", "1,2,x", "3,,z", "4,5,x")},
         ["train", "c.yaml"],
         2,
         "column 'b' has an empty cell at line 3",
     ),
     "csv nan": (
-        {"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,4,z", "nan,5,x")},
+        {"c.yaml": STRICT_CSV, "d.csv": _csv("a,b,y", "1,2,x", "3,4,z", "nan,5,x")},
         ["train", "c.yaml"],
         2,
-        "column 'a' has non-finite value 'nan' at line 4",
+        "column 'a' has a missing value 'nan' at line 4",
     ),
     "csv non-numeric": (
-        {"c.yaml": _cfg("d.csv"), "d.csv": _csv("a,b,y", "1,2,x", "3,four,z")},
+        {"c.yaml": STRICT_CSV, "d.csv": _csv("a,b,y", "1,2,x", "3,four,z")},
         ["train", "c.yaml"],
         2,
         "column 'b' has non-numeric value 'four' at line 3",
