@@ -1,13 +1,15 @@
 """nnclf.runs.metrics.evaluate against metrics worked out by hand for a network whose outputs are
 known in closed form; no_better_than_chance against log K and the majority share."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from nnclf.errors import DataError
 from nnclf.export.trained import TrainedModel
 from nnclf.graph.network import Network
-from nnclf.runs.metrics import evaluate, no_better_than_chance
+from nnclf.runs.metrics import evaluate, log_loss_sum, no_better_than_chance, scores
 
 # With identity g, W = [[1]], b = 0, V = [[-1], [0], [1]], gamma = 0 the logits of x are
 # l = (-x, 0, x): x < 0 predicts "a", x > 0 predicts "c", and "b" is never predicted.
@@ -110,3 +112,55 @@ def test_a_report_of_the_hand_network_is_better_than_chance(model):
     assert no_better_than_chance(evaluate(model, X, Y)) is None
     worse = evaluate(model, X, np.array(["c", "c", "a", "a", "a"]))  # every prediction wrong
     assert no_better_than_chance(worse).startswith("log-loss")
+
+
+# ----------------------------------------------------------------------------- against scikit-learn
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_every_figure_equals_scikit_learns(seed):
+    from sklearn import metrics
+
+    rng = np.random.default_rng(seed)
+    K = int(rng.integers(2, 6))
+    n = int(rng.integers(1, 60))
+    # some classes absent from the truth, some never predicted
+    y_true = rng.integers(0, max(1, K - int(rng.integers(0, 2))), size=n)
+    y_pred = rng.integers(int(rng.integers(0, 2)), K, size=n)
+    labels = list(range(K))
+    got = scores(y_true, y_pred, K, 0.5, [f"c{k}" for k in labels])
+    assert got["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred), abs=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a class predicted but absent from the truth)
+        balanced = metrics.balanced_accuracy_score(y_true, y_pred)
+    assert got["balanced_accuracy"] == pytest.approx(balanced, abs=1e-15)
+    f1 = metrics.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    assert got["macro_f1"] == pytest.approx(f1, abs=1e-15)
+    p, r, f, s = metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    for row, pk, rk, fk, sk in zip(got["per_class"], p, r, f, s):
+        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx(
+            (pk, rk, fk), abs=1e-15
+        )
+        assert row["support"] == sk
+    C = metrics.confusion_matrix(y_true, y_pred, labels=labels)
+    assert got["confusion_matrix"] == C.tolist()
+    assert got["n_samples"] == n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_log_loss_equals_scikit_learns_clipping_included(dtype):
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(4), size=50).astype(dtype)
+    proba[:5] = np.eye(4, dtype=dtype)[[0, 1, 2, 3, 0]]  # certain: p = 1 and p = 0 clipped
+    y = rng.integers(0, 4, size=50)
+    y[:5] = [1, 1, 2, 3, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (float32 rows sum to 1 only to float32 rounding)
+        expected = log_loss(y, proba, labels=[0, 1, 2, 3])
+    # float32: scikit-learn sums in float32, nnclf in float64; they agree to float32 rounding.
+    rel = 1e-12 if dtype == np.float64 else 1e-6
+    assert log_loss_sum(y, proba) / len(y) == pytest.approx(expected, rel=rel)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnclf.data.preprocessing import Standardizer, train_test_split_stratified
+from nnclf.data.preprocessing import Standardizer, stratified_rows, train_test_split_stratified
 from nnclf.data.sources import load_dataset
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -65,6 +65,82 @@ def test_split_rejects_bad_fraction(fraction):
 def test_split_rejects_fraction_leaving_no_training_data():
     with pytest.raises(ValueError, match=r"leaves none for training"):
         train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), 0.9, seed=0)
+
+
+def largest_remainder(counts, m):
+    """Each class's share of m rows by the largest-remainder rule, worked out in fractions
+    (an independent statement of the allocation stratified_rows documents)."""
+    from fractions import Fraction
+
+    n = sum(counts)
+    ideal = [Fraction(c * m, n) for c in counts]
+    take = [int(q) for q in ideal]
+    order = sorted(range(len(counts)), key=lambda k: (-(ideal[k] - take[k]), k))
+    for k in order[: m - sum(take)]:
+        take[k] += 1
+    return take
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_each_class_gives_its_largest_remainder_share_drawn_within_the_class(seed):
+    rng = np.random.default_rng(seed)
+    K = int(rng.integers(2, 7))
+    counts = rng.integers(2, 40, size=K)
+    y = rng.permutation(np.repeat(np.arange(K), counts))
+    fraction = float(rng.uniform(0.05, 0.5))
+    m = int(np.ceil(fraction * len(y)))
+    if min(m, len(y) - m) < K:
+        return
+    X = np.arange(len(y))
+    X_a, X_b, y_a, y_b = train_test_split_stratified(X, y, fraction, seed=seed)
+    assert np.bincount(y_b, minlength=K).tolist() == largest_remainder(counts.tolist(), m)
+    # each part keeps the rows' order, with their labels, and the two parts are a partition
+    assert (np.diff(X_a) > 0).all() and (np.diff(X_b) > 0).all()
+    np.testing.assert_array_equal(y[X_a], y_a)
+    np.testing.assert_array_equal(y[X_b], y_b)
+    np.testing.assert_array_equal(np.sort(np.concatenate([X_a, X_b])), X)
+
+
+def test_the_shares_differ_from_scikit_learns_stratified_split_by_at_most_one_row():
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        y = rng.integers(0, 5, size=int(rng.integers(40, 300)))
+        if np.bincount(y).min() < 2:
+            continue
+        m = int(np.ceil(0.25 * len(y)))
+        ours = train_test_split_stratified(np.arange(len(y)), y, 0.25, seed=1)[3]
+        theirs = train_test_split(y, test_size=m, random_state=1, stratify=y)[1]
+        diff = np.bincount(ours, minlength=5) - np.bincount(theirs, minlength=5)
+        assert np.abs(diff).max() <= 1 and diff.sum() == 0
+
+
+def test_the_draw_within_a_class_is_uniform():
+    # Every row of a class is held out equally often over seeds: 1,000 draws of 3 of 6.
+    codes = np.array([0] * 6 + [1] * 6)
+    seen = np.zeros(12)
+    for seed in range(1000):
+        seen[stratified_rows(codes, 6, seed)] += 1
+    assert seen.sum() == 6000
+    # Each row is held out with probability 1/2: 500 of 1,000, sd 15.8; 5 sd apart is a bug.
+    assert np.abs(seen - 500).max() < 80
+
+
+def test_the_sklearn_method_is_scikit_learns_train_test_split():
+    from sklearn.model_selection import train_test_split
+
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    X = np.arange(200.0).reshape(100, 2)
+    ours = train_test_split_stratified(X, y, 0.2, seed=7, method="sklearn")
+    theirs = train_test_split(X, y, test_size=20, random_state=7, stratify=y)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_unknown_split_method_is_named():
+    with pytest.raises(ValueError, match=r"unknown split method 'other'"):
+        train_test_split_stratified(np.zeros((4, 1)), np.array([0, 1, 0, 1]), 0.5, 0, "other")
 
 
 # ----------------------------------------------------------------------------- Standardizer

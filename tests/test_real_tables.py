@@ -279,12 +279,11 @@ def test_evaluate_reads_the_prepared_columns(penguins_run, capsys):
 def test_the_cli_and_the_estimator_prepare_the_same_data_the_same_way(penguins_run, tmp_path):
     pd = pytest.importorskip("pandas")
     cli = TrainedModel.load(penguins_run / "model.npz")
-    cfg = {"data": {"source": "data/penguins.csv", "target": "species"}}
-    # The CLI's training part, by the run's own split; the estimator fit on those rows.
-    from nnclf.config.load import config_from_dict
+    # The CLI's training part, by the run's own config and split; the estimator fit on those.
+    from nnclf.config.load import load_config
     from nnclf.runs.run import load_splits
 
-    splits = load_splits(config_from_dict(cfg))
+    splits = load_splits(load_config(penguins_run / "config.yaml"))
     train = pd.DataFrame(
         {
             k: (pd.Series(v, dtype=object) if v.dtype == object else v)

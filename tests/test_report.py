@@ -280,6 +280,34 @@ def test_a_run_of_nnclf_0_1_without_a_fingerprint_is_evaluated_as_before(csv_run
     assert len(report.evaluation_data(model, run_dir, None)[0]) == 30
 
 
+def test_a_run_of_nnclf_0_2_is_re_split_as_scikit_learn_split_it(csv_run, tmp_path):
+    # Runs made before nnclf drew its own split record no split method with their data: their
+    # test split is re-created by scikit-learn's train_test_split, the rows they held out.
+    import shutil
+
+    from sklearn.model_selection import train_test_split
+
+    from nnclf.runs.run import open_model
+
+    run_dir, data = csv_run
+    assert json.loads((run_dir / "metrics.json").read_text())["data"]["split"] == "nnclf"
+    old = Path(shutil.copytree(run_dir, tmp_path / "old"))
+    metrics = json.loads((old / "metrics.json").read_text())
+    del metrics["data"]["split"]
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    model, _, _ = open_model(old)
+    X_old, y_old, _ = report.evaluation_data(model, old, None)
+    table = np.genfromtxt(data, delimiter=",", skip_header=1)
+    seed = config_from_dict({"data": {"source": str(data)}}).seed
+    _, X_test, _, y_test = train_test_split(
+        table[:, :4], table[:, 4].astype(int), test_size=30, random_state=seed, stratify=table[:, 4]
+    )
+    np.testing.assert_array_equal(X_old, X_test)
+    np.testing.assert_array_equal(y_old, y_test)
+    X_new, _, _ = report.evaluation_data(model, run_dir, None)
+    assert len(X_new) == 30 and not np.array_equal(X_new, X_old)
+
+
 @pytest.mark.parametrize(
     "header, note",
     [

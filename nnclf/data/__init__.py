@@ -5,6 +5,7 @@ Contract
 The one edge where raw data enters nnclf. Above the graph, below training:
 
 - :mod:`~nnclf.data.sources`        ``load_dataset``: a config's source as a checked Dataset
+- :mod:`~nnclf.data.bundled`        scikit-learn's small data sets, the digits without importing it
 - :mod:`~nnclf.data.tables`          ``open_table``: CSV, Parquet, .npz and .npy folders read
   through one interface (named, typed columns; the file's own test part), every fault named
 - :mod:`~nnclf.data.npyfolder`      data larger than memory: a folder of memory-mapped .npy

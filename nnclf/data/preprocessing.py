@@ -11,6 +11,11 @@ Both take the memory-mapped rows of a folder source (:class:`~nnclf.data.npyfold
 as arrays: the split then splits the row numbers (the same rows an in-memory copy of the
 array would give to each part), and the statistics are gathered chunk by chunk
 (:func:`nnclf.data.npyfolder.mean_and_scale`).
+
+Neither imports scikit-learn (which takes half a second to import): the split is drawn with
+:class:`numpy.random.Generator` (``method="nnclf"``, :data:`SPLIT_METHOD`); runs made before
+it, which record no split method, are re-split by scikit-learn's ``train_test_split``
+(``method="sklearn"``), so that evaluating or resuming them sees the rows they held out.
 """
 
 from __future__ import annotations
@@ -19,18 +24,22 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from nnclf.data.frame import Frame
 from nnclf.data.npyfolder import Rows, mean_and_scale
 from nnclf.errors import DataError
 
-__all__ = ["train_test_split_stratified", "Standardizer"]
+__all__ = ["train_test_split_stratified", "Standardizer", "SPLIT_METHOD", "SPLIT_METHODS"]
+
+SPLIT_METHOD = "nnclf"
+"""How runs split their data now: what a run records beside its data's fingerprint."""
+
+SPLIT_METHODS = ("nnclf", "sklearn")
+"""Every split a run may record: ``sklearn`` is the draw of nnclf 0.1 and 0.2."""
 
 
 def train_test_split_stratified(
-    X: np.ndarray, y: np.ndarray, fraction: float, seed: int
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, method: str = SPLIT_METHOD
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split off a random ``fraction`` of the examples, stratified by class when possible.
 
@@ -40,25 +49,23 @@ def train_test_split_stratified(
     Parameters
     ----------
     X : ndarray, Rows or Frame of shape (n, d)
-        Rows and Frames are split by their row numbers (the same parts an array's split
-        gives).
+        Rows and Frames are split by their row numbers (the parts an array's split gives).
     y : ndarray of shape (n,)
     fraction : float in [0, 1)
-        Share of the examples that goes to the second part; 0 gives an empty second part.
+        Share of the examples that goes to the second part (0: an empty second part).
     seed : int
-        ``random_state`` of :func:`sklearn.model_selection.train_test_split`.
+    method : {"nnclf", "sklearn"}
+        ``nnclf``: :func:`stratified_rows` (each part in the order of the rows);
+        ``sklearn``: :func:`sklearn.model_selection.train_test_split` with ``random_state=seed``
+        (the split of runs made by nnclf 0.1 and 0.2).
 
     Returns
     -------
-    X_a : ndarray of shape (n - m, d)
-    X_b : ndarray of shape (m, d)
-    y_a : ndarray of shape (n - m,)
-    y_b : ndarray of shape (m,)
-        With m = ceil(fraction * n).
+    X_a, X_b, y_a, y_b : the n - m and m = ceil(fraction * n) examples of each part
     """
     if isinstance(X, (Rows, Frame)):
         # Splitting the row numbers draws what splitting the rows themselves would.
-        a, b, y_a, y_b = train_test_split_stratified(np.arange(len(X)), y, fraction, seed)
+        a, b, y_a, y_b = train_test_split_stratified(np.arange(len(X)), y, fraction, seed, method)
         return X.take(a), X.take(b), y_a, y_b
     is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
     if not is_number or not 0 <= fraction < 1:
@@ -73,19 +80,63 @@ def train_test_split_stratified(
             "use a smaller fraction or more data",
             name="fraction",
         )
-    classes, counts = np.unique(y, return_counts=True)
-    # sklearn's stratified split needs two members per class and room for each class
-    # on both sides; below that, a plain random split is the honest fallback.
-    stratify = y if counts.min() >= 2 and min(m, n - m) >= len(classes) else None
-    return tuple(train_test_split(X, y, test_size=m, random_state=seed, stratify=stratify))
+    classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    # A stratified split needs two members per class and room for each class on both
+    # sides; below that, a plain random split is the honest fallback.
+    stratify = counts.min() >= 2 and min(m, n - m) >= len(classes)
+    if method == "sklearn":
+        from sklearn.model_selection import train_test_split
+
+        parts = train_test_split(
+            X, y, test_size=m, random_state=seed, stratify=y if stratify else None
+        )
+        return tuple(parts)
+    if method != "nnclf":
+        raise DataError(f": unknown split method {method!r}; use one of {SPLIT_METHODS}")
+    held = stratified_rows(codes.reshape(-1) if stratify else np.zeros(n, np.intp), m, seed)
+    keep = np.ones(n, dtype=bool)
+    keep[held] = False
+    return X[keep], X[held], y[keep], y[held]
+
+
+def stratified_rows(codes: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """The sorted row numbers of ``m`` of the rows, drawn at random within each class.
+
+    ``codes`` holds each row's class as 0..K-1. Class k, with n_k of the n rows, gives
+    m n_k / n rows rounded down, and the rows left over go one each to the classes with the
+    largest remainders (ties to the smaller k): every class's share is as close to m / n as
+    whole rows allow. Within a class the rows are a uniform draw of
+    :class:`numpy.random.Generator` seeded with ``seed``.
+    """
+    codes = np.asarray(codes, dtype=np.intp)
+    n = len(codes)
+    counts = np.bincount(codes)
+    ideal = counts * m
+    take = ideal // n
+    left = m - int(take.sum())
+    if left:
+        # Largest remainder first; a stable sort keeps ties in class order.
+        order = np.argsort(-(ideal % n), kind="stable")
+        take[order[:left]] += 1
+    rng = np.random.default_rng(seed)
+    by_class = np.argsort(codes, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    held = [
+        rng.choice(by_class[s : s + c], size=t, replace=False)
+        for s, c, t in zip(starts, counts, take)
+    ]
+    return np.sort(np.concatenate(held)) if held else np.zeros(0, np.intp)
 
 
 def _statistics(X, rows: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale of each column of X (an array, or Rows when ``rows``)."""
     if rows:
         return mean_and_scale(X)
-    scaler = StandardScaler().fit(X)
-    return scaler.mean_.copy(), scaler.scale_.copy()
+    mean = X.mean(axis=0)
+    scale = np.sqrt(np.square(X - mean).mean(axis=0))
+    # A constant column has scale 1 (it maps to 0), however its mean rounds.
+    scale[(scale == 0) | (X.max(axis=0, initial=-np.inf) == X.min(axis=0, initial=np.inf))] = 1.0
+    return mean, scale
 
 
 def _statistics_of_large(X, rows: bool) -> tuple[np.ndarray, np.ndarray]:

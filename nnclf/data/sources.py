@@ -48,9 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets as _skdatasets
 
 from nnclf.base.suggest import closest
+from nnclf.data.bundled import BUNDLED, load_bundled
 from nnclf.data.checks import bad as _bad
 from nnclf.data.checks import file_problem
 from nnclf.data.frame import Frame
@@ -74,12 +74,7 @@ __all__ = [
     "label_text",
 ]
 
-SKLEARN_DATASETS = {
-    "iris": _skdatasets.load_iris,
-    "digits": _skdatasets.load_digits,
-    "wine": _skdatasets.load_wine,
-    "breast_cancer": _skdatasets.load_breast_cancer,
-}
+SKLEARN_DATASETS = BUNDLED
 
 _FORMS = (
     "'sklearn:<name>' (" + ", ".join(SKLEARN_DATASETS) + "), "
@@ -481,12 +476,7 @@ def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
             f"valid names are {', '.join(SKLEARN_DATASETS)}",
             name="source",
         )
-    bunch = SKLEARN_DATASETS[name]()
-    X = np.asarray(bunch.data, dtype=np.float64)
-    names = getattr(bunch, "feature_names", None)
-    if names is None or len(names) != X.shape[1]:
-        names = [f"x{j}" for j in range(X.shape[1])]
-    return X, np.asarray(bunch.target), tuple(str(n) for n in names)
+    return load_bundled(name)
 
 
 def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Dataset:
@@ -518,7 +508,9 @@ def _make_synthetic(n_samples, n_features, n_classes, n_informative, seed) -> Da
             name="n_informative",
         )
     clusters = 2 if 2 * n_classes <= 2**n_informative else 1
-    X, y = _skdatasets.make_classification(
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
         n_samples=n_samples,
         n_features=n_features,
         n_informative=n_informative,

@@ -23,7 +23,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import expit
 
 from nnclf.errors import GraphError
 from nnclf.graph.functions import Compiled, LocalFunction, _copy
@@ -171,6 +170,14 @@ def _tanh_c(z, out):
 def _tanh_vjp_c(p, h, z, out):
     for i in range(out.size):
         out.flat[i] = p.flat[i] * (1.0 - h.flat[i] * h.flat[i])
+
+
+def expit(z, out=None):
+    """The logistic function 1 / (1 + exp(-z)): scipy's ``expit``, imported on first use
+    (scipy.special is not needed by a graph without sigmoid or softplus)."""
+    from scipy.special import expit as scipy_expit
+
+    return scipy_expit(z, out=out) if out is not None else scipy_expit(z)
 
 
 def _dsigmoid(z, h, out=None):

@@ -16,18 +16,23 @@ equal to the in-memory figure to rounding, and every other figure is the same.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
 from nnclf.data.npyfolder import Rows, probabilities
 
-__all__ = ["evaluate", "no_better_than_chance"]
+__all__ = ["evaluate", "scores", "log_loss_sum", "no_better_than_chance"]
 
 
 def evaluate(model, X, y) -> dict:
     """Accuracy, balanced accuracy, log-loss, macro F1, per-class scores and confusion matrix
     of ``model`` (every example counts once: training weights do not enter evaluation).
+
+    The figures are scikit-learn's (``accuracy_score``, ``balanced_accuracy_score``,
+    ``log_loss``, ``f1_score(average="macro", zero_division=0)``,
+    ``precision_recall_fscore_support`` and ``confusion_matrix`` with every class of the
+    model as ``labels``), computed here from the confusion matrix so that a run need not
+    import scikit-learn; the tests hold them to scikit-learn's.
 
     Parameters
     ----------
@@ -46,28 +51,27 @@ def evaluate(model, X, y) -> dict:
         support}``), ``confusion_matrix``
         (K x K nested lists; rows: true class, columns: predicted) and ``n_samples``.
     """
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        confusion_matrix,
-        f1_score,
-        precision_recall_fscore_support,
-    )
-
-    # Every class of the model is listed, so a class absent from y still has its row.
-    labels = list(range(len(model.classes)))
+    K = len(model.classes)
     y_true = model.encode(y)
-    y_pred, loss = _predicted_and_loss(model, X, y_true, labels)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    y_pred, loss = _predicted_and_loss(model, X, y_true)
+    return scores(y_true, y_pred, K, loss, model.classes.tolist())
+
+
+def scores(y_true, y_pred, K: int, loss: float, labels: list) -> dict:
+    """:func:`evaluate`'s dict from encoded true and predicted classes (0..K-1), the mean
+    log-loss and the K class labels."""
+    n = len(y_true)
+    C = np.bincount(np.asarray(y_true) * K + np.asarray(y_pred), minlength=K * K).reshape(K, K)
+    tp, support, predicted = np.diag(C), C.sum(axis=1), C.sum(axis=0)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+    f1 = _ratio(2 * tp, support + predicted)
+    present = support > 0
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "log_loss": float(loss),
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-        ),
+        "macro_f1": float(f1.mean()),
         "per_class": [
             {
                 "label": c,
@@ -76,39 +80,44 @@ def evaluate(model, X, y) -> dict:
                 "f1": float(f),
                 "support": int(s),
             }
-            for c, p, r, f, s in zip(model.classes.tolist(), precision, recall, f1, support)
+            for c, p, r, f, s in zip(labels, precision, recall, f1, support)
         ],
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "n_samples": int(len(y_true)),
+        "confusion_matrix": C.tolist(),
+        "n_samples": int(n),
     }
 
 
-def _predicted_and_loss(model, X, y_true, labels) -> tuple[np.ndarray, float]:
-    """The predicted classes (encoded) of ``X`` and the mean log-loss on ``y_true``."""
-    from sklearn.metrics import log_loss
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b elementwise, 0 where b is 0 (scikit-learn's ``zero_division=0``)."""
+    out = np.zeros(len(a))
+    np.divide(a, b, out=out, where=b > 0)
+    return out
 
-    with warnings.catch_warnings():
-        # A float32 network's probabilities sum to 1 only to float32 rounding, which
-        # scikit-learn's check (to sqrt of float64's eps) calls a mistake; they are not one.
-        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-        if isinstance(X, Rows):
-            return _scored_in_chunks(model, X, y_true, labels)
+
+def log_loss_sum(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """The sum over rows of -log p(y|x), each probability clipped to [eps, 1 - eps] (eps of
+    its dtype) as scikit-learn's ``log_loss`` clips them, and summed in float64 (scikit-learn
+    sums float32 probabilities in float32: the two agree to float32's rounding)."""
+    eps = np.finfo(proba.dtype).eps
+    picked = np.clip(proba[np.arange(len(y_true)), y_true], eps, 1 - eps)
+    return float(-np.log(picked.astype(np.float64)).sum())
+
+
+def _predicted_and_loss(model, X, y_true) -> tuple[np.ndarray, float]:
+    """The predicted classes (encoded) of ``X`` and the mean log-loss on ``y_true``, one
+    chunk at a time for :class:`Rows` (never more than a chunk's probabilities held)."""
+    if not isinstance(X, Rows):
         proba = model.predict_proba(X)
-        return np.argmax(proba, axis=1), log_loss(y_true, proba, labels=labels)
-
-
-def _scored_in_chunks(model, X, y_true: np.ndarray, labels: list) -> tuple[np.ndarray, float]:
-    """The predicted class of every row of X and the mean log-loss, one chunk at a time."""
-    from sklearn.metrics import log_loss
-
+        n = max(len(y_true), 1)
+        return np.argmax(proba, axis=1), log_loss_sum(y_true, proba) / n
     y_pred = np.empty(len(X), dtype=np.intp)
     total, start = 0.0, 0
     for proba in probabilities(model, X):  # the chunks predict's CSV is written from
         stop = start + len(proba)
         y_pred[start:stop] = np.argmax(proba, axis=1)
-        total += log_loss(y_true[start:stop], proba, labels=labels, normalize=False)
+        total += log_loss_sum(y_true[start:stop], proba)
         start = stop
-    return y_pred, total / len(X)
+    return y_pred, total / max(len(X), 1)
 
 
 def no_better_than_chance(report: dict) -> str | None:

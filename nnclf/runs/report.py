@@ -45,6 +45,7 @@ from nnclf.runs.run import (
     build_model,
     load_splits,
     resume_command,
+    split_method,
 )
 
 __all__ = [
@@ -197,8 +198,8 @@ def _training_config(model: TrainedModel) -> Config:
 
 def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
     cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
-    splits = load_splits(cfg)
     recorded = _recorded_data(run_dir) if run_dir is not None else model.data
+    splits = load_splits(cfg, split_method(recorded))
     _check_unchanged(recorded, splits.fingerprint, _show(cfg.data.source))
     if not len(splits.X_test):
         raise DataError(
@@ -325,7 +326,9 @@ def _training_rows_warning(model: TrainedModel, run_dir: Path | None, data: str,
         return None
     try:
         cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
-        splits = load_splits(replace(cfg, data=replace(cfg.data, source=data)))
+        splits = load_splits(
+            replace(cfg, data=replace(cfg.data, source=data)), split_method(recorded)
+        )
     except NnclfError:  # no config to split by, or data the run's settings cannot read
         return None
     if data_changed(recorded, splits.fingerprint, data) is not None:

@@ -49,7 +49,7 @@ from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config,
 from nnclf.data.fingerprints import data_changed, fingerprint
 from nnclf.data.npyfolder import prepare
 from nnclf.data.preparation import prepared
-from nnclf.data.preprocessing import train_test_split_stratified
+from nnclf.data.preprocessing import SPLIT_METHOD, SPLIT_METHODS, train_test_split_stratified
 from nnclf.data.sources import label_text, load_dataset
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError, RunError
 from nnclf.export.trained import TrainedModel
@@ -80,6 +80,7 @@ __all__ = [
     "Splits",
     "RunOutcome",
     "load_splits",
+    "split_method",
     "build_model",
     "choose_run_dir",
     "train",
@@ -116,21 +117,32 @@ class Splits:
     fingerprint: dict | None = None
 
 
-def _split(X, y, fraction, seed, key):
+def _split(X, y, fraction, seed, key, method):
     """train_test_split_stratified, its error named after the config key at fault."""
     try:
-        return train_test_split_stratified(X, y, fraction, seed)
+        return train_test_split_stratified(X, y, fraction, seed, method)
     except DataError as e:
         raise e.renamed(key) from None
 
 
-def load_splits(cfg: Config) -> Splits:
+def split_method(recorded) -> str:
+    """How a run split its data, from the fingerprint it recorded (metrics.json, the model
+    file, the checkpoint): runs of nnclf 0.1 and 0.2 record no method and were split by
+    scikit-learn's ``train_test_split``."""
+    method = recorded.get("split") if isinstance(recorded, dict) else None
+    return method if method in SPLIT_METHODS else "sklearn"
+
+
+def load_splits(cfg: Config, split: str = SPLIT_METHOD) -> Splits:
     """Load ``cfg.data`` and split it as training does.
 
     The test part is split off first (unless the source (.npz, folder) has its own), then the
     validation part from the rest; both splits are stratified and seeded with ``cfg.seed``,
-    so every command that calls this sees the same examples. A fraction that leaves no
-    training example is a :class:`~nnclf.errors.DataError` naming its config key.
+    so every command that calls this sees the same examples. ``split``: the method
+    (:func:`~nnclf.data.preprocessing.train_test_split_stratified`); a run made before
+    ``nnclf`` was the method is re-split as it was (:func:`split_method`). The fingerprint
+    records the method. A fraction that leaves no training example is a
+    :class:`~nnclf.errors.DataError` naming its config key.
     """
     d = cfg.data
     try:
@@ -155,10 +167,10 @@ def load_splits(cfg: Config) -> Splits:
         X_rest, y_rest, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
     else:
         X_rest, X_test, y_rest, y_test = _split(
-            ds.X, ds.y, d.test_fraction, cfg.seed, "data.test_fraction"
+            ds.X, ds.y, d.test_fraction, cfg.seed, "data.test_fraction", split
         )
     X_train, X_val, y_train, y_val = _split(
-        X_rest, y_rest, d.validation_fraction, cfg.seed, "data.validation_fraction"
+        X_rest, y_rest, d.validation_fraction, cfg.seed, "data.validation_fraction", split
     )
     return Splits(
         X_train,
@@ -170,7 +182,7 @@ def load_splits(cfg: Config) -> Splits:
         tuple(ds.feature_names),
         d.source,
         ds.X_test is not None,
-        fingerprint(ds),
+        {**fingerprint(ds), "split": split},
     )
 
 
@@ -495,7 +507,7 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
                 f"({extra['stopped']}); start a new one with nnclf train CONFIG"
             )
         cfg = load_config(run_dir / CONFIG)
-        splits = load_splits(cfg)
+        splits = load_splits(cfg, split_method(extra["data"]))
         changed = extra["data"] and data_changed(extra["data"], splits.fingerprint, cfg.data.source)
         if changed:
             raise RunError(

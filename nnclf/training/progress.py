@@ -21,8 +21,6 @@ import math
 import sys
 from contextlib import contextmanager
 
-from tqdm.auto import tqdm
-
 from nnclf.errors import ConfigError
 
 __all__ = ["Progress", "MODES", "PROGRESS_EVERY"]
@@ -65,6 +63,8 @@ class Progress:
             mode = "bar" if sys.stderr.isatty() else "lines"
         self._lines = mode == "lines"
         if mode == "bar":
+            from tqdm.auto import tqdm  # (imported only when a bar is shown)
+
             self._bar = tqdm(
                 total=total,
                 initial=initial,
