@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 HEAVY = {
     "sklearn", "scipy", "pandas", "pyarrow", "matplotlib", "numba", "llvmlite", "torch",
-    "onnx", "onnxruntime", "dask", "distributed", "joblib", "threadpoolctl", "tqdm",
+    "onnx", "onnxruntime", "dask", "distributed", "joblib", "tqdm",
 }  # fmt: skip
 
 SCRIPT = """
@@ -88,3 +88,62 @@ def test_without_the_digits_file_as_expected_scikit_learn_loads_them(broken, tmp
     X, y, _ = bundled.load_bundled("digits")
     np.testing.assert_array_equal(X, load_digits().data)
     np.testing.assert_array_equal(y, load_digits().target)
+
+
+# ----------------------------------------------------------------------------- around the steps
+
+
+def test_a_run_prepares_each_part_once_and_scores_it_from_those_inputs(tmp_path, monkeypatch):
+    from nnclf.config.load import config_from_dict
+    from nnclf.data.preprocessing import Standardizer
+    from nnclf.export.trained import TrainedModel
+    from nnclf.runs import run
+    from nnclf.runs.metrics import evaluate
+
+    calls = []
+    transform = Standardizer.transform
+    monkeypatch.setattr(
+        Standardizer, "transform", lambda self, X: calls.append(len(X)) or transform(self, X)
+    )
+    cfg = config_from_dict(
+        {
+            "data": {"source": str(ROOT / "data" / "iris.csv"), "target": "species"},
+            "model": {"hidden_units": 4},
+            "train": {"epochs": 2},
+        }
+    )
+    run.train(cfg, tmp_path / "run", quiet=True)
+    # train, validation and test: 108, 12 and 30 rows, each standardised once
+    assert sorted(calls) == [12, 30, 108]
+    monkeypatch.undo()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    model = TrainedModel.load(tmp_path / "run" / "model.npz")
+    splits = run.load_splits(cfg)
+    again = evaluate(model, splits.X_test, splits.y_test)  # from the raw rows
+    assert metrics["test"]["confusion_matrix"] == again["confusion_matrix"]
+    assert metrics["test"]["log_loss"] == pytest.approx(again["log_loss"], rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_median_is_numpys(seed):
+    from nnclf.data.preparation import median
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    values = rng.choice([rng.normal(size=n), rng.integers(-2, 3, size=n).astype(float)])
+    assert median(values) == np.median(values)
+
+
+@pytest.mark.slow
+def test_the_startup_benchmark_runs(load_script, capsys):
+    assert load_script("startup_benchmark").main(["--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "nnclf train configs/iris.yaml" in out and "x numpy" in out
+
+
+@pytest.mark.slow
+def test_the_around_the_steps_benchmark_runs(load_script, capsys):
+    script = load_script("around_steps_benchmark")
+    assert script.main(["--rows", "2000", "--features", "5", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "around the steps / read_csv" in out and "metrics" in out

@@ -42,7 +42,7 @@ def fingerprint(ds) -> dict:
             continue
         a = np.ascontiguousarray(a)
         digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(a.tobytes())
+        digest.update(a if a.dtype != object else a.tobytes())  # (its buffer: no copy)
     rows = len(ds.X) + (len(ds.X_test) if ds.X_test is not None else 0)
     return {"source": ds.source, "rows": int(rows), "sha256": digest.hexdigest()}
 

@@ -151,7 +151,13 @@ class Preparation:
 
     def transform(self, X) -> np.ndarray:
         """The network's raw inputs for raw columns ``X`` (a Frame with these columns by
-        name, or a matrix of these columns in order): float64 of shape (n, width)."""
+        name, or a matrix of these columns in order): float64 of shape (n, width).
+
+        A float64 matrix without missing values under a :attr:`trivial` preparation is its
+        own inputs: it is returned as it is, not copied."""
+        if self.trivial and isinstance(X, np.ndarray) and X.dtype == np.float64:
+            if X.ndim == 2 and X.shape[1] == len(self.columns) and not np.isnan(X).any():
+                return X
         frame = self.frame_of(X)
         if self.missing == "error":
             check_complete(frame)
@@ -317,9 +323,20 @@ def check_complete(frame: Frame) -> None:
 
 def _fit_numeric(name: str, values: np.ndarray, impute: bool) -> NumericColumn:
     values = _as_numbers(values, name)
-    gaps = int(np.isnan(values).sum())
-    fill = float(np.nanmedian(values)) if gaps < len(values) else 0.0
+    filled = ~np.isnan(values)
+    gaps = len(values) - int(filled.sum())
+    fill = median(values[filled] if gaps else values) if gaps < len(values) else 0.0
     return NumericColumn(name, fill, indicator=bool(gaps) and impute, missing=gaps)
+
+
+def median(values: np.ndarray) -> float:
+    """The median of numbers (no NaN), as :func:`numpy.median` gives it, from one partition
+    (numpy's makes two; a third of the time on large columns)."""
+    k = len(values) // 2
+    part = np.partition(values, k)
+    if len(values) % 2:
+        return float(part[k])
+    return float((part[:k].max() + part[k]) / 2)
 
 
 def _fit_categorical(name: str, values: np.ndarray, min_frequency: int) -> CategoricalColumn:

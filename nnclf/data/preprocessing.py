@@ -29,7 +29,15 @@ from nnclf.data.frame import Frame
 from nnclf.data.npyfolder import Rows, mean_and_scale
 from nnclf.errors import DataError
 
-__all__ = ["train_test_split_stratified", "Standardizer", "SPLIT_METHOD", "SPLIT_METHODS"]
+__all__ = [
+    "train_test_split_stratified",
+    "split_rows",
+    "take_rows",
+    "stratified_rows",
+    "Standardizer",
+    "SPLIT_METHOD",
+    "SPLIT_METHODS",
+]
 
 SPLIT_METHOD = "nnclf"
 """How runs split their data now: what a run records beside its data's fingerprint."""
@@ -41,38 +49,53 @@ SPLIT_METHODS = ("nnclf", "sklearn")
 def train_test_split_stratified(
     X: np.ndarray, y: np.ndarray, fraction: float, seed: int, method: str = SPLIT_METHOD
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split off a random ``fraction`` of the examples, stratified by class when possible.
-
-    Stratifies when every class has at least two members and both parts can hold one
-    example of each class; otherwise splits uniformly at random.
+    """Split off a random ``fraction`` of the examples, stratified by class when possible
+    (:func:`split_rows` draws the rows; each part is taken from X once).
 
     Parameters
     ----------
     X : ndarray, Rows or Frame of shape (n, d)
         Rows and Frames are split by their row numbers (the parts an array's split gives).
     y : ndarray of shape (n,)
-    fraction : float in [0, 1)
-        Share of the examples that goes to the second part (0: an empty second part).
-    seed : int
-    method : {"nnclf", "sklearn"}
-        ``nnclf``: :func:`stratified_rows` (each part in the order of the rows);
-        ``sklearn``: :func:`sklearn.model_selection.train_test_split` with ``random_state=seed``
-        (the split of runs made by nnclf 0.1 and 0.2).
+    fraction, seed, method : as :func:`split_rows` takes them
 
     Returns
     -------
     X_a, X_b, y_a, y_b : the n - m and m = ceil(fraction * n) examples of each part
     """
+    a, b = split_rows(y, fraction, seed, method)
+    return take_rows(X, a), take_rows(X, b), take_rows(y, a), take_rows(y, b)
+
+
+def take_rows(X, rows: np.ndarray):
+    """The rows ``rows`` of X (an array, Rows or a Frame); X itself when they are all of its
+    rows in order (no copy)."""
+    if len(rows) == len(X) and (len(rows) == 0 or (rows[0] == 0 and (np.diff(rows) == 1).all())):
+        return X
     if isinstance(X, (Rows, Frame)):
-        # Splitting the row numbers draws what splitting the rows themselves would.
-        a, b, y_a, y_b = train_test_split_stratified(np.arange(len(X)), y, fraction, seed, method)
-        return X.take(a), X.take(b), y_a, y_b
+        return X.take(rows)
+    return np.take(X, rows, axis=0)
+
+
+def split_rows(
+    y: np.ndarray, fraction: float, seed: int, method: str = SPLIT_METHOD
+) -> tuple[np.ndarray, np.ndarray]:
+    """The row numbers of the two parts of a random split of the labels ``y``: the second
+    part holds m = ceil(fraction * n) rows, stratified by class when every class has at
+    least two members and both parts can hold one example of each class (else drawn
+    uniformly at random).
+
+    ``fraction``: a number in [0, 1) (0: an empty second part). ``method``: ``nnclf``,
+    :func:`stratified_rows` (each part in the order of the rows), or ``sklearn``,
+    :func:`sklearn.model_selection.train_test_split` with ``random_state=seed`` (the split of
+    runs made by nnclf 0.1 and 0.2).
+    """
     is_number = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
     if not is_number or not 0 <= fraction < 1:
         raise DataError(f" must be a number in [0, 1), got {fraction!r}", name="fraction")
-    if fraction == 0:
-        return X, X[:0], y, y[:0]
     n = len(y)
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
     m = math.ceil(fraction * n)
     if m >= n:
         raise DataError(
@@ -81,22 +104,20 @@ def train_test_split_stratified(
             name="fraction",
         )
     classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-    # A stratified split needs two members per class and room for each class on both
-    # sides; below that, a plain random split is the honest fallback.
     stratify = counts.min() >= 2 and min(m, n - m) >= len(classes)
     if method == "sklearn":
         from sklearn.model_selection import train_test_split
 
-        parts = train_test_split(
-            X, y, test_size=m, random_state=seed, stratify=y if stratify else None
+        a, b = train_test_split(
+            np.arange(n), test_size=m, random_state=seed, stratify=y if stratify else None
         )
-        return tuple(parts)
+        return a, b
     if method != "nnclf":
         raise DataError(f": unknown split method {method!r}; use one of {SPLIT_METHODS}")
     held = stratified_rows(codes.reshape(-1) if stratify else np.zeros(n, np.intp), m, seed)
     keep = np.ones(n, dtype=bool)
     keep[held] = False
-    return X[keep], X[held], y[keep], y[held]
+    return np.flatnonzero(keep), held
 
 
 def stratified_rows(codes: np.ndarray, m: int, seed: int) -> np.ndarray:
@@ -132,10 +153,9 @@ def _statistics(X, rows: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale of each column of X (an array, or Rows when ``rows``)."""
     if rows:
         return mean_and_scale(X)
-    mean = X.mean(axis=0)
-    scale = np.sqrt(np.square(X - mean).mean(axis=0))
+    mean, scale = X.mean(axis=0), X.std(axis=0)
     # A constant column has scale 1 (it maps to 0), however its mean rounds.
-    scale[(scale == 0) | (X.max(axis=0, initial=-np.inf) == X.min(axis=0, initial=np.inf))] = 1.0
+    scale[(scale == 0) | (X == X[:1]).all(axis=0)] = 1.0
     return mean, scale
 
 

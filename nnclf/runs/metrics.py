@@ -24,7 +24,7 @@ from nnclf.data.npyfolder import Rows, probabilities
 __all__ = ["evaluate", "scores", "log_loss_sum", "no_better_than_chance"]
 
 
-def evaluate(model, X, y) -> dict:
+def evaluate(model, X, y, prepared: bool = False) -> dict:
     """Accuracy, balanced accuracy, log-loss, macro F1, per-class scores and confusion matrix
     of ``model`` (every example counts once: training weights do not enter evaluation).
 
@@ -38,7 +38,8 @@ def evaluate(model, X, y) -> dict:
     ----------
     model : TrainedModel
     X : array-like or Rows of shape (n, d)
-        Raw (unstandardised) features.
+        Raw (unstandardised) features, or with ``prepared`` the network's inputs
+        (``model.prepare(X)``, an array), scored as they are.
     y : array-like of shape (n,)
         Labels, each one of ``model.classes``.
 
@@ -53,7 +54,11 @@ def evaluate(model, X, y) -> dict:
     """
     K = len(model.classes)
     y_true = model.encode(y)
-    y_pred, loss = _predicted_and_loss(model, X, y_true)
+    if prepared:
+        proba = model.network.predict_proba(X)
+        y_pred, loss = np.argmax(proba, axis=1), log_loss_sum(y_true, proba) / max(len(X), 1)
+    else:
+        y_pred, loss = _predicted_and_loss(model, X, y_true)
     return scores(y_true, y_pred, K, loss, model.classes.tolist())
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +47,9 @@ from nnclf.base.archive import to_json
 from nnclf.base.outputs import RUN_HEADER, atomic_write_text
 from nnclf.config.load import Config, OutputConfig, config_to_dict, dump_config, load_config
 from nnclf.data.fingerprints import data_changed, fingerprint
-from nnclf.data.npyfolder import prepare
+from nnclf.data.npyfolder import Rows, prepare
 from nnclf.data.preparation import prepared
-from nnclf.data.preprocessing import SPLIT_METHOD, SPLIT_METHODS, train_test_split_stratified
+from nnclf.data.preprocessing import SPLIT_METHOD, SPLIT_METHODS, split_rows, take_rows
 from nnclf.data.sources import label_text, load_dataset
 from nnclf.errors import CheckpointError, ConfigError, DataError, DivergenceError, RunError
 from nnclf.export.trained import TrainedModel
@@ -68,6 +68,7 @@ from nnclf.runs.runfiles import (
     resume_command,
     save_run,
 )
+from nnclf.training.engine import one_blas_thread
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.training.weights import example_weights
 
@@ -117,10 +118,10 @@ class Splits:
     fingerprint: dict | None = None
 
 
-def _split(X, y, fraction, seed, key, method):
-    """train_test_split_stratified, its error named after the config key at fault."""
+def _split(y, fraction, seed, key, method):
+    """split_rows, its error named after the config key at fault."""
     try:
-        return train_test_split_stratified(X, y, fraction, seed, method)
+        return split_rows(y, fraction, seed, method)
     except DataError as e:
         raise e.renamed(key) from None
 
@@ -164,14 +165,17 @@ def load_splits(cfg: Config, split: str = SPLIT_METHOD) -> Splits:
     except DataError as e:
         raise e.within("data") from None
     if ds.X_test is not None:
-        X_rest, y_rest, X_test, y_test = ds.X, ds.y, ds.X_test, ds.y_test
+        rest, X_test, y_test = np.arange(len(ds.y)), ds.X_test, ds.y_test
     else:
-        X_rest, X_test, y_rest, y_test = _split(
-            ds.X, ds.y, d.test_fraction, cfg.seed, "data.test_fraction", split
-        )
-    X_train, X_val, y_train, y_val = _split(
-        X_rest, y_rest, d.validation_fraction, cfg.seed, "data.validation_fraction", split
+        rest, test = _split(ds.y, d.test_fraction, cfg.seed, "data.test_fraction", split)
+        X_test, y_test = take_rows(ds.X, test), take_rows(ds.y, test)
+    # The validation part is split from the rest; each part is taken from the data once.
+    train, val = _split(
+        ds.y[rest], d.validation_fraction, cfg.seed, "data.validation_fraction", split
     )
+    train, val = rest[train], rest[val]
+    X_train, y_train = take_rows(ds.X, train), take_rows(ds.y, train)
+    X_val, y_val = take_rows(ds.X, val), take_rows(ds.y, val)
     return Splits(
         X_train,
         y_train,
@@ -303,6 +307,16 @@ class _Job:
     model: TrainedModel
     trainer: Trainer
     sample_weight: np.ndarray | None = None
+    _inputs: dict = field(default_factory=dict)
+
+    def inputs(self, part: str):
+        """The network's inputs of a part (``train``, ``validation``, ``test``): prepared
+        and standardised once, then kept for training and for the final metrics."""
+        if part not in self._inputs:
+            s = self.splits
+            X = {"train": s.X_train, "validation": s.X_val, "test": s.X_test}[part]
+            self._inputs[part] = prepare(self.model, X)
+        return self._inputs[part]
 
     @classmethod
     def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> _Job:
@@ -337,9 +351,9 @@ class _Job:
 
 def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutcome:
     """Train to the end (or until Ctrl-C / ``stop_after`` steps), then save the run."""
-    X, y = prepare(job.model, job.splits.X_train), job.model.encode(job.splits.y_train)
+    X, y = job.inputs("train"), job.model.encode(job.splits.y_train)
     has_val = len(job.splits.X_val) > 0
-    X_val = prepare(job.model, job.splits.X_val) if has_val else None
+    X_val = job.inputs("validation") if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
     start = time.perf_counter()
     result = job.trainer.fit(
@@ -575,10 +589,20 @@ def _metrics(job: _Job, stopped: str, best_step, seconds: float) -> dict:
         "engine": None if job.trainer.engine is None else job.trainer.engine.name,
         "classes": job.model.classes.tolist(),
     }
-    for name, (X, y) in parts.items():
-        out[name] = evaluate(job.model, X, y) if len(X) else None
+    with one_blas_thread():  # (two BLAS threads on a busy 2-core machine: several times slower)
+        for name, (X, y) in parts.items():
+            out[name] = _scores(job, name, X, y)
     out["data"] = s.fingerprint
     return out
+
+
+def _scores(job: _Job, name: str, X, y) -> dict | None:
+    """The metrics of one part of the data (None when it is empty)."""
+    if not len(X):
+        return None
+    if isinstance(X, Rows):  # (scored a chunk at a time, never prepared whole)
+        return evaluate(job.model, X, y)
+    return evaluate(job.model, job.inputs(name), y, prepared=True)  # the inputs training used
 
 
 def _chance_warning(cfg: Config, metrics: dict) -> str | None:
