@@ -661,6 +661,24 @@ def test_resume_refuses_changed_data(tmp_path, capsys):
     )
 
 
+def test_resume_refuses_a_sweep_whose_trials_were_split_by_nnclf_0_2(tmp_path, capsys):
+    (tmp_path / "sweep.yaml").write_text("base: base.yaml\ngrid: {model.hidden_units: [2, 3]}\n")
+    (tmp_path / "base.yaml").write_text(BASE)
+    out = tmp_path / "s"
+    argv = (tmp_path / "sweep.yaml", "--out", out, "--jobs", "1", "--stop-after-trials", "1")
+    assert sweep(*argv, capsys=capsys)[0] == 130
+    metrics = out / "trial-0000" / "metrics.json"
+    record = json.loads(metrics.read_text())
+    del record["data"]["split"]  # as nnclf 0.2 wrote it
+    metrics.write_text(json.dumps(record))
+    code, _, err = sweep("--resume", out, capsys=capsys)
+    assert code == 2 and err == (
+        f"nnclf: error: sweep {out}: trial-0000 was split by nnclf 0.2's method "
+        "(scikit-learn's), which new trials no longer use, so new trials would be ranked with "
+        "old ones trained on other data; start a new sweep (nnclf sweep SWEEP.yaml)\n"
+    )
+
+
 def test_failed_trials_run_again_with_retry_failed_and_plot_says_so(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = write(

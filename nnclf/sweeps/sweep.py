@@ -431,7 +431,7 @@ def _is_number(text: str) -> bool:
 def check_data_unchanged(sweep_dir, sweep: Sweep, rows: dict) -> None:
     """A RunError when the data a finished trial was trained on has changed since: new
     trials would be ranked with old ones trained on other data."""
-    from nnclf.runs.run import load_splits
+    from nnclf.runs.run import load_splits, split_method
 
     seen = set()
     for trial in sweep.trials:
@@ -453,6 +453,11 @@ def check_data_unchanged(sweep_dir, sweep: Sweep, rows: dict) -> None:
             continue
         now = load_splits(config_from_dict(trial.config)).fingerprint
         changed = data_changed(recorded, now, str(trial.config["data"].get("source")))
+        if not changed and split_method(recorded) != now["split"]:
+            changed = (
+                f"{trial.name} was split by nnclf 0.2's method (scikit-learn's), which new "
+                "trials no longer use"
+            )
         if changed:
             raise RunError(
                 f"sweep {sweep_dir}: {changed.replace('the run was', trial.name + ' was')}, "
