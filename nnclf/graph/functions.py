@@ -35,7 +35,9 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg.blas import dgemm as _dgemm
 from scipy.linalg.blas import dger as _dger
+from scipy.linalg.blas import sgemm as _sgemm
 
 from nnclf.errors import GraphError
 
@@ -343,12 +345,24 @@ def _affine_vjp_b(g, ans, W, x, b, out=None):
     return np.sum(g, axis=0, out=out)
 
 
+_GEMM = {np.dtype(np.float64): _dgemm, np.dtype(np.float32): _sgemm}
+"""BLAS's matrix product C <- alpha A B + beta C, by dtype."""
+
+
 def _affine_add_W(target, g, ans, W, x, b):
-    if x.ndim == 1 and target.flags.c_contiguous and target.dtype == np.float64:
-        # target += g x^T as one BLAS rank-one update (dger) on the Fortran-ordered view
-        # target.T, with no (m, d) temporary. dger is float64 only: on a float32 target it
-        # would update a converted copy and leave the target as it was.
+    # target += g x^T (one example) or g^T x (a batch) as one BLAS call on the
+    # Fortran-ordered view target.T, with no (m, d) temporary: a rank-one update (dger), or
+    # a product added into it (gemm with beta = 1). BLAS works on a converted copy of an
+    # array not already in its order and dtype, which would leave the target as it was:
+    # such targets take the plain sum.
+    dtype = target.dtype
+    if not (target.flags.c_contiguous and x.dtype == dtype and g.dtype == dtype):
+        target += _affine_vjp_W(g, ans, W, x, b)
+    elif x.ndim == 1 and dtype == np.float64:
         _dger(1.0, x, g, a=target.T, overwrite_a=True)
+    elif x.ndim == 2 and dtype in _GEMM:
+        # target^T += x^T g: x.T and g.T are the (B, d) and (B, m) rows seen in Fortran order.
+        _GEMM[dtype](1.0, x.T, g.T, beta=1.0, c=target.T, trans_b=True, overwrite_c=True)
     else:
         target += _affine_vjp_W(g, ans, W, x, b)
 
@@ -357,7 +371,7 @@ def _affine_add_b(target, g, ans, W, x, b):
     if g.ndim == 1:
         np.add(target, g, out=target)
     else:
-        target += np.sum(g, axis=0)
+        np.add(target, g.sum(axis=0), out=target)
 
 
 def _affine_jac_W(ans, W, x, b):
