@@ -342,7 +342,7 @@ def _affine_vjp_x(g, ans, W, x, b, out=None):
 def _affine_vjp_b(g, ans, W, x, b, out=None):
     if g.ndim == 1:
         return _copy(g, out)
-    return np.sum(g, axis=0, out=out)
+    return np.add.reduce(g, axis=0, out=out)
 
 
 _GEMM = {np.dtype(np.float64): _dgemm, np.dtype(np.float32): _sgemm}
@@ -371,7 +371,7 @@ def _affine_add_b(target, g, ans, W, x, b):
     if g.ndim == 1:
         np.add(target, g, out=target)
     else:
-        np.add(target, g.sum(axis=0), out=target)
+        np.add(target, np.add.reduce(g, axis=0), out=target)
 
 
 def _affine_jac_W(ans, W, x, b):
