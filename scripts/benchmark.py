@@ -41,7 +41,8 @@ The tools:
 
 Per-example cases use eta = 0.01, minibatch cases eta = 0.1. Every library runs with its own
 default threads, or on ``--threads N`` (1 steadies the timings on a busy machine: per-example
-SGD is sequential, and competing thread pools make timings erratic). The torch loop
+SGD is sequential, and competing thread pools make timings erratic); the torch-minibatch
+case runs both tools on 1 thread unless ``--threads`` says otherwise. The torch loop
 and the numpy reference stop after ``--max-seconds``; their examples/s then comes from the
 steps they ran and their accuracy is left out. ``--json PATH`` writes the
 table, the machine and the command as JSON; ``--markdown PATH`` writes a table for the README.
