@@ -13,6 +13,13 @@ Cases (``--cases``, default all):
 - ``digits``:    per-example SGD (batch size 1) on scikit-learn's digits, m = 100, eta = 0.01;
 - ``synthetic``: the same on ``make_classification`` (50,000 x 100, 10 classes), m = 256;
 - ``minibatch``: minibatch SGD (batch size 32) on both problems;
+- ``torch-minibatch``: nnclf's minibatch path against the eager PyTorch loop alone, at batch
+  sizes 32 and 128, in float64 and in float32 (each tool in the same dtype), on digits
+  (m = 100) and on ``wide``, a synthetic problem of MNIST's shape (``make_classification``,
+  20,000 x 784, 10 classes; m = 128): the same initial parameters, permutations, eta and
+  momentum (``--momentum``), both tools on one thread (or ``--threads N``) and timed in
+  alternation for ``--rounds`` rounds; the medians, their ratio, and the largest difference
+  between the two tools' final parameters (the same trajectory, up to rounding);
 - ``predict``:   ``predict_proba`` on 100,000 rows shaped like digits;
 - ``memory``:    the resident memory of a long per-example nnclf run (1,000,000 steps),
   sampled every 1/20 of the run, against the memory right after the data are loaded.
@@ -34,7 +41,8 @@ The tools:
 
 Per-example cases use eta = 0.01, minibatch cases eta = 0.1. Every library runs with its own
 default threads, or on ``--threads N`` (1 steadies the timings on a busy machine: per-example
-SGD is sequential, and competing thread pools make timings erratic). The torch loop
+SGD is sequential, and competing thread pools make timings erratic); the torch-minibatch
+case runs both tools on 1 thread unless ``--threads`` says otherwise. The torch loop
 and the numpy reference stop after ``--max-seconds``; their examples/s then comes from the
 steps they ran and their accuracy is left out. ``--json PATH`` writes the
 table, the machine and the command as JSON; ``--markdown PATH`` writes a table for the README.
@@ -51,6 +59,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 import time
 import warnings
@@ -69,8 +78,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from nnclf.graph.network import Network
 from nnclf.training.trainer import SGDSettings, Trainer
 
-CASES = ("digits", "synthetic", "minibatch", "predict", "memory")
+CASES = ("digits", "synthetic", "minibatch", "torch-minibatch", "predict", "memory")
 MINIBATCH_ETA = 0.1
+VERSUS_BATCH_SIZES = (32, 128)
+VERSUS_PROBLEMS = ("digits", "wide")
 
 SKLEARN = "sklearn MLPClassifier"
 TARGETS = {
@@ -82,6 +93,12 @@ TARGETS = {
     "minibatch 32 (synthetic): nnclf / sklearn": (">=", 1.5),
     "predict_proba: nnclf / sklearn": (">=", 1.0),
     "memory: end / start": ("<=", 1.10),
+    **{
+        f"minibatch {batch_size} ({problem}, {dtype}): nnclf / torch": (">=", 1.0)
+        for problem in VERSUS_PROBLEMS
+        for batch_size in VERSUS_BATCH_SIZES
+        for dtype in ("float64", "float32")
+    },
 }
 
 DEFAULTS = {
@@ -93,6 +110,10 @@ DEFAULTS = {
     "predict_rows": (100_000, 5_000),
     "memory_steps": (1_000_000, 20_000),
     "max_seconds": (60.0, 5.0),
+    "versus_epochs": (100, 1),
+    "wide_rows": (20_000, 1_000),
+    "wide_epochs": (2, 1),
+    "rounds": (5, 2),
 }
 
 
@@ -277,17 +298,29 @@ def torch_or_none(disabled: bool):
 
 
 def fit_torch(
-    torch, problem: Problem, epochs: int, batch_size: int, max_seconds: float, dtype: str
+    torch,
+    problem: Problem,
+    epochs: int,
+    batch_size: int,
+    max_seconds: float,
+    dtype: str,
+    momentum: float = 0.0,
+    init: dict | None = None,
 ):
     """(Timed, model): an eager PyTorch loop over nnclf's permutations, one optimizer step
-    per minibatch; stops after ``max_seconds``."""
+    (``optim.SGD``, with ``momentum``) per minibatch; stops after ``max_seconds``. The
+    model starts from torch's own initialisation, or from ``init`` (W, b, V, gamma)."""
     torch.manual_seed(0)
     tdtype = getattr(torch, dtype)
     nn = torch.nn
     d, m, K = problem.n_features, problem.n_hidden, problem.n_classes
     model = nn.Sequential(nn.Linear(d, m), nn.Tanh(), nn.Linear(m, K)).to(tdtype)
+    if init is not None:
+        with torch.no_grad():
+            for param, name in zip(model.parameters(), ("W", "b", "V", "gamma")):
+                param.copy_(torch.from_numpy(init[name]))
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=problem.eta)
+    optimizer = torch.optim.SGD(model.parameters(), lr=problem.eta, momentum=momentum)
     X = torch.from_numpy(problem.X_train).to(tdtype)
     y = torch.from_numpy(problem.y_train).long()
     n = len(X)
@@ -313,6 +346,12 @@ def torch_accuracy(torch, model, problem: Problem) -> float:
     with torch.no_grad():
         logits = model(torch.from_numpy(problem.X_test).to(dtype))
     return accuracy(logits.argmax(dim=1).numpy(), problem.y_test)
+
+
+def torch_params(model) -> dict[str, np.ndarray]:
+    """The model's parameters under nnclf's names (W, b, V, gamma), as float64 arrays."""
+    values = [p.detach().double().numpy() for p in model.parameters()]
+    return dict(zip(("W", "b", "V", "gamma"), values))
 
 
 # ---------------------------------------------------------------------------- numpy reference
@@ -393,6 +432,11 @@ class Options:
     torch_dtype: str
     no_torch: bool
     threads: int
+    versus_epochs: int
+    wide_rows: int
+    wide_epochs: int
+    rounds: int
+    momentum: float
     notes: list[str] = field(default_factory=list)
 
 
@@ -518,6 +562,157 @@ def predict_case(problem: Problem, opts: Options) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------------- minibatches against PyTorch
+
+
+@dataclass
+class Versus:
+    """One line of the minibatch comparison with PyTorch (medians over the rounds)."""
+
+    case: str
+    dtype: str
+    batch_size: int
+    nnclf_examples_per_second: float
+    torch_examples_per_second: float | None
+    ratio: float | None  # nnclf / torch
+    rounds: int
+    examples: int  # per run and tool
+    nnclf_test_accuracy: float
+    torch_test_accuracy: float | None = None
+    max_param_diff: float | None = None  # final parameters, nnclf's against torch's
+    note: str = ""
+
+
+def wide_problem(n_rows: int) -> Problem:
+    """A seeded synthetic problem of MNIST's shape: d = 784, K = 10; m = 128."""
+    X, y = make_classification(
+        n_samples=n_rows,
+        n_features=784,
+        n_informative=64,
+        n_redundant=0,
+        n_classes=10,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    return split_and_scale("wide", X, y, n_hidden=128, eta=MINIBATCH_ETA)
+
+
+def in_dtype(problem: Problem, dtype: str) -> Problem:
+    """The problem with its features in ``dtype``: no timed call converts them."""
+    return replace(
+        problem, X_train=problem.X_train.astype(dtype), X_test=problem.X_test.astype(dtype)
+    )
+
+
+def fit_nnclf_versus(problem: Problem, epochs: int, batch_size: int, dtype: str, momentum: float):
+    """(Timed, Network): nnclf's minibatch SGD (numpy engine, shuffled epochs) in ``dtype``;
+    ``Trainer.fit`` alone is timed."""
+    net = Network(
+        problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0, dtype=dtype
+    )
+    settings = replace(nnclf_settings(problem, epochs, batch_size, "shuffle"), momentum=momentum)
+    trainer = Trainer(net, settings, seed=0, progress="none")
+    start = time.perf_counter()
+    trainer.fit(problem.X_train, problem.y_train)
+    return Timed(time.perf_counter() - start, epochs * len(problem.X_train)), net
+
+
+def versus_line(
+    torch, problem: Problem, epochs: int, batch_size: int, dtype: str, opts: Options
+) -> Versus:
+    """nnclf and the torch loop on one problem, batch size and dtype: the same initial
+    parameters, permutations, eta and momentum; ``opts.rounds`` rounds, the two tools
+    alternating (nnclf first in odd rounds, torch first in even ones); medians."""
+    problem = in_dtype(problem, dtype)
+    init = Network(problem.n_features, problem.n_hidden, problem.n_classes, "tanh", seed=0).params
+
+    def nnclf_run():
+        return fit_nnclf_versus(problem, epochs, batch_size, dtype, opts.momentum)
+
+    def torch_run():
+        return fit_torch(
+            torch, problem, epochs, batch_size, opts.max_seconds, dtype, opts.momentum, init
+        )
+
+    small = replace(problem, X_train=problem.X_train[:256], y_train=problem.y_train[:256])
+    fit_nnclf_versus(small, 1, batch_size, dtype, opts.momentum)  # warm-up, untimed
+    runs = {"nnclf": nnclf_run}
+    if torch is not None:
+        fit_torch(torch, small, 1, batch_size, opts.max_seconds, dtype, opts.momentum, init)
+        runs["torch"] = torch_run
+    timed: dict[str, list[Timed]] = {name: [] for name in runs}
+    last = {}
+    for r in range(opts.rounds):
+        for name in runs if r % 2 == 0 else reversed(list(runs)):
+            t, last[name] = runs[name]()
+            timed[name].append(t)
+
+    def median_rate(name):
+        return statistics.median(t.examples / t.seconds for t in timed[name])
+
+    case = f"{problem.name}, batch {batch_size}, {plural(epochs, 'epoch')}"
+    line = Versus(
+        case,
+        dtype,
+        batch_size,
+        median_rate("nnclf"),
+        None,
+        None,
+        opts.rounds,
+        epochs * len(problem.X_train),
+        accuracy(last["nnclf"].predict(problem.X_test), problem.y_test),
+    )
+    if torch is not None:
+        line.torch_examples_per_second = median_rate("torch")
+        line.ratio = line.nnclf_examples_per_second / line.torch_examples_per_second
+        if all(t.completed for t in timed["torch"]):
+            line.torch_test_accuracy = torch_accuracy(torch, last["torch"], problem)
+            theirs, ours = torch_params(last["torch"]), last["nnclf"].params
+            line.max_param_diff = max(float(np.max(np.abs(ours[k] - theirs[k]))) for k in ours)
+        else:
+            line.note = "torch stopped by --max-seconds"
+    return line
+
+
+def versus_case(digits: Problem, opts: Options, torch) -> list[Versus]:
+    """nnclf's minibatch path against the eager PyTorch loop at batch sizes 32 and 128, in
+    float64 and float32, on digits and the wide problem; both on ``opts.threads`` threads
+    (1 unless --threads says otherwise): BLAS through threadpoolctl, torch through
+    ``torch.set_num_threads``."""
+    threads = opts.threads or 1
+    wide = wide_problem(opts.wide_rows)
+    problems = (
+        (replace(digits, eta=MINIBATCH_ETA), opts.versus_epochs),
+        (wide, opts.wide_epochs),
+    )
+    before = torch.get_num_threads() if torch is not None else None
+    lines = []
+    try:
+        if torch is not None:
+            torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            for problem, epochs in problems:
+                for batch_size in VERSUS_BATCH_SIZES:
+                    for dtype in ("float64", "float32"):
+                        print(
+                            f"[benchmark] torch-minibatch: {problem.name}, batch {batch_size}, "
+                            f"{dtype}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        lines.append(versus_line(torch, problem, epochs, batch_size, dtype, opts))
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+    opts.notes.append(
+        f"torch-minibatch: nnclf and torch on {plural(threads, 'thread')} each, the same "
+        f"initial parameters and permutations, eta = {MINIBATCH_ETA}"
+        + (f", momentum {opts.momentum:g}" if opts.momentum else ", plain SGD")
+        + f"; median examples/s of {plural(opts.rounds, 'round')}, the tools alternating"
+    )
+    return lines
+
+
 def current_rss() -> int | None:
     """The resident set size of this process in bytes (Linux), or None."""
     try:
@@ -616,7 +811,9 @@ def machine_info(torch) -> dict:
     return info
 
 
-def check_targets(rows: list[Row], memory: dict | None, batch_size: int) -> dict:
+def check_targets(
+    rows: list[Row], memory: dict | None, batch_size: int, versus: list[Versus] = ()
+) -> dict:
     """The issue's targets that this run measured: name -> {comparison, target, value, met}."""
 
     def find(case_start, tool_start):
@@ -651,6 +848,10 @@ def check_targets(rows: list[Row], memory: dict | None, batch_size: int) -> dict
         record("predict_proba: nnclf / sklearn", pr.ratio_vs_sklearn)
     if memory is not None and memory["steps"] >= 1_000_000:
         record("memory: end / start", memory["end_vs_start"])
+    for v in versus:
+        if v.ratio is not None:
+            problem = v.case.split(",")[0]
+            record(f"minibatch {v.batch_size} ({problem}, {v.dtype}): nnclf / torch", v.ratio)
     return out
 
 
@@ -675,18 +876,55 @@ def table_lines(rows: list[Row], markdown: bool = False) -> list[str]:
         )
         for r in rows
     ]
+    return grid(header, body, [r.case for r in rows], 2, markdown)
+
+
+def versus_lines(versus: list[Versus], markdown: bool = False) -> list[str]:
+    """The torch-minibatch table: both tools' median examples/s and their ratio."""
+    header = (
+        "case",
+        "dtype",
+        "nnclf examples/s",
+        "torch examples/s",
+        "nnclf / torch",
+        "test acc nnclf",
+        "test acc torch",
+        "max |param diff|",
+    )
+    body = [
+        (
+            v.case,
+            v.dtype,
+            f"{v.nnclf_examples_per_second:,.0f}",
+            fmt(v.torch_examples_per_second, ",.0f"),
+            fmt(v.ratio, ".2f") + ("x" if v.ratio is not None else ""),
+            f"{v.nnclf_test_accuracy:.4f}",
+            fmt(v.torch_test_accuracy, ".4f"),
+            fmt(v.max_param_diff, ".1e"),
+        )
+        for v in versus
+    ]
+    return grid(header, body, [v.case.split(",")[0] for v in versus], 2, markdown)
+
+
+def grid(header, body, groups, left: int, markdown: bool) -> list[str]:
+    """A table: ``left`` columns aligned left, the rest right; a blank line between groups
+    (plain text), or a markdown table."""
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * 4]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * left + "---:|" * (len(header) - left),
+        ]
         return lines + ["| " + " | ".join(b) + " |" for b in body]
     widths = [max(len(x[c]) for x in [header] + body) for c in range(len(header))]
-    align = [str.ljust, str.ljust, str.rjust, str.rjust, str.rjust, str.rjust]
+    align = [str.ljust] * left + [str.rjust] * (len(header) - left)
     lines = ["  ".join(a(x, w) for a, x, w in zip(align, header, widths))]
     lines.append("  ".join("-" * w for w in widths))
     prev = None
-    for r, b in zip(rows, body):
-        if prev is not None and r.case != prev:
+    for group, b in zip(groups, body):
+        if prev is not None and group != prev:
             lines.append("")
-        prev = r.case
+        prev = group
         lines.append("  ".join(a(x, w) for a, x, w in zip(align, b, widths)).rstrip())
     return lines
 
@@ -728,7 +966,11 @@ def report(result: dict) -> str:
         f"command: {result['command']}",
         "",
     ]
-    lines += table_lines([Row(**r) for r in result["results"]])
+    if result["results"]:
+        lines += table_lines([Row(**r) for r in result["results"]])
+    if result["versus_torch"]:
+        lines += ["", "minibatches, nnclf against the eager PyTorch loop:", ""]
+        lines += versus_lines([Versus(**v) for v in result["versus_torch"]])
     if result["memory"] is not None:
         lines += [""] + memory_lines(result["memory"])
     if result["targets"]:
@@ -739,6 +981,9 @@ def report(result: dict) -> str:
                 f"{'met' if t['met'] else 'NOT met'}"
             )
     notes = [f"{r['case']} / {r['tool']}: {r['note']}" for r in result["results"] if r["note"]]
+    notes += [
+        f"{v['case']} ({v['dtype']}): {v['note']}" for v in result["versus_torch"] if v["note"]
+    ]
     notes += result["notes"]
     if notes:
         lines += ["", "notes:"] + [f"  - {n}" for n in notes]
@@ -756,7 +1001,11 @@ def markdown(result: dict) -> str:
         f"torch {m['torch'] or 'not installed'}:",
         "",
     ]
-    lines += table_lines([Row(**r) for r in result["results"]], markdown=True)
+    if result["results"]:
+        lines += table_lines([Row(**r) for r in result["results"]], markdown=True)
+    if result["versus_torch"]:
+        lines += ["", "Minibatches, nnclf against the eager PyTorch loop:", ""]
+        lines += versus_lines([Versus(**v) for v in result["versus_torch"]], markdown=True)
     if result["memory"] is not None:
         lines += [""] + memory_lines(result["memory"])
     lines += ["", "Reproduce with:", "", "```", result["command"], "```"]
@@ -875,6 +1124,34 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 0: each library's own default; 1 steadies the numbers "
         "on a busy machine, since per-example SGD is sequential)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        help="rounds of the torch-minibatch case, nnclf and torch alternating; "
+        f"each figure is the median (default {full['rounds']})",
+    )
+    parser.add_argument(
+        "--versus-epochs",
+        type=positive_int,
+        help=f"epochs of the torch-minibatch runs on digits (default {full['versus_epochs']})",
+    )
+    parser.add_argument(
+        "--wide-rows",
+        type=positive_int,
+        help="rows of the torch-minibatch case's 784-feature problem, 80%% used for "
+        f"training (default {full['wide_rows']})",
+    )
+    parser.add_argument(
+        "--wide-epochs",
+        type=positive_int,
+        help=f"epochs of the torch-minibatch runs on it (default {full['wide_epochs']})",
+    )
+    parser.add_argument(
+        "--momentum",
+        type=_argument(float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        default=0.0,
+        help="momentum of both tools' SGD in the torch-minibatch case (default 0: plain SGD)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     parser.add_argument(
         "--torch-dtype",
@@ -903,6 +1180,7 @@ def options_from_args(args) -> Options:
         torch_dtype=args.torch_dtype,
         no_torch=args.no_torch,
         threads=args.threads,
+        momentum=args.momentum,
         **values,
     )
 
@@ -921,16 +1199,17 @@ def run(opts: Options, command: str) -> dict:
             + ("--no-torch" if opts.no_torch else "not installed; pip install torch")
             + ")"
         )
-    else:
+    elif set(opts.cases) & {"digits", "synthetic", "minibatch"}:
         threads = plural(torch.get_num_threads(), "thread")
         opts.notes.append(
             f"torch: {opts.torch_dtype}, {threads}; nnclf, scikit-learn and numpy use float64"
         )
-    opts.notes.append(
-        "nnclf (shuffle) draws a new permutation every epoch, as scikit-learn and "
-        "the torch loop do; nnclf (uniform) picks i uniformly at random at every "
-        "step, as in the notes"
-    )
+    if set(opts.cases) & {"digits", "synthetic", "minibatch"}:
+        opts.notes.append(
+            "nnclf (shuffle) draws a new permutation every epoch, as scikit-learn and "
+            "the torch loop do; nnclf (uniform) picks i uniformly at random at every "
+            "step, as in the notes"
+        )
     if "minibatch" in opts.cases:
         opts.notes.append(
             f"minibatch cases use eta = {MINIBATCH_ETA} (the mean gradient of "
@@ -950,6 +1229,7 @@ def run(opts: Options, command: str) -> dict:
         rows += minibatch_case(synthetic, max(1, opts.minibatch_epochs // 10), opts, torch)
     if "predict" in opts.cases:
         rows += predict_case(digits, opts)
+    versus = versus_case(digits, opts, torch) if "torch-minibatch" in opts.cases else []
 
     settings = asdict(opts)
     notes = settings.pop("notes")
@@ -959,8 +1239,9 @@ def run(opts: Options, command: str) -> dict:
         "machine": machine_info(torch),
         "settings": settings,
         "results": [asdict(r) for r in rows],
+        "versus_torch": [asdict(v) for v in versus],
         "memory": memory,
-        "targets": check_targets(rows, memory, opts.batch_size),
+        "targets": check_targets(rows, memory, opts.batch_size, versus),
         "notes": notes,
         "total_seconds": time.perf_counter() - started,
     }

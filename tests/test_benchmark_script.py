@@ -119,6 +119,11 @@ def test_every_case_runs_quick(tmp_path):
         assert memory[key] > 0
     assert memory["rss_samples_mb"]
     assert any("torch: skipped (--no-torch)" in note for note in result["notes"])
+    versus = result["versus_torch"]
+    assert len(versus) == 8  # digits and wide, batch 32 and 128, float64 and float32
+    for line in versus:
+        assert line["nnclf_examples_per_second"] > 0
+        assert line["torch_examples_per_second"] is None and line["ratio"] is None
 
     text = md.read_text()
     assert "| case | tool | examples/s |" in text
@@ -140,13 +145,72 @@ def test_torch_rows_when_torch_is_installed(tmp_path):
     assert result["machine"]["torch"]
 
 
+def check_versus(versus):
+    assert [(v["case"].split(",")[0], v["batch_size"], v["dtype"]) for v in versus] == [
+        (problem, batch_size, dtype)
+        for problem in ("digits", "wide")
+        for batch_size in (32, 128)
+        for dtype in ("float64", "float32")
+    ]
+    for v in versus:
+        assert v["nnclf_examples_per_second"] > 0 and v["rounds"] == 2
+        assert 0 <= v["nnclf_test_accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_the_torch_minibatch_case_without_torch_times_nnclf_alone(tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_script("--cases", "torch-minibatch", "--quick", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "nnclf against the eager PyTorch loop" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["results"] == []
+    check_versus(result["versus_torch"])
+    for v in result["versus_torch"]:
+        assert v["torch_examples_per_second"] is None and v["max_param_diff"] is None
+    assert not any("nnclf / torch" in name for name in result["targets"])
+    assert any("torch: skipped (not installed" in note for note in result["notes"])
+
+
+@pytest.mark.slow
+def test_the_torch_minibatch_case_follows_the_same_trajectory_in_both_tools(tmp_path):
+    # The same initial parameters, permutations, step size and momentum: in float64 the two
+    # tools' final parameters agree to rounding, which shows that both train the same network
+    # the same way (the timings compare like with like).
+    pytest.importorskip("torch")
+    out = tmp_path / "bench.json"
+    done = run_script(
+        "--cases",
+        "torch-minibatch",
+        "--quick",
+        "--momentum",
+        "0.9",
+        "--json",
+        str(out),
+        torch=True,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    versus = result["versus_torch"]
+    check_versus(versus)
+    for v in versus:
+        assert v["torch_examples_per_second"] > 0
+        assert v["ratio"] == pytest.approx(
+            v["nnclf_examples_per_second"] / v["torch_examples_per_second"]
+        )
+        assert v["max_param_diff"] < (1e-12 if v["dtype"] == "float64" else 1e-4)
+        assert v["torch_test_accuracy"] == pytest.approx(v["nnclf_test_accuracy"], abs=0.01)
+    assert "minibatch 128 (wide, float64): nnclf / torch" in result["targets"]
+    assert any("momentum 0.9" in note for note in result["notes"])
+
+
 @pytest.mark.slow
 def test_an_unknown_case_is_one_line_and_exit_2():
     done = run_script("--cases", "digits,digitz")
     assert done.returncode == 2
     assert (
-        "unknown case 'digitz'; choose from digits,synthetic,minibatch,predict,memory"
-        in done.stderr
+        "unknown case 'digitz'; choose from "
+        "digits,synthetic,minibatch,torch-minibatch,predict,memory" in done.stderr
     )
     assert "Traceback" not in done.stderr
 

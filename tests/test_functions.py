@@ -187,6 +187,56 @@ def test_affine_forward_and_jacobians_by_loops(x_shape):
     np.testing.assert_array_equal(F.affine.jacobian(2, u, W, x, b), Jb)
 
 
+def _target(m, d, dtype, order, rng):
+    """A (m, d) target of ``dtype``: C-ordered, Fortran-ordered, or a strided view."""
+    if order == "view":
+        return rng.normal(size=(m, 2 * d)).astype(dtype)[:, ::2]
+    return np.asarray(rng.normal(size=(m, d)).astype(dtype), order=order)
+
+
+@pytest.mark.parametrize("order", ["C", "F", "view"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("B", [None, 1, 5, 300], ids=["single", "B1", "B5", "B300"])
+def test_affine_accumulators_add_g_times_the_jacobian_into_the_target(B, dtype, order):
+    # The in-place SGD step's forms (one BLAS call into the target where its order and dtype
+    # allow, a plain sum otherwise) against the sums written out by loops; the target is
+    # changed in place, whatever its layout.
+    rng = np.random.default_rng(4)
+    m, d = 3, 4
+    W, b = rng.normal(size=(m, d)).astype(dtype), rng.normal(size=m).astype(dtype)
+    x = rng.normal(size=(d,) if B is None else (B, d)).astype(dtype)
+    g = rng.normal(size=(m,) if B is None else (B, m)).astype(dtype)
+    X, G = np.atleast_2d(x).astype(float), np.atleast_2d(g).astype(float)
+    target_W, target_b = _target(m, d, dtype, order, rng), rng.normal(size=m).astype(dtype)
+    want_W = target_W.astype(float).copy()
+    for r in range(X.shape[0]):
+        for i in range(m):
+            for j in range(d):
+                want_W[i, j] += G[r, i] * X[r, j]
+    want_b = target_b.astype(float) + G.sum(axis=0)
+    add_W, add_b = F.affine.accumulate_fn(0), F.affine.accumulate_fn(2)
+    add_W(target_W, g, None, W, x, b)
+    add_b(target_b, g, None, W, x, b)
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(target_W, want_W, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(target_b, want_b, rtol=rtol, atol=rtol)
+    assert target_W.dtype == dtype and target_b.dtype == dtype
+
+
+def test_the_batch_accumulator_of_W_agrees_with_the_product_it_replaces():
+    # target += g^T x at the sizes minibatches train with (one BLAS call into the target,
+    # no temporary) against numpy's product added to a copy: the same numbers up to rounding
+    # (bit for bit where both use the same BLAS).
+    rng = np.random.default_rng(5)
+    for B, m, d in [(32, 100, 64), (128, 128, 784), (7, 10, 100)]:
+        for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-4)):
+            W = rng.normal(size=(m, d)).astype(dtype)
+            x, g = rng.normal(size=(B, d)).astype(dtype), rng.normal(size=(B, m)).astype(dtype)
+            target = W.copy()
+            F.affine.accumulate_fn(0)(target, g, None, W, x, np.zeros(m, dtype))
+            np.testing.assert_allclose(target, W + g.T @ x, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("name", sorted(TRANSFER_CLOSED_FORMS))
 def test_transfer_matches_closed_form(name):
     g, dg = TRANSFER_CLOSED_FORMS[name]

@@ -32,9 +32,11 @@ def _log_softmax(l, out=None):
         return np.subtract(l, np.logaddexp.reduce(l), out=out)
     # Many rows: shift by the row maximum, then one exp per entry (logaddexp would take two
     # transcendental calls per entry).
-    q = np.subtract(l, np.max(l, axis=-1, keepdims=True), out=out)
-    lse = np.log(np.sum(np.exp(q), axis=-1, keepdims=True))
-    return np.subtract(q, lse, out=q)
+    # (The ufuncs' reductions, not np.max and np.sum: the same sums without the dispatch
+    # that costs as much as the arithmetic on a minibatch.)
+    q = np.subtract(l, np.maximum.reduce(l, axis=-1, keepdims=True), out=out)
+    lse = np.add.reduce(np.exp(q), axis=-1, keepdims=True)
+    return np.subtract(q, np.log(lse, out=lse), out=q)
 
 
 def _log_softmax_jac(q, l):
@@ -101,7 +103,8 @@ log_softmax = LocalFunction(
 def _neg_pick(q, y, out=None):
     if q.ndim == 1:
         return -float(q[y])
-    return -float(np.mean(q[np.arange(len(y)), y]))
+    # The mean as np.mean takes it (the sum, then one division), without its dispatch.
+    return -float(np.add.reduce(q[np.arange(len(y)), y]) / len(y))
 
 
 def _neg_pick_vjp_q(g, ans, q, y, out=None):
