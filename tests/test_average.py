@@ -29,15 +29,25 @@ from nnclf.training.trainer import EarlyStopping, Trainer, load_checkpoint, save
 D, M, K, N = 4, 6, 3, 30
 SEED = 7
 
-ENGINES = [
-    "numpy",
-    pytest.param(
-        "numba",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("numba") is None, reason="numba is not installed"
-        ),
-    ),
-]
+NO_NUMBA = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba is not installed"
+)
+# The case whose compiled step holds every part (Adam, clipping, l2, averaging) runs on numba
+# in the quick run; the other cases' steps cost a compile each, so their numba runs are slow.
+QUICK_ON_NUMBA = {"adam_clip_l2_averaged", "averaged_adam_clip_l2_minibatch"}
+
+
+def on_both_engines(names):
+    """(name, engine) for every case on numpy and on numba."""
+    return [pytest.param(name, "numpy", id=f"{name}-numpy") for name in names] + [
+        pytest.param(
+            name,
+            "numba",
+            id=f"{name}-numba",
+            marks=[NO_NUMBA] + ([] if name in QUICK_ON_NUMBA else [pytest.mark.slow]),
+        )
+        for name in names
+    ]
 
 
 def toy_data(n=N, seed=0):
@@ -150,9 +160,8 @@ def assert_close(actual, expected, tol=1e-10):
         np.testing.assert_allclose(actual[k], expected[k], rtol=tol, atol=tol, err_msg=k)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("batch_size", [1, 4])
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name, engine", on_both_engines(CASES))
 def test_both_engines_follow_the_replay(name, batch_size, engine):
     options, replayed = CASES[name]
     X, y = toy_data()
@@ -227,8 +236,7 @@ RESUME = {
 }
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("name", list(RESUME))
+@pytest.mark.parametrize("name, engine", on_both_engines(RESUME))
 def test_stop_save_restore_finish_is_bit_identical(name, engine, tmp_path):
     options, cuts = RESUME[name]
     options = dict(options)
