@@ -19,6 +19,25 @@ TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
+
+def _hypothesis_profiles() -> None:
+    """How many examples each property test tries, from one place. ``default`` is what every
+    run uses: hypothesis' own 100 examples, and no deadline (a first example may compile a
+    step or start a subprocess). ``thorough`` (``HYPOTHESIS_PROFILE=thorough``) searches ten
+    times as long, for a change to a reader, a loader or a rule. ``NNCLF_EXAMPLES=N`` sets
+    the count of either."""
+    try:
+        from hypothesis import settings
+    except ImportError:  # the property tests skip without it
+        return
+    for name, examples in (("default", 100), ("thorough", 1000)):
+        count = int(os.environ.get("NNCLF_EXAMPLES") or examples)
+        settings.register_profile(name, max_examples=count, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+_hypothesis_profiles()
+
 # The compiled engine's generated steps and numba's machine code go to an ignored folder of
 # the checkout (.cache/, in .gitignore), never to the user's own cache; subprocesses inherit it.
 os.environ["NNCLF_CACHE_DIR"] = str(Path(TESTS).parent / ".cache" / "numba")

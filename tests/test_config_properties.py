@@ -19,11 +19,8 @@ hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
-SETTINGS = settings(
-    max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# Example counts and deadlines come from the hypothesis profile chosen in conftest.py.
+SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def load(tmp_path, text, overrides=()):

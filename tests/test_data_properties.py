@@ -27,11 +27,8 @@ from nnclf.data import tables as datafiles  # noqa: E402
 from nnclf.data.sources import load_dataset, load_features, read_inputs  # noqa: E402
 from nnclf.errors import DataError  # noqa: E402
 
-SETTINGS = settings(
-    max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# Example counts and deadlines come from the hypothesis profile chosen in conftest.py.
+SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 CELLS = st.one_of(
     st.sampled_from(

@@ -4,7 +4,6 @@ bytes, and any change to a valid file's JSON, either load (and predict, or go on
 or raise nnclf's own error, nothing else."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -21,11 +20,8 @@ hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
-SETTINGS = settings(
-    max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# Example counts and deadlines come from the hypothesis profile chosen in conftest.py.
+SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 D, M, K = 3, 4, 2
 
 

@@ -140,6 +140,7 @@ def test_without_onnx_the_error_names_the_extra(monkeypatch):
         to_onnx(model)
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_importing_nnclf_does_not_import_onnx():
     code = (
         "import sys, nnclf, nnclf.estimator.classifier, nnclf.export.onnx, nnclf.cli; "
@@ -294,6 +295,7 @@ def test_skl2onnx_converts_a_pipeline(y):
     np.testing.assert_allclose([[m[c] for c in classes] for m in maps], proba, atol=1e-6)
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_skl2onnx_imported_before_fit_converts_with_no_register_call():
     """A fresh process: skl2onnx is imported first, so the fit registers the converter."""
     pytest.importorskip("skl2onnx")

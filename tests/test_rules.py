@@ -7,8 +7,6 @@ on every value (a property test).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -22,7 +20,7 @@ from nnclf.training.optimizers import optimizer_spec
 from nnclf.training.schedules import make_schedule
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 # ----------------------------------------------------------------------------- the Rule
@@ -135,7 +133,6 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)), deadline=None)
 @given(which=st.sampled_from(SETTINGS_CHECKED), value=VALUES)
 def test_the_loader_agrees_with_the_rule(which, value):
     section, name, rules = which
@@ -151,7 +148,6 @@ def test_the_loader_agrees_with_the_rule(which, value):
         assert str(info.value).startswith(f"{section}.{name}")
 
 
-@settings(max_examples=int(os.environ.get("NNCLF_EXAMPLES", 300)), deadline=None)
 @given(name=st.sampled_from(sorted(set(estimator_params.RULES) - {"eta0"})), value=VALUES)
 def test_the_estimator_agrees_with_the_rule(name, value):
     from nnclf import NNClassifier
