@@ -20,7 +20,7 @@ import pytest
 from nnclf.data.frame import Frame
 
 hypothesis = pytest.importorskip("hypothesis")  # in the test extra: pip install ".[test]"
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st
 
 from nnclf.data import tables as datafiles  # noqa: E402
@@ -138,6 +138,7 @@ def test_any_bytes_as_a_csv_load_or_raise_a_data_error(data, tmp_path):
 
 @SETTINGS
 @given(rows=TABLES, header=st.booleans())
+@example(rows=[["0\n0"], ["a"]], header=False)  # a newline in a name the error quotes
 def test_any_small_table_loads_or_raises_a_data_error(rows, header, tmp_path):
     out = io.StringIO()
     writer = csv.writer(out)
@@ -155,7 +156,10 @@ def _outcome(load):
         X, y, names = load()
     except DataError as e:
         return str(e)
-    return X.shape, X.tobytes(), None if y is None else (y.dtype.str, y.tolist()), names
+    y = None if y is None else (y.dtype.str, y.tolist())
+    if isinstance(X, Frame):  # (text columns: by name, values and missing cells as written)
+        return X.shape, [(n, repr(v.tolist())) for n, v in X.columns.items()], y, names
+    return X.shape, X.tobytes(), y, names
 
 
 def _every_reader(path: str) -> list:
@@ -188,6 +192,8 @@ def _every_reader(path: str) -> list:
     delimiter=st.sampled_from([",", ";", "\t"]),
     ends=st.sampled_from(["\n", "\r\n"]),
 )
+@example(rows=[["0", "0", "1"], ["0", "\x00", "0"]], delimiter=",", ends="\n")  # a text column
+@example(rows=[["0", "0", "0"], ["0", "\x00", "0"]], delimiter=",", ends="\n")  # a NUL cell kept
 def test_every_csv_reader_gives_the_same_arrays_or_the_same_message(
     rows, delimiter, ends, tmp_path
 ):

@@ -39,6 +39,7 @@ from __future__ import annotations
 import codecs
 import csv
 import itertools
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ __all__ = [
     "read_parquet",
     "DELIMITERS",
 ]
+
+
+def _in_yaml(name: str) -> str:
+    """A column name as a YAML list in a config would hold it: as it is when that is safe,
+    else a quoted string with its escapes (so a message with it stays one line)."""
+    plain = name.isprintable() and name == name.strip() and not set(name) & set(",[]{}:#'\"")
+    return name if plain and name else json.dumps(name)
 
 
 def shown(text, limit: int = 40) -> str:
@@ -543,6 +551,7 @@ def _numeric_cells(cells, lines, name, path, may_be_target, auto, missing) -> np
 
 def _cell_fix(problem: str, name: str, may_be_target: bool) -> str:
     """How to fix a bad cell of a feature column (after ``; ``)."""
+    name = _in_yaml(name)
     if "missing" in problem or "empty" in problem:
         return "fill it, or let nnclf impute missing values (data.missing: impute)"
     if problem.startswith("non-numeric"):
@@ -698,10 +707,15 @@ def _pandas_for(path):
 
 
 def _line_bound(path) -> int:
-    """At least the number of lines in a file (the rows to preallocate)."""
+    """At least the number of lines in a file (the rows to preallocate). A file with a NUL
+    byte is a ValueError: the C readers drop what the careful reader keeps."""
     for end in (b"\n", b"\r"):  # (\r alone ends the lines of old Mac files)
+        count = 0
         with open(Path(path).expanduser(), "rb") as f:
-            count = sum(block.count(end) for block in iter(lambda: f.read(1 << 20), b""))
+            for block in iter(lambda: f.read(1 << 20), b""):
+                if b"\x00" in block:
+                    raise ValueError("a NUL byte: for the careful reader")
+                count += block.count(end)
         if count:
             return count + 1
     return 1
