@@ -195,7 +195,8 @@ def test_transfer_kernels_match_their_numpy_forms(name):
 
 
 def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
-    # The kernel computes expm1(2z) / (expm1(2z) + 2), and +-1 beyond |z| = 20.
+    # The kernel computes e / (e + 2), e = expm1(2|z|) from its own polynomial, with the sign
+    # of z, and +-1 beyond |z| = 20.
     z = np.array(
         [
             [

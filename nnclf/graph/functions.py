@@ -39,7 +39,12 @@ from scipy.linalg.blas import dger as _dger
 
 from nnclf.errors import GraphError
 
-__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine"]
+__all__ = ["LocalFunction", "Compiled", "FLOAT", "add", "mul", "affine"]
+
+FLOAT = np.float64
+"""The floating type compiled kernels write their constants in (``FLOAT(1.0)``, never a bare
+``1.0``, which numba types as float64 and which would turn a float32 pass into a float64
+one): the compiled engine rebinds it to the graph's dtype when it jits a kernel."""
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -399,7 +404,7 @@ def _affine_rows_c(W, x, out):
     top = m - m % 4
     for r in range(x.shape[0]):
         for i in range(0, top, 4):
-            s0 = s1 = s2 = s3 = 0.0
+            s0 = s1 = s2 = s3 = FLOAT(0.0)
             for j in range(d):
                 c = x[r, j]
                 s0 += W[i, j] * c
@@ -408,7 +413,7 @@ def _affine_rows_c(W, x, out):
                 s3 += W[i + 3, j] * c
             out[r, i], out[r, i + 1], out[r, i + 2], out[r, i + 3] = s0, s1, s2, s3
         for i in range(top, m):
-            s = 0.0
+            s = FLOAT(0.0)
             for j in range(d):
                 s += W[i, j] * x[r, j]
             out[r, i] = s
@@ -427,7 +432,7 @@ def _affine_add_W_c(target, scale, g, ans, W, x, b):
 
 def _affine_vjp_W_c(g, ans, W, x, b, out):
     out[:] = 0.0
-    _affine_add_W_c(out, 1.0, g, ans, W, x, b)
+    _affine_add_W_c(out, FLOAT(1.0), g, ans, W, x, b)
 
 
 def _affine_vjp_x_c(g, ans, W, x, b, out):
@@ -443,7 +448,7 @@ def _affine_vjp_x_c(g, ans, W, x, b, out):
 
 def _affine_add_b_c(target, scale, g, ans, W, x, b):
     for i in range(target.size):
-        s = 0.0
+        s = FLOAT(0.0)
         for r in range(g.shape[0]):
             s += g[r, i]
         target[i] += scale * s
@@ -451,7 +456,7 @@ def _affine_add_b_c(target, scale, g, ans, W, x, b):
 
 def _affine_vjp_b_c(g, ans, W, x, b, out):
     out[:] = 0.0
-    _affine_add_b_c(out, 1.0, g, ans, W, x, b)
+    _affine_add_b_c(out, FLOAT(1.0), g, ans, W, x, b)
 
 
 affine = LocalFunction(

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.graph.functions import Compiled, LocalFunction
+from nnclf.graph.functions import FLOAT, Compiled, LocalFunction
 
 __all__ = ["log_softmax", "neg_pick"]
 
@@ -66,7 +66,7 @@ def _log_softmax_c(l, out):
         top = l[r, 0]
         for k in range(1, l.shape[1]):
             top = max(top, l[r, k])
-        s = 0.0
+        s = FLOAT(0.0)
         for k in range(l.shape[1]):
             out[r, k] = l[r, k] - top
             s += math.exp(out[r, k])
@@ -77,7 +77,7 @@ def _log_softmax_c(l, out):
 
 def _log_softmax_vjp_c(g, q, l, out):
     for r in range(g.shape[0]):
-        s = 0.0
+        s = FLOAT(0.0)
         for k in range(g.shape[1]):
             s += g[r, k]
         for k in range(g.shape[1]):
@@ -142,16 +142,16 @@ def _neg_pick_check(q, y):
 
 def _neg_pick_c(q, y, out):
     # q is (B, K), y (B,), out (1,): the mean of -q[r, y_r].
-    s = 0.0
+    s = FLOAT(0.0)
     for r in range(y.size):
         s += q[r, y[r]]
-    out[0] = -(s / y.size)
+    out[0] = -(s / FLOAT(y.size))
 
 
 def _neg_pick_vjp_q_c(g, ans, q, y, out):
     out[:] = 0.0
     for r in range(y.size):
-        out[r, y[r]] = -g[0] / y.size
+        out[r, y[r]] = -g[0] / FLOAT(y.size)
 
 
 neg_pick = LocalFunction(
