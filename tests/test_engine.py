@@ -227,7 +227,7 @@ def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
     assert np.isnan(out[0, 0])
 
 
-@pytest.mark.parametrize("shape", [(3, 7), (20, 30)])  # below and above 512: loop and BLAS
+@pytest.mark.parametrize("shape", [(3, 7), (20, 30)])  # below and above 512: BLAS for a batch
 @pytest.mark.parametrize("batch", [1, 2])
 def test_affine_log_softmax_neg_pick_kernels_match_numpy(shape, batch):
     rng = np.random.default_rng(0)

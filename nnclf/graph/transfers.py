@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import expit
 
 from nnclf.errors import GraphError
-from nnclf.graph.functions import FLOAT, Compiled, LocalFunction, _copy
+from nnclf.graph.functions import FLOAT, Compiled, LocalFunction, _copy, expm1_nonnegative
 
 __all__ = [
     "elementwise",
@@ -162,36 +162,14 @@ def _tanh_c(z, out):
 
 
 def _tanh1_c(x):
-    # tanh x = e / (e + 2), e = expm1(2|x|), its sign copied from x; within 2 units in the
-    # last place of np.tanh. Written without calls or exits, so that numba vectorises the
-    # loop over the entries (math.tanh and math.expm1 are one libm call per entry):
-    # 2|x| = k ln 2 + r, |r| <= ln(2) / 2, with ln 2 in two parts (Cody and Waite; the
-    # first has 9 bits, so k times it is exact in float32 too); expm1(r) by its Taylor
-    # series to r^13 (its next term is below 1e-17 of it); then
-    # expm1(2|x|) = 2^k expm1(r) + (2^k - 1), 2^k built from the bits of k. Beyond |x| = 20
-    # tanh x is +-1 in float64, and |x| is cut there (k <= 58).
+    # tanh x = e / (e + 2), e = expm1(2|x|), with the sign of x: within 3 units in the last
+    # place of np.tanh, and vectorised by numba (math.tanh is one libm call per entry).
+    # Beyond |x| = 20 tanh x is +-1 in float64, and |x| is cut there.
     a = abs(x)
     if a > FLOAT(20.0):
         a = FLOAT(20.0)
-    y = a + a
-    k = np.floor(y * FLOAT(1.4426950408889634) + FLOAT(0.5))
-    r = (y - k * FLOAT(0.693359375)) - k * FLOAT(-2.1219444005469058e-4)
-    q = FLOAT(1.0 / 6227020800.0)
-    for c in _TAYLOR:
-        q = q * r + FLOAT(c)
-    q = q * r * r + r
-    p = FLOAT(1.0)
-    for bit in _BITS:
-        if k >= FLOAT(bit):
-            p = p * FLOAT(2.0**bit)
-            k = k - FLOAT(bit)
-    e = p * q + (p - FLOAT(1.0))
+    e = expm1_nonnegative(a + a)
     return math.copysign(e / (e + FLOAT(2.0)), x)
-
-
-_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(12, 1, -1))
-"""1/12!, ..., 1/2!: the Taylor coefficients of expm1 after 1/13!, highest first."""
-_BITS = (32, 16, 8, 4, 2, 1)
 
 
 def _tanh_vjp_c(p, h, z, out):

@@ -104,7 +104,8 @@ def jit_kernel(fn, dtype=np.float64):
 
     Every kernel takes numpy's error model: a division by zero gives inf or nan, as in
     numpy, instead of the check for Python's ZeroDivisionError, which keeps a loop with a
-    division from being vectorised."""
+    division from being vectorised. A kernel marked by
+    :func:`~nnclf.graph.functions.reorders_sums` may have its sums reordered."""
     scalar = np.dtype(dtype).type
     if (fn, scalar) not in _JITTED:
         import numba
@@ -116,7 +117,12 @@ def jit_kernel(fn, dtype=np.float64):
             if isinstance(helper, types.FunctionType) and helper is not fn:
                 env[name] = jit_kernel(helper, scalar)
         clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
-        _JITTED[fn, scalar] = numba.njit(clone, inline="always", error_model="numpy")
+        if getattr(fn, "reorders_sums", False):
+            # A flag of its own instructions: it stays with them when LLVM inlines the call.
+            flags = {"fastmath": {"reassoc"}}
+        else:
+            flags = {"inline": "always"}
+        _JITTED[fn, scalar] = numba.njit(clone, error_model="numpy", **flags)
     return _JITTED[fn, scalar]
 
 
