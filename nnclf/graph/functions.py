@@ -315,7 +315,9 @@ def exp_nonpositive(x):
     k, r = _reduced(x)
     q = _expm1_reduced(r)
     p = FLOAT(1.0)
-    for bit in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):
+    # 2^-128 in three steps of 2^-64: in float32 2^-128 is subnormal, and a vector multiply
+    # by it (done for every lane, then selected) would take the slow subnormal path.
+    for bit in (512, 256, 64, 64, 64, 32, 16, 8, 4, 2, 1):
         if k <= FLOAT(-bit):
             p = p * FLOAT(2.0**-bit)
             k = k + FLOAT(bit)
