@@ -4,8 +4,8 @@ the examples/s, GFLOP/s and fraction of that peak of the numpy engine, the compi
 and a hand-fused numba kernel of the same network and update (fastmath: the reference,
 written here and never in the package).
 
-Every figure is the median of ``--rounds`` rounds; within a round the engines (and, for
-the peak, the two dtypes) run one after the other in this one process, so that a busy
+Every figure is the median of ``--rounds`` rounds; within a round the engines, in both
+dtypes (and, for the peak, the two dtypes), run one after the other in this one process, so that a busy
 shared machine slows all alike. Every ratio is printed with both of its figures.
 
 FLOPs per example: 4 m d + 6 K m (W x and the rank-one update of W; V h, the VJP of h and
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 from numba import njit
@@ -151,22 +152,24 @@ def flops(d: int, m: int) -> int:
     return 4 * m * d + 6 * K * m
 
 
-def measure_case(d: int, m: int, dtype: str, kernel, rounds: int, quick: bool) -> dict:
-    """Median examples/s of each engine at (d, m) in dtype, the engines alternating."""
-    X, y = data(d, dtype, n=200 if quick else 1500)
-    steps = 300 if quick else int(min(1e6, 1.5e9 / (m * d)))
-    engine_rate("numba", X, y, m, 100, dtype)  # compile, or load from the cache
-    fused_rate(kernel, X, y, m, 10, dtype)  # compile
-    runs = {
-        "numpy": lambda: engine_rate("numpy", X, y, m, max(steps // 10, 200), dtype),
-        "compiled": lambda: engine_rate("numba", X, y, m, steps, dtype),
-        "fused": lambda: fused_rate(kernel, X, y, m, steps, dtype),
-    }
-    rates = {name: [] for name in runs}
+def measure_case(d: int, m: int, kernels: dict, rounds: int, quick: bool) -> dict:
+    """Median examples/s of each engine at (d, m) in each dtype of ``kernels`` (dtype ->
+    fused kernel); every round runs every engine in every dtype, one after the other."""
+    runs = {}
+    for F, kernel in kernels.items():
+        X, y = data(d, F, n=200 if quick else 1500)
+        steps = 300 if quick else int(min(1e6, 1.5e9 / (m * d)))
+        engine_rate("numba", X, y, m, 100, F)  # compile, or load from the cache
+        fused_rate(kernel, X, y, m, 10, F)  # compile
+        slow = max(steps // 10, 200)
+        runs[F.__name__, "numpy"] = partial(engine_rate, "numpy", X, y, m, slow, F)
+        runs[F.__name__, "compiled"] = partial(engine_rate, "numba", X, y, m, steps, F)
+        runs[F.__name__, "fused"] = partial(fused_rate, kernel, X, y, m, steps, F)
+    rates = {key: [] for key in runs}
     for _ in range(rounds):
-        for name, run in runs.items():
-            rates[name].append(run())
-    return {name: statistics.median(v) for name, v in rates.items()}
+        for key, run in runs.items():
+            rates[key].append(run())
+    return {key: statistics.median(v) for key, v in rates.items()}
 
 
 def main(argv=None) -> dict:
@@ -180,27 +183,27 @@ def main(argv=None) -> dict:
     for _ in range(args.rounds):
         for F in dtypes:
             peaks[F].append(peak_gflops(F, 0.02 if args.quick else 0.2))
-    peak = {F: statistics.median(v) for F, v in peaks.items()}
-    for F in dtypes:
-        print(f"one core's peak, {F.__name__}: {peak[F]:.1f} GFLOP/s (FMA loop)")
+    peak = {F.__name__: statistics.median(v) for F, v in peaks.items()}
+    for name, value in peak.items():
+        print(f"one core's peak, {name}: {value:.1f} GFLOP/s (FMA loop)")
+    kernels = {F: _fused_kernel(F) for F in dtypes}
+    print("\n| dtype | d, m | engine | examples/s | GFLOP/s | of peak |")
+    print("|---|---|---|---:|---:|---:|")
     table = {}
-    for F in dtypes:
-        kernel = _fused_kernel(F)
-        print(
-            f"\n{F.__name__} | d, m | engine | examples/s | GFLOP/s | of peak |\n"
-            "|---|---|---:|---:|---:|"
-        )
-        for d, m in QUICK_CASES if args.quick else CASES:
-            rates = measure_case(d, m, F, kernel, args.rounds, args.quick)
-            for name, rate in rates.items():
-                gf = rate * flops(d, m) / 1e9
-                table[F.__name__, d, m, name] = rate
-                print(f"| {d}, {m} | {name} | {rate:,.0f} | {gf:.2f} | {gf / peak[F]:.3f} |")
+    for d, m in QUICK_CASES if args.quick else CASES:
+        rates = measure_case(d, m, kernels, args.rounds, args.quick)
+        for (name, engine), rate in rates.items():
+            gf = rate * flops(d, m) / 1e9
+            table[name, d, m, engine] = rate
             print(
-                f"| {d}, {m} | compiled / fused | {rates['compiled']:,.0f} / "
-                f"{rates['fused']:,.0f} = {rates['compiled'] / rates['fused']:.2f} | | |",
-                flush=True,
+                f"| {name} | {d}, {m} | {engine} | {rate:,.0f} | {gf:.2f} | {gf / peak[name]:.3f} |"
             )
+        for F in dtypes:
+            a, b = rates[F.__name__, "compiled"], rates[F.__name__, "fused"]
+            print(
+                f"| {F.__name__} | {d}, {m} | compiled / fused | {a:,.0f} / {b:,.0f} = {a / b:.2f} | | |"
+            )
+        print(flush=True)
     _print_dtype_ratios(table, dtypes, args.quick)
     return table
 
