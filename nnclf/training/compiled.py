@@ -381,6 +381,8 @@ def _fingerprint(src: _Source) -> str:
         f"nnclf {__version__} {__name__} numba {numba_version()} {src.dtype}\n".encode()
     )
     h.update("\n".join(src.lines).encode())
+    # How kernels and step are jitted (numba's flags) is part of the machine code too.
+    h.update(inspect.getsource(jit_kernel).encode() + inspect.getsource(_load).encode())
     seen = set()
     for name in sorted(src.kernels):
         todo = [src.kernels[name]]
