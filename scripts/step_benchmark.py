@@ -1,5 +1,6 @@
 """One package against another, step for step: (a) a compiled SGD step (numba engine) and
-(b) an epoch of the numpy engine, each timed in a fresh process per variant, the variants
+(b) an epoch of the numpy engine (digits, m hidden units, ``--hidden``, default 100, in
+``--dtype``, default float64), each timed in a fresh process per variant, the variants
 alternating (A, B, A, B, ...), each figure the median of the rounds; the ratio is after's
 time over before's (below 1: after is faster).
 
@@ -9,7 +10,7 @@ default the commit this branch left ``main`` at, against this checkout. The numb
 (or its load from a cache) happens before the timing, in each process.
 
     python scripts/step_benchmark.py [--before COMMIT|DIR] [--after COMMIT|DIR]
-                                     [--rounds 5] [--quick]
+                                     [--rounds 5] [--quick] [--hidden 100] [--dtype float64]
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = {"numba_step": "s per compiled SGD step", "numpy_epoch": "s per numpy-engine epoch"}
 
 
-def measure(quick: bool) -> dict[str, float]:
+def measure(quick: bool, hidden: int = 100, dtype: str = "float64") -> dict[str, float]:
     """Seconds per compiled step and per numpy-engine epoch of the nnclf on sys.path
-    (digits, m = 100, plain SGD, batch 1, constant eta)."""
+    (digits, m = ``hidden``, plain SGD, batch 1, constant eta, in ``dtype``)."""
     import time
 
     import numpy as np
@@ -40,11 +41,11 @@ def measure(quick: bool) -> dict[str, float]:
     from nnclf.training.trainer import SGDSettings, Trainer
 
     X, y = load_digits(return_X_y=True)
-    X = np.ascontiguousarray((X - X.mean(0)) / (X.std(0) + 1e-9))
+    X = np.ascontiguousarray((X - X.mean(0)) / (X.std(0) + 1e-9), dtype=dtype)
     schedule = {"name": "constant", "eta0": 0.01}
 
     def fit(engine, **size):
-        net = Network(X.shape[1], 100, 10, seed=0)
+        net = Network(X.shape[1], hidden, 10, seed=0, dtype=dtype)
         settings = SGDSettings(engine=engine, schedule=schedule, **size)
         trainer = Trainer(net, settings, seed=0, progress="none")
         start = time.perf_counter()
@@ -52,7 +53,7 @@ def measure(quick: bool) -> dict[str, float]:
         return time.perf_counter() - start
 
     fit("numba", steps=100)  # compile, or load from the cache, outside the timing
-    steps = 5_000 if quick else 200_000
+    steps = 5_000 if quick else int(min(1e6, 2e4 * 1000 / hidden))
     epochs = 1 if quick else 3
     return {
         "numba_step": fit("numba", steps=steps) / steps,
@@ -73,10 +74,10 @@ def package_root(ref: str, scratch: Path) -> Path:
     return out
 
 
-def run_variant(root: Path, cache: Path, quick: bool) -> dict[str, float]:
+def run_variant(root: Path, cache: Path, quick: bool, size: list[str]) -> dict[str, float]:
     """:func:`measure` in a new process importing nnclf from ``root``."""
     env = dict(os.environ, PYTHONPATH=str(root), NNCLF_CACHE_DIR=str(cache))
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", *size]
     done = subprocess.run(
         command + (["--quick"] if quick else []), env=env, capture_output=True, text=True
     )
@@ -111,11 +112,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--after", default=str(ROOT))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test)")
+    parser.add_argument("--hidden", type=int, default=100, help="hidden units m")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(measure(args.quick)))
+        print(json.dumps(measure(args.quick, args.hidden, args.dtype)))
         return {}
+    size = ["--hidden", str(args.hidden), "--dtype", args.dtype]
     before = (
         args.before
         or subprocess.run(
@@ -135,9 +139,14 @@ def main(argv=None) -> dict:
         for r in range(args.rounds):
             # Alternate which goes first, so that neither always follows the other.
             for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
-                rounds[name].append(run_variant(roots[name], scratch / f"cache-{name}", args.quick))
+                rounds[name].append(
+                    run_variant(roots[name], scratch / f"cache-{name}", args.quick, size)
+                )
     table = summary(rounds)
-    print(f"before: {before}   after: {args.after}   rounds: {args.rounds} (medians)")
+    print(
+        f"before: {before}   after: {args.after}   rounds: {args.rounds} (medians)   "
+        f"m = {args.hidden}, {args.dtype}"
+    )
     print(
         "| case | before | after | after / before | per round: median (lowest - highest) |"
         "\n|---|---:|---:|---:|---:|"

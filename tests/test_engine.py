@@ -195,7 +195,8 @@ def test_transfer_kernels_match_their_numpy_forms(name):
 
 
 def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
-    # The kernel computes expm1(2z) / (expm1(2z) + 2), and +-1 beyond |z| = 20.
+    # The kernel computes e / (e + 2), e = expm1(2|z|) from its own polynomial, with the sign
+    # of z, and +-1 beyond |z| = 20.
     z = np.array(
         [
             [
@@ -226,7 +227,7 @@ def test_tanh_kernel_is_tanh_to_a_few_units_in_the_last_place():
     assert np.isnan(out[0, 0])
 
 
-@pytest.mark.parametrize("shape", [(3, 7), (20, 30)])  # below and above 512: loop and BLAS
+@pytest.mark.parametrize("shape", [(3, 7), (20, 30)])  # below and above 512: BLAS for a batch
 @pytest.mark.parametrize("batch", [1, 2])
 def test_affine_log_softmax_neg_pick_kernels_match_numpy(shape, batch):
     rng = np.random.default_rng(0)

@@ -68,7 +68,10 @@ DTYPES = ("float64", "float32")
 class ModelConfig:
     """The network p(y|x) = softmax(V g(Wx + b) + gamma): m hidden units, g, initialisation,
     and the floating dtype of its parameters and passes (float64, or float32: half the
-    memory, fewer digits).
+    memory, fewer digits, and on the compiled engine about twice the examples per second).
+    The two engines agree to rounding: in float64 to 1e-8 of the parameters' scale after
+    1,000 steps; in float32 to 1e-5 of it (measured up to 5e-6 at eta 0.01, with plain SGD,
+    momentum 0.9, Nesterov or Adam), about as far as either float32 run is from float64.
 
     ``hidden_units`` is m (the notes' network) or a list of layer sizes [m_1, ..., m_L] for
     L hidden layers (see :mod:`nnclf.graph.network`); ``transfer`` is one name for every layer or a

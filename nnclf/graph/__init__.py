@@ -18,7 +18,17 @@ vocabulary a reader of the notes builds graphs with, each name from the module t
     from nnclf.graph import Graph, add, mul, tanh, log_softmax, neg_pick
 """
 
-from nnclf.graph.functions import Compiled, LocalFunction, add, affine, mul
+from nnclf.graph.functions import (
+    FLOAT,
+    Compiled,
+    LocalFunction,
+    add,
+    affine,
+    exp_nonpositive,
+    expm1_nonnegative,
+    mul,
+    reorders_sums,
+)
 from nnclf.graph.graph import Graph
 from nnclf.graph.network import Network
 from nnclf.graph.softmax import log_softmax, neg_pick
@@ -37,6 +47,10 @@ from nnclf.graph.transfers import (
 __all__ = [
     "LocalFunction",
     "Compiled",
+    "FLOAT",
+    "reorders_sums",
+    "exp_nonpositive",
+    "expm1_nonnegative",
     "add",
     "mul",
     "affine",

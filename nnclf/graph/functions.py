@@ -17,6 +17,10 @@ A :class:`LocalFunction` keeps together, for one kind of vertex of the notes' gr
 it. ``out``, when given, is a preallocated array of the result's shape that is written and
 returned; the compiled graph passes buffers there, the plain evaluation passes ``None``.
 
+Compiled forms (:class:`Compiled`) write their constants as :data:`FLOAT`, may mark a
+reordered sum with :func:`reorders_sums`, and call :func:`exp_nonpositive` and
+:func:`expm1_nonnegative` where numba should vectorise an exp.
+
 Built-ins: :data:`add`, :data:`mul`, :data:`affine` here; :data:`log_softmax` and
 :data:`neg_pick` (the network's output, q = LS(l) and o = -q_y) in :mod:`nnclf.graph.softmax`; the
 transfer functions g in :data:`TRANSFERS` (``tanh``, ``sigmoid``, ``relu``, ``identity``,
@@ -31,6 +35,7 @@ axis first (x of shape (B, d), y of shape (B,)); ``neg_pick`` then returns the m
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -38,7 +43,22 @@ import numpy as np
 
 from nnclf.errors import GraphError
 
-__all__ = ["LocalFunction", "Compiled", "add", "mul", "affine"]
+__all__ = [
+    "LocalFunction",
+    "Compiled",
+    "FLOAT",
+    "reorders_sums",
+    "exp_nonpositive",
+    "expm1_nonnegative",
+    "add",
+    "mul",
+    "affine",
+]
+
+FLOAT = np.float64
+"""The floating type compiled kernels write their constants in (``FLOAT(1.0)``, never a bare
+``1.0``, which numba types as float64 and which would turn a float32 pass into a float64
+one): the compiled engine rebinds it to the graph's dtype when it jits a kernel."""
 
 
 def _accepts_out(fn: Callable) -> bool:
@@ -216,6 +236,15 @@ class LocalFunction:
         return _into(np.asarray(self._vjps[k](g, ans, *args), dtype=float), out)
 
 
+def reorders_sums(kernel: Callable) -> Callable:
+    """Mark a compiled kernel whose sums the compiler may reorder (a dot product split into
+    vector lanes, as BLAS splits it): the compiled engine jits it with numba's fastmath flag
+    ``reassoc`` alone, which keeps inf and NaN as they are. The result changes by rounding
+    only; every other kernel is compiled to add in the order it is written."""
+    kernel.reorders_sums = True
+    return kernel
+
+
 class Compiled(NamedTuple):
     """A local function's kernels for the compiled engine (:mod:`nnclf.training.compiled`).
 
@@ -234,6 +263,65 @@ class Compiled(NamedTuple):
     forward: Callable
     vjps: tuple
     accumulators: tuple = ()
+
+
+# --------------------------------------------------------------------------- exp for kernels
+# exp_nonpositive (exp x for x <= 0, the shifted logits of the log-softmax) and
+# expm1_nonnegative (expm1 y for 0 <= y <= 40, inside tanh): scalar functions within 3 units
+# in the last place of numpy's, in the type of their argument (constants in FLOAT), without
+# calls or exits, so that numba vectorises a loop over entries that calls them (math.exp is
+# one libm call per entry). x = k ln 2 + r with |r| <= ln(2) / 2 (Cody and Waite: ln 2 in two
+# parts, the first with 9 bits, so that k times it is exact in float32 too); expm1 r by its
+# Taylor series to r^13 (the next term is below 1e-17 of it); 2^k from the bits of k.
+
+_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(12, 1, -1))
+"""1/12!, ..., 1/2!: expm1's Taylor coefficients after 1/13!, highest first."""
+
+
+def _reduced(x):
+    # (k, r) with x = k ln 2 + r, |r| <= ln(2) / 2.
+    k = np.floor(x * FLOAT(1.4426950408889634) + FLOAT(0.5))
+    r = (x - k * FLOAT(0.693359375)) - k * FLOAT(-2.1219444005469058e-4)
+    return k, r
+
+
+def _expm1_reduced(r):
+    # expm1 r for |r| <= ln(2) / 2, Horner's rule from the highest power.
+    q = FLOAT(1.0 / 6227020800.0)
+    for c in _TAYLOR:
+        q = q * r + FLOAT(c)
+    return q * r * r + r
+
+
+def expm1_nonnegative(y):
+    """expm1 y for 0 <= y <= 40 (NaN stays NaN): 2^k expm1(r) + (2^k - 1)."""
+    k, r = _reduced(y)
+    q = _expm1_reduced(r)
+    p = FLOAT(1.0)
+    for bit in (32, 16, 8, 4, 2, 1):
+        if k >= FLOAT(bit):
+            p = p * FLOAT(2.0**bit)
+            k = k - FLOAT(bit)
+    return p * q + (p - FLOAT(1.0))
+
+
+def exp_nonpositive(x):
+    """exp x for x <= 0 (NaN stays NaN): 2^k (1 + expm1 r); 0 below -708 (float64's
+    smallest normal number is exp(-708.4); in float32 2^k underflows to 0 long before)."""
+    tiny = x < FLOAT(-708.0)
+    if tiny:
+        x = FLOAT(0.0)
+    k, r = _reduced(x)
+    q = _expm1_reduced(r)
+    p = FLOAT(1.0)
+    # 2^-128 in three steps of 2^-64: in float32 2^-128 is subnormal, and a vector multiply
+    # by it (done for every lane, then selected) would take the slow subnormal path.
+    for bit in (512, 256, 64, 64, 64, 32, 16, 8, 4, 2, 1):
+        if k <= FLOAT(-bit):
+            p = p * FLOAT(2.0**-bit)
+            k = k + FLOAT(bit)
+    e = p + p * q
+    return FLOAT(0.0) if tiny else e
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -405,14 +493,12 @@ def _affine_jac_b(ans, W, x, b):
 
 
 def _affine_c(W, x, b, out):
-    # x is (B, d). Products by BLAS, as the numpy engine computes them: a dot product is a
-    # reduction, which a compiled loop vectorises only if allowed to reorder its sums
-    # (fastmath, which would break the agreement with the numpy engine). Below 512 entries
-    # the call to BLAS costs more than a plain loop.
-    if W.size < 512:
+    # x is (B, d). One example: W x by the loop below, whose sums the compiler may reorder
+    # into vector lanes (as BLAS reorders them: the engines agree to rounding either way);
+    # below 512 entries or with one row a call to BLAS costs more than it saves. A batch:
+    # x W^T by BLAS, as the numpy engine computes it.
+    if W.size < 512 or x.shape[0] == 1:
         _affine_rows_c(W, x, out)
-    elif x.shape[0] == 1:
-        np.dot(W, x[0], out[0])
     else:
         np.dot(x, W.T, out)
     for r in range(x.shape[0]):
@@ -420,14 +506,15 @@ def _affine_c(W, x, b, out):
             out[r, i] += b[i]
 
 
+@reorders_sums
 def _affine_rows_c(W, x, out):
-    # out = x W^T for a small W: four rows of W at a time, each dot product one sum in
-    # order of j (four independent sums keep the adder busy without reordering any).
+    # out = x W^T: four rows of W at a time, so that each entry of x is read once for four
+    # sums, which stay independent of each other.
     m, d = W.shape
     top = m - m % 4
     for r in range(x.shape[0]):
         for i in range(0, top, 4):
-            s0 = s1 = s2 = s3 = 0.0
+            s0 = s1 = s2 = s3 = FLOAT(0.0)
             for j in range(d):
                 c = x[r, j]
                 s0 += W[i, j] * c
@@ -436,7 +523,7 @@ def _affine_rows_c(W, x, out):
                 s3 += W[i + 3, j] * c
             out[r, i], out[r, i + 1], out[r, i + 2], out[r, i + 3] = s0, s1, s2, s3
         for i in range(top, m):
-            s = 0.0
+            s = FLOAT(0.0)
             for j in range(d):
                 s += W[i, j] * x[r, j]
             out[r, i] = s
@@ -455,7 +542,7 @@ def _affine_add_W_c(target, scale, g, ans, W, x, b):
 
 def _affine_vjp_W_c(g, ans, W, x, b, out):
     out[:] = 0.0
-    _affine_add_W_c(out, 1.0, g, ans, W, x, b)
+    _affine_add_W_c(out, FLOAT(1.0), g, ans, W, x, b)
 
 
 def _affine_vjp_x_c(g, ans, W, x, b, out):
@@ -471,7 +558,7 @@ def _affine_vjp_x_c(g, ans, W, x, b, out):
 
 def _affine_add_b_c(target, scale, g, ans, W, x, b):
     for i in range(target.size):
-        s = 0.0
+        s = FLOAT(0.0)
         for r in range(g.shape[0]):
             s += g[r, i]
         target[i] += scale * s
@@ -479,7 +566,7 @@ def _affine_add_b_c(target, scale, g, ans, W, x, b):
 
 def _affine_vjp_b_c(g, ans, W, x, b, out):
     out[:] = 0.0
-    _affine_add_b_c(out, 1.0, g, ans, W, x, b)
+    _affine_add_b_c(out, FLOAT(1.0), g, ans, W, x, b)
 
 
 affine = LocalFunction(

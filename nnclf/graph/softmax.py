@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from nnclf.errors import GraphError
-from nnclf.graph.functions import Compiled, LocalFunction
+from nnclf.graph.functions import FLOAT, Compiled, LocalFunction, exp_nonpositive
 
 __all__ = ["log_softmax", "neg_pick"]
 
@@ -63,27 +63,29 @@ def _log_softmax_check(l):
 
 
 def _log_softmax_c(l, out):
-    # l is (B, K): row by row, shifted by the row maximum as in _log_softmax.
+    # l is (B, K): row by row, shifted by the row maximum as in _log_softmax. The exps go
+    # through out first, so that their loop has no sum in it and is vectorised.
     for r in range(l.shape[0]):
         top = l[r, 0]
         for k in range(1, l.shape[1]):
             top = max(top, l[r, k])
-        s = 0.0
         for k in range(l.shape[1]):
-            out[r, k] = l[r, k] - top
-            s += math.exp(out[r, k])
+            out[r, k] = exp_nonpositive(l[r, k] - top)
+        s = FLOAT(0.0)
+        for k in range(l.shape[1]):
+            s += out[r, k]
         lse = math.log(s)
         for k in range(l.shape[1]):
-            out[r, k] -= lse
+            out[r, k] = (l[r, k] - top) - lse
 
 
 def _log_softmax_vjp_c(g, q, l, out):
     for r in range(g.shape[0]):
-        s = 0.0
+        s = FLOAT(0.0)
         for k in range(g.shape[1]):
             s += g[r, k]
         for k in range(g.shape[1]):
-            out[r, k] = g[r, k] - math.exp(q[r, k]) * s
+            out[r, k] = g[r, k] - exp_nonpositive(q[r, k]) * s
 
 
 log_softmax = LocalFunction(
@@ -145,16 +147,16 @@ def _neg_pick_check(q, y):
 
 def _neg_pick_c(q, y, out):
     # q is (B, K), y (B,), out (1,): the mean of -q[r, y_r].
-    s = 0.0
+    s = FLOAT(0.0)
     for r in range(y.size):
         s += q[r, y[r]]
-    out[0] = -(s / y.size)
+    out[0] = -(s / FLOAT(y.size))
 
 
 def _neg_pick_vjp_q_c(g, ans, q, y, out):
     out[:] = 0.0
     for r in range(y.size):
-        out[r, y[r]] = -g[0] / y.size
+        out[r, y[r]] = -g[0] / FLOAT(y.size)
 
 
 neg_pick = LocalFunction(

@@ -17,6 +17,13 @@ by vertex numbers only (``u7`` holds u^7, ``p7`` p^7, ``f7`` is f^7, ``v9_4_0`` 
 f^9 in its argument 0, here vertex 4; ``s4_1`` the rule's second state array of parameter
 vertex 4, ``avg4`` its average), so no user text is ever compiled.
 
+The step computes in the graph's dtype: eta^t, the rates and the hyperparameters are given
+to it in that dtype, and every kernel is jitted with its constants in it
+(:data:`~nnclf.graph.functions.FLOAT`), so that a float32 step never widens to float64 (which
+would halve how many entries one vector instruction holds); only the loss sum and Adam's
+count are kept in float64. Kernels and step use numba's ``error_model="numpy"``, under which
+a loop with a division can be vectorised.
+
 Caching: the generated module is written to :func:`cache_dir` under a name made from a hash
 of its source and of every kernel's source, and its step function is jitted with numba's
 ``cache=True``; a second process with the same network loads the machine code from there
@@ -43,6 +50,7 @@ import numpy as np
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
 from nnclf.graph.executor import backward_steps, into_order
+from nnclf.graph.functions import FLOAT
 from nnclf.training.updates import (
     AVERAGE,
     CLIP_SCALE,
@@ -89,19 +97,33 @@ def cache_dir() -> Path:
     return Path(base) / "nnclf" / "numba"
 
 
-def jit_kernel(fn):
-    """``fn`` jitted by numba (once), with the plain functions it calls jitted too."""
-    if fn not in _JITTED:
+def jit_kernel(fn, dtype=np.float64):
+    """``fn`` jitted by numba (once per dtype), with the plain functions it calls jitted too,
+    and ``FLOAT`` (:data:`~nnclf.graph.functions.FLOAT`, the type of the kernels' constants)
+    bound to ``dtype``'s scalar type, so that a float32 step computes in float32.
+
+    Every kernel takes numpy's error model: a division by zero gives inf or nan, as in
+    numpy, instead of the check for Python's ZeroDivisionError, which keeps a loop with a
+    division from being vectorised. A kernel marked by
+    :func:`~nnclf.graph.functions.reorders_sums` may have its sums reordered."""
+    scalar = np.dtype(dtype).type
+    if (fn, scalar) not in _JITTED:
         import numba
 
         env = dict(fn.__globals__)
+        env["FLOAT"] = scalar
         for name in fn.__code__.co_names:
             helper = env.get(name)
             if isinstance(helper, types.FunctionType) and helper is not fn:
-                env[name] = jit_kernel(helper)
+                env[name] = jit_kernel(helper, scalar)
         clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
-        _JITTED[fn] = numba.njit(clone, inline="always")
-    return _JITTED[fn]
+        if getattr(fn, "reorders_sums", False):
+            # A flag of its own instructions: it stays with them when LLVM inlines the call.
+            flags = {"fastmath": {"reassoc"}}
+        else:
+            flags = {"inline": "always"}
+        _JITTED[fn, scalar] = numba.njit(clone, error_model="numpy", **flags)
+    return _JITTED[fn, scalar]
 
 
 # ------------------------------------------------------------------ update kernels
@@ -133,7 +155,7 @@ def _axpy(target, a, x):
 
 
 def _add_into(target, x):
-    _axpy(target, 1.0, x)
+    _axpy(target, FLOAT(1.0), x)
 
 
 # ------------------------------------------------------------------ generating the step
@@ -197,10 +219,11 @@ class Update:
 class _Source:
     """Lines of the generated step function and the kernels they call, by generated name."""
 
-    def __init__(self):
+    def __init__(self, dtype=np.float64):
         self.lines: list[str] = []
         self.kernels: dict[str, object] = {}
         self.fused = False
+        self.dtype = np.dtype(dtype)
 
     def emit(self, line: str, depth: int = 2) -> None:
         self.lines.append("    " * depth + line)
@@ -221,7 +244,7 @@ def _generate(
     """The source of ``run``; ``p_slots`` maps a vertex number to its slot in ``P``;
     ``standardized``: the first data leaf is read through ``D[len(data)]`` (an index array)
     and standardised with ``D[len(data) + 1]`` (mean) and ``D[len(data) + 2]`` (scale)."""
-    src = _Source()
+    src = _Source(graph.dtype)
     n = graph.n
     number = {v.name: v.index for v in graph.vertices}
     param_ids = [number[name] for name in params]
@@ -344,6 +367,8 @@ def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bo
         src.emit(
             f"K[0] += 1.0\n        {', '.join(rule.counted)} = {rule.name}_scalars(K[0], {hyper})"
         )
+        for name in rule.counted:  # computed in float64, used in the graph's dtype
+            src.emit(f"{name} = FLOAT({name})")
     for i in param_ids:
         args = [f"u{i}", f"p{i}", *(f"s{i}_{k}" for k in range(len(rule.slots))), "eta"]
         src.call(rule.name, rule.compiled, ", ".join([*args, *rule.hyper, *rule.counted]))
@@ -352,8 +377,12 @@ def _update(src: _Source, param_ids: list[int], update: Update, decayed: list[bo
 def _fingerprint(src: _Source) -> str:
     """A hash of the step's source, of every kernel's source and of the versions."""
     # The module name too: a generated module imports its kernels from here by that name.
-    h = hashlib.sha256(f"nnclf {__version__} {__name__} numba {numba_version()}\n".encode())
+    h = hashlib.sha256(
+        f"nnclf {__version__} {__name__} numba {numba_version()} {src.dtype}\n".encode()
+    )
     h.update("\n".join(src.lines).encode())
+    # How kernels and step are jitted (numba's flags) is part of the machine code too.
+    h.update(inspect.getsource(jit_kernel).encode() + inspect.getsource(_load).encode())
     seen = set()
     for name in sorted(src.kernels):
         todo = [src.kernels[name]]
@@ -375,10 +404,12 @@ def _load(src: _Source, key: str):
     """The jitted ``run`` of ``src``: from this process, from the disk cache, or compiled."""
     if key in _MODULES:
         return _MODULES[key].run
-    _KERNELS[key] = {name: jit_kernel(fn) for name, fn in src.kernels.items()}
+    _KERNELS[key] = {name: jit_kernel(fn, src.dtype) for name, fn in src.kernels.items()}
+    _KERNELS[key]["FLOAT"] = np.dtype(src.dtype).type
     header = (
         "import math\nfrom numba import njit\nfrom nnclf.training.compiled import kernels_for\n"
-        f"globals().update(kernels_for({key!r}))\n\n\n@njit(cache=True)\n"
+        f"globals().update(kernels_for({key!r}))\n\n\n"
+        '@njit(cache=True, error_model="numpy")\n'
     )
     text = header + "\n".join(src.lines) + "\n"
     folder = cache_dir()
@@ -457,7 +488,7 @@ class CompiledSteps:
         )
         self._average = tuple((average or params)[name] for name in names)
         self._count = count if count is not None else np.zeros(1)
-        self._hyper = update.hyper()
+        self._hyper = update.hyper().astype(graph.dtype)
         self._buffers: dict = {}
         self._run = None
         steps = backward_steps(graph, tuple(params))
@@ -519,7 +550,9 @@ class CompiledSteps:
                 tuple(np.take(a, np.zeros(B, int), axis=0) for a in data)
             )
         U, P, T = self._buffers[B]
-        rates = etas if rates is None else rates
+        # eta^t and the rates in the graph's dtype: a float32 step computes in float32.
+        etas = np.asarray(etas, dtype=self.graph.dtype)
+        rates = etas if rates is None else np.asarray(rates, dtype=self.graph.dtype)
         return self._run(
             U,
             P,

@@ -66,10 +66,10 @@ def one_blas_thread():
     """A context in which BLAS runs on one thread (a no-op without threadpoolctl, which
     scikit-learn installs).
 
-    The compiled step calls BLAS for its larger products, one example's product at a time;
-    on a machine busy with other work BLAS's threads then spend their time waiting on each
-    other (measured on 2 cores under load, d=784, m=1024: 909 steps/s with two threads,
-    6,513 with one)."""
+    The compiled step calls BLAS for a minibatch's larger products (one example's products
+    are its own loops); on a machine busy with other work BLAS's threads then spend their
+    time waiting on each other (measured on 2 cores under load, d=784, m=1024, when one
+    example's products were BLAS calls too: 909 steps/s with two threads, 6,513 with one)."""
     if not _BLAS:
         try:
             from threadpoolctl import ThreadpoolController

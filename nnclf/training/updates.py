@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnclf.graph.functions import FLOAT
+
 __all__ = [
     "UpdateRule",
     "Twice",
@@ -171,8 +173,8 @@ def _adam_np(theta, g, m, v, eta, beta1, beta2, epsilon, c1, c2):
 
 def _adam_c(theta, g, m, v, eta, beta1, beta2, epsilon, c1, c2):
     for i in range(theta.size):
-        m.flat[i] = m.flat[i] * beta1 + (1.0 - beta1) * g.flat[i]
-        v.flat[i] = v.flat[i] * beta2 + (1.0 - beta2) * g.flat[i] * g.flat[i]
+        m.flat[i] = m.flat[i] * beta1 + (FLOAT(1.0) - beta1) * g.flat[i]
+        v.flat[i] = v.flat[i] * beta2 + (FLOAT(1.0) - beta2) * g.flat[i] * g.flat[i]
         theta.flat[i] -= eta * (m.flat[i] / c1) / (math.sqrt(v.flat[i] / c2) + epsilon)
 
 
@@ -212,7 +214,7 @@ def _squares_np(g):
 
 
 def _squares_c(g):
-    s = 0.0
+    s = FLOAT(0.0)
     for i in range(g.size):
         s += g.flat[i] * g.flat[i]
     return s
@@ -227,6 +229,7 @@ def _scale_np(g, c):
 
 
 def _scale_c(g, c):
+    c = FLOAT(c)
     for i in range(g.size):
         g.flat[i] = g.flat[i] * c
 
