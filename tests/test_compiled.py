@@ -15,6 +15,20 @@ pytest.importorskip("numba")
 
 BUILT_IN = ("tanh", "sigmoid", "relu", "identity", "softplus")
 
+# Each kind of compiled step (a transfer function, an update rule, a dtype) costs a compile of
+# several seconds on a clean machine. Every kind is tested in the full run; the quick run
+# (-m "not slow") keeps a few kinds that between them reach every part of the generated step:
+# tanh with plain SGD and with momentum, clipping with momentum, Adam with clipping and l2,
+# averaging with Nesterov, float32. Another transfer function changes only its own kernel,
+# which each transfer's plain-SGD case covers; the update rules are tested with tanh.
+
+
+def cases(all_cases, quick):
+    """``all_cases`` as pytest params, those not in ``quick`` marked slow."""
+    return [
+        pytest.param(*case, marks=() if case in quick else pytest.mark.slow) for case in all_cases
+    ]
+
 
 _data = partial(random_problem, n=200, d=8)
 
@@ -41,10 +55,20 @@ def _assert_close(a, b, rtol):
         assert np.max(np.abs(a[name] - b[name])) <= rtol * scale, name
 
 
-@pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
-@pytest.mark.parametrize("batch_size", [1, 16])
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-@pytest.mark.parametrize("transfer", BUILT_IN)
+@pytest.mark.parametrize(
+    "transfer, momentum, batch_size, sampling",
+    cases(
+        [
+            (transfer, momentum, batch_size, sampling)
+            for transfer in BUILT_IN
+            for momentum in (0.0, 0.9)
+            for batch_size in (1, 16)
+            for sampling in ("uniform", "shuffle")
+            if transfer == "tanh" or (momentum, batch_size, sampling) == (0.0, 1, "uniform")
+        ],
+        quick={("tanh", 0.0, 1, "uniform"), ("tanh", 0.9, 16, "shuffle")},
+    ),
+)
 def test_engines_agree_after_1000_steps(transfer, momentum, batch_size, sampling):
     kw = dict(transfer=transfer, momentum=momentum, batch_size=batch_size, sampling=sampling)
     fast, slow = _train("numba", **kw), _train("numpy", **kw)
@@ -72,15 +96,21 @@ def test_engines_agree_when_the_compiled_affine_calls_blas(batch_size):
     _assert_close(*params, 1e-8)
 
 
+L2_CLIP_NESTEROV = [
+    dict(l2=1e-3),
+    dict(clip_norm=0.5),
+    dict(momentum=0.8, nesterov=True, l2=1e-4),
+    dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),
+    dict(schedule={"name": "cosine", "eta0": 0.1, "total_steps": 800, "warmup": 50}),
+    dict(schedule={"name": "step", "eta0": 0.1, "factor": 0.5, "every": 300}),
+]
+
+
 @pytest.mark.parametrize(
     "extra",
     [
-        dict(l2=1e-3),
-        dict(clip_norm=0.5),
-        dict(momentum=0.8, nesterov=True, l2=1e-4),
-        dict(clip_norm=0.3, momentum=0.5, batch_size=7, sampling="shuffle"),
-        dict(schedule={"name": "cosine", "eta0": 0.1, "total_steps": 800, "warmup": 50}),
-        dict(schedule={"name": "step", "eta0": 0.1, "factor": 0.5, "every": 300}),
+        pytest.param(extra, marks=() if i >= 3 else pytest.mark.slow, id=f"extra{i}")
+        for i, extra in enumerate(L2_CLIP_NESTEROV)
     ],
 )
 def test_engines_agree_with_l2_clipping_nesterov_and_schedules(extra):
@@ -127,8 +157,11 @@ def _train32(engine, transfer, **settings):
 
 @pytest.mark.parametrize(
     "transfer, momentum",
-    [("tanh", {}), ("sigmoid", {}), ("relu", {"momentum": 0.9}), ("identity", {"momentum": 0.9})]
-    + [("softplus", {"momentum": 0.9, "nesterov": True})],
+    [
+        pytest.param("tanh", {}, id="tanh"),
+        pytest.param("softplus", {"momentum": 0.9, "nesterov": True}, id="softplus-nesterov"),
+        pytest.param("relu", {"momentum": 0.9}, id="relu-momentum", marks=pytest.mark.slow),
+    ],
 )
 def test_float32_engines_agree_to_single_precision(transfer, momentum):
     # The documented bound (nnclf.config.settings.ModelConfig): 1e-5 of the parameters'
@@ -141,17 +174,28 @@ def test_float32_engines_agree_to_single_precision(transfer, momentum):
     _assert_close(fast, slow, 1e-5)
 
 
-@pytest.mark.parametrize("sampling", ["uniform", "shuffle"])
-@pytest.mark.parametrize("batch_size", [1, 16])
+ADAPTIVE = [
+    dict(optimizer="adagrad"),
+    dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}, clip_norm=0.3, l2=1e-3),
+    dict(average=True),
+    dict(average=400, momentum=0.9, nesterov=True),
+    dict(average=50, optimizer="adam"),
+]
+
+
 @pytest.mark.parametrize(
-    "extra",
+    "extra, batch_size, sampling",
     [
-        dict(optimizer="adagrad"),
-        dict(optimizer={"name": "adam", "beta1": 0.8, "beta2": 0.99}),
-        dict(optimizer="adam", clip_norm=0.3, l2=1e-3),
-        dict(average=True),
-        dict(average=400, momentum=0.9, nesterov=True),
-        dict(average=50, optimizer="adam"),
+        pytest.param(
+            extra,
+            batch_size,
+            sampling,
+            id=f"extra{i}-{batch_size}-{sampling}",
+            marks=() if (i, batch_size) in ((1, 16), (3, 1)) else pytest.mark.slow,
+        )
+        for i, extra in enumerate(ADAPTIVE)
+        for batch_size in (1, 16)
+        for sampling in ("uniform", "shuffle")
     ],
 )
 def test_engines_agree_with_adaptive_optimizers_and_averaging(extra, batch_size, sampling):
@@ -167,6 +211,7 @@ def test_engines_agree_with_adaptive_optimizers_and_averaging(extra, batch_size,
         _assert_close(fast.average.iterate, slow.average.iterate, 1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transfer", BUILT_IN)
 def test_float32_engines_agree_with_adam_and_averaging(transfer):
     params = []
@@ -185,6 +230,7 @@ def test_float32_engines_agree_with_adam_and_averaging(transfer):
     _assert_close(*params, 1e-5)
 
 
+@pytest.mark.slow  # it compiles afresh every time
 def test_a_float32_step_computes_in_float32():
     # Read from the step's LLVM IR, compiled afresh (numba cannot inspect cached code): a
     # float64 constant, eta or state would show as conversions (fpext) and double arithmetic
