@@ -1,4 +1,5 @@
-"""The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot, sweep.
+"""The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot,
+explain, sweep.
 
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
@@ -249,6 +250,14 @@ def cmd_plot(args) -> int:
     plotter = sweep if (Path(args.run_dir) / sweep.SWEEP_CSV).is_file() else report
     for path in plotter.plot(args.run_dir):
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from nnclf.runs.explain import explain
+
+    path = explain(args.target, example=args.example, out=args.out, force=args.force)
+    _say(f"nnclf: wrote {path} (open it in a browser; it needs no network)")
     return EXIT_OK
 
 
@@ -513,6 +522,36 @@ COMMANDS = {
         "Write learning_curves.png and confusion_matrix.png into RUN_DIR. Needs matplotlib: "
         'pip install "nnclf[plot]".',
         [_arg("run_dir", metavar="RUN_DIR")],
+    ),
+    "explain": (
+        cmd_explain,
+        "an interactive page of the network's graph on one example",
+        "Write one self-contained HTML page (no network access when opened) of the notes' "
+        "computational graph on training example I: the forward and backward passes step by "
+        "step, each edge's Jacobian J^{j->i}, each vertex's paths to the output and their sum "
+        "p^j, and one SGD step. A config shows its initial parameters, a run directory its "
+        "trained ones.",
+        [
+            _arg("target", metavar="CONFIG_OR_RUN", help="a YAML config or a run directory"),
+            _arg(
+                "--example",
+                type=int,
+                default=0,
+                metavar="I",
+                help="the training example shown, 0-based (default 0)",
+            ),
+            _arg(
+                "--out",
+                metavar="FILE",
+                help="the page to write (default: RUN/explain.html for a run, explain.html "
+                "here for a config)",
+            ),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete",
+            ),
+        ],
     ),
     "sweep": (
         cmd_sweep,

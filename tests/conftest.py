@@ -88,3 +88,42 @@ def iris():
 
     X, y = load_iris(return_X_y=True)
     return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def open_page():
+    """``open_page(path)`` -> (page, report): the HTML file ``path`` opened from disk in one
+    headless Chromium per test module (Playwright driving the system's ``chromium``; skipped
+    without either). ``report["requests"]`` lists every request that was not for a file,
+    ``report["errors"]`` every console error and uncaught exception."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the browser extra")
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("needs Chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+
+        def opened(path):
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            report = {"requests": [], "errors": []}
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith("file:") else report["requests"].append(r.url),
+            )
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_() if route.request.url.startswith("file:") else route.abort()
+                ),
+            )
+            page.on(
+                "console", lambda m: report["errors"].append(m.text) if m.type == "error" else None
+            )
+            page.on("pageerror", lambda e: report["errors"].append(str(e)))
+            page.goto(Path(path).resolve().as_uri())
+            return page, report
+
+        yield opened
+        browser.close()

@@ -11,6 +11,7 @@ Everything of the notes' sections 1 to 3 lives here, and nothing of data, traini
 - :mod:`~nnclf.graph.executor`   the same passes planned once and run many times
 - :mod:`~nnclf.graph.gradcheck`  backpropagation against central finite differences
 - :mod:`~nnclf.graph.network`    the network z = Wx + b, h = g(z), l = Vh + gamma, q, o
+- :mod:`~nnclf.graph.explain`    a graph on one example as an interactive HTML page
 
 Imports go only to :mod:`nnclf.base` and :mod:`nnclf.errors`. The package's face holds the
 vocabulary a reader of the notes builds graphs with, each name from the module that defines it::

@@ -602,8 +602,24 @@ class Graph:
             u^j instead, as :meth:`backward`'s p^j is. Zeros when P(j, k) is empty.
         """
         start, end = self._path_ends(j, k, "path_sum")
-        self._check_values(values, "path_sum", scalar_output=end is self.output)
-        paths = self._checked_paths(start, end, limit, "path_sum")
+        total = np.zeros((np.size(values[end.name]), np.size(values[start.name])))
+        for _, product in self._path_products(values, start, end, limit, "path_sum"):
+            total += product
+        if end is self.output:
+            return total.reshape(np.shape(values[start.name]))
+        return total
+
+    def path_products(
+        self, values: Mapping, j, k=None, limit: int = PATH_LIMIT
+    ) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """The terms of :meth:`path_sum`: for each path p in P(j, k) (in :meth:`paths`'
+        order), the pair (p, D^{last} ... D^{first}), a (d_k, d_j) matrix."""
+        start, end = self._path_ends(j, k, "path_products")
+        return self._path_products(values, start, end, limit, "path_products")
+
+    def _path_products(self, values: Mapping, start: Vertex, end: Vertex, limit: int, caller):
+        self._check_values(values, caller, scalar_output=end is self.output)
+        paths = self._checked_paths(start, end, limit, caller)
         on_paths = {e for path in paths for e in path}
         D = {}
         for v in self._ops:
@@ -611,15 +627,33 @@ class Graph:
             if wanted:
                 for q, J in self._edge_jacobians(v, values, wanted).items():
                     D[(q.index, v.index)] = J
-        total = np.zeros((np.size(values[end.name]), np.size(values[start.name])))
+        out = []
         for path in paths:
             product = D[path[0]]
             for edge in path[1:]:
                 product = D[edge] @ product
-            total += product
-        if end is self.output:
-            return total.reshape(np.shape(values[start.name]))
-        return total
+            out.append((path, product))
+        return out
+
+    def edge_jacobian(self, values: Mapping, j, i) -> np.ndarray:
+        """D^{j->i} = J^{j->i}(A^i), the (d_i, d_j) Jacobian of edge (j, i) at ``values`` (the
+        dict :meth:`forward` returned); a parent used at several argument positions gets the
+        sum of their Jacobians. An argument that is not differentiable (a class index) is a
+        GraphError."""
+        child = self._non_leaf(i, "edge_jacobian", "i")
+        parent = self.vertex_of(j, "edge_jacobian")
+        if parent not in child.parents:
+            raise GraphError(
+                f"edge_jacobian: ({parent.index}, {child.index}) is not an edge; the edges are "
+                f"{self.edges}"
+            )
+        if not any(child.fn.differentiable[k] for k, q in enumerate(child.parents) if q is parent):
+            raise GraphError(
+                f"edge_jacobian: {self._named(parent)} is not a differentiable argument of "
+                f"{self._named(child)}"
+            )
+        self._check_values(values, "edge_jacobian", scalar_output=False)
+        return self._edge_jacobians(child, values, {parent})[parent]
 
     # ------------------------------------------------------------------ display
 
@@ -659,6 +693,17 @@ class Graph:
                 ]
             )
         return format_table(rows)
+
+    def explain(self, values: Mapping, path, **options):
+        """Write a self-contained interactive HTML page of this graph at ``values`` (the dict
+        :meth:`forward` returned) to ``path``: the forward and backward passes step by step,
+        each edge's Jacobian, each vertex's paths and their sum, and, given ``params`` (leaf
+        names) and ``eta``, one SGD step. Options: see :func:`nnclf.graph.explain.describe`.
+        Returns the path written."""
+        from nnclf.graph.explain import write_page
+
+        self._check_values(values, "explain")
+        return write_page(self, values, path, **options)
 
     def __repr__(self) -> str:
         return f"<Graph n={self.n} l={self.l}: {self._names()}>"
