@@ -1,5 +1,5 @@
 """The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot,
-explain, sweep.
+explain, report, sweep.
 
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
@@ -257,6 +257,19 @@ def cmd_explain(args) -> int:
     from nnclf.runs.explain import explain
 
     path = explain(args.target, example=args.example, out=args.out, force=args.force)
+    _say(f"nnclf: wrote {path} (open it in a browser; it needs no network)")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from nnclf.sweeps.page import is_sweep_dir, sweep_page
+
+    if is_sweep_dir(args.run_dir):
+        path = sweep_page(args.run_dir, out=args.out, force=args.force)
+    else:
+        from nnclf.runs.page import run_page
+
+        path = run_page(args.run_dir, out=args.out, force=args.force)
     _say(f"nnclf: wrote {path} (open it in a browser; it needs no network)")
     return EXIT_OK
 
@@ -545,6 +558,27 @@ COMMANDS = {
                 metavar="FILE",
                 help="the page to write (default: RUN/explain.html for a run, explain.html "
                 "here for a config)",
+            ),
+            _arg(
+                "--force",
+                action="store_true",
+                help="replace an existing --out file once the new one is complete",
+            ),
+        ],
+    ),
+    "report": (
+        cmd_report,
+        "a self-contained HTML page of a run or a sweep",
+        "Write one self-contained HTML page of a run (learning curves, confusion matrix, "
+        "per-class scores, model card, data preparation, training settings) or of a sweep "
+        "directory (its trials' table, sortable by any column, and the metric against each "
+        "swept value).",
+        [
+            _arg("run_dir", metavar="RUN_OR_SWEEP_DIR"),
+            _arg(
+                "--out",
+                metavar="FILE",
+                help="the page to write (default: report.html inside the run or sweep directory)",
             ),
             _arg(
                 "--force",

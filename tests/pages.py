@@ -1,4 +1,4 @@
-"""Helpers of the browser tests (tests/test_explain.py, tests/test_report.py)."""
+"""Helpers of the browser tests (tests/test_explain.py, tests/test_report_page.py)."""
 
 from __future__ import annotations
 

@@ -9,4 +9,5 @@ Contract
 - :mod:`~nnclf.runs.report`    what the commands print and write
 - :mod:`~nnclf.runs.card`      ``nnclf info``: the model card of a run or a model file
 - :mod:`~nnclf.runs.explain`   ``nnclf explain``: a config's or a run's network on one example, as a page
+- :mod:`~nnclf.runs.page`      ``nnclf report`` of a run: one self-contained HTML page of its files
 """
