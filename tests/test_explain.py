@@ -277,3 +277,18 @@ def test_edge_jacobian_and_path_products_of_the_graph():
     np.testing.assert_array_equal(net.graph.edge_jacobian(values, "x", "z"), values["W"])
     with pytest.raises(GraphError, match="not a differentiable argument"):
         net.graph.edge_jacobian(values, "y", "o")
+
+
+def test_a_run_whose_data_changed_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = (CONFIGS.parent / "data" / "iris.csv").read_text().splitlines()
+    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "c.yaml").write_text(
+        "data: {source: iris.csv, target: species}\nmodel: {hidden_units: 3}\ntrain: {epochs: 1}\n"
+    )
+    assert main(["train", "c.yaml", "--quiet", "--out", "run"]) == 0
+    (tmp_path / "iris.csv").write_text("\n".join(rows[:-1]) + "\n")
+    assert main(["explain", "run"]) == 2
+    err = capsys.readouterr().err
+    assert "has changed since the run was trained (150 rows then, 149 now)" in err
+    assert not (tmp_path / "run" / "explain.html").exists()
