@@ -231,8 +231,7 @@ def describe(
     params = [graph.vertex_of(name, "explain").name for name in params]
     if params and eta is None:
         raise GraphError("explain: give eta, the step size of the SGD step on params")
-    real = [v.name for v in graph.vertices if not v.is_leaf or v.name in graph.real_leaves]
-    p = graph.backward(values, wrt=real)
+    p = graph.backward(values, wrt=[v.name for v in graph.vertices if v not in _indices(graph)])
     out = {
         "title": title,
         "notes": dict(notes or {}),
@@ -247,6 +246,18 @@ def describe(
     if params:
         out["sgd"] = _sgd(graph, values, p, params, eta, t)
     return out
+
+
+def _indices(graph) -> set:
+    """The leaves used only as arguments that are not differentiable (a class index y):
+    they have no p^j."""
+    real = set(graph.real_leaves)
+    return {
+        q
+        for v in graph.vertices[graph.l :]
+        for k, q in enumerate(v.parents)
+        if q.is_leaf and not v.fn.differentiable[k] and q.name not in real
+    }
 
 
 def _docs_url() -> str | None:
