@@ -14,14 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnclf.runs.page import page_path, write_report
-from nnclf.sweeps.sweep import SWEEP_CSV, _columns, load
+from nnclf.sweeps.sweep import SWEEP_CSV, TRIALS, _columns, load
 
 __all__ = ["is_sweep_dir", "sweep_data", "sweep_page"]
 
 
 def is_sweep_dir(path) -> bool:
-    """Whether ``path`` is a sweep directory (it holds a sweep.csv)."""
-    return (Path(path) / SWEEP_CSV).is_file()
+    """Whether ``path`` is a sweep directory (it holds trials.json or a sweep.csv)."""
+    return any((Path(path) / name).is_file() for name in (TRIALS, SWEEP_CSV))
 
 
 def sweep_data(sweep_dir: Path) -> dict:
