@@ -42,6 +42,12 @@ def store(tmp_path_factory):
     return uri
 
 
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path, monkeypatch):
+    """MLflow's fluent API keeps artifacts in ./mlruns: never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def config(tmp_path, store, experiment, *sets, text=IRIS):
     path = tmp_path / f"{experiment}.yaml"
     path.write_text(text)
@@ -83,6 +89,11 @@ def test_a_run_logs_its_config_metrics_tags_and_files(tmp_path, store):
         logged_values = [(m.step, m.value) for m in client.get_metric_history(info.run_id, name)]
         assert sorted(logged_values) == [(int(r["step"]), float(r[name])) for r in rows]
     files = {a.path for a in client.list_artifacts(info.run_id)}
+    store_folder = Path(store.removeprefix("sqlite:///")).parent
+    assert (
+        Path(client.get_experiment(info.experiment_id).artifact_location.removeprefix("file://"))
+        == store_folder / "mlruns"
+    )  # beside the store, not where nnclf was started
     assert {"config.yaml", "metrics.json", "history.csv", "model.npz"} <= files
     if __import__("importlib").util.find_spec("onnx") is not None:
         assert "model.onnx" in files

@@ -3,7 +3,8 @@
 Contract
 --------
 :func:`connect` imports MLflow, reaches the tracking store and gets (or creates) the
-experiment, failing in seconds rather than minutes (no retries, a 5-second timeout, unless
+experiment (a new one beside a SQLite store's file keeps its artifacts in mlruns/ next to
+that file), failing in seconds rather than minutes (no retries, a 5-second timeout, unless
 ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``MLFLOW_HTTP_REQUEST_TIMEOUT`` say otherwise): without
 the extra, or with a store that cannot be reached, one :class:`~nnclf.errors.ConfigError`.
 :class:`MlflowRun` is one run: created (a child when given its parent's id: the tag
@@ -80,7 +81,7 @@ def connect(uri, experiment: str | None, experiment_id: str | None = None):
                 return client, client.get_experiment(experiment_id).experiment_id
             found = client.get_experiment_by_name(experiment)
             if found is None:
-                return client, client.create_experiment(experiment)
+                return client, client.create_experiment(experiment, _artifacts(where))
     except ImportError as e:  # sqlalchemy or alembic, which a database store needs
         raise _missing(e) from None
     except Exception as e:  # the store's own errors: a server down, a path, a bad URI
@@ -96,6 +97,14 @@ def connect(uri, experiment: str | None, experiment_id: str | None = None):
             name="track.experiment",
         )
     return client, found.experiment_id
+
+
+def _artifacts(uri: str) -> str | None:
+    """Where a new experiment keeps its files: beside a SQLite store's file (mlruns/), not
+    in whatever directory nnclf happens to be started from; else the store's default."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return (Path(uri[len("sqlite:///") :]).parent.resolve() / "mlruns").as_uri()
 
 
 class MlflowRun:
