@@ -143,6 +143,15 @@ def test_an_unreachable_server_is_one_line_before_anything_is_written(tmp_path, 
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # put back as it was
 
 
+def test_a_sweep_with_an_unreachable_server_makes_no_sweep_directory(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text(IRIS + "track: {mlflow: 'http://127.0.0.1:1'}\n")
+    (tmp_path / "sweep.yaml").write_text("base: base.yaml\ngrid: {seed: [0, 1]}\n")
+    code = main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "s").exists()
+    assert err.startswith("nnclf: error: track.mlflow: cannot reach") and err.count("\n") == 1
+
+
 def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path, store, capsys):
     (tmp_path / "base.yaml").write_text(IRIS + f"track: {{mlflow: '{store}'}}\n")
     (tmp_path / "sweep.yaml").write_text(

@@ -239,6 +239,7 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
     sweep_dir = _new_sweep_dir(sweep_file, out)
     if scheduler is not None:
         _connect(scheduler).close()
+    SweepTracker.check(sweep.base_config or {}, _experiment(sweep, sweep_dir))
     if sweep.base is None:
         sweep.base = str((sweep_dir / BASE).resolve())  # the command works from anywhere
     held = rundir.claim(str(sweep_dir), explicit=True, force=False, command="sweep")
@@ -259,6 +260,13 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
         raise
     finally:
         held.release()
+
+
+def _experiment(sweep: Sweep, sweep_dir: Path) -> str:
+    """The MLflow experiment of a sweep whose base config names none: the base file's name
+    (the sweep directory's, for a base written inside the sweep file)."""
+    named = sweep.base is not None and Path(sweep.base).resolve() != (sweep_dir / BASE).resolve()
+    return Path(sweep.base).stem if named else sweep_dir.name
 
 
 def _new_sweep_dir(sweep_file, out: str | None) -> Path:
@@ -612,7 +620,7 @@ def run_sweep(
     lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
     try:
         parent = SweepTracker.connect(
-            sweep.base_config or {}, sweep_dir, Path(sweep.base).stem, notify
+            sweep.base_config or {}, sweep_dir, _experiment(sweep, sweep_dir), notify
         )
         if parent is None:
             return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)

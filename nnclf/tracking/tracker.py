@@ -218,6 +218,15 @@ class SweepTracker:
         self.track, self.run, self.experiment_id, self.uri = track, run, experiment_id, uri
         self.notify = notify
 
+    @staticmethod
+    def check(base_config: dict, experiment: str) -> None:
+        """Before a sweep directory is made: the extras are there and the store answers."""
+        track = TrackConfig(**(base_config.get("track") or {}))
+        if track.tensorboard is not False:
+            tensorboard.check_installed()
+        if track.mlflow not in (None, False):
+            mlflowrun.connect(track.mlflow, track.experiment or experiment)
+
     @classmethod
     def connect(cls, base_config: dict, sweep_dir: Path, experiment: str, notify=None):
         """The parent run, started (or continued, by the sweep directory's :data:`RECORD`);
