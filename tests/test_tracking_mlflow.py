@@ -128,6 +128,24 @@ def test_a_diverged_run_ends_failed_and_leaves_no_run_directory(tmp_path, store)
     assert failed.info.status == "FAILED" and not (tmp_path / "run").exists()
 
 
+def test_a_store_that_stops_answering_does_not_stop_the_run(tmp_path, store, monkeypatch):
+    from nnclf.tracking import mlflowrun
+
+    calls = []
+
+    def down(self, values, step):
+        calls.append(step)
+        raise ConnectionError("the server went away")
+
+    monkeypatch.setattr(mlflowrun.MlflowRun, "metrics", down)
+    notes = []
+    cfg = config(tmp_path, store, "down")
+    outcome = run.train(cfg, tmp_path / "run", quiet=True, notify=notes.append)
+    assert outcome.status == "finished" and (outcome.run_dir / "model.npz").is_file()
+    assert len(calls) == 1  # no more logging after the first failure
+    assert notes == ["MLflow: logging stopped (the server went away); training goes on"]
+
+
 def test_an_unreachable_server_is_one_line_before_anything_is_written(tmp_path, capsys):
     path = tmp_path / "iris.yaml"
     path.write_text(IRIS)

@@ -70,6 +70,15 @@ def test_a_resumed_run_goes_on_in_the_same_folder(tmp_path):
     check_against_history(outcome.run_dir / "tensorboard", outcome.run_dir)
 
 
+def test_runs_given_one_directory_each_have_a_folder_of_their_own(tmp_path):
+    path = tmp_path / "iris.yaml"
+    path.write_text(IRIS.replace("tensorboard: true", f"tensorboard: {tmp_path / 'tb'}"))
+    for name in ("a", "b"):
+        run.train(load_config(path), tmp_path / name, quiet=True)
+        check_against_history(tmp_path / "tb" / name, tmp_path / name)
+    assert not (tmp_path / "a" / "tensorboard").exists()
+
+
 def test_a_sweeps_trials_have_one_folder_each_under_one_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "base.yaml").write_text(IRIS.replace("tensorboard: true", "tensorboard: tb"))

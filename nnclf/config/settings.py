@@ -147,7 +147,8 @@ class TrackConfig:
     ``mlflow``: a tracking URI (``sqlite:///mlflow.db``, ``http://host:5000``), true for
     MLflow's default (``MLFLOW_TRACKING_URI``, else ./mlruns), false or null for none.
     ``experiment``: the MLflow experiment (null: the config file's name, without .yaml).
-    ``tensorboard``: true for RUN_DIR/tensorboard, a directory, or false. Tracking never
+    ``tensorboard``: true for RUN_DIR/tensorboard, a directory DIR (the run in DIR/RUN_NAME),
+    or false. Tracking never
     changes what is trained: a run's numbers are the same with or without it.
     """
 

@@ -7,7 +7,8 @@ config tracks nothing (nothing imported), and otherwise checks that the extras a
 installed and the MLflow store answers (a :class:`~nnclf.errors.ConfigError` line if not).
 :meth:`RunTracker.start` opens the MLflow run (named after the run directory; parameters:
 the resolved config as dotted keys; tags: nnclf's version and the data's fingerprint) and
-the TensorBoard folder (``track.tensorboard``: true is RUN_DIR/tensorboard), and records the
+the TensorBoard folder (``track.tensorboard``: true is RUN_DIR/tensorboard, a directory DIR
+is DIR/RUN_NAME, so that the runs logged there overlay in one view), and records the
 MLflow run's id in the run directory's :data:`RECORD`, so that ``nnclf train --resume``
 continues the same MLflow run. The trainer calls :meth:`RunTracker.evaluation` at every
 evaluation (metrics under history.csv's names at step t). :meth:`RunTracker.end` logs the
@@ -123,7 +124,9 @@ class RunTracker:
             atomic_write_text(where / RECORD, json.dumps({"mlflow_run_id": self.mlflow.run_id}))
         if self.track.tensorboard is not False:
             folder = self.parent.tensorboard or (
-                where / TENSORBOARD if self.track.tensorboard is True else self.track.tensorboard
+                where / TENSORBOARD
+                if self.track.tensorboard is True
+                else Path(self.track.tensorboard) / name
             )
             fresh = not Path(folder).is_dir()
             self.board = tensorboard.Board(Path(folder), config_text if fresh else None)
