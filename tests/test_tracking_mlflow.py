@@ -170,18 +170,22 @@ def test_a_sweep_with_an_unreachable_server_makes_no_sweep_directory(tmp_path, c
     assert err.startswith("nnclf: error: track.mlflow: cannot reach") and err.count("\n") == 1
 
 
-def test_a_sweep_is_one_parent_run_with_a_child_per_trial(tmp_path, store, capsys):
+def test_a_sweep_is_one_parent_run_with_a_child_per_trial_and_resumes_it(tmp_path, store, capsys):
     (tmp_path / "base.yaml").write_text(IRIS + f"track: {{mlflow: '{store}'}}\n")
     (tmp_path / "sweep.yaml").write_text(
         "base: base.yaml\ngrid:\n  train.schedule.eta0: [0.02, 0.1]\nmetric: val_log_loss\n"
     )
     argv = ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "s"), "--quiet"]
-    assert main([*argv, "--jobs", "1"]) == 0
+    assert main([*argv, "--jobs", "1", "--stop-after-trials", "1"]) == 130
+    (stopped,) = [r for r in runs_of(store, "base") if "mlflow.parentRunId" not in r.data.tags]
+    assert stopped.info.status == "KILLED"
+    assert main(["sweep", "--resume", str(tmp_path / "s"), "--jobs", "1", "--quiet"]) == 0
     found = runs_of(store, "base")
     parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
     (parent,) = parents
     assert parent.info.status == "FINISHED" and parent.info.run_name == "s"
+    assert parent.info.run_id == stopped.info.run_id  # the resumed sweep's run goes on
     assert sorted(r.info.run_name for r in children) == ["trial-0000", "trial-0001"]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert {r.info.status for r in children} == {"FINISHED"}

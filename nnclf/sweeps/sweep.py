@@ -56,7 +56,7 @@ import numpy as np
 from nnclf.base.outputs import SWEEP_HEADER, atomic_write, atomic_write_text
 from nnclf.base.rules import check_fields, shown
 from nnclf.base.tables import format_table
-from nnclf.config.load import OutputConfig, config_from_dict, dump_config
+from nnclf.config.load import OutputConfig, config_from_dict, dump_config, read_yaml
 from nnclf.data.fingerprints import data_changed
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
@@ -239,7 +239,7 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
     sweep_dir = _new_sweep_dir(sweep_file, out)
     if scheduler is not None:
         _connect(scheduler).close()
-    SweepTracker.check(sweep.base_config or {}, _experiment(sweep, sweep_dir))
+    SweepTracker.check(_base_config(sweep, sweep_dir), _experiment(sweep, sweep_dir))
     if sweep.base is None:
         sweep.base = str((sweep_dir / BASE).resolve())  # the command works from anywhere
     held = rundir.claim(str(sweep_dir), explicit=True, force=False, command="sweep")
@@ -260,6 +260,14 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
         raise
     finally:
         held.release()
+
+
+def _base_config(sweep: Sweep, sweep_dir: Path) -> dict:
+    """The base config as a dict: the sweep file's, else (a resumed sweep) base.yaml's."""
+    if sweep.base_config is not None:
+        return sweep.base_config
+    raw = read_yaml(sweep_dir / BASE) if (sweep_dir / BASE).is_file() else None
+    return raw if isinstance(raw, dict) else {}
 
 
 def _experiment(sweep: Sweep, sweep_dir: Path) -> str:
@@ -620,7 +628,7 @@ def run_sweep(
     lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
     try:
         parent = SweepTracker.connect(
-            sweep.base_config or {}, sweep_dir, _experiment(sweep, sweep_dir), notify
+            _base_config(sweep, sweep_dir), sweep_dir, _experiment(sweep, sweep_dir), notify
         )
         if parent is None:
             return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
