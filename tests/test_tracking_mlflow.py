@@ -22,7 +22,7 @@ from mlflow import MlflowClient  # noqa: E402
 
 from nnclf.cli import main  # noqa: E402
 from nnclf.config.load import load_config  # noqa: E402
-from nnclf.errors import DivergenceError  # noqa: E402
+from nnclf.errors import ConfigError, DivergenceError  # noqa: E402
 from nnclf.runs import run  # noqa: E402
 
 IRIS = """
@@ -144,6 +144,22 @@ def test_a_store_that_stops_answering_does_not_stop_the_run(tmp_path, store, mon
     assert outcome.status == "finished" and (outcome.run_dir / "model.npz").is_file()
     assert len(calls) == 1  # no more logging after the first failure
     assert notes == ["MLflow: logging stopped (the server went away); training goes on"]
+
+
+def test_a_run_the_store_refuses_to_start_leaves_nothing(tmp_path, store, monkeypatch):
+    from nnclf.tracking import mlflowrun
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(mlflowrun.MlflowRun, "start", refused)
+    with pytest.raises(ConfigError) as e:
+        run.train(config(tmp_path, store, "refused"), tmp_path / "run", quiet=True)
+    assert str(e.value) == (
+        "track.mlflow: cannot start an MLflow run (database is locked); check the tracking "
+        "store and try again (no run directory was changed)"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "refused.yaml"]
 
 
 def test_an_unreachable_server_is_one_line_before_anything_is_written(tmp_path, capsys):

@@ -37,6 +37,7 @@ from pathlib import Path
 from nnclf.base.outputs import atomic_write_text
 from nnclf.base.version import __version__
 from nnclf.config.settings import TrackConfig
+from nnclf.errors import ConfigError
 from nnclf.tracking import mlflowrun, tensorboard
 
 __all__ = ["RECORD", "TENSORBOARD", "Parent", "RunTracker", "SweepTracker", "flatten"]
@@ -112,15 +113,22 @@ class RunTracker:
         record = _read_record(where)
         if self._store is not None:
             client, experiment = self._store
-            self.mlflow = mlflowrun.MlflowRun.start(
-                client,
-                experiment,
-                name,
-                flatten(config),
-                {"nnclf.version": __version__, **tags},
-                record.get("mlflow_run_id"),
-                self.parent.mlflow_run,
-            )
+            try:
+                self.mlflow = mlflowrun.MlflowRun.start(
+                    client,
+                    experiment,
+                    name,
+                    flatten(config),
+                    {"nnclf.version": __version__, **tags},
+                    record.get("mlflow_run_id"),
+                    self.parent.mlflow_run,
+                )
+            except Exception as e:  # the store's own errors, between connecting and now
+                raise ConfigError(
+                    f": cannot start an MLflow run ({mlflowrun.reason(e)}); check the "
+                    "tracking store and try again (no run directory was changed)",
+                    name="track.mlflow",
+                ) from None
             atomic_write_text(where / RECORD, json.dumps({"mlflow_run_id": self.mlflow.run_id}))
         if self.track.tensorboard is not False:
             folder = self.parent.tensorboard or (
