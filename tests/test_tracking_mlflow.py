@@ -113,6 +113,19 @@ def test_an_interrupted_run_ends_killed_and_resuming_continues_the_same_run(tmp_
     assert sorted(steps) == [int(r["step"]) for r in history(outcome.run_dir)]
 
 
+def test_ctrl_c_outside_the_steps_ends_the_run_killed(tmp_path, store, monkeypatch):
+    from nnclf.training.trainer import Trainer
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C where the trainer does not catch it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.train(config(tmp_path, store, "ctrl-c"), tmp_path / "run", quiet=True)
+    (killed,) = runs_of(store, "ctrl-c")
+    assert killed.info.status == "KILLED" and not (tmp_path / "run").exists()
+
+
 def test_a_diverged_run_ends_failed_and_leaves_no_run_directory(tmp_path, store):
     cfg = config(
         tmp_path,
