@@ -99,7 +99,9 @@ def cmd_train(args) -> int:
             )
         from nnclf.runs import run
 
-        outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
+        outcome = run.resume(
+            args.resume, quiet=args.quiet, stop_after=args.stop_after_steps, notify=_note
+        )
         return _report_training(outcome, resumed=True)
     if args.config is None:
         raise UsageError(

@@ -19,6 +19,7 @@ LAYERS = [
     "estimator",
     "sweeps",
     "runs",
+    "tracking",
     "export",
     "config",
     "training",
