@@ -21,6 +21,7 @@ Without MODEL, a penguins model (configs/penguins.yaml) is trained into a tempor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -133,12 +134,14 @@ class Server:
         return self.proc.wait(timeout=60)
 
 
-def load(url: str, bodies: list[bytes], clients: int):
-    """Send every body, ``clients`` at a time; (seconds, latencies in ms, errors)."""
+def load(url: str, bodies: list, clients: int):
+    """Send every body to /invocations (a body None: GET /ping), ``clients`` at a time;
+    (seconds, latencies in ms, errors)."""
     import httpx
 
     queue, lock = iter(range(len(bodies))), threading.Lock()
     latencies, errors = [0.0] * len(bodies), []
+    json_type = {"Content-Type": "application/json"}
 
     def client():
         with httpx.Client(timeout=300) as c:
@@ -149,11 +152,10 @@ def load(url: str, bodies: list[bytes], clients: int):
                     return
                 start = time.perf_counter()
                 try:
-                    r = c.post(
-                        url + "/invocations",
-                        content=bodies[i],
-                        headers={"Content-Type": "application/json"},
-                    )
+                    if bodies[i] is None:
+                        r = c.get(url + "/ping")
+                    else:
+                        r = c.post(url + "/invocations", content=bodies[i], headers=json_type)
                     ok = r.status_code == 200
                 except httpx.HTTPError as e:
                     ok, r = False, e
@@ -168,6 +170,23 @@ def load(url: str, bodies: list[bytes], clients: int):
     for t in threads:
         t.join()
     return time.perf_counter() - start, np.array(latencies), errors
+
+
+def phase(server, bodies: list, clients: int, rss: dict, name: str):
+    """``load`` in two halves, the server's memory read after each (growth from the first
+    half to the second, with the same load, would be a leak rather than a high-water mark);
+    (seconds, latencies in ms, number of errors)."""
+    half = len(bodies) // 2
+    seconds, latencies, errors = 0.0, [], []
+    for part, which in ((bodies[:half], ", first half"), (bodies[half:], "")):
+        if part:
+            took, times, wrong = load(server.url, part, clients)
+            seconds, errors = seconds + took, errors + wrong
+            latencies.append(times)
+        rss[f"after {name}{which}"] = server.rss_mib()
+    if errors:
+        print(f"{name}: {len(errors)} errors, the first: {errors[0]}", file=sys.stderr)
+    return seconds, np.concatenate(latencies), len(errors)
 
 
 # ----------------------------------------------------------------------------- the floor
@@ -232,18 +251,19 @@ def print_table(results: dict) -> None:
     print(
         f"# model {results['model']}, {results['clients']} clients, {results['workers']} worker(s)"
     )
-    head = f"{'':34} {'requests/s':>11} {'rows/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    head = f"{'':46} {'requests/s':>11} {'rows/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     print(head)
     for r in results["rows"]:
         errors = "" if r["errors"] is None else str(r["errors"])
         name = f"{r['phase']} ({r['requests']} x {r['rows_per_request']} rows)"
         print(
-            f"{name:34} {r['requests_per_s']:11.1f} {r['rows_per_s']:11.0f} "
+            f"{name:46} {r['requests_per_s']:11.1f} {r['rows_per_s']:11.0f} "
             f"{r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {errors:>6}"
         )
     for k, v in results["ratios"].items():
         print(f"onnxruntime / nnclf serve, {k}: {v:.1f}x the throughput")
     print("server RSS MiB: " + ", ".join(f"{k} {v:.1f}" for k, v in results["rss_mib"].items()))
+    print("load average (1 min) before and after: {:.2f}, {:.2f}".format(*results["load"]))
 
 
 def run(args) -> dict:
@@ -252,7 +272,8 @@ def run(args) -> dict:
         if model_path is None:
             model_path = str(Path(tmp) / "penguins")
             config = str(ROOT / "configs" / "penguins.yaml")
-            assert nnclf_main(["train", config, "--out", model_path, "--quiet"]) == 0
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is the results' alone
+                assert nnclf_main(["train", config, "--out", model_path, "--quiet"]) == 0
         model, _, run_dir = open_model(model_path)
         data = args.data or training_data(run_dir)
         names, rows = json_rows(model, data)
@@ -264,34 +285,27 @@ def run(args) -> dict:
 
 
 def measure(args, model_path, model, names, rows, X, small, large, tmp: Path) -> dict:
+    load_before = os.getloadavg()[0]
     server = Server(model_path, args.workers, max(args.large_rows, 1), tmp / "server.log")
     try:
         load(server.url, [body(names, rows, p) for p in small[:200]], args.clients)  # warm-up
         rss = {"after warm-up": server.rss_mib()}
         results = []
+        pings = [None] * min(len(small), 2000)
+        seconds, latencies, errors = phase(server, pings, args.clients, rss, "GET /ping")
+        results.append(row("nnclf serve, GET /ping", len(pings), 0, seconds, latencies, errors))
         for name, picks in (("1 row", small), (f"{args.large_rows} rows", large)):
-            if not picks:
-                continue
-            seconds, latencies, errors = load(
-                server.url, [body(names, rows, p) for p in picks], args.clients
-            )
-            results.append(
-                row(
-                    f"nnclf serve, {name}",
-                    len(picks),
-                    len(picks[0]),
-                    seconds,
-                    latencies,
-                    len(errors),
+            if picks:
+                bodies = [body(names, rows, p) for p in picks]
+                seconds, latencies, errors = phase(server, bodies, args.clients, rss, name)
+                n = len(picks[0])
+                results.append(
+                    row(f"nnclf serve, {name}", len(picks), n, seconds, latencies, errors)
                 )
-            )
-            rss[f"after {name}"] = server.rss_mib()
-            if errors:
-                print(f"first error: {errors[0]}", file=sys.stderr)
     finally:
         code = server.stop()
     ratios = {}
-    for served, picks in zip(list(results), [p for p in (small, large) if p]):
+    for served, picks in zip(results[1:], [p for p in (small, large) if p]):
         floor = onnx_floor(model, X, picks)
         if floor is None:
             continue
@@ -310,6 +324,7 @@ def measure(args, model_path, model, names, rows, X, small, large, tmp: Path) ->
         "ratios": ratios,
         "rss_mib": rss,
         "server_exit_code": code,
+        "load": [load_before, os.getloadavg()[0]],
     }
 
 

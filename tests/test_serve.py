@@ -458,8 +458,9 @@ def test_the_benchmark_script_runs_tiny_and_reports_no_errors(penguins_run):
     results = json.loads(done.stdout)
     served = [r for r in results["rows"] if r["phase"].startswith("nnclf serve")]
     assert [(r["requests"], r["rows_per_request"], r["errors"]) for r in served] == [
+        (20, 0, 0),
         (20, 1, 0),
         (2, 50, 0),
     ]
-    assert set(results["rss_mib"]) == {"after warm-up", "after 1 row", "after 50 rows"}
+    assert len(results["rss_mib"]) == 7 and set(results["ratios"]) == {"1 row", "50 rows"}
     assert results["server_exit_code"] == 0
