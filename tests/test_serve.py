@@ -125,7 +125,8 @@ def server(penguins_run, tmp_path_factory):
         log=tmp_path_factory.mktemp("log") / "stderr.txt",
     )
     yield s
-    assert s.stop() == 0
+    s.proc.send_signal(signal.SIGINT)  # Ctrl-C: as SIGTERM (tested below), exit 0
+    assert s.proc.wait(timeout=60) == 0
 
 
 def value(cell: str):
@@ -271,6 +272,13 @@ def bad_requests():
             400,
             "BAD_REQUEST",
             "dataframe_records: row 1 holds an array; give numbers, text or null",
+        ),
+        (
+            json_type,
+            {"inputs": [1, 2]},
+            400,
+            "BAD_REQUEST",
+            "inputs: row 1 is a number, not an array",
         ),
         (
             json_type,
@@ -464,3 +472,65 @@ def test_the_benchmark_script_runs_tiny_and_reports_no_errors(penguins_run):
     ]
     assert len(results["rss_mib"]) == 7 and set(results["ratios"]) == {"1 row", "50 rows"}
     assert results["server_exit_code"] == 0
+
+
+def test_a_json_body_of_no_rows_has_no_predictions(server):
+    for body in ({"inputs": []}, {"dataframe_split": {"columns": FEATURES, "data": []}}):
+        assert server.post(body).json() == {"predictions": []}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--port", "70000"], "argument --port: expected a port number from 0 to 65535"),
+        (["--max-body", "12XB"], "argument --max-body: expected a positive number of bytes"),
+        (["--workers", "0"], "argument --workers: expected a positive integer, got '0'"),
+        (["--host", "no.such.host.invalid"], "--host no.such.host.invalid: not an address of"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(penguins_run, args, message, capsys):
+    assert main(["serve", str(penguins_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nnclf: error: ") and message in err and err.count("\n") == 1
+
+
+def test_sizes_are_read_with_their_units():
+    from nnclf.cli import build_parser
+
+    parse = lambda size: build_parser().parse_args(["serve", "m", "--max-body", size]).max_body
+    assert [parse(s) for s in ("1000", "500kB", "64MiB", "2 GiB")] == [
+        1000,
+        500_000,
+        64 << 20,
+        2 << 30,
+    ]
+    assert build_parser().parse_args(["serve", "m"]).max_body == 64 << 20
+
+
+WITHOUT_FASTAPI = """
+import importlib.abc, sys
+
+class NoFastAPI(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("fastapi", "uvicorn"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoFastAPI())
+from nnclf.cli import main
+sys.exit(main(["serve", sys.argv[1]]))
+"""
+
+
+def test_without_the_serve_extra_the_command_says_how_to_install_it(penguins_run):
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_FASTAPI, str(penguins_run)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "nnclf: error: nnclf serve needs fastapi and uvicorn; install them with: "
+        'pip install "nnclf[serve]"\n',
+    )

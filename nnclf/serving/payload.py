@@ -177,7 +177,11 @@ def _forms() -> str:
 
 
 def _kind(value) -> str:
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), str(value))
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {dict: "an object", list: "an array", str: "a string"}[type(value)]
 
 
 def _width(model) -> int:
