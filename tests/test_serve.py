@@ -339,9 +339,33 @@ def test_the_access_log_has_one_line_per_request(server):
     assert re.fullmatch(r"nnclf: POST /invocations 200 3 rows \d+\.\d ms", line), line
 
 
-def test_non_finite_numbers_are_refused_when_the_model_does_not_impute(tmp_path):
-    run = train("iris.yaml", tmp_path / "iris", "data.missing=error", "train.epochs=1")
-    model, _, _ = open_model(run)
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory):
+    """A tiny iris model that does not impute missing values."""
+    out = tmp_path_factory.mktemp("iris") / "iris"
+    model, _, _ = open_model(train("iris.yaml", out, "data.missing=error", "train.epochs=1"))
+    return model
+
+
+def test_columns_named_by_numbers_are_taken_in_order(iris_model):
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    names = list(iris_model.feature_names)
+    forms = [
+        {"dataframe_split": {"columns": names, "data": rows}},
+        {"dataframe_split": {"columns": [0, 1, 2, 3], "data": rows}},
+        {"dataframe_records": [{str(j): v for j, v in enumerate(row)} for row in rows]},
+        {"inputs": rows},
+    ]
+    read = [read_request(iris_model, json.dumps(f).encode(), "application/json", 10) for f in forms]
+    for X in read:
+        np.testing.assert_array_equal(X, np.array(rows))
+    with pytest.raises(Refusal, match="row 1 has 3 values but the model expects 4 features"):
+        body = {"dataframe_split": {"columns": [0, 1, 2], "data": [r[:3] for r in rows]}}
+        read_request(iris_model, json.dumps(body).encode(), "application/json", 10)
+
+
+def test_non_finite_numbers_are_refused_when_the_model_does_not_impute(iris_model):
+    model = iris_model
     names = list(model.feature_names)
     good = json.dumps({"dataframe_split": {"columns": names, "data": [[5.1, 3.5, 1.4, 0.2]]}})
     assert read_request(model, good.encode(), "application/json", 10).shape == (1, 4)

@@ -15,6 +15,9 @@ The bodies are MLflow's scoring protocol: ``text/csv`` (a header row, then rows)
 - ``instances`` or ``inputs``: records as above, a column-wise object ``{"column": [...]}``,
   or rows without names ``[[...], ...]``, taken in the order of the model's features.
 
+Column names that are all numbers (pandas' default ``0, 1, ...``) name nothing: the columns
+are taken in the model's order, as ``nnclf predict`` takes a CSV whose first row is numbers.
+
 Every body becomes CSV text and is read by :func:`nnclf.runs.report.prediction_inputs`, the
 function ``nnclf predict`` reads its ``--data`` with: columns are matched by name, a label
 column is left out, categorical columns and missing values follow the model's preparation,
@@ -38,6 +41,7 @@ import tempfile
 from dataclasses import dataclass
 
 from nnclf.base.suggest import closest
+from nnclf.data.tables import is_number
 from nnclf.errors import NnclfError
 from nnclf.runs.report import prediction_inputs
 
@@ -95,6 +99,8 @@ def read_request(model, body: bytes, content_type: str | None, max_rows: int):
     _check_rows(len(rows), max_rows)
     if not rows:
         return None  # nothing to predict (a CSV needs a row, as nnclf predict's --data does)
+    if names is not None and all(is_number(n) for n in names):  # pandas' default 0, 1, ...
+        names, rows = None, _lists(rows, form, _width(model))  # no names: taken in order
     if names is None:  # rows in the model's order: named as its features (else read headerless)
         names = None if model.feature_names is None else list(model.feature_names)
     impute = model.preparation is not None and model.preparation.missing == "impute"
@@ -207,8 +213,11 @@ def _split(value, width: int) -> tuple[list[str] | None, list[list]]:
     names = value.get("columns")
     if names is None:
         return None, _lists(value["data"], "dataframe_split", width)
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise bad("dataframe_split: 'columns' must be an array of column names (strings)")
+    if not isinstance(names, list) or not all(
+        isinstance(n, (str, int)) and not isinstance(n, bool) for n in names
+    ):
+        raise bad("dataframe_split: 'columns' must be an array of column names")
+    names = [str(n) for n in names]
     return names, _lists(value["data"], "dataframe_split", len(names), named=True)
 
 
