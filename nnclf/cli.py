@@ -614,12 +614,14 @@ COMMANDS = {
             _arg(
                 "--host",
                 default="127.0.0.1",
+                metavar="ADDRESS",
                 help="the address to listen on (default 127.0.0.1, this machine only; "
                 "0.0.0.0 for every interface)",
             ),
             _arg(
                 "--port",
                 type=_port,
+                metavar="N",
                 default=8080,
                 help="the TCP port (default 8080; 0 for any free one, printed at start)",
             ),
@@ -627,6 +629,7 @@ COMMANDS = {
                 "--workers",
                 type=_positive_int,
                 default=1,
+                metavar="N",
                 help="processes answering requests, each with the model loaded (default 1)",
             ),
             _arg(
@@ -639,6 +642,7 @@ COMMANDS = {
             _arg(
                 "--max-rows",
                 type=_positive_int,
+                metavar="N",
                 default=100_000,
                 help="refuse (413) a request of more rows than this (default 100000)",
             ),
