@@ -558,3 +558,16 @@ def test_without_the_serve_extra_the_command_says_how_to_install_it(penguins_run
         "nnclf: error: nnclf serve needs fastapi and uvicorn; install them with: "
         'pip install "nnclf[serve]"\n',
     )
+
+
+def test_the_socket_names_tcp_so_that_its_connections_get_tcp_nodelay():
+    # asyncio sets TCP_NODELAY on the connections of a socket whose proto is IPPROTO_TCP
+    # only; without it each keep-alive answer waited for a delayed ACK (about 40 ms).
+    from nnclf.serving.server import bind
+
+    with bind("127.0.0.1", 0) as sock:
+        assert (sock.type, sock.proto) == (socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        client = socket.create_connection(sock.getsockname())
+        connection, _ = sock.accept()
+        with client, connection:
+            assert connection.proto == socket.IPPROTO_TCP

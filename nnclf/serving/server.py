@@ -43,7 +43,9 @@ def bind(host: str, port: int) -> socket.socket:
         address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
     except socket.gaierror as e:
         raise UsageError(f"--host {host}: not an address of this machine ({e.strerror})") from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as uvicorn names it: asyncio sets TCP_NODELAY only on the connections
+    # of a socket that says so, and without it every keep-alive answer waits ~40 ms for an ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
