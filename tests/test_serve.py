@@ -571,3 +571,18 @@ def test_the_socket_names_tcp_so_that_its_connections_get_tcp_nodelay():
         connection, _ = sock.accept()
         with client, connection:
             assert connection.proto == socket.IPPROTO_TCP
+
+
+def test_a_client_gone_before_its_body_came_is_no_error(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            b"Content-Length: 1000\r\n\r\nisland,sex\n"
+        )
+    deadline = time.monotonic() + 30
+    while "/invocations 400 0 rows" not in server.stderr().splitlines()[-1]:
+        assert time.monotonic() < deadline, server.stderr()[-500:]
+        time.sleep(0.05)
+    assert httpx.get(server.url + "/ping").status_code == 200
+    assert "Traceback" not in server.stderr()

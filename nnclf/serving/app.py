@@ -38,6 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from nnclf.base.version import __version__
 from nnclf.errors import NnclfError
@@ -99,6 +100,8 @@ def create_app(served: Served) -> FastAPI:
             content, rows = await run_in_threadpool(predictions, served, body, kind)
         except Refusal as e:
             return refusal(e.status, e.code, e.message)
+        except ClientDisconnect:  # gone before its body came: nobody to answer
+            return Response(status_code=400)
         request.state.rows = rows
         return Response(content, media_type="application/json")
 
