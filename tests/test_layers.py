@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nnclf"
 LAYERS = [
     "cli",
+    "serving",
     "estimator",
     "sweeps",
     "runs",
