@@ -1,5 +1,5 @@
 """The ``nnclf`` command: train, evaluate, predict, export, info, gradcheck, graph, plot,
-explain, report, sweep.
+explain, report, sweep, serve.
 
 Exit codes: 0 success; 1 training diverged, a gradient check disagreed, or a bug in nnclf
 (its traceback, then one line saying so); 2 bad input (one line on stderr,
@@ -100,7 +100,9 @@ def cmd_train(args) -> int:
             )
         from nnclf.runs import run
 
-        outcome = run.resume(args.resume, quiet=args.quiet, stop_after=args.stop_after_steps)
+        outcome = run.resume(
+            args.resume, quiet=args.quiet, stop_after=args.stop_after_steps, notify=_note
+        )
         return _report_training(outcome, resumed=True)
     if args.config is None:
         raise UsageError(
@@ -311,6 +313,27 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    try:
+        from nnclf.serving import server
+    except ModuleNotFoundError as e:
+        if e.name not in ("fastapi", "starlette", "uvicorn"):
+            raise
+        raise UsageError(
+            'nnclf serve needs fastapi and uvicorn; install them with: pip install "nnclf[serve]"'
+        ) from None
+    return server.serve(
+        args.model,
+        args.host,
+        args.port,
+        args.workers,
+        args.max_body,
+        args.max_rows,
+        args.quiet,
+        notify=_note,
+    )
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -322,6 +345,28 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number from 0 to 65535 (0: any free port), got {text!r}"
+        )
+    return int(text)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2}
+_UNITS["gib"] = 1024**3
+
+
+def _size(text: str) -> int:
+    """A number of bytes: ``1000000``, ``64MiB``, ``500kB``."""
+    m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS or int(m.group(1)) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of bytes, e.g. 1000000, 500kB or 64MiB, got {text!r}"
+        )
+    return int(m.group(1)) * _UNITS[m.group(2).lower()]
 
 
 def _delimiter(text: str) -> str:
@@ -628,6 +673,54 @@ COMMANDS = {
             ),
             _arg("--quiet", action="store_true", help="no line per trial"),
             _arg("--stop-after-trials", type=_positive_int, help=argparse.SUPPRESS),
+        ],
+    ),
+    "serve": (
+        cmd_serve,
+        "answer predictions over HTTP, as MLflow's scoring server does",
+        "Serve a model over HTTP with MLflow's scoring protocol: POST /invocations takes JSON "
+        "(dataframe_split, dataframe_records, instances or inputs) or text/csv and answers "
+        "each row's label and p(k|x), exactly as nnclf predict; GET /ping, /health, /version, "
+        "/metadata. Loopback only unless --host says otherwise. SIGTERM or Ctrl-C finishes "
+        'the requests in flight and exits 0. Needs pip install "nnclf[serve]".',
+        [
+            _MODEL,
+            _arg(
+                "--host",
+                default="127.0.0.1",
+                metavar="ADDRESS",
+                help="the address to listen on (default 127.0.0.1, this machine only; "
+                "0.0.0.0 for every interface)",
+            ),
+            _arg(
+                "--port",
+                type=_port,
+                metavar="N",
+                default=8080,
+                help="the TCP port (default 8080; 0 for any free one, printed at start)",
+            ),
+            _arg(
+                "--workers",
+                type=_positive_int,
+                default=1,
+                metavar="N",
+                help="processes answering requests, each with the model loaded (default 1)",
+            ),
+            _arg(
+                "--max-body",
+                type=_size,
+                default=64 * 1024**2,
+                metavar="BYTES",
+                help="refuse (413) a request body larger than this (default 64MiB)",
+            ),
+            _arg(
+                "--max-rows",
+                type=_positive_int,
+                metavar="N",
+                default=100_000,
+                help="refuse (413) a request of more rows than this (default 100000)",
+            ),
+            _arg("--quiet", action="store_true", help="no access log line per request"),
         ],
     ),
 }

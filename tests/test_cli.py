@@ -725,7 +725,7 @@ BAD_INPUTS = {
         2,
         "nnclf: error: unknown command 'trian'; did you mean "
         "train? the commands are train, evaluate, predict, "
-        "export, info, gradcheck, graph, plot, explain, report, sweep "
+        "export, info, gradcheck, graph, plot, explain, report, sweep, serve "
         "(see nnclf --help)",
     ),
     "unknown command far from any": (

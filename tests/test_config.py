@@ -257,7 +257,7 @@ def test_top_level_must_be_a_mapping(tmp_path):
             "train: {early_stopping: {patiense: 2}}",
             "train.early_stopping.patiense: unknown key; did you mean train.early_stopping.patience?",
         ),
-        ("zzz: 1", "zzz: unknown key; valid keys are seed, data, model, train, output"),
+        ("zzz: 1", "zzz: unknown key; valid keys are seed, data, model, train, output, track"),
     ],
 )
 def test_unknown_keys_suggest_the_nearest(tmp_path, text, message):

@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nnclf"
 LAYERS = [
     "cli",
+    "serving",
     "estimator",
     "sweeps",
     "runs",
+    "tracking",
     "export",
     "config",
     "training",

@@ -15,10 +15,11 @@ from nnclf.config.settings import (
     ModelConfig,
     OutputConfig,
     SGDSettings,
+    TrackConfig,
 )
 from nnclf.errors import ConfigError
 
-SECTIONS = (DataConfig, ModelConfig, SGDSettings, EarlyStopping, OutputConfig, Config)
+SECTIONS = (DataConfig, ModelConfig, SGDSettings, EarlyStopping, OutputConfig, TrackConfig, Config)
 
 
 @pytest.mark.parametrize("cls", SECTIONS)

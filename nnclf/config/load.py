@@ -15,13 +15,16 @@ range is declared)::
     model:  ...          ModelConfig
     train:  ...          SGDSettings (its field names are the keys)
     output: ...          OutputConfig
+    track:  ...          TrackConfig (MLflow and TensorBoard, :mod:`nnclf.tracking`)
 
 Every user error is one :class:`~nnclf.errors.ConfigError` line naming the key and the fix, e.g.
 ``train.epoch: unknown key; did you mean train.epochs?``.
 
 A relative ``data.source`` path is looked up in the current directory first, then next to the
 config file; the file found is stored as an absolute path, so a run's saved config (and a
-resumed run) reads the very same file wherever it is started from.
+resumed run) reads the very same file wherever it is started from. So does a
+``track.tensorboard`` directory, and :func:`load_config` names the MLflow experiment after
+the config file when ``track.experiment`` is not given.
 
 ``config_to_dict(cfg)`` is the fully resolved plain dict (every default filled in, the
 schedule with all its parameters) that a run saves as ``config.yaml``;
@@ -51,6 +54,7 @@ from nnclf.config.settings import (
     ModelConfig,
     OutputConfig,
     SGDSettings,
+    TrackConfig,
     as_dict,
 )
 from nnclf.data.checks import file_problem
@@ -318,7 +322,24 @@ def config_from_dict(raw: Any, base_dir: str | Path | None = None) -> Config:
         model=_build(ModelConfig, "model", sections["model"]),
         train=_train(sections["train"]),
         output=_build(OutputConfig, "output", sections["output"]),
+        track=_build(TrackConfig, "track", sections["track"]),
     )
+
+
+def _resolve_track(track: TrackConfig, path: Path) -> TrackConfig:
+    """The experiment named after the config file (``penguins.yaml``: penguins) when MLflow
+    is on and none is given; a TensorBoard directory and a SQLite store's file as absolute
+    paths."""
+    if track.mlflow not in (None, False) and track.experiment is None:
+        track = dataclasses.replace(track, experiment=path.stem)
+    uri = track.mlflow
+    if isinstance(uri, str) and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # A database file named from the current directory, found again by --resume elsewhere.
+        track = dataclasses.replace(track, mlflow="sqlite:///" + os.path.abspath(uri[10:]))
+    if isinstance(track.tensorboard, str):
+        folder = os.path.abspath(os.path.expanduser(track.tensorboard))
+        track = dataclasses.replace(track, tensorboard=folder)
+    return track
 
 
 def _resolve_source(source: str, base_dir) -> str:
@@ -496,7 +517,8 @@ def load_config(path, overrides=(), notify=None) -> Config:
             f"got {type(raw).__name__}"
         )
     raw = apply_overrides(raw, overrides, notify)
-    return config_from_dict(raw, base_dir=path.parent)
+    cfg = config_from_dict(raw, base_dir=path.parent)
+    return dataclasses.replace(cfg, track=_resolve_track(cfg.track, path))
 
 
 def config_to_dict(cfg: Config) -> dict:

@@ -6,7 +6,8 @@ Each section of a config is a frozen dataclass, declared with the rules of
 :mod:`nnclf.base.rules` by the layer that reads it: :class:`~nnclf.data.settings.DataConfig`
 (``data``), :class:`~nnclf.training.settings.SGDSettings` with
 :class:`~nnclf.training.settings.EarlyStopping` (``train``), and here :class:`ModelConfig`
-(``model``), :class:`OutputConfig` (``output``) and :class:`Config`, the whole, which checks
+(``model``), :class:`OutputConfig` (``output``), :class:`TrackConfig` (``track``: where a run
+is logged, read by :mod:`nnclf.tracking`) and :class:`Config`, the whole, which checks
 what spans sections (a validation metric or the plateau schedule needs a validation split).
 A wrong value is a :class:`~nnclf.errors.ConfigError` named after the field; :mod:`nnclf.config.load`
 adds the section once (``train.epochs must be ...``). This module is the config's one face:
@@ -47,6 +48,7 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "OutputConfig",
+    "TrackConfig",
     "SGDSettings",
     "EarlyStopping",
     "SAMPLING",
@@ -134,7 +136,55 @@ class OutputConfig:
         check(self)
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": SGDSettings, "output": OutputConfig}
+def _uri_or_switch(value) -> bool:
+    return isinstance(value, bool) or (isinstance(value, str) and bool(value.strip()))
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Where a run is logged besides its run directory (:mod:`nnclf.tracking`).
+
+    ``mlflow``: a tracking URI (``sqlite:///mlflow.db``, ``http://host:5000``), true for
+    MLflow's default (``MLFLOW_TRACKING_URI``, else ./mlruns), false or null for none.
+    ``experiment``: the MLflow experiment (null: the config file's name, without .yaml).
+    ``tensorboard``: true for RUN_DIR/tensorboard, a directory DIR (the run in DIR/RUN_NAME),
+    or false. Tracking never
+    changes what is trained: a run's numbers are the same with or without it.
+    """
+
+    mlflow: str | bool | None = None
+    experiment: str | None = None
+    tensorboard: str | bool = False
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "mlflow": Rule(
+            "custom",
+            test=_uri_or_switch,
+            optional=True,
+            says="a tracking URI (e.g. sqlite:///mlflow.db), true (MLflow's default) or false",
+        ),
+        "experiment": text("an experiment name", optional=True),
+        "tensorboard": Rule(
+            "custom", test=_uri_or_switch, says="true (RUN_DIR/tensorboard), a directory or false"
+        ),
+    }
+
+    def __post_init__(self):
+        check(self)
+
+    @property
+    def on(self) -> bool:
+        """Whether the run is logged anywhere."""
+        return self.mlflow not in (None, False) or self.tensorboard is not False
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": SGDSettings,
+    "output": OutputConfig,
+    "track": TrackConfig,
+}
 TOP_KEYS = ("seed", *SECTIONS)
 
 
@@ -147,6 +197,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: SGDSettings = field(default_factory=SGDSettings)
     output: OutputConfig = field(default_factory=OutputConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
 
     RULES: ClassVar[dict[str, Rule]] = {
         # numpy and scikit-learn both accept seeds in [0, 2**32).

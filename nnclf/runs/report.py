@@ -11,7 +11,8 @@ same way.
 - :func:`evaluation_data`, :func:`format_report`: the data ``nnclf evaluate`` scores (the
   run's own test split by default, refused when the run's data file has changed since
   training) and its report of :func:`nnclf.runs.metrics.evaluate`.
-- :func:`predict`: the CSV of ``nnclf predict``.
+- :func:`predict`: the CSV of ``nnclf predict``; :func:`prediction_inputs`, the rows it
+  predicts on (which ``nnclf serve`` reads a request's rows with too).
 - :func:`gradcheck`, :func:`graph_dot`: ``nnclf gradcheck`` and ``nnclf graph`` of a config.
 - :func:`plot`: learning_curves.png and confusion_matrix.png of a run directory.
 
@@ -53,6 +54,7 @@ __all__ = [
     "evaluation_data",
     "format_report",
     "predict",
+    "prediction_inputs",
     "gradcheck",
     "graph_dot",
     "plot",
@@ -347,6 +349,22 @@ def predict(model: TrainedModel, data: str, notify=None, **options) -> str:
     return "".join(text for text, _ in predict_csv(model, data, notify, **options))
 
 
+def prediction_inputs(
+    model: TrainedModel,
+    data: str,
+    notify=None,
+    keep=(),
+    delimiter: str | None = None,
+    encoding: str | None = None,
+):
+    """The rows of ``data`` that ``nnclf predict`` (and ``nnclf serve``) give ``model``, as
+    :class:`~nnclf.data.sources.Inputs`: columns matched by name, a label column left out,
+    categorical columns and missing values read as the model's preparation reads them. A
+    fault is a DataError about ``--data`` (``--keep``, ``--encoding``)."""
+    reading = _reading(model, delimiter, encoding)
+    return _inputs(model, data, _label_column(model, data, None), notify, reading, keep)
+
+
 def predict_csv(
     model: TrainedModel,
     data: str,
@@ -361,8 +379,7 @@ def predict_csv(
     ``keep`` names columns of a CSV or Parquet ``data`` to copy first into each row, as
     read; ``delimiter`` and ``encoding`` say how a CSV is read (by default as in training).
     """
-    reading = _reading(model, delimiter, encoding)
-    inputs = _inputs(model, data, _label_column(model, data, None), notify, reading, keep)
+    inputs = prediction_inputs(model, data, notify, keep, delimiter, encoding)
     kept = list(inputs.kept.values())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -11,6 +11,8 @@ A *run directory* is written by :func:`train` and holds
     history.csv      one row per evaluation
     metrics.json     train, validation and test metrics (nnclf.runs.metrics.evaluate of each),
                      and the fingerprint of the data the run was trained on
+    tracking.json    the run's MLflow run, when ``track.mlflow`` logs it (nnclf.tracking)
+    tensorboard/     its TensorBoard events, when ``track.tensorboard`` is true
 
 A new run is claimed, staged and published as :mod:`nnclf.runs.rundir` says: one process per run
 directory, built aside and renamed into place, an earlier run replaced (``--force``) only by
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -68,6 +71,7 @@ from nnclf.runs.runfiles import (
     resume_command,
     save_run,
 )
+from nnclf.tracking.tracker import Parent, RunTracker
 from nnclf.training.engine import one_blas_thread
 from nnclf.training.trainer import Trainer, load_checkpoint, save_checkpoint
 from nnclf.training.weights import example_weights
@@ -307,6 +311,7 @@ class _Job:
     model: TrainedModel
     trainer: Trainer
     sample_weight: np.ndarray | None = None
+    tracker: RunTracker | None = None
     _inputs: dict = field(default_factory=dict)
 
     def inputs(self, part: str):
@@ -319,8 +324,9 @@ class _Job:
         return self._inputs[part]
 
     @classmethod
-    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> _Job:
-        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``."""
+    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None, track=None) -> _Job:
+        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``;
+        with ``track`` (parent, notify), its tracker connected (a store that is down: now)."""
         splits = splits if splits is not None else load_splits(cfg)
         model = build_model(cfg, splits)
         trainer = Trainer(
@@ -334,6 +340,8 @@ class _Job:
             )
         except ConfigError as e:
             raise e.within("train") from None
+        if track is not None:
+            job.tracker = RunTracker.connect(cfg.track, *track)
         return job
 
     @property
@@ -355,15 +363,43 @@ def _fit(job: _Job, place: Place, stop_after, seconds_before: float) -> RunOutco
     has_val = len(job.splits.X_val) > 0
     X_val = job.inputs("validation") if has_val else None
     y_val = job.model.encode(job.splits.y_val) if has_val else None
-    start = time.perf_counter()
-    result = job.trainer.fit(
-        X, y, X_val, y_val, max_steps=stop_after, sample_weight=job.sample_weight
+    with job.tracker.ending() if job.tracker is not None else nullcontext():
+        start = time.perf_counter()
+        result = job.trainer.fit(
+            X, y, X_val, y_val, max_steps=stop_after, sample_weight=job.sample_weight
+        )
+        seconds = seconds_before + time.perf_counter() - start
+        finished = result.stopped != "interrupted" and (
+            result.stopped != "completed" or job.trainer.t >= job.total_steps
+        )
+        if job.tracker is not None:
+            job.tracker.close_files()  # before the run directory is moved into place
+        outcome = _save(job, place, finished, result.stopped, result.best_step, seconds)
+    return _tracked(job, outcome)
+
+
+def _track(job: _Job, place: Place, name: str) -> None:
+    """Open the run's MLflow run and TensorBoard folder (``track``), fed at each evaluation."""
+    if job.tracker is None:
+        return
+    data = job.splits.fingerprint or {}
+    job.tracker.start(
+        place.target,
+        name,
+        config_to_dict(job.cfg),
+        {f"nnclf.data.{key}": value for key, value in data.items()},
+        lambda: job.trainer.network.params,
+        config_text(job.cfg),
     )
-    seconds = seconds_before + time.perf_counter() - start
-    finished = result.stopped != "interrupted" and (
-        result.stopped != "completed" or job.trainer.t >= job.total_steps
-    )
-    return _save(job, place, finished, result.stopped, result.best_step, seconds)
+    job.trainer.callbacks += (job.tracker.evaluation,)
+
+
+def _tracked(job: _Job, outcome: RunOutcome) -> RunOutcome:
+    """End the tracked run: FINISHED with its metrics and files, or KILLED (interrupted)."""
+    if job.tracker is not None:
+        finished = outcome.status == "finished"
+        job.tracker.end("FINISHED" if finished else "KILLED", outcome.run_dir, outcome.metrics)
+    return outcome
 
 
 def _save(job: _Job, place: Place, finished: bool, stopped: str, best_step, seconds: float):
@@ -423,6 +459,7 @@ def train(
     stop_after: int | None = None,
     notify=None,
     record_as=None,
+    parent: Parent | None = None,
 ) -> RunOutcome:
     """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
 
@@ -445,19 +482,17 @@ def train(
     record_as : str or Path, optional
         The run directory that config.yaml and the model record as ``output.dir``, when the
         run is trained in one place to live in another (a sweep's trial on a worker).
+    parent : nnclf.tracking.tracker.Parent, optional
+        The sweep's MLflow run this run is a child of, and its TensorBoard folder.
 
-    The data are loaded and the model built before anything is written, so bad input leaves
-    no trace; the run directory is claimed and staged (:mod:`nnclf.runs.rundir`) and config.yaml
-    written before the first step.
-
-    Raises
-    ------
-    DivergenceError
-        The loss became NaN or infinite; nothing is left behind.
+    The data are loaded, the model built and the tracking stores reached before anything is
+    written, so bad input leaves no trace; the run directory is claimed and staged
+    (:mod:`nnclf.runs.rundir`) and config.yaml written before the first step. A
+    :class:`~nnclf.errors.DivergenceError` (a NaN or infinite loss) leaves nothing behind.
     """
     out = str(cfg.output.dir if out is None else out)
     rundir.check_target(out, explicit=explicit, force=force)  # before the data are read
-    job = _Job.of(cfg, quiet)
+    job = _Job.of(cfg, quiet, track=(parent, notify))
     claim = rundir.claim(out, explicit=explicit, force=force)
     try:
         for note in claim.notes + preparation_notes(job.model):
@@ -484,15 +519,19 @@ def preparation_notes(model: TrainedModel) -> list[str]:
 
 def _stage(job: _Job, cfg: Config, claim, record_as) -> Place:
     """Record where the run lives (``output.dir``) in its config and model, stage the claimed
-    run directory and write config.yaml into it before the first step."""
+    run directory, write config.yaml into it and open the tracked run before the first step."""
     job.cfg = replace(cfg, output=OutputConfig(str(record_as or claim.path)))
     job.model.config = config_to_dict(job.cfg)
     staging = claim.stage()
     atomic_write_text(staging / CONFIG, config_text(job.cfg))
-    return Place(staging, claim.path, claim)
+    place = Place(staging, claim.path, claim)
+    _track(job, place, claim.path.name)
+    return place
 
 
-def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> RunOutcome:
+def resume(
+    run_dir, *, quiet: bool = False, stop_after: int | None = None, notify=None
+) -> RunOutcome:
     """Continue an interrupted run from its checkpoint and its own config.yaml.
 
     The parameters at the end are bit-identical to those of an uninterrupted run. A missing,
@@ -500,7 +539,8 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
     data that changed since the run started is a :class:`~nnclf.errors.RunError`; a
     checkpoint that does not fit the run's config is a
     :class:`~nnclf.errors.CheckpointError`. A run whose training ended but whose files could
-    not all be written (see :func:`train`) gets them written, without training.
+    not all be written (see :func:`train`) gets them written, without training. A tracked
+    run goes on logging to the same MLflow run (``notify(text)``: what logging tells).
     """
     run_dir = Path(run_dir)
     what = f"--resume {run_dir}"
@@ -531,9 +571,15 @@ def resume(run_dir, *, quiet: bool = False, stop_after: int | None = None) -> Ru
         job = _Job.of(cfg, quiet, splits)
         _restore(job, arrays, state, what)
         check_writable(run_dir, what)
+        job.tracker = RunTracker.connect(cfg.track, None, notify)  # a store that is down: now
         place = Place(run_dir, run_dir)
+        _track(job, place, run_dir.name)
         if extra["status"] == "finishing":
-            return _save(job, place, True, extra["stopped"], extra["best_step"], extra["seconds"])
+            with job.tracker.ending() if job.tracker is not None else nullcontext():
+                outcome = _save(
+                    job, place, True, extra["stopped"], extra["best_step"], extra["seconds"]
+                )
+            return _tracked(job, outcome)
         return _fit(job, place, stop_after, extra["seconds"])
     finally:
         lock.release()

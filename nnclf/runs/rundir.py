@@ -67,6 +67,8 @@ NNCLF_FILES = RUN_FILES + (
     "metrics.json",
     "learning_curves.png",
     "confusion_matrix.png",
+    "tracking.json",
+    "tensorboard",
 )
 """Every file nnclf writes into a run directory (train, resume, plot)."""
 _TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12}\.tmp")  # a write cut short by nnclf 0.2

@@ -11,6 +11,8 @@ A sweep directory holds
                      of each split, steps, seconds, status (finished, failed, interrupted)
                      and the error of a failed trial; rewritten atomically after each trial
     trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
+    tracking.json    the sweep's MLflow run, when the base config's ``track.mlflow`` is set:
+                     each trial's MLflow run is its child (:mod:`nnclf.tracking`)
 
 A new sweep directory is created only once everything is checked (the sweep file, ``--out``,
 the scheduler): it is built aside and renamed into place (:mod:`nnclf.runs.rundir`), so a
@@ -54,12 +56,13 @@ import numpy as np
 from nnclf.base.outputs import SWEEP_HEADER, atomic_write, atomic_write_text
 from nnclf.base.rules import check_fields, shown
 from nnclf.base.tables import format_table
-from nnclf.config.load import OutputConfig, config_from_dict, dump_config
+from nnclf.config.load import OutputConfig, config_from_dict, dump_config, read_yaml
 from nnclf.data.fingerprints import data_changed
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
 from nnclf.runs.runfiles import signals_held
 from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+from nnclf.tracking.tracker import SweepTracker
 
 __all__ = [
     "SweepOutcome",
@@ -104,16 +107,19 @@ def run_trial(
     record_as: str | None = None,
     scratch: str | None = None,
     driver: int | None = None,
+    parent=None,
 ) -> dict:
     """Train one trial in a temporary directory; what the driver needs to write it
     (``record_as``: the trial directory its config and model name, on the driver's side).
     The temporary directory is made in ``scratch`` when that exists where the trial runs:
     the driver removes it at the end, also what a worker killed mid-trial left there. A
     local worker is given its ``driver``'s pid and exits when that process is gone.
+    ``parent`` (:class:`nnclf.tracking.tracker.Parent`): the sweep's MLflow run, of which
+    the trial's is a child, and the trial's TensorBoard folder.
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
-    ``metrics`` (metrics.json's dict, or None), ``files`` ({file name: bytes} of the run
-    directory), ``seconds`` (wall time on the worker) and ``error`` (one line, or "").
+    ``metrics`` (metrics.json's dict, or None), ``files`` ({path: bytes} of the run
+    directory, its tensorboard/ folder's files included), ``seconds`` (wall time on the worker) and ``error`` (one line, or "").
     """
     from threadpoolctl import threadpool_limits
 
@@ -127,7 +133,11 @@ def run_trial(
     with threadpool_limits(1), tempfile.TemporaryDirectory(prefix="nnclf-", dir=where) as tmp:
         try:
             outcome = run.train(
-                config_from_dict(config), Path(tmp) / name, quiet=True, record_as=record_as
+                config_from_dict(config),
+                Path(tmp) / name,
+                quiet=True,
+                record_as=record_as,
+                parent=parent,
             )
         except NnclfError as e:
             # The temporary directory is gone when the driver reads this: name the trial's own.
@@ -139,7 +149,9 @@ def run_trial(
             if outcome.status == "finished":
                 out["metrics"] = outcome.metrics
                 out["files"] = {
-                    p.name: p.read_bytes() for p in outcome.run_dir.iterdir() if p.is_file()
+                    p.relative_to(outcome.run_dir).as_posix(): p.read_bytes()
+                    for p in sorted(outcome.run_dir.rglob("*"))
+                    if p.is_file()
                 }
     out["seconds"] = time.perf_counter() - start
     return out
@@ -179,6 +191,7 @@ def _write_trial(sweep_dir: Path, trial: Trial, files: dict) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     for name, data in files.items():
+        (partial / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(partial / name, lambda f, data=data: f.write(data))
     cfg = replace(config_from_dict(trial.config), output=OutputConfig(str(final)))
     atomic_write_text(partial / CONFIG, config_text(cfg))
@@ -226,6 +239,7 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
     sweep_dir = _new_sweep_dir(sweep_file, out)
     if scheduler is not None:
         _connect(scheduler).close()
+    SweepTracker.check(_base_config(sweep, sweep_dir), _experiment(sweep, sweep_dir))
     if sweep.base is None:
         sweep.base = str((sweep_dir / BASE).resolve())  # the command works from anywhere
     held = rundir.claim(str(sweep_dir), explicit=True, force=False, command="sweep")
@@ -246,6 +260,21 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
         raise
     finally:
         held.release()
+
+
+def _base_config(sweep: Sweep, sweep_dir: Path) -> dict:
+    """The base config as a dict: the sweep file's, else (a resumed sweep) base.yaml's."""
+    if sweep.base_config is not None:
+        return sweep.base_config
+    raw = read_yaml(sweep_dir / BASE) if (sweep_dir / BASE).is_file() else None
+    return raw if isinstance(raw, dict) else {}
+
+
+def _experiment(sweep: Sweep, sweep_dir: Path) -> str:
+    """The MLflow experiment of a sweep whose base config names none: the base file's name
+    (the sweep directory's, for a base written inside the sweep file)."""
+    named = sweep.base is not None and Path(sweep.base).resolve() != (sweep_dir / BASE).resolve()
+    return Path(sweep.base).stem if named else sweep_dir.name
 
 
 def _new_sweep_dir(sweep_file, out: str | None) -> Path:
@@ -535,21 +564,30 @@ def max_jobs() -> int:
     return JOBS_PER_CORE * (os.cpu_count() or 1)
 
 
-def _results(sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None, scratch: str):
-    """Each pending trial's :func:`run_trial` result, in the order they end."""
+def _results(
+    sweep_dir: Path, pending: list[Trial], jobs: int, scheduler: str | None, scratch: str, parent
+):
+    """Each pending trial's :func:`run_trial` result, in the order they end (``parent``: the
+    sweep's :class:`~nnclf.tracking.tracker.SweepTracker`, or None)."""
     from joblib import Parallel, delayed, parallel_config
 
     where = Path(sweep_dir).resolve()
+    child = (lambda t: None) if parent is None else (lambda t: parent.child(t.name))
     if scheduler is None:
         calls = (
-            delayed(run_trial)(t.name, t.config, str(where / t.name), scratch, os.getpid())
+            delayed(run_trial)(
+                t.name, t.config, str(where / t.name), scratch, os.getpid(), child(t)
+            )
             for t in pending
         )
         jobs = max(1, min(jobs, max_jobs(), len(pending)))
         with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
             yield from Parallel(return_as="generator_unordered")(calls)
         return
-    calls = (delayed(run_trial)(t.name, t.config, str(where / t.name), scratch) for t in pending)
+    calls = (
+        delayed(run_trial)(t.name, t.config, str(where / t.name), scratch, None, child(t))
+        for t in pending
+    )
     client = _connect(scheduler)
     try:
         with parallel_config(backend="dask", n_jobs=-1):
@@ -589,13 +627,23 @@ def run_sweep(
     # One driver per sweep directory: two would run and write the same trials.
     lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
     try:
-        return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
+        parent = SweepTracker.connect(
+            _base_config(sweep, sweep_dir), sweep_dir, _experiment(sweep, sweep_dir), notify
+        )
+        if parent is None:
+            return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
+        with parent.ending():  # one MLflow run over the trials, each trial's a child of it
+            outcome = _run_pending(
+                sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after, parent
+            )
+        parent.end("FINISHED" if outcome.status == "finished" else "KILLED")
+        return outcome
     finally:
         lock.release()
 
 
 def _run_pending(
-    sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify, stop_after
+    sweep_dir: Path, sweep: Sweep, rows: dict, jobs, scheduler, notify, stop_after, parent=None
 ) -> SweepOutcome:
     pending = [t for t in sweep.trials if not _ended(sweep_dir, t, rows.get(t.name))]
     by_name = {t.name: t for t in pending}
@@ -603,7 +651,7 @@ def _run_pending(
     for trial in pending:  # before any trial runs
         _check_in_the_way(sweep_dir, trial)
     scratch = tempfile.mkdtemp(prefix="nnclf-sweep-")
-    results = _results(sweep_dir, pending, jobs, scheduler, scratch)
+    results = _results(sweep_dir, pending, jobs, scheduler, scratch, parent)
     try:
         for result in results:
             trial = by_name[result["trial"]]
