@@ -319,12 +319,17 @@ class _Job:
         return self._inputs[part]
 
     @classmethod
-    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None) -> _Job:
-        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``."""
+    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None, callbacks=()) -> _Job:
+        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``
+        (``callbacks`` as :class:`~nnclf.training.trainer.Trainer` takes them)."""
         splits = splits if splits is not None else load_splits(cfg)
         model = build_model(cfg, splits)
         trainer = Trainer(
-            model.network, cfg.train, seed=cfg.seed, progress="none" if quiet else "auto"
+            model.network,
+            cfg.train,
+            seed=cfg.seed,
+            progress="none" if quiet else "auto",
+            callbacks=callbacks,
         )
         job = cls(cfg, splits, model, trainer)
         job.total_steps  # noqa: B018 -- checks the run's length (a warmup past T) before anything is written
@@ -423,6 +428,7 @@ def train(
     stop_after: int | None = None,
     notify=None,
     record_as=None,
+    callbacks=(),
 ) -> RunOutcome:
     """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
 
@@ -440,15 +446,15 @@ def train(
     stop_after : int, optional
         Stop after that many steps as Ctrl-C would (for tests).
     notify : callable, optional
-        ``notify(text)`` for each note the user should see before training starts (where
-        the run goes, leftovers of killed runs cleaned up).
+        ``notify(text)`` for each note before training starts (where the run goes,
+        leftovers of killed runs cleaned up).
     record_as : str or Path, optional
-        The run directory that config.yaml and the model record as ``output.dir``, when the
-        run is trained in one place to live in another (a sweep's trial on a worker).
+        The ``output.dir`` config.yaml and the model record (a sweep's trial on a worker).
+    callbacks : sequence of callables
+        The trainer's ``callback(history)``: a true return stops (and finishes) the run.
 
-    The data are loaded and the model built before anything is written, so bad input leaves
-    no trace; the run directory is claimed and staged (:mod:`nnclf.runs.rundir`) and config.yaml
-    written before the first step.
+    The data are loaded and the model built before anything is written (bad input leaves no
+    trace); config.yaml goes into the claimed, staged run directory before the first step.
 
     Raises
     ------
@@ -457,7 +463,7 @@ def train(
     """
     out = str(cfg.output.dir if out is None else out)
     rundir.check_target(out, explicit=explicit, force=force)  # before the data are read
-    job = _Job.of(cfg, quiet)
+    job = _Job.of(cfg, quiet, callbacks=callbacks)
     claim = rundir.claim(out, explicit=explicit, force=force)
     try:
         for note in claim.notes + preparation_notes(job.model):

@@ -4,4 +4,6 @@ Contract
 --------
 - :mod:`~nnclf.sweeps.sweepfile`  a sweep file read and expanded into trials, each checked
 - :mod:`~nnclf.sweeps.sweep`      ``nnclf sweep``: the trials run, ranked, resumable
+- :mod:`~nnclf.sweeps.search`     a ``search: {method: tpe}`` sweep: trials proposed by Optuna,
+                                  pruned early, its study in a database
 """
