@@ -271,6 +271,7 @@ def ended_trials(sweep_dir: Path) -> dict:
 
 @pytest.mark.slow
 def test_hyperband_in_local_processes(tmp_path):
+    pytest.importorskip("optuna")
     text = TPE.replace("pruner: median, seed: 4", "pruner: hyperband, seed: 4")
     code, _, _ = sweep(write(tmp_path, text), "--jobs", "2", "--out", tmp_path / "s", "--quiet")
     assert code == 0
@@ -289,6 +290,7 @@ def test_hyperband_in_local_processes(tmp_path):
 
 @pytest.mark.slow
 def test_a_search_on_a_dask_cluster_keeps_the_study_on_the_driver(tmp_path):
+    pytest.importorskip("optuna")
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "s"
     with (
@@ -336,3 +338,23 @@ def test_resuming_a_search_without_optuna_is_one_line(searched, tmp_path, capsys
     code, _, err = sweep("--resume", tmp_path / "s", "--jobs", "1", capsys=capsys)
     assert code == 2 and err.splitlines()[-1] == f"nnclf: error: {OPTUNA_EXTRA}"
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_trials_running_when_the_search_stops_run_again_on_resume(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    out = tmp_path / "s"
+    code, _, _ = sweep(write(tmp_path, TPE), "--jobs", "2", "--out", out, "--stop-after-trials", 1)
+    assert code == 130
+    trials = study_of(out).trials
+    caught = [t.number for t in trials if t.user_attrs.get("interrupted")]
+    assert caught and all(t.state.name != "RUNNING" for t in trials)
+    code, out_text, _ = sweep("--resume", out, "--jobs", "2", capsys=capsys)
+    assert code == 0 and "10 trials" in out_text.splitlines()[0]
+    trials = study_of(out).trials
+    for number in caught:  # each caught trial ran again once, with its parameters
+        again = [t for t in trials if t.user_attrs.get("retry_of") == number]
+        assert len(again) == 1 and again[0].params == trials[number].params
+        assert again[0].state.name in ("COMPLETE", "PRUNED", "FAIL")
+    ended = [t for t in trials if not t.user_attrs.get("interrupted")]
+    assert len(ended) == 10 and len(rows(out)) >= 10

@@ -365,13 +365,18 @@ class _Search:
         return Pruning(pruner, self.direction, self.study.study_name, before, key)
 
     def _end(self, otrial, trial: Trial, result: dict) -> None:
-        """Write the trial's files and row, report its evaluations and tell the study."""
+        """Write the trial's files and row, report its evaluations and tell the study.
+
+        The reports are one database write each, so a trial of many thousand evaluations
+        takes a while: Ctrl-C may stop them, and the trial, running in the study but ended
+        in sweep.csv, is told from its row on resume (:func:`_continue`)."""
         with signals_held(deliver=True):
             _record(self.sweep_dir, self.sweep, trial, result, self.rows)
-            replay = self.sweep.search.pruner == "hyperband"  # its rungs live in the study
-            for step, value in result.get("reports", []):
-                otrial.report(value, step)
-                replay = replay and not otrial.should_prune()
+        replay = self.sweep.search.pruner == "hyperband"  # its rungs live in the study
+        for step, value in result.get("reports", []):
+            otrial.report(value, step)
+            replay = replay and not otrial.should_prune()
+        with signals_held(deliver=True):
             value = metric_value(result["metrics"] or {}, self.sweep.metric)
             _tell(self.study, otrial, result["status"], value, result["error"])
         if self.notify is not None:

@@ -668,6 +668,7 @@ def run_sweep(
     stop_after : int, optional
         Stop as Ctrl-C would once that many trials have ended (for tests).
     """
+    assert sweep.search is None, "a tpe search runs with nnclf.sweeps.search.run_search"
     sweep_dir = Path(sweep_dir)
     # One driver per sweep directory: two would run and write the same trials.
     lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
@@ -757,7 +758,7 @@ def planned(sweep: Sweep) -> int:
 
 
 def resume(sweep_dir, **options) -> SweepOutcome:
-    """Run the trials of the sweep in ``sweep_dir`` that have not ended."""
+    """Run the trials of the (random or grid) sweep in ``sweep_dir`` that have not ended."""
     sweep, rows = load(sweep_dir)
     return run_sweep(sweep_dir, sweep, rows, **options)
 
