@@ -291,8 +291,15 @@ def cmd_sweep(args) -> int:
         )
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{jobs} local processes"
     ended = sweep.ended(sweep_dir, plan, rows)
-    _note(f"sweep {sweep_dir}: {len(plan.trials)} trials, {ended} ended before; running on {where}")
-    outcome = sweep.run_sweep(
+    _note(
+        f"sweep {sweep_dir}: {sweep.planned(plan)} trials, {ended} ended before; running on {where}"
+    )
+    runner = sweep.run_sweep
+    if plan.search is not None:
+        from nnclf.sweeps import search
+
+        runner = search.run_search
+    outcome = runner(
         sweep_dir,
         plan,
         rows,
@@ -305,7 +312,7 @@ def cmd_sweep(args) -> int:
         how = "terminated" if _SIGNALS.received == signal.SIGTERM else "interrupted"
         ended = sweep.ended(sweep_dir, plan, outcome.rows)
         _say(
-            f"nnclf: {how} after {ended} of {len(plan.trials)} trials; resume with: "
+            f"nnclf: {how} after {ended} of {sweep.planned(plan)} trials; resume with: "
             f"{outcome.resume_command}"
         )
         return _SIGNALS.exit_code()
@@ -639,7 +646,9 @@ COMMANDS = {
         "metric) into trials and train them in parallel, each into a run directory "
         "SWEEP_DIR/trial-NNNN; sweep.csv holds every trial's metrics. Prints the "
         "configurations ranked by the metric's mean over seeds and the nnclf train command "
-        "of the best. Ctrl-C stops it; --resume runs the trials that have not ended.",
+        "of the best. A search: block with method tpe proposes the trials with Optuna's TPE "
+        'sampler and prunes poor ones early (pip install "nnclf[optuna]"). Ctrl-C stops '
+        "it; --resume runs the trials that have not ended.",
         [
             _arg("sweep", nargs="?", metavar="SWEEP", help="the sweep YAML file"),
             _arg(

@@ -324,13 +324,20 @@ class _Job:
         return self._inputs[part]
 
     @classmethod
-    def of(cls, cfg: Config, quiet: bool, splits: Splits | None = None, track=None) -> _Job:
-        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``;
-        with ``track`` (parent, notify), its tracker connected (a store that is down: now)."""
+    def of(
+        cls, cfg: Config, quiet: bool, splits: Splits | None = None, track=None, callbacks=()
+    ) -> _Job:
+        """The data (``splits``, else loaded), the untrained model and a trainer of ``cfg``
+        (``callbacks`` as :class:`~nnclf.training.trainer.Trainer` takes them); with
+        ``track`` (parent, notify), its tracker connected (a store that is down: now)."""
         splits = splits if splits is not None else load_splits(cfg)
         model = build_model(cfg, splits)
         trainer = Trainer(
-            model.network, cfg.train, seed=cfg.seed, progress="none" if quiet else "auto"
+            model.network,
+            cfg.train,
+            seed=cfg.seed,
+            progress="none" if quiet else "auto",
+            callbacks=callbacks,
         )
         job = cls(cfg, splits, model, trainer)
         job.total_steps  # noqa: B018 -- checks the run's length (a warmup past T) before anything is written
@@ -460,6 +467,7 @@ def train(
     notify=None,
     record_as=None,
     parent: Parent | None = None,
+    callbacks=(),
 ) -> RunOutcome:
     """Train a new run of ``cfg`` into the run directory ``out`` (default ``output.dir``).
 
@@ -477,22 +485,28 @@ def train(
     stop_after : int, optional
         Stop after that many steps as Ctrl-C would (for tests).
     notify : callable, optional
-        ``notify(text)`` for each note the user should see before training starts (where
-        the run goes, leftovers of killed runs cleaned up).
+        ``notify(text)`` for each note before training starts (where the run goes,
+        leftovers of killed runs cleaned up).
     record_as : str or Path, optional
         The run directory that config.yaml and the model record as ``output.dir``, when the
         run is trained in one place to live in another (a sweep's trial on a worker).
     parent : nnclf.tracking.tracker.Parent, optional
         The sweep's MLflow run this run is a child of, and its TensorBoard folder.
+    callbacks : sequence of callables
+        The trainer's ``callback(history)``: a true return stops (and finishes) the run.
 
     The data are loaded, the model built and the tracking stores reached before anything is
     written, so bad input leaves no trace; the run directory is claimed and staged
-    (:mod:`nnclf.runs.rundir`) and config.yaml written before the first step. A
-    :class:`~nnclf.errors.DivergenceError` (a NaN or infinite loss) leaves nothing behind.
+    (:mod:`nnclf.runs.rundir`) and config.yaml written before the first step.
+
+    Raises
+    ------
+    DivergenceError
+        The loss became NaN or infinite; nothing is left behind.
     """
     out = str(cfg.output.dir if out is None else out)
     rundir.check_target(out, explicit=explicit, force=force)  # before the data are read
-    job = _Job.of(cfg, quiet, track=(parent, notify))
+    job = _Job.of(cfg, quiet, track=(parent, notify), callbacks=callbacks)
     claim = rundir.claim(out, explicit=explicit, force=force)
     try:
         for note in claim.notes + preparation_notes(job.model):

@@ -8,9 +8,12 @@ A sweep directory holds
     base.yaml        the base config, resolved
     trials.json      the expanded trials: index, axis values, seed, ``--set`` items, config
     sweep.csv        one row per trial that ended: trial, the axis values, seed, the metrics
-                     of each split, steps, seconds, status (finished, failed, interrupted)
-                     and the error of a failed trial; rewritten atomically after each trial
-    trial-NNNN/      each finished trial: an ordinary run directory of ``nnclf train``
+                     of each split, steps, seconds, status (finished, failed, interrupted;
+                     pruned in a tpe search) and the error of a failed trial; rewritten
+                     atomically after each trial
+    trial-NNNN/      each finished (or pruned) trial: an ordinary run directory of ``nnclf train``
+    study.db         a tpe search's Optuna study (:mod:`nnclf.sweeps.search`), unless its
+                     ``search.storage`` names another database
     tracking.json    the sweep's MLflow run, when the base config's ``track.mlflow`` is set:
                      each trial's MLflow run is its child (:mod:`nnclf.tracking`)
 
@@ -47,6 +50,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,14 +58,22 @@ from pathlib import Path
 import numpy as np
 
 from nnclf.base.outputs import SWEEP_HEADER, atomic_write, atomic_write_text
-from nnclf.base.rules import check_fields, shown
+from nnclf.base.rules import as_dict, check_fields, shown
 from nnclf.base.tables import format_table
 from nnclf.config.load import OutputConfig, config_from_dict, dump_config, read_yaml
 from nnclf.data.fingerprints import data_changed
 from nnclf.errors import NnclfError, RunError, UsageError
 from nnclf.runs import rundir
 from nnclf.runs.runfiles import signals_held
-from nnclf.sweeps.sweepfile import METRIC_NAMES, METRIC_PARTS, Sweep, Trial, better, read_sweep
+from nnclf.sweeps.sweepfile import (
+    METRIC_NAMES,
+    METRIC_PARTS,
+    SearchSettings,
+    Sweep,
+    Trial,
+    better,
+    read_sweep,
+)
 from nnclf.tracking.tracker import SweepTracker
 
 __all__ = [
@@ -76,13 +88,18 @@ __all__ = [
     "plot",
     "ended",
     "max_jobs",
+    "planned",
+    "storage_url",
+    "write_trials",
     "SWEEP_CSV",
     "TRIALS",
+    "STUDY_DB",
 ]
 
 SWEEP_FILE, BASE, TRIALS, SWEEP_CSV = "sweep.yaml", "base.yaml", "trials.json", "sweep.csv"
+STUDY_DB = "study.db"
 METRIC_COLUMNS = [f"{p}_{n}" for p in METRIC_PARTS for n in METRIC_NAMES]
-ENDED = ("finished", "failed")
+ENDED = ("finished", "failed", "pruned")
 
 
 @dataclass
@@ -108,6 +125,7 @@ def run_trial(
     scratch: str | None = None,
     driver: int | None = None,
     parent=None,
+    watch=None,
 ) -> dict:
     """Train one trial in a temporary directory; what the driver needs to write it
     (``record_as``: the trial directory its config and model name, on the driver's side).
@@ -116,10 +134,13 @@ def run_trial(
     local worker is given its ``driver``'s pid and exits when that process is gone.
     ``parent`` (:class:`nnclf.tracking.tracker.Parent`): the sweep's MLflow run, of which
     the trial's is a child, and the trial's TensorBoard folder.
+    ``watch(history)``, if given, is called at every evaluation and stops the trial (as
+    "pruned") when it returns true; its ``reports`` come back as the result's ``reports``.
 
     Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
     ``metrics`` (metrics.json's dict, or None), ``files`` ({path: bytes} of the run
-    directory, its tensorboard/ folder's files included), ``seconds`` (wall time on the worker) and ``error`` (one line, or "").
+    directory, its tensorboard/ folder's files included), ``seconds`` (wall time on the
+    worker) and ``error`` (one line, or "").
     """
     from threadpoolctl import threadpool_limits
 
@@ -138,6 +159,7 @@ def run_trial(
                 quiet=True,
                 record_as=record_as,
                 parent=parent,
+                callbacks=() if watch is None else (watch,),
             )
         except NnclfError as e:
             # The temporary directory is gone when the driver reads this: name the trial's own.
@@ -146,6 +168,8 @@ def run_trial(
             out["error"] = " ".join(text.split())
         else:
             out["status"] = outcome.status
+            if outcome.stopped == "callback" and outcome.steps < outcome.total_steps:
+                out["status"] = "pruned"
             if outcome.status == "finished":
                 out["metrics"] = outcome.metrics
                 out["files"] = {
@@ -154,6 +178,8 @@ def run_trial(
                     if p.is_file()
                 }
     out["seconds"] = time.perf_counter() - start
+    if watch is not None:
+        out["reports"] = list(watch.reports)
     return out
 
 
@@ -237,6 +263,8 @@ def start(sweep_file, out: str | None = None, scheduler: str | None = None) -> t
     a write that fails (a full disk) leaves nothing behind."""
     sweep = read_sweep(sweep_file)
     sweep_dir = _new_sweep_dir(sweep_file, out)
+    if sweep.search is not None:  # one study per sweep, also in a database others share
+        sweep.study_name = f"{sweep_dir.resolve().name}-{uuid.uuid4().hex[:8]}"
     if scheduler is not None:
         _connect(scheduler).close()
     SweepTracker.check(_base_config(sweep, sweep_dir), _experiment(sweep, sweep_dir))
@@ -310,6 +338,23 @@ def _write_start(sweep_dir: Path, sweep: Sweep) -> None:
     atomic_write_text(sweep_dir / SWEEP_FILE, sweep.text)
     base = config_from_dict(sweep.base_config)
     atomic_write_text(sweep_dir / BASE, dump_config(base, SWEEP_HEADER))
+    write_trials(sweep_dir, sweep)
+    _write_csv(sweep_dir, sweep, {})
+
+
+def search_record(sweep: Sweep) -> dict:
+    """What trials.json keeps of a tpe search: its settings, space, base and study name."""
+    return {
+        "settings": as_dict(sweep.search),
+        "space": sweep.space,
+        "base_raw": sweep.base_raw,
+        "base_dir": sweep.base_dir,
+        "study_name": sweep.study_name,
+    }
+
+
+def write_trials(sweep_dir: Path, sweep: Sweep) -> None:
+    """trials.json: the sweep's trials (a search's so far) and, for a search, its record."""
     record = {
         "base": sweep.base,
         "axes": sweep.axes,
@@ -325,8 +370,9 @@ def _write_start(sweep_dir: Path, sweep: Sweep) -> None:
             for t in sweep.trials
         ],
     }
+    if sweep.search is not None:
+        record["search"] = search_record(sweep)
     atomic_write_text(sweep_dir / TRIALS, json.dumps(record, indent=1) + "\n")
-    _write_csv(sweep_dir, sweep, {})
 
 
 def open_sweep(
@@ -349,6 +395,11 @@ def open_sweep(
             )
         sweep, rows = load(resume_dir)
         check_data_unchanged(resume_dir, sweep, rows)
+        if retry_failed and sweep.search is not None:
+            raise UsageError(
+                "--retry-failed: a tpe search does not run a failed trial again (its study "
+                "has learnt from it); continue with nnclf sweep --resume SWEEP_DIR"
+            )
         if retry_failed:
             rows = {name: row for name, row in rows.items() if row["status"] != "failed"}
         if scheduler is not None:
@@ -403,18 +454,48 @@ def _read_trials(path: Path) -> Sweep:
         if not isinstance(t, dict):
             raise where(f"{shown(t)} is not a JSON object")
         check_fields(t, _TRIAL_FIELDS, where)
-        if t["index"] != k or not set(record["axes"]) <= set(t["values"]):
+        # A search's trials are numbered as its study numbers them: an interrupted driver
+        # may leave a number unused.
+        first = k if "search" not in record else (trials[-1].index + 1 if trials else 0)
+        in_place = t["index"] == k or ("search" in record and t["index"] >= first)
+        if not in_place or not set(record["axes"]) <= set(t["values"]):
             raise where("its index or axis values do not match its place in the sweep")
         try:
             config_from_dict(t["config"])
         except NnclfError as e:
             raise where(f"its config is not valid ({e})") from None
-        trials.append(Trial(k, t["values"], t["seed"], t["overrides"], t["config"]))
+        trials.append(Trial(t["index"], t["values"], t["seed"], t["overrides"], t["config"]))
     try:
         better(record["metric"])
     except NnclfError as e:
         raise _damaged(path, str(e)) from None
-    return Sweep(record["base"], record["axes"], record["metric"], trials)
+    sweep = Sweep(record["base"], record["axes"], record["metric"], trials)
+    if "search" in record:
+        _read_search(path, record["search"], sweep)
+    return sweep
+
+
+def _read_search(path: Path, record, sweep: Sweep) -> None:
+    """A tpe search's record in trials.json, checked, onto ``sweep``."""
+    problem = lambda why: _damaged(path, f"search: {why.removeprefix('its ')}")  # noqa: E731
+    if not isinstance(record, dict):
+        raise problem(f"{shown(record)} is not a JSON object")
+    check_fields(record, _SEARCH_FIELDS, problem)
+    try:
+        sweep.search = SearchSettings(**record["settings"])
+    except (NnclfError, TypeError) as e:
+        raise problem(f"its settings are not valid ({e})") from None
+    sweep.space, sweep.base_raw = record["space"], record["base_raw"]
+    sweep.base_dir, sweep.study_name = record["base_dir"], record["study_name"]
+
+
+_SEARCH_FIELDS = {
+    "settings": "mapping",
+    "space": "mapping",
+    "base_raw": "mapping",
+    "base_dir": "text",
+    "study_name": "text",
+}
 
 
 _TRIAL_FIELDS = {
@@ -623,23 +704,36 @@ def run_sweep(
     stop_after : int, optional
         Stop as Ctrl-C would once that many trials have ended (for tests).
     """
+    assert sweep.search is None, "a tpe search runs with nnclf.sweeps.search.run_search"
     sweep_dir = Path(sweep_dir)
     # One driver per sweep directory: two would run and write the same trials.
     lock = rundir.lock_run(sweep_dir, "sweep", f"sweep {sweep_dir}")
     try:
-        parent = SweepTracker.connect(
-            _base_config(sweep, sweep_dir), sweep_dir, _experiment(sweep, sweep_dir), notify
-        )
-        if parent is None:
-            return _run_pending(sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after)
-        with parent.ending():  # one MLflow run over the trials, each trial's a child of it
-            outcome = _run_pending(
+        return tracked(
+            sweep_dir,
+            sweep,
+            notify,
+            lambda parent: _run_pending(
                 sweep_dir, sweep, rows, jobs, scheduler, notify, stop_after, parent
-            )
-        parent.end("FINISHED" if outcome.status == "finished" else "KILLED")
-        return outcome
+            ),
+        )
     finally:
         lock.release()
+
+
+def tracked(sweep_dir: Path, sweep: Sweep, notify, body) -> SweepOutcome:
+    """``body(parent)`` run under the sweep's MLflow run, which ends FINISHED or KILLED with
+    it (``parent``: the :class:`~nnclf.tracking.tracker.SweepTracker` each trial's run is a
+    child of, or None when the base config tracks nothing)."""
+    parent = SweepTracker.connect(
+        _base_config(sweep, sweep_dir), sweep_dir, _experiment(sweep, sweep_dir), notify
+    )
+    if parent is None:
+        return body(None)
+    with parent.ending():  # one MLflow run over the trials, each trial's a child of it
+        outcome = body(parent)
+    parent.end("FINISHED" if outcome.status == "finished" else "KILLED")
+    return outcome
 
 
 def _run_pending(
@@ -684,7 +778,7 @@ def _record(sweep_dir: Path, sweep: Sweep, trial: Trial, result: dict, rows: dic
     """Write an ended trial's run directory (if it finished) and its row of sweep.csv; a
     file that cannot be written is a RunError naming it."""
     try:
-        if result["status"] == "finished":
+        if result["status"] in ("finished", "pruned"):
             _write_trial(sweep_dir, trial, result["files"])
         rows[trial.name] = _row(sweep, trial, result)
         _write_csv(sweep_dir, sweep, rows)
@@ -712,12 +806,17 @@ def _progress(sweep: Sweep, row: dict, count: int) -> str:
     )
     return (
         f"{row['trial']} {row['status']} ({what}, {float(row['seconds']):.1f} s) "
-        f"[{count}/{len(sweep.trials)}]"
+        f"[{count}/{planned(sweep)}]"
     )
 
 
+def planned(sweep: Sweep) -> int:
+    """How many trials the sweep runs (a tpe search's are made as it goes)."""
+    return len(sweep.trials) if sweep.search is None else sweep.search.trials
+
+
 def resume(sweep_dir, **options) -> SweepOutcome:
-    """Run the trials of the sweep in ``sweep_dir`` that have not ended."""
+    """Run the trials of the (random or grid) sweep in ``sweep_dir`` that have not ended."""
     sweep, rows = load(sweep_dir)
     return run_sweep(sweep_dir, sweep, rows, **options)
 
@@ -757,14 +856,18 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
     import shlex
 
     statuses = [rows[t.name]["status"] for t in sweep.trials if t.name in rows]
-    done = {s: statuses.count(s) for s in ("finished", "failed")}
+    done = {s: statuses.count(s) for s in ENDED}
+    pruned = f", {done['pruned']} pruned" if sweep.search is not None else ""
     lines = [
-        f"sweep {sweep_dir}: {len(sweep.trials)} trials, {done['finished']} finished, "
-        f"{done['failed']} failed"
+        f"sweep {sweep_dir}: {planned(sweep)} trials, {done['finished']} finished, "
+        f"{done['failed']} failed{pruned}"
     ]
     lines += [
         f"  {r['trial']} failed: {r['error']}" for r in rows.values() if r["status"] == "failed"
     ][:5]
+    if sweep.search is not None:
+        url = shlex.quote(storage_url(sweep_dir, sweep))
+        lines.append(f"the study opens with: optuna-dashboard {url}")
     ranked = _ranking(sweep, rows)
     if not ranked:
         return "\n".join(lines + [f"no finished trial has a {sweep.metric}"])
@@ -780,6 +883,14 @@ def summary(sweep_dir, sweep: Sweep, rows: dict, top: int = 10) -> str:
     lines.append(f"best: {best.name} ({sweep.metric} {score:.4f}); reproduce it with:")
     lines.append("  " + " ".join(shlex.quote(a) for a in command))
     return "\n".join(lines)
+
+
+def storage_url(sweep_dir, sweep: Sweep) -> str:
+    """A tpe search's study database: ``search.storage``, else study.db in the sweep
+    directory."""
+    if sweep.search.storage is not None:
+        return sweep.search.storage
+    return f"sqlite:///{(Path(sweep_dir) / STUDY_DB).resolve()}"
 
 
 def plot(sweep_dir) -> list[Path]:

@@ -16,6 +16,7 @@ A sweep file is YAML with these keys (only ``base`` and one of ``grid``/``random
     metric: val_accuracy        # what ranks the configurations (default val_accuracy)
     max_trials: 1000            # refuse larger sweeps (default 1000)
     seed: 0                     # seeds the random draws (default 0)
+    search: {method: tpe, trials: 40, pruner: median, seed: 0}   # or method: random
 
 Axis keys are the dotted keys of ``nnclf train --set``. The random distributions are
 ``{uniform: [a, b]}``, ``{log_uniform: [a, b]}`` (a > 0), ``{int_uniform: [a, b]}``,
@@ -31,6 +32,14 @@ ends the setting's own rule refuses (or numpy cannot draw between: not finite, i
 the config refuses or more than ``max_trials`` trials (counted before any trial is made) is
 one :class:`~nnclf.errors.ConfigError` line naming the axis, or the trial whose values do
 not go together.
+``search`` (:class:`SearchSettings`) chooses how the space of ``grid`` and ``random`` is
+searched. Without it, or with ``method: random``, the trials are the ones above, drawn before
+anything runs. With ``method: tpe`` (:mod:`nnclf.sweeps.search`, Optuna's TPE sampler) the
+trials are proposed one by one as the earlier ones end, a ``grid`` axis being a ``choice``;
+each proposal's whole config is checked before it runs (:func:`build_trial`: one the config
+refuses is a failed trial, and the search goes on). A tpe search counts its trials in
+``search.trials`` (or ``random.n``), takes no ``seeds`` list (each trial is one
+configuration) and needs Optuna.
 The metric names ``PART_NAME``: PART one of train, val, test and NAME one of accuracy,
 balanced_accuracy, macro_f1 (higher is better) and log_loss (lower is better).
 """
@@ -40,13 +49,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import yaml
 
-from nnclf.base.rules import integer, number
+from nnclf.base.rules import Rule, check, choice, integer, number, shown, text
 from nnclf.base.suggest import closest
 from nnclf.config.load import (
     Config,
@@ -56,7 +66,7 @@ from nnclf.config.load import (
     parse_override,
     read_yaml,
 )
-from nnclf.errors import ConfigError, NnclfError
+from nnclf.errors import ConfigError, NnclfError, UsageError
 
 __all__ = [
     "Trial",
@@ -67,13 +77,62 @@ __all__ = [
     "METRIC_NAMES",
     "metric_value",
     "better",
+    "SearchSettings",
+    "build_trial",
+    "OPTUNA_EXTRA",
 ]
 
-KEYS = ("base", "grid", "random", "seeds", "metric", "max_trials", "seed")
+KEYS = ("base", "grid", "random", "seeds", "metric", "max_trials", "seed", "search")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "int_log_uniform", "choice")
 METRIC_PARTS = {"train": "train", "val": "validation", "test": "test"}
 METRIC_NAMES = {"accuracy": "max", "balanced_accuracy": "max", "macro_f1": "max", "log_loss": "min"}
 MAX_TRIALS = 1000
+OPTUNA_EXTRA = 'search.method tpe needs Optuna; install it with: pip install "nnclf[optuna]"'
+PRUNED_BY = {"val_log_loss": "val_loss", "val_accuracy": "val_accuracy"}
+"""The metrics a pruner can follow: the history column measured at every evaluation."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The ``search`` block of a sweep file: how the space is searched.
+
+    ``method`` random (today's draws, the default) or tpe (Optuna's TPE sampler);
+    ``trials`` how many trials (for random it stands for ``random.n``); ``pruner`` median,
+    hyperband or none (tpe only; default median for tpe); ``seed`` seeds the sampler (it
+    stands for the sweep file's ``seed``); ``storage`` the study's database URL (default
+    ``sqlite:///SWEEP_DIR/study.db``).
+    """
+
+    method: str = "random"
+    trials: int | None = None
+    pruner: str | None = None
+    seed: int | None = None
+    storage: str | None = None
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "method": choice(("random", "tpe"), "search method"),
+        "trials": integer(1, optional=True),
+        "pruner": Rule(
+            "choice", choices=("median", "hyperband", "none"), noun="pruner", optional=True
+        ),
+        "seed": integer(0, optional=True),
+        "storage": text("a database URL, e.g. sqlite:///study.db", optional=True),
+    }
+
+    def __post_init__(self):
+        check(self)
+        if self.method == "random" and self.pruner not in (None, "none"):
+            raise ConfigError(
+                f" {self.pruner} needs method tpe; method random runs every trial to its end "
+                "(set method: tpe, or drop pruner)",
+                name="pruner",
+            )
+        if self.method == "random" and self.storage is not None:
+            raise ConfigError(
+                " needs method tpe; method random keeps no study (set method: tpe, or drop "
+                "storage)",
+                name="storage",
+            )
 
 
 @dataclass
@@ -95,7 +154,9 @@ class Trial:
 @dataclass
 class Sweep:
     """A sweep file read and expanded: ``base`` as the reproducing command names it,
-    the axes in file order, the metric and the trials."""
+    the axes in file order, the metric and the trials. A tpe search (``search``) starts
+    with no trials: they are made from ``space`` (each axis's ``[distribution, args]``) on
+    ``base_raw`` (its relative paths from ``base_dir``) as they are proposed."""
 
     base: str
     axes: list[str]
@@ -103,6 +164,11 @@ class Sweep:
     trials: list[Trial]
     text: str = ""
     base_config: dict | None = None
+    search: SearchSettings | None = None
+    space: dict | None = None
+    base_raw: dict | None = None
+    base_dir: str | None = None
+    study_name: str | None = None
 
 
 def override(key: str, value) -> str:
@@ -157,29 +223,125 @@ def _expand(raw, path: Path) -> Sweep:
             close = closest(str(key), KEYS)
             hint = f"did you mean {close}?" if close else f"valid keys are {', '.join(KEYS)}"
             raise ConfigError(f"{key}: unknown key; {hint}")
+    search = _search(raw)
     base_raw, base_shown, base_dir = _base(raw.get("base"), path)
     metric = raw.get("metric", "val_accuracy")
     _split_metric(metric)
-    grid, random = _grid(raw.get("grid")), _random(raw.get("random"))
+    grid, random = _grid(raw.get("grid")), _random(raw.get("random"), search.trials)
     if not grid and not random:
         raise ConfigError("nothing to sweep; add a grid: or random: mapping of key.path: values")
     seeds = _seeds(raw.get("seeds"))
     _check_collisions(grid, random, seeds)
-    _check_size(grid, random, seeds, _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1))
-    _check_bounds(base_raw, base_dir, random)
-    points = _points(grid, random, _seed(raw))
+    max_trials = _count(raw.get("max_trials", MAX_TRIALS), "max_trials", 1)
+    seed = _seed(raw, search)
     axes = list(grid) + [k for k in random if k != "n"]
-    trials = []
-    for values, seed in itertools.product(points, seeds):
-        sets = [override(k, v) for k, v in values.items()]
-        sets += [] if seed is None else [override("seed", seed)]
-        cfg = _trial_config(base_raw, base_dir, values, sets, grid)
-        _check_metric_part(cfg, metric, sets)
-        trials.append(Trial(len(trials), values, cfg.seed, sets, config_to_dict(cfg)))
-    base_cfg = config_to_dict(_config(base_raw, base_dir, [], "base"))
+    if search.method == "tpe":
+        search = _tpe(search, random, seeds, metric, max_trials, seed)
+        _check_bounds(base_raw, base_dir, random)
+        sweep = Sweep(base_shown, axes, metric, [], path.read_text(encoding="utf-8"))
+        sweep.search = search
+        sweep.space = grid_as_choices(grid) | {k: list(v) for k, v in random.items() if k != "n"}
+        sweep.base_raw, sweep.base_dir = base_raw, str(Path(base_dir).resolve())
+    else:
+        _check_size(grid, random, seeds, max_trials)
+        _check_bounds(base_raw, base_dir, random)
+        points = _points(grid, random, seed)
+        trials = []
+        for values, trial_seed in itertools.product(points, seeds):
+            trials.append(
+                build_trial(len(trials), values, trial_seed, base_raw, base_dir, grid, metric)
+            )
+        sweep = Sweep(base_shown, axes, metric, trials, path.read_text(encoding="utf-8"))
+    sweep.base_config = config_to_dict(_config(base_raw, base_dir, [], "base"))
     if base_shown is not None:
-        base_shown = str(Path(base_shown).resolve())  # the command works from anywhere
-    return Sweep(base_shown, axes, metric, trials, path.read_text(encoding="utf-8"), base_cfg)
+        sweep.base = str(Path(base_shown).resolve())  # the command works from anywhere
+    return sweep
+
+
+def build_trial(
+    index: int, values: dict, seed, base_raw: dict, base_dir, grid: dict, metric: str
+) -> Trial:
+    """Trial ``index`` of ``values`` (and ``seed``, None for the base's) on the base; its
+    whole config checked (a ConfigError names the axis or the trial, see
+    :func:`_trial_config`)."""
+    sets = [override(k, v) for k, v in values.items()]
+    sets += [] if seed is None else [override("seed", seed)]
+    cfg = _trial_config(base_raw, base_dir, values, sets, grid)
+    _check_metric_part(cfg, metric, sets)
+    return Trial(index, values, cfg.seed, sets, config_to_dict(cfg))
+
+
+def grid_as_choices(grid: dict) -> dict:
+    """The grid axes as random ``choice`` axes (how tpe searches them)."""
+    return {key: ["choice", values] for key, values in grid.items()}
+
+
+def _search(raw: Mapping) -> SearchSettings:
+    """The ``search`` block checked (an unknown key with the nearest valid one)."""
+    block = raw.get("search")
+    if block is None:
+        return SearchSettings()
+    if not isinstance(block, Mapping):
+        raise ConfigError(
+            f"search must be a mapping, e.g. {{method: tpe, trials: 40}}, got {shown(block)}"
+        )
+    valid = list(SearchSettings.RULES)
+    for key in block:
+        if key not in valid:
+            close = closest(str(key), valid)
+            hint = (
+                f"did you mean search.{close}?" if close else f"valid keys are {', '.join(valid)}"
+            )
+            raise ConfigError(f"search.{key}: unknown key; {hint}")
+    try:
+        settings = SearchSettings(**block)
+    except ConfigError as e:  # the sweep file's own key: told as text, as its others are
+        raise ConfigError(str(e.within("search"))) from None
+    return settings
+
+
+def _check_storage_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"search.storage: {shown(url)} is not a database URL; give one like "
+            "sqlite:///study.db or postgresql://user@host/db"
+        ) from None
+
+
+def _tpe(search: SearchSettings, random: dict, seeds: list, metric, max_trials, seed):
+    """The tpe search's settings, complete: optuna importable, one trial per configuration,
+    a trial count within ``max_trials``, a pruner that the metric allows."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UsageError(OPTUNA_EXTRA) from None
+    if search.storage is not None:
+        _check_storage_url(search.storage)
+    if seeds != [None]:
+        raise ConfigError(
+            "seeds: method tpe trains each proposed configuration once; set the seed in "
+            "the base, or search it as an axis (random: {seed: {int_uniform: [0, 9]}})"
+        )
+    trials = search.trials or random.get("n")
+    if trials is None:
+        raise ConfigError("search.trials: how many trials? e.g. search: {method: tpe, trials: 40}")
+    if trials > max_trials:
+        raise ConfigError(
+            f"search.trials {trials} is more than max_trials {max_trials}; lower it or raise "
+            "max_trials"
+        )
+    pruner = search.pruner or "median"
+    if pruner != "none" and metric not in PRUNED_BY:
+        raise ConfigError(
+            f"search.pruner: {pruner} follows the metric at every evaluation, which only "
+            f"{' and '.join(PRUNED_BY)} are; choose one of them as metric, or pruner: none"
+        )
+    return replace(search, trials=trials, pruner=pruner, seed=seed)
 
 
 def _check_collisions(grid: dict, random: dict, seeds: list) -> None:
@@ -302,7 +464,8 @@ def _grid(grid) -> dict:
     return out
 
 
-def _random(random) -> dict:
+def _random(random, trials: int | None = None) -> dict:
+    """The random axes and ``n`` (``trials``, search.trials, stands for a missing n)."""
     if random is None:
         return {}
     if not isinstance(random, Mapping):
@@ -314,7 +477,12 @@ def _random(random) -> dict:
         raise ConfigError(
             "random: no axes; add e.g. train.schedule.eta0: {log_uniform: [0.001, 0.1]}"
         )
-    n = _count(random.get("n"), "random.n", 1)
+    if trials is not None and random.get("n", trials) != trials:
+        raise ConfigError(
+            f"random.n {shown(random.get('n'))} and search.trials {trials} both say how many "
+            "trials; keep one of them"
+        )
+    n = _count(random.get("n", trials), "random.n", 1)
     return {"n": n} | {_axis_key(k, "random"): _distribution(k, v) for k, v in axes.items()}
 
 
@@ -416,8 +584,14 @@ def _seeds(seeds) -> list:
     return seeds
 
 
-def _seed(raw) -> int:
-    return _count(raw.get("seed", 0), "seed", 0)
+def _seed(raw, search: SearchSettings) -> int:
+    """The seed of the draws: ``seed`` or search.seed (which stands for it)."""
+    if search.seed is not None and raw.get("seed", search.seed) != search.seed:
+        raise ConfigError(
+            f"seed {shown(raw.get('seed'))} and search.seed {search.seed} both seed the "
+            "search; keep one of them"
+        )
+    return _count(raw.get("seed", search.seed if search.seed is not None else 0), "seed", 0)
 
 
 def _count(value, key: str, low: int) -> int:
