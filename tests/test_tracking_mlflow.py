@@ -222,6 +222,28 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial_and_resumes_it(tmp_pat
     assert etas == {"0.02", "0.1"}
 
 
+def test_a_tpe_search_is_one_parent_run_with_a_child_per_trial(tmp_path, store):
+    pytest.importorskip("optuna")
+    (tmp_path / "base.yaml").write_text(IRIS + f"track: {{mlflow: '{store}'}}\n")
+    (tmp_path / "search.yaml").write_text(
+        "base: base.yaml\nsearch: {method: tpe, trials: 3, pruner: none, seed: 0}\n"
+        "random:\n  train.schedule.eta0: {log_uniform: [0.01, 0.3]}\nmetric: val_log_loss\n"
+    )
+    argv = ["sweep", str(tmp_path / "search.yaml"), "--out", str(tmp_path / "s"), "--quiet"]
+    assert main([*argv, "--jobs", "1"]) == 0
+    found = runs_of(store, "base")
+    (parent,) = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "s"
+    assert sorted(r.info.run_name for r in children) == ["trial-0000", "trial-0001", "trial-0002"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    with open(tmp_path / "s" / "sweep.csv") as f:
+        rows = {row["trial"]: row for row in csv.DictReader(f)}
+    for child in children:  # each child logged the eta0 TPE proposed for its trial
+        proposed = float(rows[child.info.run_name]["train.schedule.eta0"])
+        assert float(child.data.params["train.schedule.eta0"]) == pytest.approx(proposed)
+
+
 def test_the_estimators_three_lines_log_a_fitted_classifier(tmp_path, store):
     from sklearn.datasets import load_iris
 
