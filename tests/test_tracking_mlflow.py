@@ -224,14 +224,14 @@ def test_a_sweep_is_one_parent_run_with_a_child_per_trial_and_resumes_it(tmp_pat
 
 def test_a_tpe_search_is_one_parent_run_with_a_child_per_trial(tmp_path, store):
     pytest.importorskip("optuna")
-    (tmp_path / "base.yaml").write_text(IRIS + f"track: {{mlflow: '{store}'}}\n")
+    (tmp_path / "searched.yaml").write_text(IRIS + f"track: {{mlflow: '{store}'}}\n")
     (tmp_path / "search.yaml").write_text(
-        "base: base.yaml\nsearch: {method: tpe, trials: 3, pruner: none, seed: 0}\n"
+        "base: searched.yaml\nsearch: {method: tpe, trials: 3, pruner: none, seed: 0}\n"
         "random:\n  train.schedule.eta0: {log_uniform: [0.01, 0.3]}\nmetric: val_log_loss\n"
     )
     argv = ["sweep", str(tmp_path / "search.yaml"), "--out", str(tmp_path / "s"), "--quiet"]
     assert main([*argv, "--jobs", "1"]) == 0
-    found = runs_of(store, "base")
+    found = runs_of(store, "searched")
     (parent,) = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
     assert parent.info.status == "FINISHED" and parent.info.run_name == "s"

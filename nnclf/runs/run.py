@@ -473,8 +473,6 @@ def train(
 
     Parameters
     ----------
-    cfg : Config
-    out : str or Path, optional
     explicit : bool
         ``out`` was asked for exactly (``--out``): if it is taken, that is an error.
         Otherwise the run moves on to the next free name (see :func:`choose_run_dir`).
@@ -485,19 +483,16 @@ def train(
     stop_after : int, optional
         Stop after that many steps as Ctrl-C would (for tests).
     notify : callable, optional
-        ``notify(text)`` for each note before training starts (where the run goes,
-        leftovers of killed runs cleaned up).
+        ``notify(text)`` for each note before training starts (where the run goes, leftovers).
     record_as : str or Path, optional
-        The run directory that config.yaml and the model record as ``output.dir``, when the
-        run is trained in one place to live in another (a sweep's trial on a worker).
+        The ``output.dir`` config.yaml and the model record (a sweep's trial on a worker).
     parent : nnclf.tracking.tracker.Parent, optional
         The sweep's MLflow run this run is a child of, and its TensorBoard folder.
     callbacks : sequence of callables
         The trainer's ``callback(history)``: a true return stops (and finishes) the run.
 
-    The data are loaded, the model built and the tracking stores reached before anything is
-    written, so bad input leaves no trace; the run directory is claimed and staged
-    (:mod:`nnclf.runs.rundir`) and config.yaml written before the first step.
+    Data, model and tracking stores are reached before anything is written (bad input leaves
+    no trace); config.yaml goes into the claimed, staged run directory before the first step.
 
     Raises
     ------

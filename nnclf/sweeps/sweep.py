@@ -131,16 +131,13 @@ def run_trial(
     (``record_as``: the trial directory its config and model name, on the driver's side).
     The temporary directory is made in ``scratch`` when that exists where the trial runs:
     the driver removes it at the end, also what a worker killed mid-trial left there. A
-    local worker is given its ``driver``'s pid and exits when that process is gone.
-    ``parent`` (:class:`nnclf.tracking.tracker.Parent`): the sweep's MLflow run, of which
-    the trial's is a child, and the trial's TensorBoard folder.
-    ``watch(history)``, if given, is called at every evaluation and stops the trial (as
-    "pruned") when it returns true; its ``reports`` come back as the result's ``reports``.
+    local worker exits when its ``driver`` process is gone. ``parent``: the sweep's MLflow
+    run and the trial's TensorBoard folder. ``watch(history)`` is called at every evaluation and stops the trial
+    ("pruned") when it returns true; its ``reports`` come back as the result's ``reports``.
 
-    Returns a dict: ``trial`` (name), ``status`` ("finished", "failed" or "interrupted"),
-    ``metrics`` (metrics.json's dict, or None), ``files`` ({path: bytes} of the run
-    directory, its tensorboard/ folder's files included), ``seconds`` (wall time on the
-    worker) and ``error`` (one line, or "").
+    Returns a dict: ``trial`` (name), ``status`` ("finished", "failed", "interrupted" or
+    "pruned"), ``metrics`` (metrics.json's dict, or None), ``files`` ({path: bytes} of the
+    run directory, tensorboard/ included), ``seconds`` (on the worker), ``error`` (one line).
     """
     from threadpoolctl import threadpool_limits
 
