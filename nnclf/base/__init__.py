@@ -11,6 +11,7 @@ or runs, but for the one line that marks a run or sweep directory (defined in
 - :mod:`~nnclf.base.outputs`  the one writer: every file nnclf writes, every ``--out`` checked
 - :mod:`~nnclf.base.archive`  arrays plus JSON in an .npz
 - :mod:`~nnclf.base.tables`   the one text-table formatter
+- :mod:`~nnclf.base.pages`    self-contained HTML pages: a shipped template, its data as JSON
 - :mod:`~nnclf.base.suggest`  "did you mean ...?" for mistyped names
 - :mod:`~nnclf.base.version`  the version nnclf records in what it writes
 """

@@ -24,14 +24,13 @@ tag, nothing fetched from the network); :func:`write_page` writes it atomically.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.outputs import atomic_write
+from nnclf.base.pages import embed, template
+from nnclf.base.pages import write_page as write_html
 from nnclf.errors import GraphError
 
 __all__ = [
@@ -42,8 +41,6 @@ __all__ = [
     "render",
     "write_page",
     "rounded",
-    "template",
-    "embed",
 ]
 
 DIGITS = 6
@@ -275,24 +272,12 @@ def _docs_url() -> str | None:
     return None
 
 
-def template(name: str) -> str:
-    """A page template shipped with nnclf (``nnclf/graph/templates/NAME``)."""
-    return resources.files("nnclf.graph").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def embed(page: str, data: dict) -> str:
-    """``page`` with its ``/*DATA*/`` replaced by ``data`` as JSON safe inside a script tag."""
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return page.replace("/*DATA*/", text.replace("</", "<\\/"), 1)
-
-
 def render(description: dict) -> str:
     """The self-contained HTML page of a :func:`describe` dict."""
-    return embed(template("explain.html"), description)
+    return embed(template("nnclf.graph", "explain.html"), description)
 
 
 def write_page(graph, values: Mapping, path, **options) -> Path:
     """Write the page of ``graph`` at ``values`` to ``path`` (atomically); ``options`` go to
     :func:`describe`. Returns the path written."""
-    page = render(describe(graph, values, **options))
-    return atomic_write(path, lambda f: f.write(page.encode("utf-8")))
+    return write_html(path, render(describe(graph, values, **options)))

@@ -14,17 +14,16 @@ preparation, and the training settings. The same template draws a sweep's page
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.outputs import atomic_write, check_output
+from nnclf.base.outputs import check_output
+from nnclf.base.pages import embed, template, write_page
 from nnclf.errors import RunError
 from nnclf.runs.card import model_card
-from nnclf.runs.report import _read_history, _read_run_file, run_metrics
-from nnclf.runs.runfiles import CHECKPOINT, CONFIG, HISTORY, METRICS, resume_command
+from nnclf.runs.report import _read_history, _read_run_file, require_run_files, run_metrics
+from nnclf.runs.runfiles import CONFIG, HISTORY, METRICS
 
 __all__ = ["PAGE", "run_page", "write_report", "page_path"]
 
@@ -43,10 +42,7 @@ def page_path(directory: Path, out, force: bool) -> Path:
 
 def write_report(data: dict, path: Path) -> Path:
     """Write the report page of ``data`` (``kind`` "run" or "sweep") to ``path``, atomically."""
-    page = resources.files("nnclf.runs").joinpath("templates", PAGE).read_text(encoding="utf-8")
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    page = page.replace("/*DATA*/", text.replace("</", "<\\/"), 1)
-    return atomic_write(path, lambda f: f.write(page.encode("utf-8")))
+    return write_page(path, embed(template("nnclf.runs", PAGE), data))
 
 
 def _clean(value):
@@ -67,14 +63,12 @@ def _finite(values) -> list:
 
 def run_data(run_dir: Path) -> dict:
     """What the page shows of a run, from its files."""
-    for name in (HISTORY, METRICS, CONFIG):
-        if not (run_dir / name).is_file():
-            hint = (
-                f"resume it with: {resume_command(run_dir)}"
-                if (run_dir / CHECKPOINT).is_file()
-                else "give a run directory of nnclf train, or a sweep directory"
-            )
-            raise RunError(f"{run_dir}: no {name}, so not a finished nnclf run; {hint}")
+    require_run_files(
+        run_dir,
+        (HISTORY, METRICS, CONFIG),
+        ", so not a finished nnclf run",
+        "give a run directory of nnclf train, or a sweep directory",
+    )
     history = _read_run_file(run_dir / HISTORY, _read_history)
     metrics = run_metrics(run_dir)
     return {

@@ -58,6 +58,7 @@ __all__ = [
     "gradcheck",
     "graph_dot",
     "plot",
+    "require_run_files",
     "run_metrics",
     "save_figure",
     "unseen_warnings",
@@ -467,18 +468,27 @@ def graph_dot(cfg: Config) -> str:
 # ----------------------------------------------------------------------------- plot
 
 
-def plot(run_dir) -> list[Path]:
-    """Write learning_curves.png and confusion_matrix.png (of the test split, else the
-    validation or training split) into ``run_dir``; returns the files written."""
-    run_dir = Path(run_dir)
-    for name in (HISTORY, METRICS):
+def require_run_files(run_dir: Path, names, why: str, otherwise: str) -> None:
+    """Raise a RunError ``RUN: no NAMEWHY; HINT`` for the first of ``names`` missing from
+    ``run_dir``: the hint is the resume command of a run that has a checkpoint, else
+    ``otherwise``."""
+    for name in names:
         if not (run_dir / name).is_file():
             hint = (
                 f"resume it with: {resume_command(run_dir)}"
                 if (run_dir / CHECKPOINT).is_file()
-                else "give a run directory of nnclf train"
+                else otherwise
             )
-            raise RunError(f"{run_dir}: no {name} to plot; {hint}")
+            raise RunError(f"{run_dir}: no {name}{why}; {hint}")
+
+
+def plot(run_dir) -> list[Path]:
+    """Write learning_curves.png and confusion_matrix.png (of the test split, else the
+    validation or training split) into ``run_dir``; returns the files written."""
+    run_dir = Path(run_dir)
+    require_run_files(
+        run_dir, (HISTORY, METRICS), " to plot", "give a run directory of nnclf train"
+    )
     history = _read_run_file(run_dir / HISTORY, _read_history)
     metrics = _read_run_file(run_dir / METRICS, _read_metrics)
     try:
