@@ -423,6 +423,12 @@ _SET = _arg(
     "--set 'train.schedule={name: constant, eta0: 0.01}' (repeatable)",
 )
 _MODEL = _arg("model", metavar="RUN_DIR_OR_MODEL")
+_FORCE_OUT = _arg(
+    "--force",
+    action="store_true",
+    help="replace an existing --out file once the new one is complete (only a regular file "
+    "outside run and sweep directories)",
+)
 
 # name: (function, help, description, arguments)
 COMMANDS = {
@@ -513,12 +519,7 @@ COMMANDS = {
             ),
             _DELIMITER,
             _ENCODING,
-            _arg(
-                "--force",
-                action="store_true",
-                help="replace an existing --out file once the new one is complete (only a "
-                "regular file outside run and sweep directories)",
-            ),
+            _FORCE_OUT,
         ],
     ),
     "export": (
@@ -532,12 +533,7 @@ COMMANDS = {
         [
             _MODEL,
             _arg("--out", metavar="FILE", required=True, help="the .onnx file to write"),
-            _arg(
-                "--force",
-                action="store_true",
-                help="replace an existing --out file once the new one is complete (only a "
-                "regular file outside run and sweep directories)",
-            ),
+            _FORCE_OUT,
         ],
     ),
     "info": (
@@ -611,11 +607,7 @@ COMMANDS = {
                 help="the page to write (default: RUN/explain.html for a run, explain.html "
                 "here for a config)",
             ),
-            _arg(
-                "--force",
-                action="store_true",
-                help="replace an existing --out file once the new one is complete",
-            ),
+            _FORCE_OUT,
         ],
     ),
     "report": (
@@ -632,11 +624,7 @@ COMMANDS = {
                 metavar="FILE",
                 help="the page to write (default: report.html inside the run or sweep directory)",
             ),
-            _arg(
-                "--force",
-                action="store_true",
-                help="replace an existing --out file once the new one is complete",
-            ),
+            _FORCE_OUT,
         ],
     ),
     "sweep": (
