@@ -18,8 +18,8 @@ from pathlib import Path
 
 from nnclf.base.outputs import check_output
 from nnclf.config.load import Config, load_config
-from nnclf.data.fingerprints import data_changed
-from nnclf.errors import DataError, RunError, UsageError
+from nnclf.errors import RunError, UsageError
+from nnclf.runs.report import check_unchanged
 from nnclf.runs.run import build_model, load_splits, split_method
 from nnclf.runs.runfiles import CONFIG, METRICS, MODEL, open_model
 
@@ -50,7 +50,13 @@ def _model_and_splits(target):
         except (OSError, ValueError):
             metrics = {}
         splits = load_splits(cfg, split_method(metrics.get("data")))
-        _check_unchanged(metrics.get("data"), splits.fingerprint, str(cfg.data.source))
+        check_unchanged(
+            metrics.get("data"),
+            splits.fingerprint,
+            str(cfg.data.source),
+            why="so the training examples re-made now are not the run's; restore the data "
+            "the run was trained on",
+        )
         T = int(metrics.get("steps", 0) or 0)
         return model, splits, cfg, T + 1, f"run {path}, trained for {T} steps"
     if not path.is_file():
@@ -67,16 +73,6 @@ def _model_and_splits(target):
         1,
         f"config {path}, initial parameters (seed {cfg.seed})",
     )
-
-
-def _check_unchanged(recorded, now: dict, source: str) -> None:
-    """The run's training split is re-made from its data: refuse data that changed since."""
-    changed = data_changed(recorded, now, source) if isinstance(recorded, dict) else None
-    if changed:
-        raise DataError(
-            f"{changed}, so the training examples re-made now are not the run's; restore "
-            "the data the run was trained on"
-        )
 
 
 def explain(target, example: int = 0, out=None, force: bool = False) -> Path:

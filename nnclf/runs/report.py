@@ -58,6 +58,7 @@ __all__ = [
     "gradcheck",
     "graph_dot",
     "plot",
+    "check_unchanged",
     "require_run_files",
     "run_metrics",
     "save_figure",
@@ -203,7 +204,7 @@ def _test_split(model: TrainedModel, run_dir: Path | None) -> tuple[np.ndarray, 
     cfg = load_config(run_dir / CONFIG) if run_dir is not None else _training_config(model)
     recorded = _recorded_data(run_dir) if run_dir is not None else model.data
     splits = load_splits(cfg, split_method(recorded))
-    _check_unchanged(recorded, splits.fingerprint, _show(cfg.data.source))
+    check_unchanged(recorded, splits.fingerprint, _show(cfg.data.source))
     if not len(splits.X_test):
         raise DataError(
             "the run has no test split (data.test_fraction is 0); give the "
@@ -225,16 +226,19 @@ def _recorded_data(run_dir: Path) -> dict | None:
         return None
 
 
-def _check_unchanged(recorded, now: dict, source: str) -> None:
+TEST_SPLIT_CHANGED = (
+    "so its test split re-created now would not be the one held out in training (it could "
+    "hold training rows); evaluate on data of your choice with --data SOURCE"
+)
+
+
+def check_unchanged(recorded, now: dict, source: str, why: str = TEST_SPLIT_CHANGED) -> None:
     """The data a run or model was trained on (its recorded fingerprint) must be the data its
-    test split is re-created from; runs and models of nnclf 0.1 record nothing to compare."""
+    splits are re-created from, else a DataError ``CHANGE, WHY``; runs and models of nnclf
+    0.1 record nothing to compare."""
     changed = data_changed(recorded, now, source) if isinstance(recorded, dict) else None
     if changed:
-        raise DataError(
-            f"{changed}, so its test split re-created now would not be the one "
-            "held out in training (it could hold training rows); evaluate on data "
-            "of your choice with --data SOURCE"
-        )
+        raise DataError(f"{changed}, {why}")
 
 
 def _inputs(model: TrainedModel, data: str, label: str | None, notify, reading, keep=()):
