@@ -624,18 +624,28 @@ def test_an_npz_whose_members_claim_to_be_encrypted_is_one_data_error(tmp_path):
 
 # ----------------------------------------------------------------------------- the CSV readers
 
-READERS = ["pandas", "numpy", "careful"]
+READERS = ["pandas", "pandas-chunks", "numpy", "careful"]
+
+
+def use_reader(name: str, monkeypatch) -> None:
+    """pandas' C reader in one call (the file whole) or in chunks, numpy.loadtxt (pandas not
+    installed) or the careful reader alone."""
+    if name.startswith("pandas"):
+        pytest.importorskip("pandas")  # (imported: the fast path takes it for any file)
+    else:
+        monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    if name == "pandas-chunks":
+        monkeypatch.setattr(datafiles, "PANDAS_WHOLE_MAX_BYTES", -1)
+    if name == "careful":
+        monkeypatch.setattr(datafiles, "_fast_columns", lambda *args: None)
 
 
 @pytest.fixture(params=READERS)
 def reader(request, monkeypatch):
-    """Load CSVs with pandas' C reader, numpy.loadtxt (pandas not installed) or the careful
-    reader alone; the C readers may not fall back to the careful one unless ``careful_ok``."""
-    if request.param != "pandas":
-        monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
-    if request.param == "careful":
-        monkeypatch.setattr(datafiles, "_fast_columns", lambda *args: None)
-    else:
+    """Load CSVs with each reader (:func:`use_reader`); the C readers may not fall back to
+    the careful one."""
+    use_reader(request.param, monkeypatch)
+    if request.param != "careful":
 
         def no_careful_reader(*args, **kwargs):
             raise AssertionError("the C reader fell back to the careful one")
@@ -656,6 +666,28 @@ def test_every_reader_reads_a_clean_file_exactly(tmp_path, reader, monkeypatch):
     ds = load_dataset(write(tmp_path, "\ufeff" + text))  # a byte-order mark, CRLF line ends
     assert ds.X.tobytes() == X.tobytes() and ds.y.dtype == np.int64
     assert ds.y.tolist() == y.tolist() and ds.feature_names == ("a", "b", "c")
+
+
+def test_a_file_large_enough_for_parallel_parsing_reads_exactly(tmp_path, monkeypatch):
+    """Above 5 MB pandas (3.1 and later) parses one call's file on several threads: X, the
+    labels and the kept column equal numpy.loadtxt's and the careful reader's."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40_000, 8)) * 10.0 ** rng.integers(-30, 30, size=(40_000, 8))
+    y = rng.choice(["cat", " dog", "emu "], size=40_000)
+    body = "".join(
+        f"{','.join(map(repr, r))},{v},id{i}\n" for i, (r, v) in enumerate(zip(X.tolist(), y))
+    )
+    path = write(tmp_path, "\ufeff" + ",".join(f"f{j}" for j in range(8)) + ",y,id\n" + body)
+    assert Path(path).stat().st_size > 5 << 20
+    got = {}
+    for name in ("pandas", "numpy"):
+        with monkeypatch.context() as m:
+            use_reader(name, m)
+            m.setattr(datafiles, "read_csv", None)  # (no fall back to the careful reader)
+            got[name] = datafiles.open_table(path).read(range(8), 8, keep=[9])
+    for read in got.values():
+        assert read.X.tobytes() == X.tobytes() and read.y.tolist() == np.char.strip(y).tolist()
+        assert read.kept == {"id": [f"id{i}" for i in range(40_000)]}
 
 
 def test_every_reader_chooses_columns_by_name(tmp_path, reader):
@@ -689,10 +721,7 @@ def test_every_reader_names_the_line_at_fault(tmp_path, text, message, monkeypat
     messages = set()
     for name in READERS:
         with monkeypatch.context() as m:
-            if name != "pandas":
-                m.setitem(sys.modules, "pandas", None)
-            if name == "careful":
-                m.setattr(datafiles, "_fast_columns", lambda *args: None)
+            use_reader(name, m)
             with pytest.raises(DataError) as e:
                 target = "y" if "c,y" in text else None
                 load_dataset(write(tmp_path, text), target=target, **STRICT)

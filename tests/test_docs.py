@@ -58,6 +58,9 @@ NOT_RUN = (
     "brew install ",
 )
 LONG = "# takes minutes: tested with --help"
+LONG_MARK = re.compile(r"\s+# [^#]*: tested with --help\s*$")
+"""How a page marks a long command (``# takes minutes: tested with --help``, ``# half a
+minute: ...``): the tests run it with ``--help``."""
 FENCE = re.compile(r"^```(\S*)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 
@@ -88,8 +91,10 @@ def commands(language: str, text: str, graphviz: bool = True) -> list[str]:
     for line in lines:
         if not line or line.startswith("#"):
             continue
-        long = LONG in line
-        line = re.sub(r"\s{2,}#.*$", "", line)
+        long = LONG_MARK.search(line)
+        if long:  # (however few spaces stand before it: the --help must not join the comment)
+            line = line[: long.start()]
+        line = re.sub(r"\s{2,}#.*$", "", line).rstrip()
         parts = [p for p in line.split(" && ") if not p.strip().startswith(NOT_RUN)]
         if parts:
             out.append(" && ".join(parts) + (" --help" if long else ""))
@@ -129,6 +134,13 @@ def test_every_block_names_a_language_the_tests_know():
                 f"{_page_id(page)}: >>> examples belong on docs/notes.md, run by "
                 f"test_notes_doc.py; write a complete program here"
             )
+
+
+def test_a_long_command_runs_with_help_whatever_the_space_before_its_comment():
+    for gap in (" ", "    "):
+        for mark in (LONG, "# half a minute: tested with --help"):
+            line = f"python scripts/search_benchmark.py --seeds 5{gap}{mark}"
+            assert commands("sh", line) == ["python scripts/search_benchmark.py --seeds 5 --help"]
 
 
 def test_the_command_filter_runs_the_commands_and_leaves_out_only_installing():

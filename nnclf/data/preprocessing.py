@@ -228,7 +228,9 @@ class Standardizer:
             raise DataError(
                 f"Standardizer.transform: expected X of shape (n, {len(self.mean_)}), got {X.shape}"
             )
-        return (X - self.mean_) / self.scale_
+        out = np.subtract(X, self.mean_)  # (one new array, divided in place: the same numbers)
+        out /= self.scale_
+        return out
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         """``fit(X).transform(X)``."""

@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import itertools
 import json
 import math
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -659,15 +661,17 @@ def _fast_columns(path, header, cols, label_col, keep, encoding, delimiter):
     records.close()
     if first is None or len(first[1]) != len(header):
         return None  # (a long first row is the one pandas would not report)
-    X = np.empty((_line_bound(path), len(cols)), dtype=np.float64)
-    n, labels, kept, last = 0, [], [[] for _ in keep], len(header) - 1
+    X, n, labels, kept, last = None, 0, [], [[] for _ in keep], len(header) - 1
     args = (path, len(header), skip, cols, label_col, keep, encoding, delimiter)
-    chunks = (
-        _pandas_chunks(pandas, *args) if (pandas := _pandas_for(path)) else _numpy_chunks(*args)
-    )
-    # Each chunk: len(cols) feature columns (m,), labels (m,) or None, last column or None,
-    # the kept columns (m,) each.
+    pandas = _pandas_for(path)
+    whole = pandas is not None and _file_size(path) <= PANDAS_WHOLE_MAX_BYTES
+    chunks = _pandas_chunks(pandas, whole, *args) if pandas else _numpy_chunks(*args)
+    # Each chunk: len(cols) feature columns (m,), labels (m,) stripped or None, last column
+    # or None, the kept columns (m,) each.
     for features, L, E, K in chunks:
+        if X is None:  # (one chunk: its rows; else at least the file's lines)
+            rows = len(features[0]) if whole else _line_bound(path)
+            X = np.empty((rows, len(cols)), dtype=np.float64)
         F = X[n : n + len(features[0])]  # (a view: shorter than the chunk if X is full)
         for k, column in enumerate(features):
             F[:, k] = column
@@ -678,11 +682,19 @@ def _fast_columns(path, header, cols, label_col, keep, encoding, delimiter):
         for store, column in zip(kept, K):
             store.extend(column.tolist())
         n += len(F)
-    labels = [str(v).strip() for v in labels]
     if n == 0 or not all(labels):
         return None
     return X[:n], None if label_col is None else _label_array(labels), kept
 
+
+def _file_size(path) -> int:
+    return Path(path).expanduser().stat().st_size
+
+
+PANDAS_WHOLE_MAX_BYTES = 1 << 30
+"""The largest CSV pandas reads in one call rather than in chunks: one call is what pandas
+(3.1 and later) parses on several threads, and it costs a second copy of X for a moment;
+a larger file is read in chunks, so that X is never held twice."""
 
 PANDAS_MIN_BYTES = 8 << 20
 """The smallest CSV the fast path reads with pandas rather than :func:`numpy.loadtxt`:
@@ -695,7 +707,7 @@ def _pandas_for(path):
     the file is large enough to repay importing it (:data:`PANDAS_MIN_BYTES`); else None."""
     if "pandas" not in sys.modules:
         try:
-            if Path(path).expanduser().stat().st_size < PANDAS_MIN_BYTES:
+            if _file_size(path) < PANDAS_MIN_BYTES:
                 return None
         except OSError:
             return None
@@ -721,9 +733,21 @@ def _line_bound(path) -> int:
     return 1
 
 
-def _pandas_chunks(pd, path, width, skip, cols, label_col, keep, encoding, delimiter):
+def _no_nul(path) -> None:
+    """A file with a NUL byte is a ValueError: the C readers drop what the careful reader keeps."""
+    with open(Path(path).expanduser(), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            if b"\x00" in block:
+                raise ValueError("a NUL byte: for the careful reader")
+
+
+def _pandas_chunks(pd, whole, path, width, skip, cols, label_col, keep, encoding, delimiter):
+    """The file in one chunk (``whole``: one call, which pandas may parse on several
+    threads) or in chunks of 8 * CHUNK_ROWS rows."""
     # All columns are read (usecols lets a long row pass), none as the index (the careful
     # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
+    if whole:
+        _no_nul(path)
     dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
     options = dict(
         sep=delimiter,
@@ -732,29 +756,33 @@ def _pandas_chunks(pd, path, width, skip, cols, label_col, keep, encoding, delim
         na_filter=False,
         encoding=encoding,
         engine="c",
-        chunksize=8 * CHUNK_ROWS,
+        **({} if whole else {"chunksize": 8 * CHUNK_ROWS}),
     )
     extra = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    binary = np.zeros(len(cols), dtype=bool)
-    with pd.read_csv(
-        Path(path).expanduser(),
+    read = functools.partial(
+        pd.read_csv,
+        str(Path(path).expanduser()),
         names=list(range(width)),
         index_col=False,
         dtype=dtypes,
         **options,
         **extra,
-    ) as reader:
+    )
+    binary = np.zeros(len(cols), dtype=bool)
+    with nullcontext([read()]) if whole else read() as reader:
         for chunk in reader:
             features = [chunk[j].to_numpy() for j in cols]  # (copied once, into X)
             binary |= [((f == 0) | (f == 1)).all() for f in features]
             yield (
                 features,
-                None if label_col is None else chunk[label_col].to_numpy(),
+                None if label_col is None else chunk[label_col].str.strip().to_numpy(),
                 chunk[width - 1].to_numpy(),
                 [chunk[j].to_numpy() for j in keep],
             )
+            del chunk, features
     if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
         suspects = [cols[k] for k in np.flatnonzero(binary)]
+        options["chunksize"] = 8 * CHUNK_ROWS
         with pd.read_csv(Path(path).expanduser(), usecols=suspects, dtype=str, **options) as f:
             if any(
                 chunk.stack().str.strip().str.lower().isin(["true", "false"]).any() for chunk in f
@@ -780,7 +808,8 @@ def _numpy_chunks(path, width, skip, cols, label_col, keep, encoding, delimiter)
                 np.loadtxt(lines, usecols=[j], dtype=str, **options)[:, 0]
                 for j in ([] if label_col is None else [label_col]) + keep
             ]
-            yield F.T, (None if label_col is None else texts.pop(0)), None, texts
+            labels = None if label_col is None else np.char.strip(texts.pop(0))
+            yield F.T, labels, None, texts
 
 
 # ----------------------------------------------------------------------------- Parquet

@@ -557,6 +557,10 @@ def _affine_vjp_x_c(g, ans, W, x, b, out):
 
 
 def _affine_add_b_c(target, scale, g, ans, W, x, b):
+    if g.shape[0] == 1:  # (one example: a loop over the entries alone, which vectorises)
+        for i in range(target.size):
+            target[i] += scale * g[0, i]
+        return
     for i in range(target.size):
         s = FLOAT(0.0)
         for r in range(g.shape[0]):
