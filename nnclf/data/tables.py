@@ -719,26 +719,29 @@ def _pandas_for(path):
 
 
 def _line_bound(path) -> int:
-    """At least the number of lines in a file (the rows to preallocate). A file with a NUL
-    byte is a ValueError: the C readers drop what the careful reader keeps."""
+    """At least the number of lines in a file (the rows to preallocate); a NUL byte is a
+    ValueError (see :func:`_checked_blocks`)."""
     for end in (b"\n", b"\r"):  # (\r alone ends the lines of old Mac files)
-        count = 0
-        with open(Path(path).expanduser(), "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                if b"\x00" in block:
-                    raise ValueError("a NUL byte: for the careful reader")
-                count += block.count(end)
+        count = sum(block.count(end) for block in _checked_blocks(path))
         if count:
             return count + 1
     return 1
 
 
 def _no_nul(path) -> None:
-    """A file with a NUL byte is a ValueError: the C readers drop what the careful reader keeps."""
+    """A file with a NUL byte is a ValueError (see :func:`_checked_blocks`)."""
+    for _ in _checked_blocks(path):
+        pass
+
+
+def _checked_blocks(path):
+    """The file's bytes, a MiB at a time. A file with a NUL byte is a ValueError: the C
+    readers drop what the careful reader keeps."""
     with open(Path(path).expanduser(), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             if b"\x00" in block:
                 raise ValueError("a NUL byte: for the careful reader")
+            yield block
 
 
 def _pandas_chunks(pd, whole, path, width, skip, cols, label_col, keep, encoding, delimiter):
