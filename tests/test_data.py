@@ -670,7 +670,8 @@ def test_every_reader_reads_a_clean_file_exactly(tmp_path, reader, monkeypatch):
 
 def test_a_file_large_enough_for_parallel_parsing_reads_exactly(tmp_path, monkeypatch):
     """Above 5 MB pandas (3.1 and later) parses one call's file on several threads: X, the
-    labels and the kept column equal numpy.loadtxt's and the careful reader's."""
+    labels (stripped) and the kept column equal what was written, read by pandas and by
+    numpy.loadtxt."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(40_000, 8)) * 10.0 ** rng.integers(-30, 30, size=(40_000, 8))
     y = rng.choice(["cat", " dog", "emu "], size=40_000)
