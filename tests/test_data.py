@@ -691,6 +691,53 @@ def test_a_file_large_enough_for_parallel_parsing_reads_exactly(tmp_path, monkey
         assert read.kept == {"id": [f"id{i}" for i in range(40_000)]}
 
 
+@pytest.mark.parametrize("minus", ["", "-"])
+def test_every_reader_reads_integer_columns_and_minus_zero_exactly(tmp_path, reader, minus):
+    """Integer columns (which pandas reads as integers, then nnclf as floats) beside a float
+    column: the same bytes from every reader, -0.0 for an integer column's ``-0`` (pandas'
+    integer parse gives 0 there: such a file is read again with the columns as floats)."""
+    rng = np.random.default_rng(5)
+    counts = rng.integers(-3, 4, size=(30, 2))
+    floats = rng.normal(size=30)
+    cells = [[str(a), str(b), repr(f)] for (a, b), f in zip(counts.tolist(), floats.tolist())]
+    cells[7][0] = cells[9][1] = f"{minus}0"  # an integer column's zero, maybe signed
+    text = "a,b,c,y\n" + "".join(",".join(row) + f",{i % 3}\n" for i, row in enumerate(cells))
+    X = np.column_stack([counts, floats]).astype(np.float64)
+    X[7, 0] = X[9, 1] = -0.0 if minus else 0.0
+    ds = load_dataset(write(tmp_path, text))
+    assert ds.X.tobytes() == X.tobytes() and ds.y.tolist() == [i % 3 for i in range(30)]
+
+
+def test_pandas_reads_the_file_once_unless_an_integer_column_may_hold_minus_zero(
+    tmp_path, monkeypatch
+):
+    """The whole-file read infers the features' types (faster than asking pandas for
+    floats); it reads again with float columns only when it must: an integer column with a
+    0 in a file where the text -0 occurs."""
+    pd = pytest.importorskip("pandas")
+    calls, real = [], pd.read_csv
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", counted)
+    expected = {"a,b,y\n1,0,x\n2,-1,z\n": 1, "a,b,y\n0,1.5,x\n2,-0.5,z\n": 2}
+    for text, reads in expected.items():
+        calls.clear()
+        load_dataset(write(tmp_path, text))
+        assert len(calls) == reads
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 1 << 20])
+def test_the_scan_for_minus_zero_finds_it_across_blocks(tmp_path, monkeypatch, size):
+    monkeypatch.setattr(datafiles, "BLOCK_BYTES", size)
+    for text, found in [("a,b\n1,-0\n", True), ("a,b\n-1,0-\n", False), ("-0", True)]:
+        assert datafiles._has_minus_zero(write(tmp_path, text)) is found
+    with pytest.raises(ValueError, match="NUL"):
+        datafiles._has_minus_zero(write(tmp_path, "a,b\n1,\x000\n"))
+
+
 def test_every_reader_chooses_columns_by_name(tmp_path, reader):
     text = "id\tb\tnote\ta\tlabel\nr1\t2\thi\t1\tx\nr2\t4\t\t3\tz\n\nr3\t6\tho\t5\tx\n"
     ds = load_dataset(write(tmp_path, text), features=["a", "b"])

@@ -17,8 +17,11 @@ columns to keep). ``Table.test_part`` gives an ``.npz``'s or a folder's own test
 ``nnclf evaluate`` and ``nnclf predict`` (:func:`nnclf.data.sources.read_inputs`) open every
 file this way.
 
-A CSV is read by a C reader (pandas' in chunks, else :func:`numpy.loadtxt`) filling one
-preallocated X; any cell or row it does not take as it is sends the file to :func:`read_csv`,
+A CSV is read by a C reader filling one preallocated X: pandas' (a file below 1 GiB in one
+call, the types of the feature and label columns inferred, which is faster than asking for
+floats, and again with float columns when what pandas inferred is not what the careful
+reader would give; a larger file in chunks), else :func:`numpy.loadtxt`. Any cell or row it
+does not take as it is sends the file to :func:`read_csv`,
 the careful cell-by-cell reader, which reads it or names the file, line and column at fault:
 one error path, the same results either way. :func:`sniff_delimiter` finds ``,`` ``;`` or
 tab when no delimiter is given; :func:`encoding_problem` says why an encoding cannot decode
@@ -673,18 +676,43 @@ def _fast_columns(path, header, cols, label_col, keep, encoding, delimiter):
             rows = len(features[0]) if whole else _line_bound(path)
             X = np.empty((rows, len(cols)), dtype=np.float64)
         F = X[n : n + len(features[0])]  # (a view: shorter than the chunk if X is full)
-        for k, column in enumerate(features):
-            F[:, k] = column
+        _fill_columns(F, features)
         # A short row leaves the last column empty: the careful reader tells it from a cell.
         if not np.isfinite(F).all() or (E is not None and last not in cols and (E == "").any()):
             return None
-        labels.extend([] if L is None else L.tolist())
+        labels.append(L)
         for store, column in zip(kept, K):
             store.extend(column.tolist())
         n += len(F)
-    if n == 0 or not all(labels):
+    y = None if n == 0 or label_col is None else _labels_of(labels)
+    if n == 0 or (label_col is not None and y is None):
         return None
-    return X[:n], None if label_col is None else _label_array(labels), kept
+    return X[:n], y, kept
+
+
+def _labels_of(parts: list) -> np.ndarray | None:
+    """The labels of a file's chunks, as :func:`parse_labels` gives them: int64 as pandas
+    inferred them (the integers the careful reader would find), else from the stripped
+    strings; None when one is empty."""
+    if all(part.dtype == np.int64 for part in parts):
+        return np.concatenate(parts)
+    labels = [label for part in parts for label in part.tolist()]
+    return _label_array(labels) if all(labels) else None
+
+
+FILL_ROWS = 4096
+"""Rows of X filled at a time from the reader's columns: a block of rows stays in cache
+while each column writes its strided cells into it (column by column over all of X, each
+write would touch every row's cache line again: several times slower on a large file)."""
+
+
+def _fill_columns(F: np.ndarray, columns: list) -> None:
+    """``F[:, k] = columns[k]`` for each k (the columns may be longer than F), by blocks of
+    :data:`FILL_ROWS` rows."""
+    for start in range(0, len(F), FILL_ROWS):
+        block = F[start : start + FILL_ROWS]
+        for k, column in enumerate(columns):
+            block[:, k] = column[start : start + len(block)]
 
 
 def _file_size(path) -> int:
@@ -728,17 +756,26 @@ def _line_bound(path) -> int:
     return 1
 
 
-def _no_nul(path) -> None:
-    """A file with a NUL byte is a ValueError (see :func:`_checked_blocks`)."""
-    for _ in _checked_blocks(path):
-        pass
+def _has_minus_zero(path) -> bool:
+    """Whether the text ``-0`` occurs in a file; a NUL byte is a ValueError (see
+    :func:`_checked_blocks`). pandas reads an integer column's ``-0`` as 0, the careful
+    reader (and a float column) as -0.0."""
+    found, before = False, b""
+    for block in _checked_blocks(path):
+        found = found or b"-0" in block or (before == b"-" and block[:1] == b"0")
+        before = block[-1:]
+    return found
+
+
+BLOCK_BYTES = 1 << 20
+"""Bytes read at a time by the scans of a whole file (:func:`_checked_blocks`)."""
 
 
 def _checked_blocks(path):
-    """The file's bytes, a MiB at a time. A file with a NUL byte is a ValueError: the C
+    """The file's bytes, :data:`BLOCK_BYTES` at a time. A file with a NUL byte is a ValueError: the C
     readers drop what the careful reader keeps."""
     with open(Path(path).expanduser(), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(BLOCK_BYTES), b""):
             if b"\x00" in block:
                 raise ValueError("a NUL byte: for the careful reader")
             yield block
@@ -749,9 +786,9 @@ def _pandas_chunks(pd, whole, path, width, skip, cols, label_col, keep, encoding
     threads) or in chunks of 8 * CHUNK_ROWS rows."""
     # All columns are read (usecols lets a long row pass), none as the index (the careful
     # reader checked the first row); pandas drops a UTF-8 byte-order mark itself.
-    if whole:
-        _no_nul(path)
-    dtypes = {j: (np.float64 if j in cols else str) for j in range(width)}
+    minus_zero = _has_minus_zero(path) if whole else True
+    texts = {j: str for j in range(width) if j not in cols}
+    inferred = {j: kind for j, kind in texts.items() if j != label_col or j in keep}
     options = dict(
         sep=delimiter,
         header=None,
@@ -767,21 +804,23 @@ def _pandas_chunks(pd, whole, path, width, skip, cols, label_col, keep, encoding
         str(Path(path).expanduser()),
         names=list(range(width)),
         index_col=False,
-        dtype=dtypes,
+        dtype={**texts, **dict.fromkeys(cols, np.float64)},
         **options,
         **extra,
     )
+    if whole:  # the features' types inferred (faster than asked for): when they are numbers
+        chunk = read(dtype=inferred)
+        features = _inferred_numbers(chunk, cols, minus_zero)
+        if features is not None and _inferred_labels(chunk, label_col):
+            yield _pandas_parts(chunk, features, width, label_col, keep)
+            return
+        del chunk
     binary = np.zeros(len(cols), dtype=bool)
     with nullcontext([read()]) if whole else read() as reader:
         for chunk in reader:
             features = [chunk[j].to_numpy() for j in cols]  # (copied once, into X)
             binary |= [((f == 0) | (f == 1)).all() for f in features]
-            yield (
-                features,
-                None if label_col is None else chunk[label_col].str.strip().to_numpy(),
-                chunk[width - 1].to_numpy(),
-                [chunk[j].to_numpy() for j in keep],
-            )
+            yield _pandas_parts(chunk, features, width, label_col, keep)
             del chunk, features
     if binary.any():  # pandas reads a chunk all true/false as 1/0: the careful reader does not
         suspects = [cols[k] for k in np.flatnonzero(binary)]
@@ -791,6 +830,45 @@ def _pandas_chunks(pd, whole, path, width, skip, cols, label_col, keep, encoding
                 chunk.stack().str.strip().str.lower().isin(["true", "false"]).any() for chunk in f
             ):
                 raise ValueError("true or false in a feature column: for the careful reader")
+
+
+def _inferred_numbers(chunk, cols, minus_zero: bool) -> list | None:
+    """The feature columns of a chunk read with their types inferred, as float64; None when
+    one is not float64 nor int64, or is int64 with a 0 that could be the text ``-0``
+    (``minus_zero``), which the careful reader reads as -0.0: the typed read then decides."""
+    features = []
+    for j in cols:
+        column = chunk[j].to_numpy()
+        if column.dtype == np.int64 and not (minus_zero and not column.all()):
+            column = column.astype(np.float64)
+        if column.dtype != np.float64:
+            return None
+        features.append(column)
+    return features
+
+
+def _inferred_labels(chunk, label_col) -> bool:
+    """Whether the label column of a chunk read with its type inferred is what the labels
+    need: int64 (all 64-bit integers) or pandas' text; not floats, booleans nor objects (an
+    integer beyond 64 bits), whose text is lost."""
+    return label_col is None or chunk[label_col].dtype in (np.int64, "str")
+
+
+def _pandas_parts(chunk, features, width, label_col, keep) -> tuple:
+    """What :func:`_fast_columns` takes of a chunk: the feature columns (m,) each, the labels
+    (m,): int64, or text stripped; None without a label column), the last column when it is
+    text (a short row leaves it empty; a column of numbers has no short row), the kept
+    columns (m,) each."""
+    labels = None if label_col is None else chunk[label_col]
+    if labels is not None and labels.dtype != np.int64:
+        labels = labels.str.strip()
+    last = chunk[width - 1].to_numpy()
+    return (
+        features,
+        None if labels is None else labels.to_numpy(),
+        last if last.dtype == object else None,
+        [chunk[j].to_numpy() for j in keep],
+    )
 
 
 def _numpy_chunks(path, width, skip, cols, label_col, keep, encoding, delimiter):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,6 +169,21 @@ def load_splits(cfg: Config, split: str = SPLIT_METHOD) -> Splits:
         )
     except DataError as e:
         raise e.within("data") from None
+    with ThreadPoolExecutor(1) as pool:  # (hashlib lets go of the GIL: the split runs beside it)
+        digest = pool.submit(fingerprint, ds)
+        parts = _parts(ds, cfg, split)
+    return Splits(
+        *parts,
+        tuple(ds.feature_names),
+        d.source,
+        ds.X_test is not None,
+        {**digest.result(), "split": split},
+    )
+
+
+def _parts(ds, cfg: Config, split: str) -> tuple:
+    """X_train, y_train, X_val, y_val, X_test, y_test of :func:`load_splits`."""
+    d = cfg.data
     if ds.X_test is not None:
         rest, X_test, y_test = np.arange(len(ds.y)), ds.X_test, ds.y_test
     else:
@@ -180,18 +196,7 @@ def load_splits(cfg: Config, split: str = SPLIT_METHOD) -> Splits:
     train, val = rest[train], rest[val]
     X_train, y_train = take_rows(ds.X, train), take_rows(ds.y, train)
     X_val, y_val = take_rows(ds.X, val), take_rows(ds.y, val)
-    return Splits(
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        X_test,
-        y_test,
-        tuple(ds.feature_names),
-        d.source,
-        ds.X_test is not None,
-        {**fingerprint(ds), "split": split},
-    )
+    return X_train, y_train, X_val, y_val, X_test, y_test
 
 
 def _classes(splits: Splits) -> np.ndarray:
