@@ -11,7 +11,8 @@ that cost over pandas' read. The target is a ratio of at most 2.
 
 A breakdown follows, from one more run in this process with a timer around each phase
 (importing pandas, reading, fingerprint, split, preparation and standardisation, metrics,
-and the rest: steps and files).
+and the rest: steps and files). The fingerprint is hashed on a thread while the split runs:
+its time overlaps the split's, and the rest is what is left of the total after both.
 
     python scripts/around_steps_benchmark.py [--rows 200000] [--features 50] [--rounds 5]
 """

