@@ -61,6 +61,21 @@ def measure(quick: bool, hidden: int = 100, dtype: str = "float64") -> dict[str,
     }
 
 
+def _import_from_path() -> None:
+    """Import nnclf from the folder on PYTHONPATH, even where an editable install's finder
+    (which comes before the path in ``sys.meta_path``) would give the checkout's."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in _module_of(f)]
+    import nnclf
+
+    wanted = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if wanted and not Path(nnclf.__file__).resolve().is_relative_to(Path(wanted).resolve()):
+        raise SystemExit(f"step_benchmark: nnclf came from {nnclf.__file__}, not {wanted}")
+
+
+def _module_of(finder) -> str:
+    return getattr(finder, "__module__", None) or type(finder).__module__
+
+
 def package_root(ref: str, scratch: Path) -> Path:
     """The folder holding the ``nnclf`` of ``ref`` (a folder, or a commit to export)."""
     if (Path(ref) / "nnclf").is_dir():
@@ -117,6 +132,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
+        _import_from_path()
         print(json.dumps(measure(args.quick, args.hidden, args.dtype)))
         return {}
     size = ["--hidden", str(args.hidden), "--dtype", args.dtype]

@@ -14,4 +14,5 @@ or runs, but for the one line that marks a run or sweep directory (defined in
 - :mod:`~nnclf.base.pages`    self-contained HTML pages: a shipped template, its data as JSON
 - :mod:`~nnclf.base.suggest`  "did you mean ...?" for mistyped names
 - :mod:`~nnclf.base.version`  the version nnclf records in what it writes
+- :mod:`~nnclf.base.memory`   arrays that start on a cache line (parameters, step buffers)
 """

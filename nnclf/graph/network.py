@@ -33,6 +33,7 @@ import os
 
 import numpy as np
 
+from nnclf.base.memory import aligned
 from nnclf.base.rules import integer
 from nnclf.errors import ConfigError, DataError
 from nnclf.graph.functions import LocalFunction, affine
@@ -318,7 +319,7 @@ class Network:
                 f"{_described(self.n_features, self.layers, self.n_classes)} does not fit in "
                 f"memory (it needs about {_gib(need)}); use fewer hidden units"
             ) from None
-        self.params = {name: value.astype(self.dtype, copy=False) for name, value in params.items()}
+        self.params = {name: aligned(value, self.dtype) for name, value in params.items()}
 
     @classmethod
     def from_params(cls, params: dict, transfer="tanh", dtype=np.float64) -> Network:
@@ -328,7 +329,7 @@ class Network:
         weights = [np.shape(params[n]) for n in names[::2]]
         d, sizes, K = weights[0][1], [w[0] for w in weights[:-1]], weights[-1][0]
         net = cls(d, sizes, K, transfer=transfer, dtype=dtype)
-        net.params = {name: np.array(params[name], dtype=net.dtype) for name in names}
+        net.params = {name: aligned(params[name], net.dtype) for name in names}
         return net
 
     def __repr__(self) -> str:

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnclf.base.memory import aligned, aligned_zeros_like
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
 from nnclf.graph.executor import backward_steps, into_order
@@ -512,7 +513,7 @@ class CompiledSteps:
         floats |= {0} if self.standardized else set()
         leaves.update(
             {
-                name: np.array(a, dtype=dtype if k in floats else a.dtype)
+                name: aligned(a, dtype if k in floats else a.dtype)
                 for k, (name, a) in enumerate(zip(self.data, sample))
             }
         )
@@ -520,11 +521,11 @@ class CompiledSteps:
         U = tuple(
             leaves[v.name]
             if v.name in leaves
-            else np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype)
+            else aligned_zeros_like(np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype))
             for v in self.graph.vertices
         )
-        P = tuple(np.zeros_like(U[i - 1]) for i in self._slots)
-        T = tuple(np.zeros_like(a) for a in P)
+        P = tuple(aligned_zeros_like(U[i - 1]) for i in self._slots)
+        T = tuple(aligned_zeros_like(a) for a in P)
         if self._run is None:
             self._run = _load(self._source, self.key)
         return U, P, T

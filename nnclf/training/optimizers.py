@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from nnclf.base.memory import aligned, aligned_zeros_like
 from nnclf.base.rules import Rule as Setting
 from nnclf.base.rules import check_fields, number
 from nnclf.base.suggest import did_you_mean
@@ -140,7 +141,7 @@ def l2_decay(coefficient: float) -> Transform:
 
 
 def _zeros(params: Arrays) -> dict[str, np.ndarray]:
-    return {name: np.zeros_like(p) for name, p in params.items()}
+    return {name: aligned_zeros_like(p) for name, p in params.items()}
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,7 @@ class RunningAverage:
     def show(self, params: Arrays) -> None:
         """Make the average (once started) ``params``' values, keeping the iterate."""
         if self.started and self.iterate is None:
-            self.iterate = {name: p.copy() for name, p in params.items()}
+            self.iterate = {name: aligned(p) for name, p in params.items()}
             _assign(params, self.values)
 
     def put_back(self, params: Arrays) -> None:
