@@ -166,6 +166,7 @@ def test_the_digits_page_stays_under_2_mb(tmp_path):
 # ----------------------------------------------------------------------------- in a browser
 
 
+@pytest.mark.slow  # (a subprocess: the browser)
 def test_the_page_steps_through_both_passes_as_nnclf_computes_them(open_page, tmp_path):
     net, values = network()
     g = net.graph

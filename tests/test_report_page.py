@@ -86,6 +86,7 @@ def test_not_a_run_is_one_line_and_writes_nothing(make, message, tmp_path, capsy
     assert not target.exists() or not list(target.iterdir())
 
 
+@pytest.mark.slow  # (a subprocess: the browser)
 def test_the_run_page_shows_the_metrics_of_metrics_json(open_page, run):
     page, report = open_page(run / "report.html")
     metrics = json.loads((run / "metrics.json").read_text())

@@ -400,6 +400,7 @@ def serve_once(*args):
     )
 
 
+@pytest.mark.slow  # (a subprocess: nnclf serve)
 def test_a_model_that_fails_to_load_is_one_line_and_exit_2_before_the_port_is_bound(tmp_path):
     bad = tmp_path / "model.npz"
     bad.write_bytes(b"not a model")
@@ -410,6 +411,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_exit_2_before_the_port_is_bo
     assert str(bad) in done.stderr and "in use" not in done.stderr
 
 
+@pytest.mark.slow  # (a subprocess: nnclf serve)
 def test_a_port_in_use_is_one_line_and_exit_2(penguins_run):
     with free_port_held() as held:
         port = held.getsockname()[1]
@@ -545,6 +547,7 @@ sys.exit(main(["serve", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow  # (a subprocess: nnclf serve)
 def test_without_the_serve_extra_the_command_says_how_to_install_it(penguins_run):
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_FASTAPI, str(penguins_run)],
