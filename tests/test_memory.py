@@ -4,7 +4,7 @@ the parameters, optimizer state and compiled buffers a step streams placed so.""
 import numpy as np
 import pytest
 
-from nnclf.base.memory import ALIGNMENT, aligned, aligned_zeros_like
+from nnclf.base.memory import ALIGNMENT, aligned, aligned_zeros, aligned_zeros_like
 from nnclf.graph.network import Network
 from nnclf.training.optimizers import Rule
 from nnclf.training.updates import RULES
@@ -27,6 +27,9 @@ def test_an_aligned_copy_holds_the_values_numpy_gives(shape, dtype):
     assert not np.shares_memory(got, a)
     zeros = aligned_zeros_like(expected)
     assert zeros.tobytes() == np.zeros_like(expected).tobytes() and _on_a_line(zeros)
+    zeros = aligned_zeros(shape, dtype)
+    assert zeros.dtype == expected.dtype and zeros.shape == expected.shape
+    assert zeros.tobytes() == np.zeros(shape, dtype).tobytes() and _on_a_line(zeros)
 
 
 def test_an_aligned_copy_of_a_strided_view_is_c_ordered():

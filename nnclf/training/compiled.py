@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnclf.base.memory import aligned, aligned_zeros_like
+from nnclf.base.memory import aligned, aligned_zeros, aligned_zeros_like
 from nnclf.base.version import __version__
 from nnclf.errors import GraphError
 from nnclf.graph.executor import backward_steps, into_order
@@ -521,7 +521,7 @@ class CompiledSteps:
         U = tuple(
             leaves[v.name]
             if v.name in leaves
-            else aligned_zeros_like(np.zeros(np.shape(values[v.name]) or (1,), dtype=dtype))
+            else aligned_zeros(np.shape(values[v.name]) or (1,), dtype)
             for v in self.graph.vertices
         )
         P = tuple(aligned_zeros_like(U[i - 1]) for i in self._slots)
